@@ -1,0 +1,136 @@
+# meshdns -- one hand-written GNU Makefile.
+#   make              build dnsd and meshdig (build/)
+#   make run          build and serve zones/mesh.yaml on 127.0.0.1:5353
+#   make test         unit tests, integration tests, fuzz corpus replay
+#   make check        the same tests on an ASan+UBSan build (SANITIZE=thread for TSan)
+#   make fuzz         libFuzzer builds (clang), each target run FUZZ_TIME seconds
+#   make deps         apt-get install what building and testing need (root)
+#   make install      PREFIX=/usr/local DESTDIR=
+#   V=1 shows commands; WERROR=1 turns warnings into errors.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/sbin
+UBINDIR    ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(PREFIX)/etc
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+FUZZ_TIME  ?= 60
+PORT       ?= 5353
+
+PKGS := yaml-0.1 libcares libsodium liburcu-qsbr
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough
+# Waivers, by name:
+#   -Wno-format-nonliteral: log_msg() and the TAP helpers forward their format.
+NOWARN := -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+  WARN += -Werror
+endif
+
+OPT ?= -O2 -g
+comma := ,
+ifneq ($(SANITIZE),)
+  BUILD ?= build/san-$(subst $(comma),-,$(SANITIZE))
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  OPT := -O1 -g
+else
+  BUILD ?= build
+endif
+
+CPPFLAGS += -D_GNU_SOURCE -DMESHDNS_VERSION='"$(VERSION)"' -Idnsd
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(NOWARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread
+
+ifneq ($(V),1)
+  Q := @
+  say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+LIB_SRC    := $(filter-out dnsd/main.c,$(wildcard dnsd/*.c))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BIN   := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+.PHONY: all run test check unit integration replay fuzz fuzz-build deps install clean bench
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/dnsd $(BUILD)/meshdig
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libdnsd.a: $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/dnsd: $(BUILD)/dnsd/main.o $(BUILD)/libdnsd.a
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/meshdig: $(BUILD)/tools/meshdig.o $(BUILD)/libdnsd.a
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libdnsd.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(BUILD)/libdnsd.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+run: $(BUILD)/dnsd $(BUILD)/meshdig
+	@echo "dnsd serving zones/mesh.yaml on 127.0.0.1:$(PORT) (try: dig @127.0.0.1 -p $(PORT) user-service.mesh A)"
+	$(BUILD)/dnsd -c zones/mesh.yaml -l 127.0.0.1:$(PORT) -l [::1]:$(PORT)
+
+test: all $(UNIT_BIN) $(REPLAY_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh
+
+check:
+	$(MAKE) test SANITIZE=$(or $(SANITIZE),address$(comma)undefined)
+
+# libFuzzer builds need clang; each target runs FUZZ_TIME seconds on its corpus.
+FUZZ_CC := clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_SRC := $(LIB_SRC)
+fuzz-build: $(FUZZ_BIN)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard dnsd/*.h)
+	@mkdir -p build/fuzz
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
+fuzz: fuzz-build
+	@for t in $(FUZZ_NAMES); do \
+		mkdir -p build/fuzz/corpus-$$t; \
+		echo "== fuzz_$$t for $(FUZZ_TIME)s"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			build/fuzz/corpus-$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+deps:
+	sh .ci/deps
+
+bench: all
+	/usr/bin/python3 tests/bench/run.py
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/meshdns
+	install -m 755 $(BUILD)/dnsd $(DESTDIR)$(BINDIR)/dnsd
+	install -m 755 $(BUILD)/meshdig $(DESTDIR)$(UBINDIR)/meshdig
+	install -m 644 man/dnsd.8 $(DESTDIR)$(MANDIR)/man8/dnsd.8
+	install -m 644 man/dnsd.yaml.5 $(DESTDIR)$(MANDIR)/man5/dnsd.yaml.5
+	install -m 644 man/meshdig.1 $(DESTDIR)$(MANDIR)/man1/meshdig.1
+	install -m 644 zones/mesh.yaml $(DESTDIR)$(SYSCONFDIR)/meshdns/dnsd.yaml.example
+
+clean:
+	rm -rf build
+
+.SECONDARY:
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

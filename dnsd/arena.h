@@ -1,0 +1,21 @@
+/* arena.h -- bump allocator: everything of one lifetime (a zone snapshot)
+ * comes from one arena and is freed at once. Not thread-safe; an arena is
+ * filled by one thread and then only read. */
+#ifndef MESHDNS_ARENA_H
+#define MESHDNS_ARENA_H
+
+#include <stddef.h>
+
+struct arena;
+
+/* chunk: bytes per underlying block (0: 64 KiB). NULL on ENOMEM. */
+struct arena *arena_new(size_t chunk);
+/* Frees every block. arena_free(NULL) is a no-op. */
+void arena_free(struct arena *a);
+/* Zeroed memory aligned to 16 bytes; NULL on ENOMEM or overflow. */
+void *arena_alloc(struct arena *a, size_t size);
+void *arena_memdup(struct arena *a, const void *src, size_t size);
+/* Bytes handed out so far (for metrics and tests). */
+size_t arena_used(const struct arena *a);
+
+#endif

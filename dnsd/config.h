@@ -1,0 +1,167 @@
+/* config.h -- the YAML configuration (libyaml) as a plain struct.
+ * config.c validates everything the zone builder and server rely on; it
+ * knows nothing of sockets or snapshots. */
+#ifndef MESHDNS_CONFIG_H
+#define MESHDNS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "wire.h"
+
+struct cfg_listen {
+	struct sockaddr_storage ss;   /* AF_INET or AF_INET6, port set */
+	socklen_t len;
+};
+
+enum cfg_policy {
+	CFG_POLICY_WEIGHTED = 0,      /* default */
+	CFG_POLICY_ROUND_ROBIN,
+	CFG_POLICY_HASH,
+	CFG_POLICY_FAILOVER,
+	CFG_POLICY_LOCALITY,
+};
+
+enum cfg_check_type {
+	CFG_CHECK_NONE = 0,           /* default: static, always up */
+	CFG_CHECK_TCP,
+	CFG_CHECK_HTTP,
+	CFG_CHECK_HTTPS,
+};
+
+/* Health check settings; a backend's copy starts as its service's and keys
+ * given on the backend override it. Durations in milliseconds. */
+struct cfg_check {
+	enum cfg_check_type type;
+	uint32_t interval_ms;         /* default 1000 */
+	uint32_t timeout_ms;          /* default 1000, must be <= interval */
+	uint32_t rise;                /* default 2 */
+	uint32_t fall;                /* default 3 */
+	uint16_t port;                /* 0: the backend's port */
+	char *path;                   /* http(s): default "/" */
+	char *host;                   /* http(s): Host header, NULL: the address */
+	uint16_t expect[16];          /* accepted status codes; empty: 200-399 */
+	size_t nexpect;
+};
+
+struct cfg_port {
+	char *name;                   /* "http" -> _http._tcp.<service> */
+	uint16_t port;
+	uint8_t proto;                /* IPPROTO_TCP (default) or IPPROTO_UDP */
+};
+
+struct cfg_backend {
+	char *name;                   /* SRV target label; default from the address:
+	                               * "127-0-0-2", "fd00--5" */
+	int family;                   /* AF_INET or AF_INET6 */
+	uint8_t addr[16];             /* 4 or 16 bytes used */
+	uint16_t port;                /* 0: use each service port */
+	uint32_t weight;              /* 1..65535, default 100 */
+	uint16_t priority;            /* 0..65535, default 0 (lower wins) */
+	char *locality;               /* NULL if none */
+	struct cfg_check check;
+	int line, col;
+};
+
+struct cfg_service {
+	char *name;                   /* single label relative to the zone, or
+	                               * a relative multi-label name */
+	uint8_t owner[DNS_NAME_MAX];  /* absolute wire name */
+	size_t ownerlen;
+	uint32_t ttl;                 /* default: the zone's ttl */
+	enum cfg_policy policy;
+	uint32_t max_answers;         /* 0: all healthy backends (default) */
+	bool fail_open;               /* default true */
+	uint32_t slow_start_ms;       /* 0: off (default) */
+	struct cfg_check check;       /* defaults for its backends */
+	struct cfg_port *ports;
+	size_t nports;
+	struct cfg_backend *backends;
+	size_t nbackends;
+	int line, col;
+};
+
+struct cfg_record {
+	uint8_t owner[DNS_NAME_MAX];  /* absolute wire name */
+	size_t ownerlen;
+	uint16_t type;
+	uint32_t ttl;
+	uint8_t *rdata;               /* uncompressed wire rdata */
+	uint16_t rdlen;
+	int line, col;
+};
+
+struct cfg_soa {
+	uint8_t mname[DNS_NAME_MAX];  /* default: first NS, else ns.<zone> */
+	size_t mnamelen;
+	uint8_t rname[DNS_NAME_MAX];  /* default: hostmaster.<zone> */
+	size_t rnamelen;
+	uint32_t serial;              /* 0: automatic (time-based, increasing) */
+	uint32_t refresh;             /* default 3600 */
+	uint32_t retry;               /* default 600 */
+	uint32_t expire;              /* default 86400 */
+	uint32_t minimum;             /* default 30: negative-caching TTL */
+	uint32_t ttl;                 /* default: the zone's ttl */
+};
+
+struct cfg_zone {
+	char *name;                   /* as written */
+	uint8_t origin[DNS_NAME_MAX];
+	size_t originlen;
+	uint32_t ttl;                 /* default 30 */
+	struct cfg_soa soa;
+	uint8_t (*ns)[DNS_NAME_MAX];  /* apex NS names; default: ns.<zone> */
+	size_t *nslen;
+	size_t nns;
+	struct cfg_record *records;
+	size_t nrecords;
+	struct cfg_service *services;
+	size_t nservices;
+	int line, col;
+};
+
+/* Client subnet -> locality label, for the locality policy. */
+struct cfg_locality {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+	char *label;
+};
+
+struct config {
+	char *path;
+	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
+	size_t nlisten;
+	uint32_t workers;             /* UDP workers per address; 0: one per core */
+	uint32_t tcp_idle_timeout_ms; /* default 10000 */
+	uint32_t tcp_max_clients;     /* default 256 */
+	uint16_t udp_max_payload;     /* largest UDP answer we send; default 1232 */
+	struct cfg_locality *localities;
+	size_t nlocalities;
+	struct cfg_zone *zones;
+	size_t nzones;
+};
+
+/* Errors read "file:line:col: message" (line and column 1-based). */
+struct config_error {
+	char msg[512];
+};
+
+/* Loads and validates path. On success *out owns everything (free with
+ * config_free) and 0 is returned; on failure -1 with err filled in and *out
+ * untouched. */
+int config_load(const char *path, struct config **out, struct config_error *err);
+/* Same from memory; name is used in messages. */
+int config_load_string(const char *yaml, size_t len, const char *name,
+                       struct config **out, struct config_error *err);
+void config_free(struct config *cfg);
+
+/* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port defport). 0 or -1. */
+int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out);
+/* Parses "30", "30s", "5m", "1h", "1d" (seconds) or, with ms, also "100ms"
+ * into milliseconds. 0 or -1. */
+int config_parse_duration(const char *text, bool ms, uint32_t *out);
+
+#endif

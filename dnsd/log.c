@@ -1,0 +1,41 @@
+/* log.c -- leveled logging to stderr, one line per call, timestamped. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+static enum log_level cur_level = LOG_LEVEL_INFO;
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+
+void log_set_level(enum log_level lvl)
+{
+	cur_level = lvl;
+}
+
+enum log_level log_get_level(void)
+{
+	return cur_level;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	if (lvl > cur_level)
+		return;
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ dnsd[%s]: ",
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, ts.tv_nsec / 1000000L, level_names[lvl]);
+	if (n < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One fputs per line so lines from different threads do not interleave. */
+	fprintf(stderr, "%s\n", line);
+}
