@@ -1,0 +1,302 @@
+/* main.c -- dnsd: command line, startup and shutdown order, signals.
+ * Wires config -> zone snapshot -> server workers (query.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "log.h"
+#include "query.h"
+#include "server.h"
+#include "zone.h"
+
+#define DEFAULT_CONFIG "/etc/meshdns/dnsd.yaml"
+enum { LISTEN_MAX = 64 };
+
+struct options {
+	const char *config;
+	bool check;
+	struct cfg_listen listen[LISTEN_MAX];
+	size_t nlisten;
+	long workers;                 /* -1: from the config */
+	uint64_t seed;
+	enum log_level level;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: dnsd [options]\n"
+	        "Authoritative DNS server for a service mesh: answers A/AAAA/SRV for the\n"
+	        "services and backends declared in a YAML file.\n"
+	        "\n"
+	        "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
+	        "      --check           validate the configuration, print the result and exit\n"
+	        "                        (0: valid, 1: invalid)\n"
+	        "  -l, --listen ADDR[:PORT]\n"
+	        "                        listen on ADDR (repeatable; replaces the config's\n"
+	        "                        listen list; IPv6 as [::1]:5353; default port 53)\n"
+	        "  -w, --workers N       UDP worker threads per listen address (0: one per core)\n"
+	        "      --seed N          seed every random choice, for reproducible tests\n"
+	        "  -v, --verbose         log debug messages\n"
+	        "  -q, --quiet           log only warnings and errors\n"
+	        "  -h, --help            show this help and exit\n"
+	        "  -V, --version         show the version and exit\n"
+	        "\n"
+	        "Signals: SIGHUP reloads the configuration (the old one keeps serving if the\n"
+	        "new one is invalid); SIGINT and SIGTERM stop.\n"
+	        "See dnsd(8) and dnsd.yaml(5).\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_CHECK = 256, OPT_SEED };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	o->config = DEFAULT_CONFIG;
+	o->workers = -1;
+	o->level = LOG_LEVEL_INFO;
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, "c:l:w:vqhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = true;
+			break;
+		case 'l':
+			if (o->nlisten == LISTEN_MAX) {
+				fprintf(stderr, "dnsd: at most %d listen addresses\n", LISTEN_MAX);
+				return -1;
+			}
+			if (config_parse_listen(optarg, 53, &o->listen[o->nlisten]) == -1) {
+				fprintf(stderr, "dnsd: invalid listen address '%s' (ADDR[:PORT], [V6]:PORT)\n",
+				        optarg);
+				return -1;
+			}
+			o->nlisten++;
+			break;
+		case 'w':
+			errno = 0;
+			o->workers = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || o->workers < 0 || o->workers > 64) {
+				fprintf(stderr, "dnsd: --workers takes 0..64, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case OPT_SEED:
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-') {
+				fprintf(stderr, "dnsd: --seed takes a non-negative integer, not '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'v':
+			o->level = LOG_LEVEL_DEBUG;
+			break;
+		case 'q':
+			o->level = LOG_LEVEL_WARN;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("dnsd " MESHDNS_VERSION "\n");
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'dnsd --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "dnsd: unexpected argument '%s'\nTry 'dnsd --help'.\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static void *thread_init(void *arg, unsigned idx)
+{
+	const struct options *o = arg;
+	return query_worker_new(idx, o->seed);
+}
+
+static void thread_fini(void *ctx)
+{
+	query_worker_free(ctx);
+}
+
+static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                  const struct server_peer *peer)
+{
+	return query_process(ctx, req, len, resp, cap, peer->addr, peer->tcp);
+}
+
+static void format_listen(const struct cfg_listen *l, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (l->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&l->ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&l->ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	}
+}
+
+static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
+{
+	*nsvc = *nbe = 0;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		*nsvc += cfg->zones[i].nservices;
+		for (size_t j = 0; j < cfg->zones[i].nservices; j++)
+			*nbe += cfg->zones[i].services[j].nbackends;
+	}
+}
+
+/* Loads the config and builds a snapshot from it. On failure logs the
+ * error (file:line:col for config errors) and returns -1. */
+static int load(const char *path, const struct zone_snapshot *prev, struct config **cfgp,
+                struct zone_snapshot **snapp)
+{
+	struct config_error cerr;
+	struct config *cfg;
+	if (config_load(path, &cfg, &cerr) == -1) {
+		log_err("%s", cerr.msg);
+		return -1;
+	}
+	char err[512];
+	if (zone_build(cfg, prev, snapp, err, sizeof(err)) == -1) {
+		log_err("%s: %s", path, err);
+		config_free(cfg);
+		return -1;
+	}
+	*cfgp = cfg;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	memset(&o, 0, sizeof(o));
+	if (parse_args(argc, argv, &o) == -1)
+		return 1;
+	log_set_level(o.level);
+
+	struct config *cfg;
+	struct zone_snapshot *snap;
+	if (load(o.config, NULL, &cfg, &snap) == -1)
+		return 1;
+	if (o.check) {
+		size_t nsvc, nbe;
+		summarize(cfg, &nsvc, &nbe);
+		printf("%s: OK (%zu zones, %zu services, %zu backends)\n", o.config, cfg->nzones, nsvc,
+		       nbe);
+		zone_free(snap);
+		config_free(cfg);
+		return 0;
+	}
+
+	/* Signals are taken synchronously by this thread only; the server
+	 * starts its threads with everything blocked. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	zone_publish(snap);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct server_settings set = {
+		.listen = o.nlisten ? o.listen : cfg->listen,
+		.nlisten = o.nlisten ? o.nlisten : cfg->nlisten,
+		.udp_workers = (unsigned)(o.workers >= 0 ? o.workers : (long)cfg->workers),
+		.tcp_max_clients = cfg->tcp_max_clients,
+		.tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
+	};
+	if (set.udp_workers == 0)
+		set.udp_workers = ncpu > 0 ? (unsigned)ncpu : 1;
+	struct server_ops ops = {
+		.thread_init = thread_init,
+		.thread_fini = thread_fini,
+		.handle = handle,
+		.arg = &o,
+	};
+	struct server *srv;
+	char err[256];
+	if (server_start(&srv, &set, &ops, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
+	size_t nsvc, nbe;
+	summarize(cfg, &nsvc, &nbe);
+	char addrs[1024] = "";
+	for (size_t i = 0, off = 0; i < set.nlisten && off < sizeof(addrs) - 64; i++) {
+		char one[80];
+		struct cfg_listen l = set.listen[i];
+		uint16_t port = (uint16_t)server_local_port(srv, i);
+		if (l.ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&l.ss)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&l.ss)->sin_port = htons(port);
+		format_listen(&l, one, sizeof(one));
+		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", i ? " " : "", one);
+	}
+	log_info("dnsd %s serving %zu zones, %zu services, %zu backends on %s (%u UDP workers per "
+	         "address)", MESHDNS_VERSION, cfg->nzones, nsvc, nbe, addrs, set.udp_workers);
+
+	for (;;) {
+		int sig;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			struct config *ncfg;
+			struct zone_snapshot *nsnap;
+			if (load(o.config, zone_current(), &ncfg, &nsnap) == -1) {
+				log_err("reload failed, continuing with the previous configuration");
+				continue;
+			}
+			zone_publish(nsnap);
+			summarize(ncfg, &nsvc, &nbe);
+			log_info("reloaded %s: %zu zones, %zu services, %zu backends (generation %llu)",
+			         o.config, ncfg->nzones, nsvc, nbe,
+			         (unsigned long long)nsnap->generation);
+			config_free(cfg);
+			cfg = ncfg;
+			continue;
+		}
+		log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
+	server_stop(srv);
+	zone_shutdown();
+	config_free(cfg);
+	return 0;
+}

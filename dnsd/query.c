@@ -1,0 +1,536 @@
+/* query.c -- one request to one response: parse, EDNS, lookup, balance,
+ * encode. No allocation and no locks: everything comes from the request,
+ * the worker's preallocated state and the current zone snapshot. */
+#include "query.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balance.h"
+#include "wire.h"
+#include "zone.h"
+
+enum {
+	CNAME_CHAIN_MAX = 8,   /* in-zone CNAME hops we follow for the client */
+	ADDL_MAX = 32,         /* distinct names considered for the additional section */
+	OPT_RR_LEN = 11,       /* root owner + type + class + ttl + rdlength */
+};
+
+enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
+
+struct query_worker {
+	unsigned idx;
+	struct balance_state bal;
+	uint16_t order[ZONE_MAX_BACKENDS];
+};
+
+/* Per-request encoding state, on the stack. */
+struct answer {
+	struct wire_writer w;
+	const struct dns_query *q;
+	uint16_t count[3];
+	bool tc;               /* a required RRset did not fit */
+	bool full;             /* stop adding anything */
+	/* Names whose A/AAAA belong in the additional section. */
+	const uint8_t *addl[ADDL_MAX];
+	uint8_t addl_len[ADDL_MAX];
+	unsigned naddl;
+	bool referral;         /* glue below a cut may go in the additional section */
+};
+
+struct query_worker *query_worker_new(unsigned idx, uint64_t seed)
+{
+	struct query_worker *qw = calloc(1, sizeof(*qw));
+	if (!qw)
+		return NULL;
+	qw->idx = idx;
+	balance_init(&qw->bal, seed, idx);
+	return qw;
+}
+
+void query_worker_free(struct query_worker *qw)
+{
+	free(qw);
+}
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+/* Writes rdata of type, compressing embedded names where RFC 3597 4 allows
+ * it (the RFC 1035 types); SRV targets are never compressed (RFC 2782). */
+static void put_rdata(struct wire_writer *w, uint16_t type, const uint8_t *rd, uint16_t len)
+{
+	struct wire_reader r;
+	size_t n;
+	switch (type) {
+	case DNS_TYPE_NS:
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_PTR:
+		wire_write_name(w, rd, len, true);
+		return;
+	case DNS_TYPE_MX:
+		if (len < 3)
+			break;
+		wire_write_bytes(w, rd, 2);
+		wire_write_name(w, rd + 2, len - 2, true);
+		return;
+	case DNS_TYPE_SOA:
+		wire_reader_init(&r, rd, len);
+		n = wire_read_name(&r, NULL);
+		size_t m = wire_read_name(&r, NULL);
+		if (r.err || wire_remaining(&r) != 20)
+			break;
+		wire_write_name(w, rd, n, true);
+		wire_write_name(w, rd + n, m, true);
+		wire_write_bytes(w, rd + n + m, 20);
+		return;
+	default:
+		break;
+	}
+	wire_write_bytes(w, rd, len);
+}
+
+static void put_rr(struct answer *a, const uint8_t *owner, size_t ownerlen, uint16_t type,
+                   uint32_t ttl, const uint8_t *rd, uint16_t rdlen)
+{
+	struct wire_writer *w = &a->w;
+	wire_write_name(w, owner, ownerlen, true);
+	wire_write_u16(w, type);
+	wire_write_u16(w, DNS_CLASS_IN);
+	wire_write_u32(w, ttl);
+	size_t lenpos = w->pos;
+	wire_write_u16(w, 0);
+	put_rdata(w, type, rd, rdlen);
+	if (!w->err)
+		wire_patch_u16(w, lenpos, (uint16_t)(w->pos - lenpos - 2));
+}
+
+/* Starts a unit (an RRset) that must fit whole. */
+static struct wire_mark unit_begin(struct answer *a)
+{
+	return wire_mark(&a->w);
+}
+
+/* Ends a unit of n records in sec. If it did not fit it is removed; a
+ * missing answer or authority RRset sets TC (RFC 2181 9), a missing
+ * additional one does not. Returns false if it did not fit. */
+static bool unit_end(struct answer *a, struct wire_mark m, enum section sec, unsigned n)
+{
+	if (a->w.err) {
+		wire_rollback(&a->w, m);
+		if (sec != SEC_ADDITIONAL)
+			a->tc = true;
+		a->full = true;
+		return false;
+	}
+	a->count[sec] = (uint16_t)(a->count[sec] + n);
+	return true;
+}
+
+static void put_rrset(struct answer *a, enum section sec, const uint8_t *owner, size_t ownerlen,
+                      const struct zone_rrset *rs, uint32_t ttl_cap)
+{
+	if (a->full)
+		return;
+	uint32_t ttl = rs->ttl < ttl_cap ? rs->ttl : ttl_cap;
+	struct wire_mark m = unit_begin(a);
+	for (unsigned i = 0; i < rs->count; i++)
+		put_rr(a, owner, ownerlen, rs->type, ttl, rs->rd[i]->data, rs->rd[i]->len);
+	unit_end(a, m, sec, rs->count);
+}
+
+static void addl_want(struct answer *a, const uint8_t *name, size_t len)
+{
+	for (unsigned i = 0; i < a->naddl; i++)
+		if (wire_name_equal(a->addl[i], a->addl_len[i], name, len))
+			return;
+	if (a->naddl < ADDL_MAX) {
+		a->addl[a->naddl] = name;
+		a->addl_len[a->naddl++] = (uint8_t)len;
+	}
+}
+
+/* Queues for the additional section the names an RRset points at. */
+static void addl_from_rrset(struct answer *a, const struct zone_rrset *rs)
+{
+	for (unsigned i = 0; i < rs->count; i++) {
+		const struct zone_rdata *rd = rs->rd[i];
+		size_t off;
+		switch (rs->type) {
+		case DNS_TYPE_NS:
+			off = 0;
+			break;
+		case DNS_TYPE_MX:
+			off = 2;
+			break;
+		case DNS_TYPE_SRV:
+			off = 6;
+			break;
+		default:
+			return;
+		}
+		if (rd->len > off && wire_name_valid(rd->data + off, rd->len - off))
+			addl_want(a, rd->data + off, rd->len - off);
+	}
+}
+
+/* A and AAAA of the queued names that we are authoritative for (or hold as
+ * glue below a cut). Each name's addresses are one unit. */
+static void put_additional(struct answer *a, const struct zone_snapshot *snap)
+{
+	for (unsigned i = 0; i < a->naddl && !a->full; i++) {
+		struct zone_result r;
+		zone_lookup(snap, a->addl[i], a->addl_len[i], &r);
+		const struct zone_node *n = NULL;
+		if (r.status == ZONE_FOUND)
+			n = r.node;
+		else if (r.status == ZONE_REFERRAL && a->referral)
+			n = zone_find(r.zone, a->addl[i], a->addl_len[i]); /* glue below the cut */
+		if (!n || n->kind == ZONE_NODE_SRV)
+			continue;
+		if (n->kind == ZONE_NODE_SERVICE)
+			continue; /* service names in NS/MX targets: not glue material */
+		const struct zone_rrset *v4 = zone_node_rrset(n, DNS_TYPE_A);
+		const struct zone_rrset *v6 = zone_node_rrset(n, DNS_TYPE_AAAA);
+		if (v4)
+			put_rrset(a, SEC_ADDITIONAL, n->name, n->namelen, v4, UINT32_MAX);
+		if (v6)
+			put_rrset(a, SEC_ADDITIONAL, n->name, n->namelen, v6, UINT32_MAX);
+	}
+}
+
+static void put_soa(struct answer *a, const struct zone *z)
+{
+	if (z->soa)
+		put_rrset(a, SEC_AUTHORITY, z->origin, z->originlen, z->soa, z->neg_ttl);
+}
+
+/* ---- services ---------------------------------------------------------------- */
+
+static void put_service_addrs(struct query_worker *qw, struct answer *a, const uint8_t *owner,
+                              size_t ownerlen, const struct zone_service *svc, int family,
+                              const struct sockaddr *peer)
+{
+	unsigned n = balance_select(svc, family, &qw->bal, peer, qw->order, ZONE_MAX_BACKENDS);
+	if (!n || a->full)
+		return;
+	uint16_t type = family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
+	uint16_t alen = family == AF_INET ? 4 : 16;
+	struct wire_mark m = unit_begin(a);
+	for (unsigned i = 0; i < n; i++)
+		put_rr(a, owner, ownerlen, type, svc->ttl, svc->backends[qw->order[i]].addr, alen);
+	unit_end(a, m, SEC_ANSWER, n);
+}
+
+/* SRV records for one port (port_idx >= 0) or all ports (-1), ordered by
+ * the service's policy, with the targets' addresses as additional data. */
+static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const uint8_t *owner,
+                                size_t ownerlen, const struct zone_service *svc, int port_idx,
+                                const struct sockaddr *peer)
+{
+	unsigned n = balance_select(svc, AF_UNSPEC, &qw->bal, peer, qw->order, ZONE_MAX_BACKENDS);
+	if (!n || !svc->nports || a->full)
+		return 0;
+	unsigned first = port_idx < 0 ? 0 : (unsigned)port_idx;
+	unsigned last = port_idx < 0 ? svc->nports : (unsigned)port_idx + 1;
+	struct wire_mark m = unit_begin(a);
+	unsigned count = 0;
+	for (unsigned p = first; p < last; p++) {
+		for (unsigned i = 0; i < n; i++) {
+			const struct zone_backend *b = &svc->backends[qw->order[i]];
+			uint8_t rd[6 + DNS_NAME_MAX];
+			uint16_t port = b->port ? b->port : svc->ports[p].port;
+			uint32_t wgt = b->weight > 65535 ? 65535 : b->weight;
+			rd[0] = (uint8_t)(b->priority >> 8);
+			rd[1] = (uint8_t)b->priority;
+			rd[2] = (uint8_t)(wgt >> 8);
+			rd[3] = (uint8_t)wgt;
+			rd[4] = (uint8_t)(port >> 8);
+			rd[5] = (uint8_t)port;
+			memcpy(rd + 6, b->target, b->targetlen);
+			put_rr(a, owner, ownerlen, DNS_TYPE_SRV, svc->ttl, rd,
+			       (uint16_t)(6 + b->targetlen));
+			count++;
+		}
+	}
+	if (!unit_end(a, m, SEC_ANSWER, count))
+		return 0;
+	/* Targets' addresses: each target one unit, in answer order. */
+	for (unsigned i = 0; i < n && !a->full; i++) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		bool dup = false;
+		for (unsigned j = 0; j < i; j++)
+			dup |= wire_name_equal(svc->backends[qw->order[j]].target,
+			                       svc->backends[qw->order[j]].targetlen, b->target,
+			                       b->targetlen);
+		if (dup)
+			continue;
+		struct wire_mark am = unit_begin(a);
+		put_rr(a, b->target, b->targetlen, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+		       svc->ttl, b->addr, b->family == AF_INET ? 4 : 16);
+		unit_end(a, am, SEC_ADDITIONAL, 1);
+	}
+	return count;
+}
+
+/* ---- the answer ---------------------------------------------------------------- */
+
+/* Answers qtype at a found node. Returns true if something was answered
+ * (false: NODATA). *next is set to a CNAME target to follow. */
+static bool answer_node(struct query_worker *qw, struct answer *a, const struct zone_node *n,
+                        const uint8_t *owner, size_t ownerlen, uint16_t qtype,
+                        const struct sockaddr *peer, const uint8_t **next, size_t *nextlen)
+{
+	*next = NULL;
+	if (n->kind == ZONE_NODE_SERVICE) {
+		const struct zone_service *svc = n->svc;
+		uint16_t before = a->count[SEC_ANSWER];
+		switch (qtype) {
+		case DNS_TYPE_A:
+			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET, peer);
+			break;
+		case DNS_TYPE_AAAA:
+			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET6, peer);
+			break;
+		case DNS_TYPE_SRV:
+			put_service_srv(qw, a, owner, ownerlen, svc, -1, peer);
+			break;
+		case DNS_TYPE_ANY:
+			/* RFC 8482: one RRset is a complete answer to ANY. */
+			put_service_addrs(qw, a, owner, ownerlen, svc, svc->n4 ? AF_INET : AF_INET6, peer);
+			break;
+		default:
+			break;
+		}
+		return a->count[SEC_ANSWER] != before || a->tc;
+	}
+	if (n->kind == ZONE_NODE_SRV) {
+		if (qtype != DNS_TYPE_SRV && qtype != DNS_TYPE_ANY)
+			return false;
+		return put_service_srv(qw, a, owner, ownerlen, n->svc, (int)n->port_idx, peer) || a->tc;
+	}
+	const struct zone_rrset *cname = zone_node_rrset(n, DNS_TYPE_CNAME);
+	if (cname && qtype != DNS_TYPE_CNAME) {
+		put_rrset(a, SEC_ANSWER, owner, ownerlen, cname, UINT32_MAX);
+		if (qtype != DNS_TYPE_ANY && cname->count == 1) {
+			*next = cname->rd[0]->data;
+			*nextlen = cname->rd[0]->len;
+		}
+		return true;
+	}
+	const struct zone_rrset *rs = NULL;
+	if (qtype == DNS_TYPE_ANY)
+		rs = n->nrrsets ? &n->rrsets[0] : NULL;
+	else
+		rs = zone_node_rrset(n, qtype);
+	if (!rs)
+		return false;
+	put_rrset(a, SEC_ANSWER, owner, ownerlen, rs, UINT32_MAX);
+	addl_from_rrset(a, rs);
+	return true;
+}
+
+/* Referral to the child zone at cut (RFC 1034 4.3.2): NS in authority,
+ * glue in additional, no AA. */
+static void answer_referral(struct answer *a, const struct zone_node *cut)
+{
+	const struct zone_rrset *ns = zone_node_rrset(cut, DNS_TYPE_NS);
+	if (!ns)
+		return;
+	put_rrset(a, SEC_AUTHORITY, cut->name, cut->namelen, ns, UINT32_MAX);
+	addl_from_rrset(a, ns);
+}
+
+/* Fills the sections for an IN query; returns the RCODE and sets *aa. */
+static unsigned answer_in(struct query_worker *qw, struct answer *a, const struct zone_snapshot *snap,
+                          const struct dns_question *q, const struct sockaddr *peer, bool *aa)
+{
+	const uint8_t *name = q->name;
+	size_t len = q->namelen;
+	unsigned rcode = DNS_RCODE_NOERROR;
+	*aa = false;
+	for (int hop = 0; hop <= CNAME_CHAIN_MAX; hop++) {
+		struct zone_result r;
+		zone_lookup(snap, name, len, &r);
+		if (r.status == ZONE_REFERRAL && q->qtype == DNS_TYPE_DS &&
+		    wire_name_equal(r.node->name, r.node->namelen, name, len)) {
+			/* DS lives on the parent side of the cut (RFC 4035 3.1.4.1). */
+			r.status = ZONE_FOUND;
+		}
+		switch (r.status) {
+		case ZONE_NOTAUTH:
+			/* Not ours. The first name: REFUSED (no forwarding yet); after
+			 * a CNAME: the chain ends here for the client to follow. */
+			return hop == 0 ? DNS_RCODE_REFUSED : rcode;
+		case ZONE_REFERRAL:
+			if (hop == 0) {
+				a->referral = true;
+				answer_referral(a, r.node);
+				put_additional(a, snap);
+			}
+			return rcode;
+		case ZONE_NXDOMAIN:
+			if (hop == 0)
+				*aa = true;
+			put_soa(a, r.zone);
+			return DNS_RCODE_NXDOMAIN;
+		case ZONE_FOUND:
+			break;
+		}
+		if (hop == 0)
+			*aa = true;
+		const uint8_t *next;
+		size_t nextlen;
+		if (!answer_node(qw, a, r.node, name, len, q->qtype, peer, &next, &nextlen)) {
+			put_soa(a, r.zone);
+			return rcode;
+		}
+		if (!next || a->full)
+			break;
+		name = next;
+		len = nextlen;
+	}
+	put_additional(a, snap);
+	return rcode;
+}
+
+/* CHAOS class: version.bind/version.server TXT, the conventional probes. */
+static unsigned answer_chaos(struct answer *a, const struct dns_question *q, bool *aa)
+{
+	static const uint8_t vbind[] = "\7version\4bind";
+	static const uint8_t vserver[] = "\7version\6server";
+	*aa = false;
+	if (!wire_name_equal(q->name, q->namelen, vbind, sizeof(vbind)) &&
+	    !wire_name_equal(q->name, q->namelen, vserver, sizeof(vserver)))
+		return DNS_RCODE_REFUSED;
+	*aa = true;
+	if (q->qtype != DNS_TYPE_TXT && q->qtype != DNS_TYPE_ANY)
+		return DNS_RCODE_NOERROR;
+	static const char ver[] = "meshdns " MESHDNS_VERSION;
+	uint8_t rd[1 + sizeof(ver)];
+	rd[0] = (uint8_t)(sizeof(ver) - 1);
+	memcpy(rd + 1, ver, sizeof(ver) - 1);
+	struct wire_mark m = unit_begin(a);
+	wire_write_name(&a->w, q->name, q->namelen, true);
+	wire_write_u16(&a->w, DNS_TYPE_TXT);
+	wire_write_u16(&a->w, DNS_CLASS_CH);
+	wire_write_u32(&a->w, 0);
+	wire_write_u16(&a->w, (uint16_t)sizeof(ver));
+	wire_write_bytes(&a->w, rd, sizeof(ver));
+	unit_end(a, m, SEC_ANSWER, 1);
+	return DNS_RCODE_NOERROR;
+}
+
+/* An answer with no records beyond the question (and OPT if asked). */
+static int error_response(const struct dns_query *q, bool with_question, unsigned rcode,
+                          uint8_t *resp, size_t cap)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, resp, cap);
+	struct dns_header h = {
+		.id = q->hdr.id,
+		.flags = (uint16_t)(DNS_FLAG_QR | (q->hdr.flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD)) |
+		                    (rcode & 0xfu)),
+		.qdcount = with_question ? 1 : 0,
+	};
+	wire_write_header(&w, &h);
+	if (with_question) {
+		wire_write_name(&w, q->q.name, q->q.namelen, true);
+		wire_write_u16(&w, q->q.qtype);
+		wire_write_u16(&w, q->q.qclass);
+	}
+	return w.err ? QUERY_DROP : (int)w.pos;
+}
+
+int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
+                  uint8_t *resp, size_t respcap, const struct sockaddr *peer, bool tcp)
+{
+	struct dns_query q;
+	enum wire_parse_result pr = wire_parse_query(req, reqlen, &q);
+	if (pr == WIRE_PARSE_DROP || respcap < DNS_UDP_MIN)
+		return QUERY_DROP;
+	if (pr == WIRE_PARSE_FORMERR)
+		return error_response(&q, false, DNS_RCODE_FORMERR, resp, respcap);
+	unsigned opcode = DNS_OPCODE(q.hdr.flags);
+	if (opcode != DNS_OPCODE_QUERY)
+		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_NOTIMP, resp, respcap);
+	if (q.hdr.qdcount != 1 || q.hdr.ancount != 0 || q.hdr.nscount != 0)
+		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_FORMERR, resp, respcap);
+
+	const struct zone_snapshot *snap = zone_current();
+	uint16_t ourmax = snap ? snap->udp_max_payload : 1232;
+	size_t limit;
+	if (tcp)
+		limit = respcap < DNS_MSG_MAX ? respcap : DNS_MSG_MAX;
+	else if (q.edns.present)
+		limit = q.edns.udp_size < DNS_UDP_MIN ? DNS_UDP_MIN
+		        : q.edns.udp_size < ourmax ? q.edns.udp_size : ourmax;
+	else
+		limit = DNS_UDP_MIN;
+	if (limit > respcap)
+		limit = respcap;
+
+	struct answer a;
+	memset(&a, 0, sizeof(a));
+	a.q = &q;
+	/* Room for our OPT is kept back so truncation never drops it. */
+	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN : limit);
+	struct dns_header h = { .id = q.hdr.id, .qdcount = 1 };
+	wire_write_header(&a.w, &h);
+	wire_write_name(&a.w, q.q.name, q.q.namelen, true);
+	wire_write_u16(&a.w, q.q.qtype);
+	wire_write_u16(&a.w, q.q.qclass);
+	if (a.w.err)
+		return QUERY_DROP;
+
+	unsigned rcode;
+	bool aa = false;
+	uint16_t qt = q.q.qtype;
+	if (q.edns.present && q.edns.version > 0) {
+		rcode = DNS_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
+	} else if (qt == DNS_TYPE_OPT || qt == DNS_TYPE_TSIG || qt == 249 /* TKEY */) {
+		rcode = DNS_RCODE_FORMERR;
+	} else if (qt == DNS_TYPE_MAILA || qt == DNS_TYPE_MAILB) {
+		rcode = DNS_RCODE_NOTIMP;
+	} else if (q.q.qclass == DNS_CLASS_CH) {
+		rcode = answer_chaos(&a, &q.q, &aa);
+	} else if (q.q.qclass != DNS_CLASS_IN && q.q.qclass != DNS_CLASS_ANY) {
+		rcode = DNS_RCODE_REFUSED;
+	} else if (qt == DNS_TYPE_AXFR || qt == DNS_TYPE_IXFR) {
+		rcode = DNS_RCODE_REFUSED;   /* transfers are not offered (yet) */
+	} else if (!snap) {
+		rcode = DNS_RCODE_SERVFAIL;
+	} else {
+		rcode = answer_in(qw, &a, snap, &q.q, peer, &aa);
+	}
+
+	/* The OPT record (RFC 6891 6.1.1): our payload size, the DO bit
+	 * echoed (RFC 3225), the upper rcode bits. */
+	if (q.edns.present) {
+		a.w.cap = limit;
+		a.w.err = 0;
+		wire_write_u8(&a.w, 0);
+		wire_write_u16(&a.w, DNS_TYPE_OPT);
+		wire_write_u16(&a.w, ourmax);
+		wire_write_u8(&a.w, (uint8_t)(rcode >> 4));
+		wire_write_u8(&a.w, 0);
+		wire_write_u16(&a.w, q.edns.do_bit ? DNS_EDNS_DO : 0);
+		wire_write_u16(&a.w, 0);
+		if (a.w.err)
+			return QUERY_DROP;
+		a.count[SEC_ADDITIONAL]++;
+	} else if (rcode > 15) {
+		rcode = DNS_RCODE_FORMERR;
+	}
+	uint16_t flags = (uint16_t)(DNS_FLAG_QR | (q.hdr.flags & (DNS_FLAG_RD | DNS_FLAG_CD)) |
+	                            (rcode & 0xfu));
+	if (aa)
+		flags |= DNS_FLAG_AA;
+	if (a.tc)
+		flags |= DNS_FLAG_TC;
+	wire_patch_u16(&a.w, 2, flags);
+	wire_patch_u16(&a.w, 6, a.count[SEC_ANSWER]);
+	wire_patch_u16(&a.w, 8, a.count[SEC_AUTHORITY]);
+	wire_patch_u16(&a.w, 10, a.count[SEC_ADDITIONAL]);
+	return (int)a.w.pos;
+}

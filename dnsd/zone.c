@@ -1,0 +1,673 @@
+/* zone.c -- building, looking up, publishing and retiring zone snapshots.
+ * A build works in temporary malloc'd tables, then copies the result into
+ * one arena; lookups are allocation-free over that arena. */
+#include "zone.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <urcu-qsbr.h>
+
+#include "arena.h"
+#include "wire.h"
+
+/* ---- hashing ------------------------------------------------------------ */
+
+/* A keyed FNV-1a variant over the lowercased name. Keys come from the
+ * config, not from clients, so flooding a bucket needs the operator; the
+ * per-snapshot key still keeps probe lengths independent of the names. */
+static uint64_t name_hash(uint64_t key, const uint8_t *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ key;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = name[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		h ^= c;
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return h;
+}
+
+/* ---- build-time structures (temporary, malloc) ---------------------------- */
+
+struct bent {
+	uint16_t type;
+	uint32_t ttl;
+	const uint8_t *rdata;
+	uint16_t rdlen;
+};
+
+struct bnode {
+	uint8_t name[DNS_NAME_MAX];
+	uint8_t namelen;
+	uint8_t kind;
+	const struct cfg_service *svc;
+	size_t svc_idx;
+	unsigned port_idx;
+	struct bent *ents;
+	size_t nents, cap;
+	/* Backend address a target name was created for (to allow two backends
+	 * on one address to share it). */
+	int tfamily;
+	uint8_t taddr[16];
+};
+
+struct builder {
+	struct bnode *nodes;
+	size_t n, cap;
+	size_t *slots;        /* index + 1, 0 = empty */
+	size_t nslots;
+	uint64_t key;
+	const uint8_t *origin;
+	size_t originlen;
+	char *err;
+	size_t errlen;
+};
+
+static void set_err(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(struct builder *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->err, b->errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int b_rehash(struct builder *b, size_t nslots)
+{
+	size_t *slots = calloc(nslots, sizeof(*slots));
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t j = name_hash(b->key, b->nodes[i].name, b->nodes[i].namelen) & (nslots - 1);
+		while (slots[j])
+			j = (j + 1) & (nslots - 1);
+		slots[j] = i + 1;
+	}
+	free(b->slots);
+	b->slots = slots;
+	b->nslots = nslots;
+	return 0;
+}
+
+static struct bnode *b_find(struct builder *b, const uint8_t *name, size_t len)
+{
+	size_t j = name_hash(b->key, name, len) & (b->nslots - 1);
+	while (b->slots[j]) {
+		struct bnode *n = &b->nodes[b->slots[j] - 1];
+		if (wire_name_equal(n->name, n->namelen, name, len))
+			return n;
+		j = (j + 1) & (b->nslots - 1);
+	}
+	return NULL;
+}
+
+/* Finds or creates the node for name (which must be at or below the
+ * origin), creating empty non-terminals up to the apex so that NXDOMAIN
+ * and NODATA are told apart correctly (RFC 8020). */
+static struct bnode *b_get(struct builder *b, const uint8_t *name, size_t len)
+{
+	struct bnode *n = b_find(b, name, len);
+	if (n)
+		return n;
+	if (len > b->originlen) {
+		size_t skip = wire_name_skip_labels(name, len, 1);
+		if (!b_get(b, name + skip, len - skip))
+			return NULL;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct bnode *nodes = realloc(b->nodes, cap * sizeof(*nodes));
+		if (!nodes)
+			return NULL;
+		b->nodes = nodes;
+		b->cap = cap;
+	}
+	n = &b->nodes[b->n++];
+	memset(n, 0, sizeof(*n));
+	memcpy(n->name, name, len);
+	n->namelen = (uint8_t)len;
+	wire_name_lower(n->name, len);
+	if (b->n * 2 > b->nslots) {
+		if (b_rehash(b, b->nslots ? b->nslots * 2 : 128) == -1)
+			return NULL;
+	} else {
+		size_t j = name_hash(b->key, n->name, len) & (b->nslots - 1);
+		while (b->slots[j])
+			j = (j + 1) & (b->nslots - 1);
+		b->slots[j] = b->n;
+	}
+	return n;
+}
+
+static int b_add(struct bnode *n, uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+{
+	for (size_t i = 0; i < n->nents; i++) {
+		struct bent *e = &n->ents[i];
+		/* Duplicate RRs collapse (RFC 2181 5); RRset TTLs unify to the lowest. */
+		if (e->type == type) {
+			if (e->ttl > ttl)
+				e->ttl = ttl;
+			else
+				ttl = e->ttl;
+			if (e->rdlen == rdlen && memcmp(e->rdata, rdata, rdlen) == 0)
+				return 0;
+		}
+	}
+	for (size_t i = 0; i < n->nents; i++)
+		if (n->ents[i].type == type)
+			n->ents[i].ttl = ttl;
+	if (n->nents == n->cap) {
+		size_t cap = n->cap ? n->cap * 2 : 4;
+		struct bent *ents = realloc(n->ents, cap * sizeof(*ents));
+		if (!ents)
+			return -1;
+		n->ents = ents;
+		n->cap = cap;
+	}
+	n->ents[n->nents++] = (struct bent){ type, ttl, rdata, rdlen };
+	return 0;
+}
+
+static void b_free(struct builder *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->nodes[i].ents);
+	free(b->nodes);
+	free(b->slots);
+}
+
+/* Concatenates label + parent into out. Returns length or 0 if too long. */
+static size_t name_prepend(uint8_t out[DNS_NAME_MAX], const char *label, size_t llen,
+                           const uint8_t *parent, size_t plen)
+{
+	if (llen == 0 || llen > DNS_LABEL_MAX || 1 + llen + plen > DNS_NAME_MAX)
+		return 0;
+	out[0] = (uint8_t)llen;
+	memcpy(out + 1, label, llen);
+	memcpy(out + 1 + llen, parent, plen);
+	return 1 + llen + plen;
+}
+
+/* ---- snapshot assembly ---------------------------------------------------- */
+
+static int cmp_bent_type(const void *a, const void *b)
+{
+	const struct bent *x = a, *y = b;
+	/* SOA first at the apex, then by type; stable enough for our use as
+	 * qsort is only used on entries of one node. */
+	int xs = x->type == DNS_TYPE_SOA ? -1 : x->type;
+	int ys = y->type == DNS_TYPE_SOA ? -1 : y->type;
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	return x->rdata < y->rdata ? -1 : x->rdata > y->rdata;
+}
+
+static struct zone_service *copy_service(struct arena *a, const struct cfg_service *cs,
+                                         const uint8_t *owner, size_t ownerlen)
+{
+	struct zone_service *s = arena_alloc(a, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->owner = arena_memdup(a, owner, ownerlen);
+	s->ownerlen = (uint8_t)ownerlen;
+	s->ttl = cs->ttl;
+	s->policy = cs->policy;
+	s->max_answers = cs->max_answers;
+	s->fail_open = cs->fail_open;
+	struct zone_port *ports = arena_alloc(a, (cs->nports ? cs->nports : 1) * sizeof(*ports));
+	struct zone_backend *bes = arena_alloc(a, (cs->nbackends ? cs->nbackends : 1) * sizeof(*bes));
+	if (!s->owner || !ports || !bes)
+		return NULL;
+	for (size_t i = 0; i < cs->nports; i++) {
+		size_t nl = strlen(cs->ports[i].name) + 1;
+		ports[i].name = arena_memdup(a, cs->ports[i].name, nl);
+		ports[i].port = cs->ports[i].port;
+		ports[i].proto = cs->ports[i].proto;
+		if (!ports[i].name)
+			return NULL;
+	}
+	for (size_t i = 0; i < cs->nbackends; i++) {
+		const struct cfg_backend *cb = &cs->backends[i];
+		struct zone_backend *zb = &bes[i];
+		zb->family = cb->family;
+		memcpy(zb->addr, cb->addr, sizeof(zb->addr));
+		zb->port = cb->port;
+		zb->weight = cb->weight;
+		zb->priority = cb->priority;
+		zb->up = true;
+		const char *bn = cb->name ? cb->name : "backend";
+		uint8_t target[DNS_NAME_MAX];
+		size_t tlen = name_prepend(target, bn, strlen(bn), owner, ownerlen);
+		zb->target = tlen ? arena_memdup(a, target, tlen) : NULL;
+		zb->targetlen = (uint8_t)tlen;
+		if (!zb->target)
+			return NULL;
+		zb->name = cb->name ? arena_memdup(a, cb->name, strlen(cb->name) + 1) : NULL;
+		zb->locality = cb->locality ? arena_memdup(a, cb->locality, strlen(cb->locality) + 1) : NULL;
+		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
+			return NULL;
+		if (cb->family == AF_INET)
+			s->n4++;
+		else
+			s->n6++;
+	}
+	s->ports = ports;
+	s->nports = (unsigned)cs->nports;
+	s->backends = bes;
+	s->nbackends = (unsigned)cs->nbackends;
+	return s;
+}
+
+static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
+                      struct zone *z, char *err, size_t errlen)
+{
+	struct builder b = { .err = err, .errlen = errlen };
+	int rc = -1;
+	uint8_t name[DNS_NAME_MAX];
+	getrandom(&b.key, sizeof(b.key), 0);
+	b.origin = cz->origin;
+	b.originlen = cz->originlen;
+	if (b_rehash(&b, 128) == -1)
+		goto oom;
+
+	/* Apex: SOA and NS. The SOA rdata is assembled here. */
+	struct bnode *apex = b_get(&b, cz->origin, cz->originlen);
+	if (!apex)
+		goto oom;
+	size_t soalen = cz->soa.mnamelen + cz->soa.rnamelen + 20;
+	uint8_t *soa = arena_alloc(a, soalen);
+	if (!soa)
+		goto oom;
+	memcpy(soa, cz->soa.mname, cz->soa.mnamelen);
+	memcpy(soa + cz->soa.mnamelen, cz->soa.rname, cz->soa.rnamelen);
+	uint8_t *p = soa + cz->soa.mnamelen + cz->soa.rnamelen;
+	uint32_t nums[5] = { serial, cz->soa.refresh, cz->soa.retry, cz->soa.expire, cz->soa.minimum };
+	for (int i = 0; i < 5; i++) {
+		p[4 * i] = (uint8_t)(nums[i] >> 24);
+		p[4 * i + 1] = (uint8_t)(nums[i] >> 16);
+		p[4 * i + 2] = (uint8_t)(nums[i] >> 8);
+		p[4 * i + 3] = (uint8_t)nums[i];
+	}
+	uint32_t soa_ttl = cz->soa.ttl ? cz->soa.ttl : cz->ttl;
+	if (b_add(apex, DNS_TYPE_SOA, soa_ttl, soa, (uint16_t)soalen) == -1)
+		goto oom;
+	for (size_t i = 0; i < cz->nns; i++)
+		if (b_add(apex, DNS_TYPE_NS, cz->ttl, cz->ns[i], (uint16_t)cz->nslen[i]) == -1)
+			goto oom;
+
+	for (size_t i = 0; i < cz->nrecords; i++) {
+		const struct cfg_record *r = &cz->records[i];
+		if (!wire_name_is_subdomain(r->owner, r->ownerlen, cz->origin, cz->originlen)) {
+			set_err(&b, "record at line %d is outside zone %s", r->line, cz->name);
+			goto out;
+		}
+		if (r->type == DNS_TYPE_SOA) {
+			set_err(&b, "line %d: SOA is made from the zone's soa settings", r->line);
+			goto out;
+		}
+		struct bnode *n = b_get(&b, r->owner, r->ownerlen);
+		const uint8_t *rd = arena_memdup(a, r->rdata, r->rdlen);
+		if (!n || (r->rdlen && !rd) || b_add(n, r->type, r->ttl, rd, r->rdlen) == -1)
+			goto oom;
+	}
+
+	for (size_t si = 0; si < cz->nservices; si++) {
+		const struct cfg_service *cs = &cz->services[si];
+		if (cs->nbackends > ZONE_MAX_BACKENDS) {
+			set_err(&b, "service %s: more than %d backends", cs->name, ZONE_MAX_BACKENDS);
+			goto out;
+		}
+		struct bnode *sn = b_get(&b, cs->owner, cs->ownerlen);
+		if (!sn)
+			goto oom;
+		if (sn->kind != ZONE_NODE_PLAIN || sn->nents) {
+			set_err(&b, "service %s: name already has other data", cs->name);
+			goto out;
+		}
+		sn->kind = ZONE_NODE_SERVICE;
+		sn->svc = cs;
+		sn->svc_idx = si;
+		for (size_t pi = 0; pi < cs->nports; pi++) {
+			uint8_t proto[DNS_NAME_MAX], lbl[DNS_LABEL_MAX + 2];
+			const char *pn = cs->ports[pi].proto == IPPROTO_UDP ? "_udp" : "_tcp";
+			size_t plen = name_prepend(proto, pn, 4, cs->owner, cs->ownerlen);
+			int ll = snprintf((char *)lbl, sizeof(lbl), "_%s", cs->ports[pi].name);
+			size_t nlen = plen && ll > 0 ? name_prepend(name, (char *)lbl, (size_t)ll, proto, plen) : 0;
+			if (!nlen) {
+				set_err(&b, "service %s: port name %s makes a name too long", cs->name,
+				        cs->ports[pi].name);
+				goto out;
+			}
+			struct bnode *pnode = b_get(&b, name, nlen);
+			if (!pnode)
+				goto oom;
+			if (pnode->kind != ZONE_NODE_PLAIN || pnode->nents) {
+				set_err(&b, "service %s: port %s clashes with other data", cs->name,
+				        cs->ports[pi].name);
+				goto out;
+			}
+			pnode->kind = ZONE_NODE_SRV;
+			pnode->svc = cs;
+			pnode->svc_idx = si;
+			pnode->port_idx = (unsigned)pi;
+		}
+		for (size_t bi = 0; bi < cs->nbackends; bi++) {
+			const struct cfg_backend *cb = &cs->backends[bi];
+			const char *bn = cb->name ? cb->name : "backend";
+			size_t nlen = name_prepend(name, bn, strlen(bn), cs->owner, cs->ownerlen);
+			if (!nlen) {
+				set_err(&b, "service %s: backend name %s is too long", cs->name, bn);
+				goto out;
+			}
+			struct bnode *tn = b_get(&b, name, nlen);
+			if (!tn)
+				goto oom;
+			size_t alen = cb->family == AF_INET ? 4 : 16;
+			if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->tfamily)) {
+				set_err(&b, "service %s: backend name %s clashes with other data", cs->name, bn);
+				goto out;
+			}
+			if (tn->tfamily) {
+				/* Same name twice: only fine for the same address. */
+				if (tn->tfamily != cb->family || memcmp(tn->taddr, cb->addr, alen) != 0) {
+					set_err(&b, "service %s: backend name %s used for two addresses",
+					        cs->name, bn);
+					goto out;
+				}
+				continue;
+			}
+			tn->tfamily = cb->family;
+			memcpy(tn->taddr, cb->addr, alen);
+			const uint8_t *rd = arena_memdup(a, cb->addr, alen);
+			if (!rd || b_add(tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl, rd,
+			                 (uint16_t)alen) == -1)
+				goto oom;
+		}
+	}
+
+	/* CNAME exclusivity (RFC 1034 3.6.2, RFC 2181 10.1). */
+	for (size_t i = 0; i < b.n; i++) {
+		struct bnode *n = &b.nodes[i];
+		size_t ncname = 0;
+		for (size_t j = 0; j < n->nents; j++)
+			ncname += n->ents[j].type == DNS_TYPE_CNAME;
+		if (ncname && (ncname != n->nents || n->kind != ZONE_NODE_PLAIN || ncname > 1)) {
+			char txt[DNS_NAME_MAX * 4 + 1];
+			wire_name_to_text(n->name, n->namelen, txt, sizeof(txt));
+			set_err(&b, "%s: CNAME must be the only record at its name", txt);
+			goto out;
+		}
+	}
+
+	/* Copy into the arena. */
+	z->origin = arena_memdup(a, cz->origin, cz->originlen);
+	z->originlen = (uint8_t)cz->originlen;
+	z->serial = serial;
+	z->hash_key = b.key;
+	size_t tsize = 16;
+	while (tsize < b.n * 2)
+		tsize *= 2;
+	z->mask = (uint32_t)(tsize - 1);
+	const struct zone_node **table = arena_alloc(a, tsize * sizeof(*table));
+	struct zone_node *nodes = arena_alloc(a, b.n * sizeof(*nodes));
+	const struct zone_service **svcs = arena_alloc(a, (cz->nservices + 1) * sizeof(*svcs));
+	if (!z->origin || !table || !nodes || !svcs)
+		goto oom;
+	for (size_t si = 0; si < cz->nservices; si++) {
+		const struct cfg_service *cs = &cz->services[si];
+		if (!(svcs[si] = copy_service(a, cs, cs->owner, cs->ownerlen)))
+			goto oom;
+	}
+	for (size_t i = 0; i < b.n; i++) {
+		struct bnode *bn = &b.nodes[i];
+		struct zone_node *zn = &nodes[i];
+		zn->name = arena_memdup(a, bn->name, bn->namelen);
+		zn->namelen = bn->namelen;
+		zn->kind = bn->kind;
+		zn->zone = z;
+		if (bn->kind != ZONE_NODE_PLAIN) {
+			zn->svc = svcs[bn->svc_idx];
+			zn->port_idx = bn->port_idx;
+		}
+		if (!zn->name)
+			goto oom;
+		qsort(bn->ents, bn->nents, sizeof(*bn->ents), cmp_bent_type);
+		size_t nsets = 0;
+		for (size_t j = 0; j < bn->nents; j++)
+			nsets += j == 0 || bn->ents[j].type != bn->ents[j - 1].type;
+		struct zone_rrset *sets = arena_alloc(a, (nsets ? nsets : 1) * sizeof(*sets));
+		if (!sets)
+			goto oom;
+		size_t si = 0;
+		for (size_t j = 0; j < bn->nents;) {
+			size_t k = j;
+			while (k < bn->nents && bn->ents[k].type == bn->ents[j].type)
+				k++;
+			if (k - j > 65535) {
+				set_err(&b, "too many records of one type at one name");
+				goto out;
+			}
+			struct zone_rrset *rs = &sets[si++];
+			rs->type = bn->ents[j].type;
+			rs->ttl = bn->ents[j].ttl;
+			rs->count = (uint16_t)(k - j);
+			const struct zone_rdata **rd = arena_alloc(a, (k - j) * sizeof(*rd));
+			if (!rd)
+				goto oom;
+			for (size_t m = j; m < k; m++) {
+				struct zone_rdata *r = arena_alloc(a, sizeof(*r) + bn->ents[m].rdlen);
+				if (!r)
+					goto oom;
+				r->len = bn->ents[m].rdlen;
+				memcpy(r->data, bn->ents[m].rdata, r->len);
+				rd[m - j] = r;
+			}
+			rs->rd = rd;
+			j = k;
+		}
+		zn->rrsets = sets;
+		zn->nrrsets = (uint16_t)nsets;
+		zn->delegation = i != 0 && zone_node_rrset(zn, DNS_TYPE_NS) != NULL;
+		z->has_cuts |= zn->delegation;
+		size_t h = name_hash(b.key, zn->name, zn->namelen) & z->mask;
+		while (table[h])
+			h = (h + 1) & z->mask;
+		table[h] = zn;
+	}
+	z->table = table;
+	z->apex = &nodes[0];
+	z->soa = zone_node_rrset(z->apex, DNS_TYPE_SOA);
+	uint32_t min = cz->soa.minimum;
+	z->neg_ttl = soa_ttl < min ? soa_ttl : min;
+	/* Zone cuts: each node learns the highest cut at or above it (data
+	 * below a cut is glue, never answered authoritatively). */
+	if (z->has_cuts) {
+		for (size_t i = 1; i < b.n; i++) {
+			struct zone_node *zn = &nodes[i];
+			const uint8_t *nm = zn->name;
+			size_t len = zn->namelen;
+			while (len > z->originlen) {
+				const struct zone_node *anc = NULL;
+				size_t h = name_hash(b.key, nm, len) & z->mask;
+				while (table[h]) {
+					if (wire_name_equal(table[h]->name, table[h]->namelen, nm, len)) {
+						anc = table[h];
+						break;
+					}
+					h = (h + 1) & z->mask;
+				}
+				if (anc && anc->delegation)
+					zn->cut = anc;
+				size_t skip = nm[0] + 1;
+				nm += skip;
+				len -= skip;
+			}
+		}
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory building zone %s", cz->name);
+out:
+	b_free(&b);
+	return rc;
+}
+
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+               struct zone_snapshot **out, char *err, size_t errlen)
+{
+	struct zone_snapshot *s = calloc(1, sizeof(*s));
+	if (!s || !(s->arena = arena_new(0))) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct zone *zones = arena_alloc(s->arena, (cfg->nzones ? cfg->nzones : 1) * sizeof(*zones));
+	if (!zones) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	uint32_t now = (uint32_t)time(NULL);
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const struct cfg_zone *cz = &cfg->zones[i];
+		uint32_t serial = cz->soa.serial ? cz->soa.serial : now;
+		/* Serials only move forward across snapshots of the same zone
+		 * (RFC 1982 arithmetic: "prev + 1" is always newer). */
+		for (unsigned j = 0; prev && j < prev->nzones; j++) {
+			const struct zone *pz = &prev->zones[j];
+			if (wire_name_equal(pz->origin, pz->originlen, cz->origin, cz->originlen) &&
+			    (int32_t)(serial - pz->serial) <= 0)
+				serial = pz->serial + 1;
+		}
+		if (build_zone(s->arena, cz, serial, &zones[i], err, errlen) == -1)
+			goto fail;
+	}
+	s->zones = zones;
+	s->nzones = (unsigned)cfg->nzones;
+	s->generation = prev ? prev->generation + 1 : 1;
+	s->udp_max_payload = cfg->udp_max_payload >= 512 ? cfg->udp_max_payload : 1232;
+	s->bytes = arena_used(s->arena);
+	*out = s;
+	return 0;
+fail:
+	zone_free(s);
+	return -1;
+}
+
+void zone_free(struct zone_snapshot *snap)
+{
+	if (!snap)
+		return;
+	arena_free(snap->arena);
+	free(snap);
+}
+
+/* ---- lookup ---------------------------------------------------------------- */
+
+const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len)
+{
+	size_t h = name_hash(z->hash_key, name, len) & z->mask;
+	const struct zone_node *n;
+	while ((n = z->table[h])) {
+		if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
+			return n;
+		h = (h + 1) & z->mask;
+	}
+	return NULL;
+}
+
+const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t type)
+{
+	for (unsigned i = 0; i < node->nrrsets; i++)
+		if (node->rrsets[i].type == type)
+			return &node->rrsets[i];
+	return NULL;
+}
+
+void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t len,
+                 struct zone_result *res)
+{
+	res->status = ZONE_NOTAUTH;
+	res->zone = NULL;
+	res->node = NULL;
+	if (!snap)
+		return;
+	/* The most specific of our zones containing the name. Zone counts are
+	 * small; a suffix compare per zone is cheaper than a second table. */
+	const struct zone *best = NULL;
+	for (unsigned i = 0; i < snap->nzones; i++) {
+		const struct zone *z = &snap->zones[i];
+		if ((!best || z->originlen > best->originlen) &&
+		    wire_name_is_subdomain(name, len, z->origin, z->originlen))
+			best = z;
+	}
+	if (!best)
+		return;
+	res->zone = best;
+	const struct zone_node *n = zone_find(best, name, len);
+	if (n) {
+		if (n->cut) {
+			res->status = ZONE_REFERRAL;
+			res->node = n->cut;
+		} else {
+			res->status = ZONE_FOUND;
+			res->node = n;
+		}
+		return;
+	}
+	res->status = ZONE_NXDOMAIN;
+	if (!best->has_cuts)
+		return;
+	/* A missing name below a cut is the child zone's business: refer. */
+	while (len > best->originlen) {
+		size_t skip = name[0] + 1;
+		name += skip;
+		len -= skip;
+		n = zone_find(best, name, len);
+		if (n) {
+			if (n->cut) {
+				res->status = ZONE_REFERRAL;
+				res->node = n->cut;
+			}
+			return;
+		}
+	}
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static struct zone_snapshot *current_snapshot;
+
+const struct zone_snapshot *zone_current(void)
+{
+	return rcu_dereference(current_snapshot);
+}
+
+void zone_publish(struct zone_snapshot *snap)
+{
+	struct zone_snapshot *old = rcu_xchg_pointer(&current_snapshot, snap);
+	if (old) {
+		synchronize_rcu();
+		zone_free(old);
+	}
+}
+
+void zone_shutdown(void)
+{
+	struct zone_snapshot *old = rcu_xchg_pointer(&current_snapshot, NULL);
+	if (old) {
+		synchronize_rcu();
+		zone_free(old);
+	}
+}

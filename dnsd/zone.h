@@ -1,0 +1,144 @@
+/* zone.h -- the immutable zone snapshot: built from a config in one arena,
+ * looked up by name (hash table per zone, case-insensitive), published with
+ * one RCU pointer swap and freed whole after a grace period. Knows nothing
+ * of packets; query.c turns lookups into answers. */
+#ifndef MESHDNS_ZONE_H
+#define MESHDNS_ZONE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum { ZONE_MAX_BACKENDS = 4096 }; /* per service; bounds per-query scratch */
+
+struct zone_rdata {
+	uint16_t len;
+	uint8_t data[];               /* uncompressed wire rdata */
+};
+
+struct zone_rrset {
+	uint16_t type;
+	uint16_t count;
+	uint32_t ttl;
+	const struct zone_rdata **rd;
+};
+
+struct zone_port {
+	const char *name;
+	uint16_t port;
+	uint8_t proto;                /* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+struct zone_backend {
+	int family;                   /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint16_t port;                /* 0: the service's port */
+	uint32_t weight;
+	uint16_t priority;
+	bool up;                      /* health state at build time */
+	const uint8_t *target;        /* SRV target, absolute wire name */
+	uint8_t targetlen;
+	const char *name;
+	const char *locality;
+};
+
+struct zone_service {
+	const uint8_t *owner;
+	uint8_t ownerlen;
+	uint32_t ttl;
+	enum cfg_policy policy;
+	uint32_t max_answers;
+	bool fail_open;
+	const struct zone_port *ports;
+	unsigned nports;
+	const struct zone_backend *backends;
+	unsigned nbackends;
+	unsigned n4, n6;              /* backends per family */
+};
+
+enum zone_node_kind {
+	ZONE_NODE_PLAIN = 0,          /* static RRsets only (maybe none: empty non-terminal) */
+	ZONE_NODE_SERVICE,            /* A/AAAA/SRV made per query from svc */
+	ZONE_NODE_SRV,                /* _port._proto.<service>: SRV of one port */
+};
+
+struct zone;
+
+struct zone_node {
+	const uint8_t *name;          /* lowercase absolute wire name */
+	uint8_t namelen;
+	uint8_t kind;
+	bool delegation;              /* NS below the apex: a zone cut */
+	uint16_t nrrsets;
+	const struct zone_rrset *rrsets;
+	const struct zone_service *svc;   /* SERVICE and SRV nodes */
+	unsigned port_idx;                /* SRV nodes */
+	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
+	const struct zone *zone;
+};
+
+struct zone {
+	const uint8_t *origin;        /* lowercase */
+	uint8_t originlen;
+	const struct zone_node *apex;
+	uint32_t serial;
+	uint32_t neg_ttl;             /* RFC 2308: min(SOA TTL, SOA MINIMUM) */
+	const struct zone_rrset *soa;
+	bool has_cuts;
+	uint64_t hash_key;
+	uint32_t mask;                /* table size - 1 */
+	const struct zone_node **table;
+};
+
+struct zone_snapshot {
+	struct arena *arena;
+	const struct zone *zones;
+	unsigned nzones;
+	uint64_t generation;          /* 1, 2, ... per published snapshot */
+	size_t bytes;                 /* arena bytes in use */
+	uint16_t udp_max_payload;     /* largest UDP answer we send */
+};
+
+enum zone_status {
+	ZONE_NOTAUTH = 0,             /* no zone of ours contains the name */
+	ZONE_NXDOMAIN,
+	ZONE_FOUND,                   /* the node exists (it may lack the type: NODATA) */
+	ZONE_REFERRAL,                /* at or below a zone cut: node = the cut */
+};
+
+struct zone_result {
+	enum zone_status status;
+	const struct zone *zone;
+	const struct zone_node *node;
+};
+
+/* Builds a snapshot from cfg (which it does not keep). prev, if not NULL,
+ * is the snapshot being replaced: serials never go backwards and the
+ * generation counts on. Returns 0, or -1 with a message in err. */
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+               struct zone_snapshot **out, char *err, size_t errlen);
+/* zone_free(NULL) is a no-op. Only for snapshots nobody can still read. */
+void zone_free(struct zone_snapshot *snap);
+
+/* Looks up an absolute wire name (any case). Never allocates. */
+void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t len,
+                 struct zone_result *res);
+/* The node named exactly name in z (glue under cuts included), or NULL. */
+const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len);
+/* The node's RRset of type, or NULL. */
+const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t type);
+
+/* Publishes snap as the current snapshot, waits for a grace period (every
+ * reader thread passed a quiescent state) and frees the previous one.
+ * Call from a thread that is NOT a registered RCU reader (main, builders);
+ * publishers must be serialized by the caller. */
+void zone_publish(struct zone_snapshot *snap);
+/* The current snapshot, or NULL before the first publish. The caller must
+ * be an online RCU reader (or the publisher) and must load it once per query. */
+const struct zone_snapshot *zone_current(void);
+/* Unpublishes and frees the current snapshot (at shutdown, after readers stopped). */
+void zone_shutdown(void);
+
+#endif
