@@ -1,0 +1,314 @@
+/* test_query.c -- query.c and zone.c end to end without sockets: a snapshot
+ * built from YAML, requests built with the wire writer, responses parsed
+ * back with the wire reader. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "query.h"
+#include "tap.h"
+#include "wire.h"
+#include "zone.h"
+
+static const char yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    ttl: 60\n"
+	"    soa: {minimum: 20, ttl: 300, serial: 7}\n"
+	"    ns: [ns1]\n"
+	"    records:\n"
+	"      - {name: ns1, type: A, data: 127.0.0.1}\n"
+	"      - {name: www, type: CNAME, data: user-service}\n"
+	"      - {name: ext, type: CNAME, data: example.org.}\n"
+	"      - {name: '@', type: MX, data: '10 ns1'}\n"
+	"      - {name: info, type: TXT, data: '\"hello world\"'}\n"
+	"      - {name: sub, type: NS, data: ns.sub}\n"
+	"      - {name: ns.sub, type: A, data: 127.0.0.53}\n"
+	"    services:\n"
+	"      - name: user-service\n"
+	"        ttl: 10\n"
+	"        ports: {http: 5000}\n"
+	"        backends: [127.0.0.11, 127.0.0.12, {address: 127.0.0.13, weight: 200, priority: 1, name: u3}]\n"
+	"      - name: v6\n"
+	"        ports: {grpc: {port: 9000, proto: udp}}\n"
+	"        backends: ['fd00::1', {address: 'fd00::2', port: 9001}]\n"
+	"      - name: big\n"
+	"        ports: {http: 80}\n"
+	"        backends: [%s]\n";
+
+struct resp {
+	uint8_t buf[65535];
+	int len;
+	struct dns_header h;
+	struct dns_question q;
+	struct dns_rr rr[256];
+	unsigned nrr;
+	bool opt;
+	uint32_t opt_ttl;
+	uint16_t opt_size;
+};
+
+static struct query_worker *qw;
+
+static size_t make_query(uint8_t *buf, size_t cap, const char *name, uint16_t type,
+                         uint16_t flags, int edns_size, uint8_t edns_version)
+{
+	struct wire_writer w;
+	uint8_t n[DNS_NAME_MAX];
+	size_t nl;
+	wire_writer_init(&w, buf, cap);
+	struct dns_header h = { .id = 0x1234, .flags = flags, .qdcount = 1,
+	                        .arcount = edns_size >= 0 ? 1 : 0 };
+	wire_write_header(&w, &h);
+	if (wire_name_from_text(name, n, &nl) != 0)
+		return 0;
+	wire_write_name(&w, n, nl, false);
+	wire_write_u16(&w, type);
+	wire_write_u16(&w, DNS_CLASS_IN);
+	if (edns_size >= 0) {
+		wire_write_u8(&w, 0);
+		wire_write_u16(&w, DNS_TYPE_OPT);
+		wire_write_u16(&w, (uint16_t)edns_size);
+		wire_write_u8(&w, 0);
+		wire_write_u8(&w, edns_version);
+		wire_write_u16(&w, DNS_EDNS_DO);
+		wire_write_u16(&w, 0);
+	}
+	return w.err ? 0 : w.pos;
+}
+
+static int ask(struct resp *r, const char *name, uint16_t type, int edns_size, bool tcp)
+{
+	uint8_t q[512];
+	size_t ql = make_query(q, sizeof(q), name, type, DNS_FLAG_RD, edns_size, 0);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	r->len = query_process(qw, q, ql, r->buf, sizeof(r->buf), (struct sockaddr *)&peer, tcp);
+	if (r->len <= 0)
+		return -1;
+	struct wire_reader rd;
+	wire_reader_init(&rd, r->buf, (size_t)r->len);
+	wire_read_header(&rd, &r->h);
+	if (r->h.qdcount)
+		wire_read_question(&rd, &r->q);
+	r->nrr = 0;
+	r->opt = false;
+	unsigned total = r->h.ancount + r->h.nscount + r->h.arcount;
+	for (unsigned i = 0; i < total && i < 256; i++) {
+		wire_read_rr(&rd, &r->rr[r->nrr]);
+		if (r->rr[r->nrr].type == DNS_TYPE_OPT) {
+			r->opt = true;
+			r->opt_ttl = r->rr[r->nrr].ttl;
+			r->opt_size = r->rr[r->nrr].rclass;
+		}
+		r->nrr++;
+	}
+	return rd.err || wire_remaining(&rd) ? -1 : 0;
+}
+
+static const char *rr_name(const struct resp *r, unsigned i)
+{
+	static char txt[1024];
+	wire_name_to_text(r->rr[i].name, r->rr[i].namelen, txt, sizeof(txt));
+	return txt;
+}
+
+static uint32_t rr_ipv4(const struct resp *r, unsigned i)
+{
+	const uint8_t *p = r->buf + r->rr[i].rdoff;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int main(void)
+{
+	/* 60 backends make an A RRset of 60 * 16 bytes: over 512, under 1232. */
+	char big[4096] = "";
+	for (int i = 1; i <= 60; i++) {
+		char one[32];
+		snprintf(one, sizeof(one), "%s127.0.1.%d", i > 1 ? ", " : "", i);
+		strcat(big, one);
+	}
+	char text[8192];
+	snprintf(text, sizeof(text), yaml, big);
+	struct config *cfg;
+	struct config_error cerr;
+	if (!ok(config_load_string(text, strlen(text), "test.yaml", &cfg, &cerr) == 0,
+	        "config loads")) {
+		diag("%s", cerr.msg);
+		return done_testing();
+	}
+	struct zone_snapshot *snap;
+	char err[256];
+	if (!ok(zone_build(cfg, NULL, &snap, err, sizeof(err)) == 0, "snapshot builds")) {
+		diag("%s", err);
+		return done_testing();
+	}
+	zone_publish(snap);
+	qw = query_worker_new(0, 42);
+	static struct resp r;
+
+	ok(ask(&r, "user-service.mesh", DNS_TYPE_A, -1, false) == 0, "A query answered");
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "NOERROR");
+	ok(r.h.flags & DNS_FLAG_AA, "AA set");
+	ok(!(r.h.flags & DNS_FLAG_RA), "RA clear");
+	ok(r.h.flags & DNS_FLAG_RD, "RD copied");
+	is_int(r.h.id, 0x1234, "id echoed");
+	is_int(r.h.ancount, 3, "three backends");
+	is_int(r.rr[0].ttl, 10, "service ttl");
+	ok(!r.opt, "no OPT without EDNS in the query");
+	uint32_t seen = 0;
+	for (int i = 0; i < 12; i++) {
+		ask(&r, "user-service.mesh", DNS_TYPE_A, -1, false);
+		seen |= 1u << (rr_ipv4(&r, 0) & 31);
+	}
+	ok(__builtin_popcount(seen) > 1, "first answer rotates");
+
+	ask(&r, "UsEr-SeRvIcE.MeSh", DNS_TYPE_A, -1, false);
+	is_str(rr_name(&r, 0), "UsEr-SeRvIcE.MeSh.", "answer owner keeps the query's case");
+	is_int(r.h.ancount, 3, "case-insensitive match");
+
+	ask(&r, "user-service.mesh", DNS_TYPE_AAAA, 1232, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "AAAA of a v4-only service: NOERROR");
+	is_int(r.h.ancount, 0, "... with no answer");
+	is_int(r.h.nscount, 1, "... and the SOA");
+	is_int(r.rr[0].type, DNS_TYPE_SOA, "authority is the SOA");
+	is_int(r.rr[0].ttl, 20, "negative TTL = min(SOA TTL, MINIMUM)");
+	ok(r.opt, "OPT in the answer to an EDNS query");
+	is_int(r.opt_size, 1232, "our payload size advertised");
+	ok(r.opt_ttl & DNS_EDNS_DO, "DO bit echoed");
+
+	ask(&r, "nothere.mesh", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NXDOMAIN, "NXDOMAIN");
+	ok(r.h.flags & DNS_FLAG_AA, "NXDOMAIN is authoritative");
+	is_int(r.h.nscount, 1, "NXDOMAIN carries the SOA");
+
+	ask(&r, "_tcp.user-service.mesh", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "empty non-terminal is NODATA");
+	ask(&r, "x._tcp.user-service.mesh", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NXDOMAIN, "below it: NXDOMAIN");
+
+	ask(&r, "_http._tcp.user-service.mesh", DNS_TYPE_SRV, -1, false);
+	is_int(r.h.ancount, 3, "SRV per backend");
+	is_int(r.h.arcount, 3, "targets' A in additional");
+	{
+		bool found = false;
+		for (unsigned i = 0; i < r.h.ancount; i++) {
+			const uint8_t *p = r.buf + r.rr[i].rdoff;
+			char t[256];
+			struct wire_reader tr;
+			uint8_t tn[DNS_NAME_MAX];
+			wire_reader_init(&tr, r.buf, (size_t)r.len);
+			tr.pos = r.rr[i].rdoff + 6;
+			size_t tl = wire_read_name(&tr, tn);
+			wire_name_to_text(tn, tl, t, sizeof(t));
+			if (strcmp(t, "u3.user-service.mesh.") == 0) {
+				found = true;
+				is_int(p[0] << 8 | p[1], 1, "u3 priority");
+				is_int(p[2] << 8 | p[3], 200, "u3 weight");
+				is_int(p[4] << 8 | p[5], 5000, "u3 port");
+			}
+		}
+		ok(found, "named backend's target");
+	}
+	ask(&r, "u3.user-service.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 1, "SRV target resolves");
+	is_int(rr_ipv4(&r, 0), 0x7f00000d, "to its address");
+	ask(&r, "127-0-0-11.user-service.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 1, "default target name from the address");
+
+	ask(&r, "_grpc._udp.v6.mesh", DNS_TYPE_SRV, -1, false);
+	is_int(r.h.ancount, 2, "udp port SRV");
+	ask(&r, "v6.mesh", DNS_TYPE_AAAA, -1, false);
+	is_int(r.h.ancount, 2, "AAAA service");
+	is_int(r.rr[0].rdlen, 16, "AAAA rdata");
+	ask(&r, "v6.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 0, "A of a v6-only service: NODATA");
+
+	ask(&r, "www.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.rr[0].type, DNS_TYPE_CNAME, "CNAME first");
+	is_int(r.h.ancount, 4, "CNAME followed to the service");
+	ask(&r, "ext.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 1, "out-of-zone CNAME target: chain stops");
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "... NOERROR");
+	ask(&r, "www.mesh", DNS_TYPE_CNAME, -1, false);
+	is_int(r.h.ancount, 1, "CNAME query: just the CNAME");
+
+	ask(&r, "mesh", DNS_TYPE_SOA, -1, false);
+	is_int(r.h.ancount, 1, "SOA at the apex");
+	{
+		const uint8_t *p = r.buf + r.rr[0].rdoff + r.rr[0].rdlen - 20;
+		is_int((uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3], 7, "configured serial");
+	}
+	ask(&r, "mesh", DNS_TYPE_NS, -1, false);
+	is_int(r.h.ancount, 1, "NS at the apex");
+	is_int(r.h.arcount, 1, "NS address in additional");
+	ask(&r, "mesh", DNS_TYPE_MX, -1, false);
+	is_int(r.h.ancount, 1, "MX");
+	ask(&r, "info.mesh", DNS_TYPE_TXT, -1, false);
+	is_int(r.h.ancount, 1, "TXT");
+	ask(&r, "mesh", DNS_TYPE_ANY, -1, false);
+	is_int(r.h.ancount, 1, "ANY: one RRset (RFC 8482)");
+
+	ask(&r, "host.sub.mesh", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "below a cut: referral");
+	ok(!(r.h.flags & DNS_FLAG_AA), "referral is not authoritative");
+	is_int(r.h.nscount, 1, "NS in authority");
+	is_int(r.h.arcount, 1, "glue in additional");
+	ask(&r, "sub.mesh", DNS_TYPE_DS, -1, false);
+	ok(r.h.flags & DNS_FLAG_AA, "DS at the cut answered by the parent");
+
+	ask(&r, "example.org", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "outside our zones: REFUSED");
+	ok(!(r.h.flags & DNS_FLAG_AA), "... without AA");
+
+	ask(&r, "big.mesh", DNS_TYPE_A, -1, false);
+	ok(r.h.flags & DNS_FLAG_TC, "60 A records over 512 bytes: TC");
+	ok(r.len <= 512, "... within 512 bytes");
+	is_int(r.h.ancount, 0, "... whole RRsets only");
+	ask(&r, "big.mesh", DNS_TYPE_A, 1232, false);
+	ok(!(r.h.flags & DNS_FLAG_TC), "fits in 1232 with EDNS");
+	is_int(r.h.ancount, 60, "all 60");
+	ask(&r, "big.mesh", DNS_TYPE_A, 100, false);
+	ok(r.h.flags & DNS_FLAG_TC, "EDNS size below 512 is treated as 512");
+	ask(&r, "big.mesh", DNS_TYPE_A, -1, true);
+	is_int(r.h.ancount, 60, "TCP: everything");
+	ok(!(r.h.flags & DNS_FLAG_TC), "TCP: no TC");
+	ask(&r, "_http._tcp.big.mesh", DNS_TYPE_SRV, -1, false);
+	ok(r.h.flags & DNS_FLAG_TC, "big SRV truncated over UDP");
+
+	/* Requests that are not plain queries. */
+	uint8_t q[512], out[4096];
+	size_t ql;
+	struct sockaddr_in peer = { .sin_family = AF_INET };
+	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_SOA, 5 << 11, -1, 0);
+	int n = query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, false);
+	ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_NOTIMP, "UPDATE opcode: NOTIMP");
+	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_SOA, DNS_FLAG_QR, -1, 0);
+	is_int(query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, false),
+	       QUERY_DROP, "a response is dropped");
+	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_SOA, 0, 1232, 1);
+	n = query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, false);
+	ok(n > 12 && DNS_RCODE(out[3]) == 0 && out[n - 11 + 5] == 1,
+	   "EDNS version 1: BADVERS (extended rcode 1 << 4)");
+	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_SOA, 0, -1, 0);
+	q[5] = 2; /* qdcount 2 with one question */
+	n = query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, false);
+	ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_FORMERR, "qdcount 2: FORMERR");
+	is_int(query_process(qw, q, 5, out, sizeof(out), (struct sockaddr *)&peer, false), QUERY_DROP,
+	       "short packet dropped");
+	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_AXFR, 0, -1, 0);
+	n = query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, true);
+	ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_REFUSED, "AXFR refused");
+
+	/* A reload keeps serials moving forward. */
+	struct zone_snapshot *snap2;
+	ok(zone_build(cfg, zone_current(), &snap2, err, sizeof(err)) == 0, "rebuild");
+	is_int(snap2->zones[0].serial, 8, "serial advances past the previous one");
+	is_int(snap2->generation, 2, "generation counts");
+	zone_publish(snap2);
+
+	query_worker_free(qw);
+	zone_shutdown();
+	config_free(cfg);
+	return done_testing();
+}
