@@ -1,0 +1,51 @@
+/* health.h -- the health watcher: one thread probing every checked backend
+ * (tcp connect, http/https GET) with non-blocking I/O, applying rise/fall
+ * hysteresis, and telling the control thread when a backend's state really
+ * changed. It never touches zone snapshots itself. */
+#ifndef MESHDNS_HEALTH_H
+#define MESHDNS_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct health;
+
+/* The last known state of one backend, as handed to the zone builder. */
+struct health_state {
+	bool up;
+	uint64_t since_ms;            /* CLOCK_MONOTONIC ms of the last up/down change */
+	uint32_t last_ms;             /* duration of the last check, ms */
+	int32_t last_code;            /* last result: HTTP status, 0 connect ok, -errno */
+	uint64_t checks;              /* probes run */
+	uint64_t transitions;         /* up<->down changes */
+};
+
+/* Called on the watcher thread after one or more state changes (bursts are
+ * coalesced: at most one call per watcher loop iteration). It must not
+ * block for long: typically it writes to an eventfd. */
+typedef void (*health_changed_fn)(void *arg);
+
+/* Starts watching every backend of cfg whose check type is not none.
+ * Backends without checks are always up. A checked backend starts UP
+ * (so a restart does not blackhole traffic) unless its first `fall` probes
+ * fail. Returns NULL with err set on failure. cfg must stay valid until
+ * health_reconfigure or health_stop. */
+struct health *health_start(const struct config *cfg, health_changed_fn cb, void *arg,
+                            char *err, size_t errlen);
+/* Switches to a new config (after a reload): backends with the same zone,
+ * service name, address, port and check settings keep their state and
+ * counters; new ones start UP. Returns 0, or -1 (old config still used). */
+int health_reconfigure(struct health *h, const struct config *cfg);
+/* State of backend bi of service si of zone zi of the current config.
+ * Thread-safe. Returns false (and fills nothing) if out of range. */
+bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out);
+/* Stops the thread and frees everything; health_stop(NULL) is a no-op. */
+void health_stop(struct health *h);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t health_now_ms(void);
+
+#endif
