@@ -45,7 +45,7 @@ endif
 CPPFLAGS += -D_GNU_SOURCE -DMESHDNS_VERSION='"$(VERSION)"' -Idnsd
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(NOWARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
-LIBS := $(PKG_LIBS) -lpthread
+LIBS := $(PKG_LIBS) -lpthread -lm
 
 ifneq ($(V),1)
   Q := @

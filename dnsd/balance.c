@@ -1,7 +1,10 @@
-/* balance.c -- backend selection per query. For now: every backend that is
- * up, rotated per query (all of them when none is up). */
+/* balance.c -- backend selection per query: filter by family and health,
+ * narrow by policy (priority group, locality), then order (weighted random,
+ * round robin, rendezvous hash). O(n * answers) at most, no allocation. */
 #include "balance.h"
 
+#include <math.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -13,9 +16,17 @@ static uint64_t splitmix64(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 void balance_init(struct balance_state *st, uint64_t seed, unsigned worker)
 {
 	uint64_t x;
+	memset(st, 0, sizeof(*st));
 	if (seed == 0) {
 		if (getrandom(&x, sizeof(x), 0) != sizeof(x))
 			x = (uint64_t)(uintptr_t)st ^ worker;
@@ -24,7 +35,9 @@ void balance_init(struct balance_state *st, uint64_t seed, unsigned worker)
 	}
 	for (int i = 0; i < 4; i++)
 		st->s[i] = splitmix64(&x);
-	st->rr = seed ? 0 : splitmix64(&x);
+	if (seed == 0)
+		for (int i = 0; i < BALANCE_RR_SLOTS; i++)
+			st->rr[i] = (uint32_t)splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k)
@@ -46,33 +59,241 @@ uint64_t balance_rand(struct balance_state *st)
 	return result;
 }
 
-unsigned balance_select(const struct zone_service *svc, int family, struct balance_state *st,
-                        const struct sockaddr *client, uint16_t *idx, unsigned max)
+/* Uniform in [0, n) without modulo bias worth measuring (Lemire). */
+static uint64_t rand_below(struct balance_state *st, uint64_t n)
 {
-	(void)client;
-	unsigned n = 0, nup = 0;
+	return (uint64_t)(((unsigned __int128)balance_rand(st) * n) >> 64);
+}
+
+void balance_client_from_sockaddr(struct balance_client *c, const struct sockaddr *sa)
+{
+	memset(c, 0, sizeof(*c));
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		c->family = AF_INET;
+		memcpy(c->addr, &s4->sin_addr, 4);
+		c->prefix = 32;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		c->family = AF_INET6;
+		memcpy(c->addr, &s6->sin6_addr, 16);
+		c->prefix = 128;
+	}
+}
+
+uint32_t balance_weight(const struct zone_service *svc, const struct zone_backend *b, uint64_t now_ms)
+{
+	uint32_t w = b->weight ? b->weight : 1;
+	if (!svc->slow_start_ms || !now_ms || !b->since_ms || now_ms < b->since_ms)
+		return w;
+	uint64_t age = now_ms - b->since_ms;
+	if (age >= svc->slow_start_ms)
+		return w;
+	/* 10% at the moment it came back, linear to 100%. */
+	uint64_t permille = 100 + 900 * age / svc->slow_start_ms;
+	uint64_t e = (uint64_t)w * permille / 1000;
+	return e ? (uint32_t)e : 1;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+const char *balance_locality(const struct zone_snapshot *snap, const struct balance_client *client)
+{
+	const struct zone_locality *best = NULL;
+	for (unsigned i = 0; i < snap->nlocalities; i++) {
+		const struct zone_locality *l = &snap->localities[i];
+		if (l->family != client->family || l->prefix > client->prefix)
+			continue;
+		if ((!best || l->prefix > best->prefix) && prefix_match(l->addr, client->addr, l->prefix))
+			best = l;
+	}
+	return best ? best->label : NULL;
+}
+
+static const char *const policy_names[] = {
+	[CFG_POLICY_WEIGHTED] = "weighted",
+	[CFG_POLICY_ROUND_ROBIN] = "round-robin",
+	[CFG_POLICY_HASH] = "hash",
+	[CFG_POLICY_FAILOVER] = "failover",
+	[CFG_POLICY_LOCALITY] = "locality",
+};
+
+/* Weighted random order without replacement: each slot picks among the
+ * remaining candidates with probability proportional to weight, so the
+ * first answer's share equals the weight share exactly. */
+static void order_weighted(const struct zone_service *svc, struct balance_state *st,
+                           uint16_t *idx, unsigned n, unsigned k)
+{
+	uint32_t w[ZONE_MAX_BACKENDS];
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		w[i] = balance_weight(svc, &svc->backends[idx[i]], st->now_ms);
+		total += w[i];
+	}
+	for (unsigned j = 0; j < k && j + 1 < n; j++) {
+		uint64_t r = rand_below(st, total);
+		unsigned pick = j;
+		for (unsigned i = j; i < n; i++) {
+			if (r < w[i]) {
+				pick = i;
+				break;
+			}
+			r -= w[i];
+		}
+		uint16_t ti = idx[j];
+		uint32_t tw = w[j];
+		idx[j] = idx[pick];
+		w[j] = w[pick];
+		idx[pick] = ti;
+		w[pick] = tw;
+		total -= w[j];
+	}
+}
+
+/* Weighted rendezvous hashing: score = w / -ln(u), u uniform from
+ * hash(client, backend). Removing a backend moves only its clients; the
+ * share of each backend is proportional to its weight. */
+static void order_hash(const struct zone_service *svc, const struct balance_client *c,
+                       uint64_t now_ms, uint16_t *idx, unsigned n, unsigned k)
+{
+	double score[ZONE_MAX_BACKENDS];
+	uint64_t ch = 0x636c69656e74ull ^ (uint64_t)c->family;
+	for (unsigned i = 0; i < 16; i++)
+		ch = mix64(ch ^ c->addr[i] ^ ((uint64_t)i << 8));
+	ch = mix64(ch ^ c->prefix);
+	for (unsigned i = 0; i < n; i++) {
+		const struct zone_backend *b = &svc->backends[idx[i]];
+		uint64_t h = mix64(ch ^ b->hkey);
+		double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+		score[i] = (double)balance_weight(svc, b, now_ms) / -log(u);
+	}
+	for (unsigned j = 0; j < k && j + 1 < n; j++) {
+		unsigned best = j;
+		for (unsigned i = j + 1; i < n; i++)
+			if (score[i] > score[best])
+				best = i;
+		uint16_t ti = idx[j];
+		double ts = score[j];
+		idx[j] = idx[best];
+		score[j] = score[best];
+		idx[best] = ti;
+		score[best] = ts;
+	}
+}
+
+/* Round robin: the service's precomputed smooth weighted schedule, indexed
+ * by this worker's counter; the others follow in configuration order. */
+static void order_rr(const struct zone_service *svc, int family, struct balance_state *st,
+                     uint16_t *idx, unsigned n)
+{
+	int which = family == AF_INET ? 0 : family == AF_INET6 ? 1 : 2;
+	if (!svc->rr_len[which] || n < 2)
+		return;
+	uint32_t c = st->rr[svc->id % BALANCE_RR_SLOTS]++;
+	uint16_t first = svc->rr_sched[which][c % svc->rr_len[which]];
+	unsigned pos = 0;
+	while (pos < n && idx[pos] != first)
+		pos++;
+	if (pos == n)
+		return;
+	/* Rotate so first leads; idx is in configuration order. */
+	uint16_t tmp[ZONE_MAX_BACKENDS];
+	for (unsigned i = 0; i < n; i++)
+		tmp[i] = idx[(pos + i) % n];
+	memcpy(idx, tmp, n * sizeof(*idx));
+}
+
+unsigned balance_select(const struct zone_snapshot *snap, const struct zone_service *svc,
+                        int family, struct balance_state *st, const struct balance_client *client,
+                        uint16_t *idx, unsigned max, struct balance_explain *ex)
+{
+	unsigned n = 0, nall = 0;
 	for (unsigned i = 0; i < svc->nbackends; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		if (family != AF_UNSPEC && b->family != family)
 			continue;
-		idx[n++] = (uint16_t)i;
-		nup += b->up;
+		nall++;
+		if (b->up)
+			idx[n++] = (uint16_t)i;
 	}
-	if (nup && nup < n) {
+	unsigned healthy = n;
+	if (n == 0 && svc->fail_open) {
+		for (unsigned i = 0; i < svc->nbackends; i++)
+			if (family == AF_UNSPEC || svc->backends[i].family == family)
+				idx[n++] = (uint16_t)i;
+	}
+	if (ex) {
+		ex->policy = policy_names[svc->policy];
+		ex->healthy = healthy;
+		ex->fail_open = healthy == 0 && n > 0;
+		ex->locality = NULL;
+		ex->used_client = false;
+	}
+	if (n == 0)
+		return 0;
+
+	if (svc->policy == CFG_POLICY_FAILOVER) {
+		uint16_t best = UINT16_MAX;
+		for (unsigned i = 0; i < n; i++)
+			if (svc->backends[idx[i]].priority < best)
+				best = svc->backends[idx[i]].priority;
 		unsigned k = 0;
 		for (unsigned i = 0; i < n; i++)
-			if (svc->backends[idx[i]].up)
+			if (svc->backends[idx[i]].priority == best)
 				idx[k++] = idx[i];
 		n = k;
+	} else if (svc->policy == CFG_POLICY_LOCALITY && client && snap) {
+		const char *label = balance_locality(snap, client);
+		if (ex) {
+			ex->locality = label;
+			ex->used_client = true;
+		}
+		if (label) {
+			unsigned k = 0;
+			for (unsigned i = 0; i < n; i++) {
+				const char *bl = svc->backends[idx[i]].locality;
+				if (bl && strcmp(bl, label) == 0)
+					idx[k++] = idx[i];
+			}
+			if (k)
+				n = k;
+		}
 	}
-	if (n > 1) {
-		unsigned rot = (unsigned)(st->rr++ % n);
-		uint16_t tmp[ZONE_MAX_BACKENDS];
-		memcpy(tmp, idx, n * sizeof(*idx));
-		for (unsigned i = 0; i < n; i++)
-			idx[i] = tmp[(i + rot) % n];
+	if (ex)
+		ex->candidates = n;
+
+	unsigned k = n;
+	if (svc->max_answers && k > svc->max_answers)
+		k = svc->max_answers;
+	if (k > max)
+		k = max;
+	switch (svc->policy) {
+	case CFG_POLICY_ROUND_ROBIN:
+		order_rr(svc, family, st, idx, n);
+		break;
+	case CFG_POLICY_HASH:
+		if (client && client->family) {
+			order_hash(svc, client, st->now_ms, idx, n, k);
+			if (ex)
+				ex->used_client = true;
+		} else {
+			order_weighted(svc, st, idx, n, k);
+		}
+		break;
+	default:
+		order_weighted(svc, st, idx, n, k);
+		break;
 	}
-	if (svc->max_answers && n > svc->max_answers)
-		n = svc->max_answers;
-	return n < max ? n : max;
+	return k;
 }

@@ -189,7 +189,7 @@ static int load(const char *path, const struct zone_snapshot *prev, struct confi
 		return -1;
 	}
 	char err[512];
-	if (zone_build(cfg, prev, snapp, err, sizeof(err)) == -1) {
+	if (zone_build(cfg, prev, NULL, NULL, snapp, err, sizeof(err)) == -1) {
 		log_err("%s: %s", path, err);
 		config_free(cfg);
 		return -1;

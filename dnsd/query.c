@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "balance.h"
 #include "wire.h"
@@ -37,6 +38,9 @@ struct answer {
 	uint8_t addl_len[ADDL_MAX];
 	unsigned naddl;
 	bool referral;         /* glue below a cut may go in the additional section */
+	const struct zone_snapshot *snap;
+	struct balance_client client;
+	bool ecs_used;         /* the answer depends on the client subnet */
 };
 
 struct query_worker *query_worker_new(unsigned idx, uint64_t seed)
@@ -207,11 +211,25 @@ static void put_soa(struct answer *a, const struct zone *z)
 
 /* ---- services ---------------------------------------------------------------- */
 
-static void put_service_addrs(struct query_worker *qw, struct answer *a, const uint8_t *owner,
-                              size_t ownerlen, const struct zone_service *svc, int family,
-                              const struct sockaddr *peer)
+static unsigned select_backends(struct query_worker *qw, struct answer *a,
+                                const struct zone_service *svc, int family)
 {
-	unsigned n = balance_select(svc, family, &qw->bal, peer, qw->order, ZONE_MAX_BACKENDS);
+	struct balance_explain ex;
+	if (svc->slow_start_ms) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		qw->bal.now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
+	unsigned n = balance_select(a->snap, svc, family, &qw->bal, &a->client, qw->order,
+	                            ZONE_MAX_BACKENDS, &ex);
+	a->ecs_used |= ex.used_client;
+	return n;
+}
+
+static void put_service_addrs(struct query_worker *qw, struct answer *a, const uint8_t *owner,
+                              size_t ownerlen, const struct zone_service *svc, int family)
+{
+	unsigned n = select_backends(qw, a, svc, family);
 	if (!n || a->full)
 		return;
 	uint16_t type = family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
@@ -225,10 +243,9 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 /* SRV records for one port (port_idx >= 0) or all ports (-1), ordered by
  * the service's policy, with the targets' addresses as additional data. */
 static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const uint8_t *owner,
-                                size_t ownerlen, const struct zone_service *svc, int port_idx,
-                                const struct sockaddr *peer)
+                                size_t ownerlen, const struct zone_service *svc, int port_idx)
 {
-	unsigned n = balance_select(svc, AF_UNSPEC, &qw->bal, peer, qw->order, ZONE_MAX_BACKENDS);
+	unsigned n = select_backends(qw, a, svc, AF_UNSPEC);
 	if (!n || !svc->nports || a->full)
 		return 0;
 	unsigned first = port_idx < 0 ? 0 : (unsigned)port_idx;
@@ -240,7 +257,10 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 			const struct zone_backend *b = &svc->backends[qw->order[i]];
 			uint8_t rd[6 + DNS_NAME_MAX];
 			uint16_t port = b->port ? b->port : svc->ports[p].port;
-			uint32_t wgt = b->weight > 65535 ? 65535 : b->weight;
+			/* The weight clients see includes the slow-start ramp. */
+			uint32_t wgt = balance_weight(svc, b, qw->bal.now_ms);
+			if (wgt > 65535)
+				wgt = 65535;
 			rd[0] = (uint8_t)(b->priority >> 8);
 			rd[1] = (uint8_t)b->priority;
 			rd[2] = (uint8_t)(wgt >> 8);
@@ -279,7 +299,7 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
  * (false: NODATA). *next is set to a CNAME target to follow. */
 static bool answer_node(struct query_worker *qw, struct answer *a, const struct zone_node *n,
                         const uint8_t *owner, size_t ownerlen, uint16_t qtype,
-                        const struct sockaddr *peer, const uint8_t **next, size_t *nextlen)
+                        const uint8_t **next, size_t *nextlen)
 {
 	*next = NULL;
 	if (n->kind == ZONE_NODE_SERVICE) {
@@ -287,17 +307,17 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 		uint16_t before = a->count[SEC_ANSWER];
 		switch (qtype) {
 		case DNS_TYPE_A:
-			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET, peer);
+			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET);
 			break;
 		case DNS_TYPE_AAAA:
-			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET6, peer);
+			put_service_addrs(qw, a, owner, ownerlen, svc, AF_INET6);
 			break;
 		case DNS_TYPE_SRV:
-			put_service_srv(qw, a, owner, ownerlen, svc, -1, peer);
+			put_service_srv(qw, a, owner, ownerlen, svc, -1);
 			break;
 		case DNS_TYPE_ANY:
 			/* RFC 8482: one RRset is a complete answer to ANY. */
-			put_service_addrs(qw, a, owner, ownerlen, svc, svc->n4 ? AF_INET : AF_INET6, peer);
+			put_service_addrs(qw, a, owner, ownerlen, svc, svc->n4 ? AF_INET : AF_INET6);
 			break;
 		default:
 			break;
@@ -307,7 +327,7 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 	if (n->kind == ZONE_NODE_SRV) {
 		if (qtype != DNS_TYPE_SRV && qtype != DNS_TYPE_ANY)
 			return false;
-		return put_service_srv(qw, a, owner, ownerlen, n->svc, (int)n->port_idx, peer) || a->tc;
+		return put_service_srv(qw, a, owner, ownerlen, n->svc, (int)n->port_idx) || a->tc;
 	}
 	const struct zone_rrset *cname = zone_node_rrset(n, DNS_TYPE_CNAME);
 	if (cname && qtype != DNS_TYPE_CNAME) {
@@ -343,7 +363,7 @@ static void answer_referral(struct answer *a, const struct zone_node *cut)
 
 /* Fills the sections for an IN query; returns the RCODE and sets *aa. */
 static unsigned answer_in(struct query_worker *qw, struct answer *a, const struct zone_snapshot *snap,
-                          const struct dns_question *q, const struct sockaddr *peer, bool *aa)
+                          const struct dns_question *q, bool *aa)
 {
 	const uint8_t *name = q->name;
 	size_t len = q->namelen;
@@ -381,7 +401,7 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 			*aa = true;
 		const uint8_t *next;
 		size_t nextlen;
-		if (!answer_node(qw, a, r.node, name, len, q->qtype, peer, &next, &nextlen)) {
+		if (!answer_node(qw, a, r.node, name, len, q->qtype, &next, &nextlen)) {
 			put_soa(a, r.zone);
 			return rcode;
 		}
@@ -419,6 +439,33 @@ static unsigned answer_chaos(struct answer *a, const struct dns_question *q, boo
 	wire_write_bytes(&a->w, rd, sizeof(ver));
 	unit_end(a, m, SEC_ANSWER, 1);
 	return DNS_RCODE_NOERROR;
+}
+
+/* EDNS Client Subnet (RFC 7871 6): family, source prefix, scope prefix
+ * (0 in queries), and just enough address bytes, with no bits set past the
+ * prefix. Returns 0, 1 if absent or unusable, -1 if malformed (FORMERR). */
+static int parse_ecs(const uint8_t *req, const struct dns_query *q, struct balance_client *c)
+{
+	if (!q->edns.ecs_off)
+		return 1;
+	const uint8_t *p = req + q->edns.ecs_off;
+	size_t len = q->edns.ecs_len;
+	if (len < 4)
+		return -1;
+	unsigned fam = (unsigned)p[0] << 8 | p[1], src = p[2], scope = p[3];
+	unsigned maxbits = fam == 1 ? 32 : fam == 2 ? 128 : 0;
+	if (!maxbits)
+		return 1; /* unknown family: ignore the option */
+	if (src > maxbits || scope != 0 || len - 4 != (src + 7) / 8)
+		return -1;
+	if (src % 8 && (p[4 + src / 8] & (0xff >> (src % 8))))
+		return -1;
+	memset(c, 0, sizeof(*c));
+	c->family = fam == 1 ? AF_INET : AF_INET6;
+	memcpy(c->addr, p + 4, len - 4);
+	c->prefix = (uint8_t)src;
+	c->from_ecs = true;
+	return 0;
 }
 
 /* An answer with no records beyond the question (and OPT if asked). */
@@ -473,8 +520,15 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	struct answer a;
 	memset(&a, 0, sizeof(a));
 	a.q = &q;
+	a.snap = snap;
+	int ecs = parse_ecs(req, &q, &a.client);
+	if (ecs == -1)
+		return error_response(&q, true, DNS_RCODE_FORMERR, resp, respcap);
+	if (ecs == 1)
+		balance_client_from_sockaddr(&a.client, peer);
+	size_t ecs_len = ecs == 0 ? 4 + q.edns.ecs_len : 0;
 	/* Room for our OPT is kept back so truncation never drops it. */
-	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN : limit);
+	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN - ecs_len : limit);
 	struct dns_header h = { .id = q.hdr.id, .qdcount = 1 };
 	wire_write_header(&a.w, &h);
 	wire_write_name(&a.w, q.q.name, q.q.namelen, true);
@@ -501,7 +555,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	} else if (!snap) {
 		rcode = DNS_RCODE_SERVFAIL;
 	} else {
-		rcode = answer_in(qw, &a, snap, &q.q, peer, &aa);
+		rcode = answer_in(qw, &a, snap, &q.q, &aa);
 	}
 
 	/* The OPT record (RFC 6891 6.1.1): our payload size, the DO bit
@@ -515,7 +569,17 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		wire_write_u8(&a.w, (uint8_t)(rcode >> 4));
 		wire_write_u8(&a.w, 0);
 		wire_write_u16(&a.w, q.edns.do_bit ? DNS_EDNS_DO : 0);
-		wire_write_u16(&a.w, 0);
+		wire_write_u16(&a.w, (uint16_t)ecs_len);
+		if (ecs_len) {
+			/* Echo the subnet; the scope says how far the answer depends on
+			 * it (0: valid for everyone), so resolvers cache it right. */
+			const uint8_t *e = req + q.edns.ecs_off;
+			wire_write_u16(&a.w, DNS_EDNS_ECS);
+			wire_write_u16(&a.w, q.edns.ecs_len);
+			wire_write_bytes(&a.w, e, 3);
+			wire_write_u8(&a.w, a.ecs_used ? e[2] : 0);
+			wire_write_bytes(&a.w, e + 4, q.edns.ecs_len - 4u);
+		}
 		if (a.w.err)
 			return QUERY_DROP;
 		a.count[SEC_ADDITIONAL]++;

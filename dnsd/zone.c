@@ -213,8 +213,83 @@ static int cmp_bent_type(const void *a, const void *b)
 	return x->rdata < y->rdata ? -1 : x->rdata > y->rdata;
 }
 
+struct build_ctx {
+	zone_health_fn health;
+	void *harg;
+	size_t zi;
+	uint32_t next_id;
+};
+
+/* Smooth weighted round robin (as nginx): each step adds every weight to
+ * its current value, picks the largest and subtracts the total. Weights
+ * are scaled so a schedule is at most 1024 long. */
+static int build_rr(struct arena *a, struct zone_service *s, struct zone_backend *bes, int which)
+{
+	uint16_t members[ZONE_MAX_BACKENDS];
+	unsigned n = 0, nall = 0;
+	for (unsigned i = 0; i < s->nbackends; i++) {
+		bool fam = which == 2 || (which == 0 ? bes[i].family == AF_INET : bes[i].family == AF_INET6);
+		if (!fam)
+			continue;
+		nall++;
+		if (bes[i].up)
+			members[n++] = (uint16_t)i;
+	}
+	if (n == 0) {
+		/* Nothing healthy: the schedule covers all (fail-open answers). */
+		for (unsigned i = 0; i < s->nbackends && n < nall; i++) {
+			bool fam = which == 2 || (which == 0 ? bes[i].family == AF_INET : bes[i].family == AF_INET6);
+			if (fam)
+				members[n++] = (uint16_t)i;
+		}
+	}
+	if (n == 0)
+		return 0;
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += bes[members[i]].weight;
+	uint64_t len = total, div = 1;
+	while (len > 1024 && len > n) {
+		div *= 2;
+		len = 0;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t w = bes[members[i]].weight / div;
+			len += w ? w : 1;
+		}
+	}
+	uint16_t *sched = arena_alloc(a, len * sizeof(*sched));
+	int64_t *cur = calloc(n, sizeof(*cur));
+	if (!sched || !cur) {
+		free(cur);
+		return -1;
+	}
+	for (uint64_t k = 0; k < len; k++) {
+		unsigned best = 0;
+		for (unsigned i = 0; i < n; i++) {
+			uint64_t w = bes[members[i]].weight / div;
+			cur[i] += (int64_t)(w ? w : 1);
+			if (cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= (int64_t)len;
+		sched[k] = members[best];
+	}
+	free(cur);
+	s->rr_sched[which] = sched;
+	s->rr_len[which] = (uint16_t)len;
+	return 0;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 static struct zone_service *copy_service(struct arena *a, const struct cfg_service *cs,
-                                         const uint8_t *owner, size_t ownerlen)
+                                         const uint8_t *owner, size_t ownerlen,
+                                         struct build_ctx *bc, size_t si)
 {
 	struct zone_service *s = arena_alloc(a, sizeof(*s));
 	if (!s)
@@ -246,7 +321,14 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		zb->weight = cb->weight;
 		zb->priority = cb->priority;
 		zb->up = true;
-		const char *bn = cb->name ? cb->name : "backend";
+		if (bc->health)
+			zb->up = bc->health(bc->harg, bc->zi, si, i, &zb->since_ms);
+		/* Identity for rendezvous hashing: stable across restarts and
+		 * reloads, so sticky clients stay where they are. */
+		uint64_t hk = 0x6d657368646e73ull ^ (uint64_t)cb->family;
+		for (int k = 0; k < 16; k++)
+			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
+		zb->hkey = mix64(hk ^ cb->port);		const char *bn = cb->name ? cb->name : "backend";
 		uint8_t target[DNS_NAME_MAX];
 		size_t tlen = name_prepend(target, bn, strlen(bn), owner, ownerlen);
 		zb->target = tlen ? arena_memdup(a, target, tlen) : NULL;
@@ -257,20 +339,29 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		zb->locality = cb->locality ? arena_memdup(a, cb->locality, strlen(cb->locality) + 1) : NULL;
 		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
 			return NULL;
-		if (cb->family == AF_INET)
+		if (cb->family == AF_INET) {
 			s->n4++;
-		else
+			s->nup4 += zb->up;
+		} else {
 			s->n6++;
+			s->nup6 += zb->up;
+		}
 	}
+	s->id = bc->next_id++;
+	s->slow_start_ms = cs->slow_start_ms;
 	s->ports = ports;
 	s->nports = (unsigned)cs->nports;
 	s->backends = bes;
 	s->nbackends = (unsigned)cs->nbackends;
+	if (cs->policy == CFG_POLICY_ROUND_ROBIN)
+		for (int w = 0; w < 3; w++)
+			if (build_rr(a, s, bes, w) == -1)
+				return NULL;
 	return s;
 }
 
 static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
-                      struct zone *z, char *err, size_t errlen)
+                      struct zone *z, struct build_ctx *bc, char *err, size_t errlen)
 {
 	struct builder b = { .err = err, .errlen = errlen };
 	int rc = -1;
@@ -426,7 +517,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		goto oom;
 	for (size_t si = 0; si < cz->nservices; si++) {
 		const struct cfg_service *cs = &cz->services[si];
-		if (!(svcs[si] = copy_service(a, cs, cs->owner, cs->ownerlen)))
+		if (!(svcs[si] = copy_service(a, cs, cs->owner, cs->ownerlen, bc, si)))
 			goto oom;
 	}
 	for (size_t i = 0; i < b.n; i++) {
@@ -524,9 +615,10 @@ out:
 	return rc;
 }
 
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
-               struct zone_snapshot **out, char *err, size_t errlen)
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_health_fn health,
+               void *harg, struct zone_snapshot **out, char *err, size_t errlen)
 {
+	struct build_ctx bc = { .health = health, .harg = harg };
 	struct zone_snapshot *s = calloc(1, sizeof(*s));
 	if (!s || !(s->arena = arena_new(0))) {
 		free(s);
@@ -550,9 +642,29 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
 			    (int32_t)(serial - pz->serial) <= 0)
 				serial = pz->serial + 1;
 		}
-		if (build_zone(s->arena, cz, serial, &zones[i], err, errlen) == -1)
+		bc.zi = i;
+		if (build_zone(s->arena, cz, serial, &zones[i], &bc, err, errlen) == -1)
 			goto fail;
 	}
+	struct zone_locality *locs = arena_alloc(s->arena, (cfg->nlocalities + 1) * sizeof(*locs));
+	if (!locs) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nlocalities; i++) {
+		locs[i].family = cfg->localities[i].family;
+		memcpy(locs[i].addr, cfg->localities[i].addr, 16);
+		locs[i].prefix = cfg->localities[i].prefix;
+		locs[i].label = arena_memdup(s->arena, cfg->localities[i].label,
+		                             strlen(cfg->localities[i].label) + 1);
+		if (!locs[i].label) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	s->localities = locs;
+	s->nlocalities = (unsigned)cfg->nlocalities;
+	s->nservices = bc.next_id;
 	s->zones = zones;
 	s->nzones = (unsigned)cfg->nzones;
 	s->generation = prev ? prev->generation + 1 : 1;

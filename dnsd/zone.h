@@ -38,6 +38,8 @@ struct zone_backend {
 	uint32_t weight;
 	uint16_t priority;
 	bool up;                      /* health state at build time */
+	uint64_t since_ms;            /* monotonic ms of the last state change (slow start) */
+	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
 	const uint8_t *target;        /* SRV target, absolute wire name */
 	uint8_t targetlen;
 	const char *name;
@@ -56,6 +58,22 @@ struct zone_service {
 	const struct zone_backend *backends;
 	unsigned nbackends;
 	unsigned n4, n6;              /* backends per family */
+	unsigned nup4, nup6;          /* healthy backends per family */
+	uint32_t id;                  /* index among all services of the snapshot */
+	uint32_t slow_start_ms;
+	/* Smooth weighted round-robin schedules over the healthy backends of
+	 * each family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
+	 * snapshot so a query only indexes them with its own counter. */
+	const uint16_t *rr_sched[3];
+	uint16_t rr_len[3];
+};
+
+/* Client subnet -> locality label (longest prefix wins). */
+struct zone_locality {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+	const char *label;
 };
 
 enum zone_node_kind {
@@ -99,6 +117,9 @@ struct zone_snapshot {
 	uint64_t generation;          /* 1, 2, ... per published snapshot */
 	size_t bytes;                 /* arena bytes in use */
 	uint16_t udp_max_payload;     /* largest UDP answer we send */
+	const struct zone_locality *localities;
+	unsigned nlocalities;
+	uint32_t nservices;
 };
 
 enum zone_status {
@@ -114,11 +135,16 @@ struct zone_result {
 	const struct zone_node *node;
 };
 
+/* Health of backend bi of service si of zone zi (indexes into cfg); fills
+ * *since_ms with the time of its last change. */
+typedef bool (*zone_health_fn)(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since_ms);
+
 /* Builds a snapshot from cfg (which it does not keep). prev, if not NULL,
  * is the snapshot being replaced: serials never go backwards and the
- * generation counts on. Returns 0, or -1 with a message in err. */
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
-               struct zone_snapshot **out, char *err, size_t errlen);
+ * generation counts on. health may be NULL (every backend up).
+ * Returns 0, or -1 with a message in err. */
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_health_fn health,
+               void *harg, struct zone_snapshot **out, char *err, size_t errlen);
 /* zone_free(NULL) is a no-op. Only for snapshots nobody can still read. */
 void zone_free(struct zone_snapshot *snap);
 

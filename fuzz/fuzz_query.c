@@ -50,7 +50,7 @@ static void setup(void)
 	struct zone_snapshot *snap;
 	char err[256];
 	if (config_load_string(yaml, sizeof(yaml) - 1, "fuzz.yaml", &cfg, &cerr) != 0 ||
-	    zone_build(cfg, NULL, &snap, err, sizeof(err)) != 0)
+	    zone_build(cfg, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0)
 		abort();
 	zone_publish(snap);
 	qw = query_worker_new(0, 1);
