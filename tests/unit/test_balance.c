@@ -1,0 +1,272 @@
+/* test_balance.c -- balance.c policies over hand-built services: weight
+ * accuracy, round-robin smoothness, hash stickiness, failover groups,
+ * locality, fail-open and slow start. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balance.h"
+#include "tap.h"
+#include "zone.h"
+
+static struct zone_backend be[8];
+static struct zone_service svc;
+static uint16_t sched[3][1024];
+
+static void setup(unsigned n, const uint32_t *w, enum cfg_policy pol)
+{
+	memset(be, 0, sizeof(be));
+	memset(&svc, 0, sizeof(svc));
+	for (unsigned i = 0; i < n; i++) {
+		be[i].family = AF_INET;
+		be[i].addr[0] = 10;
+		be[i].addr[3] = (uint8_t)(i + 1);
+		be[i].weight = w[i];
+		be[i].up = true;
+		be[i].hkey = 0x1234567ull * (i + 1) ^ 0xabcdefull;
+	}
+	svc.backends = be;
+	svc.nbackends = n;
+	svc.n4 = n;
+	svc.policy = pol;
+	svc.fail_open = true;
+}
+
+/* Builds the round-robin schedule as zone.c does, for the test service. */
+static void setup_rr(unsigned n)
+{
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += be[i].weight;
+	int64_t cur[8] = { 0 };
+	for (uint64_t k = 0; k < total; k++) {
+		unsigned best = 0;
+		for (unsigned i = 0; i < n; i++) {
+			cur[i] += be[i].weight;
+			if (cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= (int64_t)total;
+		sched[0][k] = sched[2][k] = (uint16_t)best;
+	}
+	svc.rr_sched[0] = sched[0];
+	svc.rr_sched[2] = sched[2];
+	svc.rr_len[0] = svc.rr_len[2] = (uint16_t)total;
+}
+
+static struct balance_state st;
+static uint16_t idx[ZONE_MAX_BACKENDS];
+
+static void client_v4(struct balance_client *c, uint32_t a)
+{
+	memset(c, 0, sizeof(*c));
+	c->family = AF_INET;
+	c->addr[0] = (uint8_t)(a >> 24);
+	c->addr[1] = (uint8_t)(a >> 16);
+	c->addr[2] = (uint8_t)(a >> 8);
+	c->addr[3] = (uint8_t)a;
+	c->prefix = 32;
+}
+
+int main(void)
+{
+	struct zone_snapshot snap;
+	memset(&snap, 0, sizeof(snap));
+	balance_init(&st, 7, 0);
+
+	/* Weighted: first-answer shares over 100,000 queries. */
+	const uint32_t w3[] = { 100, 200, 700 };
+	setup(3, w3, CFG_POLICY_WEIGHTED);
+	svc.max_answers = 1;
+	unsigned cnt[8] = { 0 };
+	for (int i = 0; i < 100000; i++) {
+		unsigned n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		if (n != 1)
+			break;
+		cnt[idx[0]]++;
+	}
+	for (int i = 0; i < 3; i++) {
+		double share = cnt[i] / 1000.0, want = w3[i] / 10.0;
+		ok(fabs(share - want) < 1.0, "weighted: backend %d share %.2f%% vs %.0f%% (within 1 pp)",
+		   i, share, want);
+	}
+	/* Full ordering: every backend exactly once. */
+	svc.max_answers = 0;
+	unsigned n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	is_int(n, 3, "weighted: all three without max-answers");
+	ok(idx[0] != idx[1] && idx[1] != idx[2] && idx[0] != idx[2], "a permutation");
+	/* Second position also follows weights among the rest: with the 700
+	 * backend first, 200 should come second 2/3 of the time. */
+	unsigned second200 = 0, first700 = 0;
+	for (int i = 0; i < 30000; i++) {
+		balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		if (idx[0] == 2) {
+			first700++;
+			second200 += idx[1] == 1;
+		}
+	}
+	ok(fabs((double)second200 / first700 - 2.0 / 3) < 0.02, "second slot weighted among the rest (%.3f)",
+	   (double)second200 / first700);
+	/* Health: a down backend is never chosen. */
+	be[2].up = false;
+	unsigned got2 = 0;
+	for (int i = 0; i < 1000; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		for (unsigned j = 0; j < n; j++)
+			got2 += idx[j] == 2;
+	}
+	is_int(got2, 0, "down backend never answered");
+	is_int(n, 2, "two healthy answers");
+	/* All down: fail open answers all; fail closed answers none. */
+	be[0].up = be[1].up = false;
+	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	is_int(n, 3, "all down + fail-open: every backend");
+	svc.fail_open = false;
+	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	is_int(n, 0, "all down + fail-closed: none (NODATA)");
+	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
+	is_int(n, 0, "no backend of the family");
+
+	/* Reproducibility with a seed. */
+	setup(3, w3, CFG_POLICY_WEIGHTED);
+	struct balance_state s1, s2;
+	balance_init(&s1, 99, 1);
+	balance_init(&s2, 99, 1);
+	uint16_t i1[8], i2[8];
+	bool same = true;
+	for (int i = 0; i < 100; i++) {
+		balance_select(&snap, &svc, AF_INET, &s1, NULL, i1, 8, NULL);
+		balance_select(&snap, &svc, AF_INET, &s2, NULL, i2, 8, NULL);
+		same &= memcmp(i1, i2, 3 * sizeof(*i1)) == 0;
+	}
+	ok(same, "same seed, same answers");
+
+	/* Round robin: weights 1:2:3 give exact shares per cycle and never the
+	 * same backend three times running. */
+	const uint32_t w123[] = { 1, 2, 3 };
+	setup(3, w123, CFG_POLICY_ROUND_ROBIN);
+	setup_rr(3);
+	memset(cnt, 0, sizeof(cnt));
+	unsigned run = 0, maxrun = 0, prev = 99;
+	for (int i = 0; i < 600; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		cnt[idx[0]]++;
+		run = idx[0] == prev ? run + 1 : 1;
+		if (run > maxrun)
+			maxrun = run;
+		prev = idx[0];
+	}
+	ok(cnt[0] == 100 && cnt[1] == 200 && cnt[2] == 300, "round robin: exact 1:2:3 (%u/%u/%u)",
+	   cnt[0], cnt[1], cnt[2]);
+	ok(maxrun <= 2, "round robin is smooth (longest run %u)", maxrun);
+	is_int(n, 3, "round robin answers all");
+
+	/* Hash: sticky per client, proportional, minimal disruption. */
+	const uint32_t w5[] = { 100, 100, 100, 100, 100 };
+	setup(5, w5, CFG_POLICY_HASH);
+	svc.max_answers = 1;
+	enum { NC = 20000 };
+	static uint8_t before[NC];
+	memset(cnt, 0, sizeof(cnt));
+	struct balance_explain ex;
+	for (uint32_t c = 0; c < NC; c++) {
+		struct balance_client cl;
+		client_v4(&cl, 0x0a000000u + c * 7919u);
+		balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, &ex);
+		before[c] = (uint8_t)idx[0];
+		cnt[idx[0]]++;
+	}
+	ok(ex.used_client, "hash uses the client");
+	bool even = true;
+	for (int i = 0; i < 5; i++)
+		even &= cnt[i] > NC / 5 * 0.9 && cnt[i] < NC / 5 * 1.1;
+	ok(even, "hash spreads clients evenly (%u %u %u %u %u)", cnt[0], cnt[1], cnt[2], cnt[3], cnt[4]);
+	unsigned moved_other = 0, moved_own = 0, again_diff = 0;
+	for (uint32_t c = 0; c < NC; c++) {
+		struct balance_client cl;
+		client_v4(&cl, 0x0a000000u + c * 7919u);
+		balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+		again_diff += idx[0] != before[c];
+	}
+	is_int(again_diff, 0, "hash is sticky: same client, same backend");
+	be[3].up = false;
+	for (uint32_t c = 0; c < NC; c++) {
+		struct balance_client cl;
+		client_v4(&cl, 0x0a000000u + c * 7919u);
+		balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+		if (before[c] == 3)
+			moved_own += idx[0] != 3;
+		else
+			moved_other += idx[0] != before[c];
+	}
+	is_int(moved_other, 0, "removing a backend moves none of the others' clients");
+	is_int(moved_own, cnt[3], "... and all of its own");
+	be[3].up = true;
+	/* Weighted hash shares. */
+	be[0].weight = 400;
+	memset(cnt, 0, sizeof(cnt));
+	for (uint32_t c = 0; c < NC; c++) {
+		struct balance_client cl;
+		client_v4(&cl, 0x0b000000u + c * 104729u);
+		balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+		cnt[idx[0]]++;
+	}
+	ok(fabs(cnt[0] / (double)NC - 0.5) < 0.03, "weighted hash: weight 400 of 800 gets %.1f%%",
+	   100.0 * cnt[0] / NC);
+
+	/* Failover: the lowest priority group with a healthy backend. */
+	setup(3, w3, CFG_POLICY_FAILOVER);
+	be[0].priority = 0;
+	be[1].priority = 0;
+	be[2].priority = 1;
+	bool only0 = true;
+	for (int i = 0; i < 200; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		only0 &= n == 2 && idx[0] != 2 && idx[1] != 2;
+	}
+	ok(only0, "failover: only the priority-0 group");
+	be[0].up = false;
+	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	ok(n == 1 && idx[0] == 1, "failover: group keeps serving with one member");
+	be[1].up = false;
+	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	ok(n == 1 && idx[0] == 2, "failover: next group when the first is empty");
+
+	/* Locality. */
+	struct zone_locality locs[2] = {
+		{ .family = AF_INET, .addr = { 10, 1 }, .prefix = 16, .label = "a" },
+		{ .family = AF_INET, .addr = { 10, 1, 2 }, .prefix = 24, .label = "b" },
+	};
+	snap.localities = locs;
+	snap.nlocalities = 2;
+	setup(3, w3, CFG_POLICY_LOCALITY);
+	be[0].locality = "a";
+	be[1].locality = "b";
+	be[2].locality = "b";
+	struct balance_client cl;
+	client_v4(&cl, 0x0a010101u);
+	is_str(balance_locality(&snap, &cl), "a", "10.1.1.1 is in a");
+	n = balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+	ok(n == 1 && idx[0] == 0, "locality a: only its backend");
+	client_v4(&cl, 0x0a010203u);
+	is_str(balance_locality(&snap, &cl), "b", "longest prefix wins");
+	n = balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+	ok(n == 2 && idx[0] != 0 && idx[1] != 0, "locality b: its two backends");
+	be[1].up = be[2].up = false;
+	n = balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
+	ok(n == 1 && idx[0] == 0, "locality b down: falls back to all healthy");
+	client_v4(&cl, 0xc0a80001u);
+	ok(balance_locality(&snap, &cl) == NULL, "unmapped client has no locality");
+
+	/* Slow start: 10% on return, linear to 100%. */
+	setup(3, w3, CFG_POLICY_WEIGHTED);
+	svc.slow_start_ms = 10000;
+	be[2].since_ms = 50000;
+	is_int(balance_weight(&svc, &be[2], 50000), 70, "slow start: 10%% at once");
+	is_int(balance_weight(&svc, &be[2], 55000), 385, "slow start: 55%% half way");
+	is_int(balance_weight(&svc, &be[2], 60000), 700, "slow start: full weight after");
+	svc.slow_start_ms = 0;
+	is_int(balance_weight(&svc, &be[2], 50000), 700, "no slow start: full weight");
+	return done_testing();
+}
