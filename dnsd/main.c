@@ -11,8 +11,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "query.h"
 #include "server.h"
@@ -177,6 +181,47 @@ static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
 	}
 }
 
+static bool health_up(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since_ms)
+{
+	struct health_state hs;
+	if (!arg || !health_get(arg, zi, si, bi, &hs))
+		return true;
+	*since_ms = hs.since_ms;
+	return hs.up;
+}
+
+/* Rebuilds the snapshot from cfg and the watcher's current states and
+ * publishes it. Only the control thread publishes, so no lock is needed. */
+static int rebuild(const struct config *cfg, struct health *h)
+{
+	char err[512];
+	struct zone_snapshot *snap;
+	uint64_t t0 = health_now_ms();
+	if (zone_build(cfg, zone_current(), health_up, h, &snap, err, sizeof(err)) == -1) {
+		log_err("rebuild failed, keeping the current snapshot: %s", err);
+		return -1;
+	}
+	zone_publish(snap);
+	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
+	          (unsigned long long)snap->generation, snap->bytes,
+	          (unsigned long long)(health_now_ms() - t0));
+	return 0;
+}
+
+static bool status_source(void *arg, size_t zi, size_t si, size_t bi, struct health_state *out)
+{
+	return health_get(arg, zi, si, bi, out);
+}
+
+static void on_health_change(void *arg)
+{
+	uint64_t one = 1;
+	int fd = *(int *)arg;
+	/* A full counter only means a rebuild is already pending. */
+	if (write(fd, &one, sizeof(one)) == -1)
+		return;
+}
+
 /* Loads the config and builds a snapshot from it. On failure logs the
  * error (file:line:col for config errors) and returns -1. */
 static int load(const char *path, const struct zone_snapshot *prev, struct config **cfgp,
@@ -220,8 +265,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	/* Signals are taken synchronously by this thread only; the server
-	 * starts its threads with everything blocked. */
+	/* Signals are taken synchronously by this thread only (signalfd); the
+	 * server and the watcher start their threads with everything blocked. */
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -229,8 +274,23 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sfd == -1 || efd == -1) {
+		log_err("signalfd/eventfd: %s", strerror(errno));
+		return 1;
+	}
 
 	zone_publish(snap);
+	char err[256];
+	struct health *health = health_start(cfg, on_health_change, &efd, err, sizeof(err));
+	if (!health) {
+		log_err("health watcher: %s", err);
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
+	query_set_status_source(status_source, health);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct server_settings set = {
 		.listen = o.nlisten ? o.listen : cfg->listen,
@@ -239,6 +299,13 @@ int main(int argc, char **argv)
 		.tcp_max_clients = cfg->tcp_max_clients,
 		.tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
 	};
+	/* The server keeps pointing at the listen list: keep a copy that
+	 * outlives reloads. */
+	struct cfg_listen listen_copy[LISTEN_MAX];
+	if (set.nlisten > LISTEN_MAX)
+		set.nlisten = LISTEN_MAX;
+	memcpy(listen_copy, set.listen, set.nlisten * sizeof(*listen_copy));
+	set.listen = listen_copy;
 	if (set.udp_workers == 0)
 		set.udp_workers = ncpu > 0 ? (unsigned)ncpu : 1;
 	struct server_ops ops = {
@@ -248,9 +315,9 @@ int main(int argc, char **argv)
 		.arg = &o,
 	};
 	struct server *srv;
-	char err[256];
 	if (server_start(&srv, &set, &ops, err, sizeof(err)) == -1) {
 		log_err("%s", err);
+		health_stop(health);
 		zone_shutdown();
 		config_free(cfg);
 		return 1;
@@ -273,30 +340,55 @@ int main(int argc, char **argv)
 	         "address)", MESHDNS_VERSION, cfg->nzones, nsvc, nbe, addrs, set.udp_workers);
 
 	for (;;) {
-		int sig;
-		if (sigwait(&sigs, &sig) != 0)
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t n;
+			/* Every change signalled so far is covered by one rebuild. */
+			if (read(efd, &n, sizeof(n)) == sizeof(n))
+				rebuild(cfg, health);
+		}
+		if (!(pfd[0].revents & POLLIN))
 			continue;
-		if (sig == SIGHUP) {
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
 			struct config *ncfg;
-			struct zone_snapshot *nsnap;
-			if (load(o.config, zone_current(), &ncfg, &nsnap) == -1) {
+			struct zone_snapshot *trial;
+			/* Validate completely before touching anything live. */
+			if (load(o.config, zone_current(), &ncfg, &trial) == -1) {
 				log_err("reload failed, continuing with the previous configuration");
 				continue;
 			}
-			zone_publish(nsnap);
-			summarize(ncfg, &nsvc, &nbe);
-			log_info("reloaded %s: %zu zones, %zu services, %zu backends (generation %llu)",
-			         o.config, ncfg->nzones, nsvc, nbe,
-			         (unsigned long long)nsnap->generation);
+			zone_free(trial);
+			if (health_reconfigure(health, ncfg) == -1) {
+				log_err("reload failed (health watcher), continuing with the previous "
+				        "configuration");
+				config_free(ncfg);
+				continue;
+			}
 			config_free(cfg);
 			cfg = ncfg;
+			rebuild(cfg, health);
+			summarize(cfg, &nsvc, &nbe);
+			log_info("reloaded %s: %zu zones, %zu services, %zu backends", o.config,
+			         cfg->nzones, nsvc, nbe);
 			continue;
 		}
-		log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		log_info("received %s, stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
 	server_stop(srv);
+	health_stop(health);
 	zone_shutdown();
 	config_free(cfg);
+	close(efd);
+	close(sfd);
 	return 0;
 }

@@ -3,9 +3,12 @@
  * the worker's preallocated state and the current zone snapshot. */
 #include "query.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "balance.h"
@@ -42,6 +45,15 @@ struct answer {
 	struct balance_client client;
 	bool ecs_used;         /* the answer depends on the client subnet */
 };
+
+static query_status_fn status_fn;
+static void *status_arg;
+
+void query_set_status_source(query_status_fn fn, void *arg)
+{
+	status_fn = fn;
+	status_arg = arg;
+}
 
 struct query_worker *query_worker_new(unsigned idx, uint64_t seed)
 {
@@ -414,30 +426,131 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 	return rcode;
 }
 
-/* CHAOS class: version.bind/version.server TXT, the conventional probes. */
-static unsigned answer_chaos(struct answer *a, const struct dns_question *q, bool *aa)
+/* One CH TXT record holding one string (cut at 255 bytes). */
+static void put_ch_txt(struct answer *a, const uint8_t *owner, size_t ownerlen, const char *text)
+{
+	size_t len = strlen(text);
+	if (len > 255)
+		len = 255;
+	struct wire_mark m = unit_begin(a);
+	wire_write_name(&a->w, owner, ownerlen, true);
+	wire_write_u16(&a->w, DNS_TYPE_TXT);
+	wire_write_u16(&a->w, DNS_CLASS_CH);
+	wire_write_u32(&a->w, 0);
+	wire_write_u16(&a->w, (uint16_t)(len + 1));
+	wire_write_u8(&a->w, (uint8_t)len);
+	wire_write_bytes(&a->w, text, len);
+	unit_end(a, m, SEC_ANSWER, 1);
+}
+
+static const char *const policy_text[] = { "weighted", "round-robin", "hash", "failover", "locality" };
+
+static void addr_text(const struct zone_backend *b, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	inet_ntop(b->family, b->addr, host, sizeof(host));
+	snprintf(out, len, b->family == AF_INET6 ? "[%s]" : "%s", host);
+}
+
+/* CH TXT <service>: the service, then one line per backend with its state,
+ * weights and the watcher's last result. */
+static void chaos_status(struct query_worker *qw, struct answer *a, const struct dns_question *q,
+                         const struct zone_service *svc)
+{
+	char line[256], host[64];
+	unsigned up = 0;
+	uint64_t now = health_now_ms();
+	for (unsigned i = 0; i < svc->nbackends; i++)
+		up += svc->backends[i].up;
+	snprintf(line, sizeof(line), "service policy=%s healthy=%u/%u ttl=%u max-answers=%u fail-open=%s",
+	         policy_text[svc->policy], up, svc->nbackends, svc->ttl, svc->max_answers,
+	         svc->fail_open ? "yes" : "no");
+	put_ch_txt(a, q->name, q->namelen, line);
+	(void)qw;
+	for (unsigned i = 0; i < svc->nbackends && !a->full; i++) {
+		const struct zone_backend *b = &svc->backends[i];
+		struct health_state hs;
+		bool have = status_fn && status_fn(status_arg, svc->zi, svc->si, i, &hs);
+		char last[80] = "none";
+		if (have && hs.checks) {
+			if (hs.last_code > 0)
+				snprintf(last, sizeof(last), "http-%d/%ums", hs.last_code, hs.last_ms);
+			else if (hs.last_code == 0)
+				snprintf(last, sizeof(last), "ok/%ums", hs.last_ms);
+			else
+				snprintf(last, sizeof(last), "%s/%ums", strerror(-hs.last_code), hs.last_ms);
+		}
+		addr_text(b, host, sizeof(host));
+		uint64_t since = have && hs.since_ms && now > hs.since_ms ? now - hs.since_ms : 0;
+		snprintf(line, sizeof(line),
+		         "%s %s:%u %s weight=%u effective=%u priority=%u locality=%s for=%llus checks=%llu "
+		         "last=%s",
+		         b->name ? b->name : "-", host, b->port ? b->port : svc->nports ? svc->ports[0].port : 0,
+		         b->up ? "up" : "down", b->weight, balance_weight(svc, b, now), b->priority,
+		         b->locality ? b->locality : "-", (unsigned long long)(since / 1000),
+		         (unsigned long long)(have ? hs.checks : 0), last);
+		put_ch_txt(a, q->name, q->namelen, line);
+	}
+}
+
+/* CH TXT _why.<service>: how this client's answer is chosen, with a fresh
+ * selection as an example (random policies draw anew each query). */
+static void chaos_why(struct query_worker *qw, struct answer *a, const struct dns_question *q,
+                      const struct zone_service *svc)
+{
+	struct balance_explain ex;
+	char line[256], host[64], cl[64] = "?";
+	unsigned n = balance_select(a->snap, svc, AF_UNSPEC, &qw->bal, &a->client, qw->order,
+	                            ZONE_MAX_BACKENDS, &ex);
+	if (a->client.family) {
+		char h[INET6_ADDRSTRLEN];
+		inet_ntop(a->client.family, a->client.addr, h, sizeof(h));
+		snprintf(cl, sizeof(cl), "%s/%u", h, a->client.prefix);
+	}
+	snprintf(line, sizeof(line),
+	         "policy=%s client=%s (%s) locality=%s healthy=%u/%u candidates=%u%s max-answers=%u",
+	         ex.policy, cl, a->client.from_ecs ? "ecs" : "source",
+	         ex.locality ? ex.locality : "-", ex.healthy, svc->nbackends, ex.candidates,
+	         ex.fail_open ? " fail-open" : "", svc->max_answers);
+	put_ch_txt(a, q->name, q->namelen, line);
+	size_t off = (size_t)snprintf(line, sizeof(line), "order=");
+	for (unsigned i = 0; i < n && off < sizeof(line) - 48; i++) {
+		addr_text(&svc->backends[qw->order[i]], host, sizeof(host));
+		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", i ? "," : "", host);
+	}
+	put_ch_txt(a, q->name, q->namelen, line);
+}
+
+/* CHAOS class: version.bind/version.server TXT, and the status (<service>)
+ * and explanation (_why.<service>) of services, for meshdig and operators. */
+static unsigned answer_chaos(struct query_worker *qw, struct answer *a, const struct dns_question *q,
+                             bool *aa)
 {
 	static const uint8_t vbind[] = "\7version\4bind";
 	static const uint8_t vserver[] = "\7version\6server";
 	*aa = false;
-	if (!wire_name_equal(q->name, q->namelen, vbind, sizeof(vbind)) &&
-	    !wire_name_equal(q->name, q->namelen, vserver, sizeof(vserver)))
+	bool version = wire_name_equal(q->name, q->namelen, vbind, sizeof(vbind)) ||
+	               wire_name_equal(q->name, q->namelen, vserver, sizeof(vserver));
+	bool why = q->namelen > 5 && q->name[0] == 4 && strncasecmp((const char *)q->name + 1, "_why", 4) == 0;
+	const struct zone_service *svc = NULL;
+	if (!version && a->snap) {
+		struct zone_result r;
+		size_t skip = why ? 5 : 0;
+		zone_lookup(a->snap, q->name + skip, q->namelen - skip, &r);
+		if (r.status == ZONE_FOUND && r.node->kind == ZONE_NODE_SERVICE)
+			svc = r.node->svc;
+	}
+	if (!version && !svc)
 		return DNS_RCODE_REFUSED;
 	*aa = true;
 	if (q->qtype != DNS_TYPE_TXT && q->qtype != DNS_TYPE_ANY)
 		return DNS_RCODE_NOERROR;
-	static const char ver[] = "meshdns " MESHDNS_VERSION;
-	uint8_t rd[1 + sizeof(ver)];
-	rd[0] = (uint8_t)(sizeof(ver) - 1);
-	memcpy(rd + 1, ver, sizeof(ver) - 1);
-	struct wire_mark m = unit_begin(a);
-	wire_write_name(&a->w, q->name, q->namelen, true);
-	wire_write_u16(&a->w, DNS_TYPE_TXT);
-	wire_write_u16(&a->w, DNS_CLASS_CH);
-	wire_write_u32(&a->w, 0);
-	wire_write_u16(&a->w, (uint16_t)sizeof(ver));
-	wire_write_bytes(&a->w, rd, sizeof(ver));
-	unit_end(a, m, SEC_ANSWER, 1);
+	if (version)
+		put_ch_txt(a, q->name, q->namelen, "meshdns " MESHDNS_VERSION);
+	else if (why)
+		chaos_why(qw, a, q, svc);
+	else
+		chaos_status(qw, a, q, svc);
 	return DNS_RCODE_NOERROR;
 }
 
@@ -547,7 +660,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	} else if (qt == DNS_TYPE_MAILA || qt == DNS_TYPE_MAILB) {
 		rcode = DNS_RCODE_NOTIMP;
 	} else if (q.q.qclass == DNS_CLASS_CH) {
-		rcode = answer_chaos(&a, &q.q, &aa);
+		rcode = answer_chaos(qw, &a, &q.q, &aa);
 	} else if (q.q.qclass != DNS_CLASS_IN && q.q.qclass != DNS_CLASS_ANY) {
 		rcode = DNS_RCODE_REFUSED;
 	} else if (qt == DNS_TYPE_AXFR || qt == DNS_TYPE_IXFR) {

@@ -8,7 +8,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "health.h"
+
 enum { QUERY_DROP = -1 };
+
+/* Where CHAOS status queries read the watcher's details (last check result,
+ * counters) of backend bi of service si of zone zi. Called only for those
+ * diagnostic queries, never on the IN path. Set once before serving. */
+typedef bool (*query_status_fn)(void *arg, size_t zi, size_t si, size_t bi,
+                                struct health_state *out);
+void query_set_status_source(query_status_fn fn, void *arg);
 
 struct query_worker;
 

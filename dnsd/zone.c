@@ -348,6 +348,8 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		}
 	}
 	s->id = bc->next_id++;
+	s->zi = (uint32_t)bc->zi;
+	s->si = (uint32_t)si;
 	s->slow_start_ms = cs->slow_start_ms;
 	s->ports = ports;
 	s->nports = (unsigned)cs->nports;

@@ -60,6 +60,7 @@ struct zone_service {
 	unsigned n4, n6;              /* backends per family */
 	unsigned nup4, nup6;          /* healthy backends per family */
 	uint32_t id;                  /* index among all services of the snapshot */
+	uint32_t zi, si;              /* zone and service index in the config */
 	uint32_t slow_start_ms;
 	/* Smooth weighted round-robin schedules over the healthy backends of
 	 * each family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
