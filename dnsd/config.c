@@ -1,0 +1,2005 @@
+/* config.c -- the YAML configuration: libyaml's document tree walked through
+ * declarative schema tables (as Knot's conf/schema.c), then cross-checked.
+ * Produces a plain struct config; knows nothing of sockets or snapshots. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "rdata.h"
+#include "wire.h"
+
+enum {
+	CFG_MAX_WORKERS = 64,
+	CFG_MAX_BACKENDS = 4096,      /* per service; zone.h ZONE_MAX_BACKENDS */
+	CFG_MAX_EXPECT = 16,          /* struct cfg_check expect[] */
+	CFG_TTL_MAX = 2147483647,     /* RFC 2181 section 8 */
+	CFG_DAY_MS = 86400000,
+	CFG_FILE_MAX = 16 << 20,
+	CFG_RDATA_MAX = 65535,
+	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
+};
+
+/* The enums are stored through an int (item_enum). */
+_Static_assert(sizeof(enum cfg_policy) == sizeof(int), "enum cfg_policy is not int-sized");
+_Static_assert(sizeof(enum cfg_check_type) == sizeof(int), "enum cfg_check_type is not int-sized");
+
+/* State of one load. The first error is written into err and every caller
+ * just returns -1 up the stack. */
+struct cfg_ctx {
+	const char *name;             /* file name for messages */
+	yaml_document_t *doc;
+	struct config_error *err;
+	struct config *cfg;
+	struct cfg_zone *zone;        /* zone being parsed: the origin for names */
+	struct cfg_service *svc;      /* service being parsed: backend defaults */
+	bool svc_timeout_set;         /* the service's check gave a timeout */
+	uint8_t *rdbuf;               /* CFG_RDATA_MAX bytes of scratch */
+	/* Aliases let a small document expand into a huge tree; every mapping
+	 * pair and sequence item visited counts against max_visits, which an
+	 * alias-free document can never reach (each node is visited once). */
+	size_t visits, max_visits;
+};
+
+struct schema_item;
+
+/* Parses value node n of item it into obj (the struct the table is for).
+ * Returns 0, or -1 after reporting. */
+typedef int (*item_parse_fn)(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                             const struct schema_item *it);
+
+enum {
+	ITEM_REQUIRED = 1 << 0,
+	/* Parsed in a second pass, after every other key of the mapping, so it
+	 * may rely on them (the zone's origin and ttl) whatever the key order. */
+	ITEM_LATE = 1 << 1,
+};
+
+/* One key of a mapping. Tables end with a NULL key; adding a key is one line. */
+struct schema_item {
+	const char *key;
+	item_parse_fn parse;
+	size_t off;                   /* of the field inside obj */
+	uint32_t min, max;            /* bounds of integers and durations */
+	const void *aux;              /* enum names or a nested table */
+	unsigned flags;
+};
+
+#define ITEM(k, fn, st, f, lo, hi, fl) \
+	{ .key = (k), .parse = (fn), .off = offsetof(st, f), .min = (lo), .max = (hi), .flags = (fl) }
+#define ITEM_ENUM(k, st, f, names) \
+	{ .key = (k), .parse = item_enum, .off = offsetof(st, f), .aux = (names) }
+#define ITEM_MAP(k, st, f, table) \
+	{ .key = (k), .parse = item_map, .off = offsetof(st, f), .aux = (table) }
+#define ITEM_FN(k, fn, fl) { .key = (k), .parse = (fn), .flags = (fl) }
+#define ITEM_END { .key = NULL }
+
+/* ---- errors and nodes --------------------------------------------------- */
+
+static int vfail_at(struct cfg_ctx *c, int line, int col, const char *fmt, va_list ap)
+{
+	char *msg = c->err->msg;
+	size_t cap = sizeof(c->err->msg);
+	int n = snprintf(msg, cap, "%s:%d:%d: ", c->name, line, col);
+
+	if (n >= 0 && (size_t)n < cap)
+		vsnprintf(msg + n, cap - (size_t)n, fmt, ap);
+	return -1;
+}
+
+__attribute__((format(printf, 4, 5)))
+static int fail_at(struct cfg_ctx *c, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail_at(c, line, col, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Reports at n's first character (libyaml marks are 0-based). */
+__attribute__((format(printf, 3, 4)))
+static int fail(struct cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail_at(c, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int node_line(const yaml_node_t *n)
+{
+	return (int)n->start_mark.line + 1;
+}
+
+static int node_col(const yaml_node_t *n)
+{
+	return (int)n->start_mark.column + 1;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/* libyaml only links valid indices, but a NULL here must never crash. */
+static yaml_node_t *node_get(struct cfg_ctx *c, int idx)
+{
+	return yaml_document_get_node(c->doc, idx);
+}
+
+static int visit(struct cfg_ctx *c, const yaml_node_t *n)
+{
+	if (++c->visits > c->max_visits)
+		return fail(c, n, "document too large after alias expansion");
+	return 0;
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+/* The value of a key in mapping n, or NULL. */
+static yaml_node_t *map_find(struct cfg_ctx *c, const yaml_node_t *n, const char *key)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_get(c, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+			return node_get(c, p->value);
+	}
+	return NULL;
+}
+
+/* The text of scalar node n, where what ("an integer") was expected for key.
+ * Rejects lists and mappings, nulls (an empty value, "~", "null") and
+ * embedded NUL bytes, which C strings cannot carry. NULL after reporting. */
+static const char *scalar(struct cfg_ctx *c, const yaml_node_t *n, const char *key,
+                          const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		fail(c, n, "%s: expected %s, got %s", key, what, node_kind(n));
+		return NULL;
+	}
+	const char *s = (const char *)n->data.scalar.value;
+	size_t len = n->data.scalar.length;
+	if (memchr(s, '\0', len)) {
+		fail(c, n, "%s: value contains a NUL byte", key);
+		return NULL;
+	}
+	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    (len == 0 || strcmp(s, "~") == 0 || strcasecmp(s, "null") == 0)) {
+		fail(c, n, "%s: missing value (expected %s)", key, what);
+		return NULL;
+	}
+	return s;
+}
+
+static char *dup_str(struct cfg_ctx *c, const yaml_node_t *n, const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		fail(c, n, "out of memory");
+	return d;
+}
+
+/* calloc for an array of count elements (count may be 0). */
+static void *alloc_array(struct cfg_ctx *c, const yaml_node_t *n, size_t count, size_t size)
+{
+	void *p = calloc(count ? count : 1, size);
+	if (!p)
+		fail(c, n, "out of memory");
+	return p;
+}
+
+/* ---- scalars ------------------------------------------------------------ */
+
+/* Decimal digits only (no sign, no spaces), value <= max <= UINT32_MAX. */
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int config_parse_duration(const char *text, bool ms, uint32_t *out)
+{
+	const char *p = text;
+	uint64_t v = 0, unit;
+
+	if (!p || *p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	if (*p == '\0' || strcmp(p, "s") == 0)
+		unit = 1000;
+	else if (strcmp(p, "ms") == 0 && ms)
+		unit = 1;
+	else if (strcmp(p, "m") == 0)
+		unit = 60 * 1000;
+	else if (strcmp(p, "h") == 0)
+		unit = 3600 * 1000;
+	else if (strcmp(p, "d") == 0)
+		unit = (uint64_t)CFG_DAY_MS;
+	else
+		return -1;
+	/* v < 2^32 and unit < 2^27: no overflow. Without ms every unit is a
+	 * whole number of seconds, so the division is exact. */
+	v *= unit;
+	if (!ms)
+		v /= 1000;
+	if (v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A port written after an address: 1..65535. */
+static int parse_port(const char *s, uint16_t *out)
+{
+	uint64_t v;
+
+	if (parse_uint(s, 65535, &v) == -1 || v == 0)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *h = text, *port = NULL;
+	size_t hlen;
+	bool v6only = false;
+
+	if (!text)
+		return -1;
+	if (text[0] == '[') {
+		const char *end = strchr(text, ']');
+		if (!end)
+			return -1;
+		h = text + 1;
+		hlen = (size_t)(end - h);
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0')
+			return -1;
+		v6only = true;
+	} else {
+		const char *colon = strchr(text, ':');
+		hlen = strlen(text);
+		/* Two colons or more: a bare IPv6 address, no port. */
+		if (colon && !strchr(colon + 1, ':')) {
+			hlen = (size_t)(colon - text);
+			port = colon + 1;
+		}
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+
+	uint16_t pnum = defport;
+	if (port && parse_port(port, &pnum) == -1)
+		return -1;
+	if (pnum == 0)
+		return -1;
+
+	struct cfg_listen l;
+	memset(&l, 0, sizeof(l));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&l.ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l.ss;
+	if (!v6only && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(pnum);
+		l.len = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(pnum);
+		l.len = sizeof(*sin6);
+	} else {
+		return -1;
+	}
+	*out = l;
+	return 0;
+}
+
+/* An IPv4 or IPv6 address without port into addr (4 or 16 bytes used). */
+static int parse_addr(const char *s, int *family, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, s, addr) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* A DNS label we are willing to generate names from: letters, digits, '-'
+ * and '_', 1..max bytes. */
+static bool simple_label(const char *s, size_t max)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > max)
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+/* True if text ends in a '.' that is not escaped by a backslash. */
+static bool name_is_absolute(const char *text)
+{
+	size_t len = strlen(text);
+
+	if (len == 0 || text[len - 1] != '.')
+		return false;
+	size_t bs = 0;
+	while (bs < len - 1 && text[len - 2 - bs] == '\\')
+		bs++;
+	return bs % 2 == 0;
+}
+
+/* Why wire_name_from_text() refused text (extra: bytes the origin will add):
+ * only for the message, so it approximates the escape rules wire.c applies. */
+static const char *name_problem(const char *text, size_t extra)
+{
+	size_t label = 0, total = 1;
+
+	if (strcmp(text, ".") == 0)
+		return "invalid name";
+	for (const char *p = text; *p; p++) {
+		if (*p == '\\') {
+			if (p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' && p[3] >= '0' &&
+			    p[3] <= '9')
+				p += 3;
+			else if (p[1])
+				p++;
+			else
+				return "trailing backslash";
+			label++;
+		} else if (*p == '.') {
+			if (label == 0)
+				return "empty label";
+			total += label + 1;
+			label = 0;
+		} else {
+			label++;
+		}
+		if (label > DNS_LABEL_MAX)
+			return "label longer than 63 bytes";
+	}
+	if (label)
+		total += label + 1;
+	if (total + extra > DNS_NAME_MAX)
+		return "name longer than 255 bytes";
+	return "invalid name";
+}
+
+/* Text to an absolute lowercase wire name. "@" is origin; text ending in an
+ * unescaped '.' is absolute; any other text is relative to origin (with
+ * origin NULL, absolute). Returns 0, or -1 after reporting at n. */
+static int name_parse(struct cfg_ctx *c, const yaml_node_t *n, const char *key, const char *text,
+                      const uint8_t *origin, size_t originlen, uint8_t out[DNS_NAME_MAX],
+                      size_t *outlen)
+{
+	uint8_t tmp[DNS_NAME_MAX];
+	size_t tlen;
+
+	if (origin && strcmp(text, "@") == 0) {
+		memcpy(out, origin, originlen);
+		*outlen = originlen;
+		return 0;
+	}
+	if (text[0] == '\0')
+		return fail(c, n, "%s: empty name", key);
+	bool relative = origin && !name_is_absolute(text);
+	if (wire_name_from_text(text, tmp, &tlen) != 0 || tlen < 1 || tlen > DNS_NAME_MAX)
+		return fail(c, n, "%s: bad name '%.*s': %s", key, CFG_QUOTE, text,
+		            name_problem(text, relative ? originlen - 1 : 0));
+	if (relative) {
+		/* tmp ends in the root label; replace it with the origin. */
+		if (tlen - 1 + originlen > DNS_NAME_MAX)
+			return fail(c, n, "%s: bad name '%.*s': name longer than 255 bytes", key,
+			            CFG_QUOTE, text);
+		memcpy(out, tmp, tlen - 1);
+		memcpy(out + tlen - 1, origin, originlen);
+		*outlen = tlen - 1 + originlen;
+	} else {
+		memcpy(out, tmp, tlen);
+		*outlen = tlen;
+	}
+	wire_name_lower(out, *outlen);
+	return 0;
+}
+
+/* label + "." + parent into out; 0, or -1 if the result is over 255 bytes. */
+static int name_prepend(uint8_t out[DNS_NAME_MAX], size_t *outlen, const char *label,
+                        const uint8_t *parent, size_t plen)
+{
+	size_t llen = strlen(label);
+
+	if (llen == 0 || llen > DNS_LABEL_MAX || 1 + llen + plen > DNS_NAME_MAX)
+		return -1;
+	out[0] = (uint8_t)llen;
+	memcpy(out + 1, label, llen);
+	memcpy(out + 1 + llen, parent, plen);
+	*outlen = 1 + llen + plen;
+	wire_name_lower(out, *outlen);
+	return 0;
+}
+
+/* A name as text for messages (always NUL-terminated). */
+static const char *name_text(const uint8_t *name, size_t len, char *buf, size_t cap)
+{
+	if (wire_name_to_text(name, len, buf, cap) < 0)
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
+static const char *zone_text(const struct cfg_zone *z, char *buf, size_t cap)
+{
+	return name_text(z->origin, z->originlen, buf, cap);
+}
+
+/* ---- generic items ------------------------------------------------------ */
+
+static void *field(void *obj, const struct schema_item *it)
+{
+	return (char *)obj + it->off;
+}
+
+static int get_uint(struct cfg_ctx *c, yaml_node_t *n, const struct schema_item *it,
+                    uint64_t *v)
+{
+	const char *s = scalar(c, n, it->key, "an integer");
+	if (!s)
+		return -1;
+	if (parse_uint(s, it->max, v) == -1 || *v < it->min)
+		return fail(c, n, "%s: expected an integer in %u..%u, got '%.*s'", it->key,
+		            (unsigned)it->min, (unsigned)it->max, CFG_QUOTE, s);
+	return 0;
+}
+
+static int item_u32(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	uint64_t v;
+	if (get_uint(c, n, it, &v) == -1)
+		return -1;
+	uint32_t u = (uint32_t)v;
+	memcpy(field(obj, it), &u, sizeof(u));
+	return 0;
+}
+
+static int item_u16(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	uint64_t v;
+	if (get_uint(c, n, it, &v) == -1)
+		return -1;
+	uint16_t u = (uint16_t)v;
+	memcpy(field(obj, it), &u, sizeof(u));
+	return 0;
+}
+
+static int item_bool(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	static const char *const yes[] = { "true", "yes", "on", NULL };
+	static const char *const no[] = { "false", "no", "off", NULL };
+	const char *s = scalar(c, n, it->key, "true or false");
+	if (!s)
+		return -1;
+	for (size_t i = 0; yes[i]; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*(bool *)field(obj, it) = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*(bool *)field(obj, it) = false;
+			return 0;
+		}
+	}
+	return fail(c, n, "%s: expected true or false, got '%.*s'", it->key, CFG_QUOTE, s);
+}
+
+static int get_duration(struct cfg_ctx *c, yaml_node_t *n, const struct schema_item *it, bool ms,
+                        uint32_t *v)
+{
+	const char *s = scalar(c, n, it->key, "a duration");
+	if (!s)
+		return -1;
+	if (config_parse_duration(s, ms, v) == -1)
+		return fail(c, n, "%s: bad duration '%.*s' (expected e.g. %s)", it->key, CFG_QUOTE, s,
+		            ms ? "500ms, 10s, 5m" : "30, 30s, 5m, 1h, 1d");
+	if (*v < it->min || *v > it->max)
+		return fail(c, n, "%s: '%.*s' is out of range %u%s..%u%s", it->key, CFG_QUOTE, s,
+		            (unsigned)it->min, ms ? "ms" : "s", (unsigned)it->max, ms ? "ms" : "s");
+	return 0;
+}
+
+/* A duration in seconds into a uint32_t. */
+static int item_secs(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	uint32_t v;
+	if (get_duration(c, n, it, false, &v) == -1)
+		return -1;
+	memcpy(field(obj, it), &v, sizeof(v));
+	return 0;
+}
+
+/* A duration in milliseconds into a uint32_t (a bare number is seconds). */
+static int item_msecs(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	uint32_t v;
+	if (get_duration(c, n, it, true, &v) == -1)
+		return -1;
+	memcpy(field(obj, it), &v, sizeof(v));
+	return 0;
+}
+
+/* A non-empty string into a char * (replacing an inherited one). */
+static int item_str(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	const char *s = scalar(c, n, it->key, "a string");
+	if (!s)
+		return -1;
+	if (*s == '\0')
+		return fail(c, n, "%s: empty string", it->key);
+	char *d = dup_str(c, n, s);
+	if (!d)
+		return -1;
+	char **dst = field(obj, it);
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+/* One of the NULL-terminated names in aux; its index into an int-sized enum. */
+static int item_enum(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	const char *const *names = it->aux;
+	const char *s = scalar(c, n, it->key, "a name");
+	if (!s)
+		return -1;
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			memcpy(field(obj, it), &i, sizeof(i));
+			return 0;
+		}
+	}
+	char list[200] = "";
+	for (size_t i = 0; names[i]; i++) {
+		size_t used = strlen(list);
+		snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", names[i]);
+	}
+	return fail(c, n, "%s: expected one of %s, got '%.*s'", it->key, list, CFG_QUOTE, s);
+}
+
+static int schema_map(struct cfg_ctx *c, yaml_node_t *n, const struct schema_item *items,
+                      void *obj, int pass, const char *what);
+
+/* A nested mapping: aux is its table, the field is the struct it fills. */
+static int item_map(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	return schema_map(c, n, it->aux, field(obj, it), 0, it->key);
+}
+
+/* Walks mapping n against items (at most 64), with obj the struct they
+ * fill. Pass 0 first checks every key (unknown, duplicate, missing required
+ * ones) and then parses the items without ITEM_LATE; pass 1 parses only the
+ * ITEM_LATE ones. what names the mapping in messages. */
+static int schema_map(struct cfg_ctx *c, yaml_node_t *n, const struct schema_item *items,
+                      void *obj, int pass, const char *what)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "%s: expected a mapping, got %s", what, node_kind(n));
+
+	yaml_node_pair_t *start = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
+	if (pass == 0) {
+		uint64_t seen = 0;
+		for (yaml_node_pair_t *p = start; p < top; p++) {
+			yaml_node_t *k = node_get(c, p->key);
+			if (!k || !node_get(c, p->value))
+				return fail(c, n, "%s: malformed mapping", what);
+			if (visit(c, k) == -1)
+				return -1;
+			if (k->type != YAML_SCALAR_NODE)
+				return fail(c, k, "%s: a key must be a string, not %s", what, node_kind(k));
+			const char *key = (const char *)k->data.scalar.value;
+			size_t i = 0;
+			while (items[i].key && strcmp(items[i].key, key) != 0)
+				i++;
+			if (!items[i].key) {
+				char list[300] = "";
+				for (size_t j = 0; items[j].key; j++) {
+					size_t used = strlen(list);
+					snprintf(list + used, sizeof(list) - used, "%s%s", j ? ", " : "",
+					         items[j].key);
+				}
+				return fail(c, k, "%s: unknown key '%.*s' (expected one of: %s)", what,
+				            CFG_QUOTE, key, list);
+			}
+			if (seen & (UINT64_C(1) << i))
+				return fail(c, k, "%s: duplicate key '%s'", what, items[i].key);
+			seen |= UINT64_C(1) << i;
+		}
+		for (size_t i = 0; items[i].key; i++) {
+			if ((items[i].flags & ITEM_REQUIRED) && !(seen & (UINT64_C(1) << i)))
+				return fail(c, n, "%s: missing required key '%s'", what, items[i].key);
+		}
+	}
+	for (yaml_node_pair_t *p = start; p < top; p++) {
+		yaml_node_t *k = node_get(c, p->key);
+		yaml_node_t *v = node_get(c, p->value);
+		size_t i = 0;
+		while (items[i].key && strcmp(items[i].key, (char *)k->data.scalar.value) != 0)
+			i++;
+		if (((items[i].flags & ITEM_LATE) != 0) != (pass == 1))
+			continue;
+		if (items[i].parse(c, v, obj, &items[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Calls fn for each item of sequence n (or n itself if it is a scalar or
+ * mapping and single is true), with the item's index. */
+static int each_item(struct cfg_ctx *c, yaml_node_t *n, const char *key, bool single, void *obj,
+                     int (*fn)(struct cfg_ctx *c, yaml_node_t *item, size_t idx, void *obj))
+{
+	if (n->type != YAML_SEQUENCE_NODE) {
+		if (single)
+			return fn(c, n, 0, obj);
+		return fail(c, n, "%s: expected a list, got %s", key, node_kind(n));
+	}
+	size_t idx = 0;
+	for (yaml_node_item_t *p = n->data.sequence.items.start; p < n->data.sequence.items.top; p++) {
+		yaml_node_t *item = node_get(c, *p);
+		if (!item)
+			return fail(c, n, "%s: malformed list", key);
+		if (visit(c, item) == -1 || fn(c, item, idx++, obj) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Number of elements each_item() will visit. */
+static size_t item_count(const yaml_node_t *n)
+{
+	return n->type == YAML_SEQUENCE_NODE ? seq_len(n) : 1;
+}
+
+/* ---- top level: listen, localities -------------------------------------- */
+
+static int listen_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct config *cfg = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "listen", "an address");
+	if (!s)
+		return -1;
+	struct cfg_listen *l = &cfg->listen[cfg->nlisten];
+	if (config_parse_listen(s, 53, l) == -1)
+		return fail(c, n, "listen: bad address '%.*s' (expected ADDR, ADDR:PORT or [ADDR6]:PORT, "
+		            "port 1..65535)", CFG_QUOTE, s);
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].len == l->len && memcmp(&cfg->listen[i].ss, &l->ss, l->len) == 0)
+			return fail(c, n, "listen: duplicate address '%.*s'", CFG_QUOTE, s);
+	}
+	cfg->nlisten++;
+	return 0;
+}
+
+static int item_listen(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	(void)it;
+	size_t count = item_count(n);
+	if (n->type == YAML_SEQUENCE_NODE && count == 0)
+		return fail(c, n, "listen: empty list");
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "listen: expected an address or a list, got a mapping");
+	cfg->listen = alloc_array(c, n, count, sizeof(*cfg->listen));
+	if (!cfg->listen)
+		return -1;
+	return each_item(c, n, "listen", true, cfg, listen_one);
+}
+
+/* "10.0.0.0/8", "fd00::/16", or an address alone (a host). Host bits must
+ * be zero: "10.0.0.1/8" is most likely a typo. */
+static int parse_subnet(const char *s, struct cfg_locality *loc, const char **why)
+{
+	char buf[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+
+	*why = "expected ADDR/PREFIX";
+	if (alen == 0 || alen >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (parse_addr(buf, &loc->family, loc->addr) == -1)
+		return -1;
+	unsigned max = loc->family == AF_INET ? 32 : 128;
+	uint64_t prefix = max;
+	if (slash && parse_uint(slash + 1, max, &prefix) == -1) {
+		*why = loc->family == AF_INET ? "prefix must be 0..32" : "prefix must be 0..128";
+		return -1;
+	}
+	loc->prefix = (uint8_t)prefix;
+	for (unsigned bit = loc->prefix; bit < max; bit++) {
+		if (loc->addr[bit / 8] & (0x80u >> (bit % 8))) {
+			*why = "address has bits set beyond the prefix";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int item_localities(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                           const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	(void)it;
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "localities: expected a mapping of SUBNET: LABEL, got %s",
+		            node_kind(n));
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	cfg->localities = alloc_array(c, n, count, sizeof(*cfg->localities));
+	if (!cfg->localities)
+		return -1;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_get(c, p->key), *v = node_get(c, p->value);
+		if (!k || !v)
+			return fail(c, n, "localities: malformed mapping");
+		if (visit(c, k) == -1)
+			return -1;
+		const char *ks = scalar(c, k, "localities", "a subnet");
+		if (!ks)
+			return -1;
+		struct cfg_locality *loc = &cfg->localities[cfg->nlocalities];
+		const char *why;
+		if (parse_subnet(ks, loc, &why) == -1)
+			return fail(c, k, "localities: bad subnet '%.*s': %s", CFG_QUOTE, ks, why);
+		for (size_t i = 0; i < cfg->nlocalities; i++) {
+			const struct cfg_locality *o = &cfg->localities[i];
+			if (o->family == loc->family && o->prefix == loc->prefix &&
+			    memcmp(o->addr, loc->addr, 16) == 0)
+				return fail(c, k, "localities: duplicate subnet '%.*s'", CFG_QUOTE, ks);
+		}
+		const char *vs = scalar(c, v, "localities", "a locality label");
+		if (!vs)
+			return -1;
+		if (*vs == '\0')
+			return fail(c, v, "localities: empty label");
+		if (!(loc->label = dup_str(c, v, vs)))
+			return -1;
+		cfg->nlocalities++;
+	}
+	return 0;
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static const char *const check_type_names[] = { "none", "tcp", "http", "https", NULL };
+
+static int expect_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_check *k = obj;
+	static const struct schema_item code = { .key = "expect", .min = 100, .max = 599 };
+	uint64_t v;
+	(void)idx;
+	if (k->nexpect == CFG_MAX_EXPECT)
+		return fail(c, n, "expect: at most %d status codes", CFG_MAX_EXPECT);
+	if (get_uint(c, n, &code, &v) == -1)
+		return -1;
+	k->expect[k->nexpect++] = (uint16_t)v;
+	return 0;
+}
+
+/* A status code or a list of them; replaces an inherited list. */
+static int item_expect(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_check *k = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "expect: expected a status code or a list, got a mapping");
+	k->nexpect = 0;
+	return each_item(c, n, "expect", true, k, expect_one);
+}
+
+static int item_path(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	const char *s = scalar(c, n, it->key, "a path");
+	if (!s)
+		return -1;
+	if (s[0] != '/')
+		return fail(c, n, "path: must start with '/', got '%.*s'", CFG_QUOTE, s);
+	return item_str(c, n, obj, it);
+}
+
+static const struct schema_item check_items[] = {
+	ITEM_ENUM("type", struct cfg_check, type, check_type_names),
+	ITEM("interval", item_msecs, struct cfg_check, interval_ms, 1, CFG_DAY_MS, 0),
+	ITEM("timeout", item_msecs, struct cfg_check, timeout_ms, 1, CFG_DAY_MS, 0),
+	ITEM("rise", item_u32, struct cfg_check, rise, 1, 1000, 0),
+	ITEM("fall", item_u32, struct cfg_check, fall, 1, 1000, 0),
+	ITEM("port", item_u16, struct cfg_check, port, 0, 65535, 0),
+	ITEM("path", item_path, struct cfg_check, path, 0, 0, 0),
+	ITEM("host", item_str, struct cfg_check, host, 0, 0, 0),
+	ITEM("expect", item_expect, struct cfg_check, expect, 0, 0, 0),
+	ITEM_END,
+};
+
+static void check_clear(struct cfg_check *k)
+{
+	free(k->path);
+	free(k->host);
+	k->path = NULL;
+	k->host = NULL;
+}
+
+static int check_defaults(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_check *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->type = CFG_CHECK_NONE;
+	k->interval_ms = 1000;
+	k->timeout_ms = 1000;
+	k->rise = 2;
+	k->fall = 3;
+	k->path = dup_str(c, n, "/");
+	return k->path ? 0 : -1;
+}
+
+/* dst (empty) becomes a deep copy of src. */
+static int check_copy(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_check *dst,
+                      const struct cfg_check *src)
+{
+	*dst = *src;
+	dst->path = NULL;
+	dst->host = NULL;
+	if ((src->path && !(dst->path = dup_str(c, n, src->path))) ||
+	    (src->host && !(dst->host = dup_str(c, n, src->host))))
+		return -1;
+	return 0;
+}
+
+/* Parses check mapping n over k (which holds the defaults or the service's
+ * settings). A timeout nobody wrote is cut to the interval, so "interval:
+ * 200ms" alone is valid; a written one longer than the interval is an error,
+ * reported where it was written (or at the interval that made it too long).
+ * timeout_set says whether the inherited timeout was written. */
+static int check_parse(struct cfg_ctx *c, yaml_node_t *n, struct cfg_check *k, bool timeout_set,
+                       bool *set_here)
+{
+	if (schema_map(c, n, check_items, k, 0, "check") == -1)
+		return -1;
+	yaml_node_t *tn = map_find(c, n, "timeout"), *in = map_find(c, n, "interval");
+	*set_here = tn != NULL;
+	if (!tn && !timeout_set && k->timeout_ms > k->interval_ms)
+		k->timeout_ms = k->interval_ms;
+	if (k->timeout_ms > k->interval_ms)
+		return fail(c, tn ? tn : in ? in : n, "check: timeout %ums is longer than interval %ums",
+		            (unsigned)k->timeout_ms, (unsigned)k->interval_ms);
+	return 0;
+}
+
+static int item_svc_check(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	struct cfg_service *s = obj;
+	(void)it;
+	return check_parse(c, n, &s->check, false, &c->svc_timeout_set);
+}
+
+static int item_backend_check(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                              const struct schema_item *it)
+{
+	struct cfg_backend *b = obj;
+	bool set;
+	(void)it;
+	return check_parse(c, n, &b->check, c->svc_timeout_set, &set);
+}
+
+/* ---- backends ----------------------------------------------------------- */
+
+static int item_address(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                        const struct schema_item *it)
+{
+	struct cfg_backend *b = obj;
+	const char *s = scalar(c, n, it->key, "an IP address");
+	if (!s)
+		return -1;
+	if (parse_addr(s, &b->family, b->addr) == -1)
+		return fail(c, n, "%s: bad IP address '%.*s'", it->key, CFG_QUOTE, s);
+	return 0;
+}
+
+static int item_backend_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                             const struct schema_item *it)
+{
+	const char *s = scalar(c, n, it->key, "a name");
+	if (!s)
+		return -1;
+	if (!simple_label(s, DNS_LABEL_MAX))
+		return fail(c, n, "name: '%.*s' is not a single DNS label of 1..63 letters, digits, "
+		            "'-' or '_'", CFG_QUOTE, s);
+	return item_str(c, n, obj, it);
+}
+
+static const struct schema_item backend_items[] = {
+	ITEM_FN("address", item_address, ITEM_REQUIRED),
+	ITEM("port", item_u16, struct cfg_backend, port, 1, 65535, 0),
+	ITEM("weight", item_u32, struct cfg_backend, weight, 1, 65535, 0),
+	ITEM("priority", item_u16, struct cfg_backend, priority, 0, 65535, 0),
+	ITEM("locality", item_str, struct cfg_backend, locality, 0, 0, 0),
+	ITEM("name", item_backend_name, struct cfg_backend, name, 0, 0, 0),
+	ITEM_FN("check", item_backend_check, 0),
+	ITEM_END,
+};
+
+static int addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+static void addr_text(int family, const uint8_t *addr, char *buf, size_t cap)
+{
+	if (!inet_ntop(family, addr, buf, (socklen_t)cap))
+		snprintf(buf, cap, "?");
+}
+
+static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_service *s = obj;
+	(void)idx;
+	if (s->nbackends == CFG_MAX_BACKENDS)
+		return fail(c, n, "backends: more than %d backends in one service", CFG_MAX_BACKENDS);
+	struct cfg_backend *b = &s->backends[s->nbackends++];
+	b->weight = 100;
+	b->line = node_line(n);
+	b->col = node_col(n);
+	if (check_copy(c, n, &b->check, &s->check) == -1)
+		return -1;
+	if (n->type == YAML_SCALAR_NODE) {
+		static const struct schema_item addr_item = ITEM_FN("address", item_address, 0);
+		if (item_address(c, n, b, &addr_item) == -1)
+			return -1;
+	} else if (schema_map(c, n, backend_items, b, 0, "backend") == -1) {
+		return -1;
+	}
+
+	char text[INET6_ADDRSTRLEN];
+	addr_text(b->family, b->addr, text, sizeof(text));
+	if (!b->name) {
+		/* 127.0.0.2 -> 127-0-0-2, fd00::5 -> fd00--5: a valid label. */
+		for (char *p = text; *p; p++) {
+			if (*p == '.' || *p == ':')
+				*p = '-';
+		}
+		if (!(b->name = dup_str(c, n, text)))
+			return -1;
+		addr_text(b->family, b->addr, text, sizeof(text));
+	}
+	uint8_t target[DNS_NAME_MAX];
+	size_t tlen;
+	if (name_prepend(target, &tlen, b->name, s->owner, s->ownerlen) == -1)
+		return fail(c, n, "backend: target name '%s.%s' is longer than 255 bytes", b->name,
+		            s->name);
+
+	for (size_t i = 0; i + 1 < s->nbackends; i++) {
+		const struct cfg_backend *o = &s->backends[i];
+		bool same_addr = o->family == b->family &&
+		                 memcmp(o->addr, b->addr, (size_t)addr_len(b->family)) == 0;
+		if (same_addr && o->port == b->port) {
+			char port[16] = "";
+			if (b->port)
+				snprintf(port, sizeof(port), " port %u", (unsigned)b->port);
+			return fail(c, n, "backend: duplicate backend %s%s (first at line %d)", text, port,
+			            o->line);
+		}
+		/* Two backends on one address (other ports) may share the name,
+		 * since it names the host: the SRV target with that address. */
+		if (!same_addr && strcasecmp(o->name, b->name) == 0)
+			return fail(c, n, "backend: name '%s' is already used by the backend at line %d "
+			            "(another address)", b->name, o->line);
+	}
+	return 0;
+}
+
+static int item_backends(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_service *s = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "backends: expected a list, got %s", node_kind(n));
+	size_t count = seq_len(n);
+	if (count > CFG_MAX_BACKENDS)
+		count = CFG_MAX_BACKENDS;
+	s->backends = alloc_array(c, n, count, sizeof(*s->backends));
+	if (!s->backends)
+		return -1;
+	return each_item(c, n, "backends", false, s, backend_one);
+}
+
+/* ---- services ----------------------------------------------------------- */
+
+static const char *const policy_names[] = {
+	"weighted", "round-robin", "hash", "failover", "locality", NULL
+};
+
+static const char *const proto_names[] = { "tcp", "udp", NULL };
+
+struct port_spec {
+	uint16_t port;
+	int proto;                    /* index into proto_names */
+};
+
+static const struct schema_item port_items[] = {
+	ITEM("port", item_u16, struct port_spec, port, 1, 65535, ITEM_REQUIRED),
+	ITEM_ENUM("proto", struct port_spec, proto, proto_names),
+	ITEM_END,
+};
+
+/* ports: {NAME: PORT} or {NAME: {port: PORT, proto: tcp|udp}}. */
+static int item_ports(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_service *s = obj;
+	(void)it;
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "ports: expected a mapping of NAME: PORT, got %s", node_kind(n));
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count == 0)
+		return fail(c, n, "ports: at least one port is required");
+	s->ports = alloc_array(c, n, count, sizeof(*s->ports));
+	if (!s->ports)
+		return -1;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_get(c, p->key), *v = node_get(c, p->value);
+		if (!k || !v)
+			return fail(c, n, "ports: malformed mapping");
+		if (visit(c, k) == -1)
+			return -1;
+		const char *name = scalar(c, k, "ports", "a port name");
+		if (!name)
+			return -1;
+		/* The name becomes the label "_NAME" of _NAME._PROTO.<service>. */
+		if (!simple_label(name, DNS_LABEL_MAX - 1))
+			return fail(c, k, "ports: name '%.*s' must be 1..62 letters, digits, '-' or '_'",
+			            CFG_QUOTE, name);
+		for (size_t i = 0; i < s->nports; i++) {
+			if (strcasecmp(s->ports[i].name, name) == 0)
+				return fail(c, k, "ports: duplicate port name '%s'", name);
+		}
+		struct cfg_port *port = &s->ports[s->nports++];
+		if (!(port->name = dup_str(c, k, name)))
+			return -1;
+		struct port_spec spec = { .port = 0, .proto = 0 };
+		if (v->type == YAML_SCALAR_NODE) {
+			static const struct schema_item num = ITEM("port", item_u16, struct port_spec, port,
+			                                           1, 65535, 0);
+			if (item_u16(c, v, &spec, &num) == -1)
+				return -1;
+		} else if (schema_map(c, v, port_items, &spec, 0, "port") == -1) {
+			return -1;
+		}
+		port->port = spec.port;
+		port->proto = spec.proto == 1 ? IPPROTO_UDP : IPPROTO_TCP;
+	}
+	return 0;
+}
+
+static int item_svc_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_service *s = obj;
+	struct cfg_zone *z = c->zone;
+	char zt[1024];
+	const char *text = scalar(c, n, it->key, "a name");
+	if (!text)
+		return -1;
+	if (name_parse(c, n, it->key, text, z->origin, z->originlen, s->owner, &s->ownerlen) == -1)
+		return -1;
+	if (!wire_name_is_subdomain(s->owner, s->ownerlen, z->origin, z->originlen))
+		return fail(c, n, "name: service '%.*s' is outside zone %s", CFG_QUOTE, text,
+		            zone_text(z, zt, sizeof(zt)));
+	if (wire_name_equal(s->owner, s->ownerlen, z->origin, z->originlen))
+		return fail(c, n, "name: a service cannot be at the zone apex");
+	for (size_t i = 0; i + 1 < z->nservices; i++) {
+		const struct cfg_service *o = &z->services[i];
+		if (wire_name_equal(o->owner, o->ownerlen, s->owner, s->ownerlen))
+			return fail(c, n, "name: duplicate service '%.*s' (first at line %d)", CFG_QUOTE,
+			            text, o->line);
+	}
+	return item_str(c, n, obj, it);
+}
+
+static const struct schema_item service_items[] = {
+	ITEM("name", item_svc_name, struct cfg_service, name, 0, 0, ITEM_REQUIRED),
+	ITEM("ttl", item_secs, struct cfg_service, ttl, 0, CFG_TTL_MAX, 0),
+	ITEM_ENUM("policy", struct cfg_service, policy, policy_names),
+	ITEM("max-answers", item_u32, struct cfg_service, max_answers, 0, 65535, 0),
+	ITEM("fail-open", item_bool, struct cfg_service, fail_open, 0, 0, 0),
+	ITEM("slow-start", item_msecs, struct cfg_service, slow_start_ms, 0, CFG_DAY_MS, 0),
+	ITEM_FN("ports", item_ports, ITEM_REQUIRED),
+	ITEM_FN("check", item_svc_check, 0),
+	/* Late: backends start from the service's check, wherever it is written. */
+	ITEM_FN("backends", item_backends, ITEM_LATE),
+	ITEM_END,
+};
+
+static int service_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_zone *z = obj;
+	(void)idx;
+	struct cfg_service *s = &z->services[z->nservices++];
+	s->ttl = z->ttl;
+	s->fail_open = true;
+	s->line = node_line(n);
+	s->col = node_col(n);
+	c->svc = s;
+	c->svc_timeout_set = false;
+	if (check_defaults(c, n, &s->check) == -1 ||
+	    schema_map(c, n, service_items, s, 0, "service") == -1 ||
+	    schema_map(c, n, service_items, s, 1, "service") == -1)
+		return -1;
+	c->svc = NULL;
+	return 0;
+}
+
+static int item_services(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_zone *z = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "services: expected a list, got %s", node_kind(n));
+	z->services = alloc_array(c, n, seq_len(n), sizeof(*z->services));
+	if (!z->services)
+		return -1;
+	return each_item(c, n, "services", false, z, service_one);
+}
+
+/* ---- static records ----------------------------------------------------- */
+
+static int item_rec_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_record *r = obj;
+	struct cfg_zone *z = c->zone;
+	char zt[1024];
+	const char *text = scalar(c, n, it->key, "a name");
+	if (!text)
+		return -1;
+	if (name_parse(c, n, it->key, text, z->origin, z->originlen, r->owner, &r->ownerlen) == -1)
+		return -1;
+	if (!wire_name_is_subdomain(r->owner, r->ownerlen, z->origin, z->originlen))
+		return fail(c, n, "name: '%.*s' is outside zone %s", CFG_QUOTE, text,
+		            zone_text(z, zt, sizeof(zt)));
+	return 0;
+}
+
+static int item_rec_type(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_record *r = obj;
+	const char *s = scalar(c, n, it->key, "a record type");
+	if (!s)
+		return -1;
+	if (rdata_type_from_name(s, &r->type) == -1 || r->type == 0)
+		return fail(c, n, "type: unknown record type '%.*s'", CFG_QUOTE, s);
+	if (r->type == DNS_TYPE_SOA)
+		return fail(c, n, "type: the SOA record comes from the zone's soa key");
+	/* OPT, TSIG and the query-only types (RFC 6895 section 3.1: 128-255)
+	 * cannot be stored in a zone. */
+	if (r->type == DNS_TYPE_OPT || (r->type >= 128 && r->type <= 255))
+		return fail(c, n, "type: %s records cannot be stored in a zone", s);
+	return 0;
+}
+
+/* Data written in YAML is one string to the user, so a TXT value that does
+ * not start with '"' becomes one character-string, taken literally. Data
+ * that starts with '"' (several strings) or "\#" (RFC 3597) is passed on. */
+static char *txt_quote(const char *s)
+{
+	size_t len = strlen(s), extra = 0;
+	for (size_t i = 0; i < len; i++)
+		extra += s[i] == '"' || s[i] == '\\';
+	char *q = malloc(len + extra + 3);
+	if (!q)
+		return NULL;
+	char *p = q;
+	*p++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			*p++ = '\\';
+		*p++ = s[i];
+	}
+	*p++ = '"';
+	*p = '\0';
+	return q;
+}
+
+static int item_rec_data(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                         const struct schema_item *it)
+{
+	struct cfg_record *r = obj;
+	struct cfg_zone *z = c->zone;
+	const char *s = scalar(c, n, it->key, "record data");
+	if (!s)
+		return -1;
+	char *quoted = NULL;
+	if (r->type == DNS_TYPE_TXT && s[0] != '"' && strncmp(s, "\\#", 2) != 0) {
+		if (!(quoted = txt_quote(s)))
+			return fail(c, n, "out of memory");
+		s = quoted;
+	}
+	size_t len = 0;
+	const char *why = NULL;
+	int rc = rdata_from_text(r->type, s, z->origin, z->originlen, c->rdbuf, CFG_RDATA_MAX, &len,
+	                         &why);
+	free(quoted);
+	if (rc != 0 || len > CFG_RDATA_MAX)
+		return fail(c, n, "data: bad %s data: %s", rdata_type_name(r->type),
+		            why ? why : "cannot parse");
+	if (!(r->rdata = malloc(len ? len : 1)))
+		return fail(c, n, "out of memory");
+	memcpy(r->rdata, c->rdbuf, len);
+	r->rdlen = (uint16_t)len;
+	return 0;
+}
+
+static const struct schema_item record_items[] = {
+	ITEM_FN("name", item_rec_name, ITEM_REQUIRED),
+	ITEM_FN("type", item_rec_type, ITEM_REQUIRED),
+	/* Late: parsing depends on the type, wherever it is written. */
+	ITEM_FN("data", item_rec_data, ITEM_REQUIRED | ITEM_LATE),
+	ITEM("ttl", item_secs, struct cfg_record, ttl, 0, CFG_TTL_MAX, 0),
+	ITEM_END,
+};
+
+static int record_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_zone *z = obj;
+	(void)idx;
+	struct cfg_record *r = &z->records[z->nrecords++];
+	r->ttl = z->ttl;
+	r->line = node_line(n);
+	r->col = node_col(n);
+	if (schema_map(c, n, record_items, r, 0, "record") == -1 ||
+	    schema_map(c, n, record_items, r, 1, "record") == -1)
+		return -1;
+	if (r->type == DNS_TYPE_NS && wire_name_equal(r->owner, r->ownerlen, z->origin, z->originlen))
+		return fail(c, n, "record: NS records at the apex come from the zone's ns key");
+	return 0;
+}
+
+static int item_records(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                        const struct schema_item *it)
+{
+	struct cfg_zone *z = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "records: expected a list, got %s", node_kind(n));
+	z->records = alloc_array(c, n, seq_len(n), sizeof(*z->records));
+	if (!z->records)
+		return -1;
+	return each_item(c, n, "records", false, z, record_one);
+}
+
+/* ---- zones: name, ns, soa ----------------------------------------------- */
+
+static int item_zone_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	struct cfg_zone *z = obj;
+	const char *text = scalar(c, n, it->key, "a zone name");
+	if (!text)
+		return -1;
+	if (name_parse(c, n, it->key, text, NULL, 0, z->origin, &z->originlen) == -1)
+		return -1;
+	for (size_t i = 0; i + 1 < c->cfg->nzones; i++) {
+		const struct cfg_zone *o = &c->cfg->zones[i];
+		if (wire_name_equal(o->origin, o->originlen, z->origin, z->originlen))
+			return fail(c, n, "name: duplicate zone '%.*s' (first at line %d)", CFG_QUOTE,
+			            text, o->line);
+	}
+	return item_str(c, n, obj, it);
+}
+
+static int ns_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_zone *z = obj;
+	(void)idx;
+	const char *text = scalar(c, n, "ns", "a name");
+	if (!text)
+		return -1;
+	if (name_parse(c, n, "ns", text, z->origin, z->originlen, z->ns[z->nns], &z->nslen[z->nns]) ==
+	    -1)
+		return -1;
+	for (size_t i = 0; i < z->nns; i++) {
+		if (wire_name_equal(z->ns[i], z->nslen[i], z->ns[z->nns], z->nslen[z->nns]))
+			return fail(c, n, "ns: duplicate name '%.*s'", CFG_QUOTE, text);
+	}
+	z->nns++;
+	return 0;
+}
+
+static int ns_alloc(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z, size_t count)
+{
+	z->ns = alloc_array(c, n, count, sizeof(*z->ns));
+	z->nslen = alloc_array(c, n, count, sizeof(*z->nslen));
+	return z->ns && z->nslen ? 0 : -1;
+}
+
+/* A name or a list of names; relative ones are below the zone, but absolute
+ * ones may be anywhere (ns1.example.net.). */
+static int item_ns(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_zone *z = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "ns: expected a name or a list of names, got a mapping");
+	if (n->type == YAML_SEQUENCE_NODE && seq_len(n) == 0)
+		return fail(c, n, "ns: empty list");
+	if (ns_alloc(c, n, z, item_count(n)) == -1)
+		return -1;
+	return each_item(c, n, "ns", true, z, ns_one);
+}
+
+static int item_soa_mname(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	struct cfg_soa *soa = obj;
+	const char *text = scalar(c, n, it->key, "a name");
+	if (!text)
+		return -1;
+	return name_parse(c, n, it->key, text, c->zone->origin, c->zone->originlen, soa->mname,
+	                  &soa->mnamelen);
+}
+
+/* rname is a name ("hostmaster", "hostmaster.example.org.") or a mail
+ * address, "john.doe@example.org" -> john\.doe.example.org. (RFC 1035 8). */
+static int item_soa_rname(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	struct cfg_soa *soa = obj;
+	const char *text = scalar(c, n, it->key, "a name or mail address");
+	if (!text)
+		return -1;
+	const char *at = strchr(text, '@');
+	if (!at || strcmp(text, "@") == 0)
+		return name_parse(c, n, it->key, text, c->zone->origin, c->zone->originlen,
+		                  soa->rname, &soa->rnamelen);
+	const char *domain = at + 1;
+	if (at == text || *domain == '\0' || strchr(domain, '@'))
+		return fail(c, n, "rname: bad mail address '%.*s'", CFG_QUOTE, text);
+	size_t len = strlen(text);
+	char *buf = malloc(2 * len + 2);
+	if (!buf)
+		return fail(c, n, "out of memory");
+	char *p = buf;
+	for (const char *q = text; q < at; q++) {
+		if (*q == '.' || *q == '\\')
+			*p++ = '\\';
+		*p++ = *q;
+	}
+	*p++ = '.';
+	strcpy(p, domain);
+	if (!name_is_absolute(domain))
+		strcat(p, ".");
+	int rc = name_parse(c, n, it->key, buf, NULL, 0, soa->rname, &soa->rnamelen);
+	free(buf);
+	return rc;
+}
+
+static const struct schema_item soa_items[] = {
+	ITEM_FN("mname", item_soa_mname, 0),
+	ITEM_FN("rname", item_soa_rname, 0),
+	ITEM("serial", item_u32, struct cfg_soa, serial, 0, UINT32_MAX, 0),
+	ITEM("refresh", item_secs, struct cfg_soa, refresh, 0, CFG_TTL_MAX, 0),
+	ITEM("retry", item_secs, struct cfg_soa, retry, 0, CFG_TTL_MAX, 0),
+	ITEM("expire", item_secs, struct cfg_soa, expire, 0, CFG_TTL_MAX, 0),
+	ITEM("minimum", item_secs, struct cfg_soa, minimum, 0, CFG_TTL_MAX, 0),
+	ITEM("ttl", item_secs, struct cfg_soa, ttl, 0, CFG_TTL_MAX, 0),
+	ITEM_END,
+};
+
+static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z);
+
+static const struct schema_item zone_items[] = {
+	ITEM("name", item_zone_name, struct cfg_zone, name, 0, 0, ITEM_REQUIRED),
+	ITEM("ttl", item_secs, struct cfg_zone, ttl, 0, CFG_TTL_MAX, 0),
+	/* Late: all of these need the origin, and default their TTLs to the zone's. */
+	ITEM_FN("ns", item_ns, ITEM_LATE),
+	{ .key = "soa", .parse = item_map, .off = offsetof(struct cfg_zone, soa), .aux = soa_items,
+	  .flags = ITEM_LATE },
+	ITEM_FN("records", item_records, ITEM_LATE),
+	ITEM_FN("services", item_services, ITEM_LATE),
+	ITEM_END,
+};
+
+static int zone_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct config *cfg = obj;
+	(void)idx;
+	struct cfg_zone *z = &cfg->zones[cfg->nzones++];
+	z->ttl = 30;
+	z->line = node_line(n);
+	z->col = node_col(n);
+	c->zone = z;
+	if (schema_map(c, n, zone_items, z, 0, "zone") == -1)
+		return -1;
+	z->soa.refresh = 3600;
+	z->soa.retry = 600;
+	z->soa.expire = 86400;
+	z->soa.minimum = 30;
+	z->soa.ttl = z->ttl;
+	if (schema_map(c, n, zone_items, z, 1, "zone") == -1)
+		return -1;
+	if (z->nns == 0) {
+		if (ns_alloc(c, n, z, 1) == -1)
+			return -1;
+		if (name_prepend(z->ns[0], &z->nslen[0], "ns", z->origin, z->originlen) == -1)
+			return fail(c, n, "zone: default NS name ns.<zone> is longer than 255 bytes");
+		z->nns = 1;
+	}
+	if (z->soa.mnamelen == 0) {
+		memcpy(z->soa.mname, z->ns[0], z->nslen[0]);
+		z->soa.mnamelen = z->nslen[0];
+	}
+	if (z->soa.rnamelen == 0 &&
+	    name_prepend(z->soa.rname, &z->soa.rnamelen, "hostmaster", z->origin, z->originlen) == -1)
+		return fail(c, n, "zone: default rname hostmaster.<zone> is longer than 255 bytes");
+	if (item_zone_check_names(c, n, z) == -1)
+		return -1;
+	c->zone = NULL;
+	return 0;
+}
+
+static int item_zones(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "zones: expected a list, got %s", node_kind(n));
+	if (seq_len(n) == 0)
+		return fail(c, n, "no zones defined");
+	cfg->zones = alloc_array(c, n, seq_len(n), sizeof(*cfg->zones));
+	if (!cfg->zones)
+		return -1;
+	return each_item(c, n, "zones", false, cfg, zone_one);
+}
+
+static const struct schema_item tcp_items[] = {
+	ITEM("idle-timeout", item_msecs, struct config, tcp_idle_timeout_ms, 1, CFG_DAY_MS, 0),
+	ITEM("max-clients", item_u32, struct config, tcp_max_clients, 1, 65535, 0),
+	ITEM_END,
+};
+
+static const struct schema_item top_items[] = {
+	ITEM_FN("listen", item_listen, 0),
+	ITEM("workers", item_u32, struct config, workers, 0, CFG_MAX_WORKERS, 0),
+	{ .key = "tcp", .parse = item_map, .off = 0, .aux = tcp_items },
+	ITEM("udp-max-payload", item_u16, struct config, udp_max_payload, 512, 4096, 0),
+	ITEM_FN("localities", item_localities, 0),
+	ITEM_FN("zones", item_zones, 0),
+	ITEM_END,
+};
+
+/* ---- names inside a zone ------------------------------------------------ */
+
+/* Who put data at a name. A service owns its name, _PORT._PROTO.<service>
+ * and <backend>.<service> (the SRV targets); nothing else may live there. */
+enum owner_kind { OWN_APEX, OWN_RECORD, OWN_SERVICE, OWN_SRV, OWN_TARGET };
+
+struct owner_ent {
+	uint8_t name[DNS_NAME_MAX];
+	size_t len;
+	enum owner_kind kind;
+	uint16_t type;                /* OWN_APEX and OWN_RECORD */
+	const struct cfg_record *rec; /* OWN_RECORD */
+	const struct cfg_service *svc;
+	int line, col;
+	size_t seq;                   /* order of creation: ties of line:col */
+};
+
+static int pos_cmp(const struct owner_ent *a, const struct owner_ent *b)
+{
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int name_cmp(const struct owner_ent *a, const struct owner_ent *b)
+{
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->name, b->name, a->len);
+}
+
+/* Groups equal names, each group in file order. */
+static int ent_cmp_name(const void *pa, const void *pb)
+{
+	const struct owner_ent *a = pa, *b = pb;
+	int r = name_cmp(a, b);
+	return r ? r : pos_cmp(a, b);
+}
+
+/* Groups records of one RRset, identical rdata next to each other. */
+static int ent_cmp_rrset(const void *pa, const void *pb)
+{
+	const struct owner_ent *a = pa, *b = pb;
+	int r = name_cmp(a, b);
+	if (r)
+		return r;
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	if (a->rec && b->rec) {
+		if (a->rec->rdlen != b->rec->rdlen)
+			return a->rec->rdlen < b->rec->rdlen ? -1 : 1;
+		if ((r = memcmp(a->rec->rdata, b->rec->rdata, a->rec->rdlen)) != 0)
+			return r;
+	}
+	return pos_cmp(a, b);
+}
+
+/* The conflict to report: of all found, the first in the file. */
+struct conflict {
+	bool found;
+	struct owner_ent at;          /* a copy: the array is sorted again */
+	char msg[sizeof(((struct config_error *)0)->msg)];
+};
+
+__attribute__((format(printf, 3, 4)))
+static void conflict_note(struct conflict *cf, const struct owner_ent *at, const char *fmt, ...)
+{
+	if (cf->found && pos_cmp(&cf->at, at) <= 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cf->msg, sizeof(cf->msg), fmt, ap);
+	va_end(ap);
+	cf->at = *at;
+	cf->found = true;
+}
+
+static const char *ent_what(const struct owner_ent *e, char *buf, size_t cap)
+{
+	switch (e->kind) {
+	case OWN_APEX:
+		snprintf(buf, cap, "the zone's %s record", rdata_type_name(e->type));
+		break;
+	case OWN_RECORD:
+		snprintf(buf, cap, "the %s record at line %d", rdata_type_name(e->type), e->line);
+		break;
+	case OWN_SERVICE:
+		snprintf(buf, cap, "service '%s' (line %d)", e->svc->name, e->line);
+		break;
+	case OWN_SRV:
+		snprintf(buf, cap, "the SRV name of service '%s' (line %d)", e->svc->name, e->line);
+		break;
+	case OWN_TARGET:
+		snprintf(buf, cap, "a backend of service '%s' (line %d)", e->svc->name, e->line);
+		break;
+	}
+	return buf;
+}
+
+/* Checks one group of entries at the same name, in file order: a service's
+ * names must be its alone, and a CNAME must be alone (RFC 1034 3.6.2). */
+static void check_group(const struct owner_ent *g, size_t count, struct conflict *cf)
+{
+	char name[1024], what[300];
+	const struct owner_ent *svc = NULL, *cname = NULL, *other = NULL;
+
+	for (size_t j = 0; j < count; j++) {
+		const struct owner_ent *e = &g[j];
+		bool owned = e->kind == OWN_SERVICE || e->kind == OWN_SRV || e->kind == OWN_TARGET;
+		bool is_cname = e->kind == OWN_RECORD && e->type == DNS_TYPE_CNAME;
+		const struct owner_ent *first = svc ? svc : cname ? cname : other;
+		if (first && (owned || svc)) {
+			conflict_note(cf, e, "'%s' is already used by %s",
+			              name_text(e->name, e->len, name, sizeof(name)),
+			              ent_what(first, what, sizeof(what)));
+			return;
+		}
+		if (first && (is_cname || cname)) {
+			conflict_note(cf, e, "a CNAME cannot coexist with other data: '%s' already has %s",
+			              name_text(e->name, e->len, name, sizeof(name)),
+			              ent_what(first, what, sizeof(what)));
+			return;
+		}
+		if (owned)
+			svc = e;
+		else if (is_cname)
+			cname = e;
+		else if (!other)
+			other = e;
+	}
+}
+
+/* Checks one RRset (same name and type) sorted by rdata: no duplicates, and
+ * one TTL for all (RFC 2181 5.2), that of its first record in the file. */
+static void check_rrset(const struct owner_ent *g, size_t count, struct conflict *cf)
+{
+	char name[1024];
+	const struct owner_ent *first = &g[0];
+
+	for (size_t j = 1; j < count; j++) {
+		if (pos_cmp(&g[j], first) < 0)
+			first = &g[j];
+	}
+	for (size_t j = 0; j < count; j++) {
+		const struct owner_ent *e = &g[j];
+		if (e->kind != OWN_RECORD)
+			continue;
+		if (j > 0 && g[j - 1].kind == OWN_RECORD && g[j - 1].rec->rdlen == e->rec->rdlen &&
+		    memcmp(g[j - 1].rec->rdata, e->rec->rdata, e->rec->rdlen) == 0)
+			conflict_note(cf, e, "duplicate %s record at '%s' (first at line %d)",
+			              rdata_type_name(e->type), name_text(e->name, e->len, name, sizeof(name)),
+			              g[j - 1].line);
+		else if (first->kind == OWN_RECORD && e->rec->ttl != first->rec->ttl)
+			conflict_note(cf, e, "TTL %u differs from the TTL %u of the %s record at line %d "
+			              "(one RRset has one TTL)", (unsigned)e->rec->ttl,
+			              (unsigned)first->rec->ttl, rdata_type_name(e->type), first->line);
+	}
+}
+
+static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z)
+{
+	size_t count = 2 + z->nrecords;
+	for (size_t i = 0; i < z->nservices; i++)
+		count += 1 + z->services[i].nports + z->services[i].nbackends;
+	struct owner_ent *ents = calloc(count, sizeof(*ents));
+	if (!ents)
+		return fail(c, n, "out of memory");
+
+	size_t m = 0;
+	static const uint16_t apex_types[] = { DNS_TYPE_SOA, DNS_TYPE_NS };
+	for (size_t i = 0; i < 2; i++) {
+		struct owner_ent *e = &ents[m];
+		memcpy(e->name, z->origin, z->originlen);
+		e->len = z->originlen;
+		e->kind = OWN_APEX;
+		e->type = apex_types[i];
+		e->line = z->line;
+		e->col = z->col;
+		e->seq = m++;
+	}
+	for (size_t i = 0; i < z->nrecords; i++) {
+		struct owner_ent *e = &ents[m];
+		const struct cfg_record *r = &z->records[i];
+		memcpy(e->name, r->owner, r->ownerlen);
+		e->len = r->ownerlen;
+		e->kind = OWN_RECORD;
+		e->type = r->type;
+		e->rec = r;
+		e->line = r->line;
+		e->col = r->col;
+		e->seq = m++;
+	}
+	int rc = -1;
+	for (size_t i = 0; i < z->nservices; i++) {
+		const struct cfg_service *s = &z->services[i];
+		struct owner_ent *e = &ents[m];
+		memcpy(e->name, s->owner, s->ownerlen);
+		e->len = s->ownerlen;
+		e->kind = OWN_SERVICE;
+		e->svc = s;
+		e->line = s->line;
+		e->col = s->col;
+		e->seq = m++;
+		for (size_t j = 0; j < s->nports; j++) {
+			uint8_t tmp[DNS_NAME_MAX];
+			size_t tlen;
+			char label[DNS_LABEL_MAX + 1];
+			e = &ents[m];
+			snprintf(label, sizeof(label), "_%s", s->ports[j].name);
+			if (name_prepend(tmp, &tlen, s->ports[j].proto == IPPROTO_UDP ? "_udp" : "_tcp",
+			                 s->owner, s->ownerlen) == -1 ||
+			    name_prepend(e->name, &e->len, label, tmp, tlen) == -1) {
+				fail_at(c, s->line, s->col, "service: SRV name _%s._%s.%s is longer than 255 "
+				        "bytes", s->ports[j].name,
+				        s->ports[j].proto == IPPROTO_UDP ? "udp" : "tcp", s->name);
+				goto out;
+			}
+			e->kind = OWN_SRV;
+			e->svc = s;
+			e->line = s->line;
+			e->col = s->col;
+			e->seq = m++;
+		}
+		for (size_t j = 0; j < s->nbackends; j++) {
+			const struct cfg_backend *b = &s->backends[j];
+			/* Backends sharing a name share one address (backend_one). */
+			bool seen = false;
+			for (size_t k = 0; k < j && !seen; k++)
+				seen = strcasecmp(s->backends[k].name, b->name) == 0;
+			if (seen)
+				continue;
+			e = &ents[m];
+			if (name_prepend(e->name, &e->len, b->name, s->owner, s->ownerlen) == -1)
+				continue;  /* reported by backend_one */
+			e->kind = OWN_TARGET;
+			e->svc = s;
+			e->line = b->line;
+			e->col = b->col;
+			e->seq = m++;
+		}
+	}
+
+	struct conflict cf = { .found = false };
+	qsort(ents, m, sizeof(*ents), ent_cmp_name);
+	for (size_t i = 0, j; i < m; i = j) {
+		for (j = i + 1; j < m && name_cmp(&ents[i], &ents[j]) == 0; j++)
+			;
+		if (j - i > 1)
+			check_group(&ents[i], j - i, &cf);
+	}
+	qsort(ents, m, sizeof(*ents), ent_cmp_rrset);
+	for (size_t i = 0, j; i < m; i = j) {
+		for (j = i + 1; j < m && name_cmp(&ents[i], &ents[j]) == 0 &&
+		                ents[i].type == ents[j].type; j++)
+			;
+		if (j - i > 1 && ents[i].type != 0)
+			check_rrset(&ents[i], j - i, &cf);
+	}
+	if (cf.found) {
+		fail_at(c, cf.at.line, cf.at.col, "%s", cf.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(ents);
+	return rc;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		struct cfg_zone *z = &cfg->zones[i];
+		for (size_t j = 0; j < z->nrecords; j++)
+			free(z->records[j].rdata);
+		for (size_t j = 0; j < z->nservices; j++) {
+			struct cfg_service *s = &z->services[j];
+			for (size_t k = 0; k < s->nports; k++)
+				free(s->ports[k].name);
+			for (size_t k = 0; k < s->nbackends; k++) {
+				free(s->backends[k].name);
+				free(s->backends[k].locality);
+				check_clear(&s->backends[k].check);
+			}
+			free(s->name);
+			free(s->ports);
+			free(s->backends);
+			check_clear(&s->check);
+		}
+		free(z->name);
+		free(z->ns);
+		free(z->nslen);
+		free(z->records);
+		free(z->services);
+	}
+	for (size_t i = 0; i < cfg->nlocalities; i++)
+		free(cfg->localities[i].label);
+	free(cfg->localities);
+	free(cfg->zones);
+	free(cfg->listen);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* 1-based line and column of byte offset off in buf (for reader errors,
+ * which libyaml reports as an offset only). */
+static void offset_pos(const char *buf, size_t len, size_t off, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static int yaml_fail(struct cfg_ctx *c, const yaml_parser_t *p, const char *yaml, size_t len)
+{
+	int line, col;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return fail_at(c, 1, 1, "out of memory");
+	if (p->error == YAML_READER_ERROR) {
+		offset_pos(yaml, len, p->problem_offset, &line, &col);
+		return fail_at(c, line, col, "%s", p->problem ? p->problem : "cannot read");
+	}
+	line = (int)p->problem_mark.line + 1;
+	col = (int)p->problem_mark.column + 1;
+	if (p->context)
+		return fail_at(c, line, col, "%s (%s at line %d)", p->problem ? p->problem : "syntax error",
+		               p->context, (int)p->context_mark.line + 1);
+	return fail_at(c, line, col, "%s", p->problem ? p->problem : "syntax error");
+}
+
+/* Loads the one document of yaml into doc; 0, or -1 after reporting. */
+static int load_document(struct cfg_ctx *c, const char *yaml, size_t len, yaml_document_t *doc)
+{
+	yaml_parser_t parser;
+	int rc = -1;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_at(c, 1, 1, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	if (!yaml_parser_load(&parser, doc)) {
+		yaml_fail(c, &parser, yaml, len);
+		goto out;
+	}
+	yaml_document_t next;
+	if (!yaml_parser_load(&parser, &next)) {
+		yaml_fail(c, &parser, yaml, len);
+		yaml_document_delete(doc);
+		goto out;
+	}
+	yaml_node_t *extra = yaml_document_get_root_node(&next);
+	if (extra) {
+		fail(c, extra, "only one YAML document is allowed");
+		yaml_document_delete(&next);
+		yaml_document_delete(doc);
+		goto out;
+	}
+	yaml_document_delete(&next);
+	rc = 0;
+out:
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int config_load_string(const char *yaml, size_t len, const char *name, struct config **out,
+                       struct config_error *err)
+{
+	struct cfg_ctx c = { .name = name ? name : "<string>", .err = err };
+	yaml_document_t doc;
+	int rc = -1;
+
+	err->msg[0] = '\0';
+	if (load_document(&c, yaml, len, &doc) == -1)
+		return -1;
+	c.doc = &doc;
+	c.max_visits = 16 * (size_t)(doc.nodes.top - doc.nodes.start) + 100000;
+
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		fail_at(&c, 1, 1, "empty configuration");
+		goto out;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		fail(&c, root, "the top level must be a mapping, not %s", node_kind(root));
+		goto out;
+	}
+	c.cfg = calloc(1, sizeof(*c.cfg));
+	c.rdbuf = malloc(CFG_RDATA_MAX);
+	if (!c.cfg || !c.rdbuf || !(c.cfg->path = strdup(c.name))) {
+		fail_at(&c, 1, 1, "out of memory");
+		goto out;
+	}
+	c.cfg->tcp_idle_timeout_ms = 10000;
+	c.cfg->tcp_max_clients = 256;
+	c.cfg->udp_max_payload = 1232;
+	if (schema_map(&c, root, top_items, c.cfg, 0, "top level") == -1)
+		goto out;
+	if (c.cfg->nzones == 0) {
+		fail(&c, root, "no zones defined");
+		goto out;
+	}
+	if (!c.cfg->listen) {
+		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
+		if (!c.cfg->listen || config_parse_listen("127.0.0.1:5353", 53, c.cfg->listen) == -1) {
+			fail_at(&c, 1, 1, "out of memory");
+			goto out;
+		}
+		c.cfg->nlisten = 1;
+	}
+	*out = c.cfg;
+	c.cfg = NULL;
+	rc = 0;
+out:
+	config_free(c.cfg);
+	free(c.rdbuf);
+	yaml_document_delete(&doc);
+	return rc;
+}
+
+int config_load(const char *path, struct config **out, struct config_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -1;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= CFG_FILE_MAX) {
+				snprintf(err->msg, sizeof(err->msg), "%s: larger than %d bytes", path,
+				         CFG_FILE_MAX);
+				goto out;
+			}
+			cap = cap ? 2 * cap : 16384;
+			char *nbuf = realloc(buf, cap);
+			if (!nbuf) {
+				snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
+				goto out;
+			}
+			buf = nbuf;
+		}
+		size_t got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = config_load_string(buf, len, path, out, err);
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
