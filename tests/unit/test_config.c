@@ -1,0 +1,699 @@
+/* test_config.c -- config.c: the example zones/mesh.yaml field by field,
+ * defaults, listen and duration parsing, and invalid snippets, each checked
+ * for the exact line:col of the node it is about. Run from the tree's root. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tap.h"
+
+static struct config *load(const char *yaml)
+{
+	struct config *cfg = NULL;
+	struct config_error err;
+
+	if (config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err) == -1) {
+		diag("unexpected error: %s", err.msg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Expects yaml to fail with "t.yaml:<pos>: ..." (pos NULL: anywhere)
+ * containing sub, and *out left alone. */
+static void bad(const char *yaml, const char *pos, const char *sub, const char *what)
+{
+	struct config *sentinel = (struct config *)&sentinel;
+	struct config *cfg = sentinel;
+	struct config_error err;
+	char prefix[64];
+
+	int rc = config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err);
+	snprintf(prefix, sizeof(prefix), pos ? "t.yaml:%s: " : "t.yaml:", pos ? pos : "");
+	bool good = rc == -1 && cfg == sentinel && strncmp(err.msg, prefix, strlen(prefix)) == 0 &&
+	            strstr(err.msg, sub) != NULL;
+	ok(good, "%s", what);
+	if (!good)
+		diag("want '%s...%s', got: %s", prefix, sub, rc == -1 ? err.msg : "success");
+	if (rc == 0 && cfg != sentinel)
+		config_free(cfg);
+}
+
+/* Compares a wire name with the text form "\4mesh\0" written as bytes. */
+static bool name_is(const uint8_t *name, size_t len, const char *want, size_t wantlen)
+{
+	return len == wantlen && memcmp(name, want, len) == 0;
+}
+
+#define NAME_IS(n, l, lit) name_is((n), (l), (lit), sizeof(lit))
+
+static uint16_t listen_port(const struct cfg_listen *l)
+{
+	if (l->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&l->ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&l->ss)->sin6_port);
+}
+
+static const char *listen_addr(const struct cfg_listen *l, char *buf, size_t cap)
+{
+	const void *a = l->ss.ss_family == AF_INET ?
+	                (const void *)&((const struct sockaddr_in *)&l->ss)->sin_addr :
+	                (const void *)&((const struct sockaddr_in6 *)&l->ss)->sin6_addr;
+	return inet_ntop(l->ss.ss_family, a, buf, (socklen_t)cap);
+}
+
+static void test_example(void)
+{
+	struct config *cfg = NULL;
+	struct config_error err;
+	char buf[64];
+
+	int rc = config_load("zones/mesh.yaml", &cfg, &err);
+	if (!ok(rc == 0 && cfg, "zones/mesh.yaml loads")) {
+		diag("%s", err.msg);
+		return;
+	}
+	is_str(cfg->path, "zones/mesh.yaml", "path kept");
+	is_int(cfg->nlisten, 1, "one listen address");
+	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "listen 127.0.0.1");
+	is_int(listen_port(&cfg->listen[0]), 5353, "listen port 5353");
+	is_int(cfg->listen[0].len, sizeof(struct sockaddr_in), "listen socklen");
+	is_int(cfg->workers, 0, "workers 0");
+	is_int(cfg->tcp_idle_timeout_ms, 10000, "tcp idle-timeout 10s");
+	is_int(cfg->tcp_max_clients, 256, "tcp max-clients");
+	is_int(cfg->udp_max_payload, 1232, "udp-max-payload");
+	is_int(cfg->nlocalities, 0, "no localities");
+	if (!is_int(cfg->nzones, 1, "one zone"))
+		goto out;
+
+	const struct cfg_zone *z = &cfg->zones[0];
+	is_str(z->name, "mesh", "zone name as written");
+	ok(NAME_IS(z->origin, z->originlen, "\4mesh"), "origin mesh.");
+	is_int(z->ttl, 30, "zone ttl");
+	is_int(z->line, 26, "zone line");
+	is_int(z->col, 5, "zone col");
+	ok(NAME_IS(z->soa.mname, z->soa.mnamelen, "\3ns1\4mesh"), "soa mname ns1.mesh.");
+	ok(NAME_IS(z->soa.rname, z->soa.rnamelen, "\12hostmaster\4mesh"), "soa rname from mail");
+	is_int(z->soa.serial, 0, "soa serial automatic");
+	is_int(z->soa.refresh, 3600, "soa refresh 1h");
+	is_int(z->soa.retry, 600, "soa retry 10m");
+	is_int(z->soa.expire, 86400, "soa expire 1d");
+	is_int(z->soa.minimum, 30, "soa minimum");
+	is_int(z->soa.ttl, 30, "soa ttl defaults to the zone's");
+	if (is_int(z->nns, 1, "one NS"))
+		ok(NAME_IS(z->ns[0], z->nslen[0], "\3ns1\4mesh"), "NS ns1.mesh.");
+
+	if (is_int(z->nrecords, 5, "five static records")) {
+		const struct cfg_record *r = &z->records[0];
+		ok(NAME_IS(r->owner, r->ownerlen, "\3ns1\4mesh"), "record 0 owner");
+		is_int(r->type, DNS_TYPE_A, "record 0 A");
+		is_int(r->ttl, 30, "record 0 ttl from the zone");
+		ok(r->rdlen == 4 && memcmp(r->rdata, "\177\0\0\1", 4) == 0, "record 0 rdata");
+		is_int(r->line, 45, "record 0 line");
+		is_int(r->col, 9, "record 0 col");
+		r = &z->records[1];
+		is_int(r->type, DNS_TYPE_CNAME, "record 1 CNAME");
+		is_int(r->ttl, 60, "record 1 ttl 60");
+		ok(NAME_IS(r->rdata, r->rdlen, "\14user-service\4mesh"), "CNAME target completed");
+		r = &z->records[2];
+		ok(NAME_IS(r->owner, r->ownerlen, "\4mesh"), "@ is the apex");
+		is_int(r->type, DNS_TYPE_TXT, "record 2 TXT");
+		ok(r->rdlen == 21 && r->rdata[0] == 20 && memcmp(r->rdata + 1, "meshdns example zone", 20) == 0,
+		   "bare TXT data is one string");
+		r = &z->records[3];
+		is_int(r->type, DNS_TYPE_MX, "record 3 MX");
+		ok(r->rdlen == 2 + 11 && r->rdata[1] == 10 && memcmp(r->rdata + 2, "\4mail\4mesh", 11) == 0,
+		   "MX rdata");
+	}
+
+	if (!is_int(z->nservices, 2, "two services"))
+		goto out;
+	const struct cfg_service *s = &z->services[0];
+	is_str(s->name, "user-service", "service 0 name");
+	ok(NAME_IS(s->owner, s->ownerlen, "\14user-service\4mesh"), "service 0 owner");
+	is_int(s->ttl, 10, "service 0 ttl");
+	is_int(s->policy, CFG_POLICY_WEIGHTED, "service 0 weighted");
+	is_int(s->max_answers, 0, "max-answers default");
+	ok(s->fail_open, "fail-open default true");
+	is_int(s->slow_start_ms, 0, "slow-start default");
+	is_int(s->line, 54, "service 0 line");
+	is_int(s->col, 9, "service 0 col");
+	if (is_int(s->nports, 1, "service 0 one port")) {
+		is_str(s->ports[0].name, "http", "port name");
+		is_int(s->ports[0].port, 5000, "port 5000");
+		is_int(s->ports[0].proto, IPPROTO_TCP, "port proto tcp");
+	}
+	is_int(s->check.type, CFG_CHECK_TCP, "check tcp");
+	is_int(s->check.interval_ms, 1000, "check interval");
+	is_int(s->check.timeout_ms, 500, "check timeout");
+	is_int(s->check.rise, 2, "check rise");
+	is_int(s->check.fall, 3, "check fall");
+	is_int(s->check.port, 0, "check port: the backend's");
+	if (is_int(s->nbackends, 3, "service 0 three backends")) {
+		const struct cfg_backend *b = &s->backends[0];
+		is_str(b->name, "127-0-0-11", "backend name from the address");
+		is_int(b->family, AF_INET, "backend family");
+		ok(memcmp(b->addr, "\177\0\0\13", 4) == 0, "backend address");
+		is_int(b->port, 0, "backend port: the service's");
+		is_int(b->weight, 100, "backend weight default");
+		is_int(b->priority, 0, "backend priority default");
+		ok(b->locality == NULL, "no locality");
+		is_int(b->check.type, CFG_CHECK_TCP, "backend inherits the check type");
+		is_int(b->check.timeout_ms, 500, "backend inherits the timeout");
+		ok(b->check.path && b->check.path != s->check.path, "check path copied, not shared");
+		is_int(b->line, 65, "backend line");
+		is_int(b->col, 13, "backend col");
+		is_int(s->backends[2].weight, 50, "backend 2 weight");
+		is_str(s->backends[2].name, "127-0-0-13", "backend 2 name");
+	}
+	s = &z->services[1];
+	is_str(s->name, "order-service", "service 1 name");
+	is_int(s->policy, CFG_POLICY_ROUND_ROBIN, "service 1 round-robin");
+	is_int(s->ports[0].port, 5001, "service 1 port 5001");
+	if (is_int(s->nbackends, 3, "service 1 three backends")) {
+		is_str(s->backends[0].name, "order-1", "explicit backend name");
+		ok(memcmp(s->backends[2].addr, "\177\0\0\27", 4) == 0, "service 1 backend 2 address");
+	}
+out:
+	config_free(cfg);
+}
+
+static void test_defaults(void)
+{
+	struct config *cfg = load("zones: [{name: Mesh.}]\n");
+	char buf[64];
+
+	if (!ok(cfg != NULL, "minimal config loads"))
+		return;
+	is_int(cfg->nlisten, 1, "default listen");
+	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "default listen address");
+	is_int(listen_port(&cfg->listen[0]), 5353, "default listen port");
+	is_int(cfg->udp_max_payload, 1232, "default udp-max-payload");
+	is_int(cfg->tcp_idle_timeout_ms, 10000, "default idle timeout");
+	is_int(cfg->tcp_max_clients, 256, "default max clients");
+	const struct cfg_zone *z = &cfg->zones[0];
+	is_str(z->name, "Mesh.", "name as written");
+	ok(NAME_IS(z->origin, z->originlen, "\4mesh"), "origin lowercased");
+	is_int(z->ttl, 30, "default zone ttl");
+	ok(z->nns == 1 && NAME_IS(z->ns[0], z->nslen[0], "\2ns\4mesh"), "default NS ns.<zone>");
+	ok(NAME_IS(z->soa.mname, z->soa.mnamelen, "\2ns\4mesh"), "default mname: first NS");
+	ok(NAME_IS(z->soa.rname, z->soa.rnamelen, "\12hostmaster\4mesh"), "default rname");
+	is_int(z->soa.refresh, 3600, "default refresh");
+	is_int(z->soa.retry, 600, "default retry");
+	is_int(z->soa.expire, 86400, "default expire");
+	is_int(z->soa.minimum, 30, "default minimum");
+	is_int(z->soa.ttl, 30, "default soa ttl");
+	is_int(z->nrecords + z->nservices, 0, "nothing else");
+	config_free(cfg);
+	config_free(NULL);
+	ok(1, "config_free(NULL) is a no-op");
+}
+
+static void test_variants(void)
+{
+	char buf[64];
+	struct config *cfg = load(
+		"listen: [\"[::1]:5353\", 10.0.0.1, \"::2\", 10.0.0.2:1053]\n"
+		"workers: 4\n"
+		"tcp: {idle-timeout: 1500ms, max-clients: 10}\n"
+		"udp-max-payload: 4096\n"
+		"localities: {127.0.1.0/24: zone-a, \"fd00::/8\": zone-b, 10.1.1.1: host}\n"
+		"zones:\n"
+		"  - records: [{name: x, type: A, data: 10.0.0.9}]\n"
+		"    ttl: 1h\n"
+		"    soa: {rname: john.doe@example.org, serial: 42, ttl: 5m}\n"
+		"    ns: [ns1, ns2.example.net.]\n"
+		"    name: Sub.Mesh\n"
+		"  - name: mesh\n"
+		"    services:\n"
+		"      - name: api.v1\n"
+		"        policy: locality\n"
+		"        fail-open: no\n"
+		"        slow-start: 30s\n"
+		"        max-answers: 2\n"
+		"        ports: {http: 80, dns: {port: 53, proto: udp}}\n"
+		"        backends:\n"
+		"          - fd00::5\n"
+		"          - {address: 10.0.0.5, port: 8080, locality: zone-a, priority: 2}\n"
+		"          - {address: 10.0.0.5, port: 8081}\n"
+		"        check: &chk {type: http, interval: 2s, timeout: 1s, path: /healthz,\n"
+		"                     host: api, expect: [200, 204], port: 9}\n"
+		"      - name: empty\n"
+		"        ports: {http: 80}\n"
+		"        check: *chk\n"
+		"      - name: short\n"
+		"        ports: {http: 80}\n"
+		"        check: {interval: 200ms}\n"
+		"        backends:\n"
+		"          - {address: 10.0.0.7, check: {interval: 5s, expect: 301, type: https}}\n");
+	if (!ok(cfg != NULL, "variant config loads"))
+		return;
+	if (is_int(cfg->nlisten, 4, "four listen addresses")) {
+		is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "::1", "[::1]:5353");
+		is_int(listen_port(&cfg->listen[0]), 5353, "[::1]:5353 port");
+		is_int(cfg->listen[0].len, sizeof(struct sockaddr_in6), "v6 socklen");
+		is_int(listen_port(&cfg->listen[1]), 53, "10.0.0.1 gets port 53");
+		is_str(listen_addr(&cfg->listen[2], buf, sizeof(buf)), "::2", "bare ::2");
+		is_int(listen_port(&cfg->listen[2]), 53, "::2 gets port 53");
+		is_int(listen_port(&cfg->listen[3]), 1053, "10.0.0.2:1053");
+	}
+	is_int(cfg->workers, 4, "workers 4");
+	is_int(cfg->tcp_idle_timeout_ms, 1500, "idle-timeout 1500ms");
+	is_int(cfg->tcp_max_clients, 10, "max-clients 10");
+	is_int(cfg->udp_max_payload, 4096, "udp-max-payload 4096");
+	if (is_int(cfg->nlocalities, 3, "three localities")) {
+		is_int(cfg->localities[0].family, AF_INET, "locality 0 v4");
+		is_int(cfg->localities[0].prefix, 24, "locality 0 /24");
+		ok(memcmp(cfg->localities[0].addr, "\177\0\1\0", 4) == 0, "locality 0 address");
+		is_str(cfg->localities[0].label, "zone-a", "locality 0 label");
+		is_int(cfg->localities[1].family, AF_INET6, "locality 1 v6");
+		is_int(cfg->localities[1].prefix, 8, "locality 1 /8");
+		is_int(cfg->localities[2].prefix, 32, "a bare address is a /32");
+	}
+	if (!is_int(cfg->nzones, 2, "two zones (one inside the other)"))
+		goto out;
+	const struct cfg_zone *z = &cfg->zones[0];
+	ok(NAME_IS(z->origin, z->originlen, "\3sub\4mesh"), "name after the other keys");
+	is_int(z->ttl, 3600, "ttl 1h");
+	if (is_int(z->nrecords, 1, "one record"))
+		is_int(z->records[0].ttl, 3600, "record ttl from a zone ttl written after it");
+	ok(NAME_IS(z->soa.rname, z->soa.rnamelen, "\10john.doe\7example\3org"), "rname from mail");
+	is_int(z->soa.serial, 42, "serial");
+	is_int(z->soa.ttl, 300, "soa ttl 5m");
+	ok(z->nns == 2 && NAME_IS(z->ns[1], z->nslen[1], "\3ns2\7example\3net"), "absolute NS");
+	ok(NAME_IS(z->soa.mname, z->soa.mnamelen, "\3ns1\3sub\4mesh"), "mname: first NS");
+
+	z = &cfg->zones[1];
+	if (!is_int(z->nservices, 3, "three services"))
+		goto out;
+	const struct cfg_service *s = &z->services[0];
+	ok(NAME_IS(s->owner, s->ownerlen, "\3api\2v1\4mesh"), "multi-label service name");
+	is_int(s->policy, CFG_POLICY_LOCALITY, "policy locality");
+	ok(!s->fail_open, "fail-open: no");
+	is_int(s->slow_start_ms, 30000, "slow-start 30s");
+	is_int(s->max_answers, 2, "max-answers");
+	if (is_int(s->nports, 2, "two ports")) {
+		is_int(s->ports[1].port, 53, "long-form port");
+		is_int(s->ports[1].proto, IPPROTO_UDP, "proto udp");
+	}
+	if (is_int(s->nbackends, 3, "three backends")) {
+		const struct cfg_backend *b = &s->backends[0];
+		is_int(b->family, AF_INET6, "v6 backend");
+		is_str(b->name, "fd00--5", "v6 name from the address");
+		is_int(b->check.type, CFG_CHECK_HTTP, "check written after backends still applies");
+		is_str(b->check.path, "/healthz", "inherited path");
+		is_str(b->check.host, "api", "inherited host");
+		is_int(b->check.nexpect, 2, "inherited expect");
+		is_int(b->check.port, 9, "inherited check port");
+		b = &s->backends[1];
+		is_int(b->port, 8080, "backend port");
+		is_int(b->priority, 2, "backend priority");
+		is_str(b->locality, "zone-a", "backend locality");
+		is_str(s->backends[2].name, "10-0-0-5", "same address, other port: same name");
+	}
+	s = &z->services[1];
+	is_int(s->nbackends, 0, "a service without backends is allowed");
+	is_int(s->check.interval_ms, 2000, "check from an alias");
+	ok(s->check.nexpect == 2 && s->check.expect[1] == 204, "expect from an alias");
+	s = &z->services[2];
+	is_int(s->check.timeout_ms, 200, "unwritten timeout cut to a short interval");
+	if (is_int(s->nbackends, 1, "one backend")) {
+		const struct cfg_check *k = &s->backends[0].check;
+		is_int(k->interval_ms, 5000, "backend overrides interval");
+		is_int(k->timeout_ms, 200, "backend keeps the inherited timeout");
+		is_int(k->type, CFG_CHECK_HTTPS, "backend overrides type");
+		ok(k->nexpect == 1 && k->expect[0] == 301, "a single expect code");
+		is_str(k->path, "/", "default path");
+		ok(k->host == NULL, "no host");
+	}
+out:
+	config_free(cfg);
+}
+
+static void test_parse_listen(void)
+{
+	struct cfg_listen l;
+	char buf[64];
+
+	ok(config_parse_listen("1.2.3.4:53", 99, &l) == 0 && listen_port(&l) == 53 &&
+	   l.ss.ss_family == AF_INET, "1.2.3.4:53");
+	ok(config_parse_listen("[::1]:5353", 99, &l) == 0 && listen_port(&l) == 5353 &&
+	   l.ss.ss_family == AF_INET6, "[::1]:5353");
+	ok(config_parse_listen("1.2.3.4", 99, &l) == 0 && listen_port(&l) == 99, "1.2.3.4 default port");
+	ok(config_parse_listen("::1", 99, &l) == 0 && listen_port(&l) == 99 &&
+	   strcmp(listen_addr(&l, buf, sizeof(buf)), "::1") == 0, "::1 default port");
+	ok(config_parse_listen("[fe80::1]", 7, &l) == 0 && listen_port(&l) == 7, "[fe80::1]");
+	ok(config_parse_listen("1.2.3.4:65535", 53, &l) == 0 && listen_port(&l) == 65535, "port 65535");
+	static const char *const badv[] = {
+		"", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:", "1.2.3.4:x", "[::1]", "[::1]:", "[1.2.3.4]:53",
+		"host:53", "1.2.3:53", "[::1]x", "::1:53:", "1.2.3.4:+53", "[::1:53", NULL,
+	};
+	for (size_t i = 0; badv[i]; i++) {
+		uint16_t def = strcmp(badv[i], "[::1]") == 0 ? 0 : 53;
+		ok(config_parse_listen(badv[i], def, &l) == -1, "listen '%s' (defport %u) rejected",
+		   badv[i], def);
+	}
+}
+
+static void test_parse_duration(void)
+{
+	static const struct {
+		const char *text;
+		bool ms;
+		int rc;
+		uint32_t want;
+	} cases[] = {
+		{ "30", false, 0, 30 },       { "30s", false, 0, 30 },     { "5m", false, 0, 300 },
+		{ "1h", false, 0, 3600 },     { "1d", false, 0, 86400 },   { "0", false, 0, 0 },
+		{ "100ms", false, -1, 0 },    { "100ms", true, 0, 100 },   { "30", true, 0, 30000 },
+		{ "1s", true, 0, 1000 },      { "5m", true, 0, 300000 },   { "1d", true, 0, 86400000 },
+		{ "4294967295", false, 0, 4294967295u },                   { "4294967296", false, -1, 0 },
+		{ "4294968", true, -1, 0 },   { "4294967", true, 0, 4294967000u },
+		{ "", false, -1, 0 },         { "s", false, -1, 0 },       { "abc", true, -1, 0 },
+		{ "5x", false, -1, 0 },       { "-1", false, -1, 0 },      { "1.5s", true, -1, 0 },
+		{ " 5", false, -1, 0 },       { "5 s", false, -1, 0 },     { "5S", false, -1, 0 },
+		{ "1h30m", false, -1, 0 },    { "50000d", false, -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t v = 12345;
+		int rc = config_parse_duration(cases[i].text, cases[i].ms, &v);
+		ok(rc == cases[i].rc && (rc == -1 ? v == 12345 : v == cases[i].want),
+		   "duration '%s'%s -> %d %u", cases[i].text, cases[i].ms ? " (ms)" : "", cases[i].rc,
+		   cases[i].want);
+	}
+}
+
+static void test_load_file_errors(void)
+{
+	struct config *cfg = NULL;
+	struct config_error err;
+
+	ok(config_load("/nonexistent/dnsd.yaml", &cfg, &err) == -1 && cfg == NULL &&
+	   strstr(err.msg, "/nonexistent/dnsd.yaml: ") == err.msg &&
+	   strstr(err.msg, "No such file") != NULL, "missing file: '%s'", err.msg);
+}
+
+/* Syntax, top level, scalars. */
+static void test_bad_document(void)
+{
+	bad("", "1:1", "empty configuration", "empty file");
+	bad("# nothing\n\n", "1:1", "empty configuration", "only comments");
+	bad("- a\n- b\n", "1:1", "top level must be a mapping", "top level a list");
+	bad("just text\n", "1:1", "top level must be a mapping", "top level a scalar");
+	bad("listen: 127.0.0.1:53\n", "1:1", "no zones defined", "no zones key");
+	bad("zones: []\n", "1:8", "no zones defined", "empty zones list");
+	bad("zones:\n", "1:7", "zones: expected a list", "zones without value");
+	bad("a:\n\tb: 1\n", "2:1", "cannot start any token", "tab indentation (libyaml's mark)");
+	bad("zones: [{name: mesh}\nworkers: 1\n", "2:1", "did not find expected ',' or ']'",
+	    "unclosed flow sequence (libyaml's mark)");
+	bad("zones: \"x\n", "2:1", "found unexpected end of stream", "unterminated quote");
+	bad("a: \xff\n", "1:4", "invalid", "invalid UTF-8 (reader error offset)");
+	bad("zones:\n  - name: mesh\n---\nb: 1\n", "4:1", "only one YAML document", "two documents");
+	bad("zones: *nope\n", "1:8", "undefined alias", "undefined alias");
+	bad("foo: 1\nzones: [{name: mesh}]\n", "1:1", "unknown key 'foo'", "unknown top-level key");
+	bad("workers: 1\nworkers: 2\nzones: [{name: mesh}]\n", "2:1", "duplicate key 'workers'",
+	    "duplicate key");
+	bad("? [a]\n: 1\n", "1:3", "a key must be a string", "a list as key");
+	bad("workers: 65\nzones: [{name: mesh}]\n", "1:10", "in 0..64", "workers 65");
+	bad("workers: -1\nzones: [{name: mesh}]\n", "1:10", "expected an integer", "workers -1");
+	bad("workers: 1.5\nzones: [{name: mesh}]\n", "1:10", "expected an integer", "workers 1.5");
+	bad("workers: {a: 1}\nzones: [{name: mesh}]\n", "1:10", "expected an integer, got a mapping",
+	    "mapping where an integer belongs");
+	bad("workers: [1]\nzones: [{name: mesh}]\n", "1:10", "got a list", "list where an integer belongs");
+	bad("workers: ~\nzones: [{name: mesh}]\n", "1:10", "missing value", "null value");
+	bad("udp-max-payload: 511\nzones: [{name: mesh}]\n", "1:18", "512..4096", "payload 511");
+	bad("udp-max-payload: 4097\nzones: [{name: mesh}]\n", "1:18", "512..4096", "payload 4097");
+	bad("tcp: {idle-timeout: 10x}\nzones: [{name: mesh}]\n", "1:21", "bad duration '10x'",
+	    "bad idle-timeout");
+	bad("tcp: {idle-timeout: 0}\nzones: [{name: mesh}]\n", "1:21", "out of range",
+	    "idle-timeout 0");
+	bad("tcp: {max-clients: 0}\nzones: [{name: mesh}]\n", "1:20", "1..65535", "max-clients 0");
+	bad("tcp: [1]\nzones: [{name: mesh}]\n", "1:6", "tcp: expected a mapping, got a list",
+	    "tcp a list");
+	bad("tcp: {idle: 1}\nzones: [{name: mesh}]\n", "1:7", "unknown key 'idle'", "unknown tcp key");
+	bad("listen: [127.0.0.1:0]\nzones: [{name: mesh}]\n", "1:10", "bad address", "listen port 0");
+	bad("listen: [\"1.2.3.4:70000\"]\nzones: [{name: mesh}]\n", "1:10", "bad address",
+	    "listen port 70000");
+	bad("listen: [300.1.1.1]\nzones: [{name: mesh}]\n", "1:10", "bad address '300.1.1.1'",
+	    "listen bad IPv4");
+	bad("listen: []\nzones: [{name: mesh}]\n", "1:9", "empty list", "listen empty");
+	bad("listen: {a: 1}\nzones: [{name: mesh}]\n", "1:9", "got a mapping", "listen mapping");
+	bad("listen: [127.0.0.1:53, 127.0.0.1:53]\nzones: [{name: mesh}]\n", "1:24",
+	    "duplicate address", "listen duplicate");
+	bad("localities: {10.0.0.1/8: a}\nzones: [{name: mesh}]\n", "1:14", "bits set beyond",
+	    "locality with host bits");
+	bad("localities: {10.0.0.0/33: a}\nzones: [{name: mesh}]\n", "1:14", "prefix must be 0..32",
+	    "locality prefix 33");
+	bad("localities: {foo: a}\nzones: [{name: mesh}]\n", "1:14", "bad subnet 'foo'",
+	    "locality not an address");
+	bad("localities: {10.0.0.0/8: a, 10.0.0.0/8: b}\nzones: [{name: mesh}]\n", "1:29",
+	    "duplicate subnet", "locality duplicate");
+	bad("localities: {10.0.0.0/8: [a]}\nzones: [{name: mesh}]\n", "1:26", "got a list",
+	    "locality label a list");
+	bad("localities: [10.0.0.0/8]\nzones: [{name: mesh}]\n", "1:13", "expected a mapping",
+	    "localities a list");
+}
+
+static void test_bad_zone(void)
+{
+	char buf[1024];
+
+	bad("zones:\n  - ttl: 30\n", "2:5", "missing required key 'name'", "zone without name");
+	bad("zones: {name: mesh}\n", "1:8", "zones: expected a list", "zones a mapping");
+	bad("zones: [mesh]\n", "1:9", "zone: expected a mapping, got a scalar", "zone a scalar");
+	bad("zones:\n  - name: mesh\n  - name: MESH.\n", "3:11", "duplicate zone 'MESH.' (first at line 2)",
+	    "duplicate zone origin");
+	bad("zones:\n  - name: a..b\n", "2:11", "empty label", "empty label");
+	snprintf(buf, sizeof(buf), "zones:\n  - name: %064d\n", 0);
+	bad(buf, "2:11", "label longer than 63", "label of 64");
+	snprintf(buf, sizeof(buf), "zones:\n  - name: %060d.%060d.%060d.%060d.%060d\n", 1, 2, 3, 4, 5);
+	bad(buf, "2:11", "name longer than 255", "name of 306 bytes");
+	bad("zones:\n  - name: [mesh]\n", "2:11", "name: expected a zone name, got a list", "name a list");
+	bad("zones:\n  - name: \"me\\0sh\"\n", "2:11", "NUL byte", "NUL in a name");
+	bad("zones:\n  - name: mesh\n    ttl: 5x\n", "3:10", "ttl: bad duration '5x'", "bad zone ttl");
+	bad("zones:\n  - name: mesh\n    ttl: 2147483648\n", "3:10", "out of range", "ttl over 2^31-1");
+	bad("zones:\n  - name: mesh\n    nss: [a]\n", "3:5", "zone: unknown key 'nss'", "unknown zone key");
+	bad("zones:\n  - name: mesh\n    soa: {serial: -1}\n", "3:19", "serial: expected an integer",
+	    "soa serial -1");
+	bad("zones:\n  - name: mesh\n    soa: {serial: 4294967296}\n", "3:19", "0..4294967295",
+	    "soa serial 2^32");
+	bad("zones:\n  - name: mesh\n    soa: {rname: \"@x\"}\n", "3:18", "bad mail address",
+	    "rname mail without local part");
+	bad("zones:\n  - name: mesh\n    soa: {rname: \"a@b@c\"}\n", "3:18", "bad mail address",
+	    "rname with two @");
+	bad("zones:\n  - name: mesh\n    soa: {mname: \"a..b\"}\n", "3:18", "empty label", "bad mname");
+	bad("zones:\n  - name: mesh\n    soa: {refresh: 1x}\n", "3:20", "bad duration", "bad refresh");
+	bad("zones:\n  - name: mesh\n    soa: {minimun: 1}\n", "3:11", "soa: unknown key 'minimun'",
+	    "unknown soa key");
+	bad("zones:\n  - name: mesh\n    soa: 5\n", "3:10", "soa: expected a mapping", "soa a scalar");
+	bad("zones:\n  - name: mesh\n    ns: []\n", "3:9", "ns: empty list", "empty ns");
+	bad("zones:\n  - name: mesh\n    ns: [a, A]\n", "3:13", "ns: duplicate name", "duplicate ns");
+	bad("zones:\n  - name: mesh\n    ns: {a: 1}\n", "3:9", "got a mapping", "ns a mapping");
+}
+
+static void test_bad_records(void)
+{
+	char buf[1024];
+#define R "zones:\n  - name: mesh\n    records:\n"
+	bad(R "      - {name: x, type: A}\n", "4:9", "missing required key 'data'", "record without data");
+	bad(R "      - {name: x, type: BOGUS, data: 1}\n", "4:25", "unknown record type 'BOGUS'",
+	    "unknown type");
+	bad(R "      - {name: x, type: A, data: 1.2.3}\n", "4:34", "bad A data", "unparsable A data");
+	bad(R "      - {name: x, type: AAAA, data: 1.2.3.4}\n", "4:37", "bad AAAA data",
+	    "v4 address as AAAA");
+	bad(R "      - {name: x, type: MX, data: mail}\n", "4:35", "bad MX data", "MX without preference");
+	bad(R "      - {name: www.other., type: A, data: 1.2.3.4}\n", "4:16",
+	    "'www.other.' is outside zone mesh.", "absolute name outside the zone");
+	bad(R "      - {name: mesh.., type: A, data: 1.2.3.4}\n", "4:16", "empty label", "empty label");
+	snprintf(buf, sizeof(buf), R "      - {name: %064d, type: A, data: 1.2.3.4}\n", 7);
+	bad(buf, "4:16", "label longer than 63", "record label of 64");
+	snprintf(buf, sizeof(buf), R "      - {name: %062d.%062d.%062d.%062d, type: A, data: 1.2.3.4}\n",
+	         1, 2, 3, 4);
+	bad(buf, "4:16", "name longer than 255", "relative name too long with the origin");
+	bad(R "      - {name: x, type: SOA, data: a b 1 2 3 4 5}\n", "4:25", "soa key", "SOA record");
+	bad(R "      - {name: \"@\", type: NS, data: ns9}\n", "4:9", "NS records at the apex",
+	    "NS at the apex");
+	bad(R "      - {name: x, type: ANY, data: x}\n", "4:25", "cannot be stored", "meta type ANY");
+	bad(R "      - {name: x, type: OPT, data: x}\n", "4:25", "cannot be stored", "type OPT");
+	bad(R "      - {name: x, type: A, data: 1.2.3.4, class: IN}\n", "4:43", "unknown key 'class'",
+	    "unknown record key");
+	bad(R "      - {name: x, type: A, data: [1.2.3.4]}\n", "4:34", "got a list", "data a list");
+	bad("zones:\n  - name: mesh\n    records: {name: x}\n", "3:14", "records: expected a list",
+	    "records a mapping");
+	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n      - {name: x, type: CNAME, data: y}\n",
+	    "5:9", "a CNAME cannot coexist with other data: 'x.mesh.' already has the A record at line 4",
+	    "CNAME after A");
+	bad(R "      - {name: x, type: CNAME, data: y}\n      - {name: X, type: TXT, data: t}\n",
+	    "5:9", "already has the CNAME record at line 4", "TXT after CNAME");
+	bad(R "      - {name: x, type: CNAME, data: y}\n      - {name: x, type: CNAME, data: z}\n",
+	    "5:9", "CNAME cannot coexist", "two CNAMEs");
+	bad(R "      - {name: \"@\", type: CNAME, data: y}\n", "4:9", "the zone's SOA record",
+	    "CNAME at the apex");
+	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n      - {name: x.mesh., type: A, data: 1.2.3.5}\n"
+	      "      - {name: X.Mesh., type: A, data: 1.2.3.4}\n",
+	    "6:9", "duplicate A record at 'x.mesh.' (first at line 4)", "duplicate record");
+	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n      - {name: x, type: A, data: 1.2.3.5, ttl: 5}\n",
+	    "5:9", "TTL 5 differs from the TTL 30 of the A record at line 4", "TTL mismatch in an RRset");
+	/* Of several conflicts, the first in the file is reported. */
+	bad(R "      - {name: b, type: A, data: 1.2.3.4}\n      - {name: a, type: A, data: 1.2.3.4}\n"
+	      "      - {name: a, type: CNAME, data: x}\n      - {name: b, type: CNAME, data: x}\n",
+	    "6:9", "'a.mesh.' already has the A record at line 5", "first conflict in the file");
+#undef R
+}
+
+static void test_bad_services(void)
+{
+	char buf[8192];
+#define S "zones:\n  - name: mesh\n    services:\n      - name: svc\n"
+#define P "        ports: {http: 80}\n"
+	bad(S, "4:9", "missing required key 'ports'", "service without ports");
+	bad(S "        ports: {}\n", "5:16", "at least one port", "empty ports");
+	bad(S "        ports: [80]\n", "5:16", "ports: expected a mapping", "ports a list");
+	bad(S "        ports: {http: 0}\n", "5:23", "1..65535", "port 0");
+	bad(S "        ports: {http: 70000}\n", "5:23", "1..65535", "port 70000");
+	bad(S "        ports: {http: {port: 80, proto: sctp}}\n", "5:41", "expected one of tcp, udp",
+	    "bad proto");
+	bad(S "        ports: {http: {proto: udp}}\n", "5:23", "missing required key 'port'",
+	    "long-form port without port");
+	bad(S "        ports: {\"a.b\": 80}\n", "5:17", "ports: name 'a.b'", "dotted port name");
+	bad(S "        ports: {http: 80, HTTP: 81}\n", "5:27", "duplicate port name", "duplicate port");
+	bad(S P "        policy: random\n", "6:17",
+	    "expected one of weighted, round-robin, hash, failover, locality", "bad policy");
+	bad(S P "        fail-open: maybe\n", "6:20", "expected true or false", "bad bool");
+	bad(S P "        ttl: {a: 1}\n", "6:14", "ttl: expected a duration, got a mapping",
+	    "mapping where a duration belongs");
+	bad(S P "        slow-start: 2d\n", "6:21", "out of range", "slow-start over a day");
+	bad(S P "        weight: 5\n", "6:9", "service: unknown key 'weight'", "unknown service key");
+	bad(S P "      - name: SVC\n" P, "6:15", "duplicate service 'SVC' (first at line 4)",
+	    "duplicate service");
+	bad("zones:\n  - name: mesh\n    services:\n      - name: \"@\"\n" P, "4:15",
+	    "cannot be at the zone apex", "service at the apex");
+	bad("zones:\n  - name: mesh\n    services:\n      - name: x.org.\n" P, "4:15",
+	    "outside zone mesh.", "service outside the zone");
+	snprintf(buf, sizeof(buf), "zones:\n  - name: mesh\n    services:\n      - name: %064d\n" P, 1);
+	bad(buf, "4:15", "label longer than 63", "service label of 64");
+	bad(S P "        backends: [127.0.0.300]\n", "6:20", "bad IP address '127.0.0.300'",
+	    "bad backend address");
+	bad(S P "        backends: [{address: 127.0.0.2, weight: 0}]\n", "6:49", "1..65535", "weight 0");
+	bad(S P "        backends: [{address: 127.0.0.2, weight: 65536}]\n", "6:49", "1..65535",
+	    "weight 65536");
+	bad(S P "        backends: [{address: 127.0.0.2, port: 0}]\n", "6:47", "1..65535",
+	    "backend port 0");
+	bad(S P "        backends: [{address: 127.0.0.2, port: 65536}]\n", "6:47", "1..65535",
+	    "backend port 65536");
+	bad(S P "        backends: [{port: 80}]\n", "6:20", "missing required key 'address'",
+	    "backend without address");
+	bad(S P "        backends: [127.0.0.2, 127.0.0.2]\n", "6:31",
+	    "duplicate backend 127.0.0.2 (first at line 6)", "duplicate backend");
+	bad(S P "        backends:\n          - {address: \"fd00::1\", port: 8}\n"
+	        "          - {address: \"fd00:0::1\", port: 8}\n",
+	    "8:13", "duplicate backend fd00::1 port 8", "duplicate v6 backend, other spelling");
+	bad(S P "        backends:\n          - {address: 127.0.0.2, name: a}\n"
+	        "          - {address: 127.0.0.3, name: A}\n",
+	    "8:13", "name 'A' is already used by the backend at line 7", "duplicate backend name");
+	bad(S P "        backends:\n          - {address: 127.0.0.2, name: 127-0-0-3}\n"
+	        "          - 127.0.0.3\n",
+	    "8:13", "name '127-0-0-3' is already used", "explicit name equal to a derived one");
+	bad(S P "        backends: [{address: 127.0.0.2, name: a.b}]\n", "6:47", "single DNS label",
+	    "dotted backend name");
+	bad(S P "        backends: [{address: 127.0.0.2, wieght: 1}]\n", "6:41",
+	    "backend: unknown key 'wieght'", "unknown backend key");
+	bad(S P "        backends: [[127.0.0.2]]\n", "6:20", "backend: expected a mapping, got a list",
+	    "backend a list");
+	bad(S P "        backends: 127.0.0.2\n", "6:19", "backends: expected a list", "backends a scalar");
+	bad(S P "        check: {rise: 0}\n", "6:23", "1..1000", "rise 0");
+	bad(S P "        check: {fall: 0}\n", "6:23", "1..1000", "fall 0");
+	bad(S P "        check: {type: ping}\n", "6:23", "expected one of none, tcp, http, https",
+	    "bad check type");
+	bad(S P "        check: {interval: 10q}\n", "6:27", "bad duration '10q'", "bad interval");
+	bad(S P "        check: {interval: 0}\n", "6:27", "out of range", "interval 0");
+	bad(S P "        check: {interval: 1s, timeout: 2s}\n", "6:40",
+	    "timeout 2000ms is longer than interval 1000ms", "timeout > interval");
+	bad(S P "        check: {timeout: 2s}\n", "6:26", "timeout 2000ms is longer than interval 1000ms",
+	    "timeout > default interval");
+	bad(S P "        check: {timeout: 500ms}\n        backends: [{address: 127.0.0.2, "
+	        "check: {interval: 100ms}}]\n",
+	    "7:59", "timeout 500ms is longer than interval 100ms",
+	    "backend interval shorter than the service's timeout");
+	bad(S P "        check: {path: healthz}\n", "6:23", "must start with '/'", "relative path");
+	bad(S P "        check: {expect: [99]}\n", "6:26", "100..599", "expect 99");
+	bad(S P "        check: {expect: {a: 1}}\n", "6:25", "got a mapping", "expect a mapping");
+	bad(S P "        check: {expect: [200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, "
+	        "212, 213, 214, 215, 216]}\n",
+	    "6:106", "at most 16", "17 expect codes");
+	bad(S P "        check: [tcp]\n", "6:16", "check: expected a mapping, got a list", "check a list");
+	bad(S P "        check: {host: \"\"}\n", "6:23", "host: empty string", "empty host");
+
+	/* The service owns its name, _port._proto names and backend targets. */
+	bad(S P "    records:\n      - {name: svc, type: A, data: 1.2.3.4}\n", "7:9",
+	    "'svc.mesh.' is already used by service 'svc' (line 4)", "record at a service name");
+	bad("zones:\n  - name: mesh\n    records:\n      - {name: svc, type: TXT, data: x}\n"
+	    "    services:\n      - name: svc\n" P,
+	    "6:9", "'svc.mesh.' is already used by the TXT record at line 4",
+	    "service at a record's name");
+	bad(S P "    records:\n      - {name: _http._tcp.svc, type: TXT, data: x}\n", "7:9",
+	    "the SRV name of service 'svc'", "record at a service's SRV name");
+	bad(S P "        backends: [127.0.0.2]\n    records:\n"
+	        "      - {name: 127-0-0-2.svc, type: A, data: 1.2.3.4}\n",
+	    "8:9", "a backend of service 'svc' (line 6)", "record at a backend target");
+	bad(S P "      - name: _http._tcp.svc\n" P, "6:9", "the SRV name of service 'svc'",
+	    "service at another service's SRV name");
+	bad(S P "    records:\n      - {name: x.svc, type: CNAME, data: y}\n"
+	        "      - {name: x.svc, type: A, data: 1.2.3.4}\n",
+	    "8:9", "already has the CNAME record at line 7", "CNAME below a service");
+	snprintf(buf, sizeof(buf), "zones:\n  - name: mesh\n    services:\n      - name: %060d.%060d.%060d\n"
+	         "        ports: {%060d: 80}\n", 1, 2, 3, 4);
+	bad(buf, "4:9", "SRV name", "SRV name too long");
+
+	/* Aliases may not blow a small document up into a huge one: the first
+	 * service's 250 backends, shared by 1000 more, are 250k backends. */
+	struct config *cfg;
+	size_t n;
+	n = (size_t)snprintf(buf, sizeof(buf), "zones:\n  - name: mesh\n    services:\n"
+	                     "      - {name: s, ports: {a: 1}, backends: &b [");
+	for (int i = 0; i < 250; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s10.0.%d.%d", i ? ", " : "", i / 250,
+		                      i % 250);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]}\n");
+	char *big = malloc(1 << 20);
+	if (big) {
+		memcpy(big, buf, n);
+		size_t m = n;
+		for (int i = 0; i < 1000; i++)
+			m += (size_t)snprintf(big + m, (1 << 20) - m, "      - {name: s%d, ports: {a: 1}, "
+			                      "backends: *b}\n", i);
+		big[m] = '\0';
+		bad(big, NULL, "document too large after alias expansion", "alias expansion bounded");
+		/* A moderate use of the same alias is fine. */
+		m = n;
+		for (int i = 0; i < 20; i++)
+			m += (size_t)snprintf(big + m, (1 << 20) - m, "      - {name: s%d, ports: {a: 1}, "
+			                      "backends: *b}\n", i);
+		big[m] = '\0';
+		cfg = load(big);
+		ok(cfg && cfg->zones[0].nservices == 21 && cfg->zones[0].services[20].nbackends == 250,
+		   "a list of 250 backends shared by 21 services");
+		config_free(cfg);
+		free(big);
+	}
+#undef S
+#undef P
+}
+
+int main(void)
+{
+	test_example();
+	test_defaults();
+	test_variants();
+	test_parse_listen();
+	test_parse_duration();
+	test_load_file_errors();
+	test_bad_document();
+	test_bad_zone();
+	test_bad_records();
+	test_bad_services();
+	return done_testing();
+}
