@@ -1,0 +1,644 @@
+/* wire.c -- bounds-checked DNS reader and writer, names, compression and
+ * request parsing with EDNS0. Never allocates and never logs. */
+#include "wire.h"
+
+#include <string.h>
+
+/* ---- reader ------------------------------------------------------------ */
+
+void wire_reader_init(struct wire_reader *r, const uint8_t *buf, size_t len)
+{
+	r->buf = buf;
+	r->len = len;
+	r->pos = 0;
+	r->err = WIRE_OK;
+}
+
+size_t wire_remaining(const struct wire_reader *r)
+{
+	return r->err || r->pos > r->len ? 0 : r->len - r->pos;
+}
+
+/* Claims n bytes at the cursor: their start, or NULL with ETRUNC set. All
+ * reads go through here, so nothing else compares positions with len. */
+static const uint8_t *reader_take(struct wire_reader *r, size_t n)
+{
+	if (r->err)
+		return NULL;
+	if (n > wire_remaining(r)) {
+		r->err = WIRE_ETRUNC;
+		return NULL;
+	}
+	const uint8_t *p = r->buf + r->pos;
+	r->pos += n;
+	return p;
+}
+
+uint8_t wire_read_u8(struct wire_reader *r)
+{
+	const uint8_t *p = reader_take(r, 1);
+	return p ? p[0] : 0;
+}
+
+uint16_t wire_read_u16(struct wire_reader *r)
+{
+	const uint8_t *p = reader_take(r, 2);
+	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+}
+
+uint32_t wire_read_u32(struct wire_reader *r)
+{
+	const uint8_t *p = reader_take(r, 4);
+	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
+}
+
+/* On failure dst is zeroed so that callers never see stale bytes. */
+void wire_read_bytes(struct wire_reader *r, void *dst, size_t n)
+{
+	const uint8_t *p = reader_take(r, n);
+	if (p)
+		memcpy(dst, p, n);
+	else if (n)
+		memset(dst, 0, n);
+}
+
+const uint8_t *wire_read_ptr(struct wire_reader *r, size_t n)
+{
+	return reader_take(r, n);
+}
+
+void wire_skip(struct wire_reader *r, size_t n)
+{
+	reader_take(r, n);
+}
+
+void wire_read_header(struct wire_reader *r, struct dns_header *h)
+{
+	h->id = wire_read_u16(r);
+	h->flags = wire_read_u16(r);
+	h->qdcount = wire_read_u16(r);
+	h->ancount = wire_read_u16(r);
+	h->nscount = wire_read_u16(r);
+	h->arcount = wire_read_u16(r);
+}
+
+static size_t reader_fail(struct wire_reader *r, int err)
+{
+	r->err = err;
+	return 0;
+}
+
+/* Termination: every jump must land strictly before the previous jump's
+ * target (and the first before the pointer itself), so the targets form a
+ * strictly decreasing sequence and at most len jumps can happen; between
+ * jumps the walk only moves forward, bounded by len and by the 255-byte
+ * name limit. Rejecting pointers to pointers (RFC 1035 allows them, no
+ * encoder needs them) removes the cheapest way to chain jumps. */
+size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
+{
+	if (r->err)
+		return 0;
+	size_t pos = r->pos;
+	size_t after = 0;      /* cursor position after the name as stored */
+	size_t last_target = 0;
+	bool jumped = false;
+	size_t n = 0;
+
+	for (;;) {
+		if (pos >= r->len)
+			return reader_fail(r, WIRE_ETRUNC);
+		uint8_t c = r->buf[pos];
+		switch (c & 0xc0) {
+		case 0xc0: {
+			if (r->len - pos < 2)
+				return reader_fail(r, WIRE_ETRUNC);
+			size_t target = (size_t)(c & 0x3f) << 8 | r->buf[pos + 1];
+			if (target >= pos || (jumped && target >= last_target))
+				return reader_fail(r, WIRE_EPTR);
+			if ((r->buf[target] & 0xc0) == 0xc0)
+				return reader_fail(r, WIRE_EPTR);
+			if (!jumped)
+				after = pos + 2;
+			jumped = true;
+			last_target = target;
+			pos = target;
+			break;
+		}
+		case 0x00:
+			if (c == 0) {
+				/* n <= 254 here: every label check below keeps room for it. */
+				if (out)
+					out[n] = 0;
+				n++;
+				r->pos = jumped ? after : pos + 1;
+				return n;
+			}
+			if (r->len - pos - 1 < c)
+				return reader_fail(r, WIRE_ETRUNC);
+			if (n + 1 + c > DNS_NAME_MAX - 1)
+				return reader_fail(r, WIRE_EBADNAME);
+			if (out)
+				memcpy(out + n, r->buf + pos, 1 + (size_t)c);
+			n += 1 + (size_t)c;
+			pos += 1 + (size_t)c;
+			break;
+		default:
+			/* 01 (EDNS0 extended labels, RFC 6891 5 deprecates them) and
+			 * the unassigned 10. */
+			return reader_fail(r, WIRE_EBADNAME);
+		}
+	}
+}
+
+void wire_read_question(struct wire_reader *r, struct dns_question *q)
+{
+	q->namelen = wire_read_name(r, q->name);
+	q->qtype = wire_read_u16(r);
+	q->qclass = wire_read_u16(r);
+}
+
+void wire_read_rr(struct wire_reader *r, struct dns_rr *rr)
+{
+	rr->namelen = wire_read_name(r, rr->name);
+	rr->type = wire_read_u16(r);
+	rr->rclass = wire_read_u16(r);
+	rr->ttl = wire_read_u32(r);
+	rr->rdlen = wire_read_u16(r);
+	rr->rdoff = r->pos;
+	wire_skip(r, rr->rdlen);
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static uint8_t ascii_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+int wire_name_from_text(const char *text, uint8_t out[DNS_NAME_MAX], size_t *outlen)
+{
+	const char *p = text;
+	size_t n = 0;
+
+	if (!p[0])
+		return -WIRE_EBADNAME;
+	if (p[0] == '.' && p[1] == '\0') {
+		out[0] = 0;
+		*outlen = 1;
+		return 0;
+	}
+	while (*p) {
+		/* One label: its length byte at out[start], filled in at the end.
+		 * Keep one byte for the root label that always follows. */
+		size_t start = n;
+		if (start + 1 >= DNS_NAME_MAX)
+			return -WIRE_EBADNAME;
+		n++;
+		while (*p && *p != '.') {
+			unsigned c = (unsigned char)*p++;
+			if (c == '\\') {
+				if (p[0] >= '0' && p[0] <= '9') {
+					if (!(p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'))
+						return -WIRE_EBADNAME;
+					c = (unsigned)(p[0] - '0') * 100 + (unsigned)(p[1] - '0') * 10 +
+					    (unsigned)(p[2] - '0');
+					if (c > 255)
+						return -WIRE_EBADNAME;
+					p += 3;
+				} else if (*p) {
+					c = (unsigned char)*p++;
+				} else {
+					return -WIRE_EBADNAME;
+				}
+			}
+			if (n - start > DNS_LABEL_MAX || n + 1 >= DNS_NAME_MAX)
+				return -WIRE_EBADNAME;
+			out[n++] = (uint8_t)c;
+		}
+		if (n - start == 1)
+			return -WIRE_EBADNAME;     /* empty label: "a..b", ".a" */
+		out[start] = (uint8_t)(n - start - 1);
+		if (*p == '.')
+			p++;
+	}
+	out[n++] = 0;
+	*outlen = n;
+	return 0;
+}
+
+bool wire_name_valid(const uint8_t *name, size_t len)
+{
+	if (!name || len < 1 || len > DNS_NAME_MAX)
+		return false;
+	size_t pos = 0;
+	while (pos < len) {
+		uint8_t c = name[pos];
+		if (c == 0)
+			return pos == len - 1;
+		if (c > DNS_LABEL_MAX)
+			return false;
+		pos += 1 + (size_t)c;
+	}
+	return false;
+}
+
+int wire_name_to_text(const uint8_t *name, size_t namelen, char *out, size_t outcap)
+{
+	if (!wire_name_valid(name, namelen) || outcap < 1)
+		return -1;
+	size_t n = 0;
+	size_t pos = 0;
+
+	if (name[0] == 0) {
+		if (outcap < 2)
+			return -1;
+		out[0] = '.';
+		out[1] = '\0';
+		return 1;
+	}
+	while (name[pos]) {
+		size_t llen = name[pos++];
+		for (size_t i = 0; i < llen; i++) {
+			uint8_t c = name[pos++];
+			char esc[5];
+			size_t elen;
+			if (c && strchr(".\\\";()@$", c)) {
+				esc[0] = '\\';
+				esc[1] = (char)c;
+				elen = 2;
+			} else if (c < 0x21 || c > 0x7e) {
+				esc[0] = '\\';
+				esc[1] = (char)('0' + c / 100);
+				esc[2] = (char)('0' + c / 10 % 10);
+				esc[3] = (char)('0' + c % 10);
+				elen = 4;
+			} else {
+				esc[0] = (char)c;
+				elen = 1;
+			}
+			if (outcap - n <= elen)
+				return -1;
+			memcpy(out + n, esc, elen);
+			n += elen;
+		}
+		if (outcap - n <= 1)
+			return -1;
+		out[n++] = '.';
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* Length octets are at most 63, below 'A', so lowering every byte of the
+ * name leaves them alone; the same holds for the comparisons below. */
+void wire_name_lower(uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		name[i] = ascii_lower(name[i]);
+}
+
+static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ascii_lower(a[i]) != ascii_lower(b[i]))
+			return false;
+	return true;
+}
+
+bool wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return alen == blen && bytes_equal_nocase(a, b, alen);
+}
+
+bool wire_name_is_subdomain(const uint8_t *name, size_t len, const uint8_t *parent, size_t plen)
+{
+	if (plen < 1 || len < plen)
+		return false;
+	size_t off = len - plen;
+	size_t pos = 0;
+	/* The suffix must start on a label boundary: "xexample." is not below
+	 * "example.". */
+	while (pos < off) {
+		if (name[pos] == 0 || name[pos] > DNS_LABEL_MAX)
+			return false;
+		pos += 1 + (size_t)name[pos];
+	}
+	return pos == off && bytes_equal_nocase(name + off, parent, plen);
+}
+
+unsigned wire_name_labels(const uint8_t *name, size_t len)
+{
+	unsigned n = 0;
+	size_t pos = 0;
+	while (pos < len && name[pos] != 0) {
+		n++;
+		pos += 1 + (size_t)name[pos];
+	}
+	return n;
+}
+
+/* Skipping more labels than the name has gives the offset of the root
+ * label (len - 1 for a valid name). */
+size_t wire_name_skip_labels(const uint8_t *name, size_t len, unsigned skip)
+{
+	size_t pos = 0;
+	while (skip > 0 && pos < len && name[pos] != 0) {
+		size_t next = pos + 1 + (size_t)name[pos];
+		if (next >= len)
+			break;
+		pos = next;
+		skip--;
+	}
+	return pos;
+}
+
+/* ---- writer ------------------------------------------------------------ */
+
+void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap)
+{
+	w->buf = buf;
+	w->cap = cap;
+	w->pos = 0;
+	w->err = WIRE_OK;
+	w->ncomp = 0;
+}
+
+/* Claims n bytes: their start, or NULL with ETRUNC set and nothing
+ * written, so a failed write never leaves half a field behind. */
+static uint8_t *writer_take(struct wire_writer *w, size_t n)
+{
+	if (w->err)
+		return NULL;
+	if (w->pos > w->cap || n > w->cap - w->pos) {
+		w->err = WIRE_ETRUNC;
+		return NULL;
+	}
+	uint8_t *p = w->buf + w->pos;
+	w->pos += n;
+	return p;
+}
+
+void wire_write_u8(struct wire_writer *w, uint8_t v)
+{
+	uint8_t *p = writer_take(w, 1);
+	if (p)
+		p[0] = v;
+}
+
+void wire_write_u16(struct wire_writer *w, uint16_t v)
+{
+	uint8_t *p = writer_take(w, 2);
+	if (p) {
+		p[0] = (uint8_t)(v >> 8);
+		p[1] = (uint8_t)v;
+	}
+}
+
+void wire_write_u32(struct wire_writer *w, uint32_t v)
+{
+	uint8_t *p = writer_take(w, 4);
+	if (p) {
+		p[0] = (uint8_t)(v >> 24);
+		p[1] = (uint8_t)(v >> 16);
+		p[2] = (uint8_t)(v >> 8);
+		p[3] = (uint8_t)v;
+	}
+}
+
+void wire_write_bytes(struct wire_writer *w, const void *src, size_t n)
+{
+	uint8_t *p = writer_take(w, n);
+	if (p && n)
+		memcpy(p, src, n);
+}
+
+/* Like every write, a no-op once err is set; a patch outside what was
+ * written sets WIRE_EINVAL. */
+void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v)
+{
+	if (w->err)
+		return;
+	if (off > w->pos || w->pos - off < 2) {
+		w->err = WIRE_EINVAL;
+		return;
+	}
+	w->buf[off] = (uint8_t)(v >> 8);
+	w->buf[off + 1] = (uint8_t)v;
+}
+
+void wire_write_header(struct wire_writer *w, const struct dns_header *h)
+{
+	wire_write_u16(w, h->id);
+	wire_write_u16(w, h->flags);
+	wire_write_u16(w, h->qdcount);
+	wire_write_u16(w, h->ancount);
+	wire_write_u16(w, h->nscount);
+	wire_write_u16(w, h->arcount);
+}
+
+/* True if the name stored at buf[off] (compressed only by us, so pointers
+ * go backwards) equals the uncompressed name suffix, ignoring case. The
+ * walk stays inside [0, pos) and takes only strictly backward jumps, so it
+ * ends even if the buffer was patched over by the caller. */
+static bool writer_name_matches(const struct wire_writer *w, size_t off, const uint8_t *suffix,
+                                size_t slen)
+{
+	size_t i = 0;
+	size_t limit = w->pos;
+	while (off < limit && i < slen) {
+		uint8_t c = w->buf[off];
+		if ((c & 0xc0) == 0xc0) {
+			if (off + 1 >= w->pos)
+				return false;
+			size_t target = (size_t)(c & 0x3f) << 8 | w->buf[off + 1];
+			if (target >= off)
+				return false;
+			limit = off;
+			off = target;
+			continue;
+		}
+		if (c != suffix[i] || c > DNS_LABEL_MAX)
+			return false;
+		if (c == 0)
+			return i + 1 == slen;
+		if (off + 1 + c > w->pos || i + 1 + c > slen ||
+		    !bytes_equal_nocase(w->buf + off + 1, suffix + i + 1, c))
+			return false;
+		off += 1 + (size_t)c;
+		i += 1 + (size_t)c;
+	}
+	return false;
+}
+
+/* Offset of the longest suffix of name (at least one label) found in the
+ * table: *at gets the suffix's position in name, the return value the
+ * offset in buf, or -1. Cost: labels x entries x 255, all bounded. */
+static long writer_find_suffix(const struct wire_writer *w, const uint8_t *name, size_t len,
+                               size_t *at)
+{
+	size_t pos = 0;
+	while (name[pos] != 0) {
+		for (unsigned i = 0; i < w->ncomp; i++) {
+			if (writer_name_matches(w, w->comp[i], name + pos, len - pos)) {
+				*at = pos;
+				return w->comp[i];
+			}
+		}
+		pos += 1 + (size_t)name[pos];
+	}
+	return -1;
+}
+
+void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, bool compress)
+{
+	if (w->err)
+		return;
+	if (!wire_name_valid(name, len)) {
+		w->err = WIRE_EINVAL;
+		return;
+	}
+	size_t lit = len;     /* bytes written as labels */
+	long ptr = -1;
+	if (compress)
+		ptr = writer_find_suffix(w, name, len, &lit);
+	size_t start = w->pos;
+	uint8_t *p = writer_take(w, lit + (ptr >= 0 ? 2 : 0));
+	if (!p)
+		return;
+	memcpy(p, name, lit);
+	if (ptr >= 0) {
+		p[lit] = (uint8_t)(0xc0 | ptr >> 8);
+		p[lit + 1] = (uint8_t)ptr;
+	}
+	if (!compress)
+		return;
+	/* Every new label starts a suffix later names may point at; pointers
+	 * hold 14 bits, so later offsets cannot be targets. */
+	for (size_t i = 0; i < lit && name[i] != 0; i += 1 + (size_t)name[i]) {
+		if (w->ncomp >= WIRE_COMP_MAX || start + i >= 0x4000)
+			break;
+		w->comp[w->ncomp++] = (uint16_t)(start + i);
+	}
+}
+
+struct wire_mark wire_mark(const struct wire_writer *w)
+{
+	struct wire_mark m = { .pos = w->pos, .ncomp = w->ncomp };
+	return m;
+}
+
+void wire_rollback(struct wire_writer *w, struct wire_mark m)
+{
+	if (m.pos <= w->pos)
+		w->pos = m.pos;
+	if (m.ncomp <= w->ncomp)
+		w->ncomp = m.ncomp;
+	w->err = WIRE_OK;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* RFC 7873 5.2.2: a client cookie alone is 8 bytes, with a server cookie
+ * 16 to 40; anything else is malformed. */
+static bool cookie_len_valid(uint16_t len)
+{
+	return len == 8 || (len >= 16 && len <= 40);
+}
+
+/* The OPT RR's fixed fields and options (RFC 6891 6.1.2, 6.1.3). Options
+ * must tile the rdata exactly. Only the first COOKIE and ECS are kept;
+ * their content beyond the cookie length is for the caller to judge. */
+static int parse_opt(const uint8_t *buf, const struct dns_rr *rr, struct dns_edns *e)
+{
+	e->present = true;
+	e->udp_size = rr->rclass;
+	e->ext_rcode = (uint8_t)(rr->ttl >> 24);
+	e->version = (uint8_t)(rr->ttl >> 16);
+	e->opt_flags = (uint16_t)rr->ttl;
+	e->do_bit = (e->opt_flags & DNS_EDNS_DO) != 0;
+
+	/* A reader over the message ending at the rdata keeps option offsets
+	 * relative to the message. */
+	struct wire_reader r;
+	wire_reader_init(&r, buf, rr->rdoff + rr->rdlen);
+	r.pos = rr->rdoff;
+	while (wire_remaining(&r) > 0) {
+		uint16_t code = wire_read_u16(&r);
+		uint16_t olen = wire_read_u16(&r);
+		size_t off = r.pos;
+		wire_skip(&r, olen);
+		if (r.err)
+			return -1;
+		switch (code) {
+		case DNS_EDNS_COOKIE:
+			if (!cookie_len_valid(olen))
+				return -1;
+			if (!e->cookie_off) {
+				e->cookie_off = off;
+				e->cookie_len = olen;
+			}
+			break;
+		case DNS_EDNS_ECS:
+			if (!e->ecs_off) {
+				e->ecs_off = off;
+				e->ecs_len = olen;
+			}
+			break;
+		case DNS_EDNS_NSID:
+			e->nsid = true;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+enum wire_parse_result wire_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (len < DNS_HEADER_LEN)
+		return WIRE_PARSE_DROP;
+	struct wire_reader r;
+	wire_reader_init(&r, buf, len);
+	wire_read_header(&r, &q->hdr);
+	if (q->hdr.flags & DNS_FLAG_QR)
+		return WIRE_PARSE_DROP;
+	if (q->hdr.qdcount > 1)
+		return WIRE_PARSE_FORMERR;
+	if (q->hdr.qdcount == 1)
+		wire_read_question(&r, &q->q);
+	if (r.err)
+		return WIRE_PARSE_FORMERR;
+	q->question_end = r.pos;
+
+	/* OPT and TSIG belong only in the additional section (RFC 6891 6.1.1,
+	 * RFC 8945 5.1). */
+	struct dns_rr rr;
+	unsigned skip = (unsigned)q->hdr.ancount + q->hdr.nscount;
+	for (unsigned i = 0; i < skip; i++) {
+		wire_read_rr(&r, &rr);
+		if (r.err || rr.type == DNS_TYPE_OPT || rr.type == DNS_TYPE_TSIG)
+			return WIRE_PARSE_FORMERR;
+	}
+	for (unsigned i = 0; i < q->hdr.arcount; i++) {
+		size_t off = r.pos;
+		wire_read_rr(&r, &rr);
+		if (r.err)
+			return WIRE_PARSE_FORMERR;
+		if (rr.type == DNS_TYPE_OPT) {
+			if (q->opt_off || rr.namelen != 1)
+				return WIRE_PARSE_FORMERR;
+			q->opt_off = off;
+			if (parse_opt(buf, &rr, &q->edns) != 0)
+				return WIRE_PARSE_FORMERR;
+		} else if (rr.type == DNS_TYPE_TSIG) {
+			if (i + 1 != q->hdr.arcount)
+				return WIRE_PARSE_FORMERR;
+			q->tsig_off = off;
+		}
+	}
+	if (r.pos != len)
+		return WIRE_PARSE_FORMERR;
+	return WIRE_PARSE_OK;
+}
