@@ -25,6 +25,7 @@ enum {
 	CFG_FILE_MAX = 16 << 20,
 	CFG_RDATA_MAX = 65535,
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
+	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (check_depth) */
 };
 
 /* The enums are stored through an int (item_enum). */
@@ -39,7 +40,6 @@ struct cfg_ctx {
 	struct config_error *err;
 	struct config *cfg;
 	struct cfg_zone *zone;        /* zone being parsed: the origin for names */
-	struct cfg_service *svc;      /* service being parsed: backend defaults */
 	bool svc_timeout_set;         /* the service's check gave a timeout */
 	uint8_t *rdbuf;               /* CFG_RDATA_MAX bytes of scratch */
 	/* Aliases let a small document expand into a huge tree; every mapping
@@ -76,8 +76,8 @@ struct schema_item {
 	{ .key = (k), .parse = (fn), .off = offsetof(st, f), .min = (lo), .max = (hi), .flags = (fl) }
 #define ITEM_ENUM(k, st, f, names) \
 	{ .key = (k), .parse = item_enum, .off = offsetof(st, f), .aux = (names) }
-#define ITEM_MAP(k, st, f, table) \
-	{ .key = (k), .parse = item_map, .off = offsetof(st, f), .aux = (table) }
+#define ITEM_MAP(k, st, f, table, fl) \
+	{ .key = (k), .parse = item_map, .off = offsetof(st, f), .aux = (table), .flags = (fl) }
 #define ITEM_FN(k, fn, fl) { .key = (k), .parse = (fn), .flags = (fl) }
 #define ITEM_END { .key = NULL }
 
@@ -1182,13 +1182,11 @@ static int service_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 	s->fail_open = true;
 	s->line = node_line(n);
 	s->col = node_col(n);
-	c->svc = s;
 	c->svc_timeout_set = false;
 	if (check_defaults(c, n, &s->check) == -1 ||
 	    schema_map(c, n, service_items, s, 0, "service") == -1 ||
 	    schema_map(c, n, service_items, s, 1, "service") == -1)
 		return -1;
-	c->svc = NULL;
 	return 0;
 }
 
@@ -1457,8 +1455,7 @@ static const struct schema_item zone_items[] = {
 	ITEM("ttl", item_secs, struct cfg_zone, ttl, 0, CFG_TTL_MAX, 0),
 	/* Late: all of these need the origin, and default their TTLs to the zone's. */
 	ITEM_FN("ns", item_ns, ITEM_LATE),
-	{ .key = "soa", .parse = item_map, .off = offsetof(struct cfg_zone, soa), .aux = soa_items,
-	  .flags = ITEM_LATE },
+	ITEM_MAP("soa", struct cfg_zone, soa, soa_items, ITEM_LATE),
 	ITEM_FN("records", item_records, ITEM_LATE),
 	ITEM_FN("services", item_services, ITEM_LATE),
 	ITEM_END,
@@ -1525,6 +1522,7 @@ static const struct schema_item tcp_items[] = {
 static const struct schema_item top_items[] = {
 	ITEM_FN("listen", item_listen, 0),
 	ITEM("workers", item_u32, struct config, workers, 0, CFG_MAX_WORKERS, 0),
+	/* The tcp keys are fields of struct config itself. */
 	{ .key = "tcp", .parse = item_map, .off = 0, .aux = tcp_items },
 	ITEM("udp-max-payload", item_u16, struct config, udp_max_payload, 512, 4096, 0),
 	ITEM_FN("localities", item_localities, 0),
@@ -1875,12 +1873,55 @@ static int yaml_fail(struct cfg_ctx *c, const yaml_parser_t *p, const char *yaml
 	return fail_at(c, line, col, "%s", p->problem ? p->problem : "syntax error");
 }
 
+/* libyaml's scanner spends time proportional to the nesting depth on every
+ * token, so "[[[[...]]]]" takes quadratic time: 200000 levels take minutes.
+ * A first pass over the events stops at CFG_MAX_DEPTH, far more than the
+ * schema's 9 levels, before the document is built. Syntax errors are
+ * reported from here too. 0, or -1 after reporting. */
+static int check_depth(struct cfg_ctx *c, const char *yaml, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	int rc = -1;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_at(c, 1, 1, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			yaml_fail(c, &parser, yaml, len);
+			break;
+		}
+		yaml_event_type_t type = ev.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+			if (++depth > CFG_MAX_DEPTH) {
+				fail_at(c, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+				        "nested deeper than %d levels", CFG_MAX_DEPTH);
+				yaml_event_delete(&ev);
+				break;
+			}
+		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&ev);
+		if (type == YAML_STREAM_END_EVENT) {
+			rc = 0;
+			break;
+		}
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* Loads the one document of yaml into doc; 0, or -1 after reporting. */
 static int load_document(struct cfg_ctx *c, const char *yaml, size_t len, yaml_document_t *doc)
 {
 	yaml_parser_t parser;
 	int rc = -1;
 
+	if (check_depth(c, yaml, len) == -1)
+		return -1;
 	if (!yaml_parser_initialize(&parser))
 		return fail_at(c, 1, 1, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);

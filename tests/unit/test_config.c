@@ -413,6 +413,8 @@ static void test_bad_document(void)
 	bad("a: \xff\n", "1:4", "invalid", "invalid UTF-8 (reader error offset)");
 	bad("zones:\n  - name: mesh\n---\nb: 1\n", "4:1", "only one YAML document", "two documents");
 	bad("zones: *nope\n", "1:8", "undefined alias", "undefined alias");
+	bad("zones: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n", "1:39",
+	    "nested deeper than 32 levels", "nesting depth bounded");
 	bad("foo: 1\nzones: [{name: mesh}]\n", "1:1", "unknown key 'foo'", "unknown top-level key");
 	bad("workers: 1\nworkers: 2\nzones: [{name: mesh}]\n", "2:1", "duplicate key 'workers'",
 	    "duplicate key");
@@ -422,7 +424,8 @@ static void test_bad_document(void)
 	bad("workers: 1.5\nzones: [{name: mesh}]\n", "1:10", "expected an integer", "workers 1.5");
 	bad("workers: {a: 1}\nzones: [{name: mesh}]\n", "1:10", "expected an integer, got a mapping",
 	    "mapping where an integer belongs");
-	bad("workers: [1]\nzones: [{name: mesh}]\n", "1:10", "got a list", "list where an integer belongs");
+	bad("workers: [1]\nzones: [{name: mesh}]\n", "1:10", "got a list",
+	    "list where an integer belongs");
 	bad("workers: ~\nzones: [{name: mesh}]\n", "1:10", "missing value", "null value");
 	bad("udp-max-payload: 511\nzones: [{name: mesh}]\n", "1:18", "512..4096", "payload 511");
 	bad("udp-max-payload: 4097\nzones: [{name: mesh}]\n", "1:18", "512..4096", "payload 4097");
@@ -464,7 +467,8 @@ static void test_bad_zone(void)
 	bad("zones:\n  - ttl: 30\n", "2:5", "missing required key 'name'", "zone without name");
 	bad("zones: {name: mesh}\n", "1:8", "zones: expected a list", "zones a mapping");
 	bad("zones: [mesh]\n", "1:9", "zone: expected a mapping, got a scalar", "zone a scalar");
-	bad("zones:\n  - name: mesh\n  - name: MESH.\n", "3:11", "duplicate zone 'MESH.' (first at line 2)",
+	bad("zones:\n  - name: mesh\n  - name: MESH.\n", "3:11",
+	    "duplicate zone 'MESH.' (first at line 2)",
 	    "duplicate zone origin");
 	bad("zones:\n  - name: a..b\n", "2:11", "empty label", "empty label");
 	snprintf(buf, sizeof(buf), "zones:\n  - name: %064d\n", 0);
@@ -475,7 +479,8 @@ static void test_bad_zone(void)
 	bad("zones:\n  - name: \"me\\0sh\"\n", "2:11", "NUL byte", "NUL in a name");
 	bad("zones:\n  - name: mesh\n    ttl: 5x\n", "3:10", "ttl: bad duration '5x'", "bad zone ttl");
 	bad("zones:\n  - name: mesh\n    ttl: 2147483648\n", "3:10", "out of range", "ttl over 2^31-1");
-	bad("zones:\n  - name: mesh\n    nss: [a]\n", "3:5", "zone: unknown key 'nss'", "unknown zone key");
+	bad("zones:\n  - name: mesh\n    nss: [a]\n", "3:5", "zone: unknown key 'nss'",
+	    "unknown zone key");
 	bad("zones:\n  - name: mesh\n    soa: {serial: -1}\n", "3:19", "serial: expected an integer",
 	    "soa serial -1");
 	bad("zones:\n  - name: mesh\n    soa: {serial: 4294967296}\n", "3:19", "0..4294967295",
@@ -532,10 +537,12 @@ static void test_bad_records(void)
 	    "5:9", "CNAME cannot coexist", "two CNAMEs");
 	bad(R "      - {name: \"@\", type: CNAME, data: y}\n", "4:9", "the zone's SOA record",
 	    "CNAME at the apex");
-	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n      - {name: x.mesh., type: A, data: 1.2.3.5}\n"
+	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n"
+	      "      - {name: x.mesh., type: A, data: 1.2.3.5}\n"
 	      "      - {name: X.Mesh., type: A, data: 1.2.3.4}\n",
 	    "6:9", "duplicate A record at 'x.mesh.' (first at line 4)", "duplicate record");
-	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n      - {name: x, type: A, data: 1.2.3.5, ttl: 5}\n",
+	bad(R "      - {name: x, type: A, data: 1.2.3.4}\n"
+	      "      - {name: x, type: A, data: 1.2.3.5, ttl: 5}\n",
 	    "5:9", "TTL 5 differs from the TTL 30 of the A record at line 4", "TTL mismatch in an RRset");
 	/* Of several conflicts, the first in the file is reported. */
 	bad(R "      - {name: b, type: A, data: 1.2.3.4}\n      - {name: a, type: A, data: 1.2.3.4}\n"
@@ -644,8 +651,8 @@ static void test_bad_services(void)
 	bad(S P "    records:\n      - {name: x.svc, type: CNAME, data: y}\n"
 	        "      - {name: x.svc, type: A, data: 1.2.3.4}\n",
 	    "8:9", "already has the CNAME record at line 7", "CNAME below a service");
-	snprintf(buf, sizeof(buf), "zones:\n  - name: mesh\n    services:\n      - name: %060d.%060d.%060d\n"
-	         "        ports: {%060d: 80}\n", 1, 2, 3, 4);
+	snprintf(buf, sizeof(buf), "zones:\n  - name: mesh\n    services:\n"
+	         "      - name: %060d.%060d.%060d\n        ports: {%060d: 80}\n", 1, 2, 3, 4);
 	bad(buf, "4:9", "SRV name", "SRV name too long");
 
 	/* Aliases may not blow a small document up into a huge one: the first
