@@ -1283,8 +1283,8 @@ static int item_rec_data(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	                         &why);
 	free(quoted);
 	if (rc != 0 || len > CFG_RDATA_MAX)
-		return fail(c, n, "data: bad %s data: %s", rdata_type_name(r->type),
-		            why ? why : "cannot parse");
+		return fail(c, n, "data: %s in %s data", why ? why : "cannot parse",
+		            rdata_type_name(r->type));
 	if (!(r->rdata = malloc(len ? len : 1)))
 		return fail(c, n, "out of memory");
 	memcpy(r->rdata, c->rdbuf, len);

@@ -333,6 +333,78 @@ out:
 	config_free(cfg);
 }
 
+/* The second example: every record type, through rdata.c. */
+static void test_multi_zone(void)
+{
+	struct config *cfg = NULL;
+	struct config_error err;
+
+	if (!ok(config_load("zones/multi-zone.yaml", &cfg, &err) == 0, "zones/multi-zone.yaml loads")) {
+		diag("%s", err.msg);
+		return;
+	}
+	if (!is_int(cfg->nzones, 2, "two zones"))
+		goto out;
+	const struct cfg_zone *z = &cfg->zones[0];
+	ok(NAME_IS(z->soa.rname, z->soa.rnamelen, "\10ops.team\7example\4test"), "rname with a dot");
+	is_int(z->soa.serial, 2024010101, "fixed serial");
+	ok(z->nns == 2 && NAME_IS(z->ns[1], z->nslen[1], "\3ns2\6backup\7example"), "outside NS");
+	int seen = 0;
+	for (size_t i = 0; i < z->nrecords; i++) {
+		const struct cfg_record *r = &z->records[i];
+		if (r->type == DNS_TYPE_TXT && r->ownerlen == 14) {
+			seen |= 1;
+			ok(r->rdlen == 15 && r->rdata[0] == 14 && memcmp(r->rdata + 1, "v=spf1 mx -all", 14) == 0,
+			   "TXT with spaces is one string");
+		} else if (r->type == DNS_TYPE_TXT) {
+			seen |= 2;
+			ok(r->rdlen == 13 && memcmp(r->rdata, "\5first\6second", 13) == 0,
+			   "quoted TXT strings stay separate");
+		} else if (r->type == DNS_TYPE_SRV) {
+			seen |= 4;
+			ok(r->rdlen >= 6 && memcmp(r->rdata, "\0\0\0\144\1\205", 6) == 0, "SRV numbers");
+			ok(NAME_IS(r->owner, r->ownerlen, "\5_ldap\4_tcp\7example\4test"), "SRV owner");
+		} else if (r->type == 65280) {
+			seen |= 8;
+			ok(r->rdlen == 4 && memcmp(r->rdata, "\12\0\0\1", 4) == 0, "RFC 3597 data");
+		} else if (r->type == DNS_TYPE_PTR) {
+			seen |= 16;
+			ok(NAME_IS(r->rdata, r->rdlen, "\3www\7example\4test"), "PTR target completed");
+		} else if (r->type == DNS_TYPE_A && r->owner[0] == 1 && r->owner[1] == '*') {
+			seen |= 32;
+		}
+	}
+	is_int(seen, 63, "TXT, SRV, TYPE65280, PTR and wildcard records present");
+	z = &cfg->zones[1];
+	if (is_int(z->nservices, 3, "three services")) {
+		const struct cfg_service *s = &z->services[0];
+		ok(NAME_IS(s->owner, s->ownerlen, "\3api\3svc\7example\4test"), "service in the inner zone");
+		is_int(s->backends[0].family, AF_INET6, "IPv6 backend");
+		is_str(s->backends[0].name, "fd00-a--10", "IPv6 backend name");
+		is_int(s->backends[2].check.interval_ms, 5000, "backend check override");
+		is_int(s->backends[2].check.timeout_ms, 1000, "inherited timeout");
+		is_int(z->services[1].policy, CFG_POLICY_FAILOVER, "failover");
+		ok(!z->services[1].fail_open, "fail-open false");
+		is_int(z->services[1].check.timeout_ms, 500, "timeout cut to the 500ms interval");
+		is_int(z->services[2].ports[0].proto, IPPROTO_UDP, "udp port");
+	}
+out:
+	config_free(cfg);
+}
+
+/* TXT data that does not start with a quote is one literal string. */
+static void test_txt_literal(void)
+{
+	struct config *cfg = load("zones:\n  - name: mesh\n    records:\n"
+	                          "      - {name: x, type: TXT, data: \"a \\\"q\\\" \\\\ b\"}\n");
+	if (!ok(cfg != NULL, "TXT with quotes and a backslash loads"))
+		return;
+	const struct cfg_record *r = &cfg->zones[0].records[0];
+	ok(r->rdlen == 10 && r->rdata[0] == 9 && memcmp(r->rdata + 1, "a \"q\" \\ b", 9) == 0,
+	   "quotes and backslash kept literally");
+	config_free(cfg);
+}
+
 static void test_parse_listen(void)
 {
 	struct cfg_listen l;
@@ -506,10 +578,10 @@ static void test_bad_records(void)
 	bad(R "      - {name: x, type: A}\n", "4:9", "missing required key 'data'", "record without data");
 	bad(R "      - {name: x, type: BOGUS, data: 1}\n", "4:25", "unknown record type 'BOGUS'",
 	    "unknown type");
-	bad(R "      - {name: x, type: A, data: 1.2.3}\n", "4:34", "bad A data", "unparsable A data");
-	bad(R "      - {name: x, type: AAAA, data: 1.2.3.4}\n", "4:37", "bad AAAA data",
+	bad(R "      - {name: x, type: A, data: 1.2.3}\n", "4:34", "in A data", "unparsable A data");
+	bad(R "      - {name: x, type: AAAA, data: 1.2.3.4}\n", "4:37", "in AAAA data",
 	    "v4 address as AAAA");
-	bad(R "      - {name: x, type: MX, data: mail}\n", "4:35", "bad MX data", "MX without preference");
+	bad(R "      - {name: x, type: MX, data: mail}\n", "4:35", "in MX data", "MX without preference");
 	bad(R "      - {name: www.other., type: A, data: 1.2.3.4}\n", "4:16",
 	    "'www.other.' is outside zone mesh.", "absolute name outside the zone");
 	bad(R "      - {name: mesh.., type: A, data: 1.2.3.4}\n", "4:16", "empty label", "empty label");
@@ -695,6 +767,8 @@ int main(void)
 	test_example();
 	test_defaults();
 	test_variants();
+	test_multi_zone();
+	test_txt_literal();
 	test_parse_listen();
 	test_parse_duration();
 	test_load_file_errors();
