@@ -575,7 +575,8 @@ int rdata_from_text(uint16_t type, const char *text, const uint8_t *origin, size
 			       put_u16(&ps, "bad SRV port") && put_name(&ps);
 			break;
 		case DNS_TYPE_SOA:
-			done = put_name(&ps) && put_name(&ps) && put_u32(&ps, "bad SOA serial", false) &&
+			done = put_name(&ps) && put_name(&ps) &&
+			       put_u32(&ps, "bad SOA serial", false) &&
 			       put_u32(&ps, "bad SOA refresh", true) &&
 			       put_u32(&ps, "bad SOA retry", true) &&
 			       put_u32(&ps, "bad SOA expire", true) &&
@@ -635,6 +636,20 @@ static void out_printf(struct out *o, const char *fmt, ...)
 	o->n += (size_t)r;
 }
 
+/* One byte at a time without vsnprintf: hex and TXT bodies of up to
+ * 64 KiB are printed byte by byte. */
+static void out_putc(struct out *o, char c)
+{
+	if (o->full)
+		return;
+	if (o->cap - o->n < 2) {
+		o->full = true;
+		return;
+	}
+	o->buf[o->n++] = c;
+	o->buf[o->n] = '\0';
+}
+
 /* Reads a (possibly compressed) name from r and prints it. */
 static bool out_name(struct out *o, struct wire_reader *r)
 {
@@ -651,11 +666,14 @@ static bool out_name(struct out *o, struct wire_reader *r)
 
 static void out_generic(struct out *o, const uint8_t *rd, uint16_t rdlen)
 {
+	static const char hex[] = "0123456789abcdef";
 	out_printf(o, "\\# %u", (unsigned)rdlen);
 	if (rdlen)
-		out_printf(o, " ");
-	for (size_t i = 0; i < rdlen; i++)
-		out_printf(o, "%02x", rd[i]);
+		out_putc(o, ' ');
+	for (size_t i = 0; i < rdlen; i++) {
+		out_putc(o, hex[rd[i] >> 4]);
+		out_putc(o, hex[rd[i] & 0xf]);
+	}
 }
 
 static void out_txt(struct out *o, struct wire_reader *r)
@@ -666,17 +684,21 @@ static void out_txt(struct out *o, struct wire_reader *r)
 		const uint8_t *s = wire_read_ptr(r, n);
 		if (!s)
 			return;
-		out_printf(o, first ? "\"" : " \"");
+		if (!first)
+			out_putc(o, ' ');
+		out_putc(o, '"');
 		first = false;
 		for (size_t i = 0; i < n; i++) {
-			if (s[i] == '"' || s[i] == '\\')
-				out_printf(o, "\\%c", s[i]);
-			else if (s[i] < 0x20 || s[i] > 0x7e)
+			if (s[i] == '"' || s[i] == '\\') {
+				out_putc(o, '\\');
+				out_putc(o, (char)s[i]);
+			} else if (s[i] < 0x20 || s[i] > 0x7e) {
 				out_printf(o, "\\%03u", s[i]);
-			else
-				out_printf(o, "%c", s[i]);
+			} else {
+				out_putc(o, (char)s[i]);
+			}
 		}
-		out_printf(o, "\"");
+		out_putc(o, '"');
 	}
 }
 
@@ -690,7 +712,8 @@ static bool out_typed(struct out *o, uint16_t type, struct wire_reader *r, uint1
 
 	switch (type) {
 	case DNS_TYPE_A:
-		if (rdlen != 4 || !(p = wire_read_ptr(r, 4)) || !inet_ntop(AF_INET, p, addr, sizeof(addr)))
+		if (rdlen != 4 || !(p = wire_read_ptr(r, 4)) ||
+		    !inet_ntop(AF_INET, p, addr, sizeof(addr)))
 			return false;
 		out_printf(o, "%s", addr);
 		break;
@@ -714,7 +737,9 @@ static bool out_typed(struct out *o, uint16_t type, struct wire_reader *r, uint1
 		break;
 	}
 	case DNS_TYPE_SRV: {
-		unsigned prio = wire_read_u16(r), weight = wire_read_u16(r), port = wire_read_u16(r);
+		unsigned prio = wire_read_u16(r);
+		unsigned weight = wire_read_u16(r);
+		unsigned port = wire_read_u16(r);
 		out_printf(o, "%u %u %u ", prio, weight, port);
 		if (!out_name(o, r))
 			return false;

@@ -175,6 +175,24 @@ static uint8_t ascii_lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
+/* Decodes the escape after a backslash at *p (RFC 1035 5.1: \DDD is a
+ * decimal byte, \X is X) and advances *p past it. Returns the byte, or -1. */
+static int text_escape(const char **p)
+{
+	const char *s = *p;
+	if (s[0] >= '0' && s[0] <= '9') {
+		if (!(s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'))
+			return -1;
+		int v = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+		*p += 3;
+		return v <= 255 ? v : -1;
+	}
+	if (s[0] == '\0')
+		return -1;
+	*p += 1;
+	return (unsigned char)s[0];
+}
+
 int wire_name_from_text(const char *text, uint8_t out[DNS_NAME_MAX], size_t *outlen)
 {
 	const char *p = text;
@@ -195,22 +213,9 @@ int wire_name_from_text(const char *text, uint8_t out[DNS_NAME_MAX], size_t *out
 			return -WIRE_EBADNAME;
 		n++;
 		while (*p && *p != '.') {
-			unsigned c = (unsigned char)*p++;
-			if (c == '\\') {
-				if (p[0] >= '0' && p[0] <= '9') {
-					if (!(p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'))
-						return -WIRE_EBADNAME;
-					c = (unsigned)(p[0] - '0') * 100 + (unsigned)(p[1] - '0') * 10 +
-					    (unsigned)(p[2] - '0');
-					if (c > 255)
-						return -WIRE_EBADNAME;
-					p += 3;
-				} else if (*p) {
-					c = (unsigned char)*p++;
-				} else {
-					return -WIRE_EBADNAME;
-				}
-			}
+			int c = (unsigned char)*p++;
+			if (c == '\\' && (c = text_escape(&p)) < 0)
+				return -WIRE_EBADNAME;
 			if (n - start > DNS_LABEL_MAX || n + 1 >= DNS_NAME_MAX)
 				return -WIRE_EBADNAME;
 			out[n++] = (uint8_t)c;
