@@ -513,6 +513,17 @@ static void test_compression(void)
 	ok(!w.err && w.pos == 5 + 9, "name fits thanks to its pointer");
 	BYTES_IS(buf, w.pos, "\3ghi\0\6abcdef\xc0\x00", "pointer at offset 0");
 
+	/* Repeated labels: only the suffix of the right length matches. */
+	wire_writer_init(&w, buf, sizeof(buf));
+	len = name_of("a.a.a.a", n);
+	wire_write_name(&w, n, len, true);
+	len = name_of("b.a.A", n);
+	wire_write_name(&w, n, len, true);
+	len = name_of("x.a.a.a.a.a", n);
+	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf, w.pos, "\1a\1a\1a\1a\0" "\1b\xc0\x04" "\1x\1a\xc0\x00",
+	         "repeated labels compress to the longest equal suffix");
+
 	/* Offsets >= 0x4000 cannot be pointer targets. */
 	static uint8_t large[0x5000];
 	wire_writer_init(&w, large, sizeof(large));
