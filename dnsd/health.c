@@ -1,0 +1,1365 @@
+/* health.c -- the health watcher: one thread and one epoll loop probing every
+ * checked backend (tcp, http, https via libcurl), with rise/fall hysteresis. */
+#include "health.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+
+/* Scheduling: every checked backend owns one preallocated probe and sits in
+ * a binary min-heap keyed by its next event: the start of its next probe
+ * when idle, its deadline while a probe is in flight. A wakeup costs
+ * O(log n) per due probe, never a scan of all backends. Probe starts are
+ * interval_ms apart +-10% (the first at a random point of the first
+ * interval) so thousands of backends do not fire in lockstep. libcurl's
+ * sockets and its one timer join the same epoll set and the same wait.
+ *
+ * States: a backend starts UP with since_ms 0 ("never changed", so a
+ * restart does not put every backend into slow start); DOWN after `fall`
+ * consecutive failures, UP again after `rise` consecutive successes. A
+ * failure on our side (EMFILE, ENOBUFS, no ephemeral port) is not counted.
+ *
+ * Threads: the watcher owns the probes, curl and the heap. The published
+ * health_state of every backend and the pointer to the current view are
+ * written by the watcher with h->mu held and read by health_get with it
+ * held. health_reconfigure hands the new config over under h->mu, wakes
+ * the watcher (eventfd) and waits on h->cond until the watcher has built
+ * the new view, carried states over by key and swapped it in.
+ *
+ * Descriptors: at most one probe per checked backend is in flight, so the
+ * watcher needs up to (checked backends) descriptors besides the server's.
+ * RLIMIT_NOFILE must allow for that (main.c's job); when it does not,
+ * socket() fails with EMFILE, logged at most every 10 s. Check connections
+ * are closed with a RST (as HAProxy's): TIME_WAIT on our side would use up
+ * the ephemeral ports towards a backend at thousands of checks per second. */
+
+enum {
+	/* Response bytes read while looking for the end of the status line;
+	 * a server sending more without a newline is not speaking HTTP. */
+	HTTP_READ_MAX = 1024,
+	/* Bytes of the status line kept: "HTTP/1.1 200" plus one separator. */
+	STATUS_KEEP = 16,
+	EPOLL_BATCH = 256,
+	/* Timer wakeups fall on a grid of TICK_MS, like a timer wheel's tick:
+	 * probes due within one tick share a wakeup, so there are at most
+	 * 1000 / TICK_MS timer wakeups a second however many backends there
+	 * are. Starts and timeouts run up to TICK_MS late, nothing against a
+	 * +-10% jitter. */
+	TICK_MS = 4,
+	LOCAL_WARN_EVERY_MS = 10000,
+};
+
+#define NO_HEAP UINT32_MAX
+#define NO_DEADLINE UINT64_MAX
+
+/* Per descriptor number, for libcurl's sockets. */
+enum { FD_CURL_OPEN = 1, FD_CURL_POLLED = 2 };
+
+/* epoll_event.data.u64 = tag << 32 | value */
+enum ev_tag { TAG_WAKE = 1, TAG_PROBE, TAG_CURL };
+
+enum phase { PH_IDLE = 0, PH_CONNECT, PH_SEND, PH_RECV, PH_CURL };
+
+/* Why the last probe failed; only formatted when a transition is logged. */
+enum fail_kind {
+	FAIL_NONE = 0,
+	FAIL_CONNECT,   /* code: errno */
+	FAIL_SEND,      /* code: errno */
+	FAIL_RECV,      /* code: errno */
+	FAIL_EOF,       /* closed before a complete status line */
+	FAIL_PROTO,     /* not "HTTP/1.x NNN" */
+	FAIL_STATUS,    /* code: HTTP status not expected */
+	FAIL_TIMEOUT,   /* code: timeout ms */
+	FAIL_CURL,      /* code: CURLcode, oserr: errno or 0 */
+};
+
+/* One backend. The cfg pointers are valid while the probe's view is the
+ * current one; everything else is owned by the probe. */
+struct probe {
+	const struct cfg_zone *zone;
+	const struct cfg_service *svc;
+	const struct cfg_backend *be;
+	bool checked;                 /* false: none, or nothing to probe */
+	enum cfg_check_type type;
+	uint16_t port;                /* the port probed */
+	uint32_t interval_ms, timeout_ms, rise, fall;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} addr;
+	socklen_t addrlen;
+	char *req;                    /* http: the request, built once */
+	size_t reqlen;
+	CURL *easy;                   /* https: one handle reused by every probe */
+	struct curl_slist *headers, *connect_to;
+
+	/* The probe in flight and the schedule (watcher only). */
+	uint32_t hpos;                /* index in the heap, NO_HEAP if unchecked */
+	enum phase phase;
+	int fd;
+	uint64_t started_ms;
+	size_t off;                   /* request bytes sent, then response bytes read */
+	char status_line[STATUS_KEEP];
+	size_t nstatus;
+	int status;                   /* https: parsed by the header callback, -1 bad */
+
+	/* Hysteresis (watcher only). */
+	uint32_t nok, nfail;          /* consecutive successes / failures */
+	enum fail_kind fail_kind;
+	int fail_code, fail_oserr;
+	bool taken;                   /* reconfigure: already carried over */
+
+	/* Published: written by the watcher with h->mu held, read with it held. */
+	struct health_state st;
+};
+
+struct heap_ent {
+	uint64_t key;                 /* monotonic ms */
+	uint32_t idx;                 /* into view.probes */
+};
+
+/* Everything derived from one config. */
+struct view {
+	const struct config *cfg;
+	struct probe *probes;         /* zone, service, backend order */
+	size_t nprobes;
+	size_t *zone_first;           /* per zone: index into svc_first */
+	size_t *svc_first;            /* per service: index of its backend 0 */
+	struct heap_ent *heap;
+	size_t nheap;
+};
+
+struct health {
+	pthread_t thread;
+	int epfd, wakefd;
+	CURLM *multi;
+	uint64_t curl_deadline;       /* NO_DEADLINE: curl wants no timer */
+	uint8_t *fdflags;             /* FD_CURL_*, indexed by descriptor */
+	size_t nfdflags;
+	uint64_t rng;
+	bool changed;                 /* a transition since the last callback */
+	uint64_t last_local_warn;
+	health_changed_fn cb;
+	void *arg;
+
+	/* view is replaced by the watcher only, with mu held; other threads
+	 * read it (and the states in it) with mu held. */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct view *view;
+	const struct config *pending; /* handed over by health_reconfigure */
+	bool adopted;                 /* the watcher answered the hand-over */
+	int adopt_rc;
+	bool stopping;
+};
+
+uint64_t health_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* xorshift64*: jitter needs spread, not unpredictability. */
+static uint64_t rng_next(struct health *h)
+{
+	uint64_t x = h->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	h->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static uint32_t rng_below(struct health *h, uint32_t n)
+{
+	return (uint32_t)(((rng_next(h) >> 32) * n) >> 32);
+}
+
+/* The gap to the next probe start: interval +-10%. */
+static uint64_t next_gap(struct health *h, const struct probe *p)
+{
+	uint32_t j = p->interval_ms / 10;
+	return p->interval_ms - j + rng_below(h, 2 * j + 1);
+}
+
+static uint64_t tag(enum ev_tag t, uint32_t v)
+{
+	return (uint64_t)t << 32 | v;
+}
+
+/* "127.0.0.12:5000" or "[fd00::5]:5000" */
+static void probe_addr_text(const struct probe *p, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	const struct cfg_backend *be = p->be;
+	unsigned port = be->port ? be->port : p->port;
+	inet_ntop(be->family, be->addr, a, sizeof(a));
+	if (be->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", a, port);
+	else
+		snprintf(buf, len, "%s:%u", a, port);
+}
+
+/* Parses the start of a status line, "HTTP/1.x NNN" followed by a space or
+ * the end of the line. Returns NNN (100-999) or -1. */
+static int http_parse_status(const char *s, size_t len)
+{
+	if (len < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' || s[8] != ' ')
+		return -1;
+	int code = 0;
+	for (int i = 9; i < 12; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		code = code * 10 + (s[i] - '0');
+	}
+	if (len > 12 && s[12] != ' ' && s[12] != '\r' && s[12] != '\n')
+		return -1;
+	return code >= 100 ? code : -1;
+}
+
+static bool http_status_ok(const struct probe *p, int code)
+{
+	const struct cfg_check *c = &p->be->check;
+	if (c->nexpect == 0)
+		return code >= 200 && code <= 399;
+	for (size_t i = 0; i < c->nexpect && i < sizeof(c->expect) / sizeof(c->expect[0]); i++)
+		if (c->expect[i] == code)
+			return true;
+	return false;
+}
+
+/* ---- the heap of next events ---------------------------------------------- */
+
+static void heap_set(struct view *v, size_t i, struct heap_ent e)
+{
+	v->heap[i] = e;
+	v->probes[e.idx].hpos = (uint32_t)i;
+}
+
+static void heap_fix(struct view *v, size_t i)
+{
+	struct heap_ent e = v->heap[i];
+	while (i > 0 && v->heap[(i - 1) / 2].key > e.key) {
+		heap_set(v, i, v->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= v->nheap)
+			break;
+		if (c + 1 < v->nheap && v->heap[c + 1].key < v->heap[c].key)
+			c++;
+		if (v->heap[c].key >= e.key)
+			break;
+		heap_set(v, i, v->heap[c]);
+		i = c;
+	}
+	heap_set(v, i, e);
+}
+
+static void heap_schedule(struct view *v, struct probe *p, uint64_t key)
+{
+	v->heap[p->hpos].key = key;
+	heap_fix(v, p->hpos);
+}
+
+static void heap_push(struct view *v, struct probe *p, uint64_t key)
+{
+	size_t i = v->nheap++;
+	heap_set(v, i, (struct heap_ent){ .key = key, .idx = (uint32_t)(p - v->probes) });
+	heap_fix(v, i);
+}
+
+/* ---- building a view from a config ---------------------------------------- */
+
+static size_t discard_body(char *buf, size_t size, size_t n, void *ud)
+{
+	(void)buf;
+	(void)size;
+	(void)n;
+	(void)ud;
+	return 0;
+}
+
+/* The status line is all a check needs: parse it and abort the transfer
+ * (returning a short count makes curl stop with CURLE_WRITE_ERROR). */
+static size_t curl_header(char *buf, size_t size, size_t n, void *ud)
+{
+	struct probe *p = ud;
+	int code = http_parse_status(buf, size * n);
+	p->status = code;
+	return 0;
+}
+
+/* The flags of descriptor fd, growing the table; NULL when out of memory. */
+static uint8_t *fd_flags(struct health *h, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= h->nfdflags) {
+		size_t n = h->nfdflags ? h->nfdflags : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		uint8_t *f = realloc(h->fdflags, n);
+		if (!f)
+			return NULL;
+		memset(f + h->nfdflags, 0, n - h->nfdflags);
+		h->fdflags = f;
+		h->nfdflags = n;
+	}
+	return &h->fdflags[fd];
+}
+
+/* curl opens and closes its sockets through us so that we know which
+ * descriptor numbers are its own: see curl_socket_cb. */
+static curl_socket_t curl_open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct health *h = clientp;
+	(void)purpose;
+	int s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (s == -1)
+		return CURL_SOCKET_BAD;
+	uint8_t *f = fd_flags(h, s);
+	if (!f) {
+		close(s);
+		return CURL_SOCKET_BAD;
+	}
+	*f = FD_CURL_OPEN;
+	return s;
+}
+
+static int curl_close_cb(void *clientp, curl_socket_t s)
+{
+	struct health *h = clientp;
+	if (s >= 0 && (size_t)s < h->nfdflags)
+		h->fdflags[s] = 0;
+	/* Closing also takes it out of the epoll set. */
+	return close(s);
+}
+
+/* https checks verify liveness, not identity: backends usually present
+ * self-signed or internal certificates, so peer and host verification are
+ * off. The handle is configured once and reused; every probe still opens a
+ * fresh connection (FRESH_CONNECT, FORBID_REUSE), as a check must. */
+static int probe_init_curl(struct health *h, struct probe *p, const char *addr, const char *path)
+{
+	const char *host = p->be->check.host;
+	bool v6 = p->be->family == AF_INET6;
+	char *url = NULL, *ct = NULL;
+	int rc = -1;
+
+	p->easy = curl_easy_init();
+	if (!p->easy)
+		goto out;
+	int n;
+	if (host)
+		n = asprintf(&url, "https://%s:%u%s", host, p->port, path);
+	else
+		n = asprintf(&url, "https://%s%s%s:%u%s", v6 ? "[" : "", addr, v6 ? "]" : "", p->port,
+		             path);
+	if (n == -1) {
+		url = NULL;
+		goto out;
+	}
+	if (host) {
+		/* Connect to the backend's address while the URL, and so the
+		 * Host header and SNI, carry the configured name. CONNECT_TO is
+		 * per handle; CURLOPT_RESOLVE would fill the shared DNS cache
+		 * and make two backends with one Host name collide. */
+		if (asprintf(&ct, "%s:%u:%s%s%s:%u", host, p->port, v6 ? "[" : "", addr, v6 ? "]" : "",
+		             p->port) == -1) {
+			ct = NULL;
+			goto out;
+		}
+		p->connect_to = curl_slist_append(NULL, ct);
+		if (!p->connect_to)
+			goto out;
+	}
+	p->headers = curl_slist_append(NULL, "Connection: close");
+	if (!p->headers)
+		goto out;
+	CURL *e = p->easy;
+	int bad = 0;
+	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)p) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_header) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)p) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_open_cb) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)h) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_close_cb) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)h) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "meshdns-health") != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
+	/* A check goes to the backend itself, never through an https_proxy
+	 * from the environment. */
+	bad |= curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x075500
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
+#else
+	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS) != CURLE_OK;
+#endif
+	if (p->connect_to)
+		bad |= curl_easy_setopt(e, CURLOPT_CONNECT_TO, p->connect_to) != CURLE_OK;
+	rc = bad ? -1 : 0;
+out:
+	free(url);
+	free(ct);
+	return rc;
+}
+
+/* Fills p for backend be. Returns 0, or -1 when out of memory. */
+static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *z,
+                      const struct cfg_service *s, const struct cfg_backend *be)
+{
+	const struct cfg_check *c = &be->check;
+	p->zone = z;
+	p->svc = s;
+	p->be = be;
+	p->fd = -1;
+	p->hpos = NO_HEAP;
+	p->st.up = true;
+	p->type = c->type;
+	if (c->type == CFG_CHECK_NONE)
+		return 0;
+
+	p->port = c->port ? c->port : be->port ? be->port : s->nports ? s->ports[0].port : 0;
+	char addr[INET6_ADDRSTRLEN];
+	if ((be->family != AF_INET && be->family != AF_INET6) || p->port == 0) {
+		log_warn("backend %s of service %s has no address and port to check; it is always up",
+		         be->name ? be->name : "?", s->name);
+		return 0;
+	}
+	inet_ntop(be->family, be->addr, addr, sizeof(addr));
+	if (be->family == AF_INET) {
+		p->addr.sin.sin_family = AF_INET;
+		p->addr.sin.sin_port = htons(p->port);
+		memcpy(&p->addr.sin.sin_addr, be->addr, 4);
+		p->addrlen = sizeof(p->addr.sin);
+	} else {
+		p->addr.sin6.sin6_family = AF_INET6;
+		p->addr.sin6.sin6_port = htons(p->port);
+		memcpy(&p->addr.sin6.sin6_addr, be->addr, 16);
+		p->addrlen = sizeof(p->addr.sin6);
+	}
+	/* config.c validates these; the guards only keep a hand-built config
+	 * from spinning the loop (interval 0) or never deciding (rise 0). */
+	p->interval_ms = c->interval_ms ? c->interval_ms : 1000;
+	p->timeout_ms = c->timeout_ms && c->timeout_ms <= p->interval_ms ? c->timeout_ms
+	                                                                 : p->interval_ms;
+	p->rise = c->rise ? c->rise : 1;
+	p->fall = c->fall ? c->fall : 1;
+
+	const char *path = c->path && c->path[0] ? c->path : "/";
+	if (c->type == CFG_CHECK_HTTP) {
+		bool v6 = be->family == AF_INET6;
+		int n = asprintf(&p->req,
+		                 "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nUser-Agent: meshdns-health\r\n"
+		                 "Connection: close\r\n\r\n",
+		                 path, c->host ? "" : v6 ? "[" : "", c->host ? c->host : addr,
+		                 c->host ? "" : v6 ? "]" : "");
+		if (n == -1) {
+			p->req = NULL;
+			return -1;
+		}
+		p->reqlen = (size_t)n;
+	} else if (c->type == CFG_CHECK_HTTPS) {
+		if (probe_init_curl(h, p, addr, path) == -1)
+			return -1;
+	} else if (c->type != CFG_CHECK_TCP) {
+		log_warn("backend %s of service %s: unknown check type %d; it is always up",
+		         be->name ? be->name : "?", s->name, (int)c->type);
+		return 0;
+	}
+	p->checked = true;
+	return 0;
+}
+
+static void view_free(struct view *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->nprobes; i++) {
+		struct probe *p = &v->probes[i];
+		free(p->req);
+		if (p->easy)
+			curl_easy_cleanup(p->easy);
+		curl_slist_free_all(p->headers);
+		curl_slist_free_all(p->connect_to);
+	}
+	free(v->probes);
+	free(v->zone_first);
+	free(v->svc_first);
+	free(v->heap);
+	free(v);
+}
+
+/* Builds the probes of cfg; none is scheduled yet. Returns NULL with err
+ * set on failure. Touches nothing of h (the curl handles only keep it for
+ * their socket callbacks). */
+static struct view *view_new(struct health *h, const struct config *cfg, char *err, size_t errlen)
+{
+	size_t nsvc = 0, nbe = 0;
+	for (size_t zi = 0; zi < cfg->nzones; zi++) {
+		nsvc += cfg->zones[zi].nservices;
+		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
+			nbe += cfg->zones[zi].services[si].nbackends;
+	}
+	if (nbe >= NO_HEAP) {
+		snprintf(err, errlen, "too many backends (%zu)", nbe);
+		return NULL;
+	}
+	struct view *v = calloc(1, sizeof(*v));
+	if (!v)
+		goto nomem;
+	v->cfg = cfg;
+	v->zone_first = calloc(cfg->nzones + 1, sizeof(*v->zone_first));
+	v->svc_first = calloc(nsvc + 1, sizeof(*v->svc_first));
+	v->probes = calloc(nbe + 1, sizeof(*v->probes));
+	v->heap = calloc(nbe + 1, sizeof(*v->heap));
+	if (!v->zone_first || !v->svc_first || !v->probes || !v->heap)
+		goto nomem;
+	size_t k = 0, sk = 0;
+	for (size_t zi = 0; zi < cfg->nzones; zi++) {
+		const struct cfg_zone *z = &cfg->zones[zi];
+		v->zone_first[zi] = sk;
+		for (size_t si = 0; si < z->nservices; si++) {
+			const struct cfg_service *s = &z->services[si];
+			v->svc_first[sk++] = k;
+			for (size_t bi = 0; bi < s->nbackends; bi++) {
+				v->nprobes = k + 1;
+				if (probe_init(h, &v->probes[k++], z, s, &s->backends[bi]) == -1)
+					goto nomem;
+			}
+		}
+	}
+	v->nprobes = k;
+	return v;
+nomem:
+	snprintf(err, errlen, "out of memory setting up %zu health checks", nbe);
+	view_free(v);
+	return NULL;
+}
+
+/* ---- running probes (watcher thread) -------------------------------------- */
+
+/* A failure on our side (descriptors, memory, ephemeral ports) says
+ * nothing about the backend: it is not counted, and the probe is retried
+ * at the next interval. Logged at most every LOCAL_WARN_EVERY_MS. */
+static void probe_local_error(struct health *h, struct probe *p, uint64_t now, const char *what,
+                              int e)
+{
+	if (p->fd != -1) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	p->phase = PH_IDLE;
+	if (!h->last_local_warn || now - h->last_local_warn >= LOCAL_WARN_EVERY_MS) {
+		char a[64];
+		h->last_local_warn = now;
+		probe_addr_text(p, a, sizeof(a));
+		log_warn("health check of %s not run: %s: %s (not counted; further such errors "
+		         "suppressed for %d s)", a, what, e ? strerror(e) : "failed",
+		         LOCAL_WARN_EVERY_MS / 1000);
+	}
+	heap_schedule(h->view, p, now + next_gap(h, p));
+}
+
+static void fail_text(const struct probe *p, char *buf, size_t len)
+{
+	switch (p->fail_kind) {
+	case FAIL_CONNECT:
+		snprintf(buf, len, "connect: %s", strerror(p->fail_code));
+		break;
+	case FAIL_SEND:
+		snprintf(buf, len, "send: %s", strerror(p->fail_code));
+		break;
+	case FAIL_RECV:
+		snprintf(buf, len, "recv: %s", strerror(p->fail_code));
+		break;
+	case FAIL_EOF:
+		snprintf(buf, len, "http: connection closed before the status line");
+		break;
+	case FAIL_PROTO:
+		snprintf(buf, len, "http: malformed status line");
+		break;
+	case FAIL_STATUS:
+		snprintf(buf, len, "http: status %d", p->fail_code);
+		break;
+	case FAIL_TIMEOUT:
+		snprintf(buf, len, "timeout after %d ms", p->fail_code);
+		break;
+	case FAIL_CURL:
+		if (p->fail_oserr)
+			snprintf(buf, len, "https: %s (%s)", curl_easy_strerror((CURLcode)p->fail_code),
+			         strerror(p->fail_oserr));
+		else
+			snprintf(buf, len, "https: %s", curl_easy_strerror((CURLcode)p->fail_code));
+		break;
+	case FAIL_NONE:
+		snprintf(buf, len, "none");
+		break;
+	}
+}
+
+/* Ends the probe in flight: releases its socket, applies hysteresis,
+ * publishes the result and schedules the next start. code is the
+ * health_state.last_code (HTTP status, 0, or -errno). */
+static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
+                       enum fail_kind kind, int fail_code, int32_t code)
+{
+	if (p->fd != -1) {
+		/* A RST (see "Descriptors" above) once connected. */
+		if (p->phase != PH_CONNECT || ok) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(p->fd);
+		p->fd = -1;
+	}
+	p->phase = PH_IDLE;
+
+	bool was_up = p->st.up, flip = false;
+	if (ok) {
+		p->nfail = 0;
+		if (p->nok < UINT32_MAX)
+			p->nok++;
+		flip = !was_up && p->nok >= p->rise;
+	} else {
+		p->nok = 0;
+		if (p->nfail < UINT32_MAX)
+			p->nfail++;
+		p->fail_kind = kind;
+		p->fail_code = fail_code;
+		flip = was_up && p->nfail >= p->fall;
+	}
+	pthread_mutex_lock(&h->mu);
+	p->st.checks++;
+	p->st.last_ms = (uint32_t)(now - p->started_ms);
+	p->st.last_code = code;
+	if (flip) {
+		p->st.up = !was_up;
+		p->st.since_ms = now;
+		p->st.transitions++;
+	}
+	pthread_mutex_unlock(&h->mu);
+
+	if (flip) {
+		char a[64], why[160];
+		size_t zl = strlen(p->zone->name);
+		if (zl > 1 && p->zone->name[zl - 1] == '.')
+			zl--;
+		probe_addr_text(p, a, sizeof(a));
+		if (was_up) {
+			fail_text(p, why, sizeof(why));
+			log_info("backend %s of %s.%.*s is DOWN (%u failures; last: %s)", a, p->svc->name,
+			         (int)zl, p->zone->name, p->nfail, why);
+		} else {
+			log_info("backend %s of %s.%.*s is UP (%u successes)", a, p->svc->name, (int)zl,
+			         p->zone->name, p->nok);
+		}
+		h->changed = true;
+	}
+	uint64_t next = p->started_ms + next_gap(h, p);
+	heap_schedule(h->view, p, next > now ? next : now);
+}
+
+static void probe_fail_errno(struct health *h, struct probe *p, uint64_t now,
+                             enum fail_kind kind, int e)
+{
+	probe_done(h, p, now, false, kind, e, -e);
+}
+
+/* Aborts a probe without a result (reconfigure, stop). */
+static void probe_cancel(struct health *h, struct probe *p)
+{
+	if (p->phase == PH_CURL)
+		curl_multi_remove_handle(h->multi, p->easy);
+	if (p->fd != -1) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(p->fd);
+		p->fd = -1;
+	}
+	p->phase = PH_IDLE;
+}
+
+static void probe_start(struct health *h, struct probe *p, uint64_t now)
+{
+	p->started_ms = now;
+	p->off = 0;
+	p->nstatus = 0;
+	p->status = 0;
+	if (p->type == CFG_CHECK_HTTPS) {
+		CURLMcode mc = curl_multi_add_handle(h->multi, p->easy);
+		if (mc != CURLM_OK) {
+			probe_local_error(h, p, now, curl_multi_strerror(mc), 0);
+			return;
+		}
+		p->phase = PH_CURL;
+		heap_schedule(h->view, p, now + p->timeout_ms);
+		return;
+	}
+	int fd = socket(p->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		probe_local_error(h, p, now, "socket", errno);
+		return;
+	}
+	/* The number is ours now, whatever curl may still say about it. */
+	if ((size_t)fd < h->nfdflags)
+		h->fdflags[fd] = 0;
+	p->fd = fd;
+	p->phase = PH_CONNECT;
+	if (connect(fd, &p->addr.sa, p->addrlen) == -1 && errno != EINPROGRESS) {
+		int e = errno;
+		if (e == EADDRNOTAVAIL || e == EAGAIN || e == ENOBUFS || e == ENOMEM)
+			probe_local_error(h, p, now, "connect", e);
+		else
+			probe_fail_errno(h, p, now, FAIL_CONNECT, e);
+		return;
+	}
+	/* Also when connect() succeeded at once: writable right away, and
+	 * one path handles both. */
+	struct epoll_event ev = {
+		.events = EPOLLOUT,
+		.data.u64 = tag(TAG_PROBE, (uint32_t)(p - h->view->probes)),
+	};
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		probe_local_error(h, p, now, "epoll_ctl", errno);
+		return;
+	}
+	heap_schedule(h->view, p, now + p->timeout_ms);
+}
+
+static void probe_send(struct health *h, struct probe *p, uint64_t now)
+{
+	while (p->off < p->reqlen) {
+		ssize_t n = send(p->fd, p->req + p->off, p->reqlen - p->off, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			probe_fail_errno(h, p, now, FAIL_SEND, errno);
+			return;
+		}
+		p->off += (size_t)n;
+	}
+	p->phase = PH_RECV;
+	p->off = 0;
+	struct epoll_event ev = {
+		.events = EPOLLIN,
+		.data.u64 = tag(TAG_PROBE, (uint32_t)(p - h->view->probes)),
+	};
+	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, p->fd, &ev) == -1)
+		probe_local_error(h, p, now, "epoll_ctl", errno);
+}
+
+static void probe_status(struct health *h, struct probe *p, uint64_t now)
+{
+	int code = http_parse_status(p->status_line, p->nstatus);
+	if (code == -1)
+		probe_done(h, p, now, false, FAIL_PROTO, 0, -EPROTO);
+	else if (http_status_ok(p, code))
+		probe_done(h, p, now, true, FAIL_NONE, 0, code);
+	else
+		probe_done(h, p, now, false, FAIL_STATUS, code, code);
+}
+
+/* Reads until the status line is complete, keeping only its start. */
+static void probe_recv(struct health *h, struct probe *p, uint64_t now)
+{
+	char buf[512];
+	for (;;) {
+		size_t want = HTTP_READ_MAX - p->off;
+		ssize_t n = recv(p->fd, buf, want < sizeof(buf) ? want : sizeof(buf), 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			probe_fail_errno(h, p, now, FAIL_RECV, errno);
+			return;
+		}
+		if (n == 0) {
+			/* A status line cut short by the close still counts if it
+			 * holds the code; anything shorter is a failure. */
+			if (p->nstatus >= 12)
+				probe_status(h, p, now);
+			else
+				probe_done(h, p, now, false, FAIL_EOF, 0, -ENODATA);
+			return;
+		}
+		size_t keep = STATUS_KEEP - p->nstatus;
+		if (keep > (size_t)n)
+			keep = (size_t)n;
+		memcpy(p->status_line + p->nstatus, buf, keep);
+		p->nstatus += keep;
+		p->off += (size_t)n;
+		if (memchr(buf, '\n', (size_t)n)) {
+			probe_status(h, p, now);
+			return;
+		}
+		if (p->off >= HTTP_READ_MAX) {
+			probe_done(h, p, now, false, FAIL_PROTO, 0, -EPROTO);
+			return;
+		}
+	}
+}
+
+static void probe_event(struct health *h, struct probe *p, uint32_t events, uint64_t now)
+{
+	switch (p->phase) {
+	case PH_CONNECT: {
+		/* A failed connect() raises EPOLLERR; a plain EPOLLOUT is a
+		 * connection, which saves a getsockopt() per healthy check. */
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if ((events & (EPOLLERR | EPOLLHUP)) &&
+		    getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+			soerr = errno;
+		if (soerr) {
+			probe_fail_errno(h, p, now, FAIL_CONNECT, soerr);
+		} else if (p->type == CFG_CHECK_TCP) {
+			probe_done(h, p, now, true, FAIL_NONE, 0, 0);
+		} else {
+			p->phase = PH_SEND;
+			probe_send(h, p, now);
+		}
+		break;
+	}
+	case PH_SEND:
+		probe_send(h, p, now);
+		break;
+	case PH_RECV:
+		probe_recv(h, p, now);
+		break;
+	case PH_IDLE:
+	case PH_CURL:
+		/* Stale: the probe ended earlier in this batch. */
+		break;
+	}
+}
+
+/* The deadline passed with the probe still in flight. */
+static void probe_timeout(struct health *h, struct probe *p, uint64_t now)
+{
+	if (p->phase == PH_CURL) {
+		curl_multi_remove_handle(h->multi, p->easy);
+		p->fail_oserr = 0;
+	}
+	probe_done(h, p, now, false, FAIL_TIMEOUT, (int)p->timeout_ms, -ETIMEDOUT);
+}
+
+/* ---- libcurl on our loop -------------------------------------------------- */
+
+/* curl may report CURL_POLL_REMOVE for a socket it has already closed,
+ * whose number may by then belong to one of our probes; and it may reopen
+ * a number under a socketp it still holds. So the epoll state of its
+ * sockets is kept here, per number, and cleared when curl closes one. */
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct health *h = userp;
+	(void)e;
+	(void)socketp;
+	uint8_t *f = fd_flags(h, s);
+	if (what == CURL_POLL_REMOVE) {
+		if (f && (*f & (FD_CURL_OPEN | FD_CURL_POLLED)) == (FD_CURL_OPEN | FD_CURL_POLLED)) {
+			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+			*f &= (uint8_t)~FD_CURL_POLLED;
+		}
+		return 0;
+	}
+	if (!f)
+		return -1;
+	struct epoll_event ev = {
+		.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+		.data.u64 = tag(TAG_CURL, (uint32_t)s),
+	};
+	int op = *f & FD_CURL_POLLED ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(h->epfd, op, s, &ev) == -1) {
+		int e1 = errno;
+		op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+		if (epoll_ctl(h->epfd, op, s, &ev) == -1) {
+			log_warn("health: epoll_ctl (curl socket %d): %s", (int)s, strerror(e1));
+			return -1;
+		}
+	}
+	*f |= FD_CURL_POLLED;
+	return 0;
+}
+
+static int curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct health *h = userp;
+	(void)m;
+	h->curl_deadline = timeout_ms < 0 ? NO_DEADLINE : health_now_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+/* Collects finished https probes. */
+static void curl_collect(struct health *h, uint64_t now)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *e = m->easy_handle;
+		CURLcode rc = m->data.result;
+		char *priv = NULL;
+		long oserr = 0;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
+		curl_multi_remove_handle(h->multi, e);
+		struct probe *p = (struct probe *)(void *)priv;
+		if (!p || p->phase != PH_CURL)
+			continue;
+		if (p->status > 0) {
+			p->nstatus = 0;
+			if (http_status_ok(p, p->status))
+				probe_done(h, p, now, true, FAIL_NONE, 0, p->status);
+			else
+				probe_done(h, p, now, false, FAIL_STATUS, p->status, p->status);
+		} else if (p->status < 0) {
+			probe_done(h, p, now, false, FAIL_PROTO, 0, -EPROTO);
+		} else {
+			int32_t code = oserr ? -(int32_t)oserr
+			               : rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO;
+			p->fail_oserr = (int)oserr;
+			probe_done(h, p, now, false, FAIL_CURL, (int)rc, code);
+		}
+	}
+}
+
+static void curl_action(struct health *h, curl_socket_t s, int mask)
+{
+	int running;
+	curl_multi_socket_action(h->multi, s, mask, &running);
+}
+
+/* ---- the watcher thread --------------------------------------------------- */
+
+static uint64_t key_hash(const struct probe *p)
+{
+	uint64_t x = 0xcbf29ce484222325ull;
+#define MIX(ptr, len)                                                   \
+	do {                                                            \
+		const unsigned char *b_ = (const unsigned char *)(ptr); \
+		for (size_t i_ = 0; i_ < (len); i_++)                   \
+			x = (x ^ b_[i_]) * 0x100000001b3ull;            \
+	} while (0)
+	MIX(p->zone->origin, p->zone->originlen);
+	MIX(p->svc->name, strlen(p->svc->name));
+	MIX(&p->be->family, sizeof(p->be->family));
+	MIX(p->be->addr, p->be->family == AF_INET6 ? 16u : 4u);
+	MIX(&p->be->port, sizeof(p->be->port));
+	MIX(&p->port, sizeof(p->port));
+	MIX(&p->type, sizeof(p->type));
+#undef MIX
+	return x ^ (x >> 31);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The carry-over key: zone, service, address, port, check settings. */
+static bool key_same(const struct probe *a, const struct probe *b)
+{
+	const struct cfg_backend *x = a->be, *y = b->be;
+	const struct cfg_check *c = &x->check, *d = &y->check;
+	if (a->zone->originlen != b->zone->originlen ||
+	    memcmp(a->zone->origin, b->zone->origin, a->zone->originlen) != 0 ||
+	    strcmp(a->svc->name, b->svc->name) != 0 || x->family != y->family ||
+	    memcmp(x->addr, y->addr, x->family == AF_INET6 ? 16 : 4) != 0 || x->port != y->port ||
+	    a->port != b->port || a->checked != b->checked)
+		return false;
+	if (c->type != d->type || c->interval_ms != d->interval_ms ||
+	    c->timeout_ms != d->timeout_ms || c->rise != d->rise || c->fall != d->fall ||
+	    c->port != d->port || !str_same(c->path, d->path) || !str_same(c->host, d->host) ||
+	    c->nexpect != d->nexpect)
+		return false;
+	for (size_t i = 0; i < c->nexpect && i < sizeof(c->expect) / sizeof(c->expect[0]); i++)
+		if (c->expect[i] != d->expect[i])
+			return false;
+	return true;
+}
+
+/* Schedules every checked probe of v, carrying state over from old (may
+ * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
+static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
+{
+	uint32_t *slots = NULL;
+	size_t mask = 0;
+	if (old && old->nprobes) {
+		size_t n = 16;
+		while (n < 2 * old->nprobes)
+			n *= 2;
+		slots = malloc(n * sizeof(*slots));
+		if (!slots)
+			return -1;
+		memset(slots, 0xff, n * sizeof(*slots));
+		mask = n - 1;
+		for (size_t i = 0; i < old->nprobes; i++) {
+			size_t s = key_hash(&old->probes[i]) & mask;
+			while (slots[s] != NO_HEAP)
+				s = (s + 1) & mask;
+			slots[s] = (uint32_t)i;
+		}
+	}
+	for (size_t i = 0; i < v->nprobes; i++) {
+		struct probe *p = &v->probes[i];
+		struct probe *o = NULL;
+		if (slots) {
+			for (size_t s = key_hash(p) & mask; slots[s] != NO_HEAP; s = (s + 1) & mask) {
+				struct probe *c = &old->probes[slots[s]];
+				if (!c->taken && key_same(c, p)) {
+					o = c;
+					break;
+				}
+			}
+		}
+		uint64_t key = now + (p->checked ? rng_below(h, p->interval_ms) : 0);
+		if (o) {
+			o->taken = true;
+			p->st = o->st;
+			p->nok = o->nok;
+			p->nfail = o->nfail;
+			p->fail_kind = o->fail_kind;
+			p->fail_code = o->fail_code;
+			p->fail_oserr = o->fail_oserr;
+			p->started_ms = o->started_ms;
+			/* Keep the cadence; a probe cut off by the switch counts
+			 * as if it had ended. */
+			if (o->checked) {
+				key = o->phase == PH_IDLE ? old->heap[o->hpos].key
+				                          : o->started_ms + next_gap(h, o);
+				if (key < now)
+					key = now;
+			}
+		}
+		if (p->checked)
+			heap_push(v, p, key);
+	}
+	free(slots);
+	return 0;
+}
+
+static size_t view_nchecked(const struct view *v)
+{
+	return v->nheap;
+}
+
+static void warn_nofile(const struct view *v)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && view_nchecked(v) + 64 > rl.rlim_cur)
+		log_warn("%zu health-checked backends but RLIMIT_NOFILE is %llu: checks may fail "
+		         "locally with EMFILE; raise the limit (ulimit -n, LimitNOFILE=)",
+		         view_nchecked(v), (unsigned long long)rl.rlim_cur);
+}
+
+/* Swaps to the pending config, if any, and answers health_reconfigure. */
+static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t now)
+{
+	char err[256];
+	struct view *old = h->view;
+	struct view *v = view_new(h, cfg, err, sizeof(err));
+	int rc = 0;
+	if (!v || view_schedule(h, v, old, now) == -1) {
+		if (v)
+			snprintf(err, sizeof(err), "out of memory");
+		log_err("health reconfigure: %s", err);
+		view_free(v);
+		rc = -1;
+	} else {
+		/* In-flight probes belong to the old view (their epoll data and
+		 * curl handles point into it); cancel them, the carried-over
+		 * schedule starts them again. */
+		for (size_t i = 0; i < old->nprobes; i++)
+			probe_cancel(h, &old->probes[i]);
+		pthread_mutex_lock(&h->mu);
+		h->view = v;
+		pthread_mutex_unlock(&h->mu);
+		view_free(old);
+		warn_nofile(v);
+		log_debug("health: watching %zu of %zu backends", view_nchecked(v), v->nprobes);
+	}
+	pthread_mutex_lock(&h->mu);
+	h->pending = NULL;
+	h->adopt_rc = rc;
+	h->adopted = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int wait_ms(const struct health *h, uint64_t now)
+{
+	uint64_t next = h->curl_deadline;
+	if (h->view->nheap) {
+		uint64_t key = (h->view->heap[0].key + TICK_MS - 1) / TICK_MS * TICK_MS;
+		if (key < next)
+			next = key;
+	}
+	if (next == NO_DEADLINE)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static void *watcher_main(void *arg)
+{
+	struct health *h = arg;
+	struct epoll_event evs[EPOLL_BATCH];
+	for (;;) {
+		int n = epoll_wait(h->epfd, evs, EPOLL_BATCH, wait_ms(h, health_now_ms()));
+		if (n == -1) {
+			if (errno != EINTR) {
+				log_err("health: epoll_wait: %s", strerror(errno));
+				/* Not expected; do not spin if it persists. */
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+				nanosleep(&ts, NULL);
+			}
+			n = 0;
+		}
+		uint64_t now = health_now_ms();
+		bool woken = false;
+		for (int i = 0; i < n; i++) {
+			uint32_t t = (uint32_t)(evs[i].data.u64 >> 32);
+			uint32_t val = (uint32_t)evs[i].data.u64;
+			if (t == TAG_WAKE) {
+				uint64_t cnt;
+				if (read(h->wakefd, &cnt, sizeof(cnt)) == -1 && errno != EAGAIN)
+					log_warn("health: eventfd read: %s", strerror(errno));
+				woken = true;
+			} else if (t == TAG_PROBE) {
+				if (val < h->view->nprobes)
+					probe_event(h, &h->view->probes[val], evs[i].events, now);
+			} else if (t == TAG_CURL) {
+				int mask = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+				           (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+				           (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+				curl_action(h, (curl_socket_t)val, mask);
+			}
+		}
+		if (h->curl_deadline <= now) {
+			h->curl_deadline = NO_DEADLINE;
+			curl_action(h, CURL_SOCKET_TIMEOUT, 0);
+		}
+		curl_collect(h, now);
+
+		struct view *v = h->view;
+		while (v->nheap && v->heap[0].key <= now) {
+			struct probe *p = &v->probes[v->heap[0].idx];
+			if (p->phase == PH_IDLE)
+				probe_start(h, p, now);
+			else
+				probe_timeout(h, p, now);
+		}
+		/* A probe started above (curl) may have finished already. */
+		curl_collect(h, now);
+
+		if (woken) {
+			pthread_mutex_lock(&h->mu);
+			bool stop = h->stopping;
+			const struct config *cfg = h->pending;
+			pthread_mutex_unlock(&h->mu);
+			if (stop)
+				break;
+			if (cfg)
+				watcher_adopt(h, cfg, now);
+		}
+		if (h->changed) {
+			h->changed = false;
+			if (h->cb)
+				h->cb(h->arg);
+		}
+	}
+	for (size_t i = 0; i < h->view->nprobes; i++)
+		probe_cancel(h, &h->view->probes[i]);
+	return NULL;
+}
+
+static void wake(struct health *h)
+{
+	uint64_t one = 1;
+	/* EAGAIN: the counter is saturated, a wakeup is pending anyway. */
+	if (write(h->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_err("health: eventfd write: %s", strerror(errno));
+}
+
+/* ---- the interface -------------------------------------------------------- */
+
+struct health *health_start(const struct config *cfg, health_changed_fn cb, void *arg,
+                            char *err, size_t errlen)
+{
+	struct health *h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->epfd = h->wakefd = -1;
+	h->cb = cb;
+	h->arg = arg;
+	h->curl_deadline = NO_DEADLINE;
+	if (getrandom(&h->rng, sizeof(h->rng), GRND_NONBLOCK) != sizeof(h->rng))
+		h->rng = health_now_ms() ^ (uint64_t)(uintptr_t)h;
+	h->rng |= 1;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	bool global = false;
+
+	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(cc));
+		goto fail;
+	}
+	global = true;
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		goto fail;
+	}
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h);
+
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	h->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->epfd == -1 || h->wakefd == -1) {
+		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_WAKE, 0) };
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->wakefd, &ev) == -1) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	h->view = view_new(h, cfg, err, errlen);
+	if (!h->view)
+		goto fail;
+	if (view_schedule(h, h->view, NULL, health_now_ms()) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	warn_nofile(h->view);
+
+	/* The thread takes no signals: main.c handles them on its own. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&h->thread, NULL, watcher_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		goto fail;
+	}
+	pthread_setname_np(h->thread, "health");
+	log_debug("health: watching %zu of %zu backends", view_nchecked(h->view), h->view->nprobes);
+	return h;
+fail:
+	view_free(h->view);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	if (global)
+		curl_global_cleanup();
+	free(h->fdflags);
+	if (h->epfd != -1)
+		close(h->epfd);
+	if (h->wakefd != -1)
+		close(h->wakefd);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+	return NULL;
+}
+
+/* Control thread only (not concurrently with itself or health_stop).
+ * Blocks until the watcher has switched: the old config is not referenced
+ * any more when this returns 0, nor the new one when it returns -1. */
+int health_reconfigure(struct health *h, const struct config *cfg)
+{
+	pthread_mutex_lock(&h->mu);
+	h->pending = cfg;
+	h->adopted = false;
+	pthread_mutex_unlock(&h->mu);
+	wake(h);
+	pthread_mutex_lock(&h->mu);
+	while (!h->adopted)
+		pthread_cond_wait(&h->cond, &h->mu);
+	int rc = h->adopt_rc;
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+/* Any thread. Holds h->mu for one copy; the watcher holds it only to
+ * publish a result or swap configs. */
+bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out)
+{
+	bool found = false;
+	pthread_mutex_lock(&h->mu);
+	const struct view *v = h->view;
+	const struct config *cfg = v->cfg;
+	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
+	    bi < cfg->zones[zi].services[si].nbackends) {
+		*out = v->probes[v->svc_first[v->zone_first[zi] + si] + bi].st;
+		found = true;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return found;
+}
+
+/* Control thread; not concurrently with health_reconfigure. */
+void health_stop(struct health *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stopping = true;
+	pthread_mutex_unlock(&h->mu);
+	wake(h);
+	pthread_join(h->thread, NULL);
+	/* The watcher removed every easy handle from the multi handle. */
+	view_free(h->view);
+	curl_multi_cleanup(h->multi);
+	curl_global_cleanup();
+	/* After curl, which may still close sockets through curl_close_cb. */
+	free(h->fdflags);
+	close(h->epfd);
+	close(h->wakefd);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
