@@ -59,6 +59,26 @@ static void round_trip(struct wire_writer *w, const uint8_t *name, size_t len)
 	CHECK(n == len && wire_name_equal(out, n, name, len) && r.pos == w->pos);
 }
 
+/* Printed rdata parses back: the generic form to the same bytes, a typed
+ * form to rdata that prints the same (names come back uncompressed). */
+static void check_rdata_text(uint16_t type, const uint8_t *rd, uint16_t rdlen, const char *t)
+{
+	static uint8_t back[65536];
+	static char again[sizeof(text)];
+	size_t blen = 0;
+	const char *why = NULL;
+
+	int rc = rdata_from_text(type, t, NULL, 0, back, sizeof(back), &blen, &why);
+	if (strncmp(t, "\\# ", 3) == 0) {
+		if (rc == 0)
+			CHECK(blen == rdlen && memcmp(back, rd, rdlen) == 0);
+		return;
+	}
+	CHECK(rc == 0 && blen <= 65535);
+	int n = rdata_to_text(type, back, blen, 0, (uint16_t)blen, again, sizeof(again));
+	CHECK(n >= 0 && strcmp(again, t) == 0);
+}
+
 static void check_query(const uint8_t *data, size_t size)
 {
 	struct dns_query q;
@@ -112,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(rr.rdoff + rr.rdlen <= size);
 		int n = rdata_to_text(rr.type, data, size, rr.rdoff, rr.rdlen, text, sizeof(text));
 		CHECK(n >= 0 && (size_t)n == strlen(text));
+		check_rdata_text(rr.type, data + rr.rdoff, rr.rdlen, text);
 		/* A small buffer exercises the overflow paths: -1 or a prefix-free fit. */
 		char small[24];
 		int m = rdata_to_text(rr.type, data, size, rr.rdoff, rr.rdlen, small, sizeof(small));

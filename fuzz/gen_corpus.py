@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """gen_corpus.py -- writes the seed corpora fuzz/corpus/packet/ and
 fuzz/corpus/name/: real queries and responses from dnspython plus
-hand-made malformed packets, one file per case. Run from anywhere:
+hand-made malformed packets, one file per case. Files named fuzz-* were
+found by libFuzzer (new coverage) and are kept as they are. Run from anywhere:
   /usr/bin/python3 fuzz/gen_corpus.py
 """
 import os
