@@ -7,6 +7,7 @@ found by libFuzzer (new coverage) and are kept as they are. Run from anywhere:
 """
 import os
 import struct
+from unittest import mock
 
 import dns.edns
 import dns.message
@@ -38,8 +39,15 @@ def option(code, data):
     return struct.pack("!HH", code, len(data)) + data
 
 
+def make_query(name, qtype, **kw):
+    """A dnspython query with a fixed id, so that reruns write the same bytes."""
+    m = dns.message.make_query(name, qtype, **kw)
+    m.id = 0x1234
+    return m
+
+
 def query(name, qtype, **kw):
-    return dns.message.make_query(name, qtype, **kw).to_wire()
+    return make_query(name, qtype, **kw).to_wire()
 
 
 def packets():
@@ -91,16 +99,17 @@ def packets():
 
     # TSIG: signed for real, then with a record after it.
     keyring = dns.tsigkeyring.from_text({"key.mesh.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
-    m = dns.message.make_query("user-service.mesh.", "A", use_edns=0)
+    m = make_query("user-service.mesh.", "A", use_edns=0)
     m.use_tsig(keyring, keyname="key.mesh.")
-    p["tsig-signed"] = m.to_wire()
+    with mock.patch("time.time", return_value=1700000000.0):   # the TSIG time signed
+        p["tsig-signed"] = m.to_wire()
     signed = p["tsig-signed"]
     arcount = struct.unpack("!H", signed[10:12])[0]
     p["tsig-not-last"] = (signed[:10] + struct.pack("!H", arcount + 1) + signed[12:]
                           + wname("x.mesh.") + rr_a)
 
     # Responses: compressed names in owners and rdata of many types.
-    r = dns.message.make_response(dns.message.make_query("user-service.mesh.", "ANY"))
+    r = dns.message.make_response(make_query("user-service.mesh.", "ANY"))
     for name, rtype, data in [
             ("user-service.mesh.", "A", "127.0.0.11"),
             ("user-service.mesh.", "AAAA", "fd00::1"),
