@@ -212,23 +212,33 @@ class Counters:
         self.other_rcode = 0
         self.neterr = 0
         self.empty = 0
+        self.rtt_sum = 0.0     # seconds, over answered queries
+        self.rtt_max = 0.0
+        self.answered = 0
 
     def errors(self):
         return self.timeouts + self.servfail + self.other_rcode + self.neterr
 
     def as_dict(self):
         return dict(queries=self.queries, timeouts=self.timeouts, servfail=self.servfail,
-                    other_rcode=self.other_rcode, neterr=self.neterr, empty=self.empty)
+                    other_rcode=self.other_rcode, neterr=self.neterr, empty=self.empty,
+                    rtt_mean_ms=round(self.rtt_sum / self.answered * 1000, 3)
+                    if self.answered else None,
+                    rtt_max_ms=round(self.rtt_max * 1000, 3))
 
     def add(self, other):
         for k in vars(self):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
+            if k == "rtt_max":
+                self.rtt_max = max(self.rtt_max, other.rtt_max)
+            else:
+                setattr(self, k, getattr(self, k) + getattr(other, k))
 
 
 def ask(port, counters):
     """One UDP query; returns the set of A addresses, or None on any error."""
     q = dns.message.make_query(QNAME, "A")
     counters.queries += 1
+    t = now()
     try:
         r = dns.query.udp(q, "127.0.0.1", port=port, timeout=QUERY_TIMEOUT)
     except dns.exception.Timeout:
@@ -237,6 +247,10 @@ def ask(port, counters):
     except (OSError, dns.exception.DNSException):
         counters.neterr += 1
         return None
+    rtt = now() - t
+    counters.rtt_sum += rtt
+    counters.rtt_max = max(counters.rtt_max, rtt)
+    counters.answered += 1
     rc = r.rcode()
     if rc == dns.rcode.SERVFAIL:
         counters.servfail += 1
@@ -405,8 +419,8 @@ class Dnsd(Peer):
 
     def missing(self):
         b = self.binary()
-        if not os.access(b, os.X_OK):
-            return "dnsd not built (%s missing; run make)" % b
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            return "dnsd not built (%s is not an executable file; run make)" % b
         return None
 
     def version(self):
