@@ -52,5 +52,9 @@ int server_start(struct server **out, const struct server_settings *set,
 /* Stops and joins every thread (within about 0.5 s), closes sockets, frees.
  * server_stop(NULL) is a no-op. Call from the thread that started it. */
 void server_stop(struct server *srv);
+/* The port listen address listen_idx is bound to (UDP and TCP share it; a
+ * configured port 0 was replaced by the one the kernel picked), or -1 if
+ * listen_idx is out of range. */
+int server_local_port(const struct server *srv, size_t listen_idx);
 
 #endif

@@ -535,7 +535,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		}
 		if (!zn->name)
 			goto oom;
-		qsort(bn->ents, bn->nents, sizeof(*bn->ents), cmp_bent_type);
+		if (bn->nents > 1)
+			qsort(bn->ents, bn->nents, sizeof(*bn->ents), cmp_bent_type);
 		size_t nsets = 0;
 		for (size_t j = 0; j < bn->nents; j++)
 			nsets += j == 0 || bn->ents[j].type != bn->ents[j - 1].type;

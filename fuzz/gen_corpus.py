@@ -159,6 +159,35 @@ def names():
     return n
 
 
+def queries():
+    """Queries for fuzz_query.c's fixed zone, plus every packet seed."""
+    q = dict(packets())
+    q["mesh-srv-udp"] = query("_grpc._udp.user-service.mesh.", "SRV", use_edns=0)
+    q["mesh-srv-service"] = query("user-service.mesh.", "SRV", use_edns=0, payload=4096)
+    q["mesh-cname"] = query("www.mesh.", "A", use_edns=False)
+    q["mesh-cname-loop"] = query("LOOP.mesh.", "A", use_edns=0)
+    q["mesh-referral"] = query("host.sub.mesh.", "A", use_edns=0)
+    q["mesh-mx"] = query("mesh.", "MX", use_edns=0)
+    q["mesh-soa"] = query("mesh.", "SOA", use_edns=False)
+    q["mesh-ns"] = query("mesh.", "NS", use_edns=0)
+    q["mesh-txt"] = query("txt.mesh.", "TXT", use_edns=0)
+    q["mesh-any"] = query("user-service.mesh.", "ANY", use_edns=0)
+    q["mesh-big-udp512"] = query("big.mesh.", "A", use_edns=False)
+    q["mesh-big-srv"] = query("big.mesh.", "SRV", use_edns=0, payload=512)
+    q["mesh-nxdomain"] = query("nope.mesh.", "A", use_edns=0)
+    q["mesh-nodata"] = query("ns1.mesh.", "AAAA", use_edns=0)
+    q["mesh-other-zone"] = query("a.other.test.", "AAAA", use_edns=0)
+    q["mesh-refused"] = query("example.org.", "A", use_edns=0)
+    q["mesh-status"] = query("user-service.", "TXT", rdclass="CH", use_edns=False)
+    q["mesh-why"] = query("_why.user-service.", "TXT", rdclass="CH", use_edns=False)
+    q["mesh-axfr"] = query("mesh.", "AXFR", use_edns=False)
+    ecs = dns.edns.ECSOption("10.1.2.0", 24)
+    q["mesh-ecs"] = query("user-service.mesh.", "A", use_edns=0, options=[ecs])
+    q["mesh-ecs-v6"] = query("user-service.mesh.", "AAAA", use_edns=0,
+                             options=[dns.edns.ECSOption("2001:db8::", 48)])
+    return q
+
+
 def write(directory, cases):
     os.makedirs(directory, exist_ok=True)
     for name, data in sorted(cases.items()):
@@ -169,3 +198,4 @@ def write(directory, cases):
 if __name__ == "__main__":
     write(os.path.join(HERE, "corpus", "packet"), packets())
     write(os.path.join(HERE, "corpus", "name"), names())
+    write(os.path.join(HERE, "corpus", "query"), queries())

@@ -1,0 +1,1066 @@
+/* server.c -- sockets and threads: UDP workers on SO_REUSEPORT sockets with
+ * recvmmsg/sendmmsg, one epoll TCP thread (RFC 7766). Knows no DNS. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "log.h"
+
+/* Threads: nlisten * udp_workers UDP workers (thread_init idx 0.. in listen
+ * order), then the TCP thread (the last idx). Each owns its socket(s) and
+ * buffers; the only shared mutable state is the stop flag and, during
+ * server_start only, the startup handshake under srv->mu.
+ *
+ * RCU: every thread is a liburcu-qsbr reader, online while it handles
+ * messages and offline while it blocks. Blocking calls are bounded by
+ * WAIT_MS, which bounds both how late a thread sees the stop flag and
+ * (since offline threads do not delay a grace period) nothing else. */
+
+enum {
+	MSG_MAX = 65535,
+	/* Messages per recvmmsg/sendmmsg: one syscall pair per 32 answers
+	 * under load; with MSG_WAITFORONE a lone packet is not delayed. */
+	UDP_BATCH = 32,
+	/* Requests above this are dropped (MSG_TRUNC). DNS queries are far
+	 * smaller; larger ones (e.g. TSIG'd updates) are not served here. */
+	UDP_REQ_MAX = 4096,
+	/* Asked for with SO_RCVBUF/SO_SNDBUF, capped by net.core.[rw]mem_max;
+	 * absorbs bursts while a worker is busy with its batch. */
+	SOCK_BUF = 4 << 20,
+	/* The longest a thread blocks: bounds how long server_stop waits. */
+	WAIT_MS = 200,
+	TCP_BACKLOG = 1024,
+	/* One 2-byte length plus the largest message. */
+	TCP_FRAME_MAX = 2 + MSG_MAX,
+	TCP_IN_CAP = TCP_FRAME_MAX,
+	/* Answers are queued here while the client does not read; once more
+	 * than 64 KiB is pending, queries are no longer read or answered
+	 * (TCP flow control pushes back on a client that only writes). */
+	TCP_OUT_PENDING_MAX = 64 << 10,
+	TCP_OUT_CAP = TCP_OUT_PENDING_MAX + TCP_FRAME_MAX,
+	/* Accepts per wakeup, so a connection storm does not starve
+	 * established connections. */
+	ACCEPT_BATCH = 64,
+	/* After EMFILE/ENFILE/ENOBUFS/ENOMEM on accept, listening sockets are
+	 * taken out of the epoll set this long: a level-triggered listener
+	 * with a pending connection we cannot accept would spin otherwise. */
+	ACCEPT_PAUSE_MS = 100,
+	EPOLL_BATCH = 64,
+	/* Per-thread rate limit of per-packet warnings. */
+	WARN_EVERY_MS = 10000,
+	/* Retries of an ephemeral port pick when the port is free for UDP but
+	 * not for TCP. */
+	PORT_PICK_TRIES = 16,
+};
+
+/* Ancillary data for IP_PKTINFO / IPV6_PKTINFO, aligned for cmsghdr. */
+union pktinfo_cmsg {
+	struct cmsghdr hdr;
+	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
+struct udp_worker {
+	struct server *srv;
+	pthread_t thread;
+	bool created;
+	int fd;
+	bool pktinfo;                 /* wildcard address: answer from the request's */
+	unsigned idx;
+	uint64_t last_warn_ms;
+	/* Allocated by the thread at its start, freed at its exit. */
+	uint8_t *req;                 /* UDP_BATCH * UDP_REQ_MAX */
+	uint8_t *resp;                /* UDP_BATCH * MSG_MAX */
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec iov_in[UDP_BATCH], iov_out[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	union pktinfo_cmsg cin[UDP_BATCH], cout[UDP_BATCH];
+};
+
+/* A TCP connection slot. Open slots are on the thread's deadline list,
+ * free ones on its free list (via next). */
+struct tcp_conn {
+	int fd;                       /* -1 when free */
+	uint32_t events;              /* current epoll interest */
+	bool eof;                     /* the client shut down its side */
+	bool stalled;                 /* a complete query waits for output room */
+	uint64_t deadline_ms;
+	struct tcp_conn *prev, *next;
+	uint8_t *in;                  /* TCP_IN_CAP: [inoff, inlen) unconsumed */
+	size_t inoff, inlen;
+	uint8_t *out;                 /* TCP_OUT_CAP: [outoff, outlen) unsent */
+	size_t outoff, outlen;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+};
+
+struct tcp_thread {
+	pthread_t thread;
+	bool created;
+	unsigned idx;
+	int epfd;
+	struct tcp_conn *conns;       /* max_clients slots */
+	uint8_t *bufs;                /* their buffers, one mapping */
+	size_t bufs_len;
+	struct tcp_conn *free_list;
+	/* Open connections by deadline, earliest first. Every deadline is
+	 * "last progress + the one timeout", so moving a connection to the
+	 * tail on progress keeps the list sorted: expiry is O(1). */
+	struct tcp_conn *head, *tail;
+	uint64_t accept_resume_ms;    /* 0: listeners are in the epoll set */
+	uint64_t last_warn_ms;
+};
+
+struct listen_sock {
+	struct sockaddr_storage ss;   /* with the bound port */
+	socklen_t len;
+	char name[INET6_ADDRSTRLEN + 8]; /* "[::1]:53", for messages */
+	int tcp_fd;
+};
+
+enum phase { PHASE_STARTING = 0, PHASE_RUNNING, PHASE_ABORT };
+
+struct server {
+	struct server_ops ops;
+	unsigned max_clients;
+	unsigned idle_ms;
+	size_t nlisten;
+	struct listen_sock *listen;
+	size_t nudp;
+	struct udp_worker *udp;       /* listen address major */
+	struct tcp_thread tcp;
+	atomic_bool stop;
+	/* Startup handshake: each thread reports after thread_init and waits
+	 * for server_start's verdict, so a failed start serves nothing. */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	unsigned nreported;
+	bool init_failed;
+	unsigned failed_idx;
+	enum phase phase;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* True at most once per WARN_EVERY_MS for *last (one per thread). */
+static bool warn_allowed(uint64_t *last)
+{
+	uint64_t now = now_ms();
+	if (*last && now - *last < WARN_EVERY_MS)
+		return false;
+	*last = now;
+	return true;
+}
+
+static bool stopping(const struct server *srv)
+{
+	return atomic_load_explicit(&srv->stop, memory_order_relaxed);
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static uint16_t addr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void addr_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
+static bool addr_is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, addr_port(ss));
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, addr_port(ss));
+	}
+}
+
+/* ---- binding ------------------------------------------------------------- */
+
+/* The setsockopt calls whose failure only costs performance. */
+static void sock_tune_udp(int fd, int family)
+{
+	int size = SOCK_BUF;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	/* Never set DF and ignore learned path MTUs (as NSD and Knot do): a
+	 * forged ICMP "fragmentation needed" must not make us fragment answers
+	 * for a victim; large answers go over TCP anyway. */
+	if (family == AF_INET6) {
+		int v = IPV6_PMTUDISC_OMIT;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v));
+	} else {
+		int v = IP_PMTUDISC_OMIT;
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v));
+	}
+}
+
+/* Opens and binds one socket of type to ss. Returns the descriptor, or -1
+ * with err filled in and errno preserved. */
+static int sock_bind(const struct sockaddr_storage *ss, socklen_t len, int type, char *err,
+                     size_t errlen)
+{
+	char name[INET6_ADDRSTRLEN + 8];
+	const char *what = "socket";
+	int one = 1;
+	int family = ss->ss_family;
+	int fd = socket(family, type | SOCK_CLOEXEC | (type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0);
+	if (fd == -1)
+		goto fail;
+	if (family == AF_INET6) {
+		what = "setsockopt IPV6_V6ONLY";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+			goto fail;
+	}
+	if (type == SOCK_DGRAM) {
+		/* Every UDP worker has its own socket on the same address; the
+		 * kernel spreads datagrams over them by flow hash. */
+		what = "setsockopt SO_REUSEPORT";
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+			goto fail;
+		/* Blocking receives return after WAIT_MS so the worker sees
+		 * the stop flag. */
+		struct timeval tv = { .tv_sec = 0, .tv_usec = WAIT_MS * 1000 };
+		what = "setsockopt SO_RCVTIMEO";
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+			goto fail;
+		if (addr_is_wildcard(ss)) {
+			what = "setsockopt PKTINFO";
+			if (family == AF_INET6) {
+				if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) == -1)
+					goto fail;
+			} else if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1) {
+				goto fail;
+			}
+		}
+		sock_tune_udp(fd, family);
+	} else {
+		/* A restart must not wait for the old connections' TIME_WAIT. */
+		what = "setsockopt SO_REUSEADDR";
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+			goto fail;
+	}
+	what = "bind";
+	if (bind(fd, (const struct sockaddr *)ss, len) == -1)
+		goto fail;
+	if (type == SOCK_STREAM) {
+		what = "listen";
+		if (listen(fd, TCP_BACKLOG) == -1)
+			goto fail;
+	}
+	return fd;
+fail:;
+	int e = errno;
+	addr_format(ss, name, sizeof(name));
+	snprintf(err, errlen, "%s %s: %s", what, name, strerror(e));
+	if (fd != -1)
+		close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Binds the UDP sockets of listen address li (one per worker) and its TCP
+ * listener, all on one port. For port 0 the first UDP bind picks it, and a
+ * pick that TCP cannot have is retried. On failure closes what it opened. */
+static int listen_bind(struct server *srv, size_t li, const struct cfg_listen *cl, char *err,
+                       size_t errlen)
+{
+	struct listen_sock *ls = &srv->listen[li];
+	struct udp_worker *w = &srv->udp[li * (srv->nudp / srv->nlisten)];
+	size_t nw = srv->nudp / srv->nlisten;
+	bool pick = addr_port(&cl->ss) == 0;
+	for (int attempt = 0;; attempt++) {
+		size_t nbound = 0;
+		memcpy(&ls->ss, &cl->ss, sizeof(ls->ss));
+		ls->len = cl->len;
+		for (; nbound < nw; nbound++) {
+			w[nbound].fd = sock_bind(&ls->ss, ls->len, SOCK_DGRAM, err, errlen);
+			if (w[nbound].fd == -1)
+				goto fail;
+			w[nbound].pktinfo = addr_is_wildcard(&ls->ss);
+			if (nbound == 0 && pick) {
+				struct sockaddr_storage got;
+				socklen_t gotlen = sizeof(got);
+				if (getsockname(w[0].fd, (struct sockaddr *)&got, &gotlen) == -1) {
+					int e = errno;
+					addr_format(&ls->ss, ls->name, sizeof(ls->name));
+					snprintf(err, errlen, "getsockname %s: %s", ls->name, strerror(e));
+					close(w[0].fd);
+					w[0].fd = -1;
+					return -1;
+				}
+				addr_set_port(&ls->ss, addr_port(&got));
+			}
+		}
+		ls->tcp_fd = sock_bind(&ls->ss, ls->len, SOCK_STREAM, err, errlen);
+		if (ls->tcp_fd != -1) {
+			addr_format(&ls->ss, ls->name, sizeof(ls->name));
+			return 0;
+		}
+fail:;
+		int e = errno;
+		for (size_t i = 0; i < nbound; i++) {
+			close(w[i].fd);
+			w[i].fd = -1;
+		}
+		if (!pick || e != EADDRINUSE || attempt + 1 >= PORT_PICK_TRIES)
+			return -1;
+	}
+}
+
+/* ---- startup handshake ------------------------------------------------- */
+
+/* Called by each new thread once its thread_init has run: reports ok and
+ * waits (offline) for server_start's verdict. True: run; false: exit. */
+static bool thread_ready(struct server *srv, bool ok, unsigned idx)
+{
+	rcu_thread_offline();
+	pthread_mutex_lock(&srv->mu);
+	srv->nreported++;
+	if (!ok && !srv->init_failed) {
+		srv->init_failed = true;
+		srv->failed_idx = idx;
+	}
+	pthread_cond_broadcast(&srv->cond);
+	while (srv->phase == PHASE_STARTING)
+		pthread_cond_wait(&srv->cond, &srv->mu);
+	bool run = srv->phase == PHASE_RUNNING;
+	pthread_mutex_unlock(&srv->mu);
+	rcu_thread_online();
+	return run;
+}
+
+/* ---- UDP ----------------------------------------------------------------- */
+
+/* Builds the ancillary data that makes the answer leave from the address
+ * the request came to (multi-homed hosts on a wildcard socket). Returns its
+ * length, 0 if the request carried none. */
+static size_t udp_reply_cmsg(struct msghdr *req, union pktinfo_cmsg *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(req); c; c = CMSG_NXTHDR(req, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo got, pi;
+			memcpy(&got, CMSG_DATA(c), sizeof(got));
+			/* The source is ipi_spec_dst; ifindex 0 lets routing pick
+			 * the interface as for any other packet. */
+			memset(&pi, 0, sizeof(pi));
+			pi.ipi_spec_dst = got.ipi_addr;
+			out->hdr.cmsg_level = IPPROTO_IP;
+			out->hdr.cmsg_type = IP_PKTINFO;
+			out->hdr.cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(&out->hdr), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			/* Kept whole: a link-local source needs its interface. */
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			out->hdr.cmsg_level = IPPROTO_IPV6;
+			out->hdr.cmsg_type = IPV6_PKTINFO;
+			out->hdr.cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(&out->hdr), &pi, sizeof(pi));
+			return CMSG_SPACE(sizeof(pi));
+		}
+	}
+	return 0;
+}
+
+/* Waits (offline) until fd can take more datagrams. False on timeout or
+ * stop: the caller drops what it has rather than stall. */
+static bool udp_wait_writable(struct udp_worker *w)
+{
+	struct pollfd p = { .fd = w->fd, .events = POLLOUT };
+	rcu_thread_offline();
+	int n = poll(&p, 1, WAIT_MS);
+	rcu_thread_online();
+	return n > 0 && !stopping(w->srv);
+}
+
+static void udp_send(struct udp_worker *w, unsigned nout)
+{
+	unsigned off = 0;
+	while (off < nout) {
+		int n = sendmmsg(w->fd, w->out + off, nout - off, MSG_DONTWAIT);
+		if (n != -1) {
+			off += (unsigned)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (udp_wait_writable(w))
+				continue;
+			return;
+		}
+		/* Only this message failed (unreachable client, its source
+		 * address was removed, ENOBUFS): drop it, send the rest. */
+		if (warn_allowed(&w->last_warn_ms)) {
+			char name[INET6_ADDRSTRLEN + 8];
+			addr_format(w->out[off].msg_hdr.msg_name, name, sizeof(name));
+			log_warn("UDP send to %s: %s (further send errors of this worker are not "
+			         "logged for %d s)", name, strerror(errno), WARN_EVERY_MS / 1000);
+		}
+		off++;
+	}
+}
+
+/* Receives one batch (blocking up to WAIT_MS, offline, when there is
+ * nothing yet), answers it and sends the answers. */
+static void udp_batch(struct udp_worker *w, void *ctx)
+{
+	const struct server_ops *ops = &w->srv->ops;
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		struct msghdr *h = &w->in[i].msg_hdr;
+		h->msg_namelen = sizeof(w->peer[i]);
+		h->msg_control = w->pktinfo ? &w->cin[i] : NULL;
+		h->msg_controllen = w->pktinfo ? sizeof(w->cin[i]) : 0;
+		h->msg_flags = 0;
+	}
+	/* Under load the non-blocking attempt nearly always succeeds, which
+	 * saves the memory barriers of going offline and online. */
+	int n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		rcu_thread_offline();
+		n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_WAITFORONE, NULL);
+		rcu_thread_online();
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    warn_allowed(&w->last_warn_ms))
+			log_warn("UDP recvmmsg: %s", strerror(errno));
+		return;
+	}
+	unsigned nout = 0;
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &w->in[i].msg_hdr;
+		if (h->msg_flags & MSG_TRUNC)
+			continue;
+		struct server_peer peer = {
+			.addr = (const struct sockaddr *)&w->peer[i],
+			.addrlen = h->msg_namelen,
+			.tcp = false,
+		};
+		uint8_t *resp = w->resp + (size_t)i * MSG_MAX;
+		int r = ops->handle(ctx, w->req + (size_t)i * UDP_REQ_MAX, w->in[i].msg_len, resp,
+		                    MSG_MAX, &peer);
+		if (r <= 0 || r > MSG_MAX)
+			continue;
+		struct msghdr *o = &w->out[nout].msg_hdr;
+		w->iov_out[nout].iov_base = resp;
+		w->iov_out[nout].iov_len = (size_t)r;
+		o->msg_name = &w->peer[i];
+		o->msg_namelen = h->msg_namelen;
+		o->msg_iov = &w->iov_out[nout];
+		o->msg_iovlen = 1;
+		o->msg_control = NULL;
+		o->msg_controllen = 0;
+		o->msg_flags = 0;
+		if (w->pktinfo) {
+			size_t cl = udp_reply_cmsg(h, &w->cout[nout]);
+			if (cl) {
+				o->msg_control = &w->cout[nout];
+				o->msg_controllen = cl;
+			}
+		}
+		nout++;
+	}
+	udp_send(w, nout);
+}
+
+static void *udp_main(void *arg)
+{
+	struct udp_worker *w = arg;
+	struct server *srv = w->srv;
+	rcu_register_thread();
+	void *ctx = srv->ops.thread_init(srv->ops.arg, w->idx);
+	bool ok = ctx != NULL;
+	if (ok) {
+		w->req = malloc((size_t)UDP_BATCH * UDP_REQ_MAX);
+		w->resp = malloc((size_t)UDP_BATCH * MSG_MAX);
+		if (!w->req || !w->resp) {
+			log_err("UDP worker %u: out of memory", w->idx);
+			ok = false;
+		}
+	}
+	if (thread_ready(srv, ok, w->idx)) {
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			w->iov_in[i].iov_base = w->req + (size_t)i * UDP_REQ_MAX;
+			w->iov_in[i].iov_len = UDP_REQ_MAX;
+			w->in[i].msg_hdr.msg_name = &w->peer[i];
+			w->in[i].msg_hdr.msg_iov = &w->iov_in[i];
+			w->in[i].msg_hdr.msg_iovlen = 1;
+		}
+		while (!stopping(srv)) {
+			udp_batch(w, ctx);
+			rcu_quiescent_state();
+		}
+	}
+	if (ctx)
+		srv->ops.thread_fini(ctx);
+	free(w->req);
+	w->req = NULL;
+	free(w->resp);
+	w->resp = NULL;
+	rcu_unregister_thread();
+	return NULL;
+}
+
+/* ---- TCP ----------------------------------------------------------------- */
+
+/* epoll data: fd << 32 | key, key < nlisten for listeners, nlisten + slot
+ * for connections. The fd lets a stale event for a reused slot be told
+ * apart. */
+static uint64_t ev_data(int fd, size_t key)
+{
+	return (uint64_t)(uint32_t)fd << 32 | (uint32_t)key;
+}
+
+static void conn_unlink(struct tcp_thread *t, struct tcp_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		t->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_append(struct tcp_thread *t, struct tcp_conn *c)
+{
+	c->prev = t->tail;
+	c->next = NULL;
+	if (t->tail)
+		t->tail->next = c;
+	else
+		t->head = c;
+	t->tail = c;
+}
+
+/* Progress (a complete query, or answer bytes taken by the client): the
+ * connection gets another full timeout. Bytes of an incomplete query are
+ * not progress, so a query trickled in too slowly is cut off (slowloris). */
+static void conn_touch(struct server *srv, struct tcp_conn *c, uint64_t now)
+{
+	c->deadline_ms = now + srv->idle_ms;
+	if (srv->tcp.tail != c) {
+		conn_unlink(&srv->tcp, c);
+		conn_append(&srv->tcp, c);
+	}
+}
+
+static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
+{
+	/* close() also removes it from the epoll set: it is never dup'ed. */
+	close(c->fd);
+	c->fd = -1;
+	conn_unlink(t, c);
+	c->next = t->free_list;
+	t->free_list = c;
+}
+
+static void listeners_arm(struct server *srv, uint32_t events)
+{
+	for (size_t i = 0; i < srv->nlisten; i++) {
+		struct epoll_event ev = {
+			.events = events,
+			.data.u64 = ev_data(srv->listen[i].tcp_fd, i),
+		};
+		if (epoll_ctl(srv->tcp.epfd, EPOLL_CTL_MOD, srv->listen[i].tcp_fd, &ev) == -1)
+			log_err("epoll_ctl %s: %s", srv->listen[i].name, strerror(errno));
+	}
+}
+
+/* Connection cap: when all tcp_max_clients slots are in use a new
+ * connection is accepted and closed at once, so the client learns right
+ * away instead of waiting in the backlog; established connections are
+ * never sacrificed for new ones (they are reclaimed by the idle timeout). */
+static void tcp_accept(struct server *srv, size_t li, uint64_t now)
+{
+	struct tcp_thread *t = &srv->tcp;
+	struct listen_sock *ls = &srv->listen[li];
+	for (int k = 0; k < ACCEPT_BATCH; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(ls->tcp_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			switch (errno) {
+			case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+			case EWOULDBLOCK:
+#endif
+				return;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				if (warn_allowed(&t->last_warn_ms))
+					log_warn("TCP accept on %s: %s; not accepting for %d ms", ls->name,
+					         strerror(errno), ACCEPT_PAUSE_MS);
+				listeners_arm(srv, 0);
+				t->accept_resume_ms = now + ACCEPT_PAUSE_MS;
+				return;
+			default:
+				/* The connection failed before we got it (ECONNABORTED,
+				 * EPROTO, network errors): try the next one. */
+				continue;
+			}
+		}
+		struct tcp_conn *c = t->free_list;
+		if (!c) {
+			close(fd);
+			if (warn_allowed(&t->last_warn_ms))
+				log_warn("TCP: %u connections open (max-clients), closing new ones",
+				         srv->max_clients);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = ev_data(fd, srv->nlisten + (size_t)(c - t->conns)),
+		};
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			if (warn_allowed(&t->last_warn_ms))
+				log_warn("TCP epoll_ctl: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		t->free_list = c->next;
+		c->fd = fd;
+		c->events = EPOLLIN;
+		c->eof = c->stalled = false;
+		c->inoff = c->inlen = c->outoff = c->outlen = 0;
+		memcpy(&c->peer, &ss, sizeof(ss));
+		c->peerlen = sl;
+		c->deadline_ms = now + srv->idle_ms;
+		conn_append(t, c);
+	}
+}
+
+/* Reads what fits into the input buffer. -1: the connection failed. */
+static int conn_read(struct tcp_conn *c)
+{
+	if (c->inoff) {
+		memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
+		c->inlen -= c->inoff;
+		c->inoff = 0;
+	}
+	if (c->inlen == TCP_IN_CAP)
+		return 0;
+	ssize_t n = recv(c->fd, c->in + c->inlen, TCP_IN_CAP - c->inlen, 0);
+	if (n == -1)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		c->eof = true;
+	c->inlen += (size_t)n;
+	return 0;
+}
+
+/* Answers the complete queries in the input buffer, in order, appending
+ * the framed answers to the output buffer while it has room for the largest
+ * one (c->stalled otherwise). -1: a zero-length message, which ends the
+ * connection. */
+static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64_t now)
+{
+	c->stalled = false;
+	while (c->inlen - c->inoff >= 2) {
+		const uint8_t *p = c->in + c->inoff;
+		size_t len = (size_t)p[0] << 8 | p[1];
+		if (len == 0)
+			return -1;
+		if (c->inlen - c->inoff < 2 + len)
+			break;
+		if (TCP_OUT_CAP - c->outlen < TCP_FRAME_MAX) {
+			memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+			c->outlen -= c->outoff;
+			c->outoff = 0;
+			if (TCP_OUT_CAP - c->outlen < TCP_FRAME_MAX) {
+				c->stalled = true;
+				break;
+			}
+		}
+		struct server_peer peer = {
+			.addr = (const struct sockaddr *)&c->peer,
+			.addrlen = c->peerlen,
+			.tcp = true,
+		};
+		uint8_t *frame = c->out + c->outlen;
+		int r = srv->ops.handle(ctx, p + 2, len, frame + 2, MSG_MAX, &peer);
+		if (r > 0 && r <= MSG_MAX) {
+			frame[0] = (uint8_t)(r >> 8);
+			frame[1] = (uint8_t)r;
+			c->outlen += 2 + (size_t)r;
+		}
+		c->inoff += 2 + len;
+		conn_touch(srv, c, now);
+	}
+	if (c->inoff == c->inlen)
+		c->inoff = c->inlen = 0;
+	return 0;
+}
+
+/* Sends queued answers until the socket is full. Returns the bytes sent,
+ * -1 if the connection failed. */
+static ssize_t conn_flush(struct server *srv, struct tcp_conn *c, uint64_t now)
+{
+	ssize_t total = 0;
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
+		}
+		c->outoff += (size_t)n;
+		total += n;
+	}
+	if (c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	if (total > 0)
+		conn_touch(srv, c, now);
+	return total;
+}
+
+/* Answers and flushes as far as possible, then sets the epoll interest:
+ * input only while no answered-but-unsendable backlog holds queries up,
+ * output while answers are pending. After EOF the remaining complete
+ * queries are still answered (a client may half-close), then it closes. */
+static void conn_run(struct server *srv, struct tcp_conn *c, void *ctx, uint64_t now)
+{
+	struct tcp_thread *t = &srv->tcp;
+	for (;;) {
+		if (conn_answer(srv, c, ctx, now) == -1)
+			goto close;
+		ssize_t sent = conn_flush(srv, c, now);
+		if (sent == -1)
+			goto close;
+		if (!c->stalled || sent == 0)
+			break;
+	}
+	bool pending = c->outoff < c->outlen;
+	if (c->eof && !pending && !c->stalled)
+		goto close;
+	uint32_t want = (!c->eof && !c->stalled ? EPOLLIN : 0) | (pending ? EPOLLOUT : 0);
+	if (want != c->events) {
+		struct epoll_event ev = {
+			.events = want,
+			.data.u64 = ev_data(c->fd, srv->nlisten + (size_t)(c - t->conns)),
+		};
+		if (epoll_ctl(t->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1)
+			goto close;
+		c->events = want;
+	}
+	return;
+close:
+	conn_close(t, c);
+}
+
+static void conn_event(struct server *srv, struct tcp_conn *c, uint32_t events, void *ctx,
+                       uint64_t now)
+{
+	/* HUP: both directions are shut, no answer can be delivered. */
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		conn_close(&srv->tcp, c);
+		return;
+	}
+	if ((events & EPOLLIN) && conn_read(c) == -1) {
+		conn_close(&srv->tcp, c);
+		return;
+	}
+	conn_run(srv, c, ctx, now);
+}
+
+/* Milliseconds epoll_wait may sleep: until the next connection deadline or
+ * accept resumption, at most WAIT_MS. */
+static int tcp_wait_ms(const struct tcp_thread *t, uint64_t now)
+{
+	uint64_t until = now + WAIT_MS;
+	if (t->head && t->head->deadline_ms < until)
+		until = t->head->deadline_ms;
+	if (t->accept_resume_ms && t->accept_resume_ms < until)
+		until = t->accept_resume_ms;
+	return until > now ? (int)(until - now) : 0;
+}
+
+static void tcp_loop(struct server *srv, void *ctx)
+{
+	struct tcp_thread *t = &srv->tcp;
+	struct epoll_event ev[EPOLL_BATCH];
+	while (!stopping(srv)) {
+		/* As for UDP: poll first, go offline only to sleep. */
+		int n = epoll_wait(t->epfd, ev, EPOLL_BATCH, 0);
+		if (n == 0) {
+			int ms = tcp_wait_ms(t, now_ms());
+			rcu_thread_offline();
+			n = epoll_wait(t->epfd, ev, EPOLL_BATCH, ms);
+			rcu_thread_online();
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			/* Only a bug gets here (EBADF, EINVAL): do not spin. */
+			log_err("TCP epoll_wait: %s; TCP service stopped", strerror(errno));
+			return;
+		}
+		uint64_t now = now_ms();
+		for (int i = 0; i < n; i++) {
+			int fd = (int)(uint32_t)(ev[i].data.u64 >> 32);
+			size_t key = (uint32_t)ev[i].data.u64;
+			if (key < srv->nlisten) {
+				tcp_accept(srv, key, now);
+				continue;
+			}
+			struct tcp_conn *c = &t->conns[key - srv->nlisten];
+			if (c->fd == fd)
+				conn_event(srv, c, ev[i].events, ctx, now);
+		}
+		while (t->head && t->head->deadline_ms <= now)
+			conn_close(t, t->head);
+		if (t->accept_resume_ms && t->accept_resume_ms <= now) {
+			t->accept_resume_ms = 0;
+			listeners_arm(srv, EPOLLIN);
+		}
+		rcu_quiescent_state();
+	}
+}
+
+static void *tcp_main(void *arg)
+{
+	struct server *srv = arg;
+	struct tcp_thread *t = &srv->tcp;
+	rcu_register_thread();
+	void *ctx = srv->ops.thread_init(srv->ops.arg, t->idx);
+	if (thread_ready(srv, ctx != NULL, t->idx))
+		tcp_loop(srv, ctx);
+	while (t->head)
+		conn_close(t, t->head);
+	if (ctx)
+		srv->ops.thread_fini(ctx);
+	rcu_unregister_thread();
+	return NULL;
+}
+
+/* Allocates the connection slots and their buffers. The buffers are one
+ * MAP_NORESERVE mapping: pages are only backed once a connection touches
+ * them, so max-clients costs address space, not memory, until used. */
+static int tcp_pool_new(struct server *srv, char *err, size_t errlen)
+{
+	struct tcp_thread *t = &srv->tcp;
+	size_t per = (size_t)TCP_IN_CAP + TCP_OUT_CAP;
+	t->conns = calloc(srv->max_clients, sizeof(*t->conns));
+	if (!t->conns) {
+		snprintf(err, errlen, "out of memory for %u TCP connections", srv->max_clients);
+		return -1;
+	}
+	t->bufs_len = per * srv->max_clients;
+	void *m = mmap(NULL, t->bufs_len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "mmap of TCP buffers (%zu bytes): %s", t->bufs_len,
+		         strerror(errno));
+		t->bufs_len = 0;
+		return -1;
+	}
+	t->bufs = m;
+	for (size_t i = srv->max_clients; i-- > 0;) {
+		struct tcp_conn *c = &t->conns[i];
+		c->fd = -1;
+		c->in = t->bufs + i * per;
+		c->out = c->in + TCP_IN_CAP;
+		c->next = t->free_list;
+		t->free_list = c;
+	}
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd == -1) {
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < srv->nlisten; i++) {
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = ev_data(srv->listen[i].tcp_fd, i),
+		};
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, srv->listen[i].tcp_fd, &ev) == -1) {
+			snprintf(err, errlen, "epoll_ctl %s: %s", srv->listen[i].name, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+/* Joins the threads that were created, closes and frees everything. */
+static void server_free(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nudp; i++)
+		if (srv->udp[i].created)
+			pthread_join(srv->udp[i].thread, NULL);
+	if (srv->tcp.created)
+		pthread_join(srv->tcp.thread, NULL);
+	for (size_t i = 0; i < srv->nudp; i++)
+		if (srv->udp[i].fd != -1)
+			close(srv->udp[i].fd);
+	for (size_t i = 0; i < srv->nlisten; i++)
+		if (srv->listen[i].tcp_fd != -1)
+			close(srv->listen[i].tcp_fd);
+	if (srv->tcp.epfd != -1)
+		close(srv->tcp.epfd);
+	if (srv->tcp.bufs)
+		munmap(srv->tcp.bufs, srv->tcp.bufs_len);
+	free(srv->tcp.conns);
+	free(srv->udp);
+	free(srv->listen);
+	pthread_cond_destroy(&srv->cond);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}
+
+/* Creates every thread with all signals blocked (the main thread takes
+ * them), then waits for each to run thread_init. */
+static int threads_start(struct server *srv, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = 0;
+	unsigned ncreated = 0;
+	for (size_t i = 0; i < srv->nudp && rc == 0; i++) {
+		rc = pthread_create(&srv->udp[i].thread, NULL, udp_main, &srv->udp[i]);
+		srv->udp[i].created = rc == 0;
+		ncreated += rc == 0;
+	}
+	if (rc == 0) {
+		rc = pthread_create(&srv->tcp.thread, NULL, tcp_main, srv);
+		srv->tcp.created = rc == 0;
+		ncreated += rc == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+
+	pthread_mutex_lock(&srv->mu);
+	while (srv->nreported < ncreated)
+		pthread_cond_wait(&srv->cond, &srv->mu);
+	if (rc == 0 && srv->init_failed) {
+		snprintf(err, errlen, "server thread %u: initialization failed", srv->failed_idx);
+		rc = -1;
+	}
+	srv->phase = rc == 0 ? PHASE_RUNNING : PHASE_ABORT;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->mu);
+	return rc == 0 ? 0 : -1;
+}
+
+int server_start(struct server **out, const struct server_settings *set,
+                 const struct server_ops *ops, char *err, size_t errlen)
+{
+	if (set->nlisten == 0 || set->udp_workers == 0 || set->tcp_max_clients == 0 ||
+	    set->tcp_idle_timeout_ms == 0) {
+		snprintf(err, errlen, "server: need listen addresses, udp_workers, tcp_max_clients "
+		         "and tcp_idle_timeout_ms > 0");
+		return -1;
+	}
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv->ops = *ops;
+	srv->max_clients = set->tcp_max_clients;
+	srv->idle_ms = set->tcp_idle_timeout_ms;
+	srv->tcp.epfd = -1;
+	atomic_init(&srv->stop, false);
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->cond, NULL);
+	srv->nlisten = set->nlisten;
+	srv->nudp = set->nlisten * set->udp_workers;
+	srv->listen = calloc(srv->nlisten, sizeof(*srv->listen));
+	srv->udp = calloc(srv->nudp, sizeof(*srv->udp));
+	if (!srv->listen || !srv->udp) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < srv->nlisten; i++)
+		srv->listen[i].tcp_fd = -1;
+	for (size_t i = 0; i < srv->nudp; i++) {
+		srv->udp[i].srv = srv;
+		srv->udp[i].fd = -1;
+		srv->udp[i].idx = (unsigned)i;
+	}
+	srv->tcp.idx = (unsigned)srv->nudp;
+
+	for (size_t i = 0; i < srv->nlisten; i++)
+		if (listen_bind(srv, i, &set->listen[i], err, errlen) == -1)
+			goto fail;
+	if (tcp_pool_new(srv, err, errlen) == -1)
+		goto fail;
+	if (threads_start(srv, err, errlen) == -1)
+		goto fail;
+	*out = srv;
+	return 0;
+fail:
+	atomic_store(&srv->stop, true);
+	server_free(srv);
+	return -1;
+}
+
+void server_stop(struct server *srv)
+{
+	if (!srv)
+		return;
+	atomic_store(&srv->stop, true);
+	server_free(srv);
+}
+
+int server_local_port(const struct server *srv, size_t listen_idx)
+{
+	if (!srv || listen_idx >= srv->nlisten)
+		return -1;
+	return addr_port(&srv->listen[listen_idx].ss);
+}
