@@ -281,6 +281,12 @@ static int parse_port(const char *s, uint16_t *out)
 
 int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out)
 {
+	return config_parse_listen_port0(text, defport, false, out);
+}
+
+int config_parse_listen_port0(const char *text, uint16_t defport, bool port0,
+                              struct cfg_listen *out)
+{
 	char host[INET6_ADDRSTRLEN];
 	const char *h = text, *port = NULL;
 	size_t hlen;
@@ -314,9 +320,11 @@ int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *o
 	host[hlen] = '\0';
 
 	uint16_t pnum = defport;
-	if (port && parse_port(port, &pnum) == -1)
+	if (port && port0 && strcmp(port, "0") == 0)
+		pnum = 0;
+	else if (port && parse_port(port, &pnum) == -1)
 		return -1;
-	if (pnum == 0)
+	if (pnum == 0 && !port0)
 		return -1;
 
 	struct cfg_listen l;

@@ -160,6 +160,10 @@ void config_free(struct config *cfg);
 
 /* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port defport). 0 or -1. */
 int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out);
+/* Same, and with port0 an explicit ":0" is accepted (the kernel picks a
+ * free port, the same one for UDP and TCP; dnsd logs it). For -l. */
+int config_parse_listen_port0(const char *text, uint16_t defport, bool port0,
+                              struct cfg_listen *out);
 /* Parses "30", "30s", "5m", "1h", "1d" (seconds) or, with ms, also "100ms"
  * into milliseconds. 0 or -1. */
 int config_parse_duration(const char *text, bool ms, uint32_t *out);

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include "config.h"
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 	        "                        (0: valid, 1: invalid)\n"
 	        "  -l, --listen ADDR[:PORT]\n"
 	        "                        listen on ADDR (repeatable; replaces the config's\n"
-	        "                        listen list; IPv6 as [::1]:5353; default port 53)\n"
+	        "                        listen list; IPv6 as [::1]:5353; default port 53;\n"
+	        "                        port 0: a free port, logged at start)\n"
 	        "  -w, --workers N       UDP worker threads per listen address (0: one per core)\n"
 	        "      --seed N          seed every random choice, for reproducible tests\n"
 	        "  -v, --verbose         log debug messages\n"
@@ -93,7 +95,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				fprintf(stderr, "dnsd: at most %d listen addresses\n", LISTEN_MAX);
 				return -1;
 			}
-			if (config_parse_listen(optarg, 53, &o->listen[o->nlisten]) == -1) {
+			if (config_parse_listen_port0(optarg, 53, true, &o->listen[o->nlisten]) == -1) {
 				fprintf(stderr, "dnsd: invalid listen address '%s' (ADDR[:PORT], [V6]:PORT)\n",
 				        optarg);
 				return -1;
@@ -243,6 +245,21 @@ static int load(const char *path, const struct zone_snapshot *prev, struct confi
 	return 0;
 }
 
+/* Health checks hold one socket per probe in flight and TCP clients one
+ * each: lift the soft descriptor limit to the hard one (often 1024 vs
+ * 524288), as NSD and HAProxy do. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the descriptor limit to %llu: %s",
+			         (unsigned long long)want, strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -264,6 +281,8 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+
+	raise_nofile();
 
 	/* Signals are taken synchronously by this thread only (signalfd); the
 	 * server and the watcher start their threads with everything blocked. */
