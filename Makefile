@@ -2,7 +2,7 @@
 #   make              build dnsd and meshdig (build/)
 #   make run          build and serve zones/mesh.yaml on 127.0.0.1:5353
 #   make test         unit tests, integration tests, fuzz corpus replay
-#   make check        the same tests on an ASan+UBSan build (SANITIZE=thread for TSan)
+#   make check        the same tests on an ASan+UBSan build, then a TSan build
 #   make fuzz         libFuzzer builds (clang), each target run FUZZ_TIME seconds
 #   make deps         apt-get install what building and testing need (root)
 #   make install      PREFIX=/usr/local DESTDIR=
@@ -94,8 +94,14 @@ run: $(BUILD)/dnsd $(BUILD)/meshdig
 test: all $(UNIT_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh
 
+# Without SANITIZE: the ASan+UBSan build, then the TSan build (threads).
 check:
-	$(MAKE) test SANITIZE=$(or $(SANITIZE),address$(comma)undefined)
+ifneq ($(SANITIZE),)
+	$(MAKE) test SANITIZE=$(SANITIZE)
+else
+	$(MAKE) test SANITIZE=address$(comma)undefined
+	$(MAKE) test SANITIZE=thread
+endif
 
 # libFuzzer builds need clang; each target runs FUZZ_TIME seconds on its corpus.
 FUZZ_CC := clang
