@@ -1167,9 +1167,49 @@ static int item_svc_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	return item_str(c, n, obj, it);
 }
 
+/* ttl: a duration, or "auto": derived from the checks once the backends
+ * are known (service_auto_ttl). */
+static int item_svc_ttl(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_service *s = obj;
+	if (n->type == YAML_SCALAR_NODE && strcmp((const char *)n->data.scalar.value, "auto") == 0) {
+		s->ttl_auto = true;
+		return 0;
+	}
+	s->ttl_auto = false;
+	return item_secs(c, n, obj, it);
+}
+
+/* ttl: auto is the time the watcher may need to notice that a backend died
+ * (the smallest interval x fall among checked backends, rounded up to whole
+ * seconds, at least 1), never more than the zone's TTL: a client caching an
+ * answer that long misses a failure no longer than dnsd itself does. As
+ * gdnsd, which caps TTLs by the monitoring interval. No checked backend:
+ * the zone's TTL. */
+static void service_auto_ttl(struct cfg_service *s, uint32_t zone_ttl)
+{
+	uint64_t best = UINT64_MAX;
+	for (size_t i = 0; i < s->nbackends; i++) {
+		const struct cfg_check *ck = &s->backends[i].check;
+		if (ck->type == CFG_CHECK_NONE)
+			continue;
+		uint64_t t = (uint64_t)ck->interval_ms * ck->fall;
+		if (t < best)
+			best = t;
+	}
+	if (best == UINT64_MAX) {
+		s->ttl = zone_ttl;
+		return;
+	}
+	uint64_t secs = (best + 999) / 1000;
+	if (secs < 1)
+		secs = 1;
+	s->ttl = secs < zone_ttl ? (uint32_t)secs : zone_ttl;
+}
+
 static const struct schema_item service_items[] = {
 	ITEM("name", item_svc_name, struct cfg_service, name, 0, 0, ITEM_REQUIRED),
-	ITEM("ttl", item_secs, struct cfg_service, ttl, 0, CFG_TTL_MAX, 0),
+	ITEM("ttl", item_svc_ttl, struct cfg_service, ttl, 0, CFG_TTL_MAX, 0),
 	ITEM_ENUM("policy", struct cfg_service, policy, policy_names),
 	ITEM("max-answers", item_u32, struct cfg_service, max_answers, 0, 65535, 0),
 	ITEM("fail-open", item_bool, struct cfg_service, fail_open, 0, 0, 0),
@@ -1195,6 +1235,8 @@ static int service_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 	    schema_map(c, n, service_items, s, 0, "service") == -1 ||
 	    schema_map(c, n, service_items, s, 1, "service") == -1)
 		return -1;
+	if (s->ttl_auto)
+		service_auto_ttl(s, z->ttl);
 	return 0;
 }
 

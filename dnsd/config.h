@@ -71,6 +71,7 @@ struct cfg_service {
 	uint8_t owner[DNS_NAME_MAX];  /* absolute wire name */
 	size_t ownerlen;
 	uint32_t ttl;                 /* default: the zone's ttl */
+	bool ttl_auto;                /* ttl: auto, from the checks' interval x fall */
 	enum cfg_policy policy;
 	uint32_t max_answers;         /* 0: all healthy backends (default) */
 	bool fail_open;               /* default true */

@@ -428,6 +428,64 @@ static void test_parse_listen(void)
 		ok(config_parse_listen(badv[i], def, &l) == -1, "listen '%s' (defport %u) rejected",
 		   badv[i], def);
 	}
+	ok(config_parse_listen_port0("127.0.0.1:0", 53, true, &l) == 0 && listen_port(&l) == 0,
+	   "-l 127.0.0.1:0 accepted where port 0 is allowed");
+	ok(config_parse_listen_port0("[::1]:0", 53, true, &l) == 0 && listen_port(&l) == 0 &&
+	   l.ss.ss_family == AF_INET6, "-l [::1]:0");
+	ok(config_parse_listen_port0("127.0.0.1:00x", 53, true, &l) == -1, "port '00x' still rejected");
+	ok(config_parse_listen_port0("127.0.0.1", 53, true, &l) == 0 && listen_port(&l) == 53,
+	   "default port with port0 allowed");
+}
+
+/* ttl: auto follows the fastest detection (interval x fall) of checked
+ * backends, capped by the zone TTL. */
+static void test_ttl_auto(void)
+{
+	struct config *cfg = load(
+		"zones:\n"
+		"  - name: mesh\n"
+		"    ttl: 20\n"
+		"    services:\n"
+		"      - name: a\n"
+		"        ttl: auto\n"
+		"        ports: {http: 80}\n"
+		"        check: {type: tcp, interval: 2s, fall: 3, timeout: 1s}\n"
+		"        backends: [127.0.0.1, {address: 127.0.0.2, check: {interval: 300ms, fall: 2, timeout: 100ms}}]\n"
+		"      - name: b\n"
+		"        ttl: auto\n"
+		"        ports: {http: 80}\n"
+		"        backends: [127.0.0.3]\n"
+		"      - name: c\n"
+		"        ttl: auto\n"
+		"        ports: {http: 80}\n"
+		"        check: {type: tcp, interval: 100ms, fall: 2, timeout: 50ms}\n"
+		"        backends: [127.0.0.4]\n"
+		"      - name: d\n"
+		"        ttl: auto\n"
+		"        ports: {http: 80}\n"
+		"        check: {type: tcp, interval: 30s, fall: 5, timeout: 1s}\n"
+		"        backends: [127.0.0.5]\n"
+		"      - name: e\n"
+		"        ports: {http: 80}\n"
+		"        ttl: 7\n"
+		"        backends: [127.0.0.6]\n");
+	ok(cfg != NULL, "ttl: auto loads");
+	if (!cfg)
+		return;
+	const struct cfg_zone *z = &cfg->zones[0];
+	is_int(z->services[0].ttl, 1, "auto: 300ms x 2 rounds up to 1 s (the faster backend wins)");
+	ok(z->services[0].ttl_auto, "ttl_auto recorded");
+	is_int(z->services[1].ttl, 20, "auto without checks: the zone ttl");
+	is_int(z->services[2].ttl, 1, "auto: 100ms x 2 -> at least 1 s");
+	is_int(z->services[3].ttl, 20, "auto: 150 s capped by the zone ttl");
+	is_int(z->services[4].ttl, 7, "explicit ttl unchanged");
+	ok(!z->services[4].ttl_auto, "explicit ttl is not auto");
+	config_free(cfg);
+	cfg = load("zones:\n  - name: mesh\n    ttl: 300\n    services:\n      - name: a\n"
+	           "        ttl: auto\n        ports: {http: 80}\n"
+	           "        check: {type: http, interval: 5s, fall: 3}\n        backends: [127.0.0.1]\n");
+	ok(cfg && cfg->zones[0].services[0].ttl == 15, "auto: 5 s x 3 = 15 s under a 300 s zone ttl");
+	config_free(cfg);
 }
 
 static void test_parse_duration(void)
@@ -645,6 +703,7 @@ static void test_bad_services(void)
 	bad(S P "        ttl: {a: 1}\n", "6:14", "ttl: expected a duration, got a mapping",
 	    "mapping where a duration belongs");
 	bad(S P "        slow-start: 2d\n", "6:21", "out of range", "slow-start over a day");
+	bad(S P "        ttl: automatic\n", "6:14", "ttl: ", "ttl neither a duration nor auto");
 	bad(S P "        weight: 5\n", "6:9", "service: unknown key 'weight'", "unknown service key");
 	bad(S P "      - name: SVC\n" P, "6:15", "duplicate service 'SVC' (first at line 4)",
 	    "duplicate service");
@@ -770,6 +829,7 @@ int main(void)
 	test_multi_zone();
 	test_txt_literal();
 	test_parse_listen();
+	test_ttl_auto();
 	test_parse_duration();
 	test_load_file_errors();
 	test_bad_document();
