@@ -85,6 +85,13 @@ struct options {
 	bool show_authority;
 	bool show_additional;
 	bool show_stats;
+	/* --status / --why: a dnsd CHAOS TXT query shown as a table / lines. */
+	enum { MODE_DIG = 0, MODE_STATUS, MODE_WHY } mode;
+	/* +subnet: an EDNS Client Subnet option (RFC 7871). */
+	bool subnet;
+	uint16_t subnet_family;       /* 1: IPv4, 2: IPv6 (address family numbers) */
+	uint8_t subnet_len;
+	uint8_t subnet_addr[16];
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -212,6 +219,10 @@ static void print_help(void)
 "  -c class        query class (IN, CH, ..., CLASSnnn)\n"
 "  -q name         query name (even if it looks like a type or class)\n"
 "  -x addr         reverse lookup: PTR query for an IPv4 or IPv6 address\n"
+"  --status SVC    dnsd's view of a service: each backend's state, weight,\n"
+"                  effective weight and last check, as a table (CH TXT SVC)\n"
+"  --why SVC       how dnsd picks this client's answer for SVC: policy,\n"
+"                  candidates and order (CH TXT _why.SVC; try +subnet)\n"
 "  -4, -6          use only IPv4 / IPv6 when resolving a server name\n"
 "  -h, --help      print this help and exit\n"
 "  -V, --version   print the version and exit\n"
@@ -227,6 +238,7 @@ static void print_help(void)
 "  +dnssec         set the DO bit\n"
 "  +nsid           ask for the server's NSID\n"
 "  +cookie[=HEX]   send a DNS cookie (random client cookie, or HEX)\n"
+"  +subnet=A[/L]   send EDNS Client Subnet A/L (RFC 7871)\n"
 "  +timeout=S      seconds to wait per try (decimals allowed)\n"
 "  +tries=N        number of tries over UDP/TCP (1..100)\n"
 "  +retry=N        retries after the first try (tries = N + 1)\n"
@@ -321,6 +333,36 @@ bad:
 enum plus_kind { PLUS_BOOL, PLUS_VALUE, PLUS_BOTH };
 
 /* One +option; "+noX" negates a boolean X. */
+/* +subnet=ADDR[/LEN]: LEN defaults to the whole address. */
+static void set_subnet(struct options *o, const char *val)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(val, '/');
+	size_t alen = slash ? (size_t)(slash - val) : strlen(val);
+	if (alen == 0 || alen >= sizeof(addr))
+		usage_error("+subnet needs ADDR[/LEN], not " ARG_FMT, ARG_VAL(val));
+	memcpy(addr, val, alen);
+	addr[alen] = '\0';
+	unsigned max;
+	memset(o->subnet_addr, 0, sizeof(o->subnet_addr));
+	if (inet_pton(AF_INET, addr, o->subnet_addr) == 1) {
+		o->subnet_family = 1;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, o->subnet_addr) == 1) {
+		o->subnet_family = 2;
+		max = 128;
+	} else {
+		usage_error("+subnet: " ARG_FMT " is not an IPv4 or IPv6 address", ARG_VAL(addr));
+	}
+	unsigned long v = max;
+	if (slash && !parse_ulong(slash + 1, 0, max, &v))
+		usage_error("+subnet prefix length must be 0..%u, not " ARG_FMT, max, ARG_VAL(slash + 1));
+	o->subnet_len = (uint8_t)v;
+	/* RFC 7871 6: address bits beyond the prefix must be zero. */
+	for (unsigned bit = o->subnet_len; bit < max; bit++)
+		o->subnet_addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+}
+
 static void parse_plus(struct options *o, const char *arg)
 {
 	const char *opt = arg + 1;
@@ -390,6 +432,12 @@ static void parse_plus(struct options *o, const char *arg)
 				usage_error("option %s takes no value", arg);
 			set_cookie_hex(o, val);
 		}
+	} else if (IS("subnet")) {
+		o->subnet = on;
+		if (on) {
+			NEED_VALUE();
+			set_subnet(o, val);
+		}
 	} else if (IS("timeout")) {
 		NEED_VALUE();
 		if (!parse_seconds_ms(val, &o->timeout_ms))
@@ -448,6 +496,14 @@ static const char *dash_value(int argc, char **argv, int *i)
 	return argv[++*i];
 }
 
+/* The value of a long option: "--status=X" or "--status X". */
+static const char *dash_value_long(int argc, char **argv, int *i, const char *opt)
+{
+	if (*i + 1 >= argc)
+		usage_error("option %s needs a service name", opt);
+	return argv[++*i];
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -484,6 +540,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 			           strcmp(arg, "--version") == 0) {
 				printf("meshdig %s\n", MESHDNS_VERSION);
 				exit(0);
+			} else if (strcmp(arg, "--status") == 0 || strcmp(arg, "--why") == 0) {
+				bool why = arg[2] == 'w';
+				const char *svc = dash_value_long(argc, argv, &i, arg);
+				o->mode = why ? MODE_WHY : MODE_STATUS;
+				char name[NAME_TEXT_MAX + 8];
+				snprintf(name, sizeof(name), "%s%s", why ? "_why." : "", svc);
+				set_name(o, name);
+				o->qtype = DNS_TYPE_TXT;
+				o->qclass = DNS_CLASS_CH;
+				o->have_type = o->have_class = true;
 			} else if (strcmp(arg, "-4") == 0) {
 				o->family = AF_INET;
 			} else if (strcmp(arg, "-6") == 0) {
@@ -530,6 +596,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 		o->tcp = true;   /* zone transfers only work over TCP; we print one message */
 	if (o->short_out && o->json)
 		usage_error("+short and +json exclude each other");
+	if (o->mode != MODE_DIG && (o->short_out || o->json))
+		usage_error("--status and --why print their own format; drop +short/+json");
+	if (o->subnet && !o->edns)
+		usage_error("+subnet needs EDNS; drop +noedns");
 }
 
 /* ---- the query ---------------------------------------------------------- */
@@ -567,6 +637,17 @@ static size_t build_query(const struct options *o, uint16_t id, const uint8_t *c
 			wire_write_u16(&w, DNS_EDNS_COOKIE);
 			wire_write_u16(&w, (uint16_t)cookie_len);
 			wire_write_bytes(&w, cookie, cookie_len);
+		}
+		if (o->subnet) {
+			/* RFC 7871 6: family, source prefix, scope 0, the prefix's
+			 * bytes only. */
+			size_t nbytes = ((size_t)o->subnet_len + 7) / 8;
+			wire_write_u16(&w, DNS_EDNS_ECS);
+			wire_write_u16(&w, (uint16_t)(4 + nbytes));
+			wire_write_u16(&w, o->subnet_family);
+			wire_write_u8(&w, o->subnet_len);
+			wire_write_u8(&w, 0);
+			wire_write_bytes(&w, o->subnet_addr, nbytes);
 		}
 		wire_patch_u16(&w, rdlen_off, (uint16_t)(w.pos - rdlen_off - 2));
 	}
@@ -1180,6 +1261,94 @@ static void print_text(const struct reply *rp, const struct context *cx)
 	}
 }
 
+/* The strings of a TXT rdata, joined by spaces. */
+static void txt_join(const struct reply *rp, const struct dns_rr *rr, char *out, size_t cap)
+{
+	const uint8_t *p = rp->msg + rr->rdoff, *end = p + rr->rdlen;
+	size_t n = 0;
+	out[0] = '\0';
+	while (p < end && n + 1 < cap) {
+		size_t len = *p++;
+		if (len > (size_t)(end - p))
+			len = (size_t)(end - p);
+		for (size_t k = 0; k < len && n + 1 < cap; k++)
+			out[n++] = p[k] >= 0x20 && p[k] < 0x7f ? (char)p[k] : '?';
+		p += len;
+		if (p < end && n + 1 < cap)
+			out[n++] = ' ';
+	}
+	out[n] = '\0';
+}
+
+/* The value of key=VALUE in a status line ("" if absent); "last=" runs to
+ * the end of the line, since error texts contain spaces. */
+static void status_field(const char *line, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	out[0] = '\0';
+	for (const char *p = line; (p = strstr(p, key)) != NULL; p += klen) {
+		if ((p != line && p[-1] != ' ') || p[klen] != '=')
+			continue;
+		const char *v = p + klen + 1;
+		size_t len = strcmp(key, "last") == 0 ? strlen(v) : strcspn(v, " ");
+		snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
+		return;
+	}
+}
+
+/* --status: the service line, then one table row per backend line
+ * ("NAME ADDR:PORT STATE key=value ... last=TEXT"). */
+static void print_status(const struct reply *rp, const char *server_text)
+{
+	char line[1024], f[8][128];
+	static const char *const keys[] = { "weight", "effective", "priority", "locality", "for",
+		                                "checks", "last" };
+	bool header = false;
+	unsigned rows = 0;
+	for (unsigned i = 0; i < rp->nrr; i++) {
+		const struct dns_rr *rr = &rp->rr[i].rr;
+		if (rp->rr[i].sec != SEC_ANSWER || rr->type != DNS_TYPE_TXT)
+			continue;
+		txt_join(rp, rr, line, sizeof(line));
+		if (strncmp(line, "service ", 8) == 0) {
+			char name[NAME_TEXT_MAX];
+			name_text(rr->name, rr->namelen, name);
+			printf("%s (from %s): %s\n", name, server_text, line + 8);
+			continue;
+		}
+		char bname[128] = "", addr[128] = "", state[32] = "";
+		if (sscanf(line, "%127s %127s %31s", bname, addr, state) != 3)
+			continue;
+		if (!header) {
+			printf("%-24s %-28s %-5s %6s %9s %4s %-10s %8s %7s  %s\n", "BACKEND", "ADDRESS",
+			       "STATE", "WEIGHT", "EFFECTIVE", "PRIO", "LOCALITY", "FOR", "CHECKS", "LAST");
+			header = true;
+		}
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			status_field(line, keys[k], f[k], sizeof(f[k]));
+		printf("%-24s %-28s %-5s %6s %9s %4s %-10s %8s %7s  %s\n", bname, addr, state, f[0], f[1],
+		       f[2], f[3], f[4], f[5], f[6]);
+		rows++;
+	}
+	if (!header && rp->rcode == DNS_RCODE_NOERROR)
+		printf("no status: the server gave no service lines (not a dnsd service?)\n");
+	else if (header && rows == 0)
+		printf("(no backends)\n");
+}
+
+/* --why: the explanation strings, one per line. */
+static void print_why(const struct reply *rp)
+{
+	char line[1024];
+	for (unsigned i = 0; i < rp->nrr; i++) {
+		const struct dns_rr *rr = &rp->rr[i].rr;
+		if (rp->rr[i].sec != SEC_ANSWER || rr->type != DNS_TYPE_TXT)
+			continue;
+		txt_join(rp, rr, line, sizeof(line));
+		printf("%s\n", line);
+	}
+}
+
 static void print_short(const struct reply *rp)
 {
 	for (unsigned i = 0; i < rp->nrr; i++) {
@@ -1520,7 +1689,7 @@ int main(int argc, char **argv)
 		return EXIT_MALFORMED;
 	}
 
-	if (o.show_cmd && !o.short_out && !o.json) {
+	if (o.show_cmd && !o.short_out && !o.json && o.mode == MODE_DIG) {
 		printf("; <<>> meshdig %s <<>>", MESHDNS_VERSION);
 		for (int i = 1; i < argc; i++)
 			printf(" %s", argv[i]);
@@ -1582,7 +1751,16 @@ int main(int argc, char **argv)
 		.ex = &ex,
 		.query_ms = elapsed_ms(&ex.sent, &ex.received),
 	};
-	if (o.json)
+	if (rp.error)
+		;
+	else if (o.mode == MODE_STATUS && rp.rcode == DNS_RCODE_NOERROR)
+		print_status(&rp, server_text);
+	else if (o.mode == MODE_WHY && rp.rcode == DNS_RCODE_NOERROR)
+		print_why(&rp);
+	else if (o.mode != MODE_DIG)
+		fprintf(stderr, ";; %s from %s: no such service there?\n", rdata_rcode_name(rp.rcode),
+		        server_text);
+	else if (o.json)
 		print_json(&rp, &cx);
 	else if (o.short_out)
 		print_short(&rp);

@@ -48,3 +48,40 @@ def test_example_drill(dnsd):
     assert " aa " in p.stdout.split("flags:")[1].split(";")[0] + " "
     for ip in ["127.0.0.21", "127.0.0.22", "127.0.0.23"]:
         assert ip in p.stdout
+
+
+def test_meshdig_status_table(dnsd):
+    """meshdig --status shows every backend with its state, weights and
+    last check. The example's backends listen nowhere, so after fall (3)
+    failed 1 s checks they are down, with the connect error as last result."""
+    d = dnsd(EXAMPLE)
+    d.wait_log(r"127\.0\.0\.13:5000 of user-service\.mesh is DOWN", timeout=8)
+    p = d.tool([MESHDIG, "@{host}", "-p", "{port}", "--status", "user-service.mesh"])
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("user-service.mesh. (from ")
+    assert "policy=weighted" in lines[0] and "ttl=10" in lines[0]
+    assert lines[1].split()[:5] == ["BACKEND", "ADDRESS", "STATE", "WEIGHT", "EFFECTIVE"]
+    rows = {r.split()[1]: r.split() for r in lines[2:]}
+    assert sorted(rows) == ["127.0.0.11:5000", "127.0.0.12:5000", "127.0.0.13:5000"]
+    assert rows["127.0.0.13:5000"][2] == "down"
+    assert rows["127.0.0.13:5000"][3] == "50"
+    assert "refused" in lines[-1].lower()
+
+
+def test_meshdig_status_unknown_service(dnsd):
+    d = dnsd(EXAMPLE)
+    p = d.tool([MESHDIG, "@{host}", "-p", "{port}", "--status", "nope.mesh"])
+    assert p.returncode == 2
+    assert "REFUSED" in p.stderr or "NXDOMAIN" in p.stderr
+
+
+def test_meshdig_why_with_subnet(dnsd):
+    """--why with +subnet: dnsd explains the choice for that client subnet."""
+    d = dnsd(EXAMPLE)
+    p = d.tool([MESHDIG, "@{host}", "-p", "{port}", "--why", "order-service.mesh",
+                "+subnet=10.1.2.3/24"])
+    assert p.returncode == 0, p.stderr
+    assert "policy=round-robin" in p.stdout
+    assert "client=10.1.2.0/24 (ecs)" in p.stdout
+    assert "order=" in p.stdout
