@@ -1341,6 +1341,31 @@ bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health
 	return found;
 }
 
+bool health_checked(struct health *h, size_t zi, size_t si, size_t bi)
+{
+	bool checked = false;
+	pthread_mutex_lock(&h->mu);
+	const struct view *v = h->view;
+	const struct config *cfg = v->cfg;
+	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
+	    bi < cfg->zones[zi].services[si].nbackends)
+		checked = v->probes[v->svc_first[v->zone_first[zi] + si] + bi].checked;
+	pthread_mutex_unlock(&h->mu);
+	return checked;
+}
+
+bool health_first_round_done(struct health *h)
+{
+	bool done = true;
+	pthread_mutex_lock(&h->mu);
+	const struct view *v = h->view;
+	for (size_t i = 0; i < v->nprobes && done; i++)
+		if (v->probes[i].checked && v->probes[i].st.checks == 0)
+			done = false;
+	pthread_mutex_unlock(&h->mu);
+	return done;
+}
+
 /* Control thread; not concurrently with health_reconfigure. */
 void health_stop(struct health *h)
 {

@@ -42,6 +42,10 @@ int health_reconfigure(struct health *h, const struct config *cfg);
 /* State of backend bi of service si of zone zi of the current config.
  * Thread-safe. Returns false (and fills nothing) if out of range. */
 bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out);
+/* Whether that backend is probed (check type other than none). Thread-safe. */
+bool health_checked(struct health *h, size_t zi, size_t si, size_t bi);
+/* True once every probed backend has had at least one probe (for /ready). */
+bool health_first_round_done(struct health *h);
 /* Stops the thread and frees everything; health_stop(NULL) is a no-op. */
 void health_stop(struct health *h);
 

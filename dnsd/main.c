@@ -15,10 +15,13 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 
 #include "config.h"
 #include "health.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
 #include "server.h"
 #include "zone.h"
@@ -34,6 +37,8 @@ struct options {
 	long workers;                 /* -1: from the config */
 	uint64_t seed;
 	enum log_level level;
+	struct cfg_listen http;       /* --http */
+	bool have_http;
 };
 
 static void usage(FILE *f)
@@ -51,6 +56,8 @@ static void usage(FILE *f)
 	        "                        listen list; IPv6 as [::1]:5353; default port 53;\n"
 	        "                        port 0: a free port, logged at start)\n"
 	        "  -w, --workers N       UDP worker threads per listen address (0: one per core)\n"
+	        "      --http ADDR:PORT  serve /metrics, /health, /ready, /status.json and a\n"
+	        "                        status page at / (port 0: a free port, logged)\n"
 	        "      --seed N          seed every random choice, for reproducible tests\n"
 	        "  -v, --verbose         log debug messages\n"
 	        "  -q, --quiet           log only warnings and errors\n"
@@ -64,13 +71,14 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SEED };
+	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -110,6 +118,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case OPT_HTTP:
+			if (config_parse_listen_port0(optarg, 0, true, &o->http) == -1 ||
+			    !strpbrk(optarg, ":")) {
+				fprintf(stderr, "dnsd: invalid --http address '%s' (ADDR:PORT, [V6]:PORT)\n",
+				        optarg);
+				return -1;
+			}
+			o->have_http = true;
+			break;
 		case OPT_SEED:
 			errno = 0;
 			o->seed = strtoull(optarg, &end, 10);
@@ -142,21 +159,56 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* Per server thread: its query state and its metrics block. */
+struct worker {
+	struct query_worker *qw;
+	struct metrics_worker *m;
+};
+
 static void *thread_init(void *arg, unsigned idx)
 {
 	const struct options *o = arg;
-	return query_worker_new(idx, o->seed);
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->qw = query_worker_new(idx, o->seed);
+	if (!w->qw) {
+		free(w);
+		return NULL;
+	}
+	w->m = metrics_worker_new();
+	return w;
 }
 
 static void thread_fini(void *ctx)
 {
-	query_worker_free(ctx);
+	struct worker *w = ctx;
+	query_worker_free(w->qw);
+	free(w);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
                   const struct server_peer *peer)
 {
-	return query_process(ctx, req, len, resp, cap, peer->addr, peer->tcp);
+	struct worker *w = ctx;
+	uint64_t t0 = now_ns();
+	int n = query_process(w->qw, req, len, resp, cap, peer->addr, peer->tcp);
+	metrics_observe(w->m, req, len, resp, n, peer->tcp, now_ns() - t0);
+	return n;
+}
+
+static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
+{
+	metrics_set(&metrics_global.snapshot_generation, snap->generation);
+	metrics_set(&metrics_global.snapshot_build_ns, build_ns);
+	metrics_set(&metrics_global.snapshot_bytes, snap->bytes);
 }
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len)
@@ -199,10 +251,12 @@ static int rebuild(const struct config *cfg, struct health *h)
 	char err[512];
 	struct zone_snapshot *snap;
 	uint64_t t0 = health_now_ms();
+	uint64_t t0ns = now_ns();
 	if (zone_build(cfg, zone_current(), health_up, h, &snap, err, sizeof(err)) == -1) {
 		log_err("rebuild failed, keeping the current snapshot: %s", err);
 		return -1;
 	}
+	note_snapshot(snap, now_ns() - t0ns);
 	zone_publish(snap);
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
@@ -270,8 +324,10 @@ int main(int argc, char **argv)
 
 	struct config *cfg;
 	struct zone_snapshot *snap;
+	uint64_t load_ns = now_ns();
 	if (load(o.config, NULL, &cfg, &snap) == -1)
 		return 1;
+	load_ns = now_ns() - load_ns;
 	if (o.check) {
 		size_t nsvc, nbe;
 		summarize(cfg, &nsvc, &nbe);
@@ -300,6 +356,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	metrics_set(&metrics_global.start_time_s, (uint64_t)time(NULL));
+	note_snapshot(snap, load_ns);
 	zone_publish(snap);
 	char err[256];
 	struct health *health = health_start(cfg, on_health_change, &efd, err, sizeof(err));
@@ -357,6 +415,27 @@ int main(int argc, char **argv)
 	}
 	log_info("dnsd %s serving %zu zones, %zu services, %zu backends on %s (%u UDP workers per "
 	         "address)", MESHDNS_VERSION, cfg->nzones, nsvc, nbe, addrs, set.udp_workers);
+	struct http *http = NULL;
+	if (o.have_http) {
+		http = http_start(&o.http, health, err, sizeof(err));
+		if (!http) {
+			log_err("http: %s", err);
+			server_stop(srv);
+			health_stop(health);
+			zone_shutdown();
+			config_free(cfg);
+			return 1;
+		}
+		struct cfg_listen hl = o.http;
+		if (hl.ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&hl.ss)->sin6_port = htons((uint16_t)http_local_port(http));
+		else
+			((struct sockaddr_in *)&hl.ss)->sin_port = htons((uint16_t)http_local_port(http));
+		char one[80];
+		format_listen(&hl, one, sizeof(one));
+		log_info("http status on http://%s/ (/metrics, /status.json, /health, /ready)", one);
+		http_set_serving(http, true);
+	}
 
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
@@ -383,12 +462,14 @@ int main(int argc, char **argv)
 			/* Validate completely before touching anything live. */
 			if (load(o.config, zone_current(), &ncfg, &trial) == -1) {
 				log_err("reload failed, continuing with the previous configuration");
+				metrics_add(&metrics_global.reload_failures, 1);
 				continue;
 			}
 			zone_free(trial);
 			if (health_reconfigure(health, ncfg) == -1) {
 				log_err("reload failed (health watcher), continuing with the previous "
 				        "configuration");
+				metrics_add(&metrics_global.reload_failures, 1);
 				config_free(ncfg);
 				continue;
 			}
@@ -396,6 +477,7 @@ int main(int argc, char **argv)
 			cfg = ncfg;
 			rebuild(cfg, health);
 			summarize(cfg, &nsvc, &nbe);
+			metrics_add(&metrics_global.reloads, 1);
 			log_info("reloaded %s: %zu zones, %zu services, %zu backends", o.config,
 			         cfg->nzones, nsvc, nbe);
 			continue;
@@ -403,6 +485,7 @@ int main(int argc, char **argv)
 		log_info("received %s, stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
+	http_stop(http);
 	server_stop(srv);
 	health_stop(health);
 	zone_shutdown();

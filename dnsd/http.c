@@ -1,0 +1,227 @@
+/* http.c -- the operator endpoint on libmicrohttpd; see http.h.
+ *
+ * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL, driven by
+ * MHD_run from our thread). That thread registers with liburcu-qsbr and is
+ * offline while it sleeps, online while handlers read the snapshot, and
+ * unregisters before it exits: the same discipline as the DNS workers.
+ * Limits: 64 connections (8 per client address), 10 s idle timeout, 32 KiB
+ * per connection, GET and HEAD only. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <microhttpd.h>
+#include <urcu-qsbr.h>
+
+#include "health.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "status.h"
+#include "textbuf.h"
+#include "zone.h"
+
+enum {
+	HTTP_MAX_CONNS = 64,
+	HTTP_MAX_PER_IP = 8,
+	HTTP_TIMEOUT_S = 10,
+	HTTP_CONN_MEMORY = 32 << 10,
+	HTTP_WAIT_MS = 200,
+};
+
+struct http {
+	struct MHD_Daemon *d;
+	struct health *health;
+	pthread_t thread;
+	int stopfd;
+	int port;
+	bool serving;                 /* atomic: DNS listeners bound */
+	bool stop;                    /* atomic */
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
+                             char *body, size_t len, bool must_free)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (must_free)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned code, const char *text)
+{
+	return reply(c, code, "text/plain; charset=utf-8", (char *)text, strlen(text), false);
+}
+
+static enum MHD_Result reply_tb(struct MHD_Connection *c, const char *type, struct textbuf *tb)
+{
+	size_t len;
+	char *body = tb_take(tb, &len);
+	if (!body)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	return reply(c, MHD_HTTP_OK, type, body, len, true);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	(void)version;
+	(void)upload_data;
+	(void)con_cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+	if (*upload_size != 0)
+		return reply_text(c, MHD_HTTP_BAD_REQUEST, "no body expected\n");
+
+	uint64_t now = health_now_ms();
+	struct textbuf tb = { 0 };
+	if (strcmp(url, "/health") == 0 || strcmp(url, "/healthz") == 0)
+		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/ready") == 0) {
+		const struct zone_snapshot *snap = zone_current();
+		if (!snap)
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: no zone loaded\n");
+		if (!__atomic_load_n(&h->serving, __ATOMIC_ACQUIRE))
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: listeners not bound\n");
+		if (h->health && !health_first_round_done(h->health))
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			                  "not ready: first health checks still running\n");
+		return reply_text(c, MHD_HTTP_OK, "ready\n");
+	}
+	if (strcmp(url, "/metrics") == 0) {
+		metrics_render(&tb);
+		status_metrics(&tb, zone_current(), h->health, now);
+		return reply_tb(c, "text/plain; version=0.0.4; charset=utf-8", &tb);
+	}
+	if (strcmp(url, "/status.json") == 0) {
+		status_json(&tb, zone_current(), h->health, now);
+		return reply_tb(c, "application/json", &tb);
+	}
+	if (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0)
+		return reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", (char *)status_html,
+		             strlen(status_html), false);
+	return reply_text(c, MHD_HTTP_NOT_FOUND,
+	                  "not found; try /, /status.json, /metrics, /health, /ready\n");
+}
+
+static void *http_main(void *arg)
+{
+	struct http *h = arg;
+	rcu_register_thread();
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+	int mfd = info ? info->epoll_fd : -1;
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+		int ms = HTTP_WAIT_MS;
+		MHD_UNSIGNED_LONG_LONG to;
+		if (MHD_get_timeout(h->d, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)ms)
+			ms = (int)to;
+		struct pollfd p[2] = { { .fd = mfd, .events = POLLIN }, { .fd = h->stopfd, .events = POLLIN } };
+		rcu_thread_offline();
+		int n = poll(p, 2, ms);
+		rcu_thread_online();
+		if (n == -1 && errno != EINTR) {
+			log_err("http: poll: %s; status endpoint stopped", strerror(errno));
+			break;
+		}
+		MHD_run(h->d);
+		rcu_quiescent_state();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+struct http *http_start(const struct cfg_listen *addr, struct health *health, char *err,
+                        size_t errlen)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->health = health;
+	h->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->stopfd == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		free(h);
+		return NULL;
+	}
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO;
+	if (addr->ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	uint16_t port = ntohs(addr->ss.ss_family == AF_INET6
+	                          ? ((const struct sockaddr_in6 *)&addr->ss)->sin6_port
+	                          : ((const struct sockaddr_in *)&addr->ss)->sin_port);
+	h->d = MHD_start_daemon(flags, port, NULL, NULL, handle, h,
+	                        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	                        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	                        MHD_OPTION_END);
+	if (!h->d) {
+		snprintf(err, errlen, "cannot listen for HTTP on port %u (address in use?)", port);
+		close(h->stopfd);
+		free(h);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *li = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	h->port = port;
+	if (li && getsockname(li->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
+		h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	int rc = pthread_create(&h->thread, NULL, http_main, h);
+	if (rc != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		MHD_stop_daemon(h->d);
+		close(h->stopfd);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void http_set_serving(struct http *h, bool serving)
+{
+	if (h)
+		__atomic_store_n(&h->serving, serving, __ATOMIC_RELEASE);
+}
+
+int http_local_port(const struct http *h)
+{
+	return h ? h->port : -1;
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	__atomic_store_n(&h->stop, true, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(h->stopfd, &one, sizeof(one)) == -1)
+		log_warn("http: wake-up write: %s", strerror(errno));
+	pthread_join(h->thread, NULL);
+	MHD_stop_daemon(h->d);
+	close(h->stopfd);
+	free(h);
+}

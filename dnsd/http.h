@@ -1,0 +1,28 @@
+/* http.h -- the operator endpoint (YAML `http:` or --http): /metrics
+ * (Prometheus text), /health, /ready, /status.json and the status page at /.
+ * libmicrohttpd parses HTTP; it runs in its external-epoll mode on one
+ * thread of ours, which is an RCU reader of the zone snapshot, so it never
+ * blocks or slows the DNS workers. */
+#ifndef MESHDNS_HTTP_H
+#define MESHDNS_HTTP_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "health.h"
+
+struct http;
+
+/* Binds addr (port 0: any free port) and starts the thread. health may be
+ * NULL. Returns NULL with a message in err on failure. */
+struct http *http_start(const struct cfg_listen *addr, struct health *health, char *err,
+                        size_t errlen);
+/* /ready answers 200 only after this was called with true (DNS listeners
+ * bound) and every checked backend has been probed once. */
+void http_set_serving(struct http *h, bool serving);
+/* The bound port. */
+int http_local_port(const struct http *h);
+/* Stops the thread, closes connections; http_stop(NULL) is a no-op. */
+void http_stop(struct http *h);
+
+#endif

@@ -1,0 +1,212 @@
+/* metrics.c -- per-worker counters summed at scrape time; see metrics.h. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "wire.h"
+
+struct metrics_global metrics_global;
+
+static struct metrics_worker *workers[METRICS_MAX_WORKERS];
+static unsigned nworkers;         /* read with acquire, bumped under lock */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const type_label[METRICS_NTYPES] = {
+	"A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "ANY", "AXFR", "other",
+};
+static const char *const rcode_label[METRICS_NRCODES] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+	"other",
+};
+/* Bucket upper bounds in ns and as Prometheus "le" labels. */
+static const uint64_t bucket_ns[METRICS_NBUCKETS] = {
+	10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 25000000, 100000000,
+};
+static const char *const bucket_le[METRICS_NBUCKETS] = {
+	"1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+	"0.025", "0.1",
+};
+
+struct metrics_worker *metrics_worker_new(void)
+{
+	struct metrics_worker *m = aligned_alloc(64, sizeof(*m));
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_lock(&reg_lock);
+	unsigned n = __atomic_load_n(&nworkers, __ATOMIC_RELAXED);
+	if (n == METRICS_MAX_WORKERS) {
+		pthread_mutex_unlock(&reg_lock);
+		free(m);
+		return NULL;
+	}
+	workers[n] = m;
+	__atomic_store_n(&nworkers, n + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&reg_lock);
+	return m;
+}
+
+static inline void bump(uint64_t *c, uint64_t d)
+{
+	/* Single writer: a relaxed load and store, no locked instruction. */
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
+}
+
+void metrics_set(uint64_t *field, uint64_t value)
+{
+	__atomic_store_n(field, value, __ATOMIC_RELAXED);
+}
+
+void metrics_add(uint64_t *field, uint64_t delta)
+{
+	__atomic_fetch_add(field, delta, __ATOMIC_RELAXED);
+}
+
+static unsigned type_index(uint16_t t)
+{
+	switch (t) {
+	case DNS_TYPE_A: return 0;
+	case DNS_TYPE_NS: return 1;
+	case DNS_TYPE_CNAME: return 2;
+	case DNS_TYPE_SOA: return 3;
+	case DNS_TYPE_PTR: return 4;
+	case DNS_TYPE_MX: return 5;
+	case DNS_TYPE_TXT: return 6;
+	case DNS_TYPE_AAAA: return 7;
+	case DNS_TYPE_SRV: return 8;
+	case DNS_TYPE_ANY: return 9;
+	case DNS_TYPE_AXFR: return 10;
+	default: return 11;
+	}
+}
+
+/* The QTYPE of the first question, without a full parse: skip the name's
+ * labels (a compression pointer ends it), bounded by len. */
+static uint16_t peek_qtype(const uint8_t *req, size_t len)
+{
+	if (len < DNS_HEADER_LEN + 5 || req[4] != 0 || req[5] == 0)
+		return 0;
+	size_t i = DNS_HEADER_LEN;
+	while (i < len) {
+		uint8_t l = req[i];
+		if (l == 0) {
+			i++;
+			break;
+		}
+		if ((l & 0xc0) == 0xc0) {
+			i += 2;
+			break;
+		}
+		i += 1u + l;
+	}
+	if (i + 2 > len)
+		return 0;
+	return (uint16_t)(req[i] << 8 | req[i + 1]);
+}
+
+void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
+                     const uint8_t *resp, int n, bool tcp, uint64_t ns)
+{
+	if (!m)
+		return;
+	bump(&m->requests[tcp][type_index(peek_qtype(req, len))], 1);
+	if (n < DNS_HEADER_LEN) {
+		bump(&m->dropped, 1);
+	} else {
+		unsigned rc = resp[3] & 0x0f;
+		bump(&m->responses[rc], 1);
+		if (resp[2] & 0x02)
+			bump(&m->truncated, 1);
+	}
+	unsigned b = 0;
+	while (b < METRICS_NBUCKETS && ns > bucket_ns[b])
+		b++;
+	if (b < METRICS_NBUCKETS)
+		bump(&m->duration_bucket[b], 1);
+	bump(&m->duration_count, 1);
+	bump(&m->duration_sum_ns, ns);
+}
+
+static uint64_t ld(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void metrics_render(struct textbuf *tb)
+{
+	struct metrics_worker sum;
+	memset(&sum, 0, sizeof(sum));
+	unsigned n = __atomic_load_n(&nworkers, __ATOMIC_ACQUIRE);
+	for (unsigned w = 0; w < n; w++) {
+		const struct metrics_worker *m = workers[w];
+		for (int p = 0; p < METRICS_NPROTO; p++)
+			for (int t = 0; t < METRICS_NTYPES; t++)
+				sum.requests[p][t] += ld(&m->requests[p][t]);
+		for (int r = 0; r < METRICS_NRCODES; r++)
+			sum.responses[r] += ld(&m->responses[r]);
+		sum.dropped += ld(&m->dropped);
+		sum.truncated += ld(&m->truncated);
+		for (int b = 0; b < METRICS_NBUCKETS; b++)
+			sum.duration_bucket[b] += ld(&m->duration_bucket[b]);
+		sum.duration_count += ld(&m->duration_count);
+		sum.duration_sum_ns += ld(&m->duration_sum_ns);
+	}
+	static const char *const proto[METRICS_NPROTO] = { "udp", "tcp" };
+	tb_printf(tb, "# HELP dnsd_dns_requests_total Requests received, by transport and query type.\n"
+	              "# TYPE dnsd_dns_requests_total counter\n");
+	for (int p = 0; p < METRICS_NPROTO; p++)
+		for (int t = 0; t < METRICS_NTYPES; t++)
+			if (sum.requests[p][t])
+				tb_printf(tb, "dnsd_dns_requests_total{proto=\"%s\",type=\"%s\"} %llu\n", proto[p],
+				          type_label[t], (unsigned long long)sum.requests[p][t]);
+	tb_printf(tb, "# HELP dnsd_dns_responses_total Responses sent, by rcode.\n"
+	              "# TYPE dnsd_dns_responses_total counter\n");
+	for (int r = 0; r < METRICS_NRCODES; r++)
+		if (sum.responses[r] || r == 0)
+			tb_printf(tb, "dnsd_dns_responses_total{rcode=\"%s\"} %llu\n", rcode_label[r],
+			          (unsigned long long)sum.responses[r]);
+	tb_printf(tb, "# HELP dnsd_dns_dropped_total Requests that got no response (malformed, or QR set).\n"
+	              "# TYPE dnsd_dns_dropped_total counter\n"
+	              "dnsd_dns_dropped_total %llu\n"
+	              "# HELP dnsd_dns_truncated_total Responses sent with TC set.\n"
+	              "# TYPE dnsd_dns_truncated_total counter\n"
+	              "dnsd_dns_truncated_total %llu\n",
+	          (unsigned long long)sum.dropped, (unsigned long long)sum.truncated);
+	tb_printf(tb, "# HELP dnsd_dns_request_duration_seconds Time to build a response.\n"
+	              "# TYPE dnsd_dns_request_duration_seconds histogram\n");
+	uint64_t cum = 0;
+	for (int b = 0; b < METRICS_NBUCKETS; b++) {
+		cum += sum.duration_bucket[b];
+		tb_printf(tb, "dnsd_dns_request_duration_seconds_bucket{le=\"%s\"} %llu\n", bucket_le[b],
+		          (unsigned long long)cum);
+	}
+	tb_printf(tb,
+	          "dnsd_dns_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	          "dnsd_dns_request_duration_seconds_sum %.9f\n"
+	          "dnsd_dns_request_duration_seconds_count %llu\n",
+	          (unsigned long long)sum.duration_count, (double)sum.duration_sum_ns / 1e9,
+	          (unsigned long long)sum.duration_count);
+	const struct metrics_global *g = &metrics_global;
+	tb_printf(tb,
+	          "# HELP dnsd_snapshot_generation Published zone snapshots so far.\n"
+	          "# TYPE dnsd_snapshot_generation gauge\n"
+	          "dnsd_snapshot_generation %llu\n"
+	          "# HELP dnsd_snapshot_build_seconds Build time of the current snapshot.\n"
+	          "# TYPE dnsd_snapshot_build_seconds gauge\n"
+	          "dnsd_snapshot_build_seconds %.6f\n"
+	          "# HELP dnsd_snapshot_bytes Memory of the current snapshot.\n"
+	          "# TYPE dnsd_snapshot_bytes gauge\n"
+	          "dnsd_snapshot_bytes %llu\n"
+	          "# HELP dnsd_reloads_total Configuration reloads, by result.\n"
+	          "# TYPE dnsd_reloads_total counter\n"
+	          "dnsd_reloads_total{result=\"success\"} %llu\n"
+	          "dnsd_reloads_total{result=\"failure\"} %llu\n"
+	          "# HELP process_start_time_seconds Start time since the Unix epoch.\n"
+	          "# TYPE process_start_time_seconds gauge\n"
+	          "process_start_time_seconds %llu\n",
+	          (unsigned long long)ld(&g->snapshot_generation), (double)ld(&g->snapshot_build_ns) / 1e9,
+	          (unsigned long long)ld(&g->snapshot_bytes), (unsigned long long)ld(&g->reloads),
+	          (unsigned long long)ld(&g->reload_failures), (unsigned long long)ld(&g->start_time_s));
+}

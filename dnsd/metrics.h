@@ -1,0 +1,62 @@
+/* metrics.h -- counters for Prometheus. Each DNS worker thread owns one
+ * struct metrics_worker and is its only writer (relaxed atomic stores, no
+ * lock, no shared cache line); the HTTP thread sums them when scraped.
+ * Names follow CoreDNS where the meaning is the same
+ * (dnsd_dns_requests_total{proto,type}, dnsd_dns_responses_total{rcode},
+ * dnsd_dns_request_duration_seconds). */
+#ifndef MESHDNS_METRICS_H
+#define MESHDNS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "textbuf.h"
+
+enum {
+	METRICS_NPROTO = 2,           /* udp, tcp */
+	METRICS_NTYPES = 12,          /* A NS CNAME SOA PTR MX TXT AAAA SRV ANY AXFR other */
+	METRICS_NRCODES = 17,         /* 0..15, then "other" */
+	METRICS_NBUCKETS = 11,        /* request duration upper bounds; +Inf is the count */
+	METRICS_MAX_WORKERS = 1024,
+};
+
+struct metrics_worker {
+	uint64_t requests[METRICS_NPROTO][METRICS_NTYPES];
+	uint64_t responses[METRICS_NRCODES];
+	uint64_t dropped;             /* requests that got no response */
+	uint64_t truncated;           /* responses with TC set */
+	uint64_t duration_bucket[METRICS_NBUCKETS];   /* per bucket, not cumulative */
+	uint64_t duration_count;
+	uint64_t duration_sum_ns;
+} __attribute__((aligned(64)));
+
+/* Process-wide values set by the control thread. */
+struct metrics_global {
+	uint64_t snapshot_generation;
+	uint64_t snapshot_build_ns;   /* of the last published snapshot */
+	uint64_t snapshot_bytes;
+	uint64_t reloads;
+	uint64_t reload_failures;
+	uint64_t start_time_s;        /* wall clock */
+};
+extern struct metrics_global metrics_global;
+
+/* A zeroed block for the calling worker thread, registered for scraping;
+ * NULL if the table is full (the worker then just does not count). Blocks
+ * live until exit: a scrape never reads freed memory. */
+struct metrics_worker *metrics_worker_new(void);
+
+/* Counts one request (its type read from the question, if any) and its
+ * response (rcode and TC from the header; n <= 0: dropped) taking ns. */
+void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
+                     const uint8_t *resp, int n, bool tcp, uint64_t ns);
+
+/* Sets a process-wide value (relaxed atomic store). */
+void metrics_set(uint64_t *field, uint64_t value);
+void metrics_add(uint64_t *field, uint64_t delta);
+
+/* Appends the request/response/duration/process metrics. */
+void metrics_render(struct textbuf *tb);
+
+#endif
