@@ -14,6 +14,7 @@ BINDIR     ?= $(PREFIX)/sbin
 UBINDIR    ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_TIME  ?= 60
@@ -134,6 +135,10 @@ install: all
 	install -m 644 man/dnsd.yaml.5 $(DESTDIR)$(MANDIR)/man5/dnsd.yaml.5
 	install -m 644 man/meshdig.1 $(DESTDIR)$(MANDIR)/man1/meshdig.1
 	install -m 644 zones/mesh.yaml $(DESTDIR)$(SYSCONFDIR)/meshdns/dnsd.yaml.example
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dnsd/dnsd.service \
+		> $(DESTDIR)$(UNITDIR)/dnsd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/dnsd.service
 
 clean:
 	rm -rf build

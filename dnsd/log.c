@@ -1,11 +1,22 @@
-/* log.c -- leveled logging to stderr, one line per call, timestamped. */
+/* log.c -- leveled logging to stderr (one timestamped line per call) or to
+ * syslog. */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <syslog.h>
 #include <time.h>
 
 static enum log_level cur_level = LOG_LEVEL_INFO;
+static bool use_syslog;
+static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+void log_use_syslog(const char *ident)
+{
+	openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	use_syslog = true;
+}
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
 void log_set_level(enum log_level lvl)
@@ -23,6 +34,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (lvl > cur_level)
 		return;
 	char line[1024];
+	if (use_syslog) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		syslog(syslog_prio[lvl], "%s", line);
+		return;
+	}
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);

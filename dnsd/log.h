@@ -1,11 +1,13 @@
-/* log.h -- leveled logging to stderr; rate-limited variants for anything a
- * packet can trigger. */
+/* log.h -- leveled logging to stderr or syslog. Nothing a packet can
+ * trigger is logged per packet: such events are counted (metrics.h). */
 #ifndef MESHDNS_LOG_H
 #define MESHDNS_LOG_H
 
 enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_set_level(enum log_level lvl);
+/* From now on, log to syslog (facility daemon) instead of stderr. */
+void log_use_syslog(const char *ident);
 enum log_level log_get_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

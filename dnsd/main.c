@@ -1,6 +1,7 @@
 /* main.c -- dnsd: command line, startup and shutdown order, signals.
  * Wires config -> zone snapshot -> server workers (query.c). */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -13,7 +14,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <sys/signalfd.h>
 #include <time.h>
 
@@ -39,6 +44,9 @@ struct options {
 	enum log_level level;
 	struct cfg_listen http;       /* --http */
 	bool have_http;
+	const char *user;             /* --user: drop to it after binding */
+	const char *pid_file;
+	bool syslog;
 };
 
 static void usage(FILE *f)
@@ -58,6 +66,9 @@ static void usage(FILE *f)
 	        "  -w, --workers N       UDP worker threads per listen address (0: one per core)\n"
 	        "      --http ADDR:PORT  serve /metrics, /health, /ready, /status.json and a\n"
 	        "                        status page at / (port 0: a free port, logged)\n"
+	        "      --user USER       after binding, switch to USER (and its groups)\n"
+	        "      --pid-file FILE   write the process id to FILE (removed at exit)\n"
+	        "      --syslog          log to syslog (daemon facility) instead of stderr\n"
 	        "      --seed N          seed every random choice, for reproducible tests\n"
 	        "  -v, --verbose         log debug messages\n"
 	        "  -q, --quiet           log only warnings and errors\n"
@@ -65,13 +76,14 @@ static void usage(FILE *f)
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
 	        "Signals: SIGHUP reloads the configuration (the old one keeps serving if the\n"
-	        "new one is invalid); SIGINT and SIGTERM stop.\n"
+	        "new one is invalid); SIGINT and SIGTERM stop. Under systemd (Type=notify)\n"
+	        "readiness, reloads and stopping are reported on $NOTIFY_SOCKET.\n"
 	        "See dnsd(8) and dnsd.yaml(5).\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP };
+	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -79,6 +91,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "http", required_argument, NULL, OPT_HTTP },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "pid-file", required_argument, NULL, OPT_PID },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -127,6 +142,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->have_http = true;
 			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
+		case OPT_PID:
+			o->pid_file = optarg;
+			break;
+		case OPT_SYSLOG:
+			o->syslog = true;
+			break;
 		case OPT_SEED:
 			errno = 0;
 			o->seed = strtoull(optarg, &end, 10);
@@ -154,6 +178,68 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "dnsd: unexpected argument '%s'\nTry 'dnsd --help'.\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* systemd's notification protocol: one datagram to $NOTIFY_SOCKET (a path,
+ * or an abstract socket when it starts with '@'). No-op without it. */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, len);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, sl) == -1)
+		log_warn("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* Drops root for user (its primary and supplementary groups). */
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_err("--user: no such user '%s'", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_err("--user %s: cannot switch: %s", user, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		log_err("--user %s: root could be regained; refusing to run", user);
+		return -1;
+	}
+	log_info("running as user %s (uid %u, gid %u)", pw->pw_name, (unsigned)pw->pw_uid,
+	         (unsigned)pw->pw_gid);
+	return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		log_err("pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	bool ok = write(fd, buf, (size_t)n) == n;
+	if (close(fd) == -1 || !ok) {
+		log_err("pid file %s: write failed", path);
 		return -1;
 	}
 	return 0;
@@ -321,6 +407,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) == -1)
 		return 1;
 	log_set_level(o.level);
+	if (o.syslog && !o.check)
+		log_use_syslog("dnsd");
 
 	struct config *cfg;
 	struct zone_snapshot *snap;
@@ -434,7 +522,25 @@ int main(int argc, char **argv)
 		char one[80];
 		format_listen(&hl, one, sizeof(one));
 		log_info("http status on http://%s/ (/metrics, /status.json, /health, /ready)", one);
-		http_set_serving(http, true);
+	}
+	bool pid_written = false;
+	if ((o.pid_file && !(pid_written = write_pid_file(o.pid_file) == 0)) ||
+	    (o.user && drop_privileges(o.user) == -1)) {
+		http_stop(http);
+		server_stop(srv);
+		health_stop(health);
+		zone_shutdown();
+		config_free(cfg);
+		if (pid_written)
+			unlink(o.pid_file);
+		return 1;
+	}
+	http_set_serving(http, true);
+	{
+		char msg[128];
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %zu zones, %zu services\nMAINPID=%ld",
+		         cfg->nzones, nsvc, (long)getpid());
+		sd_notify_msg(msg);
 	}
 
 	for (;;) {
@@ -457,12 +563,14 @@ int main(int argc, char **argv)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			sd_notify_msg("RELOADING=1");
 			struct config *ncfg;
 			struct zone_snapshot *trial;
 			/* Validate completely before touching anything live. */
 			if (load(o.config, zone_current(), &ncfg, &trial) == -1) {
 				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
+				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
 				continue;
 			}
 			zone_free(trial);
@@ -470,6 +578,7 @@ int main(int argc, char **argv)
 				log_err("reload failed (health watcher), continuing with the previous "
 				        "configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
+				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
 				config_free(ncfg);
 				continue;
 			}
@@ -480,11 +589,13 @@ int main(int argc, char **argv)
 			metrics_add(&metrics_global.reloads, 1);
 			log_info("reloaded %s: %zu zones, %zu services, %zu backends", o.config,
 			         cfg->nzones, nsvc, nbe);
+			sd_notify_msg("READY=1\nSTATUS=reloaded");
 			continue;
 		}
 		log_info("received %s, stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
+	sd_notify_msg("STOPPING=1");
 	http_stop(http);
 	server_stop(srv);
 	health_stop(health);
@@ -492,5 +603,7 @@ int main(int argc, char **argv)
 	config_free(cfg);
 	close(efd);
 	close(sfd);
+	if (pid_written && unlink(o.pid_file) == -1)
+		log_warn("pid file %s: %s", o.pid_file, strerror(errno));
 	return 0;
 }

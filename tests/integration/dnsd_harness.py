@@ -45,7 +45,7 @@ def ipv6_loopback():
 
 
 class Dnsd:
-    def __init__(self, tmp_path, yaml_text, listen=("127.0.0.1:0",), args=(), seed=1):
+    def __init__(self, tmp_path, yaml_text, listen=("127.0.0.1:0",), args=(), seed=1, env=None):
         self.dir = tmp_path
         self.conf = os.path.join(str(tmp_path), "dnsd.yaml")
         self.logpath = os.path.join(str(tmp_path), "dnsd.log")
@@ -54,6 +54,7 @@ class Dnsd:
         self.listen = list(listen)
         self.args = list(args)
         self.seed = seed
+        self.env = env           # extra environment variables
         self.proc = None
         self.addrs = []          # [(host, port)] in -l order
         self._log = None
@@ -67,7 +68,8 @@ class Dnsd:
             cmd += ["--seed", str(self.seed)]
         cmd += self.args
         self._log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = SERVING.search(self.log())

@@ -1,0 +1,88 @@
+"""Process behaviour an init system relies on: the pid file, systemd's
+notification protocol (READY, RELOADING, STOPPING on $NOTIFY_SOCKET), the
+privilege drop of --user, and bad command lines."""
+import os
+import pwd
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from dnsd_harness import DNSD, ROOT
+
+ZONE = """
+zones:
+  - name: mesh
+    services:
+      - name: web
+        ports: {http: 80}
+        backends: [127.0.0.71]
+"""
+
+
+def test_pid_file_written_and_removed(dnsd, tmp_path):
+    pid_file = tmp_path / "dnsd.pid"
+    d = dnsd(ZONE, args=["--pid-file", str(pid_file)])
+    assert pid_file.read_text().strip() == str(d.proc.pid)
+    assert d.stop() == 0
+    assert not pid_file.exists()
+
+
+def test_sd_notify_ready_reload_stopping(dnsd, tmp_path):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    try:
+        d = dnsd(ZONE, env={"NOTIFY_SOCKET": path})
+        msg = sock.recv(4096).decode()
+        assert "READY=1" in msg and "MAINPID=%d" % d.proc.pid in msg
+        assert d.query("web.mesh.", "A").rcode() == 0
+        assert d.reload()
+        assert sock.recv(4096).decode() == "RELOADING=1"
+        assert sock.recv(4096).decode().startswith("READY=1\nSTATUS=reloaded")
+        assert not d.reload("zones: [oops\n")
+        assert sock.recv(4096).decode() == "RELOADING=1"
+        assert "reload failed" in sock.recv(4096).decode()
+        assert d.query("web.mesh.", "A").rcode() == 0
+        assert d.stop() == 0
+        assert sock.recv(4096).decode() == "STOPPING=1"
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--user needs root to switch users")
+def test_user_drops_privileges(dnsd, tmp_path):
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' on this machine")
+    os.chmod(str(tmp_path), 0o755)
+    d = dnsd(ZONE, args=["--user", "nobody"])
+    d.wait_log(r"running as user nobody")
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        status = f.read()
+    uids = [line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")][0]
+    assert uids == [str(nobody.pw_uid)] * 4
+    assert d.query("web.mesh.", "A").rcode() == 0
+    # Every thread switched, not only the main one.
+    for tid in os.listdir("/proc/%d/task" % d.proc.pid):
+        with open("/proc/%d/task/%s/status" % (d.proc.pid, tid)) as f:
+            assert "Uid:\t%d\t" % nobody.pw_uid in f.read()
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--user", "no-such-user-xyz"], "no such user"),
+    (["--http", "nonsense"], "invalid --http"),
+    (["--workers"], "requires an argument"),
+    (["--bogus"], "unrecognized option"),
+    (["-l", "1.2.3.4:99999"], "invalid listen address"),
+])
+def test_bad_command_lines(tmp_path, argv, needle):
+    conf = tmp_path / "d.yaml"
+    conf.write_text(ZONE)
+    p = subprocess.run([DNSD, "-c", str(conf), "-l", "127.0.0.1:0"] + argv,
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert needle in p.stderr
