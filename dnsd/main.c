@@ -28,7 +28,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "query.h"
+#include "rdata.h"
 #include "server.h"
+#include "wire.h"
 #include "zone.h"
 
 #define DEFAULT_CONFIG "/etc/meshdns/dnsd.yaml"
@@ -47,6 +49,7 @@ struct options {
 	const char *user;             /* --user: drop to it after binding */
 	const char *pid_file;
 	bool syslog;
+	unsigned query_log;           /* --query-log: lines per second per thread, 0 off */
 };
 
 static void usage(FILE *f)
@@ -69,6 +72,8 @@ static void usage(FILE *f)
 	        "      --user USER       after binding, switch to USER (and its groups)\n"
 	        "      --pid-file FILE   write the process id to FILE (removed at exit)\n"
 	        "      --syslog          log to syslog (daemon facility) instead of stderr\n"
+	        "      --query-log[=N]   log queries, at most N lines per second per thread\n"
+	        "                        (default 100); the excess is counted, not logged\n"
 	        "      --seed N          seed every random choice, for reproducible tests\n"
 	        "  -v, --verbose         log debug messages\n"
 	        "  -q, --quiet           log only warnings and errors\n"
@@ -83,7 +88,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG };
+	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG, OPT_QLOG };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -94,6 +99,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "pid-file", required_argument, NULL, OPT_PID },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "query-log", optional_argument, NULL, OPT_QLOG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -151,6 +157,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_SYSLOG:
 			o->syslog = true;
 			break;
+		case OPT_QLOG: {
+			unsigned long v = optarg ? strtoul(optarg, &end, 10) : 100;
+			if (optarg && (*optarg == '\0' || *end != '\0' || v == 0 || v > 1000000)) {
+				fprintf(stderr, "dnsd: --query-log=N needs 1..1000000 lines per second\n");
+				return -1;
+			}
+			o->query_log = (unsigned)v;
+			break;
+		}
 		case OPT_SEED:
 			errno = 0;
 			o->seed = strtoull(optarg, &end, 10);
@@ -249,6 +264,10 @@ static int write_pid_file(const char *path)
 struct worker {
 	struct query_worker *qw;
 	struct metrics_worker *m;
+	unsigned qlog_rate;           /* lines per second, 0: off */
+	uint64_t qlog_second;         /* the second being counted */
+	unsigned qlog_lines;          /* lines logged in it */
+	uint64_t qlog_dropped;        /* lines over the rate since the last report */
 };
 
 static void *thread_init(void *arg, unsigned idx)
@@ -263,6 +282,7 @@ static void *thread_init(void *arg, unsigned idx)
 		return NULL;
 	}
 	w->m = metrics_worker_new();
+	w->qlog_rate = o->query_log;
 	return w;
 }
 
@@ -280,13 +300,56 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* One query log line, within the thread's per-second budget; lines over it
+ * are counted and reported once the next second starts. */
+static void query_log(struct worker *w, const uint8_t *req, size_t len, const uint8_t *resp,
+                      int n, const struct server_peer *peer, uint64_t t_ns)
+{
+	uint64_t sec = t_ns / 1000000000u;
+	if (sec != w->qlog_second) {
+		if (w->qlog_dropped)
+			log_info("query log: %llu lines over --query-log=%u not logged",
+			         (unsigned long long)w->qlog_dropped, w->qlog_rate);
+		w->qlog_second = sec;
+		w->qlog_lines = 0;
+		w->qlog_dropped = 0;
+	}
+	if (w->qlog_lines >= w->qlog_rate) {
+		w->qlog_dropped++;
+		return;
+	}
+	w->qlog_lines++;
+	char client[INET6_ADDRSTRLEN] = "?", name[DNS_NAME_MAX * 4 + 2] = "-", type[16] = "-";
+	const struct sockaddr *sa = peer->addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client,
+		          sizeof(client));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client,
+		          sizeof(client));
+	struct dns_query q;
+	if (wire_parse_query(req, len, &q) != WIRE_PARSE_DROP && q.hdr.qdcount == 1) {
+		if (wire_name_to_text(q.q.name, q.q.namelen, name, sizeof(name)) < 0)
+			snprintf(name, sizeof(name), "?");
+		snprintf(type, sizeof(type), "%s", rdata_type_name(q.q.qtype));
+	}
+	if (n >= DNS_HEADER_LEN)
+		log_info("query %s %s %s %s -> %s%s %d bytes", peer->tcp ? "tcp" : "udp", client, name,
+		         type, rdata_rcode_name(resp[3] & 0x0f), (resp[2] & 0x02) ? " TC" : "", n);
+	else
+		log_info("query %s %s %s %s -> dropped", peer->tcp ? "tcp" : "udp", client, name, type);
+}
+
 static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
                   const struct server_peer *peer)
 {
 	struct worker *w = ctx;
 	uint64_t t0 = now_ns();
 	int n = query_process(w->qw, req, len, resp, cap, peer->addr, peer->tcp);
-	metrics_observe(w->m, req, len, resp, n, peer->tcp, now_ns() - t0);
+	uint64_t t1 = now_ns();
+	metrics_observe(w->m, req, len, resp, n, peer->tcp, t1 - t0);
+	if (w->qlog_rate)
+		query_log(w, req, len, resp, n, peer, t1);
 	return n;
 }
 
