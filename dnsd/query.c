@@ -380,9 +380,15 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 	const uint8_t *name = q->name;
 	size_t len = q->namelen;
 	unsigned rcode = DNS_RCODE_NOERROR;
+	/* Names answered so far: a CNAME loop ends at the first repeat instead
+	 * of writing the same records again (RFC 2181 5: no duplicate RRs). */
+	const uint8_t *seen[CNAME_CHAIN_MAX + 1];
+	size_t seenlen[CNAME_CHAIN_MAX + 1];
 	*aa = false;
 	for (int hop = 0; hop <= CNAME_CHAIN_MAX; hop++) {
 		struct zone_result r;
+		seen[hop] = name;
+		seenlen[hop] = len;
 		zone_lookup(snap, name, len, &r);
 		if (r.status == ZONE_REFERRAL && q->qtype == DNS_TYPE_DS &&
 		    wire_name_equal(r.node->name, r.node->namelen, name, len)) {
@@ -418,6 +424,11 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 			return rcode;
 		}
 		if (!next || a->full)
+			break;
+		bool loop = false;
+		for (int i = 0; i <= hop; i++)
+			loop |= wire_name_equal(seen[i], seenlen[i], next, nextlen);
+		if (loop)
 			break;
 		name = next;
 		len = nextlen;
@@ -614,7 +625,9 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	unsigned opcode = DNS_OPCODE(q.hdr.flags);
 	if (opcode != DNS_OPCODE_QUERY)
 		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_NOTIMP, resp, respcap);
-	if (q.hdr.qdcount != 1 || q.hdr.ancount != 0 || q.hdr.nscount != 0)
+	/* An IXFR request carries the client's SOA in authority (RFC 1995 3). */
+	unsigned nsmax = q.hdr.qdcount == 1 && q.q.qtype == DNS_TYPE_IXFR ? 1 : 0;
+	if (q.hdr.qdcount != 1 || q.hdr.ancount != 0 || q.hdr.nscount > nsmax)
 		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_FORMERR, resp, respcap);
 
 	const struct zone_snapshot *snap = zone_current();

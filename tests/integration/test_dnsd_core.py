@@ -27,6 +27,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
 from dnsd_harness import DNSD, Dnsd, answers, ipv6_loopback
 
@@ -57,6 +58,8 @@ zones:
       - {name: tobig, type: CNAME, data: big}
       - {name: toother, type: CNAME, data: host.other.test.}
       - {name: external, type: CNAME, data: "www.example.org."}
+      - {name: loop1, type: CNAME, data: loop2}
+      - {name: loop2, type: CNAME, data: loop1}
       - {name: static, type: A, data: 192.0.2.1}
       - {name: static, type: AAAA, data: "2001:db8::1"}
       - {name: static, type: TXT, data: "hello world"}
@@ -298,6 +301,17 @@ class TestNegative:
 
     def test_axfr_refused_over_tcp(self, core):
         r = core.query("mesh.", "AXFR", tcp=True)
+        assert r.rcode() == dns.rcode.REFUSED
+        assert not r.answer
+
+    @pytest.mark.parametrize("tcp", [False, True])
+    def test_ixfr_refused(self, core, tcp):
+        """An IXFR request carries the client's SOA in authority (RFC 1995
+        3); it is refused like AXFR, not taken for a malformed query."""
+        q = dns.message.make_query("mesh.", "IXFR")
+        q.authority.append(dns.rrset.from_text(
+            "mesh.", 0, "IN", "SOA", "ns1.mesh. hostmaster.mesh. 5 3600 600 86400 60"))
+        r = core.send(q, tcp=tcp)
         assert r.rcode() == dns.rcode.REFUSED
         assert not r.answer
 
@@ -549,6 +563,16 @@ class TestStatic:
         assert r.rcode() == dns.rcode.NOERROR and r.flags & AA
         assert answers(r) == ["www.example.org."]
         assert not r.authority
+
+    def test_cname_loop_each_record_once(self, core):
+        """A CNAME loop ends at the first repeated name: no RR twice
+        (RFC 2181 5; dnspython would merge duplicates, so count raw)."""
+        raw = core.raw_udp(dns.message.make_query("loop1.mesh.", "A").to_wire())
+        h = parse_header(raw)
+        assert h["rcode"] == 0 and h["an"] == 2, h
+        r = dns.message.from_wire(raw)
+        assert [(rs.name.to_text(), x.to_text()) for rs in r.answer for x in rs] == [
+            ("loop1.mesh.", "loop2.mesh."), ("loop2.mesh.", "loop1.mesh.")]
 
     def test_cname_query_not_followed(self, core):
         r = core.query("alias1.mesh.", "CNAME")

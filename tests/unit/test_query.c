@@ -21,6 +21,9 @@ static const char yaml[] =
 	"      - {name: ns1, type: A, data: 127.0.0.1}\n"
 	"      - {name: www, type: CNAME, data: user-service}\n"
 	"      - {name: ext, type: CNAME, data: example.org.}\n"
+	"      - {name: loop1, type: CNAME, data: loop2}\n"
+	"      - {name: loop2, type: CNAME, data: loop1}\n"
+	"      - {name: self, type: CNAME, data: self}\n"
 	"      - {name: '@', type: MX, data: '10 ns1'}\n"
 	"      - {name: info, type: TXT, data: '\"hello world\"'}\n"
 	"      - {name: sub, type: NS, data: ns.sub}\n"
@@ -232,6 +235,12 @@ int main(void)
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "... NOERROR");
 	ask(&r, "www.mesh", DNS_TYPE_CNAME, -1, false);
 	is_int(r.h.ancount, 1, "CNAME query: just the CNAME");
+	ask(&r, "loop1.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 2, "CNAME loop: each CNAME once");
+	is_str(rr_name(&r, 1), "loop2.mesh.", "... in chain order");
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "... NOERROR");
+	ask(&r, "SELF.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 1, "CNAME to itself: once");
 
 	ask(&r, "mesh", DNS_TYPE_SOA, -1, false);
 	is_int(r.h.ancount, 1, "SOA at the apex");
@@ -299,6 +308,26 @@ int main(void)
 	ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_AXFR, 0, -1, 0);
 	n = query_process(qw, q, ql, out, sizeof(out), (struct sockaddr *)&peer, true);
 	ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_REFUSED, "AXFR refused");
+	{
+		/* IXFR with the client's SOA in authority (RFC 1995 3). */
+		static const uint8_t soa[11 + 22] = {
+			0, 0, 6, 0, 1, 0, 0, 0, 0, 0, 22, /* ". 0 IN SOA", rdlength 22 */
+			0, 0, 0, 0, 0, 5,                 /* ". . 5", then four zero timers */
+		};
+		ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_IXFR, 0, -1, 0);
+		q[9] = 1; /* nscount */
+		memcpy(q + ql, soa, sizeof(soa));
+		n = query_process(qw, q, ql + sizeof(soa), out, sizeof(out), (struct sockaddr *)&peer,
+		                  true);
+		ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_REFUSED,
+		   "IXFR with its SOA in authority: REFUSED, not FORMERR");
+		ql = make_query(q, sizeof(q), "mesh", DNS_TYPE_SOA, 0, -1, 0);
+		q[9] = 1;
+		memcpy(q + ql, soa, sizeof(soa));
+		n = query_process(qw, q, ql + sizeof(soa), out, sizeof(out), (struct sockaddr *)&peer,
+		                  false);
+		ok(n >= 12 && DNS_RCODE(out[3]) == DNS_RCODE_FORMERR, "authority in a plain query: FORMERR");
+	}
 
 	/* A reload keeps serials moving forward. */
 	struct zone_snapshot *snap2;
