@@ -20,7 +20,7 @@ PKG_CONFIG ?= pkg-config
 FUZZ_TIME  ?= 60
 PORT       ?= 5353
 
-PKGS := yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd
+PKGS := yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

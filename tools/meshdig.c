@@ -5,6 +5,8 @@
 #include "wire.h"
 
 #include <ares.h>
+#include <curl/curl.h>
+#include <jansson.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -86,7 +88,8 @@ struct options {
 	bool show_additional;
 	bool show_stats;
 	/* --status / --why: a dnsd CHAOS TXT query shown as a table / lines. */
-	enum { MODE_DIG = 0, MODE_STATUS, MODE_WHY } mode;
+	enum { MODE_DIG = 0, MODE_STATUS, MODE_WHY, MODE_STATUS_HTTP } mode;
+	const char *status_url;       /* --status http://... */
 	/* +subnet: an EDNS Client Subnet option (RFC 7871). */
 	bool subnet;
 	uint16_t subnet_family;       /* 1: IPv4, 2: IPv6 (address family numbers) */
@@ -221,6 +224,8 @@ static void print_help(void)
 "  -x addr         reverse lookup: PTR query for an IPv4 or IPv6 address\n"
 "  --status SVC    dnsd's view of a service: each backend's state, weight,\n"
 "                  effective weight and last check, as a table (CH TXT SVC)\n"
+"  --status URL    the same for every service, from dnsd's HTTP endpoint\n"
+"                  (http://127.0.0.1:8053/ reads /status.json)\n"
 "  --why SVC       how dnsd picks this client's answer for SVC: policy,\n"
 "                  candidates and order (CH TXT _why.SVC; try +subnet)\n"
 "  -4, -6          use only IPv4 / IPv6 when resolving a server name\n"
@@ -543,6 +548,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			} else if (strcmp(arg, "--status") == 0 || strcmp(arg, "--why") == 0) {
 				bool why = arg[2] == 'w';
 				const char *svc = dash_value_long(argc, argv, &i, arg);
+				if (!why && (strncmp(svc, "http://", 7) == 0 || strncmp(svc, "https://", 8) == 0)) {
+					o->mode = MODE_STATUS_HTTP;
+					o->status_url = svc;
+					continue;
+				}
 				o->mode = why ? MODE_WHY : MODE_STATUS;
 				char name[NAME_TEXT_MAX + 8];
 				snprintf(name, sizeof(name), "%s%s", why ? "_why." : "", svc);
@@ -1371,7 +1381,7 @@ struct json {
 /* Escapes per RFC 8259 7. Our text is ASCII (names and rdata escape other
  * bytes as \DDD); any other byte becomes \u00XX so the output is always
  * valid UTF-8. */
-static void json_string(const char *s, size_t n)
+static void jout_string(const char *s, size_t n)
 {
 	putchar('"');
 	for (size_t i = 0; i < n; i++) {
@@ -1403,7 +1413,7 @@ static void json_sep(struct json *j, const char *key)
 		printf("\n%*s", j->depth * 2, "");
 	}
 	if (key) {
-		json_string(key, strlen(key));
+		jout_string(key, strlen(key));
 		fputs(": ", stdout);
 	}
 }
@@ -1431,7 +1441,7 @@ static void json_close(struct json *j, char bracket)
 static void json_str(struct json *j, const char *key, const char *val)
 {
 	json_sep(j, key);
-	json_string(val, strlen(val));
+	jout_string(val, strlen(val));
 }
 
 static void json_uint(struct json *j, const char *key, unsigned long val)
@@ -1506,7 +1516,7 @@ static void json_edns(struct json *j, const struct reply *rp, const struct conte
 			for (size_t i = 0; i < opt.len; i++)
 				rdtext[n++] = opt.data[i] >= 0x20 && opt.data[i] < 0x7f ? (char)opt.data[i] : '.';
 			json_sep(j, "text");
-			json_string(rdtext, n);
+			jout_string(rdtext, n);
 		} else if (opt.code == DNS_EDNS_COOKIE) {
 			json_str(j, "status", cookie_status(&opt, cx->cookie, cx->cookie_len));
 		} else if (opt.code == 15 && opt.len >= 2) {
@@ -1515,7 +1525,7 @@ static void json_edns(struct json *j, const struct reply *rp, const struct conte
 			if (ede_name(code))
 				json_str(j, "purpose", ede_name(code));
 			json_sep(j, "extraText");
-			json_string((const char *)opt.data + 2, opt.len - 2u);
+			jout_string((const char *)opt.data + 2, opt.len - 2u);
 		}
 		json_close(j, '}');
 	}
@@ -1646,6 +1656,117 @@ static void resolve_server(const struct options *o, struct ares_addr_port_node *
 	snprintf(text, cap, "%s#%u", addr, (unsigned)o->port);
 }
 
+/* ---- --status URL: dnsd's /status.json as tables ------------------------ */
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct { char *p; size_t len; } *b = arg;
+	size_t add = size * n;
+	if (b->len + add > (64u << 20))
+		return 0;                 /* refuse absurd bodies */
+	char *np = realloc(b->p, b->len + add + 1);
+	if (!np)
+		return 0;
+	memcpy(np + b->len, data, add);
+	b->p = np;
+	b->len += add;
+	b->p[b->len] = '\0';
+	return add;
+}
+
+static const char *jstr(json_t *o, const char *key, const char *dflt)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : dflt;
+}
+
+static long long jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static int status_http(const char *url, unsigned timeout_ms)
+{
+	char full[2048];
+	size_t ul = strlen(url);
+	if (ul >= sizeof(full) - 16) {
+		fprintf(stderr, "%s: URL too long\n", progname);
+		return EXIT_USAGE;
+	}
+	/* A bare server URL means its status document. */
+	const char *path = strchr(url + (url[4] == 's' ? 8 : 7), '/');
+	snprintf(full, sizeof(full), "%s%s", url,
+	         !path ? "/status.json" : strcmp(path, "/") == 0 ? "status.json" : "");
+	struct { char *p; size_t len; } body = { NULL, 0 };
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURL *c = curl_easy_init();
+	long code = 0;
+	CURLcode rc = CURLE_FAILED_INIT;
+	if (c) {
+		curl_easy_setopt(c, CURLOPT_URL, full);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms * 2);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		rc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_cleanup(c);
+	}
+	curl_global_cleanup();
+	if (rc != CURLE_OK || code != 200) {
+		if (rc != CURLE_OK)
+			fprintf(stderr, "%s: %s: %s\n", progname, full, curl_easy_strerror(rc));
+		else
+			fprintf(stderr, "%s: %s: HTTP status %ld\n", progname, full, code);
+		free(body.p);
+		return EXIT_NO_REPLY;
+	}
+	json_error_t jerr;
+	json_t *root = json_loadb(body.p ? body.p : "", body.len, 0, &jerr);
+	free(body.p);
+	json_t *zones = json_object_get(root, "zones");
+	if (!root || !json_is_array(zones)) {
+		fprintf(stderr, "%s: %s: not a dnsd status document (%s)\n", progname, full,
+		        root ? "no zones" : jerr.text);
+		json_decref(root);
+		return EXIT_MALFORMED;
+	}
+	printf("%s: snapshot generation %lld\n", full, jint(root, "generation"));
+	size_t zi, si, bi;
+	json_t *z, *svc, *b;
+	json_array_foreach(zones, zi, z) {
+		printf("\nzone %s serial %lld\n", jstr(z, "name", "?"), jint(z, "serial"));
+		json_array_foreach(json_object_get(z, "services"), si, svc) {
+			json_t *bes = json_object_get(svc, "backends");
+			printf("\n%s policy=%s healthy=%lld/%zu ttl=%lld%s\n", jstr(svc, "name", "?"),
+			       jstr(svc, "policy", "?"), jint(svc, "healthy"), json_array_size(bes),
+			       jint(svc, "ttl"),
+			       json_is_true(json_object_get(svc, "fail_open")) ? " fail-open" : "");
+			printf("%-24s %-28s %-5s %6s %9s %4s %-10s %8s %7s  %s\n", "BACKEND", "ADDRESS",
+			       "STATE", "WEIGHT", "EFFECTIVE", "PRIO", "LOCALITY", "FOR", "CHECKS", "LAST");
+			json_array_foreach(bes, bi, b) {
+				char addr[160], since[32], last[160];
+				snprintf(addr, sizeof(addr), "%s:%lld", jstr(b, "address", "?"), jint(b, "port"));
+				json_t *sv = json_object_get(b, "since_seconds");
+				if (json_is_number(sv))
+					snprintf(since, sizeof(since), "%.0fs", json_number_value(sv));
+				else
+					snprintf(since, sizeof(since), "-");
+				snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
+				         jint(b, "last_check_ms"));
+				printf("%-24s %-28s %-5s %6lld %9lld %4lld %-10s %8s %7lld  %s\n",
+				       jstr(b, "name", "-"), addr, jstr(b, "state", "?"), jint(b, "weight"),
+				       jint(b, "effective_weight"), jint(b, "priority"),
+				       jstr(b, "locality", "-"), since, jint(b, "checks"),
+				       json_is_true(json_object_get(b, "checked")) ? last : "unchecked");
+			}
+		}
+	}
+	json_decref(root);
+	return EXIT_REPLY_OK;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static long elapsed_ms(const struct timespec *a, const struct timespec *b)
@@ -1666,6 +1787,8 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	parse_args(argc, argv, &o);
+	if (o.mode == MODE_STATUS_HTTP)
+		return status_http(o.status_url, o.timeout_ms);
 
 	struct ares_addr_port_node server;
 	char server_text[INET6_ADDRSTRLEN + 8];

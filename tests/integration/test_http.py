@@ -219,3 +219,26 @@ def test_status_page_in_chromium(served):
     p = run_chromium(["--virtual-time-budget=3000", "--window-size=1200,500",
                       "--screenshot=" + shot, base + "/"])
     assert os.path.exists(shot) and os.path.getsize(shot) > 1000, p.stderr[-500:]
+
+
+def test_meshdig_status_url(served):
+    """meshdig --status URL reads /status.json and prints every backend."""
+    from dnsd_harness import MESHDIG
+    d, base, socks = served
+    wait_state(base, "127.0.0.61", "up")
+    kill(socks[0])
+    wait_state(base, "127.0.0.61", "down")
+    p = subprocess.run([MESHDIG, "--status", base + "/"], capture_output=True, text=True,
+                       timeout=10)
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[1]: line.split() for line in p.stdout.splitlines()
+            if line.startswith("127-0-0-6")}
+    assert rows["127.0.0.61:%d" % d_port(base, "127.0.0.61")][2] == "down"
+    assert rows["127.0.0.62:%d" % d_port(base, "127.0.0.62")][2] == "up"
+    assert "web.mesh. policy=weighted healthy=1/2" in p.stdout
+    p = subprocess.run([MESHDIG, "--status", base + "/metrics"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 10 and "not a dnsd status document" in p.stderr
+    p = subprocess.run([MESHDIG, "--status", "http://127.0.0.1:1/"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 9
