@@ -26,6 +26,7 @@ enum {
 	CFG_RDATA_MAX = 65535,
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
 	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (check_depth) */
+	CFG_MAX_UPSTREAMS = 16,
 };
 
 /* The enums are stored through an int (item_enum). */
@@ -1569,6 +1570,87 @@ static const struct schema_item tcp_items[] = {
 	ITEM_END,
 };
 
+static int upstream_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_forward *f = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "upstreams", "an address");
+	if (!s)
+		return -1;
+	struct cfg_listen *l = &f->upstreams[f->nupstreams];
+	if (config_parse_listen(s, 53, l) == -1)
+		return fail(c, n, "upstreams: bad address '%.*s' (expected ADDR, ADDR:PORT or "
+		            "[ADDR6]:PORT, port 1..65535)", CFG_QUOTE, s);
+	for (size_t i = 0; i < f->nupstreams; i++) {
+		if (f->upstreams[i].len == l->len && memcmp(&f->upstreams[i].ss, &l->ss, l->len) == 0)
+			return fail(c, n, "upstreams: duplicate address '%.*s'", CFG_QUOTE, s);
+	}
+	f->nupstreams++;
+	return 0;
+}
+
+static int item_upstreams(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	struct cfg_forward *f = obj;
+	(void)it;
+	size_t count = item_count(n);
+	if (n->type == YAML_SEQUENCE_NODE && count == 0)
+		return fail(c, n, "upstreams: empty list");
+	if (count > CFG_MAX_UPSTREAMS)
+		return fail(c, n, "upstreams: at most %d addresses", CFG_MAX_UPSTREAMS);
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "upstreams: expected an address or a list, got a mapping");
+	f->upstreams = alloc_array(c, n, count, sizeof(*f->upstreams));
+	if (!f->upstreams)
+		return -1;
+	return each_item(c, n, "upstreams", true, f, upstream_one);
+}
+
+static const struct schema_item forward_items[] = {
+	ITEM_FN("upstreams", item_upstreams, 0),
+	ITEM("resolv-conf", item_str, struct cfg_forward, resolv_conf, 0, 0, 0),
+	ITEM("timeout", item_msecs, struct cfg_forward, timeout_ms, 100, 60000, 0),
+	ITEM("max-outstanding", item_u32, struct cfg_forward, max_outstanding, 1, 1000000, 0),
+	ITEM("tcp", item_bool, struct cfg_forward, tcp, 0, 0, 0),
+	ITEM_END,
+};
+
+/* forward: upstreams and resolv-conf are two sources of the same list. */
+static int item_forward(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	if (schema_map(c, n, forward_items, &cfg->forward, 0, it->key) == -1)
+		return -1;
+	yaml_node_t *rc = map_find(c, n, "resolv-conf");
+	if (cfg->forward.nupstreams && rc)
+		return fail(c, rc, "forward: give either upstreams or resolv-conf, not both");
+	if (!cfg->forward.nupstreams && !rc)
+		return fail(c, n, "forward: missing upstreams (or resolv-conf)");
+	return 0;
+}
+
+static const struct schema_item cache_items[] = {
+	ITEM("max-entries", item_u32, struct cfg_cache, max_entries, 0, 100000000, 0),
+	ITEM("max-ttl", item_secs, struct cfg_cache, max_ttl, 1, CFG_TTL_MAX, 0),
+	ITEM("min-ttl", item_secs, struct cfg_cache, min_ttl, 0, 86400, 0),
+	ITEM("neg-max-ttl", item_secs, struct cfg_cache, neg_max_ttl, 0, 86400, 0),
+	ITEM_END,
+};
+
+static int item_cache(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	if (schema_map(c, n, cache_items, &cfg->cache, 0, it->key) == -1)
+		return -1;
+	if (cfg->cache.min_ttl > cfg->cache.max_ttl) {
+		yaml_node_t *v = map_find(c, n, "min-ttl");
+		return fail(c, v ? v : n, "cache: min-ttl (%us) is above max-ttl (%us)",
+		            (unsigned)cfg->cache.min_ttl, (unsigned)cfg->cache.max_ttl);
+	}
+	return 0;
+}
+
 static const struct schema_item top_items[] = {
 	ITEM_FN("listen", item_listen, 0),
 	ITEM("workers", item_u32, struct config, workers, 0, CFG_MAX_WORKERS, 0),
@@ -1577,6 +1659,8 @@ static const struct schema_item top_items[] = {
 	ITEM("udp-max-payload", item_u16, struct config, udp_max_payload, 512, 4096, 0),
 	ITEM_FN("localities", item_localities, 0),
 	ITEM_FN("zones", item_zones, 0),
+	ITEM_FN("forward", item_forward, 0),
+	ITEM_FN("cache", item_cache, 0),
 	ITEM_END,
 };
 
@@ -1883,6 +1967,8 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlocalities; i++)
 		free(cfg->localities[i].label);
 	free(cfg->localities);
+	free(cfg->forward.upstreams);
+	free(cfg->forward.resolv_conf);
 	free(cfg->zones);
 	free(cfg->listen);
 	free(cfg->path);
@@ -2030,6 +2116,9 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	c.cfg->tcp_idle_timeout_ms = 10000;
 	c.cfg->tcp_max_clients = 256;
 	c.cfg->udp_max_payload = 1232;
+	c.cfg->forward.timeout_ms = 2000;
+	c.cfg->forward.max_outstanding = 1000;
+	c.cfg->cache = (struct cfg_cache){ .max_entries = 10000, .max_ttl = 86400, .neg_max_ttl = 3600 };
 	if (schema_map(&c, root, top_items, c.cfg, 0, "top level") == -1)
 		goto out;
 	if (c.cfg->nzones == 0) {

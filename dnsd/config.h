@@ -131,6 +131,25 @@ struct cfg_locality {
 	char *label;
 };
 
+/* forward: names outside our zones go to upstream servers (forward.c).
+ * Off when neither upstreams nor resolv_conf is given. */
+struct cfg_forward {
+	struct cfg_listen *upstreams; /* ADDR[:PORT], default port 53 */
+	size_t nupstreams;
+	char *resolv_conf;            /* or: the nameserver lines of this file */
+	uint32_t timeout_ms;          /* default 2000: SERVFAIL to the client after this */
+	uint32_t max_outstanding;     /* default 1000 upstream queries at once */
+	bool tcp;                     /* default false: UDP, TCP on truncation */
+};
+
+/* cache: forwarded answers (cache.c). TTLs in seconds. */
+struct cfg_cache {
+	uint32_t max_entries;         /* default 10000; 0: no cache */
+	uint32_t max_ttl;             /* default 86400 */
+	uint32_t min_ttl;             /* default 0 */
+	uint32_t neg_max_ttl;         /* default 3600: NXDOMAIN and NODATA */
+};
+
 struct config {
 	char *path;
 	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
@@ -143,6 +162,8 @@ struct config {
 	size_t nlocalities;
 	struct cfg_zone *zones;
 	size_t nzones;
+	struct cfg_forward forward;
+	struct cfg_cache cache;
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

@@ -821,6 +821,83 @@ static void test_bad_services(void)
 #undef P
 }
 
+static void test_forward(void)
+{
+	struct config *cfg = load("zones: [{name: mesh}]\n");
+	char buf[64];
+	if (ok(cfg != NULL, "no forward key loads")) {
+		ok(cfg->forward.nupstreams == 0 && !cfg->forward.resolv_conf, "forwarding off by default");
+		is_int(cfg->forward.timeout_ms, 2000, "default forward timeout");
+		is_int(cfg->forward.max_outstanding, 1000, "default max-outstanding");
+		ok(!cfg->forward.tcp, "default: UDP upstream");
+		is_int(cfg->cache.max_entries, 10000, "default cache max-entries");
+		is_int(cfg->cache.max_ttl, 86400, "default max-ttl");
+		is_int(cfg->cache.min_ttl, 0, "default min-ttl");
+		is_int(cfg->cache.neg_max_ttl, 3600, "default neg-max-ttl");
+		config_free(cfg);
+	}
+	cfg = load("zones: [{name: mesh}]\n"
+	           "forward:\n"
+	           "  upstreams: [\"127.0.0.1:5300\", \"[::1]:53\", 192.0.2.1]\n"
+	           "  timeout: 500ms\n"
+	           "  max-outstanding: 10\n"
+	           "  tcp: true\n"
+	           "cache: {max-entries: 0, max-ttl: 1h, min-ttl: 5, neg-max-ttl: 1m}\n");
+	if (ok(cfg != NULL, "forward and cache load")) {
+		is_int(cfg->forward.nupstreams, 3, "three upstreams");
+		is_str(listen_addr(&cfg->forward.upstreams[0], buf, sizeof(buf)), "127.0.0.1", "first");
+		is_int(listen_port(&cfg->forward.upstreams[0]), 5300, "its port");
+		is_str(listen_addr(&cfg->forward.upstreams[1], buf, sizeof(buf)), "::1", "IPv6 upstream");
+		is_int(listen_port(&cfg->forward.upstreams[2]), 53, "default port 53");
+		is_int(cfg->forward.timeout_ms, 500, "timeout 500ms");
+		is_int(cfg->forward.max_outstanding, 10, "max-outstanding");
+		ok(cfg->forward.tcp, "tcp: true");
+		is_int(cfg->cache.max_entries, 0, "max-entries 0 (no cache)");
+		is_int(cfg->cache.max_ttl, 3600, "max-ttl 1h");
+		is_int(cfg->cache.min_ttl, 5, "min-ttl 5");
+		is_int(cfg->cache.neg_max_ttl, 60, "neg-max-ttl 1m");
+		config_free(cfg);
+	}
+	bad("zones: [{name: mesh}]\nforward: {upstreams: 10.0.0.1, resolv-conf: ~}\n", "2:45",
+	    "resolv-conf: missing value", "resolv-conf null");
+	cfg = load("zones: [{name: mesh}]\nforward: {resolv-conf: /etc/resolv.conf}\n");
+	if (ok(cfg != NULL, "resolv-conf alone")) {
+		is_str(cfg->forward.resolv_conf, "/etc/resolv.conf", "resolv-conf path");
+		is_int(cfg->forward.nupstreams, 0, "no upstream list");
+		config_free(cfg);
+	}
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1], resolv-conf: /etc/resolv.conf}\n",
+	    "2:47", "either upstreams or resolv-conf", "both sources");
+	bad("zones: [{name: mesh}]\nforward: {timeout: 2s}\n", "2:10", "missing upstreams",
+	    "no source");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: []}\n", "2:22", "empty list", "empty list");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1:0]}\n", "2:23", "bad address",
+	    "port 0");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [nameserver.example]}\n", "2:23",
+	    "bad address 'nameserver.example'", "a host name");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1, 10.0.0.1:53]}\n", "2:33",
+	    "duplicate address", "duplicate upstream");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: {a: 1}}\n", "2:22", "got a mapping",
+	    "mapping as upstreams");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1], timeout: 10ms}\n", "2:43",
+	    "out of range 100ms..60000ms", "timeout too short");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1], max-outstanding: 0}\n", "2:51",
+	    "in 1..1000000", "max-outstanding 0");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1], tcp: maybe}\n", "2:39",
+	    "expected true or false", "tcp not a boolean");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [10.0.0.1], ttl: 5}\n", "2:34",
+	    "forward: unknown key 'ttl'", "unknown forward key");
+	bad("zones: [{name: mesh}]\nforward: [10.0.0.1]\n", "2:10", "forward: expected a mapping",
+	    "forward as a list");
+	bad("zones: [{name: mesh}]\ncache: {max-ttl: 0}\n", "2:18", "out of range", "max-ttl 0");
+	bad("zones: [{name: mesh}]\ncache: {min-ttl: 1h, max-ttl: 60}\n", "2:18",
+	    "min-ttl (3600s) is above max-ttl (60s)", "min above max");
+	bad("zones: [{name: mesh}]\ncache: {max-entries: x}\n", "2:22", "expected an integer",
+	    "max-entries not a number");
+	bad("zones: [{name: mesh}]\ncache: {size: 1}\n", "2:9", "cache: unknown key 'size'",
+	    "unknown cache key");
+}
+
 int main(void)
 {
 	test_example();
@@ -836,5 +913,6 @@ int main(void)
 	test_bad_zone();
 	test_bad_records();
 	test_bad_services();
+	test_forward();
 	return done_testing();
 }
