@@ -50,6 +50,7 @@ struct options {
 	const char *pid_file;
 	bool syslog;
 	unsigned query_log;           /* --query-log: lines per second per thread, 0 off */
+	bool reload;                  /* --reload: signal the running dnsd and exit */
 };
 
 static void usage(FILE *f)
@@ -71,6 +72,8 @@ static void usage(FILE *f)
 	        "                        status page at / (port 0: a free port, logged)\n"
 	        "      --user USER       after binding, switch to USER (and its groups)\n"
 	        "      --pid-file FILE   write the process id to FILE (removed at exit)\n"
+	        "      --reload          with --pid-file: make the running dnsd reload\n"
+	        "                        (SIGHUP) and exit; 0 if it was signalled\n"
 	        "      --syslog          log to syslog (daemon facility) instead of stderr\n"
 	        "      --query-log[=N]   log queries, at most N lines per second per thread\n"
 	        "                        (default 100); the excess is counted, not logged\n"
@@ -88,7 +91,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG, OPT_QLOG };
+	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG, OPT_QLOG, OPT_RELOAD };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -100,6 +103,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "pid-file", required_argument, NULL, OPT_PID },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "query-log", optional_argument, NULL, OPT_QLOG },
+		{ "reload", no_argument, NULL, OPT_RELOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -156,6 +160,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SYSLOG:
 			o->syslog = true;
+			break;
+		case OPT_RELOAD:
+			o->reload = true;
 			break;
 		case OPT_QLOG: {
 			unsigned long v = optarg ? strtoul(optarg, &end, 10) : 100;
@@ -257,6 +264,38 @@ static int write_pid_file(const char *path)
 		log_err("pid file %s: write failed", path);
 		return -1;
 	}
+	return 0;
+}
+
+/* --reload: SIGHUP to the pid in the pid file, after checking that it is a
+ * dnsd process (a stale file must not signal an unrelated process). */
+static int signal_running(const char *pid_file)
+{
+	FILE *f = fopen(pid_file, "r");
+	long pid = 0;
+	if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "dnsd: --reload: cannot read a process id from %s\n", pid_file);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	fclose(f);
+	char path[64], comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = fopen(path, "r");
+	if (!f || !fgets(comm, sizeof(comm), f) || strncmp(comm, "dnsd", 4) != 0) {
+		fprintf(stderr, "dnsd: --reload: process %ld from %s is not running dnsd\n", pid,
+		        pid_file);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	fclose(f);
+	if (kill((pid_t)pid, SIGHUP) == -1) {
+		fprintf(stderr, "dnsd: --reload: kill %ld: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	printf("dnsd: asked process %ld to reload (see its log for the result)\n", pid);
 	return 0;
 }
 
@@ -469,6 +508,13 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o) == -1)
 		return 1;
+	if (o.reload) {
+		if (!o.pid_file) {
+			fprintf(stderr, "dnsd: --reload needs --pid-file FILE\n");
+			return 1;
+		}
+		return signal_running(o.pid_file);
+	}
 	log_set_level(o.level);
 	if (o.syslog && !o.check)
 		log_use_syslog("dnsd");

@@ -107,3 +107,22 @@ def test_query_log_is_rate_limited(tmp_path):
         assert int(logged.group(1)) >= 5
     finally:
         assert d.stop() == 0
+
+
+def test_reload_control_action(dnsd, tmp_path):
+    """dnsd --reload --pid-file FILE makes the running dnsd reload."""
+    pid_file = tmp_path / "dnsd.pid"
+    d = dnsd(ZONE, args=["--pid-file", str(pid_file)])
+    with open(d.conf, "w") as f:
+        f.write(ZONE.replace("127.0.0.71", "127.0.0.72"))
+    start = len(d.log())
+    p = subprocess.run([DNSD, "--reload", "--pid-file", str(pid_file)], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    d.wait_log(r"reloaded ", start=start)
+    assert [r.to_text() for r in d.query("web.mesh.", "A").answer[0]] == ["127.0.0.72"]
+    pid_file.write_text("%d\n" % os.getpid())
+    p = subprocess.run([DNSD, "--reload", "--pid-file", str(pid_file)], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 1 and "not running dnsd" in p.stderr
+    pid_file.write_text(str(d.proc.pid) + "\n")
