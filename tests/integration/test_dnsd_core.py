@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -353,6 +354,9 @@ class TestMalformed:
         ("OPT non-root owner", header(ar=1) + question() + opt_rr(owner=b"\x01a\x00")),
         ("OPT in answer", header(an=1) + question() + opt_rr()),
         ("OPT bad option", header(ar=1) + question() + opt_rr(rdata=b"\x00\x0a\x00\x05abc")),
+        ("COOKIE of 5 bytes", header(ar=1) + question() + opt_rr(rdata=b"\x00\x0a\x00\x05abcde")),
+        ("ECS scope set", header(ar=1) + question()
+         + opt_rr(rdata=b"\x00\x08\x00\x07\x00\x01\x18\x18\x0a\x01\x02")),
         ("TSIG not last", header(ar=2) + question() + b"\x00" + struct.pack(">HHIH", 250, 255, 0, 0)
          + opt_rr()),
         ("arcount past end", header(ar=1) + question()),
@@ -891,6 +895,45 @@ class TestTcp:
         finally:
             for s in held:
                 s.close()
+
+    def test_backpressure(self, core):
+        """A client that sends many queries before reading any answer
+        (over 1 MB of answers) still gets every one, in order."""
+        n = 1200
+        qs = [dns.message.make_query("big.mesh." if i % 2 else "static.mesh.", "A")
+              for i in range(n)]
+        for i, q in enumerate(qs):
+            q.id = i
+        data = b"".join(frame(q.to_wire()) for q in qs)
+        with tcp_connect(core, timeout=10) as s:
+            sender = threading.Thread(target=s.sendall, args=(data,))
+            sender.start()
+            time.sleep(0.3)      # let dnsd fill its output buffer and stall
+            for i in range(n):
+                m = dns.message.from_wire(recv_frame(s))
+                assert m.id == i
+                assert len(answers(m, "A")) == (BIG_N if i % 2 else 1)
+            sender.join()
+
+    def test_slow_partial_query_times_out(self, dnsd):
+        """Bytes that never complete a query do not keep a connection open
+        past the idle timeout."""
+        d = dnsd(TCP_YAML)
+        q = frame(dns.message.make_query("static.mesh.", "A").to_wire())
+        t0 = time.monotonic()
+        with tcp_connect(d) as s:
+            closed = False
+            for b in q[:-1]:
+                try:
+                    s.send(bytes([b]))
+                except OSError:
+                    closed = True
+                    break
+                if closed_by_peer(s, 0.1):
+                    closed = True
+                    break
+            assert closed or closed_by_peer(s, 3.0)
+        assert time.monotonic() - t0 < 2.5
 
     def test_zero_length_frame_closes(self, core):
         with tcp_connect(core) as s:
