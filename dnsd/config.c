@@ -1611,7 +1611,7 @@ static const struct schema_item forward_items[] = {
 	ITEM_FN("upstreams", item_upstreams, 0),
 	ITEM("resolv-conf", item_str, struct cfg_forward, resolv_conf, 0, 0, 0),
 	ITEM("timeout", item_msecs, struct cfg_forward, timeout_ms, 100, 60000, 0),
-	ITEM("max-outstanding", item_u32, struct cfg_forward, max_outstanding, 1, 1000000, 0),
+	ITEM("max-outstanding", item_u32, struct cfg_forward, max_outstanding, 1, 60000, 0),
 	ITEM("tcp", item_bool, struct cfg_forward, tcp, 0, 0, 0),
 	ITEM_END,
 };

@@ -22,7 +22,9 @@
 #include <sys/signalfd.h>
 #include <time.h>
 
+#include "cache.h"
 #include "config.h"
+#include "forward.h"
 #include "health.h"
 #include "http.h"
 #include "log.h"
@@ -379,17 +381,159 @@ static void query_log(struct worker *w, const uint8_t *req, size_t len, const ui
 		log_info("query %s %s %s %s -> dropped", peer->tcp ? "tcp" : "udp", client, name, type);
 }
 
+/* Forwarding, set up before the server starts and stopped after it. */
+static struct forward *forwarder;
+static struct cache *fwd_cache;
+static uint16_t fwd_payload;
+
 static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
                   const struct server_peer *peer)
 {
 	struct worker *w = ctx;
 	uint64_t t0 = now_ns();
 	int n = query_process(w->qw, req, len, resp, cap, peer->addr, peer->tcp);
+	if (n == QUERY_FORWARD) {
+		const struct query_forward *fq = query_forward_info(w->qw);
+		if (forwarder && forward_submit(forwarder, fq, peer) == 0)
+			n = SERVER_DEFERRED;
+		else
+			n = forward_error(fq, DNS_RCODE_SERVFAIL, fwd_payload, resp, cap);
+	}
 	uint64_t t1 = now_ns();
 	metrics_observe(w->m, req, len, resp, n, peer->tcp, t1 - t0);
 	if (w->qlog_rate)
 		query_log(w, req, len, resp, n, peer, t1);
 	return n;
+}
+
+static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
+
+/* The upstreams to use: the configured list or resolv.conf's, without our
+ * own addresses (forwarding to ourselves would loop: CoreDNS exits on
+ * such a loop, we drop the entry). 0, or -1 after logging. */
+static int forward_upstreams(const struct config *cfg, const struct cfg_listen *listen,
+                             size_t nlisten, struct cfg_listen *out, size_t *n)
+{
+	const struct cfg_forward *fc = &cfg->forward;
+	struct cfg_listen all[FORWARD_UPSTREAMS_MAX];
+	size_t nall = 0;
+	char err[256];
+	if (fc->resolv_conf) {
+		if (forward_read_resolv_conf(fc->resolv_conf, all, FORWARD_UPSTREAMS_MAX, &nall, err,
+		                             sizeof(err)) == -1) {
+			log_err("forward: %s", err);
+			return -1;
+		}
+	} else {
+		nall = fc->nupstreams < FORWARD_UPSTREAMS_MAX ? fc->nupstreams : FORWARD_UPSTREAMS_MAX;
+		memcpy(all, fc->upstreams, nall * sizeof(*all));
+	}
+	*n = 0;
+	for (size_t i = 0; i < nall; i++) {
+		char one[80];
+		format_listen(&all[i], one, sizeof(one));
+		if (forward_is_self(&all[i], listen, nlisten)) {
+			log_warn("forward: upstream %s is this server's own address, ignored", one);
+			continue;
+		}
+		out[(*n)++] = all[i];
+	}
+	return 0;
+}
+
+/* Starts the cache and the forwarder if cfg forwards. 0 (forwarding may
+ * still be off: no usable upstream), or -1 after logging. */
+static int forward_setup(const struct config *cfg, const struct cfg_listen *listen,
+                         size_t nlisten)
+{
+	const struct cfg_forward *fc = &cfg->forward;
+	if (!fc->nupstreams && !fc->resolv_conf)
+		return 0;
+	struct cfg_listen ups[FORWARD_UPSTREAMS_MAX];
+	size_t nups;
+	if (forward_upstreams(cfg, listen, nlisten, ups, &nups) == -1)
+		return -1;
+	if (nups == 0) {
+		log_warn("forward: no usable upstream%s%s; names outside our zones are REFUSED",
+		         fc->resolv_conf ? " in " : "", fc->resolv_conf ? fc->resolv_conf : "");
+		return 0;
+	}
+	struct cache_settings cs = {
+		.max_entries = cfg->cache.max_entries,
+		.min_ttl = cfg->cache.min_ttl,
+		.max_ttl = cfg->cache.max_ttl,
+		.neg_max_ttl = cfg->cache.neg_max_ttl,
+		.udp_max_payload = cfg->udp_max_payload,
+	};
+	fwd_cache = cache_new(&cs);
+	if (!fwd_cache) {
+		log_err("forward: out of memory for the cache");
+		return -1;
+	}
+	fwd_payload = cfg->udp_max_payload;
+	struct forward_settings fs = {
+		.upstreams = ups,
+		.nupstreams = nups,
+		.timeout_ms = fc->timeout_ms,
+		.max_outstanding = fc->max_outstanding,
+		.tcp = fc->tcp,
+		.udp_max_payload = cfg->udp_max_payload,
+		.cache = fwd_cache,
+	};
+	char err[256];
+	forwarder = forward_start(&fs, err, sizeof(err));
+	if (!forwarder) {
+		log_err("%s", err);
+		cache_free(fwd_cache);
+		fwd_cache = NULL;
+		return -1;
+	}
+	query_set_forwarding(true, fwd_cache);
+	char list[512] = "";
+	for (size_t i = 0, off = 0; i < nups && off < sizeof(list) - 80; i++) {
+		char one[80];
+		format_listen(&ups[i], one, sizeof(one));
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? " " : "", one);
+	}
+	log_info("forwarding names outside our zones to %s (%s, timeout %u ms, cache %u entries)",
+	         list, fc->tcp ? "TCP" : "UDP", fc->timeout_ms, cfg->cache.max_entries);
+	return 0;
+}
+
+/* After the server stopped: logs the counters and frees. */
+static void forward_teardown(void)
+{
+	if (!forwarder)
+		return;
+	struct forward_stats fs;
+	struct cache_stats cs;
+	forward_stats(forwarder, &fs);
+	cache_stats(fwd_cache, &cs);
+	log_info("forward: %llu sent upstream, %llu answered, %llu SERVFAIL, %llu over "
+	         "max-outstanding; cache: %llu hits, %llu misses, %llu entries",
+	         (unsigned long long)fs.forwarded, (unsigned long long)fs.answered,
+	         (unsigned long long)fs.failed, (unsigned long long)fs.over_cap,
+	         (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+	         (unsigned long long)cs.entries);
+	forward_free(forwarder);
+	forwarder = NULL;
+	cache_free(fwd_cache);
+	fwd_cache = NULL;
+}
+
+static bool forward_config_equal(const struct config *a, const struct config *b)
+{
+	const struct cfg_forward *x = &a->forward, *y = &b->forward;
+	if (x->nupstreams != y->nupstreams || x->timeout_ms != y->timeout_ms ||
+	    x->max_outstanding != y->max_outstanding || x->tcp != y->tcp ||
+	    memcmp(&a->cache, &b->cache, sizeof(a->cache)) != 0 ||
+	    !x->resolv_conf != !y->resolv_conf ||
+	    (x->resolv_conf && strcmp(x->resolv_conf, y->resolv_conf) != 0))
+		return false;
+	for (size_t i = 0; i < x->nupstreams; i++)
+		if (memcmp(&x->upstreams[i], &y->upstreams[i], sizeof(x->upstreams[i])) != 0)
+			return false;
+	return true;
 }
 
 static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
@@ -588,9 +732,16 @@ int main(int argc, char **argv)
 		.handle = handle,
 		.arg = &o,
 	};
+	if (forward_setup(cfg, set.listen, set.nlisten) == -1) {
+		health_stop(health);
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
 	struct server *srv;
 	if (server_start(&srv, &set, &ops, err, sizeof(err)) == -1) {
 		log_err("%s", err);
+		forward_teardown();
 		health_stop(health);
 		zone_shutdown();
 		config_free(cfg);
@@ -691,6 +842,8 @@ int main(int argc, char **argv)
 				config_free(ncfg);
 				continue;
 			}
+			if (!forward_config_equal(cfg, ncfg))
+				log_warn("reload: forward and cache settings take effect at the next start");
 			config_free(cfg);
 			cfg = ncfg;
 			rebuild(cfg, health);
@@ -706,7 +859,11 @@ int main(int argc, char **argv)
 	}
 	sd_notify_msg("STOPPING=1");
 	http_stop(http);
+	/* The forwarder answers through the server's sockets: it stops first,
+	 * and is freed once no worker can hand it a query. */
+	forward_stop(forwarder);
 	server_stop(srv);
+	forward_teardown();
 	health_stop(health);
 	zone_shutdown();
 	config_free(cfg);

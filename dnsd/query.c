@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "balance.h"
+#include "cache.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -19,6 +20,9 @@ enum {
 	CNAME_CHAIN_MAX = 8,   /* in-zone CNAME hops we follow for the client */
 	ADDL_MAX = 32,         /* distinct names considered for the additional section */
 	OPT_RR_LEN = 11,       /* root owner + type + class + ttl + rdlength */
+	/* answer_in's verdict for a name outside our zones when forwarding
+	 * is on (beyond every 12-bit RCODE). */
+	RCODE_FORWARD = 0x10000,
 };
 
 enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
@@ -27,6 +31,7 @@ struct query_worker {
 	unsigned idx;
 	struct balance_state bal;
 	uint16_t order[ZONE_MAX_BACKENDS];
+	struct query_forward fwd;
 };
 
 /* Per-request encoding state, on the stack. */
@@ -48,6 +53,19 @@ struct answer {
 
 static query_status_fn status_fn;
 static void *status_arg;
+static bool fwd_on;
+static struct cache *fwd_cache;
+
+void query_set_forwarding(bool on, struct cache *cache)
+{
+	fwd_on = on;
+	fwd_cache = on ? cache : NULL;
+}
+
+const struct query_forward *query_forward_info(const struct query_worker *qw)
+{
+	return &qw->fwd;
+}
 
 void query_set_status_source(query_status_fn fn, void *arg)
 {
@@ -397,9 +415,12 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 		}
 		switch (r.status) {
 		case ZONE_NOTAUTH:
-			/* Not ours. The first name: REFUSED (no forwarding yet); after
-			 * a CNAME: the chain ends here for the client to follow. */
-			return hop == 0 ? DNS_RCODE_REFUSED : rcode;
+			/* Not ours. The first name: forwarded if forwarding is on,
+			 * else REFUSED; after a CNAME: the chain ends here for the
+			 * client to follow. */
+			if (hop == 0)
+				return fwd_on ? RCODE_FORWARD : DNS_RCODE_REFUSED;
+			return rcode;
 		case ZONE_REFERRAL:
 			if (hop == 0) {
 				a->referral = true;
@@ -683,6 +704,24 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	} else {
 		rcode = answer_in(qw, &a, snap, &q.q, &aa);
 	}
+	if (rcode == RCODE_FORWARD) {
+		/* Outside our zones: the cache, else upstream. Without RD the
+		 * client asked for no recursion: the cache only (RFC 1034 4.3.1). */
+		enum cache_edns ek = !q.edns.present ? CACHE_EDNS_NONE
+		                     : q.edns.do_bit ? CACHE_EDNS_DO : CACHE_EDNS_PLAIN;
+		size_t n = cache_get(fwd_cache, &q.q, ek, q.hdr.id, q.hdr.flags, resp, respcap, limit);
+		if (n)
+			return (int)n;
+		if (q.hdr.flags & DNS_FLAG_RD) {
+			qw->fwd.q = q.q;
+			qw->fwd.id = q.hdr.id;
+			qw->fwd.flags = q.hdr.flags;
+			qw->fwd.edns = (uint8_t)ek;
+			qw->fwd.limit = (uint16_t)(limit < DNS_MSG_MAX ? limit : DNS_MSG_MAX);
+			return QUERY_FORWARD;
+		}
+		rcode = DNS_RCODE_REFUSED;
+	}
 
 	/* The OPT record (RFC 6891 6.1.1): our payload size, the DO bit
 	 * echoed (RFC 3225), the upper rcode bits. */
@@ -716,6 +755,8 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	                            (rcode & 0xfu));
 	if (aa)
 		flags |= DNS_FLAG_AA;
+	if (fwd_on)
+		flags |= DNS_FLAG_RA;
 	if (a.tc)
 		flags |= DNS_FLAG_TC;
 	wire_patch_u16(&a.w, 2, flags);

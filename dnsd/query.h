@@ -9,8 +9,22 @@
 #include <sys/socket.h>
 
 #include "health.h"
+#include "wire.h"
 
-enum { QUERY_DROP = -1 };
+/* QUERY_FORWARD: the name is outside our zones, forwarding is on and the
+ * cache had no answer: query_forward_info() says what to ask upstream. */
+enum { QUERY_DROP = -1, QUERY_FORWARD = -2 };
+
+/* A query to forward, as query_process left it in the worker. */
+struct query_forward {
+	struct dns_question q;        /* as asked (case kept) */
+	uint16_t id;                  /* the client's */
+	uint16_t flags;               /* the client's header flags (RD, CD) */
+	uint8_t edns;                 /* enum cache_edns */
+	uint16_t limit;               /* the longest answer the client takes */
+};
+
+struct cache;
 
 /* Where CHAOS status queries read the watcher's details (last check result,
  * counters) of backend bi of service si of zone zi. Called only for those
@@ -18,6 +32,11 @@ enum { QUERY_DROP = -1 };
 typedef bool (*query_status_fn)(void *arg, size_t zi, size_t si, size_t bi,
                                 struct health_state *out);
 void query_set_status_source(query_status_fn fn, void *arg);
+
+/* Forwarding (on): names outside our zones are answered from cache (may
+ * be NULL) or make query_process return QUERY_FORWARD, and answers carry
+ * RA. Off (the default): they are REFUSED. Set once before serving. */
+void query_set_forwarding(bool on, struct cache *cache);
 
 struct query_worker;
 
@@ -27,9 +46,14 @@ void query_worker_free(struct query_worker *qw);
 
 /* Answers req into resp (capacity respcap, >= 512). For UDP the answer is
  * cut to the client's payload size (512 without EDNS) with TC set when a
- * required RRset does not fit. Returns the response length or QUERY_DROP.
+ * required RRset does not fit. Returns the response length, QUERY_DROP, or
+ * QUERY_FORWARD (nothing written; see query_forward_info).
  * The calling thread must be an online liburcu-qsbr reader. */
 int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
                   uint8_t *resp, size_t respcap, const struct sockaddr *peer, bool tcp);
+
+/* The query behind the last QUERY_FORWARD of qw (owned by qw, valid until
+ * its next query_process). */
+const struct query_forward *query_forward_info(const struct query_worker *qw);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -74,6 +75,20 @@ union pktinfo_cmsg {
 	struct cmsghdr hdr;
 	uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
+_Static_assert(sizeof(union pktinfo_cmsg) <= sizeof(((struct server_route *)0)->cmsg),
+               "server_route.cmsg too small for IPV6_PKTINFO");
+
+/* epoll key of the TCP thread's reply eventfd (listeners and slots are
+ * far below). */
+#define TCP_KEY_REPLY UINT32_MAX
+
+/* An answer for a TCP connection, queued by server_reply. */
+struct tcp_reply {
+	struct tcp_reply *next;
+	uint32_t slot, gen;
+	size_t len;
+	uint8_t msg[];
+};
 
 struct udp_worker {
 	struct server *srv;
@@ -99,6 +114,8 @@ struct tcp_conn {
 	uint32_t events;              /* current epoll interest */
 	bool eof;                     /* the client shut down its side */
 	bool stalled;                 /* a complete query waits for output room */
+	uint32_t gen;                 /* counts the connections this slot served */
+	uint32_t inflight;            /* queries answered later (SERVER_DEFERRED) */
 	uint64_t deadline_ms;
 	struct tcp_conn *prev, *next;
 	uint8_t *in;                  /* TCP_IN_CAP: [inoff, inlen) unconsumed */
@@ -124,6 +141,11 @@ struct tcp_thread {
 	struct tcp_conn *head, *tail;
 	uint64_t accept_resume_ms;    /* 0: listeners are in the epoll set */
 	uint64_t last_warn_ms;
+	/* Answers from other threads (server_reply): a list under rmu and an
+	 * eventfd in the epoll set that wakes the thread. */
+	pthread_mutex_t rmu;
+	struct tcp_reply *rhead, *rtail;
+	int rfd;
 };
 
 struct listen_sock {
@@ -478,6 +500,9 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 			.addr = (const struct sockaddr *)&w->peer[i],
 			.addrlen = h->msg_namelen,
 			.tcp = false,
+			.srv = w->srv,
+			.fd = w->fd,
+			.msg = w->pktinfo ? h : NULL,
 		};
 		uint8_t *resp = w->resp + (size_t)i * MSG_MAX;
 		int r = ops->handle(ctx, w->req + (size_t)i * UDP_REQ_MAX, w->in[i].msg_len, resp,
@@ -671,6 +696,8 @@ static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 		c->fd = fd;
 		c->events = EPOLLIN;
 		c->eof = c->stalled = false;
+		c->gen++;
+		c->inflight = 0;
 		c->inoff = c->inlen = c->outoff = c->outlen = 0;
 		memcpy(&c->peer, &ss, sizeof(ss));
 		c->peerlen = sl;
@@ -725,9 +752,15 @@ static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64
 			.addr = (const struct sockaddr *)&c->peer,
 			.addrlen = c->peerlen,
 			.tcp = true,
+			.srv = srv,
+			.fd = c->fd,
+			.slot = (uint32_t)(c - srv->tcp.conns),
+			.gen = c->gen,
 		};
 		uint8_t *frame = c->out + c->outlen;
 		int r = srv->ops.handle(ctx, p + 2, len, frame + 2, MSG_MAX, &peer);
+		if (r == SERVER_DEFERRED)
+			c->inflight++;
 		if (r > 0 && r <= MSG_MAX) {
 			frame[0] = (uint8_t)(r >> 8);
 			frame[1] = (uint8_t)r;
@@ -783,7 +816,7 @@ static void conn_run(struct server *srv, struct tcp_conn *c, void *ctx, uint64_t
 			break;
 	}
 	bool pending = c->outoff < c->outlen;
-	if (c->eof && !pending && !c->stalled)
+	if (c->eof && !pending && !c->stalled && !c->inflight)
 		goto close;
 	uint32_t want = (!c->eof && !c->stalled ? EPOLLIN : 0) | (pending ? EPOLLOUT : 0);
 	if (want != c->events) {
@@ -813,6 +846,44 @@ static void conn_event(struct server *srv, struct tcp_conn *c, uint32_t events, 
 		return;
 	}
 	conn_run(srv, c, ctx, now);
+}
+
+/* Appends the answers other threads queued to their connections' output,
+ * if each is still the connection the query came on and has room (else
+ * the answer is dropped and the client retries), and sends them. */
+static void tcp_replies(struct server *srv, void *ctx, uint64_t now)
+{
+	struct tcp_thread *t = &srv->tcp;
+	uint64_t n;
+	if (read(t->rfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("TCP reply eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&t->rmu);
+	struct tcp_reply *r = t->rhead;
+	t->rhead = t->rtail = NULL;
+	pthread_mutex_unlock(&t->rmu);
+	while (r) {
+		struct tcp_reply *next = r->next;
+		struct tcp_conn *c = r->slot < srv->max_clients ? &t->conns[r->slot] : NULL;
+		if (c && c->fd != -1 && c->gen == r->gen) {
+			if (c->inflight)
+				c->inflight--;
+			if (TCP_OUT_CAP - c->outlen < 2 + r->len && c->outoff) {
+				memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+				c->outlen -= c->outoff;
+				c->outoff = 0;
+			}
+			if (TCP_OUT_CAP - c->outlen >= 2 + r->len) {
+				c->out[c->outlen] = (uint8_t)(r->len >> 8);
+				c->out[c->outlen + 1] = (uint8_t)r->len;
+				memcpy(c->out + c->outlen + 2, r->msg, r->len);
+				c->outlen += 2 + r->len;
+				conn_touch(srv, c, now);
+			}
+			conn_run(srv, c, ctx, now);
+		}
+		free(r);
+		r = next;
+	}
 }
 
 /* Milliseconds epoll_wait may sleep: until the next connection deadline or
@@ -851,6 +922,10 @@ static void tcp_loop(struct server *srv, void *ctx)
 		for (int i = 0; i < n; i++) {
 			int fd = (int)(uint32_t)(ev[i].data.u64 >> 32);
 			size_t key = (uint32_t)ev[i].data.u64;
+			if (key == TCP_KEY_REPLY) {
+				tcp_replies(srv, ctx, now);
+				continue;
+			}
 			if (key < srv->nlisten) {
 				tcp_accept(srv, key, now);
 				continue;
@@ -920,6 +995,12 @@ static int tcp_pool_new(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
 		return -1;
 	}
+	t->rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event rev = { .events = EPOLLIN, .data.u64 = ev_data(t->rfd, TCP_KEY_REPLY) };
+	if (t->rfd == -1 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->rfd, &rev) == -1) {
+		snprintf(err, errlen, "TCP reply eventfd: %s", strerror(errno));
+		return -1;
+	}
 	for (size_t i = 0; i < srv->nlisten; i++) {
 		struct epoll_event ev = {
 			.events = EPOLLIN,
@@ -951,6 +1032,13 @@ static void server_free(struct server *srv)
 			close(srv->listen[i].tcp_fd);
 	if (srv->tcp.epfd != -1)
 		close(srv->tcp.epfd);
+	if (srv->tcp.rfd != -1)
+		close(srv->tcp.rfd);
+	for (struct tcp_reply *r = srv->tcp.rhead, *next; r; r = next) {
+		next = r->next;
+		free(r);
+	}
+	pthread_mutex_destroy(&srv->tcp.rmu);
 	if (srv->tcp.bufs)
 		munmap(srv->tcp.bufs, srv->tcp.bufs_len);
 	free(srv->tcp.conns);
@@ -1015,6 +1103,8 @@ int server_start(struct server **out, const struct server_settings *set,
 	srv->max_clients = set->tcp_max_clients;
 	srv->idle_ms = set->tcp_idle_timeout_ms;
 	srv->tcp.epfd = -1;
+	srv->tcp.rfd = -1;
+	pthread_mutex_init(&srv->tcp.rmu, NULL);
 	atomic_init(&srv->stop, false);
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cond, NULL);
@@ -1056,6 +1146,61 @@ void server_stop(struct server *srv)
 		return;
 	atomic_store(&srv->stop, true);
 	server_free(srv);
+}
+
+void server_route_save(const struct server_peer *peer, struct server_route *out)
+{
+	out->srv = peer->srv;
+	out->tcp = peer->tcp;
+	out->fd = peer->fd;
+	out->slot = peer->slot;
+	out->gen = peer->gen;
+	out->peerlen = peer->addrlen <= sizeof(out->peer) ? peer->addrlen : sizeof(out->peer);
+	memcpy(&out->peer, peer->addr, out->peerlen);
+	out->cmsglen = 0;
+	if (!peer->tcp && peer->msg) {
+		union pktinfo_cmsg cm;
+		out->cmsglen = udp_reply_cmsg((struct msghdr *)peer->msg, &cm);
+		memcpy(out->cmsg, &cm, out->cmsglen);
+	}
+}
+
+int server_reply(const struct server_route *route, const uint8_t *msg, size_t len)
+{
+	if (len == 0 || len > MSG_MAX)
+		return -1;
+	if (!route->tcp) {
+		struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+		struct msghdr h = {
+			.msg_name = (void *)&route->peer,
+			.msg_namelen = route->peerlen,
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = route->cmsglen ? (void *)route->cmsg : NULL,
+			.msg_controllen = route->cmsglen,
+		};
+		return sendmsg(route->fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 ? -1 : 0;
+	}
+	struct tcp_thread *t = &route->srv->tcp;
+	struct tcp_reply *r = malloc(sizeof(*r) + len);
+	if (!r)
+		return -1;
+	r->next = NULL;
+	r->slot = route->slot;
+	r->gen = route->gen;
+	r->len = len;
+	memcpy(r->msg, msg, len);
+	pthread_mutex_lock(&t->rmu);
+	if (t->rtail)
+		t->rtail->next = r;
+	else
+		t->rhead = r;
+	t->rtail = r;
+	pthread_mutex_unlock(&t->rmu);
+	uint64_t one = 1;
+	if (write(t->rfd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		return -1;
+	return 0;
 }
 
 int server_local_port(const struct server *srv, size_t listen_idx)

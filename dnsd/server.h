@@ -18,7 +18,30 @@ struct server_peer {
 	const struct sockaddr *addr;  /* the client */
 	socklen_t addrlen;
 	bool tcp;
+	/* Where an answer given later goes; read by server_route_save only. */
+	struct server *srv;
+	int fd;                       /* UDP: the socket the request came in on */
+	const struct msghdr *msg;     /* UDP: the request, with IP_PKTINFO; or NULL */
+	uint32_t slot, gen;           /* TCP: the connection */
 };
+
+/* The way back to a client for an answer given later, from another thread
+ * (the forwarder): a copy, valid for as long as the server runs. An answer
+ * to a TCP connection that was closed since, or whose slot now serves
+ * another connection, is dropped. */
+struct server_route {
+	struct server *srv;
+	bool tcp;
+	int fd;
+	uint32_t slot, gen;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	size_t cmsglen;
+	_Alignas(struct cmsghdr) uint8_t cmsg[64];  /* IP_PKTINFO of a wildcard listener */
+};
+
+/* handle's return value for "answered later through server_reply". */
+enum { SERVER_DEFERRED = -2 };
 
 /* Callbacks, all called on server threads. Each thread that calls handle
  * is registered with liburcu-qsbr and online while in handle. */
@@ -28,7 +51,10 @@ struct server_ops {
 	void *(*thread_init)(void *arg, unsigned idx);
 	void (*thread_fini)(void *ctx);
 	/* Answer one message: write at most cap bytes into resp. Returns the
-	 * response length (> 0), or -1 to send nothing. resp has room for
+	 * response length (> 0), -1 to send nothing, or SERVER_DEFERRED if
+	 * the handler saved the route (server_route_save) and will answer
+	 * with server_reply; TCP keeps such a connection open until the
+	 * answer came or the idle timeout. resp has room for
 	 * 65535 bytes whatever cap is; for UDP cap is 65535 too and the
 	 * handler applies the client's payload size itself. */
 	int (*handle)(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
@@ -52,6 +78,16 @@ int server_start(struct server **out, const struct server_settings *set,
 /* Stops and joins every thread (within about 0.5 s), closes sockets, frees.
  * server_stop(NULL) is a no-op. Call from the thread that started it. */
 void server_stop(struct server *srv);
+/* Copies what server_reply needs to answer peer later. Call from handle. */
+void server_route_save(const struct server_peer *peer, struct server_route *out);
+/* Sends msg (len <= 65535) to the client of route: UDP at once from the
+ * socket (and local address) the request came to; TCP queued to the TCP
+ * thread, which appends it to the connection's output if it is still the
+ * same connection (RFC 7766 6.2.1.1 allows answers out of order). Any
+ * thread, while the server runs. 0, or -1 if it could not be sent or
+ * queued (the client retries). */
+int server_reply(const struct server_route *route, const uint8_t *msg, size_t len);
+
 /* The port listen address listen_idx is bound to (UDP and TCP share it; a
  * configured port 0 was replaced by the one the kernel picked), or -1 if
  * listen_idx is out of range. */

@@ -11,7 +11,9 @@ def dnsd(tmp_path):
     started = []
 
     def start(yaml_text, **kw):
-        d = Dnsd(tmp_path / ("d%d" % len(started)) if started else tmp_path, yaml_text, **kw)
+        where = tmp_path / ("d%d" % len(started)) if started else tmp_path
+        where.mkdir(exist_ok=True)
+        d = Dnsd(where, yaml_text, **kw)
         started.append(d)
         return d.start()
 

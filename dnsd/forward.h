@@ -1,0 +1,72 @@
+/* forward.h -- names outside our zones sent to upstream servers through
+ * c-ares, on one thread that drives the channel from its own epoll loop
+ * (ARES_OPT_SOCK_STATE_CB + ares_process_fd). Answers go back to clients
+ * through server_reply and into the cache. */
+#ifndef MESHDNS_FORWARD_H
+#define MESHDNS_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "config.h"
+#include "query.h"
+#include "server.h"
+
+enum { FORWARD_UPSTREAMS_MAX = 16 };
+
+struct forward_settings {
+	const struct cfg_listen *upstreams;  /* copied */
+	size_t nupstreams;                   /* >= 1 */
+	uint32_t timeout_ms;                 /* clients get SERVFAIL after this */
+	uint32_t max_outstanding;            /* queries queued or upstream, <= 60000 */
+	bool tcp;                            /* TCP to upstreams (else UDP, TCP on TC) */
+	uint16_t udp_max_payload;            /* advertised upstream and to clients */
+	struct cache *cache;                 /* answers stored here; may be NULL */
+};
+
+struct forward_stats {
+	uint64_t forwarded;           /* queries sent upstream */
+	uint64_t answered;            /* upstream answers passed on */
+	uint64_t failed;              /* SERVFAIL: upstream error or no answer in time */
+	uint64_t over_cap;            /* SERVFAIL at once: max-outstanding reached */
+};
+
+struct forward;
+
+/* Starts the forwarder thread. NULL on failure with a message in err. */
+struct forward *forward_start(const struct forward_settings *set, char *err, size_t errlen);
+
+/* Hands query fq (from query_forward_info) to the forwarder; the answer
+ * goes to the client described by peer (see server_route_save) within
+ * timeout_ms. 0: queued; -1: not taken (max-outstanding reached or
+ * stopping), the caller answers SERVFAIL now. Any thread; allocates. */
+int forward_submit(struct forward *f, const struct query_forward *fq,
+                   const struct server_peer *peer);
+
+/* An answer to fq with no records: rcode, RA, and OPT if the client sent
+ * EDNS. Returns its length, or -1 if cap is too small. */
+int forward_error(const struct query_forward *fq, unsigned rcode, uint16_t udp_max_payload,
+                  uint8_t *out, size_t cap);
+
+void forward_stats(struct forward *f, struct forward_stats *out);
+
+/* Stops and joins the thread; queries not answered yet get no answer and
+ * later forward_submit calls fail. Call before server_stop. */
+void forward_stop(struct forward *f);
+/* Frees it; call after server_stop (no thread may submit any more).
+ * forward_free(NULL) is a no-op. */
+void forward_free(struct forward *f);
+
+/* The upstreams of a resolv.conf file: its nameserver lines (port 53),
+ * at most max. 0, or -1 with a message in err (unreadable file). */
+int forward_read_resolv_conf(const char *path, struct cfg_listen *out, size_t max, size_t *n,
+                             char *err, size_t errlen);
+
+/* True if upstream up is one of our own listen addresses (forwarding to
+ * it would loop): the same port and address, a wildcard listen address
+ * matching every local address (loopback and interfaces). */
+bool forward_is_self(const struct cfg_listen *up, const struct cfg_listen *listen, size_t nlisten);
+
+#endif
