@@ -1159,8 +1159,10 @@ class TestReload:
                     s.sendto(q.to_wire(), (host, port))
                     m = dns.message.from_wire(s.recv(4096))
                     assert answers(m, "A") in (["127.0.0.5"], ["127.0.0.6", "127.0.0.7"])
-                with open(d.conf, "w") as f:
+                # Replaced whole, so a late reload never reads half a file.
+                with open(d.conf + ".new", "w") as f:
                     f.write(RELOAD_B if i % 2 == 0 else RELOAD_A)
+                os.replace(d.conf + ".new", d.conf)
         assert d.proc.poll() is None
         assert "reload failed" not in d.log()
 
