@@ -49,7 +49,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from dnsd_harness import MESHDIG, answers
+from dnsd_harness import MESHDIG, answers, free_port, ipv6_loopback
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -64,11 +64,21 @@ FAST_CHECK = "{type: tcp, interval: 100ms, timeout: 50ms, rise: 2, fall: 2}"
 # ---------------------------------------------------------------- backends
 
 BACKEND_SCRIPT = r'''
-"""A test backend: tcp (accept, close), http (answer with the status in
-STATUS_FILE, log request line and Host header to REQ_LOG) or hang (accept,
-read, never answer). Prints "ready" once listening."""
+"""A test backend: tcp (accept, close), http or https (answer with the
+status in STATUS_FILE, log request line, Host header and TLS server name to
+REQ_LOG) or hang (accept, read, never answer). Prints "ready" once
+listening."""
 import socket, sys, threading
 mode, addr, port, status_file, req_log = sys.argv[1:6]
+ctx = None
+if mode == "https":
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[6], sys.argv[7])
+    sni = threading.local()
+    def on_sni(sock, name, _ctx):
+        sni.name = name or ""
+    ctx.sni_callback = on_sni
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((addr, int(port)))
@@ -77,8 +87,12 @@ held = []
 lock = threading.Lock()
 
 def http(c):
+    server_name = ""
     try:
         c.settimeout(2)
+        if ctx is not None:
+            c = ctx.wrap_socket(c, server_side=True)
+            server_name = getattr(sni, "name", "")
         data = b""
         while b"\r\n\r\n" not in data and len(data) < 8192:
             chunk = c.recv(4096)
@@ -93,14 +107,14 @@ def http(c):
                 host = v.strip()
         with lock:
             with open(req_log, "a") as f:
-                f.write("%s\t%s\n" % (head[0], host))
+                f.write("%s\t%s\t%s\n" % (head[0], host, server_name))
         try:
             with open(status_file) as f:
                 code = int(f.read().strip() or 200)
         except (OSError, ValueError):
             code = 200
         c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % code)
-    except OSError:
+    except (OSError, ValueError):
         pass
     finally:
         c.close()
@@ -121,14 +135,14 @@ class Backend:
     """One backend process on addr:port; start() waits until it listens,
     kill() ends it (by its pid) and waits for it."""
 
-    def __init__(self, workdir, addr, port, mode="tcp", status=200):
-        self.addr, self.port, self.mode = addr, port, mode
+    def __init__(self, workdir, addr, port, mode="tcp", status=200, tls=()):
+        self.addr, self.port, self.mode, self.tls = addr, port, mode, list(tls)
         self.script = os.path.join(workdir, "backend.py")
         if not os.path.exists(self.script):
             with open(self.script, "w") as f:
                 f.write(BACKEND_SCRIPT)
-        self.status_file = os.path.join(workdir, "status-%s" % addr)
-        self.req_log = os.path.join(workdir, "requests-%s" % addr)
+        self.status_file = os.path.join(workdir, "status-%s-%d" % (addr, port))
+        self.req_log = os.path.join(workdir, "requests-%s-%d" % (addr, port))
         self.set_status(status)
         self.proc = None
 
@@ -138,7 +152,11 @@ class Backend:
             f.write("%d\n" % code)
 
     def requests(self):
-        """[(request line, Host header)] seen so far (http mode)."""
+        """[(request line, Host header)] seen so far (http, https)."""
+        return [r[:2] for r in self.requests_tls()]
+
+    def requests_tls(self):
+        """[(request line, Host header, TLS server name)] seen so far."""
         try:
             with open(self.req_log) as f:
                 return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
@@ -149,7 +167,7 @@ class Backend:
         assert self.proc is None or self.proc.poll() is not None
         self.proc = subprocess.Popen(
             [PYTHON, "-S", "-u", self.script, self.mode, self.addr, str(self.port),
-             self.status_file, self.req_log],
+             self.status_file, self.req_log] + self.tls,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else b""
@@ -181,9 +199,9 @@ def backends(tmp_path):
     workdir = tmp_path / "backends"
     workdir.mkdir()
 
-    def start(addrs, mode="tcp", status=200, port=None, run=True):
+    def start(addrs, mode="tcp", status=200, port=None, run=True, tls=()):
         port = port or common_port(addrs)
-        bs = [Backend(str(workdir), a, port, mode, status) for a in addrs]
+        bs = [Backend(str(workdir), a, port, mode, status, tls) for a in addrs]
         made.extend(bs)
         if run:
             for b in bs:
@@ -233,11 +251,13 @@ def zone_yaml(services):
 
 
 def service_yaml(name, port, backends, check=FAST_CHECK, **keys):
-    """One service item: backends are addresses or inline YAML mappings;
-    keys (fail_open=false -> fail-open: false) are added verbatim."""
+    """One service item: port is the http port or a dict {name: port};
+    backends are addresses or inline YAML mappings; keys (fail_open=false
+    -> fail-open: false) are added verbatim."""
+    ports = port if isinstance(port, dict) else {"http": port}
     lines = ["      - name: %s\n" % name,
              "        ttl: 1\n",
-             "        ports: {http: %d}\n" % port,
+             "        ports: {%s}\n" % ", ".join("%s: %d" % kv for kv in ports.items()),
              "        check: %s\n" % check]
     for k, v in keys.items():
         lines.append("        %s: %s\n" % (k.replace("_", "-"), v))
@@ -556,6 +576,50 @@ def test_http_defaults(dnsd, backends):
     assert "%s:%d of web.mesh is DOWN" % (redirect.addr, port) not in d.log()
 
 
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate and key for web.example (openssl)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=web.example"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_https_status_path_host_and_sni(dnsd, backends, tls_cert):
+    """An https check (self-signed certificate accepted) GETs the path with
+    the configured name as Host and TLS server name while connecting to the
+    backend's address; without host, the address is the Host. A status
+    outside expect takes the backend down."""
+    addrs = ["127.0.77.26", "127.0.77.27"]
+    port, (good, bad) = backends(addrs, mode="https", tls=tls_cert)
+    bad.set_status(500)
+    check = ("{type: https, path: /ready, host: web.example, expect: 200, interval: 200ms, "
+             "timeout: 150ms, rise: 2, fall: 2}")
+    bare = "{type: https, interval: 200ms, timeout: 150ms, rise: 2, fall: 2}"
+    d = dnsd(zone_yaml(service_yaml("web", port, addrs, check=check)
+                       + service_yaml("bare", port, addrs[:1], check=bare)))
+    _, dt = wait_for(lambda: a_set(d, "web.mesh.") == {good.addr}, 5.0, what="500 out")
+    print("\nhttps 500 out of answers %.0f ms after start" % (dt * 1000))
+    d.wait_log(r"%s:%d of web\.mesh is DOWN \(2 failures; last: [^)]*500"
+               % (re.escape(bad.addr), port), 2.0)
+    time.sleep(0.5)
+    assert a_set(d, "web.mesh.") == {good.addr}
+    assert a_set(d, "bare.mesh.") == {good.addr}
+    reqs = good.requests_tls() + bad.requests_tls()
+    named = [r for r in reqs if r[0] == "GET /ready HTTP/1.1"]
+    plain = [r for r in reqs if r[0] == "GET / HTTP/1.1"]
+    assert named and plain and len(named) + len(plain) == len(reqs), reqs[:5]
+    # Host carries the port when it is not 443 (curl, RFC 9110 7.2).
+    assert {r[1] for r in named} <= {"web.example", "web.example:%d" % port}, named[:3]
+    assert {r[2] for r in named} == {"web.example"}, named[:3]
+    assert {r[1] for r in plain} <= {good.addr, "%s:%d" % (good.addr, port)}, plain[:3]
+    assert {r[2] for r in plain} == {""}, plain[:3]     # no SNI for an IP address
+
+
 def test_http_hanging_backend_times_out(dnsd, backends):
     """A backend that accepts and never answers fails each probe by the
     timeout; a tcp check of the same kind of backend passes (the kernel
@@ -783,6 +847,10 @@ def test_hash_sticky_per_client_subnet(dnsd, backends):
     try:
         first = mapping()
         assert mapping() == first, "not sticky"
+        # The answer depends on the whole /24: the ECS scope says so.
+        r = c.ask(ecs_query(subnets[0]))
+        ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+        assert len(ecs) == 1 and ecs[0].srclen == 24 and ecs[0].scopelen == 24, ecs
         per = {a: sum(1 for v in first.values() if v == a) for a in addrs}
         print("\nhash: subnets per backend %s" % per)
         assert all(n >= 30 for n in per.values()), per       # 75 expected each
@@ -898,3 +966,92 @@ def test_reload_keeps_health_state(dnsd, backends):
     bad = [e for e in q.log if e[2] != dns.rcode.NOERROR or not e[3]]
     print("\nreloads: %d queries, %d failed or empty" % (len(q.log), len(bad)))
     assert not bad, bad[:5]
+
+
+def test_same_host_two_ports_checked_per_port(dnsd, backends):
+    """One host on two ports is two backends with one name: each port is
+    checked on its own; when one port dies its SRV record goes, and the
+    host's address stays in A answers through the other."""
+    host, other = "127.0.77.141", "127.0.77.142"
+    p1 = common_port([host, other])
+    p2 = common_port([host])
+    assert p1 != p2
+    _, (h1, o1) = backends([host, other], port=p1)
+    _, (h2,) = backends([host], port=p2)
+    bes = ["{address: %s, port: %d}" % (host, p1), "{address: %s, port: %d}" % (host, p2),
+           "{address: %s, port: %d}" % (other, p1)]
+    d = dnsd(zone_yaml(service_yaml("web", p1, bes)))
+
+    def srv():
+        r = d.query("_http._tcp.web.mesh.", "SRV")
+        return sorted((rd.target.to_text(), rd.port) for rr in r.answer for rd in rr)
+
+    name = "127-0-77-141.web.mesh."
+    assert srv() == sorted([(name, p1), (name, p2), ("127-0-77-142.web.mesh.", p1)])
+    h2.kill()
+    wait_for(lambda: (name, p2) not in srv(), 3.0, what="dead port out of SRV")
+    d.wait_log(r"%s:%d of web\.mesh is DOWN" % (re.escape(host), p2), 1.0)
+    assert srv() == sorted([(name, p1), ("127-0-77-142.web.mesh.", p1)])
+    assert a_set(d, "web.mesh.") == {host, other}
+    assert a_set(d, name) == {host}
+    h1.kill()
+    wait_for(lambda: a_set(d, "web.mesh.") == {other}, 3.0, what="host out of A")
+
+
+# ---------------------------------------------------------------- deviations
+#
+# Each test below checks documented behaviour that dnsd does not have yet;
+# they are expected to fail (strict: they report when fixed).
+
+@pytest.mark.xfail(strict=True, reason="dnsd/query.c: a host serving a service on two ports "
+                   "(two backends, one address) appears twice in the A RRset")
+def test_same_host_two_ports_one_a_record(dnsd, backends):
+    """RFC 2181 5: an RRset holds no duplicate records. Two backends on one
+    address (documented as one host on two ports) must give one A record."""
+    host, other = "127.0.77.151", "127.0.77.152"
+    bes = ["{address: %s, port: 47001}" % host, "{address: %s, port: 47002}" % host,
+           "{address: %s, port: 47001}" % other]
+    d = dnsd(zone_yaml(service_yaml("web", 47001, bes, check="{type: none}")))
+    assert a_set(d, "web.mesh.") == {host, other}
+    raw = d.raw_udp(dns.message.make_query("web.mesh.", "A").to_wire())
+    ancount = int.from_bytes(raw[6:8], "big")
+    assert ancount == 2, "A RRset with %d records for 2 addresses" % ancount
+
+
+@pytest.mark.xfail(strict=True, reason="dnsd/health.c probe_init probes only the first "
+                   "service port; dnsd.yaml(5) check port 0 says each service port")
+def test_check_probes_every_service_port(dnsd, backends):
+    """check `port: 0` (the default) "probes the backend's port (or each
+    service port)": a service with ports http and admin must probe both."""
+    addr = "127.0.77.121"
+    p1 = common_port([addr])
+    p2 = common_port([addr])
+    assert p1 != p2
+    _, (web,) = backends([addr], mode="http", port=p1)
+    _, (admin,) = backends([addr], mode="http", port=p2)
+    check = "{type: http, interval: 100ms, timeout: 80ms, rise: 2, fall: 2}"
+    d = dnsd(zone_yaml(service_yaml("web", {"http": p1, "admin": p2}, [addr], check=check)))
+    time.sleep(0.6)
+    assert a_set(d, "web.mesh.") == {addr}
+    assert web.requests(), "the first port was never probed"
+    assert admin.requests(), "the second service port (admin) was never probed"
+
+
+@pytest.mark.xfail(strict=True, reason="dnsd/balance.c balance_select applies fail-open per "
+                   "address family: AAAA answers a DOWN IPv6 backend while an IPv4 one is up")
+def test_fail_open_only_when_no_backend_is_up(dnsd, backends):
+    """dnsd.yaml(5) fail-open: "when no backend is healthy, answer with all
+    of them". With a healthy IPv4 backend and a dead IPv6 one, AAAA must
+    not hand out the dead address (NODATA), A answers the live one."""
+    if not ipv6_loopback():
+        pytest.skip("no ::1")
+    port4, (v4,) = backends(["127.0.77.131"])
+    port6 = free_port("::1")
+    bes = ["{address: 127.0.77.131, port: %d}" % port4, '{address: "::1", port: %d}' % port6]
+    d = dnsd(zone_yaml(service_yaml("web", port4, bes)))
+    d.wait_log(r"backend \[::1\]:%d of web\.mesh is DOWN" % port6, 2.0)
+    assert a_set(d, "web.mesh.") == {v4.addr}
+    assert "healthy=1/2" in ch_txt(d, "web.mesh.")[0]
+    r = d.query("web.mesh.", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert answers(r, "AAAA") == [], "a DOWN backend answered while another is up"
