@@ -10,8 +10,9 @@ and watch dnsd, started through the `dnsd` fixture, notice:
   backend (interval 100ms, fall 2: well under DETECT_BOUND), recovery after
   rise, continuous UDP queries during churn (no SERVFAIL, no timeout, no
   empty answer, no answer holding a backend dead for longer than the bound);
-- http checks: status against the expected list, path and Host header as
-  documented, a hanging backend failing by timeout;
+- http and https checks: status against the expected list, path, Host
+  header (and TLS server name) as documented, a hanging backend failing by
+  timeout; one host on two ports checked per port;
 - all backends down: fail-open answers with all, fail-open false answers
   NODATA with the SOA;
 - the SOA serial increases with every published change;
@@ -20,6 +21,9 @@ and watch dnsd, started through the `dnsd` fixture, notice:
 - policies through the real server: weighted shares, failover groups,
   hash stickiness per EDNS Client Subnet, slow-start SRV weights;
 - a reload with unchanged backends keeps their health state.
+
+The last tests (marked xfail, strict) pin documented behaviour dnsd does
+not have yet; each reason names the code at fault.
 
 Timing bounds leave room for a loaded two-core machine; measured times are
 printed (pytest -s shows them).
@@ -32,7 +36,6 @@ import re
 import select
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -734,8 +737,8 @@ def test_status_shows_down_backend(dnsd, backends):
     key = "%s:%d" % (addrs[1], port)
     assert sorted(rows) == sorted("%s:%d" % (a, port) for a in addrs)
     assert rows[key][2] == "down", rows[key]
-    assert any(f.startswith("last=") and "refused" in f.lower() for f in rows[key]) or \
-        "refused" in " ".join(rows[key]).lower(), rows[key]
+    line = [x for x in lines if " %s " % key in x][0]
+    assert re.search(r" checks=\d+ last=Connection refused/\d+ms$", line), line
     for a in (addrs[0], addrs[2]):
         assert rows["%s:%d" % (a, port)][2] == "up"
 
