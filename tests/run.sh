@@ -6,6 +6,8 @@ BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 export DNSD="$ROOT/$BUILD/dnsd" MESHDIG="$ROOT/$BUILD/meshdig"
+# Only read by TSan builds: see tests/tsan.supp.
+export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 pass=0
 fail=0
 failed_names=""

@@ -1874,7 +1874,7 @@ int main(int argc, char **argv)
 		.ex = &ex,
 		.query_ms = elapsed_ms(&ex.sent, &ex.received),
 	};
-	if (rp.error)
+	if (o.mode != MODE_DIG && rp.error)
 		;
 	else if (o.mode == MODE_STATUS && rp.rcode == DNS_RCODE_NOERROR)
 		print_status(&rp, server_text);
