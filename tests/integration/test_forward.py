@@ -384,3 +384,16 @@ def test_getent_real_client(dnsd, tmp_path):
     assert r.rcode() == dns.rcode.NXDOMAIN
     front.stop()
     assert "cache: " in front.log()
+
+
+def test_wildcard_listener_answers_from_the_asked_address(dnsd, upstream):
+    """A forwarded answer leaves from the address the query went to
+    (IP_PKTINFO saved with the route); dnspython rejects any other source."""
+    d = dnsd(front_yaml(["127.0.0.1:%d" % upstream.port]), listen=("0.0.0.0:0",))
+    for i, ip in enumerate(("127.0.0.2", "127.0.0.3")):
+        q = dns.message.make_query("www%d.example.test." % i, "A")
+        r = dns.query.udp(q, ip, port=d.port, timeout=3)
+        assert r.rcode() == dns.rcode.NXDOMAIN  # forwarded, not from the cache
+        r = dns.query.udp(dns.message.make_query("www.example.test.", "A"), ip, port=d.port,
+                          timeout=3)
+        assert answers(r, "A") == ["192.0.2.1"]
