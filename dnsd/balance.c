@@ -228,7 +228,13 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 			idx[n++] = (uint16_t)i;
 	}
 	unsigned healthy = n;
-	if (n == 0 && svc->fail_open) {
+	/* Fail open only when the whole service is down: with a healthy IPv4
+	 * backend, AAAA gets NODATA rather than a dead IPv6 address (a
+	 * dual-stack client would try that one first). */
+	bool any_up = false;
+	for (unsigned i = 0; n == 0 && i < svc->nbackends && !any_up; i++)
+		any_up = svc->backends[i].up;
+	if (n == 0 && svc->fail_open && !any_up) {
 		for (unsigned i = 0; i < svc->nbackends; i++)
 			if (family == AF_UNSPEC || svc->backends[i].family == family)
 				idx[n++] = (uint16_t)i;

@@ -32,6 +32,10 @@ struct query_worker {
 	struct balance_state bal;
 	uint16_t order[ZONE_MAX_BACKENDS];
 	struct query_forward fwd;
+	/* Addresses already in this answer, for services with shared addresses:
+	 * addr_seen[addr_first] == addr_gen means seen. */
+	uint32_t addr_seen[ZONE_MAX_BACKENDS];
+	uint32_t addr_gen;
 };
 
 /* Per-request encoding state, on the stack. */
@@ -265,9 +269,22 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 	uint16_t type = family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
 	uint16_t alen = family == AF_INET ? 4 : 16;
 	struct wire_mark m = unit_begin(a);
-	for (unsigned i = 0; i < n; i++)
-		put_rr(a, owner, ownerlen, type, svc->ttl, svc->backends[qw->order[i]].addr, alen);
-	unit_end(a, m, SEC_ANSWER, n);
+	unsigned put = 0;
+	if (svc->dup_addrs && ++qw->addr_gen == 0) {
+		memset(qw->addr_seen, 0, sizeof(qw->addr_seen));
+		qw->addr_gen = 1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		if (svc->dup_addrs) {
+			if (qw->addr_seen[b->addr_first] == qw->addr_gen)
+				continue;
+			qw->addr_seen[b->addr_first] = qw->addr_gen;
+		}
+		put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, alen);
+		put++;
+	}
+	unit_end(a, m, SEC_ANSWER, put);
 }
 
 /* SRV records for one port (port_idx >= 0) or all ports (-1), ordered by

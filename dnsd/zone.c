@@ -328,7 +328,8 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		uint64_t hk = 0x6d657368646e73ull ^ (uint64_t)cb->family;
 		for (int k = 0; k < 16; k++)
 			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
-		zb->hkey = mix64(hk ^ cb->port);		const char *bn = cb->name ? cb->name : "backend";
+		zb->hkey = mix64(hk ^ cb->port);
+		const char *bn = cb->name ? cb->name : "backend";
 		uint8_t target[DNS_NAME_MAX];
 		size_t tlen = name_prepend(target, bn, strlen(bn), owner, ownerlen);
 		zb->target = tlen ? arena_memdup(a, target, tlen) : NULL;
@@ -345,6 +346,19 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		} else {
 			s->n6++;
 			s->nup6 += zb->up;
+		}
+	}
+	/* One host on several ports is several backends with one address:
+	 * its A/AAAA record must appear once per answer (RFC 2181 5). */
+	for (size_t i = 0; i < cs->nbackends; i++) {
+		bes[i].addr_first = (uint16_t)i;
+		for (size_t j = 0; j < i; j++) {
+			if (bes[j].family == bes[i].family &&
+			    memcmp(bes[j].addr, bes[i].addr, sizeof(bes[i].addr)) == 0) {
+				bes[i].addr_first = (uint16_t)j;
+				s->dup_addrs = true;
+				break;
+			}
 		}
 	}
 	s->id = bc->next_id++;

