@@ -33,6 +33,7 @@
 #include "rdata.h"
 #include "server.h"
 #include "wire.h"
+#include "xfr.h"
 #include "zone.h"
 
 #define DEFAULT_CONFIG "/etc/meshdns/dnsd.yaml"
@@ -391,7 +392,24 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 {
 	struct worker *w = ctx;
 	uint64_t t0 = now_ns();
-	int n = query_process(w->qw, req, len, resp, cap, peer->addr, peer->tcp);
+	/* Transfers and TSIG-signed requests first (xfr.c); a signed ordinary
+	 * request is answered below from its unsigned copy, then signed. */
+	struct xfr_signed sig;
+	uint8_t *stream = NULL;
+	size_t slen = 0;
+	int n = xfr_process(req, len, resp, cap, peer->addr, peer->tcp, &sig, &stream, &slen);
+	if (n == XFR_STREAM) {
+		metrics_observe(w->m, req, len, stream + 2, (int)(stream[0] << 8 | stream[1]), true,
+		                now_ns() - t0);
+		server_stream(peer, stream, slen);
+		return SERVER_STREAM;
+	}
+	bool sign = n == XFR_SIGNED;
+	if (n == XFR_PASS || sign)
+		n = query_process(w->qw, sign ? sig.req : req, sign ? sig.reqlen : len, resp, cap,
+		                  peer->addr, peer->tcp);
+	if (sign && n > 0)
+		n = xfr_sign_answer(&sig, resp, n, cap);
 	if (n == QUERY_FORWARD) {
 		const struct query_forward *fq = query_forward_info(w->qw);
 		if (forwarder && forward_submit(forwarder, fq, peer) == 0)
@@ -407,6 +425,48 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 }
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
+
+/* Forwarder and cache counters for /metrics (names as CoreDNS's cache and
+ * forward plugins where the meaning is the same). */
+static void render_forward_metrics(struct textbuf *tb, void *arg)
+{
+	(void)arg;
+	struct forward_stats fs;
+	struct cache_stats cs;
+	memset(&fs, 0, sizeof(fs));
+	memset(&cs, 0, sizeof(cs));
+	if (forwarder)
+		forward_stats(forwarder, &fs);
+	if (fwd_cache)
+		cache_stats(fwd_cache, &cs);
+	tb_printf(tb,
+	          "# HELP dnsd_cache_hits_total Answers served from the cache.\n"
+	          "# TYPE dnsd_cache_hits_total counter\n"
+	          "dnsd_cache_hits_total %llu\n"
+	          "# HELP dnsd_cache_misses_total Cache lookups that missed.\n"
+	          "# TYPE dnsd_cache_misses_total counter\n"
+	          "dnsd_cache_misses_total %llu\n"
+	          "# HELP dnsd_cache_entries Answers in the cache.\n"
+	          "# TYPE dnsd_cache_entries gauge\n"
+	          "dnsd_cache_entries %llu\n"
+	          "# HELP dnsd_cache_evictions_total Entries evicted to stay within max-entries.\n"
+	          "# TYPE dnsd_cache_evictions_total counter\n"
+	          "dnsd_cache_evictions_total %llu\n"
+	          "# HELP dnsd_forward_upstream_queries_total Queries sent upstream.\n"
+	          "# TYPE dnsd_forward_upstream_queries_total counter\n"
+	          "dnsd_forward_upstream_queries_total %llu\n"
+	          "# HELP dnsd_forward_responses_total Upstream answers passed on.\n"
+	          "# TYPE dnsd_forward_responses_total counter\n"
+	          "dnsd_forward_responses_total %llu\n"
+	          "# HELP dnsd_forward_errors_total SERVFAIL to the client, by reason.\n"
+	          "# TYPE dnsd_forward_errors_total counter\n"
+	          "dnsd_forward_errors_total{reason=\"upstream\"} %llu\n"
+	          "dnsd_forward_errors_total{reason=\"max-outstanding\"} %llu\n",
+	          (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+	          (unsigned long long)cs.entries, (unsigned long long)cs.evictions,
+	          (unsigned long long)fs.forwarded, (unsigned long long)fs.answered,
+	          (unsigned long long)fs.failed, (unsigned long long)fs.over_cap);
+}
 
 /* The upstreams to use: the configured list or resolv.conf's, without our
  * own addresses (forwarding to ourselves would loop: CoreDNS exits on
@@ -489,6 +549,7 @@ static int forward_setup(const struct config *cfg, const struct cfg_listen *list
 		return -1;
 	}
 	query_set_forwarding(true, fwd_cache);
+	metrics_set_extra(render_forward_metrics, NULL);
 	char list[512] = "";
 	for (size_t i = 0, off = 0; i < nups && off < sizeof(list) - 80; i++) {
 		char one[80];
@@ -590,6 +651,7 @@ static int rebuild(const struct config *cfg, struct health *h)
 	}
 	note_snapshot(snap, now_ns() - t0ns);
 	zone_publish(snap);
+	xfr_published(snap);
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
 	          (unsigned long long)(health_now_ms() - t0));
@@ -701,6 +763,13 @@ int main(int argc, char **argv)
 	note_snapshot(snap, load_ns);
 	zone_publish(snap);
 	char err[256];
+	if (xfr_configure(cfg) == -1 || xfr_start(err, sizeof(err)) == -1) {
+		log_err("transfers: %s", "cannot start (out of memory or no sockets)");
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
+	xfr_published(snap);
 	struct health *health = health_start(cfg, on_health_change, &efd, err, sizeof(err));
 	if (!health) {
 		log_err("health watcher: %s", err);
@@ -844,6 +913,9 @@ int main(int argc, char **argv)
 			}
 			if (!forward_config_equal(cfg, ncfg))
 				log_warn("reload: forward and cache settings take effect at the next start");
+			if (xfr_configure(ncfg) == -1)
+				log_err("reload: out of memory for keys and transfer settings; the previous "
+				        "ones stay");
 			config_free(cfg);
 			cfg = ncfg;
 			rebuild(cfg, health);
@@ -865,6 +937,7 @@ int main(int argc, char **argv)
 	server_stop(srv);
 	forward_teardown();
 	health_stop(health);
+	xfr_stop();
 	zone_shutdown();
 	config_free(cfg);
 	close(efd);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "server.h"
 #include "wire.h"
 
 struct metrics_global metrics_global;
@@ -112,6 +113,10 @@ void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
 	if (!m)
 		return;
 	bump(&m->requests[tcp][type_index(peek_qtype(req, len))], 1);
+	if (n == SERVER_DEFERRED) {
+		bump(&m->deferred, 1);
+		return;                   /* answered (and timed) by the forwarder */
+	}
 	if (n < DNS_HEADER_LEN) {
 		bump(&m->dropped, 1);
 	} else {
@@ -127,6 +132,15 @@ void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
 		bump(&m->duration_bucket[b], 1);
 	bump(&m->duration_count, 1);
 	bump(&m->duration_sum_ns, ns);
+}
+
+static void (*extra_fn)(struct textbuf *, void *);
+static void *extra_arg;
+
+void metrics_set_extra(void (*fn)(struct textbuf *tb, void *arg), void *arg)
+{
+	extra_fn = fn;
+	extra_arg = arg;
 }
 
 static uint64_t ld(const uint64_t *p)
@@ -147,6 +161,7 @@ void metrics_render(struct textbuf *tb)
 		for (int r = 0; r < METRICS_NRCODES; r++)
 			sum.responses[r] += ld(&m->responses[r]);
 		sum.dropped += ld(&m->dropped);
+		sum.deferred += ld(&m->deferred);
 		sum.truncated += ld(&m->truncated);
 		for (int b = 0; b < METRICS_NBUCKETS; b++)
 			sum.duration_bucket[b] += ld(&m->duration_bucket[b]);
@@ -167,6 +182,10 @@ void metrics_render(struct textbuf *tb)
 		if (sum.responses[r] || r == 0)
 			tb_printf(tb, "dnsd_dns_responses_total{rcode=\"%s\"} %llu\n", rcode_label[r],
 			          (unsigned long long)sum.responses[r]);
+	tb_printf(tb, "# HELP dnsd_forward_requests_total Requests handed to the forwarder (cache misses).\n"
+	              "# TYPE dnsd_forward_requests_total counter\n"
+	              "dnsd_forward_requests_total %llu\n",
+	          (unsigned long long)sum.deferred);
 	tb_printf(tb, "# HELP dnsd_dns_dropped_total Requests that got no response (malformed, or QR set).\n"
 	              "# TYPE dnsd_dns_dropped_total counter\n"
 	              "dnsd_dns_dropped_total %llu\n"
@@ -209,4 +228,6 @@ void metrics_render(struct textbuf *tb)
 	          (unsigned long long)ld(&g->snapshot_generation), (double)ld(&g->snapshot_build_ns) / 1e9,
 	          (unsigned long long)ld(&g->snapshot_bytes), (unsigned long long)ld(&g->reloads),
 	          (unsigned long long)ld(&g->reload_failures), (unsigned long long)ld(&g->start_time_s));
+	if (extra_fn)
+		extra_fn(tb, extra_arg);
 }

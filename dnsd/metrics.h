@@ -25,6 +25,7 @@ struct metrics_worker {
 	uint64_t requests[METRICS_NPROTO][METRICS_NTYPES];
 	uint64_t responses[METRICS_NRCODES];
 	uint64_t dropped;             /* requests that got no response */
+	uint64_t deferred;            /* handed to the forwarder, answered later */
 	uint64_t truncated;           /* responses with TC set */
 	uint64_t duration_bucket[METRICS_NBUCKETS];   /* per bucket, not cumulative */
 	uint64_t duration_count;
@@ -56,7 +57,10 @@ void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
 void metrics_set(uint64_t *field, uint64_t value);
 void metrics_add(uint64_t *field, uint64_t delta);
 
-/* Appends the request/response/duration/process metrics. */
+/* Appends the request/response/duration/process metrics, then whatever the
+ * extra renderer (set once at start, e.g. forwarder and cache counters)
+ * appends. */
 void metrics_render(struct textbuf *tb);
+void metrics_set_extra(void (*fn)(struct textbuf *tb, void *arg), void *arg);
 
 #endif

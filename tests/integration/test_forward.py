@@ -397,3 +397,29 @@ def test_wildcard_listener_answers_from_the_asked_address(dnsd, upstream):
         r = dns.query.udp(dns.message.make_query("www.example.test.", "A"), ip, port=d.port,
                           timeout=3)
         assert answers(r, "A") == ["192.0.2.1"]
+
+
+def test_forward_and_cache_metrics(dnsd, upstream):
+    """/metrics counts cache hits and misses, upstream queries and answers;
+    a forwarded query is not counted as dropped."""
+    import urllib.request
+    d = dnsd(front_yaml(["127.0.0.1:%d" % upstream.port], ", timeout: 1s"),
+             args=["--http", "127.0.0.1:0"])
+    base = d.wait_log(r"http status on (http://\S+/)").group(1)
+    for _ in range(3):
+        assert d.query("www.example.test.", "A").rcode() == 0
+    with urllib.request.urlopen(base + "metrics", timeout=3) as r:
+        text = r.read().decode()
+
+    def val(name):
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(name + " missing:\n" + text)
+    assert val("dnsd_forward_requests_total") == 1
+    assert val("dnsd_forward_upstream_queries_total") == 1
+    assert val("dnsd_forward_responses_total") == 1
+    assert val("dnsd_cache_hits_total") == 2
+    assert val("dnsd_cache_misses_total") == 1
+    assert val("dnsd_cache_entries") == 1
+    assert val("dnsd_dns_dropped_total") == 0
