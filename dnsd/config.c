@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sodium.h>
 #include <yaml.h>
 
 #include "rdata.h"
@@ -1499,6 +1500,167 @@ static const struct schema_item soa_items[] = {
 	ITEM_END,
 };
 
+/* ---- transfers and notify ------------------------------------------------- */
+
+static int allow_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_transfer *t = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "allow", "an address prefix");
+	if (!s)
+		return -1;
+	struct cfg_locality loc;
+	const char *why;
+	if (parse_subnet(s, &loc, &why) == -1)
+		return fail(c, n, "allow: bad prefix '%.*s': %s", CFG_QUOTE, s, why);
+	struct cfg_prefix *p = &t->allow[t->nallow++];
+	p->family = loc.family;
+	memcpy(p->addr, loc.addr, 16);
+	p->prefix = loc.prefix;
+	return 0;
+}
+
+static int item_allow(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_transfer *t = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "allow: expected a prefix or a list, got a mapping");
+	t->allow = alloc_array(c, n, item_count(n), sizeof(*t->allow));
+	if (!t->allow)
+		return -1;
+	return each_item(c, n, "allow", true, t, allow_one);
+}
+
+static int keyref_set(struct cfg_ctx *c, yaml_node_t *n, const char *key, struct cfg_keyref *r)
+{
+	const char *s = scalar(c, n, key, "a key name");
+	if (!s)
+		return -1;
+	if (!(r->name = dup_str(c, n, s)))
+		return -1;
+	r->line = node_line(n);
+	r->col = node_col(n);
+	return 0;
+}
+
+static int xfr_key_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_transfer *t = obj;
+	(void)idx;
+	return keyref_set(c, n, "keys", &t->keys[t->nkeys++]);
+}
+
+static int item_xfr_keys(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_transfer *t = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "keys: expected a key name or a list, got a mapping");
+	t->keys = alloc_array(c, n, item_count(n), sizeof(*t->keys));
+	if (!t->keys)
+		return -1;
+	return each_item(c, n, "keys", true, t, xfr_key_one);
+}
+
+static const struct schema_item transfer_items[] = {
+	ITEM_FN("allow", item_allow, 0),
+	ITEM_FN("keys", item_xfr_keys, 0),
+	ITEM_END,
+};
+
+static void transfer_clear(struct cfg_transfer *t)
+{
+	for (size_t i = 0; i < t->nkeys; i++)
+		free(t->keys[i].name);
+	free(t->keys);
+	free(t->allow);
+	memset(t, 0, sizeof(*t));
+}
+
+/* transfer: {allow: [...], keys: [...]}; an empty mapping allows nobody. */
+static int transfer_parse(struct cfg_ctx *c, yaml_node_t *n, struct cfg_transfer *t)
+{
+	if (schema_map(c, n, transfer_items, t, 0, "transfer") == -1)
+		return -1;
+	t->set = true;
+	return 0;
+}
+
+static int item_zone_transfer(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                              const struct schema_item *it)
+{
+	(void)it;
+	return transfer_parse(c, n, &((struct cfg_zone *)obj)->transfer);
+}
+
+static int item_top_transfer(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                             const struct schema_item *it)
+{
+	(void)it;
+	return transfer_parse(c, n, &((struct config *)obj)->transfer);
+}
+
+static int notify_addr(struct cfg_ctx *c, yaml_node_t *n, struct cfg_notify *nt)
+{
+	const char *s = scalar(c, n, "notify", "an address");
+	if (!s)
+		return -1;
+	if (config_parse_listen(s, 53, &nt->addr) == -1)
+		return fail(c, n, "notify: bad address '%.*s' (expected ADDR, ADDR:PORT or "
+		            "[ADDR6]:PORT, port 1..65535)", CFG_QUOTE, s);
+	return 0;
+}
+
+static int item_notify_address(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                               const struct schema_item *it)
+{
+	(void)it;
+	return notify_addr(c, n, obj);
+}
+
+static int item_notify_key(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                           const struct schema_item *it)
+{
+	(void)it;
+	return keyref_set(c, n, "key", &((struct cfg_notify *)obj)->key);
+}
+
+static const struct schema_item notify_items[] = {
+	ITEM_FN("address", item_notify_address, ITEM_REQUIRED),
+	ITEM_FN("key", item_notify_key, 0),
+	ITEM_END,
+};
+
+/* "ADDR[:PORT]" or {address: ADDR[:PORT], key: NAME}. */
+static int notify_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_zone *z = obj;
+	(void)idx;
+	struct cfg_notify *nt = &z->notify[z->nnotify++];
+	int rc = n->type == YAML_MAPPING_NODE ? schema_map(c, n, notify_items, nt, 0, "notify")
+	                                      : notify_addr(c, n, nt);
+	if (rc == -1)
+		return -1;
+	for (size_t i = 0; i + 1 < z->nnotify; i++)
+		if (z->notify[i].addr.len == nt->addr.len &&
+		    memcmp(&z->notify[i].addr.ss, &nt->addr.ss, nt->addr.len) == 0)
+			return fail(c, n, "notify: duplicate address");
+	return 0;
+}
+
+static int item_notify(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_zone *z = obj;
+	(void)it;
+	if (n->type == YAML_SEQUENCE_NODE && seq_len(n) == 0)
+		return 0;
+	z->notify = alloc_array(c, n, item_count(n), sizeof(*z->notify));
+	if (!z->notify)
+		return -1;
+	return each_item(c, n, "notify", true, z, notify_one);
+}
+
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z);
 
 static const struct schema_item zone_items[] = {
@@ -1509,6 +1671,8 @@ static const struct schema_item zone_items[] = {
 	ITEM_MAP("soa", struct cfg_zone, soa, soa_items, ITEM_LATE),
 	ITEM_FN("records", item_records, ITEM_LATE),
 	ITEM_FN("services", item_services, ITEM_LATE),
+	ITEM_FN("transfer", item_zone_transfer, 0),
+	ITEM_FN("notify", item_notify, 0),
 	ITEM_END,
 };
 
@@ -1651,6 +1815,145 @@ static int item_cache(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct
 	return 0;
 }
 
+/* ---- TSIG keys --------------------------------------------------------------- */
+
+struct key_parse {
+	char *name;
+	int alg;                      /* enum tsig_alg; index into tsig_alg_names */
+	char *secret;
+	char *secret_file;
+};
+
+static const char *const tsig_alg_names[] = { "hmac-sha256", "hmac-sha512", NULL };
+
+static const struct schema_item key_items[] = {
+	ITEM("name", item_str, struct key_parse, name, 0, 0, ITEM_REQUIRED),
+	ITEM_ENUM("algorithm", struct key_parse, alg, tsig_alg_names),
+	ITEM("secret", item_str, struct key_parse, secret, 0, 0, 0),
+	ITEM("secret-file", item_str, struct key_parse, secret_file, 0, 0, 0),
+	ITEM_END,
+};
+
+/* The base64 text of a secret file (relative paths are relative to the
+ * configuration file's directory). NULL after reporting at n. */
+static char *read_secret_file(struct cfg_ctx *c, yaml_node_t *n, const char *path)
+{
+	char full[4096];
+	const char *slash = strrchr(c->name, '/');
+	if (path[0] != '/' && slash)
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - c->name), c->name, path);
+	else
+		snprintf(full, sizeof(full), "%s", path);
+	FILE *f = fopen(full, "rb");
+	if (!f) {
+		fail(c, n, "secret-file: %s: %s", full, strerror(errno));
+		return NULL;
+	}
+	char *buf = calloc(1, 4096);
+	size_t got = buf ? fread(buf, 1, 4095, f) : 0;
+	bool more = buf && fgetc(f) != EOF;
+	fclose(f);
+	if (!buf) {
+		fail(c, n, "out of memory");
+		return NULL;
+	}
+	if (more || got == 0) {
+		fail(c, n, "secret-file: %s: %s", full, more ? "larger than 4095 bytes" : "empty");
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int key_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct config *cfg = obj;
+	(void)idx;
+	struct key_parse kp = { 0 };
+	int rc = -1;
+	char *filetext = NULL;
+	if (schema_map(c, n, key_items, &kp, 0, "key") == -1)
+		goto out;
+	yaml_node_t *sn = map_find(c, n, "secret"), *fn = map_find(c, n, "secret-file");
+	if (!!kp.secret == !!kp.secret_file) {
+		fail(c, sn ? sn : n, "key: give either secret or secret-file");
+		goto out;
+	}
+	if (kp.secret_file && !(filetext = read_secret_file(c, fn, kp.secret_file)))
+		goto out;
+	struct tsig_key *k = &cfg->keys[cfg->nkeys];
+	const char *why;
+	yaml_node_t *nn = map_find(c, n, "name");
+	if (tsig_key_init(k, kp.name, (enum tsig_alg)kp.alg, filetext ? filetext : kp.secret, &why) == -1) {
+		fail(c, strcmp(why, "bad key name") == 0 ? nn : filetext ? fn : sn, "key %.*s: %s",
+		     CFG_QUOTE, kp.name, why);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->nkeys; i++)
+		if (wire_name_equal(cfg->keys[i].name, cfg->keys[i].namelen, k->name, k->namelen)) {
+			fail(c, nn, "key: duplicate name '%.*s'", CFG_QUOTE, kp.name);
+			goto out;
+		}
+	k->name_text = kp.name;
+	kp.name = NULL;
+	cfg->nkeys++;
+	rc = 0;
+out:
+	if (filetext)
+		sodium_memzero(filetext, strlen(filetext));
+	if (kp.secret)
+		sodium_memzero(kp.secret, strlen(kp.secret));
+	free(filetext);
+	free(kp.name);
+	free(kp.secret);
+	free(kp.secret_file);
+	return rc;
+}
+
+static int item_keys(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "keys: expected a list of {name, algorithm, secret}, got %s",
+		            node_kind(n));
+	cfg->keys = alloc_array(c, n, seq_len(n), sizeof(*cfg->keys));
+	if (!cfg->keys)
+		return -1;
+	return each_item(c, n, "keys", false, cfg, key_one);
+}
+
+/* Every key named in a transfer ACL or notify entry must exist. */
+static int check_keyref(struct cfg_ctx *c, const struct cfg_keyref *r)
+{
+	if (!r->name)
+		return 0;
+	uint8_t nm[DNS_NAME_MAX];
+	size_t len;
+	if (wire_name_from_text(r->name, nm, &len) == 0 &&
+	    tsig_key_find(c->cfg->keys, c->cfg->nkeys, nm, len))
+		return 0;
+	return fail_at(c, r->line, r->col, "no key named '%.*s' (see keys:)", CFG_QUOTE, r->name);
+}
+
+static int check_keyrefs(struct cfg_ctx *c)
+{
+	struct config *cfg = c->cfg;
+	for (size_t i = 0; i < cfg->transfer.nkeys; i++)
+		if (check_keyref(c, &cfg->transfer.keys[i]) == -1)
+			return -1;
+	for (size_t z = 0; z < cfg->nzones; z++) {
+		const struct cfg_zone *cz = &cfg->zones[z];
+		for (size_t i = 0; i < cz->transfer.nkeys; i++)
+			if (check_keyref(c, &cz->transfer.keys[i]) == -1)
+				return -1;
+		for (size_t i = 0; i < cz->nnotify; i++)
+			if (check_keyref(c, &cz->notify[i].key) == -1)
+				return -1;
+	}
+	return 0;
+}
+
 static const struct schema_item top_items[] = {
 	ITEM_FN("listen", item_listen, 0),
 	ITEM("workers", item_u32, struct config, workers, 0, CFG_MAX_WORKERS, 0),
@@ -1661,6 +1964,8 @@ static const struct schema_item top_items[] = {
 	ITEM_FN("zones", item_zones, 0),
 	ITEM_FN("forward", item_forward, 0),
 	ITEM_FN("cache", item_cache, 0),
+	ITEM_FN("keys", item_keys, 0),
+	ITEM_FN("transfer", item_top_transfer, 0),
 	ITEM_END,
 };
 
@@ -1963,7 +2268,17 @@ void config_free(struct config *cfg)
 		free(z->nslen);
 		free(z->records);
 		free(z->services);
+		transfer_clear(&z->transfer);
+		for (size_t j = 0; j < z->nnotify; j++)
+			free(z->notify[j].key.name);
+		free(z->notify);
 	}
+	for (size_t i = 0; i < cfg->nkeys; i++)
+		free(cfg->keys[i].name_text);
+	if (cfg->keys)
+		sodium_memzero(cfg->keys, cfg->nkeys * sizeof(*cfg->keys));
+	free(cfg->keys);
+	transfer_clear(&cfg->transfer);
 	for (size_t i = 0; i < cfg->nlocalities; i++)
 		free(cfg->localities[i].label);
 	free(cfg->localities);
@@ -2125,6 +2440,8 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 		fail(&c, root, "no zones defined");
 		goto out;
 	}
+	if (check_keyrefs(&c) == -1)
+		goto out;
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
 		if (!c.cfg->listen || config_parse_listen("127.0.0.1:5353", 53, c.cfg->listen) == -1) {

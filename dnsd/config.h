@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tsig.h"
 #include "wire.h"
 
 struct cfg_listen {
@@ -107,6 +108,37 @@ struct cfg_soa {
 	uint32_t ttl;                 /* default: the zone's ttl */
 };
 
+/* An address prefix of an ACL ("127.0.0.0/8", "::1"). */
+struct cfg_prefix {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+};
+
+/* A reference to a key of config.keys, checked once the whole file is read. */
+struct cfg_keyref {
+	char *name;
+	int line, col;
+};
+
+/* transfer: who may AXFR/IXFR a zone (xfr.c). Without it, nobody. A request
+ * must come from an allow prefix (if any are given) and be signed with one
+ * of keys (if any are given). */
+struct cfg_transfer {
+	bool set;
+	struct cfg_prefix *allow;
+	size_t nallow;
+	struct cfg_keyref *keys;
+	size_t nkeys;
+};
+
+/* notify: a secondary told of every new serial (RFC 1996), signed with key
+ * if one is named. */
+struct cfg_notify {
+	struct cfg_listen addr;       /* default port 53 */
+	struct cfg_keyref key;        /* name NULL: unsigned */
+};
+
 struct cfg_zone {
 	char *name;                   /* as written */
 	uint8_t origin[DNS_NAME_MAX];
@@ -120,6 +152,9 @@ struct cfg_zone {
 	size_t nrecords;
 	struct cfg_service *services;
 	size_t nservices;
+	struct cfg_transfer transfer; /* set: overrides the top-level one */
+	struct cfg_notify *notify;
+	size_t nnotify;
 	int line, col;
 };
 
@@ -164,6 +199,9 @@ struct config {
 	size_t nzones;
 	struct cfg_forward forward;
 	struct cfg_cache cache;
+	struct tsig_key *keys;        /* TSIG keys (keys:), name_text owned */
+	size_t nkeys;
+	struct cfg_transfer transfer; /* the default of every zone */
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

@@ -122,6 +122,8 @@ struct tcp_conn {
 	size_t inoff, inlen;
 	uint8_t *out;                 /* TCP_OUT_CAP: [outoff, outlen) unsent */
 	size_t outoff, outlen;
+	uint8_t *stream;              /* server_stream: [streamoff, streamlen) not yet in out */
+	size_t streamoff, streamlen;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 };
@@ -620,6 +622,8 @@ static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
 	/* close() also removes it from the epoll set: it is never dup'ed. */
 	close(c->fd);
 	c->fd = -1;
+	free(c->stream);
+	c->stream = NULL;
 	conn_unlink(t, c);
 	c->next = t->free_list;
 	t->free_list = c;
@@ -725,6 +729,29 @@ static int conn_read(struct tcp_conn *c)
 	return 0;
 }
 
+/* Moves as much of the connection's stream into its output buffer as
+ * fits (the buffer's bound holds: a stream costs no more memory per
+ * connection than pending answers do). Returns the bytes still to move. */
+static size_t conn_stream_fill(struct tcp_conn *c)
+{
+	if (c->outoff) {
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
+	size_t n = c->streamlen - c->streamoff;
+	if (n > TCP_OUT_CAP - c->outlen)
+		n = TCP_OUT_CAP - c->outlen;
+	memcpy(c->out + c->outlen, c->stream + c->streamoff, n);
+	c->outlen += n;
+	c->streamoff += n;
+	if (c->streamoff < c->streamlen)
+		return c->streamlen - c->streamoff;
+	free(c->stream);
+	c->stream = NULL;
+	return 0;
+}
+
 /* Answers the complete queries in the input buffer, in order, appending
  * the framed answers to the output buffer while it has room for the largest
  * one (c->stalled otherwise). -1: a zero-length message, which ends the
@@ -732,6 +759,10 @@ static int conn_read(struct tcp_conn *c)
 static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64_t now)
 {
 	c->stalled = false;
+	if (c->stream && conn_stream_fill(c) > 0) {
+		c->stalled = true;   /* the stream goes out before any later answer */
+		return 0;
+	}
 	while (c->inlen - c->inoff >= 2) {
 		const uint8_t *p = c->in + c->inoff;
 		size_t len = (size_t)p[0] << 8 | p[1];
@@ -761,6 +792,15 @@ static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64
 		int r = srv->ops.handle(ctx, p + 2, len, frame + 2, MSG_MAX, &peer);
 		if (r == SERVER_DEFERRED)
 			c->inflight++;
+		if (r == SERVER_STREAM && c->stream) {
+			c->inoff += 2 + len;
+			conn_touch(srv, c, now);
+			if (conn_stream_fill(c) > 0) {
+				c->stalled = true;
+				return 0;
+			}
+			continue;
+		}
 		if (r > 0 && r <= MSG_MAX) {
 			frame[0] = (uint8_t)(r >> 8);
 			frame[1] = (uint8_t)r;
@@ -1201,6 +1241,18 @@ int server_reply(const struct server_route *route, const uint8_t *msg, size_t le
 	if (write(t->rfd, &one, sizeof(one)) == -1 && errno != EAGAIN)
 		return -1;
 	return 0;
+}
+
+void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len)
+{
+	struct tcp_conn *c = &peer->srv->tcp.conns[peer->slot];
+	if (!peer->tcp || c->gen != peer->gen || c->stream) {
+		free(buf);
+		return;
+	}
+	c->stream = buf;
+	c->streamoff = 0;
+	c->streamlen = len;
 }
 
 int server_local_port(const struct server *srv, size_t listen_idx)

@@ -42,6 +42,9 @@ struct server_route {
 
 /* handle's return value for "answered later through server_reply". */
 enum { SERVER_DEFERRED = -2 };
+/* handle's return value (TCP only) for "the answer is the stream handed
+ * over with server_stream" (a zone transfer: many messages). */
+enum { SERVER_STREAM = -3 };
 
 /* Callbacks, all called on server threads. Each thread that calls handle
  * is registered with liburcu-qsbr and online while in handle. */
@@ -87,6 +90,14 @@ void server_route_save(const struct server_peer *peer, struct server_route *out)
  * thread, while the server runs. 0, or -1 if it could not be sent or
  * queued (the client retries). */
 int server_reply(const struct server_route *route, const uint8_t *msg, size_t len);
+
+/* Hands buf (len bytes of messages, each with its 2-byte length prefix;
+ * malloc'd, the server frees it) to the TCP connection of peer, to be sent
+ * before any later answer on it, as fast as the client reads: the TCP
+ * thread copies it into the connection's output in pieces and reads no
+ * further queries of that connection meanwhile. Call from handle on the
+ * TCP thread only, then return SERVER_STREAM. */
+void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len);
 
 /* The port listen address listen_idx is bound to (UDP and TCP share it; a
  * configured port 0 was replaced by the one the kernel picked), or -1 if

@@ -1,0 +1,41 @@
+/* notify.h -- NOTIFY (RFC 1996) to secondaries, from a thread of its own:
+ * one UDP datagram per secondary and new serial, retried with doubling
+ * timeouts until the secondary answers. Never runs on the DNS workers. */
+#ifndef MESHDNS_NOTIFY_H
+#define MESHDNS_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tsig.h"
+#include "wire.h"
+
+enum {
+	NOTIFY_ATTEMPTS = 5,          /* sends per secondary and serial */
+	NOTIFY_FIRST_WAIT_MS = 1000,  /* then 2, 4, 8, 16 s */
+};
+
+/* One secondary to tell that zone now has serial. A self-contained copy:
+ * the key travels with it, so reloads cannot pull it away. */
+struct notify_job {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint8_t zone[DNS_NAME_MAX];
+	size_t zonelen;
+	uint32_t serial;
+	bool has_key;
+	struct tsig_key key;
+};
+
+/* Starts the thread. 0, or -1 with a message in err. */
+int notify_start(char *err, size_t errlen);
+/* Queues jobs (copied). A job for a zone and address that is still being
+ * retried replaces the older one (only the newest serial matters). Any
+ * thread; a no-op before notify_start. */
+void notify_submit(const struct notify_job *jobs, size_t n);
+/* Stops and joins the thread, dropping what is pending. */
+void notify_stop(void);
+
+#endif

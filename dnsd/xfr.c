@@ -1,0 +1,888 @@
+/* xfr.c -- zone transfers out (AXFR, IXFR), TSIG at the request edge, and
+ * the NOTIFY trigger. A transfer is built whole, from the snapshot the
+ * request sees, into one malloc'd buffer of framed messages that the TCP
+ * thread then sends as the client reads (server_stream): zones here are
+ * small to medium, and building is fast compared with sending. */
+#include "xfr.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <urcu-qsbr.h>
+
+#include "log.h"
+#include "notify.h"
+
+/* ---- settings (RCU) --------------------------------------------------------- */
+
+struct xfr_acl {
+	bool set;
+	struct cfg_prefix *allow;
+	size_t nallow;
+	const struct tsig_key **keys;
+	size_t nkeys;
+};
+
+struct xfr_zone {
+	uint8_t origin[DNS_NAME_MAX];
+	size_t originlen;
+	struct xfr_acl acl;
+	struct notify_job *notify;    /* serial filled in when sent */
+	size_t nnotify;
+};
+
+struct xfr_conf {
+	struct tsig_key *keys;
+	size_t nkeys;
+	struct xfr_zone *zones;
+	size_t nzones;
+};
+
+static struct xfr_conf *conf;     /* RCU: written by the control thread */
+
+static void conf_free(struct xfr_conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nzones; i++) {
+		free(c->zones[i].acl.allow);
+		free(c->zones[i].acl.keys);
+		free(c->zones[i].notify);
+	}
+	free(c->zones);
+	if (c->keys)
+		memset(c->keys, 0, c->nkeys * sizeof(*c->keys));
+	free(c->keys);
+	free(c);
+}
+
+static const struct tsig_key *key_by_text(const struct xfr_conf *c, const char *text)
+{
+	uint8_t nm[DNS_NAME_MAX];
+	size_t len;
+	if (!text || wire_name_from_text(text, nm, &len) != 0)
+		return NULL;
+	return tsig_key_find(c->keys, c->nkeys, nm, len);
+}
+
+int xfr_configure(const struct config *cfg)
+{
+	struct xfr_conf *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	c->keys = calloc(cfg->nkeys ? cfg->nkeys : 1, sizeof(*c->keys));
+	c->zones = calloc(cfg->nzones ? cfg->nzones : 1, sizeof(*c->zones));
+	if (!c->keys || !c->zones)
+		goto oom;
+	c->nkeys = cfg->nkeys;
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		c->keys[i] = cfg->keys[i];
+		c->keys[i].name_text = NULL;
+	}
+	c->nzones = cfg->nzones;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const struct cfg_zone *cz = &cfg->zones[i];
+		struct xfr_zone *xz = &c->zones[i];
+		const struct cfg_transfer *t = cz->transfer.set ? &cz->transfer : &cfg->transfer;
+		memcpy(xz->origin, cz->origin, cz->originlen);
+		xz->originlen = cz->originlen;
+		xz->acl.set = t->set;
+		xz->acl.allow = calloc(t->nallow + 1, sizeof(*xz->acl.allow));
+		xz->acl.keys = calloc(t->nkeys + 1, sizeof(*xz->acl.keys));
+		xz->notify = calloc(cz->nnotify + 1, sizeof(*xz->notify));
+		if (!xz->acl.allow || !xz->acl.keys || !xz->notify)
+			goto oom;
+		memcpy(xz->acl.allow, t->allow, t->nallow * sizeof(*t->allow));
+		xz->acl.nallow = t->nallow;
+		for (size_t k = 0; k < t->nkeys; k++)
+			if ((xz->acl.keys[xz->acl.nkeys] = key_by_text(c, t->keys[k].name)))
+				xz->acl.nkeys++;
+		for (size_t k = 0; k < cz->nnotify; k++) {
+			struct notify_job *j = &xz->notify[xz->nnotify++];
+			memcpy(&j->addr, &cz->notify[k].addr.ss, sizeof(j->addr));
+			j->addrlen = cz->notify[k].addr.len;
+			memcpy(j->zone, cz->origin, cz->originlen);
+			j->zonelen = cz->originlen;
+			const struct tsig_key *key = key_by_text(c, cz->notify[k].key.name);
+			if (key) {
+				j->has_key = true;
+				j->key = *key;
+			}
+		}
+	}
+	struct xfr_conf *old = rcu_xchg_pointer(&conf, c);
+	if (old) {
+		synchronize_rcu();
+		conf_free(old);
+	}
+	return 0;
+oom:
+	conf_free(c);
+	return -1;
+}
+
+static bool acl_addr_ok(const struct xfr_acl *acl, const struct sockaddr *sa)
+{
+	if (!acl->nallow)
+		return true;
+	uint8_t addr[16];
+	int fam = sa->sa_family;
+	if (fam == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else if (fam == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	else
+		return false;
+	for (size_t i = 0; i < acl->nallow; i++) {
+		const struct cfg_prefix *p = &acl->allow[i];
+		if (p->family != fam)
+			continue;
+		unsigned full = p->prefix / 8, rest = p->prefix % 8;
+		if (memcmp(addr, p->addr, full) != 0)
+			continue;
+		if (rest && ((addr[full] ^ p->addr[full]) & (0xff00u >> rest)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/* Allowed: from an allowed prefix (if the ACL names any) and signed with
+ * one of its keys (if it names any). */
+static bool acl_ok(const struct xfr_acl *acl, const struct sockaddr *sa, const struct tsig_key *key)
+{
+	if (!acl->set || !acl_addr_ok(acl, sa))
+		return false;
+	if (!acl->nkeys)
+		return true;
+	for (size_t i = 0; i < acl->nkeys; i++)
+		if (key && acl->keys[i] == key)
+			return true;
+	return false;
+}
+
+/* ---- rendering a zone as plain records ----------------------------------------- */
+
+/* One record: owner, type, TTL and rdata live in blob at off. */
+struct rec {
+	uint32_t off;
+	uint8_t ownerlen;
+	uint16_t type;
+	uint16_t rdlen;
+	uint32_t ttl;
+};
+
+struct rset {
+	struct rec *r;
+	size_t n, cap;
+	uint8_t *blob;
+	size_t bloblen, blobcap;
+	int err;
+};
+
+static void rset_free(struct rset *s)
+{
+	free(s->r);
+	free(s->blob);
+	memset(s, 0, sizeof(*s));
+}
+
+static void rset_add(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                     const uint8_t *rd, uint16_t rdlen)
+{
+	struct rset *s = arg;
+	if (s->err)
+		return;
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? 2 * s->cap : 256;
+		struct rec *nr = realloc(s->r, nc * sizeof(*nr));
+		if (!nr) {
+			s->err = 1;
+			return;
+		}
+		s->r = nr;
+		s->cap = nc;
+	}
+	size_t need = ownerlen + rdlen;
+	if (s->bloblen + need > s->blobcap) {
+		size_t nc = s->blobcap ? 2 * s->blobcap : 16384;
+		while (nc < s->bloblen + need)
+			nc *= 2;
+		uint8_t *nb = realloc(s->blob, nc);
+		if (!nb) {
+			s->err = 1;
+			return;
+		}
+		s->blob = nb;
+		s->blobcap = nc;
+	}
+	struct rec *r = &s->r[s->n++];
+	r->off = (uint32_t)s->bloblen;
+	r->ownerlen = (uint8_t)ownerlen;
+	r->type = type;
+	r->rdlen = rdlen;
+	r->ttl = ttl;
+	memcpy(s->blob + s->bloblen, owner, ownerlen);
+	wire_name_lower(s->blob + s->bloblen, ownerlen);
+	memcpy(s->blob + s->bloblen + ownerlen, rd, rdlen);
+	s->bloblen += need;
+}
+
+static int rec_cmp(const void *a, const void *b, void *arg)
+{
+	const struct rec *x = a, *y = b;
+	const uint8_t *blob = arg;
+	if (x->ownerlen != y->ownerlen)
+		return x->ownerlen < y->ownerlen ? -1 : 1;
+	int c = memcmp(blob + x->off, blob + y->off, x->ownerlen);
+	if (c)
+		return c;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	if (x->rdlen != y->rdlen)
+		return x->rdlen < y->rdlen ? -1 : 1;
+	c = memcmp(blob + x->off + x->ownerlen, blob + y->off + y->ownerlen, x->rdlen);
+	if (c)
+		return c;
+	return x->ttl < y->ttl ? -1 : x->ttl > y->ttl;
+}
+
+/* Sorts, and drops duplicates (two backends on one address). */
+static void rset_sort(struct rset *s)
+{
+	if (!s->n)
+		return;
+	qsort_r(s->r, s->n, sizeof(*s->r), rec_cmp, s->blob);
+	size_t k = 1;
+	for (size_t i = 1; i < s->n; i++)
+		if (rec_cmp(&s->r[k - 1], &s->r[i], s->blob) != 0)
+			s->r[k++] = s->r[i];
+	s->n = k;
+}
+
+/* The backends a transfer lists for family (AF_UNSPEC: all): the healthy
+ * ones, or with fail-open all of them when none is; for failover only the
+ * best priority group. As balance_select chooses, minus per-query order. */
+static unsigned svc_pick(const struct zone_service *svc, int family, uint16_t *idx)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < svc->nbackends; i++) {
+		const struct zone_backend *b = &svc->backends[i];
+		if ((family == AF_UNSPEC || b->family == family) && b->up)
+			idx[n++] = (uint16_t)i;
+	}
+	if (n == 0 && svc->fail_open)
+		for (unsigned i = 0; i < svc->nbackends; i++)
+			if (family == AF_UNSPEC || svc->backends[i].family == family)
+				idx[n++] = (uint16_t)i;
+	if (svc->policy == CFG_POLICY_FAILOVER && n) {
+		uint16_t best = UINT16_MAX;
+		for (unsigned i = 0; i < n; i++)
+			if (svc->backends[idx[i]].priority < best)
+				best = svc->backends[idx[i]].priority;
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (svc->backends[idx[i]].priority == best)
+				idx[k++] = idx[i];
+		n = k;
+	}
+	return n;
+}
+
+static void render_srv(const struct zone_node *node, const struct zone_service *svc, int port_idx,
+                       uint16_t *idx, xfr_rr_fn fn, void *arg)
+{
+	unsigned n = svc_pick(svc, AF_UNSPEC, idx);
+	unsigned first = port_idx < 0 ? 0 : (unsigned)port_idx;
+	unsigned last = port_idx < 0 ? svc->nports : (unsigned)port_idx + 1;
+	for (unsigned p = first; p < last; p++) {
+		for (unsigned i = 0; i < n; i++) {
+			const struct zone_backend *b = &svc->backends[idx[i]];
+			uint8_t rd[6 + DNS_NAME_MAX];
+			uint16_t port = b->port ? b->port : svc->ports[p].port;
+			/* The configured weight: the slow-start ramp changes by the
+			 * second and would make every version differ. */
+			uint32_t wgt = b->weight > 65535 ? 65535 : b->weight;
+			rd[0] = (uint8_t)(b->priority >> 8);
+			rd[1] = (uint8_t)b->priority;
+			rd[2] = (uint8_t)(wgt >> 8);
+			rd[3] = (uint8_t)wgt;
+			rd[4] = (uint8_t)(port >> 8);
+			rd[5] = (uint8_t)port;
+			memcpy(rd + 6, b->target, b->targetlen);
+			fn(arg, node->name, node->namelen, DNS_TYPE_SRV, svc->ttl, rd,
+			   (uint16_t)(6 + b->targetlen));
+		}
+	}
+}
+
+int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
+{
+	uint16_t *idx = malloc(ZONE_MAX_BACKENDS * sizeof(*idx));
+	if (!idx)
+		return -1;
+	if (z->soa)
+		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, z->soa->rd[0]->data,
+		   z->soa->rd[0]->len);
+	for (size_t h = 0; h <= z->mask; h++) {
+		const struct zone_node *n = z->table[h];
+		if (!n)
+			continue;
+		for (unsigned i = 0; i < n->nrrsets; i++) {
+			const struct zone_rrset *rs = &n->rrsets[i];
+			if (rs->type == DNS_TYPE_SOA)
+				continue;
+			for (unsigned k = 0; k < rs->count; k++)
+				fn(arg, n->name, n->namelen, rs->type, rs->ttl, rs->rd[k]->data,
+				   rs->rd[k]->len);
+		}
+		if (n->kind == ZONE_NODE_SERVICE) {
+			const struct zone_service *svc = n->svc;
+			for (int f = 0; f < 2; f++) {
+				int fam = f ? AF_INET6 : AF_INET;
+				unsigned cnt = svc_pick(svc, fam, idx);
+				for (unsigned i = 0; i < cnt; i++)
+					fn(arg, n->name, n->namelen, f ? DNS_TYPE_AAAA : DNS_TYPE_A, svc->ttl,
+					   svc->backends[idx[i]].addr, f ? 16 : 4);
+			}
+			if (svc->nports)
+				render_srv(n, svc, -1, idx, fn, arg);
+		} else if (n->kind == ZONE_NODE_SRV) {
+			render_srv(n, n->svc, (int)n->port_idx, idx, fn, arg);
+		}
+	}
+	free(idx);
+	return 0;
+}
+
+/* A zone version: its SOA and its other records, sorted. */
+struct version {
+	uint32_t serial;
+	struct rset rs;               /* without the SOA */
+	uint8_t soa[2 * DNS_NAME_MAX + 20];
+	uint16_t soalen;
+	uint32_t soattl;
+};
+
+struct soa_grab {
+	struct rset *rs;
+	struct version *v;
+};
+
+static void grab(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                 const uint8_t *rd, uint16_t rdlen)
+{
+	struct soa_grab *g = arg;
+	if (type == DNS_TYPE_SOA) {
+		if (rdlen <= sizeof(g->v->soa)) {
+			memcpy(g->v->soa, rd, rdlen);
+			g->v->soalen = rdlen;
+			g->v->soattl = ttl;
+		}
+		return;
+	}
+	rset_add(g->rs, owner, ownerlen, type, ttl, rd, rdlen);
+}
+
+static struct version *version_new(const struct zone *z)
+{
+	struct version *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->serial = z->serial;
+	struct soa_grab g = { .rs = &v->rs, .v = v };
+	if (xfr_render_zone(z, grab, &g) == -1 || v->rs.err || !v->soalen) {
+		rset_free(&v->rs);
+		free(v);
+		return NULL;
+	}
+	rset_sort(&v->rs);
+	return v;
+}
+
+static void version_free(struct version *v)
+{
+	if (!v)
+		return;
+	rset_free(&v->rs);
+	free(v);
+}
+
+/* ---- journal ------------------------------------------------------------------- */
+
+/* Per zone, the last XFR_JOURNAL_VERSIONS versions, oldest first. Written
+ * by the control thread, read by the TCP thread for IXFR; jmu is held only
+ * to look up and build one answer. */
+struct jzone {
+	uint8_t origin[DNS_NAME_MAX];
+	size_t originlen;
+	struct version *v[XFR_JOURNAL_VERSIONS];
+	unsigned n;
+};
+
+static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
+static struct jzone *journal;
+static size_t njournal;
+
+static struct jzone *jzone_find(const uint8_t *origin, size_t len)
+{
+	for (size_t i = 0; i < njournal; i++)
+		if (wire_name_equal(journal[i].origin, journal[i].originlen, origin, len))
+			return &journal[i];
+	return NULL;
+}
+
+static const struct version *jzone_serial(const struct jzone *j, uint32_t serial)
+{
+	for (unsigned i = j ? j->n : 0; i-- > 0;)
+		if (j->v[i]->serial == serial)
+			return j->v[i];
+	return NULL;
+}
+
+void xfr_published(const struct zone_snapshot *snap)
+{
+	struct notify_job jobs[64];
+	size_t njobs = 0;
+	for (unsigned zi = 0; zi < snap->nzones; zi++) {
+		const struct zone *z = &snap->zones[zi];
+		pthread_mutex_lock(&jmu);
+		struct jzone *j = jzone_find(z->origin, z->originlen);
+		bool changed = !j || !j->n || j->v[j->n - 1]->serial != z->serial;
+		if (changed) {
+			if (!j) {
+				struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
+				if (nj) {
+					journal = nj;
+					j = &journal[njournal++];
+					memset(j, 0, sizeof(*j));
+					memcpy(j->origin, z->origin, z->originlen);
+					j->originlen = z->originlen;
+				}
+			}
+			struct version *v = j ? version_new(z) : NULL;
+			if (v) {
+				if (j->n == XFR_JOURNAL_VERSIONS) {
+					version_free(j->v[0]);
+					memmove(j->v, j->v + 1, (XFR_JOURNAL_VERSIONS - 1) * sizeof(j->v[0]));
+					j->n--;
+				}
+				j->v[j->n++] = v;
+			} else {
+				log_warn("journal: out of memory; IXFR falls back to AXFR");
+			}
+		}
+		pthread_mutex_unlock(&jmu);
+		if (!changed)
+			continue;
+		/* The settings are only replaced by this same thread. */
+		const struct xfr_conf *c = rcu_dereference(conf);
+		for (size_t k = 0; c && k < c->nzones; k++) {
+			const struct xfr_zone *xz = &c->zones[k];
+			if (!wire_name_equal(xz->origin, xz->originlen, z->origin, z->originlen))
+				continue;
+			for (size_t t = 0; t < xz->nnotify; t++) {
+				if (njobs == sizeof(jobs) / sizeof(jobs[0])) {
+					notify_submit(jobs, njobs);
+					njobs = 0;
+				}
+				jobs[njobs] = xz->notify[t];
+				jobs[njobs++].serial = z->serial;
+			}
+		}
+	}
+	if (njobs)
+		notify_submit(jobs, njobs);
+}
+
+int xfr_start(char *err, size_t errlen)
+{
+	return notify_start(err, errlen);
+}
+
+void xfr_stop(void)
+{
+	notify_stop();
+	pthread_mutex_lock(&jmu);
+	for (size_t i = 0; i < njournal; i++)
+		for (unsigned k = 0; k < journal[i].n; k++)
+			version_free(journal[i].v[k]);
+	free(journal);
+	journal = NULL;
+	njournal = 0;
+	pthread_mutex_unlock(&jmu);
+	struct xfr_conf *old = rcu_xchg_pointer(&conf, NULL);
+	if (old) {
+		synchronize_rcu();
+		conf_free(old);
+	}
+}
+
+/* ---- writing transfer messages ------------------------------------------------- */
+
+struct out {
+	const struct dns_query *q;
+	struct tsig_ctx *tsig;        /* NULL: unsigned */
+	uint8_t *msg;                 /* DNS_MSG_MAX scratch */
+	struct wire_writer w;
+	uint16_t count;
+	bool question_done;
+	uint8_t *buf;                 /* the framed messages */
+	size_t len, cap;
+	int err;
+};
+
+static void msg_begin(struct out *o)
+{
+	wire_writer_init(&o->w, o->msg, DNS_MSG_MAX - TSIG_RR_MAX);
+	struct dns_header h = {
+		.id = o->q->hdr.id,
+		.flags = (uint16_t)(DNS_FLAG_QR | DNS_FLAG_AA | (o->q->hdr.flags & DNS_FLAG_RD)),
+	};
+	if (!o->question_done) {
+		h.qdcount = 1;
+		wire_write_header(&o->w, &h);
+		wire_write_name(&o->w, o->q->q.name, o->q->q.namelen, true);
+		wire_write_u16(&o->w, o->q->q.qtype);
+		wire_write_u16(&o->w, o->q->q.qclass);
+		o->question_done = true;
+	} else {
+		wire_write_header(&o->w, &h);
+	}
+	o->count = 0;
+}
+
+static void msg_end(struct out *o)
+{
+	if (o->err)
+		return;
+	wire_patch_u16(&o->w, 6, o->count);
+	int n = (int)o->w.pos;
+	if (o->tsig)
+		n = tsig_sign(o->msg, o->w.pos, DNS_MSG_MAX, o->tsig, (uint64_t)time(NULL));
+	if (n < 0 || o->w.err) {
+		o->err = 1;
+		return;
+	}
+	if (o->len + 2 + (size_t)n > o->cap) {
+		size_t nc = o->cap ? 2 * o->cap : 65536;
+		while (nc < o->len + 2 + (size_t)n)
+			nc *= 2;
+		uint8_t *nb = realloc(o->buf, nc);
+		if (!nb) {
+			o->err = 1;
+			return;
+		}
+		o->buf = nb;
+		o->cap = nc;
+	}
+	o->buf[o->len] = (uint8_t)(n >> 8);
+	o->buf[o->len + 1] = (uint8_t)n;
+	memcpy(o->buf + o->len + 2, o->msg, (size_t)n);
+	o->len += 2 + (size_t)n;
+}
+
+static void put_rr(struct out *o, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                   const uint8_t *rd, uint16_t rdlen)
+{
+	if (o->err)
+		return;
+	if (o->w.pos > XFR_MSG_TARGET && o->count) {
+		msg_end(o);
+		msg_begin(o);
+	}
+	struct wire_mark m = wire_mark(&o->w);
+	wire_write_name(&o->w, owner, ownerlen, true);
+	wire_write_u16(&o->w, type);
+	wire_write_u16(&o->w, DNS_CLASS_IN);
+	wire_write_u32(&o->w, ttl);
+	wire_write_u16(&o->w, rdlen);
+	wire_write_bytes(&o->w, rd, rdlen);
+	if (o->w.err) {
+		/* A message full before the target (huge RRs): start another. */
+		wire_rollback(&o->w, m);
+		if (!o->count) {
+			o->err = 1;
+			return;
+		}
+		msg_end(o);
+		msg_begin(o);
+		put_rr(o, owner, ownerlen, type, ttl, rd, rdlen);
+		return;
+	}
+	o->count++;
+}
+
+static void put_rec(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                    const uint8_t *rd, uint16_t rdlen)
+{
+	put_rr(arg, owner, ownerlen, type, ttl, rd, rdlen);
+}
+
+static void put_soa(struct out *o, const struct zone *z, const struct version *v)
+{
+	if (v)
+		put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, v->soattl, v->soa, v->soalen);
+	else
+		put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, z->soa->rd[0]->data,
+		       z->soa->rd[0]->len);
+}
+
+static void put_set(struct out *o, const struct rset *s, size_t i)
+{
+	const struct rec *r = &s->r[i];
+	put_rr(o, s->blob + r->off, r->ownerlen, r->type, r->ttl, s->blob + r->off + r->ownerlen,
+	       r->rdlen);
+}
+
+/* AXFR (RFC 5936 2.2): SOA, every record, SOA. */
+static void write_axfr(struct out *o, const struct zone *z)
+{
+	xfr_render_zone(z, put_rec, o);   /* SOA first */
+	put_soa(o, z, NULL);
+}
+
+/* IXFR (RFC 1995 4) from version a to b, condensed to one difference:
+ * SOA(b), SOA(a), what a has and b lacks, SOA(b), what b adds, SOA(b). */
+static void write_ixfr(struct out *o, const struct zone *z, const struct version *a,
+                       const struct version *b)
+{
+	put_soa(o, z, b);
+	put_soa(o, z, a);
+	for (int pass = 0; pass < 2; pass++) {
+		const struct rset *x = pass ? &b->rs : &a->rs, *y = pass ? &a->rs : &b->rs;
+		size_t i = 0, k = 0;
+		while (i < x->n) {
+			int c = k < y->n ? 0 : -1;
+			if (k < y->n) {
+				/* Compare across two blobs: copy-free via owner/rdata bytes. */
+				const struct rec *p = &x->r[i], *q = &y->r[k];
+				c = p->ownerlen != q->ownerlen ? (p->ownerlen < q->ownerlen ? -1 : 1)
+				    : memcmp(x->blob + p->off, y->blob + q->off, p->ownerlen);
+				if (!c && p->type != q->type)
+					c = p->type < q->type ? -1 : 1;
+				if (!c && p->rdlen != q->rdlen)
+					c = p->rdlen < q->rdlen ? -1 : 1;
+				if (!c)
+					c = memcmp(x->blob + p->off + p->ownerlen, y->blob + q->off + q->ownerlen,
+					           p->rdlen);
+				if (!c && p->ttl != q->ttl)
+					c = p->ttl < q->ttl ? -1 : 1;
+			}
+			if (c < 0) {
+				put_set(o, x, i++);
+			} else if (c > 0) {
+				k++;
+			} else {
+				i++;
+				k++;
+			}
+		}
+		put_soa(o, z, b);
+	}
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+/* An answer of header, question (if any) and, if signed, TSIG. */
+static int short_answer(const struct dns_query *q, unsigned rcode, bool aa, struct tsig_ctx *tsig,
+                        uint8_t *resp, size_t cap)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, resp, cap);
+	struct dns_header h = {
+		.id = q->hdr.id,
+		.flags = (uint16_t)(DNS_FLAG_QR | (q->hdr.flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD)) |
+		                    (aa ? DNS_FLAG_AA : 0) | (rcode & 0xfu)),
+		.qdcount = q->hdr.qdcount == 1 ? 1 : 0,
+	};
+	wire_write_header(&w, &h);
+	if (h.qdcount) {
+		wire_write_name(&w, q->q.name, q->q.namelen, true);
+		wire_write_u16(&w, q->q.qtype);
+		wire_write_u16(&w, q->q.qclass);
+	}
+	if (w.err)
+		return -1;
+	if (!tsig)
+		return (int)w.pos;
+	return tsig_sign(resp, w.pos, cap, tsig, (uint64_t)time(NULL));
+}
+
+/* The serial of the SOA in an IXFR request's authority section, for zone. */
+static int ixfr_client_serial(const uint8_t *req, size_t len, const struct dns_query *q,
+                              uint32_t *serial)
+{
+	if (q->hdr.nscount != 1)
+		return -1;
+	struct wire_reader r;
+	struct dns_rr rr;
+	wire_reader_init(&r, req, len);
+	wire_skip(&r, q->question_end);
+	wire_read_rr(&r, &rr);
+	if (r.err || rr.type != DNS_TYPE_SOA ||
+	    !wire_name_equal(rr.name, rr.namelen, q->q.name, q->q.namelen))
+		return -1;
+	struct wire_reader d;
+	wire_reader_init(&d, req, rr.rdoff + rr.rdlen);
+	wire_skip(&d, rr.rdoff);
+	wire_read_name(&d, NULL);
+	wire_read_name(&d, NULL);
+	*serial = wire_read_u32(&d);
+	return d.err ? -1 : 0;
+}
+
+static _Thread_local uint8_t stripped[DNS_MSG_MAX];
+
+static size_t client_limit(const struct dns_query *q, bool tcp)
+{
+	if (tcp)
+		return DNS_MSG_MAX;
+	const struct zone_snapshot *snap = zone_current();
+	uint16_t ourmax = snap ? snap->udp_max_payload : 1232;
+	if (!q->edns.present || q->edns.udp_size < DNS_UDP_MIN)
+		return DNS_UDP_MIN;
+	return q->edns.udp_size < ourmax ? q->edns.udp_size : ourmax;
+}
+
+int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                const struct sockaddr *peer, bool tcp, struct xfr_signed *sig, uint8_t **stream,
+                size_t *streamlen)
+{
+	struct dns_query q;
+	if (wire_parse_query(req, len, &q) != WIRE_PARSE_OK || q.hdr.qdcount != 1)
+		return XFR_PASS;
+	bool xfr = q.q.qtype == DNS_TYPE_AXFR || q.q.qtype == DNS_TYPE_IXFR;
+	if (!q.tsig_off && !xfr)
+		return XFR_PASS;
+	const struct xfr_conf *c = rcu_dereference(conf);
+	struct tsig_ctx *tsig = NULL;
+	if (q.tsig_off) {
+		int v = tsig_verify(req, len, q.tsig_off, c ? c->keys : NULL, c ? c->nkeys : 0,
+		                    (uint64_t)time(NULL), &sig->tsig);
+		if (v == -1)
+			return short_answer(&q, DNS_RCODE_FORMERR, false, NULL, resp, cap);
+		if (v != TSIG_NOERROR)   /* RFC 8945 5.2: NOTAUTH with the TSIG error */
+			return short_answer(&q, DNS_RCODE_NOTAUTH, false, &sig->tsig, resp, cap);
+		tsig = &sig->tsig;
+		if (!xfr) {
+			memcpy(stripped, req, q.tsig_off);
+			uint16_t ar = (uint16_t)(req[10] << 8 | req[11]);
+			stripped[10] = (uint8_t)((ar - 1) >> 8);
+			stripped[11] = (uint8_t)(ar - 1);
+			sig->req = stripped;
+			sig->reqlen = q.tsig_off;
+			sig->tcp = tcp;
+			sig->limit = client_limit(&q, tcp);
+			return XFR_SIGNED;
+		}
+	}
+	if (DNS_OPCODE(q.hdr.flags) != DNS_OPCODE_QUERY || q.hdr.ancount ||
+	    q.hdr.nscount > (q.q.qtype == DNS_TYPE_IXFR ? 1u : 0u))
+		return short_answer(&q, DNS_RCODE_FORMERR, false, tsig, resp, cap);
+	if (q.q.qclass != DNS_CLASS_IN)
+		return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
+	const struct zone_snapshot *snap = zone_current();
+	const struct zone *z = NULL;
+	for (unsigned i = 0; snap && i < snap->nzones; i++)
+		if (wire_name_equal(snap->zones[i].origin, snap->zones[i].originlen, q.q.name,
+		                    q.q.namelen))
+			z = &snap->zones[i];
+	if (!z)   /* RFC 5936 2.2.1: not a zone of ours */
+		return short_answer(&q, DNS_RCODE_NOTAUTH, false, tsig, resp, cap);
+	const struct xfr_zone *xz = NULL;
+	for (size_t i = 0; c && i < c->nzones; i++)
+		if (wire_name_equal(c->zones[i].origin, c->zones[i].originlen, z->origin, z->originlen))
+			xz = &c->zones[i];
+	if (!xz || !acl_ok(&xz->acl, peer, tsig ? tsig->key : NULL))
+		return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
+
+	uint32_t cserial = 0;
+	bool ixfr = q.q.qtype == DNS_TYPE_IXFR;
+	if (ixfr && ixfr_client_serial(req, len, &q, &cserial) == -1)
+		return short_answer(&q, DNS_RCODE_FORMERR, false, tsig, resp, cap);
+	bool current = ixfr && (int32_t)(cserial - z->serial) >= 0;
+	if (!tcp) {
+		/* RFC 1995 2: over UDP, the SOA alone when the client is up to
+		 * date, else TC so it comes back over TCP. AXFR is TCP only. */
+		if (!ixfr)
+			return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
+		if (!current) {
+			int n = short_answer(&q, DNS_RCODE_NOERROR, true, NULL, resp, cap);
+			if (n > 0) {
+				resp[2] |= DNS_FLAG_TC >> 8;
+				if (tsig)
+					n = tsig_sign(resp, (size_t)n, cap, tsig, (uint64_t)time(NULL));
+			}
+			return n;
+		}
+	}
+
+	struct out o = { .q = &q, .tsig = tsig };
+	o.msg = malloc(DNS_MSG_MAX);
+	if (!o.msg)
+		return short_answer(&q, DNS_RCODE_SERVFAIL, false, tsig, resp, cap);
+	msg_begin(&o);
+	if (current) {
+		put_soa(&o, z, NULL);
+	} else if (ixfr) {
+		pthread_mutex_lock(&jmu);
+		const struct jzone *j = jzone_find(z->origin, z->originlen);
+		const struct version *a = jzone_serial(j, cserial), *b = jzone_serial(j, z->serial);
+		if (a && b)
+			write_ixfr(&o, z, a, b);
+		else
+			write_axfr(&o, z);   /* RFC 1995 4: the whole zone, AXFR-style */
+		pthread_mutex_unlock(&jmu);
+	} else {
+		write_axfr(&o, z);
+	}
+	msg_end(&o);
+	free(o.msg);
+	if (o.err) {
+		free(o.buf);
+		return short_answer(&q, DNS_RCODE_SERVFAIL, false, NULL, resp, cap);
+	}
+	if (!tcp) {
+		/* The one SOA of an up-to-date UDP client. */
+		size_t n = (size_t)(o.buf[0] << 8 | o.buf[1]);
+		int r = -1;
+		if (n <= cap && n <= client_limit(&q, false)) {
+			memcpy(resp, o.buf + 2, n);
+			r = (int)n;
+		}
+		free(o.buf);
+		return r;
+	}
+	*stream = o.buf;
+	*streamlen = o.len;
+	return XFR_STREAM;
+}
+
+int xfr_sign_answer(struct xfr_signed *sig, uint8_t *resp, int n, size_t cap)
+{
+	if (n <= DNS_HEADER_LEN)
+		return n;
+	size_t limit = sig->limit < cap ? sig->limit : cap;
+	int m = tsig_sign(resp, (size_t)n, limit, &sig->tsig, (uint64_t)time(NULL));
+	if (m > 0)
+		return m;
+	/* No room for the TSIG RR: the header and question only, TC set
+	 * (RFC 8945 5.3: a signed answer that does not fit is truncated). */
+	struct wire_reader r;
+	wire_reader_init(&r, resp, (size_t)n);
+	wire_skip(&r, DNS_HEADER_LEN);
+	if (resp[5] == 1) {
+		wire_read_name(&r, NULL);
+		wire_skip(&r, 4);
+	}
+	if (r.err)
+		return -1;
+	memset(resp + 6, 0, 6);
+	resp[2] |= DNS_FLAG_TC >> 8;
+	return tsig_sign(resp, r.pos, limit, &sig->tsig, (uint64_t)time(NULL));
+}

@@ -1,0 +1,73 @@
+/* xfr.h -- zone transfers out and TSIG at the server's edge: AXFR (RFC
+ * 5936) and IXFR (RFC 1995, from a journal of recent zone versions) over
+ * TCP, restricted by per-zone ACLs (address prefixes and/or TSIG keys);
+ * TSIG verification of every signed request and signing of its answer
+ * (RFC 8945); NOTIFY to secondaries when a zone's serial changes (through
+ * notify.c). Services appear in transfers as plain A/AAAA/SRV records of
+ * their healthy backends. */
+#ifndef MESHDNS_XFR_H
+#define MESHDNS_XFR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "tsig.h"
+#include "wire.h"
+#include "zone.h"
+
+enum {
+	XFR_PASS = -10,               /* not for us: query_process answers it */
+	XFR_SIGNED = -11,             /* a good TSIG on an ordinary request: see below */
+	XFR_STREAM = -12,             /* a transfer: *stream holds framed messages */
+	XFR_JOURNAL_VERSIONS = 64,    /* zone versions kept per zone for IXFR */
+	XFR_MSG_TARGET = 16384,       /* transfer messages are cut near this size */
+};
+
+/* What xfr_process left for the caller of an XFR_SIGNED request. */
+struct xfr_signed {
+	struct tsig_ctx tsig;
+	const uint8_t *req;           /* the request without its TSIG RR, ARCOUNT less one */
+	size_t reqlen;                /* (thread-local storage, valid until the next call) */
+	size_t limit;                 /* the longest answer the client takes */
+	bool tcp;
+};
+
+/* Control thread: installs cfg's keys, ACLs and notify targets (copied;
+ * published with RCU so workers never lock). 0, or -1 when out of memory
+ * (the previous settings stay). */
+int xfr_configure(const struct config *cfg);
+/* Control thread, after every zone_publish (snap is the current snapshot):
+ * records each zone's new version in the journal and sends NOTIFY for the
+ * zones whose serial changed. */
+void xfr_published(const struct zone_snapshot *snap);
+/* Starts and stops the NOTIFY thread; frees the journal and settings. */
+int xfr_start(char *err, size_t errlen);
+void xfr_stop(void);
+
+/* Server threads (online RCU readers): looks at req first. Returns
+ *   XFR_PASS   not signed and not a transfer: answer it as usual;
+ *   XFR_SIGNED signed with a good key: answer sig->req as usual, then call
+ *              xfr_sign_answer;
+ *   XFR_STREAM (TCP) the transfer, *stream (malloc'd, the caller owns it)
+ *              holds *streamlen bytes of 2-byte-length-framed messages;
+ *   > 0        a complete answer in resp (errors, REFUSED, TSIG errors,
+ *              IXFR over UDP);
+ *   -1         nothing to send. */
+int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                const struct sockaddr *peer, bool tcp, struct xfr_signed *sig, uint8_t **stream,
+                size_t *streamlen);
+/* Signs the answer (resp, n bytes) to an XFR_SIGNED request. An answer
+ * that no longer fits the client's limit becomes a truncated (TC) one.
+ * Returns the new length, or n itself if n <= 0. */
+int xfr_sign_answer(struct xfr_signed *sig, uint8_t *resp, int n, size_t cap);
+
+/* The records of zone z as transferred, for tests: calls fn for each RR
+ * (SOA first, SOA not repeated), rdata uncompressed. */
+typedef void (*xfr_rr_fn)(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type,
+                          uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
+int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg);
+
+#endif
