@@ -33,6 +33,7 @@
 #include "rdata.h"
 #include "server.h"
 #include "wire.h"
+#include "xfr.h"
 #include "zone.h"
 
 #define DEFAULT_CONFIG "/etc/meshdns/dnsd.yaml"
@@ -391,7 +392,24 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 {
 	struct worker *w = ctx;
 	uint64_t t0 = now_ns();
-	int n = query_process(w->qw, req, len, resp, cap, peer->addr, peer->tcp);
+	/* Transfers and TSIG-signed requests first (xfr.c); a signed ordinary
+	 * request is answered below from its unsigned copy, then signed. */
+	struct xfr_signed sig;
+	uint8_t *stream = NULL;
+	size_t slen = 0;
+	int n = xfr_process(req, len, resp, cap, peer->addr, peer->tcp, &sig, &stream, &slen);
+	if (n == XFR_STREAM) {
+		metrics_observe(w->m, req, len, stream + 2, (int)(stream[0] << 8 | stream[1]), true,
+		                now_ns() - t0);
+		server_stream(peer, stream, slen);
+		return SERVER_STREAM;
+	}
+	bool sign = n == XFR_SIGNED;
+	if (n == XFR_PASS || sign)
+		n = query_process(w->qw, sign ? sig.req : req, sign ? sig.reqlen : len, resp, cap,
+		                  peer->addr, peer->tcp);
+	if (sign && n > 0)
+		n = xfr_sign_answer(&sig, resp, n, cap);
 	if (n == QUERY_FORWARD) {
 		const struct query_forward *fq = query_forward_info(w->qw);
 		if (forwarder && forward_submit(forwarder, fq, peer) == 0)
@@ -633,6 +651,7 @@ static int rebuild(const struct config *cfg, struct health *h)
 	}
 	note_snapshot(snap, now_ns() - t0ns);
 	zone_publish(snap);
+	xfr_published(snap);
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
 	          (unsigned long long)(health_now_ms() - t0));
@@ -744,6 +763,14 @@ int main(int argc, char **argv)
 	note_snapshot(snap, load_ns);
 	zone_publish(snap);
 	char err[256];
+	snprintf(err, sizeof(err), "out of memory");
+	if (xfr_configure(cfg) == -1 || xfr_start(err, sizeof(err)) == -1) {
+		log_err("transfers: %s", err);
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
+	xfr_published(snap);
 	struct health *health = health_start(cfg, on_health_change, &efd, err, sizeof(err));
 	if (!health) {
 		log_err("health watcher: %s", err);
@@ -887,6 +914,9 @@ int main(int argc, char **argv)
 			}
 			if (!forward_config_equal(cfg, ncfg))
 				log_warn("reload: forward and cache settings take effect at the next start");
+			if (xfr_configure(ncfg) == -1)
+				log_err("reload: out of memory for keys and transfer settings; the previous "
+				        "ones stay");
 			config_free(cfg);
 			cfg = ncfg;
 			rebuild(cfg, health);
@@ -908,6 +938,7 @@ int main(int argc, char **argv)
 	server_stop(srv);
 	forward_teardown();
 	health_stop(health);
+	xfr_stop();
 	zone_shutdown();
 	config_free(cfg);
 	close(efd);

@@ -111,6 +111,28 @@ static void zone_text(const struct notify_job *j, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/* The offset of the TSIG RR ending the message msg, or 0. */
+static size_t tsig_offset(const uint8_t *msg, size_t len)
+{
+	struct wire_reader r;
+	struct dns_header h;
+	struct dns_question q;
+	wire_reader_init(&r, msg, len);
+	wire_read_header(&r, &h);
+	for (unsigned i = 0; i < h.qdcount && !r.err; i++)
+		wire_read_question(&r, &q);
+	unsigned nrr = (unsigned)h.ancount + h.nscount + h.arcount;
+	size_t off = 0;
+	struct dns_rr rr;
+	for (unsigned i = 0; i < nrr && !r.err; i++) {
+		off = r.pos;
+		wire_read_rr(&r, &rr);
+	}
+	if (r.err || !nrr || !h.arcount || rr.type != DNS_TYPE_TSIG || wire_remaining(&r))
+		return 0;
+	return off;
+}
+
 /* An answer on fd: settles the pending NOTIFY it is for. */
 static void receive(int fd, struct pending **list)
 {
@@ -132,10 +154,9 @@ static void receive(int fd, struct pending **list)
 		addr_text(&p->job.addr, a, sizeof(a));
 		zone_text(&p->job, zn, sizeof(zn));
 		if (p->job.has_key) {
-			struct dns_query q;
-			if (wire_parse_query(buf, (size_t)n, &q) == WIRE_PARSE_DROP || !q.tsig_off ||
-			    tsig_verify_response(buf, (size_t)n, q.tsig_off, (uint64_t)time(NULL),
-			                         &p->tsig) == -1) {
+			size_t off = tsig_offset(buf, (size_t)n);
+			if (!off || tsig_verify_response(buf, (size_t)n, off, (uint64_t)time(NULL),
+			                                 &p->tsig) == -1) {
 				log_warn("notify %s of %s serial %u: answer without a valid TSIG, ignored", a,
 				         zn, p->job.serial);
 				return;

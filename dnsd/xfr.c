@@ -155,7 +155,7 @@ static bool acl_addr_ok(const struct xfr_acl *acl, const struct sockaddr *sa)
  * one of its keys (if it names any). */
 static bool acl_ok(const struct xfr_acl *acl, const struct sockaddr *sa, const struct tsig_key *key)
 {
-	if (!acl->set || !acl_addr_ok(acl, sa))
+	if (!acl->set || (!acl->nallow && !acl->nkeys) || !acl_addr_ok(acl, sa))
 		return false;
 	if (!acl->nkeys)
 		return true;
@@ -265,8 +265,9 @@ static void rset_sort(struct rset *s)
 }
 
 /* The backends a transfer lists for family (AF_UNSPEC: all): the healthy
- * ones, or with fail-open all of them when none is; for failover only the
- * best priority group. As balance_select chooses, minus per-query order. */
+ * ones, or with fail-open all of them when the whole service is down; for
+ * failover only the best priority group. As balance_select chooses, minus
+ * the per-query order. */
 static unsigned svc_pick(const struct zone_service *svc, int family, uint16_t *idx)
 {
 	unsigned n = 0;
@@ -275,7 +276,7 @@ static unsigned svc_pick(const struct zone_service *svc, int family, uint16_t *i
 		if ((family == AF_UNSPEC || b->family == family) && b->up)
 			idx[n++] = (uint16_t)i;
 	}
-	if (n == 0 && svc->fail_open)
+	if (n == 0 && svc->fail_open && svc->nup4 + svc->nup6 == 0)
 		for (unsigned i = 0; i < svc->nbackends; i++)
 			if (family == AF_UNSPEC || svc->backends[i].family == family)
 				idx[n++] = (uint16_t)i;
