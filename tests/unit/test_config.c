@@ -898,6 +898,73 @@ static void test_forward(void)
 	    "unknown cache key");
 }
 
+#define K "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+static void test_transfer(void)
+{
+	struct config *cfg = load("keys:\n"
+	                          "  - {name: xfr-key, secret: \"" K "\"}\n"
+	                          "  - {name: k2, algorithm: hmac-sha512, secret-file: tests/unit/tsig.key}\n"
+	                          "transfer: {allow: [127.0.0.0/8, \"::1\"], keys: xfr-key}\n"
+	                          "zones:\n"
+	                          "  - name: mesh\n"
+	                          "    notify: [\"127.0.0.1:5301\", {address: \"[::1]\", key: k2}]\n"
+	                          "  - name: other\n"
+	                          "    transfer: {keys: [k2, xfr-key]}\n");
+	char buf[64];
+	if (ok(cfg != NULL, "keys, transfer and notify load")) {
+		is_int(cfg->nkeys, 2, "two keys");
+		is_str(cfg->keys[0].name_text, "xfr-key", "key name");
+		is_int(cfg->keys[0].alg, TSIG_HMAC_SHA256, "default algorithm hmac-sha256");
+		is_int(cfg->keys[0].secretlen, 32, "secret decoded");
+		is_int(cfg->keys[1].alg, TSIG_HMAC_SHA512, "hmac-sha512");
+		ok(cfg->keys[1].secretlen == 32 && cfg->keys[1].secret[31] == 31,
+		   "secret-file read (relative to the cwd for a string config)");
+		ok(cfg->transfer.set && cfg->transfer.nallow == 2 && cfg->transfer.nkeys == 1,
+		   "top-level transfer");
+		is_int(cfg->transfer.allow[0].prefix, 8, "prefix length");
+		is_int(cfg->transfer.allow[1].family, AF_INET6, "an address alone is a host prefix");
+		is_int(cfg->transfer.allow[1].prefix, 128, "... of 128 bits");
+		ok(!cfg->zones[0].transfer.set, "zone without its own transfer");
+		is_int(cfg->zones[0].nnotify, 2, "two notify targets");
+		is_int(listen_port(&cfg->zones[0].notify[0].addr), 5301, "notify port");
+		ok(cfg->zones[0].notify[0].key.name == NULL, "unsigned notify");
+		is_str(listen_addr(&cfg->zones[0].notify[1].addr, buf, sizeof(buf)), "::1", "IPv6 notify");
+		is_int(listen_port(&cfg->zones[0].notify[1].addr), 53, "default port 53");
+		is_str(cfg->zones[0].notify[1].key.name, "k2", "notify key");
+		ok(cfg->zones[1].transfer.set && cfg->zones[1].transfer.nkeys == 2, "zone transfer");
+		config_free(cfg);
+	}
+	bad("keys: [{name: a, secret: \"" K "\"}]\nzones: [{name: mesh, transfer: {keys: [b]}}]\n",
+	    "2:40", "no key named 'b'", "unknown key in a zone ACL");
+	bad("zones: [{name: mesh, notify: [{address: 127.0.0.1, key: nope}]}]\n", "1:57",
+	    "no key named 'nope'", "unknown notify key");
+	bad("transfer: {keys: [x]}\nzones: [{name: mesh}]\n", "1:19", "no key named 'x'",
+	    "unknown top-level key");
+	bad("keys: [{name: a, secret: \"not base64!\"}]\nzones: [{name: mesh}]\n", "1:26",
+	    "not valid base64", "bad secret");
+	bad("keys: [{name: a, algorithm: hmac-md5, secret: \"" K "\"}]\nzones: [{name: mesh}]\n",
+	    "1:29", "expected one of hmac-sha256, hmac-sha512", "unknown algorithm");
+	bad("keys: [{name: a}]\nzones: [{name: mesh}]\n", "1:8", "either secret or secret-file",
+	    "no secret");
+	bad("keys: [{name: a, secret: \"" K "\", secret-file: x}]\nzones: [{name: mesh}]\n",
+	    "1:26", "either secret or secret-file", "both secrets");
+	bad("keys: [{name: a, secret-file: /nonexistent/key}]\nzones: [{name: mesh}]\n", "1:31",
+	    "No such file", "missing secret file");
+	bad("keys: [{name: a, secret: \"" K "\"}, {name: A., secret: \"" K "\"}]\n"
+	    "zones: [{name: mesh}]\n", "1:82", "duplicate name", "duplicate key (case, dot)");
+	bad("transfer: {allow: [10.0.0.1/8]}\nzones: [{name: mesh}]\n", "1:20",
+	    "bits set beyond the prefix", "host bits in a prefix");
+	bad("transfer: {deny: [10.0.0.0/8]}\nzones: [{name: mesh}]\n", "1:12",
+	    "transfer: unknown key 'deny'", "unknown transfer key");
+	bad("zones: [{name: mesh, notify: [ns1.example]}]\n", "1:31", "notify: bad address",
+	    "notify needs an address");
+	bad("zones: [{name: mesh, notify: [127.0.0.1, \"127.0.0.1:53\"]}]\n", "1:42",
+	    "duplicate address", "duplicate notify");
+	bad("zones: [{name: mesh, notify: [{key: k}]}]\n", "1:31", "missing required key 'address'",
+	    "notify mapping without address");
+}
+
 int main(void)
 {
 	test_example();
@@ -914,5 +981,6 @@ int main(void)
 	test_bad_records();
 	test_bad_services();
 	test_forward();
+	test_transfer();
 	return done_testing();
 }
