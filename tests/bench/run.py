@@ -4,6 +4,8 @@ and prints where each one wrote its results.
 
   failover.py     dead backend -> first answer without it: dnsd, gdnsd, PowerDNS
   health_cpu.sh   health watcher CPU for 1k and 10k backends at 1 s interval
+  perf.py         CPU per query, max qps, latency: dnsd vs NSD, Knot, gdnsd,
+                  PowerDNS and a null responder; dnsd scaling and reload
 
 Each benchmark skips (and says so) what the machine lacks; the exit status
 is non-zero if any benchmark failed to run.
@@ -16,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = [
     ("failover", [sys.executable, os.path.join(HERE, "failover.py")]),
     ("health watcher CPU", ["sh", os.path.join(HERE, "health_cpu.sh"), "10", "tcp"]),
+    ("performance", [sys.executable, os.path.join(HERE, "perf.py")]),
 ]
 
 
