@@ -759,6 +759,19 @@ static int item_listen(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struc
 	return each_item(c, n, "listen", true, cfg, listen_one);
 }
 
+/* http: ADDR:PORT, the operator endpoint (off when absent). */
+static int item_http(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	const char *s = scalar(c, n, it->key, "an address");
+	if (!s)
+		return -1;
+	if (!strchr(s, ':') || config_parse_listen_port0(s, 0, false, &cfg->http) == -1)
+		return fail(c, n, "http: '%.*s' is not ADDR:PORT or [V6]:PORT", CFG_QUOTE, s);
+	cfg->have_http = true;
+	return 0;
+}
+
 /* "10.0.0.0/8", "fd00::/16", or an address alone (a host). Host bits must
  * be zero: "10.0.0.1/8" is most likely a typo. */
 static int parse_subnet(const char *s, struct cfg_locality *loc, const char **why)
@@ -1961,6 +1974,7 @@ static const struct schema_item top_items[] = {
 	{ .key = "tcp", .parse = item_map, .off = 0, .aux = tcp_items },
 	ITEM("udp-max-payload", item_u16, struct config, udp_max_payload, 512, 4096, 0),
 	ITEM_FN("localities", item_localities, 0),
+	ITEM_FN("http", item_http, 0),
 	ITEM_FN("zones", item_zones, 0),
 	ITEM_FN("forward", item_forward, 0),
 	ITEM_FN("cache", item_cache, 0),

@@ -193,6 +193,8 @@ struct config {
 	uint32_t tcp_idle_timeout_ms; /* default 10000 */
 	uint32_t tcp_max_clients;     /* default 256 */
 	uint16_t udp_max_payload;     /* largest UDP answer we send; default 1232 */
+	struct cfg_listen http;       /* http: the operator endpoint, if have_http */
+	bool have_http;
 	struct cfg_locality *localities;
 	size_t nlocalities;
 	struct cfg_zone *zones;

@@ -834,6 +834,10 @@ int main(int argc, char **argv)
 	log_info("dnsd %s serving %zu zones, %zu services, %zu backends on %s (%u UDP workers per "
 	         "address)", MESHDNS_VERSION, cfg->nzones, nsvc, nbe, addrs, set.udp_workers);
 	struct http *http = NULL;
+	if (!o.have_http && cfg->have_http) {
+		o.http = cfg->http;       /* --http wins over the file */
+		o.have_http = true;
+	}
 	if (o.have_http) {
 		http = http_start(&o.http, health, err, sizeof(err));
 		if (!http) {

@@ -242,3 +242,11 @@ def test_meshdig_status_url(served):
     p = subprocess.run([MESHDIG, "--status", "http://127.0.0.1:1/"], capture_output=True,
                        text=True, timeout=10)
     assert p.returncode == 9
+
+
+def test_http_key_in_yaml(dnsd):
+    """`http: ADDR:PORT` in the file starts the endpoint without --http."""
+    port = free_port()
+    d = dnsd("http: 127.0.0.1:%d\n" % port + yaml_for(free_port("127.0.0.61")))
+    d.wait_log(r"http status on http://127\.0\.0\.1:%d/" % port)
+    assert get("http://127.0.0.1:%d/health" % port)[0] == 200

@@ -437,6 +437,22 @@ static void test_parse_listen(void)
 	   "default port with port0 allowed");
 }
 
+static void test_http_key(void)
+{
+	struct config *cfg = load("http: 127.0.0.1:8053\nzones: [{name: mesh}]\n");
+	ok(cfg && cfg->have_http && listen_port(&cfg->http) == 8053, "http: 127.0.0.1:8053");
+	config_free(cfg);
+	cfg = load("http: \"[::1]:9100\"\nzones: [{name: mesh}]\n");
+	ok(cfg && cfg->have_http && cfg->http.ss.ss_family == AF_INET6 && listen_port(&cfg->http) == 9100,
+	   "http: [::1]:9100");
+	config_free(cfg);
+	cfg = load("zones: [{name: mesh}]\n");
+	ok(cfg && !cfg->have_http, "no http key: endpoint off");
+	config_free(cfg);
+	bad("http: 127.0.0.1\nzones: [{name: mesh}]\n", "1:7", "not ADDR:PORT", "http without port");
+	bad("http: [a, b]\nzones: [{name: mesh}]\n", "1:7", "http: expected an address", "http list");
+}
+
 /* ttl: auto follows the fastest detection (interval x fall) of checked
  * backends, capped by the zone TTL. */
 static void test_ttl_auto(void)
@@ -974,6 +990,7 @@ int main(void)
 	test_txt_literal();
 	test_parse_listen();
 	test_ttl_auto();
+	test_http_key();
 	test_parse_duration();
 	test_load_file_errors();
 	test_bad_document();
