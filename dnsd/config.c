@@ -23,7 +23,7 @@ enum {
 	CFG_MAX_EXPECT = 16,          /* struct cfg_check expect[] */
 	CFG_TTL_MAX = 2147483647,     /* RFC 2181 section 8 */
 	CFG_DAY_MS = 86400000,
-	CFG_FILE_MAX = 16 << 20,
+	CFG_FILE_MAX = 256 << 20,     /* 100k services x 10 backends is ~20 MB */
 	CFG_RDATA_MAX = 65535,
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
 	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (check_depth) */
@@ -43,6 +43,11 @@ struct cfg_ctx {
 	struct config *cfg;
 	struct cfg_zone *zone;        /* zone being parsed: the origin for names */
 	bool svc_timeout_set;         /* the service's check gave a timeout */
+	/* The zone's service names so far, for the duplicate check: an
+	 * open-addressing table of service index + 1 (0: empty), so a zone of
+	 * 100k services is checked in linear time. */
+	uint32_t *svc_slots;
+	size_t svc_mask;
 	uint8_t *rdbuf;               /* CFG_RDATA_MAX bytes of scratch */
 	/* Aliases let a small document expand into a huge tree; every mapping
 	 * pair and sequence item visited counts against max_visits, which an
@@ -1157,6 +1162,8 @@ static int item_ports(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct
 	return 0;
 }
 
+static const struct cfg_service *svc_index_add(struct cfg_ctx *c, struct cfg_zone *z, size_t si);
+
 static int item_svc_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
                          const struct schema_item *it)
 {
@@ -1173,12 +1180,10 @@ static int item_svc_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 		            zone_text(z, zt, sizeof(zt)));
 	if (wire_name_equal(s->owner, s->ownerlen, z->origin, z->originlen))
 		return fail(c, n, "name: a service cannot be at the zone apex");
-	for (size_t i = 0; i + 1 < z->nservices; i++) {
-		const struct cfg_service *o = &z->services[i];
-		if (wire_name_equal(o->owner, o->ownerlen, s->owner, s->ownerlen))
-			return fail(c, n, "name: duplicate service '%.*s' (first at line %d)", CFG_QUOTE,
-			            text, o->line);
-	}
+	const struct cfg_service *dup = svc_index_add(c, z, z->nservices - 1);
+	if (dup)
+		return fail(c, n, "name: duplicate service '%.*s' (first at line %d)", CFG_QUOTE, text,
+		            dup->line);
 	return item_str(c, n, obj, it);
 }
 
@@ -1220,6 +1225,48 @@ static void service_auto_ttl(struct cfg_service *s, uint32_t zone_ttl)
 	if (secs < 1)
 		secs = 1;
 	s->ttl = secs < zone_ttl ? (uint32_t)secs : zone_ttl;
+}
+
+/* Case-insensitive hash of a wire name (FNV-1a over lowercased bytes). */
+static uint64_t name_hash(const uint8_t *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t b = name[i];
+		if (b >= 'A' && b <= 'Z')
+			b = (uint8_t)(b + 32);
+		h = (h ^ b) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* An empty index for a zone of up to count services (at most half full). */
+static int svc_index_reset(struct cfg_ctx *c, size_t count)
+{
+	free(c->svc_slots);
+	size_t cap = 16;
+	while (cap < 2 * count)
+		cap *= 2;
+	c->svc_slots = calloc(cap, sizeof(*c->svc_slots));
+	c->svc_mask = cap - 1;
+	return c->svc_slots ? 0 : -1;
+}
+
+/* Adds service si of zone z to the index; returns the service already
+ * there with the same name, or NULL. */
+static const struct cfg_service *svc_index_add(struct cfg_ctx *c, struct cfg_zone *z, size_t si)
+{
+	const struct cfg_service *s = &z->services[si];
+	for (size_t i = name_hash(s->owner, s->ownerlen) & c->svc_mask;; i = (i + 1) & c->svc_mask) {
+		uint32_t v = c->svc_slots[i];
+		if (v == 0) {
+			c->svc_slots[i] = (uint32_t)si + 1;
+			return NULL;
+		}
+		const struct cfg_service *o = &z->services[v - 1];
+		if (wire_name_equal(o->owner, o->ownerlen, s->owner, s->ownerlen))
+			return o;
+	}
 }
 
 static const struct schema_item service_items[] = {
@@ -1265,6 +1312,8 @@ static int item_services(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	z->services = alloc_array(c, n, seq_len(n), sizeof(*z->services));
 	if (!z->services)
 		return -1;
+	if (svc_index_reset(c, seq_len(n)) == -1)
+		return fail(c, n, "out of memory");
 	return each_item(c, n, "services", false, z, service_one);
 }
 
@@ -2470,6 +2519,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 out:
 	config_free(c.cfg);
 	free(c.rdbuf);
+	free(c.svc_slots);
 	yaml_document_delete(&doc);
 	return rc;
 }
