@@ -406,7 +406,9 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		p[4 * i + 2] = (uint8_t)(nums[i] >> 8);
 		p[4 * i + 3] = (uint8_t)nums[i];
 	}
-	uint32_t soa_ttl = cz->soa.ttl ? cz->soa.ttl : cz->ttl;
+	/* The config defaults soa.ttl to the zone's ttl; an explicit 0 (do not
+	 * cache the SOA, nor negative answers) is kept as 0. */
+	uint32_t soa_ttl = cz->soa.ttl;
 	if (b_add(apex, DNS_TYPE_SOA, soa_ttl, soa, (uint16_t)soalen) == -1)
 		goto oom;
 	for (size_t i = 0; i < cz->nns; i++)
