@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <yaml.h>
 
+#include "cookie.h"
 #include "rdata.h"
 #include "wire.h"
 
@@ -28,6 +29,7 @@ enum {
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
 	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (check_depth) */
 	CFG_MAX_UPSTREAMS = 16,
+	CFG_RRL_EXEMPT_MAX = 64,      /* as RRL_EXEMPT_MAX */
 };
 
 /* The enums are stored through an int (item_enum). */
@@ -1877,6 +1879,143 @@ static int item_cache(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct
 	return 0;
 }
 
+/* ---- cookies and rate limiting ----------------------------------------------- */
+
+struct cookies_parse {
+	struct cfg_cookies *ck;
+	char *secret_file;
+	char *previous_file;
+};
+
+static int item_ck_enabled(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                           const struct schema_item *it)
+{
+	return item_bool(c, n, ((struct cookies_parse *)obj)->ck, it);
+}
+
+static const struct schema_item cookie_items[] = {
+	{ .key = "enabled", .parse = item_ck_enabled, .off = offsetof(struct cfg_cookies, enabled) },
+	{ .key = "require-under-load", .parse = item_ck_enabled,
+	  .off = offsetof(struct cfg_cookies, require) },
+	ITEM("secret-file", item_str, struct cookies_parse, secret_file, 0, 0, 0),
+	ITEM("previous-secret-file", item_str, struct cookies_parse, previous_file, 0, 0, 0),
+	ITEM_END,
+};
+
+static char *read_secret_file(struct cfg_ctx *c, yaml_node_t *n, const char *path);
+
+/* A cookie secret: 32 hex digits in a file. */
+static int cookie_secret_load(struct cfg_ctx *c, yaml_node_t *n, const char *path, uint8_t out[16])
+{
+	char *text = read_secret_file(c, n, path);
+	if (!text)
+		return -1;
+	int rc = cookie_secret_from_hex(text, out);
+	sodium_memzero(text, strlen(text));
+	free(text);
+	if (rc == -1)
+		return fail(c, n, "cookies: %.*s: expected 16 bytes as 32 hex digits", CFG_QUOTE, path);
+	return 0;
+}
+
+static int item_cookies(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	struct cookies_parse cp = { .ck = &cfg->cookies };
+	int rc = -1;
+	if (schema_map(c, n, cookie_items, &cp, 0, it->key) == -1)
+		goto out;
+	if (cp.secret_file) {
+		if (cookie_secret_load(c, map_find(c, n, "secret-file"), cp.secret_file,
+		                       cfg->cookies.secret) == -1)
+			goto out;
+		cfg->cookies.have_secret = true;
+	}
+	if (cp.previous_file) {
+		yaml_node_t *pn = map_find(c, n, "previous-secret-file");
+		if (!cp.secret_file) {
+			fail(c, pn, "cookies: previous-secret-file needs secret-file");
+			goto out;
+		}
+		if (cookie_secret_load(c, pn, cp.previous_file, cfg->cookies.previous) == -1)
+			goto out;
+		cfg->cookies.have_previous = true;
+	}
+	rc = 0;
+out:
+	free(cp.secret_file);
+	free(cp.previous_file);
+	return rc;
+}
+
+static int rrl_exempt_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_rrl *r = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "exempt", "an address prefix");
+	if (!s)
+		return -1;
+	struct cfg_locality loc;
+	const char *why;
+	if (parse_subnet(s, &loc, &why) == -1)
+		return fail(c, n, "exempt: bad prefix '%.*s': %s", CFG_QUOTE, s, why);
+	struct cfg_prefix *p = &r->exempt[r->nexempt++];
+	p->family = loc.family;
+	memcpy(p->addr, loc.addr, 16);
+	p->prefix = loc.prefix;
+	return 0;
+}
+
+static int item_rrl_exempt(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                           const struct schema_item *it)
+{
+	struct cfg_rrl *r = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "exempt: expected a list of prefixes, got %s", node_kind(n));
+	if (item_count(n) > CFG_RRL_EXEMPT_MAX)
+		return fail(c, n, "exempt: at most %d prefixes", CFG_RRL_EXEMPT_MAX);
+	free(r->exempt);
+	r->exempt = NULL;
+	r->nexempt = 0;
+	if (item_count(n) == 0)
+		return 0;
+	r->exempt = alloc_array(c, n, item_count(n), sizeof(*r->exempt));
+	if (!r->exempt)
+		return -1;
+	return each_item(c, n, "exempt", false, r, rrl_exempt_one);
+}
+
+static const struct schema_item rrl_items[] = {
+	ITEM("responses-per-second", item_u32, struct cfg_rrl, rate, 0, 100000, 0),
+	ITEM("window", item_secs, struct cfg_rrl, window, 1, 3600, 0),
+	ITEM("slip", item_u32, struct cfg_rrl, slip, 0, 10, 0),
+	ITEM("ipv4-prefix", item_u32, struct cfg_rrl, v4_prefix, 8, 32, 0),
+	ITEM("ipv6-prefix", item_u32, struct cfg_rrl, v6_prefix, 16, 128, 0),
+	ITEM_FN("exempt", item_rrl_exempt, 0),
+	ITEM_END,
+};
+
+static int item_rrl(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	return schema_map(c, n, rrl_items, &cfg->rrl, 0, it->key);
+}
+
+/* rrl's default exempt list: loopback. */
+static int rrl_defaults(struct config *cfg)
+{
+	cfg->rrl = (struct cfg_rrl){ .window = 15, .slip = 2, .v4_prefix = 24, .v6_prefix = 56 };
+	cfg->rrl.exempt = calloc(2, sizeof(*cfg->rrl.exempt));
+	if (!cfg->rrl.exempt)
+		return -1;
+	cfg->rrl.exempt[0] = (struct cfg_prefix){ .family = AF_INET, .addr = { 127 }, .prefix = 8 };
+	cfg->rrl.exempt[1] = (struct cfg_prefix){ .family = AF_INET6, .addr = { [15] = 1 },
+	                                          .prefix = 128 };
+	cfg->rrl.nexempt = 2;
+	return 0;
+}
+
 /* ---- TSIG keys --------------------------------------------------------------- */
 
 struct key_parse {
@@ -2029,6 +2168,8 @@ static const struct schema_item top_items[] = {
 	ITEM_FN("cache", item_cache, 0),
 	ITEM_FN("keys", item_keys, 0),
 	ITEM_FN("transfer", item_top_transfer, 0),
+	ITEM_FN("cookies", item_cookies, 0),
+	ITEM_FN("rrl", item_rrl, 0),
 	ITEM_END,
 };
 
@@ -2342,6 +2483,8 @@ void config_free(struct config *cfg)
 		sodium_memzero(cfg->keys, cfg->nkeys * sizeof(*cfg->keys));
 	free(cfg->keys);
 	transfer_clear(&cfg->transfer);
+	free(cfg->rrl.exempt);
+	sodium_memzero(&cfg->cookies, sizeof(cfg->cookies));
 	for (size_t i = 0; i < cfg->nlocalities; i++)
 		free(cfg->localities[i].label);
 	free(cfg->localities);
@@ -2497,6 +2640,11 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	c.cfg->forward.timeout_ms = 2000;
 	c.cfg->forward.max_outstanding = 1000;
 	c.cfg->cache = (struct cfg_cache){ .max_entries = 10000, .max_ttl = 86400, .neg_max_ttl = 3600 };
+	c.cfg->cookies.enabled = true;
+	if (rrl_defaults(c.cfg) == -1) {
+		fail_at(&c, 1, 1, "out of memory");
+		goto out;
+	}
 	if (schema_map(&c, root, top_items, c.cfg, 0, "top level") == -1)
 		goto out;
 	if (c.cfg->nzones == 0) {

@@ -185,6 +185,29 @@ struct cfg_cache {
 	uint32_t neg_max_ttl;         /* default 3600: NXDOMAIN and NODATA */
 };
 
+/* cookies: DNS Cookies (cookie.c, RFC 7873/9018). Secrets are read from
+ * their files at load (and at every reload: rotation); without secret-file
+ * dnsd generates one at start and keeps it across reloads. */
+struct cfg_cookies {
+	bool enabled;                 /* default true */
+	bool require;                 /* require-under-load: default false */
+	bool have_secret;
+	uint8_t secret[16];
+	bool have_previous;           /* previous-secret-file: still accepted */
+	uint8_t previous[16];
+};
+
+/* rrl: response rate limiting (rrl.c); off with responses-per-second 0. */
+struct cfg_rrl {
+	uint32_t rate;                /* responses-per-second, default 0: off */
+	uint32_t window;              /* seconds, default 15 */
+	uint32_t slip;                /* default 2; 0: drop all */
+	uint32_t v4_prefix;           /* default 24 */
+	uint32_t v6_prefix;           /* default 56 */
+	struct cfg_prefix *exempt;    /* default 127.0.0.0/8 and ::1/128 */
+	size_t nexempt;
+};
+
 struct config {
 	char *path;
 	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
@@ -204,6 +227,8 @@ struct config {
 	struct tsig_key *keys;        /* TSIG keys (keys:), name_text owned */
 	size_t nkeys;
 	struct cfg_transfer transfer; /* the default of every zone */
+	struct cfg_cookies cookies;
+	struct cfg_rrl rrl;
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

@@ -25,6 +25,7 @@
 #include "cache.h"
 #include "config.h"
 #include "forward.h"
+#include "guard.h"
 #include "health.h"
 #include "http.h"
 #include "log.h"
@@ -324,6 +325,7 @@ static void *thread_init(void *arg, unsigned idx)
 		return NULL;
 	}
 	w->m = metrics_worker_new();
+	guard_thread_metrics(w->m);
 	w->qlog_rate = o->query_log;
 	return w;
 }
@@ -779,6 +781,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	query_set_status_source(status_source, health);
+	if (guard_configure(cfg) == -1) {
+		log_err("cookies and rate limiting: out of memory");
+		health_stop(health);
+		zone_shutdown();
+		config_free(cfg);
+		return 1;
+	}
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct server_settings set = {
 		.listen = o.nlisten ? o.listen : cfg->listen,
@@ -921,6 +930,9 @@ int main(int argc, char **argv)
 			if (xfr_configure(ncfg) == -1)
 				log_err("reload: out of memory for keys and transfer settings; the previous "
 				        "ones stay");
+			if (guard_configure(ncfg) == -1)
+				log_err("reload: out of memory for cookie and rate-limit settings; the "
+				        "previous ones stay");
 			config_free(cfg);
 			cfg = ncfg;
 			rebuild(cfg, health);
@@ -941,6 +953,7 @@ int main(int argc, char **argv)
 	forward_stop(forwarder);
 	server_stop(srv);
 	forward_teardown();
+	guard_shutdown();
 	health_stop(health);
 	xfr_stop();
 	zone_shutdown();

@@ -167,6 +167,12 @@ void metrics_render(struct textbuf *tb)
 			sum.duration_bucket[b] += ld(&m->duration_bucket[b]);
 		sum.duration_count += ld(&m->duration_count);
 		sum.duration_sum_ns += ld(&m->duration_sum_ns);
+		for (int c = 0; c < 4; c++)
+			sum.cookies[c] += ld(&m->cookies[c]);
+		sum.cookie_badcookie += ld(&m->cookie_badcookie);
+		sum.cookie_truncated += ld(&m->cookie_truncated);
+		sum.rrl_slipped += ld(&m->rrl_slipped);
+		sum.rrl_dropped += ld(&m->rrl_dropped);
 	}
 	static const char *const proto[METRICS_NPROTO] = { "udp", "tcp" };
 	tb_printf(tb, "# HELP dnsd_dns_requests_total Requests received, by transport and query type.\n"
@@ -207,6 +213,27 @@ void metrics_render(struct textbuf *tb)
 	          "dnsd_dns_request_duration_seconds_count %llu\n",
 	          (unsigned long long)sum.duration_count, (double)sum.duration_sum_ns / 1e9,
 	          (unsigned long long)sum.duration_count);
+	static const char *const cookie_label[4] = { "client-only", "invalid", "valid", "renewed" };
+	tb_printf(tb, "# HELP dnsd_cookie_requests_total Requests with a COOKIE option, by what their "
+	              "server cookie was.\n"
+	              "# TYPE dnsd_cookie_requests_total counter\n");
+	for (int c = 0; c < 4; c++)
+		tb_printf(tb, "dnsd_cookie_requests_total{server_cookie=\"%s\"} %llu\n", cookie_label[c],
+		          (unsigned long long)sum.cookies[c]);
+	tb_printf(tb,
+	          "# HELP dnsd_cookie_required_total UDP requests without a valid server cookie "
+	          "answered BADCOOKIE or TC (require-under-load).\n"
+	          "# TYPE dnsd_cookie_required_total counter\n"
+	          "dnsd_cookie_required_total{response=\"badcookie\"} %llu\n"
+	          "dnsd_cookie_required_total{response=\"truncated\"} %llu\n"
+	          "# HELP dnsd_rrl_slipped_total Rate-limited responses sent truncated (TC).\n"
+	          "# TYPE dnsd_rrl_slipped_total counter\n"
+	          "dnsd_rrl_slipped_total %llu\n"
+	          "# HELP dnsd_rrl_dropped_total Rate-limited responses dropped.\n"
+	          "# TYPE dnsd_rrl_dropped_total counter\n"
+	          "dnsd_rrl_dropped_total %llu\n",
+	          (unsigned long long)sum.cookie_badcookie, (unsigned long long)sum.cookie_truncated,
+	          (unsigned long long)sum.rrl_slipped, (unsigned long long)sum.rrl_dropped);
 	const struct metrics_global *g = &metrics_global;
 	tb_printf(tb,
 	          "# HELP dnsd_snapshot_generation Published zone snapshots so far.\n"

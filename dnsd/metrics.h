@@ -30,6 +30,13 @@ struct metrics_worker {
 	uint64_t duration_bucket[METRICS_NBUCKETS];   /* per bucket, not cumulative */
 	uint64_t duration_count;
 	uint64_t duration_sum_ns;
+	/* guard.c: requests by COOKIE verdict (enum cookie_verdict minus NONE),
+	 * answers required cookies made BADCOOKIE or TC, rate-limited ones. */
+	uint64_t cookies[4];          /* client-only, invalid, valid, renewed */
+	uint64_t cookie_badcookie;
+	uint64_t cookie_truncated;
+	uint64_t rrl_slipped;
+	uint64_t rrl_dropped;
 } __attribute__((aligned(64)));
 
 /* Process-wide values set by the control thread. */
@@ -52,6 +59,13 @@ struct metrics_worker *metrics_worker_new(void);
  * response (rcode and TC from the header; n <= 0: dropped) taking ns. */
 void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
                      const uint8_t *resp, int n, bool tcp, uint64_t ns);
+
+/* Adds one to a field of the calling worker's own block (m may be NULL). */
+#define METRICS_COUNT(m, field) do { \
+		if (m) \
+			__atomic_store_n(&(m)->field, __atomic_load_n(&(m)->field, __ATOMIC_RELAXED) + 1, \
+			                 __ATOMIC_RELAXED); \
+	} while (0)
 
 /* Sets a process-wide value (relaxed atomic store). */
 void metrics_set(uint64_t *field, uint64_t value);

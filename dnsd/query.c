@@ -13,6 +13,7 @@
 
 #include "balance.h"
 #include "cache.h"
+#include "guard.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -691,8 +692,13 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	if (ecs == 1)
 		balance_client_from_sockaddr(&a.client, peer);
 	size_t ecs_len = ecs == 0 ? 4 + q.edns.ecs_len : 0;
+	/* DNS Cookies and rate limiting (guard.c): the verdict now, our
+	 * COOKIE option with the OPT record, the rate limit once finished. */
+	struct guard_req gr;
+	enum guard_action ga = guard_request(&gr, req, &q, peer, tcp);
+	size_t ck_len = gr.cookie ? 4 + COOKIE_LEN : 0;
 	/* Room for our OPT is kept back so truncation never drops it. */
-	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN - ecs_len : limit);
+	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN - ecs_len - ck_len : limit);
 	struct dns_header h = { .id = q.hdr.id, .qdcount = 1 };
 	wire_write_header(&a.w, &h);
 	wire_write_name(&a.w, q.q.name, q.q.namelen, true);
@@ -706,6 +712,9 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	uint16_t qt = q.q.qtype;
 	if (q.edns.present && q.edns.version > 0) {
 		rcode = DNS_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
+	} else if (ga != GUARD_ANSWER) {
+		rcode = ga == GUARD_BADCOOKIE ? DNS_RCODE_BADCOOKIE : DNS_RCODE_NOERROR;
+		a.tc = ga == GUARD_TRUNCATE;
 	} else if (qt == DNS_TYPE_OPT || qt == DNS_TYPE_TSIG || qt == 249 /* TKEY */) {
 		rcode = DNS_RCODE_FORMERR;
 	} else if (qt == DNS_TYPE_MAILA || qt == DNS_TYPE_MAILB) {
@@ -742,6 +751,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 
 	/* The OPT record (RFC 6891 6.1.1): our payload size, the DO bit
 	 * echoed (RFC 3225), the upper rcode bits. */
+	size_t opt_at = q.edns.present ? a.w.pos : 0;
 	if (q.edns.present) {
 		a.w.cap = limit;
 		a.w.err = 0;
@@ -751,7 +761,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		wire_write_u8(&a.w, (uint8_t)(rcode >> 4));
 		wire_write_u8(&a.w, 0);
 		wire_write_u16(&a.w, q.edns.do_bit ? DNS_EDNS_DO : 0);
-		wire_write_u16(&a.w, (uint16_t)ecs_len);
+		wire_write_u16(&a.w, (uint16_t)(ecs_len + ck_len));
 		if (ecs_len) {
 			/* Echo the subnet; the scope says how far the answer depends on
 			 * it (0: valid for everyone), so resolvers cache it right. */
@@ -761,6 +771,11 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 			wire_write_bytes(&a.w, e, 3);
 			wire_write_u8(&a.w, a.ecs_used ? e[2] : 0);
 			wire_write_bytes(&a.w, e + 4, q.edns.ecs_len - 4u);
+		}
+		if (gr.cookie) {
+			wire_write_u16(&a.w, DNS_EDNS_COOKIE);
+			wire_write_u16(&a.w, COOKIE_LEN);
+			wire_write_bytes(&a.w, gr.opt, COOKIE_LEN);
 		}
 		if (a.w.err)
 			return QUERY_DROP;
@@ -780,5 +795,5 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	wire_patch_u16(&a.w, 6, a.count[SEC_ANSWER]);
 	wire_patch_u16(&a.w, 8, a.count[SEC_AUTHORITY]);
 	wire_patch_u16(&a.w, 10, a.count[SEC_ADDITIONAL]);
-	return (int)a.w.pos;
+	return guard_response(&gr, resp, (int)a.w.pos, DNS_HEADER_LEN + q.q.namelen + 4, opt_at, tcp);
 }

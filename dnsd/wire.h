@@ -62,6 +62,7 @@ enum dns_rcode {
 	DNS_RCODE_REFUSED = 5,
 	DNS_RCODE_NOTAUTH = 9,
 	DNS_RCODE_BADVERS = 16, /* extended: needs OPT, upper 8 bits in OPT TTL */
+	DNS_RCODE_BADCOOKIE = 23, /* extended (RFC 7873 8) */
 };
 
 enum dns_edns_option {

@@ -1,0 +1,183 @@
+/* guard.c -- DNS Cookies and response rate limiting around query.c's
+ * answers: settings published with one pointer swap (RCU), cookie
+ * verdicts (cookie.c) and rate-limit buckets (rrl.c) on the query path. */
+#include "guard.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <urcu-qsbr.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "rrl.h"
+
+struct guard {
+	bool cookies;
+	bool require;
+	struct cookie_secrets secrets;
+	struct rrl_settings rrl;
+	struct rrl *table;            /* owned by this module, not by the guard */
+};
+
+static struct guard *current_guard;
+static struct rrl *rrl_table;
+static uint8_t generated[COOKIE_SECRET_LEN];
+static bool have_generated;
+static _Thread_local struct metrics_worker *thread_metrics;
+
+void guard_thread_metrics(struct metrics_worker *m)
+{
+	thread_metrics = m;
+}
+
+/* Frees a guard no reader can still hold (after synchronize_rcu; see
+ * tests/tsan.supp). */
+static void guard_free(struct guard *g)
+{
+	if (!g)
+		return;
+	sodium_memzero(&g->secrets, sizeof(g->secrets));
+	free(g);
+}
+
+static void publish(struct guard *g)
+{
+	/* Acquire/acq_rel atomics as zone.c, visible to ThreadSanitizer. */
+	struct guard *old = __atomic_exchange_n(&current_guard, g, __ATOMIC_ACQ_REL);
+	if (old) {
+		synchronize_rcu();
+		guard_free(old);
+	}
+}
+
+int guard_configure(const struct config *cfg)
+{
+	if (sodium_init() < 0)
+		return -1;
+	struct guard *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -1;
+	const struct cfg_cookies *ck = &cfg->cookies;
+	g->cookies = ck->enabled;
+	g->require = ck->enabled && ck->require;
+	if (ck->have_secret) {
+		memcpy(g->secrets.current, ck->secret, COOKIE_SECRET_LEN);
+	} else {
+		if (!have_generated) {
+			randombytes_buf(generated, sizeof(generated));
+			have_generated = true;
+		}
+		memcpy(g->secrets.current, generated, COOKIE_SECRET_LEN);
+	}
+	if (ck->have_previous) {
+		memcpy(g->secrets.previous, ck->previous, COOKIE_SECRET_LEN);
+		g->secrets.have_previous = true;
+	}
+	const struct cfg_rrl *r = &cfg->rrl;
+	g->rrl.rate = r->rate;
+	g->rrl.window = r->window;
+	g->rrl.slip = r->slip;
+	g->rrl.v4_prefix = (uint8_t)r->v4_prefix;
+	g->rrl.v6_prefix = (uint8_t)r->v6_prefix;
+	for (size_t i = 0; i < r->nexempt && i < RRL_EXEMPT_MAX; i++) {
+		struct rrl_prefix *p = &g->rrl.exempt[g->rrl.nexempt++];
+		p->iplen = r->exempt[i].family == AF_INET ? 4 : 16;
+		memcpy(p->addr, r->exempt[i].addr, p->iplen);
+		p->prefix = r->exempt[i].prefix;
+	}
+	if (r->rate && !rrl_table && !(rrl_table = rrl_new(RRL_TABLE_LOG2))) {
+		guard_free(g);
+		return -1;
+	}
+	g->table = rrl_table;
+	publish(g);
+	return 0;
+}
+
+void guard_shutdown(void)
+{
+	publish(NULL);
+	rrl_free(rrl_table);
+	rrl_table = NULL;
+}
+
+enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
+                                const struct dns_query *q, const struct sockaddr *peer, bool tcp)
+{
+	const struct guard *g = __atomic_load_n(&current_guard, __ATOMIC_ACQUIRE);
+	gr->g = g;
+	gr->verdict = COOKIE_NONE;
+	gr->cookie = false;
+	gr->iplen = cookie_client_ip(peer, gr->ip);
+	if (!g || !g->cookies)
+		return GUARD_ANSWER;
+	if (q->edns.present && q->edns.cookie_off && gr->iplen) {
+		/* wire.c has checked the length (RFC 7873 5.2.2: else FORMERR). */
+		const uint8_t *opt = req + q->edns.cookie_off;
+		uint32_t now = (uint32_t)time(NULL);
+		gr->verdict = cookie_check(&g->secrets, opt, q->edns.cookie_len, gr->ip, gr->iplen, now);
+		cookie_answer(&g->secrets, gr->verdict, opt, gr->ip, gr->iplen, now, gr->opt);
+		gr->cookie = true;
+		struct metrics_worker *m = thread_metrics;
+		if (m)
+			METRICS_COUNT(m, cookies[gr->verdict - COOKIE_CLIENT_ONLY]);
+	}
+	if (!g->require || tcp || gr->verdict == COOKIE_VALID || gr->verdict == COOKIE_RENEW)
+		return GUARD_ANSWER;
+	/* RFC 7873 5.2.3/5.2.4: a request without a valid server cookie may be
+	 * answered BADCOOKIE with a fresh cookie, for the client to repeat
+	 * with it. A request without any cookie can only be sent to TCP. */
+	if (gr->cookie) {
+		METRICS_COUNT(thread_metrics, cookie_badcookie);
+		return GUARD_BADCOOKIE;
+	}
+	METRICS_COUNT(thread_metrics, cookie_truncated);
+	return GUARD_TRUNCATE;
+}
+
+static uint32_t now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend, size_t opt_at,
+                   bool tcp)
+{
+	const struct guard *g = gr->g;
+	if (!g || !g->rrl.rate || tcp || n < DNS_HEADER_LEN || (size_t)n < qend || !gr->iplen ||
+	    gr->verdict == COOKIE_VALID || gr->verdict == COOKIE_RENEW ||
+	    rrl_exempt(&g->rrl, gr->ip, gr->iplen))
+		return n;
+	uint8_t name[DNS_NAME_MAX];
+	size_t namelen;
+	uint16_t qtype;
+	enum rrl_class cls = rrl_classify(resp, (size_t)n, name, &namelen, &qtype);
+	enum rrl_verdict v = rrl_account(g->table, &g->rrl, gr->ip, gr->iplen, cls, name, namelen,
+	                                 qtype, now_seconds());
+	if (v == RRL_PASS)
+		return n;
+	if (v == RRL_DROP) {
+		METRICS_COUNT(thread_metrics, rrl_dropped);
+		return -1;
+	}
+	/* Slip: header and question with TC, no records but our OPT, so that
+	 * a real client asks again over TCP (RFC 7766), never rate limited. */
+	METRICS_COUNT(thread_metrics, rrl_slipped);
+	size_t len = qend;
+	uint16_t ar = 0;
+	if (opt_at >= qend && opt_at < (size_t)n) {
+		memmove(resp + qend, resp + opt_at, (size_t)n - opt_at);
+		len += (size_t)n - opt_at;
+		ar = 1;
+	}
+	resp[2] |= DNS_FLAG_TC >> 8;
+	memset(resp + 6, 0, 4);
+	resp[10] = 0;
+	resp[11] = (uint8_t)ar;
+	return (int)len;
+}

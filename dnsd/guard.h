@@ -1,0 +1,62 @@
+/* guard.h -- the query path's DNS Cookies and response rate limiting:
+ * settings built from the configuration and published to the workers
+ * (RCU, like zone snapshots), and the two hooks query.c calls around an
+ * answer. No allocation and no lock per query. */
+#ifndef MESHDNS_GUARD_H
+#define MESHDNS_GUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cookie.h"
+#include "wire.h"
+
+struct config;
+struct guard;
+struct metrics_worker;
+
+/* Builds the settings of cfg (cookies, rrl) and publishes them; the
+ * previous ones are freed after a grace period. Without a cookies
+ * secret-file the secret is generated once and kept across reloads. The
+ * rate-limit table is made the first time a rate is set and kept (with its
+ * counts) until guard_shutdown. Control thread only. 0, or -1 (out of
+ * memory: the previous settings stay). */
+int guard_configure(const struct config *cfg);
+void guard_shutdown(void);
+
+/* The calling thread's metrics block, for the counters below (NULL: none). */
+void guard_thread_metrics(struct metrics_worker *m);
+
+enum guard_action {
+	GUARD_ANSWER = 0,             /* answer normally */
+	GUARD_BADCOOKIE,              /* require-under-load: answer BADCOOKIE, no records */
+	GUARD_TRUNCATE,               /* require-under-load, no cookie: empty answer with TC */
+};
+
+/* Per request, on the caller's stack. */
+struct guard_req {
+	const struct guard *g;        /* NULL: nothing configured */
+	enum cookie_verdict verdict;
+	bool cookie;                  /* answer with the COOKIE option below */
+	uint8_t opt[COOKIE_LEN];
+	uint8_t ip[16];
+	size_t iplen;
+};
+
+/* Judges the request's cookie (req is the message q was parsed from) and
+ * decides per require-under-load. The caller must be an online RCU reader
+ * until guard_response returns. */
+enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
+                                const struct dns_query *q, const struct sockaddr *peer, bool tcp);
+
+/* Rate limiting of the finished response resp[0..n) (UDP only; exempt:
+ * TCP, a valid server cookie, the exempt prefixes). qend is where the
+ * question ends, opt_at where the OPT record starts (0: none; it must be
+ * the last record). Returns n, the length of the truncated (TC, OPT kept)
+ * form, or -1 to drop it. */
+int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend, size_t opt_at,
+                   bool tcp);
+
+#endif
