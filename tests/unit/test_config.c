@@ -981,6 +981,64 @@ static void test_transfer(void)
 	    "notify mapping without address");
 }
 
+static void test_cookies_rrl(void)
+{
+	struct config *cfg = load("zones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "defaults")) {
+		ok(cfg->cookies.enabled && !cfg->cookies.require && !cfg->cookies.have_secret,
+		   "cookies on, not required, secret generated");
+		ok(cfg->rrl.rate == 0 && cfg->rrl.window == 15 && cfg->rrl.slip == 2 &&
+		   cfg->rrl.v4_prefix == 24 && cfg->rrl.v6_prefix == 56, "rrl off, BIND/Knot defaults");
+		ok(cfg->rrl.nexempt == 2 && cfg->rrl.exempt[0].family == AF_INET &&
+		   cfg->rrl.exempt[0].addr[0] == 127 && cfg->rrl.exempt[0].prefix == 8 &&
+		   cfg->rrl.exempt[1].family == AF_INET6 && cfg->rrl.exempt[1].prefix == 128,
+		   "loopback exempt by default");
+		config_free(cfg);
+	}
+	cfg = load("cookies: {enabled: yes, require-under-load: true, secret-file: tests/unit/cookie.hex,\n"
+	           "          previous-secret-file: tests/unit/cookie.hex}\n"
+	           "rrl: {responses-per-second: 50, window: 1m, slip: 0, ipv4-prefix: 32, ipv6-prefix: 64,\n"
+	           "      exempt: [10.0.0.0/8, \"fd00::/8\", 192.0.2.1]}\n"
+	           "zones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "cookies and rrl keys load")) {
+		ok(cfg->cookies.require && cfg->cookies.have_secret && cfg->cookies.have_previous,
+		   "require, secret and previous secret");
+		ok(cfg->cookies.secret[0] == 0xe5 && cfg->cookies.secret[15] == 0xcf, "secret from hex");
+		ok(cfg->rrl.rate == 50 && cfg->rrl.window == 60 && cfg->rrl.slip == 0 &&
+		   cfg->rrl.v4_prefix == 32 && cfg->rrl.v6_prefix == 64, "rrl values");
+		ok(cfg->rrl.nexempt == 3 && cfg->rrl.exempt[1].family == AF_INET6 &&
+		   cfg->rrl.exempt[2].prefix == 32, "exempt list replaces the default");
+		config_free(cfg);
+	}
+	cfg = load("rrl: {exempt: []}\nzones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "empty exempt list")) {
+		is_int(cfg->rrl.nexempt, 0, "nothing exempt");
+		config_free(cfg);
+	}
+	bad("cookies: {enabled: maybe}\nzones: [{name: mesh}]\n", "1:20", "expected true or false",
+	    "cookies: enabled not a bool");
+	bad("cookies: {secret: abc}\nzones: [{name: mesh}]\n", "1:11", "unknown key 'secret'",
+	    "cookies: unknown key");
+	bad("cookies: {secret-file: /nonexistent/c.hex}\nzones: [{name: mesh}]\n", "1:24",
+	    "No such file", "cookies: missing secret file");
+	bad("cookies: {secret-file: tests/unit/tsig.key}\nzones: [{name: mesh}]\n", "1:24",
+	    "32 hex digits", "cookies: secret not hex");
+	bad("cookies: {previous-secret-file: tests/unit/cookie.hex}\nzones: [{name: mesh}]\n",
+	    "1:33", "needs secret-file", "cookies: previous without current");
+	bad("rrl: {responses-per-second: -1}\nzones: [{name: mesh}]\n", "1:29",
+	    "expected an integer in 0..100000", "rrl: negative rate");
+	bad("rrl: {window: 2h}\nzones: [{name: mesh}]\n", "1:15", "out of range", "rrl: window too long");
+	bad("rrl: {slip: 11}\nzones: [{name: mesh}]\n", "1:13", "0..10", "rrl: slip too large");
+	bad("rrl: {ipv4-prefix: 33}\nzones: [{name: mesh}]\n", "1:20", "8..32", "rrl: ipv4-prefix");
+	bad("rrl: {ipv6-prefix: 8}\nzones: [{name: mesh}]\n", "1:20", "16..128", "rrl: ipv6-prefix");
+	bad("rrl: {exempt: [10.0.0.1/8]}\nzones: [{name: mesh}]\n", "1:16",
+	    "bits set beyond the prefix", "rrl: host bits in an exempt prefix");
+	bad("rrl: {exempt: 10.0.0.0/8}\nzones: [{name: mesh}]\n", "1:15", "expected a list",
+	    "rrl: exempt not a list");
+	bad("rrl: {rate: 5}\nzones: [{name: mesh}]\n", "1:7", "unknown key 'rate'",
+	    "rrl: unknown key");
+}
+
 int main(void)
 {
 	test_example();
@@ -999,5 +1057,6 @@ int main(void)
 	test_bad_services();
 	test_forward();
 	test_transfer();
+	test_cookies_rrl();
 	return done_testing();
 }
