@@ -6,13 +6,17 @@
 #include <string.h>
 
 #include "config.h"
+#include "guard.h"
 #include "query.h"
 #include "wire.h"
 #include "zone.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Cookies with a fixed secret, and rate limiting that the fuzzer's
+ * stream of queries from 127.0.0.1 runs into: answers, slips and drops. */
 static const char yaml[] =
+	"rrl: {responses-per-second: 100, window: 2, slip: 2, exempt: []}\n"
 	"zones:\n"
 	"  - name: mesh\n"
 	"    ns: [ns1]\n"
@@ -53,6 +57,10 @@ static void setup(void)
 	    zone_build(cfg, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0)
 		abort();
 	zone_publish(snap);
+	memset(cfg->cookies.secret, 0x5a, sizeof(cfg->cookies.secret));
+	cfg->cookies.have_secret = true;
+	if (guard_configure(cfg) != 0)
+		abort();
 	qw = query_worker_new(0, 1);
 }
 

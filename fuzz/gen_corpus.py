@@ -181,6 +181,25 @@ def queries():
     q["mesh-status"] = query("user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-why"] = query("_why.user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-axfr"] = query("mesh.", "AXFR", use_edns=False)
+    # DNS Cookies (fixed bytes: a seed cannot hold a server cookie that
+    # stays valid, its timestamp ages): client-only, a wrong hash, foreign
+    # lengths, with other options, with truncation, with BADVERS.
+    client = bytes.fromhex("2464c4abcf10c957")
+    ours = client + bytes.fromhex("010000005cf79f111f8130c3eee29480")
+    def ck(data):
+        return dns.edns.GenericOption(dns.edns.COOKIE, data)
+    q["cookie-client-only"] = query("user-service.mesh.", "A", use_edns=0, options=[ck(client)])
+    q["cookie-stale"] = query("user-service.mesh.", "A", use_edns=0, options=[ck(ours)])
+    q["cookie-server8"] = query("www.mesh.", "A", use_edns=0, options=[ck(client + bytes(8))])
+    q["cookie-server32"] = query("nope.mesh.", "A", use_edns=0, options=[ck(client + bytes(32))])
+    q["cookie-ecs-nsid"] = query("user-service.mesh.", "A", use_edns=0, payload=4096, options=[
+        dns.edns.ECSOption("10.1.2.0", 24), ck(client), dns.edns.GenericOption(3, b"")])
+    q["cookie-twice"] = query("mesh.", "SOA", use_edns=0, options=[ck(client), ck(ours)])
+    q["cookie-big-512"] = query("big.mesh.", "SRV", use_edns=0, payload=512, options=[ck(ours)])
+    q["cookie-referral"] = query("host.sub.mesh.", "A", use_edns=0, options=[ck(client)])
+    q["cookie-refused"] = query("example.org.", "A", use_edns=0, options=[ck(client)])
+    q["cookie-badvers"] = query("mesh.", "NS", use_edns=1, options=[ck(client)])
+    q["cookie-bad-len"] = query("mesh.", "NS", use_edns=0, options=[ck(client[:7])])
     ecs = dns.edns.ECSOption("10.1.2.0", 24)
     q["mesh-ecs"] = query("user-service.mesh.", "A", use_edns=0, options=[ecs])
     q["mesh-ecs-v6"] = query("user-service.mesh.", "AAAA", use_edns=0,
