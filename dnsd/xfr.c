@@ -42,9 +42,11 @@ struct xfr_conf {
 	size_t nzones;
 };
 
-static struct xfr_conf *conf;     /* RCU: written by the control thread */
+/* RCU: replaced by the control thread (acq_rel exchange, then freed after
+ * synchronize_rcu()), read by server threads with an acquire load. */
+static struct xfr_conf *conf;
 
-static void conf_free(struct xfr_conf *c)
+static void xfr_conf_free(struct xfr_conf *c)
 {
 	if (!c)
 		return;
@@ -96,7 +98,8 @@ int xfr_configure(const struct config *cfg)
 		xz->notify = calloc(cz->nnotify + 1, sizeof(*xz->notify));
 		if (!xz->acl.allow || !xz->acl.keys || !xz->notify)
 			goto oom;
-		memcpy(xz->acl.allow, t->allow, t->nallow * sizeof(*t->allow));
+		if (t->nallow)
+			memcpy(xz->acl.allow, t->allow, t->nallow * sizeof(*t->allow));
 		xz->acl.nallow = t->nallow;
 		for (size_t k = 0; k < t->nkeys; k++)
 			if ((xz->acl.keys[xz->acl.nkeys] = key_by_text(c, t->keys[k].name)))
@@ -114,14 +117,14 @@ int xfr_configure(const struct config *cfg)
 			}
 		}
 	}
-	struct xfr_conf *old = rcu_xchg_pointer(&conf, c);
+	struct xfr_conf *old = __atomic_exchange_n(&conf, c, __ATOMIC_ACQ_REL);
 	if (old) {
 		synchronize_rcu();
-		conf_free(old);
+		xfr_conf_free(old);
 	}
 	return 0;
 oom:
-	conf_free(c);
+	xfr_conf_free(c);
 	return -1;
 }
 
@@ -228,7 +231,8 @@ static void rset_add(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t 
 	r->ttl = ttl;
 	memcpy(s->blob + s->bloblen, owner, ownerlen);
 	wire_name_lower(s->blob + s->bloblen, ownerlen);
-	memcpy(s->blob + s->bloblen + ownerlen, rd, rdlen);
+	if (rdlen)
+		memcpy(s->blob + s->bloblen + ownerlen, rd, rdlen);
 	s->bloblen += need;
 }
 
@@ -481,7 +485,7 @@ void xfr_published(const struct zone_snapshot *snap)
 		if (!changed)
 			continue;
 		/* The settings are only replaced by this same thread. */
-		const struct xfr_conf *c = rcu_dereference(conf);
+		const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
 		for (size_t k = 0; c && k < c->nzones; k++) {
 			const struct xfr_zone *xz = &c->zones[k];
 			if (!wire_name_equal(xz->origin, xz->originlen, z->origin, z->originlen))
@@ -516,10 +520,10 @@ void xfr_stop(void)
 	journal = NULL;
 	njournal = 0;
 	pthread_mutex_unlock(&jmu);
-	struct xfr_conf *old = rcu_xchg_pointer(&conf, NULL);
+	struct xfr_conf *old = __atomic_exchange_n(&conf, NULL, __ATOMIC_ACQ_REL);
 	if (old) {
 		synchronize_rcu();
-		conf_free(old);
+		xfr_conf_free(old);
 	}
 }
 
@@ -760,7 +764,7 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	bool xfr = q.q.qtype == DNS_TYPE_AXFR || q.q.qtype == DNS_TYPE_IXFR;
 	if (!q.tsig_off && !xfr)
 		return XFR_PASS;
-	const struct xfr_conf *c = rcu_dereference(conf);
+	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
 	struct tsig_ctx *tsig = NULL;
 	if (q.tsig_off) {
 		int v = tsig_verify(req, len, q.tsig_off, c ? c->keys : NULL, c ? c->nkeys : 0,
