@@ -1725,6 +1725,64 @@ static int item_notify(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struc
 	return each_item(c, n, "notify", true, z, notify_one);
 }
 
+/* ---- dynamic updates ------------------------------------------------------ */
+
+static int upd_key_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_update *u = obj;
+	(void)idx;
+	return keyref_set(c, n, "keys", &u->keys[u->nkeys++]);
+}
+
+static int item_upd_keys(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct cfg_update *u = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "keys: expected a key name or a list, got a mapping");
+	u->keys = alloc_array(c, n, item_count(n), sizeof(*u->keys));
+	if (!u->keys)
+		return -1;
+	return each_item(c, n, "keys", true, u, upd_key_one);
+}
+
+static const struct schema_item update_items[] = {
+	ITEM_FN("keys", item_upd_keys, ITEM_REQUIRED),
+	ITEM("journal", item_str, struct cfg_update, journal, 0, 0, ITEM_REQUIRED),
+	ITEM_END,
+};
+
+static void update_clear(struct cfg_update *u)
+{
+	for (size_t i = 0; i < u->nkeys; i++)
+		free(u->keys[i].name);
+	free(u->keys);
+	free(u->journal);
+	memset(u, 0, sizeof(*u));
+}
+
+/* update: {keys: [NAME...], journal: FILE}. TSIG is required: no keys, no
+ * updates. */
+static int item_zone_update(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                            const struct schema_item *it)
+{
+	struct cfg_update *u = &((struct cfg_zone *)obj)->update;
+	(void)it;
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, "update: expected a mapping {keys: [...], journal: FILE}, got %s",
+		            node_kind(n));
+	if (schema_map(c, n, update_items, u, 0, "update") == -1)
+		return -1;
+	if (u->nkeys == 0)
+		return fail(c, n, "update: keys: at least one TSIG key is needed");
+	if (u->journal[0] == '\0')
+		return fail(c, n, "update: journal: empty file name");
+	u->set = true;
+	u->line = node_line(n);
+	u->col = node_col(n);
+	return 0;
+}
+
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z);
 
 static const struct schema_item zone_items[] = {
@@ -1737,6 +1795,7 @@ static const struct schema_item zone_items[] = {
 	ITEM_FN("services", item_services, ITEM_LATE),
 	ITEM_FN("transfer", item_zone_transfer, 0),
 	ITEM_FN("notify", item_notify, 0),
+	ITEM_FN("update", item_zone_update, 0),
 	ITEM_END,
 };
 
@@ -2151,6 +2210,15 @@ static int check_keyrefs(struct cfg_ctx *c)
 		for (size_t i = 0; i < cz->nnotify; i++)
 			if (check_keyref(c, &cz->notify[i].key) == -1)
 				return -1;
+		for (size_t i = 0; i < cz->update.nkeys; i++)
+			if (check_keyref(c, &cz->update.keys[i]) == -1)
+				return -1;
+		for (size_t i = 0; i < z && cz->update.set; i++)
+			if (cfg->zones[i].update.set &&
+			    strcmp(cfg->zones[i].update.journal, cz->update.journal) == 0)
+				return fail_at(c, cz->update.line, cz->update.col,
+				               "update: journal '%.*s' is already used by zone %s",
+				               CFG_QUOTE, cz->update.journal, cfg->zones[i].name);
 	}
 	return 0;
 }
@@ -2476,6 +2544,7 @@ void config_free(struct config *cfg)
 		for (size_t j = 0; j < z->nnotify; j++)
 			free(z->notify[j].key.name);
 		free(z->notify);
+		update_clear(&z->update);
 	}
 	for (size_t i = 0; i < cfg->nkeys; i++)
 		free(cfg->keys[i].name_text);
@@ -2711,4 +2780,199 @@ out:
 	free(buf);
 	fclose(f);
 	return rc;
+}
+
+/* ---- changes by dynamic updates ---------------------------------------------- */
+
+long config_find_service(const struct config *cfg, size_t zi, const uint8_t *name, size_t len)
+{
+	const struct cfg_zone *z = &cfg->zones[zi];
+	for (size_t i = 0; i < z->nservices; i++)
+		if (wire_name_equal(z->services[i].owner, z->services[i].ownerlen, name, len))
+			return (long)i;
+	return -1;
+}
+
+int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cfg_backend *tmpl,
+                       char *err, size_t errlen)
+{
+	struct cfg_service *s = &cfg->zones[zi].services[si];
+	char text[INET6_ADDRSTRLEN];
+	addr_text(tmpl->family, tmpl->addr, text, sizeof(text));
+	for (size_t i = 0; i < s->nbackends; i++) {
+		const struct cfg_backend *o = &s->backends[i];
+		if (o->family == tmpl->family &&
+		    memcmp(o->addr, tmpl->addr, (size_t)addr_len(tmpl->family)) == 0 &&
+		    o->port == tmpl->port)
+			return 1;
+	}
+	if (s->nbackends >= CFG_MAX_BACKENDS) {
+		snprintf(err, errlen, "service %s: more than %d backends", s->name, CFG_MAX_BACKENDS);
+		return -1;
+	}
+	struct cfg_backend *nb = realloc(s->backends, (s->nbackends + 1) * sizeof(*nb));
+	if (!nb) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->backends = nb;
+	struct cfg_backend *b = &nb[s->nbackends];
+	memset(b, 0, sizeof(*b));
+	b->family = tmpl->family;
+	memcpy(b->addr, tmpl->addr, (size_t)addr_len(tmpl->family));
+	b->port = tmpl->port;
+	b->weight = tmpl->weight ? tmpl->weight : 100;
+	b->priority = tmpl->priority;
+	b->line = s->line;
+	b->col = s->col;
+	/* The loader's default name; a backend on the same address shares it. */
+	char label[INET6_ADDRSTRLEN];
+	snprintf(label, sizeof(label), "%s", text);
+	for (char *p = label; *p; p++)
+		if (*p == '.' || *p == ':')
+			*p = '-';
+	for (size_t i = 0; i < s->nbackends; i++) {
+		const struct cfg_backend *o = &s->backends[i];
+		bool same_addr = o->family == b->family &&
+		                 memcmp(o->addr, b->addr, (size_t)addr_len(b->family)) == 0;
+		if (same_addr)
+			snprintf(label, sizeof(label), "%s", o->name);
+		else if (strcasecmp(o->name, label) == 0) {
+			snprintf(err, errlen, "service %s: name '%s' is already used by another backend",
+			         s->name, label);
+			return -1;
+		}
+	}
+	uint8_t target[DNS_NAME_MAX];
+	size_t tlen;
+	if (name_prepend(target, &tlen, label, s->owner, s->ownerlen) == -1) {
+		snprintf(err, errlen, "backend %s: target name is longer than 255 bytes", text);
+		return -1;
+	}
+	b->name = strdup(label);
+	struct cfg_check k = s->check;
+	k.path = s->check.path ? strdup(s->check.path) : NULL;
+	k.host = s->check.host ? strdup(s->check.host) : NULL;
+	b->check = k;
+	if (!b->name || (s->check.path && !k.path) || (s->check.host && !k.host)) {
+		free(b->name);
+		check_clear(&b->check);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->nbackends++;
+	return 0;
+}
+
+size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int family,
+                              const uint8_t *addr, bool with_port, uint16_t port)
+{
+	struct cfg_service *s = &cfg->zones[zi].services[si];
+	size_t out = 0, removed = 0;
+	for (size_t i = 0; i < s->nbackends; i++) {
+		struct cfg_backend *b = &s->backends[i];
+		bool match = family == 0 ||
+		             (b->family == family &&
+		              memcmp(b->addr, addr, (size_t)addr_len(family)) == 0 &&
+		              (!with_port || b->port == port));
+		if (match) {
+			free(b->name);
+			free(b->locality);
+			check_clear(&b->check);
+			removed++;
+			continue;
+		}
+		s->backends[out++] = *b;
+	}
+	s->nbackends = out;
+	return removed;
+}
+
+int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_t ownerlen,
+                      uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                      char *err, size_t errlen)
+{
+	struct cfg_zone *z = &cfg->zones[zi];
+	if (!wire_name_is_subdomain(owner, ownerlen, z->origin, z->originlen)) {
+		snprintf(err, errlen, "name outside zone %s", z->name);
+		return -1;
+	}
+	if (type == DNS_TYPE_SOA || type == DNS_TYPE_OPT || (type >= 128 && type <= 255) ||
+	    (type == DNS_TYPE_NS && wire_name_equal(owner, ownerlen, z->origin, z->originlen))) {
+		snprintf(err, errlen, "%s records cannot be added here", rdata_type_name(type));
+		return -1;
+	}
+	bool dup = false;
+	for (size_t i = 0; i < z->nrecords; i++) {
+		struct cfg_record *r = &z->records[i];
+		if (r->type != type || !wire_name_equal(r->owner, r->ownerlen, owner, ownerlen))
+			continue;
+		r->ttl = ttl;   /* one RRset, one TTL (RFC 2181 5.2) */
+		if (r->rdlen == rdlen && memcmp(r->rdata, rdata, rdlen) == 0)
+			dup = true;
+	}
+	if (dup)
+		return 1;
+	struct cfg_record *nr = realloc(z->records, (z->nrecords + 1) * sizeof(*nr));
+	if (!nr) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	z->records = nr;
+	struct cfg_record *r = &nr[z->nrecords];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->owner, owner, ownerlen);
+	r->ownerlen = ownerlen;
+	wire_name_lower(r->owner, r->ownerlen);
+	r->type = type;
+	r->ttl = ttl;
+	r->line = z->line;
+	r->col = z->col;
+	if (!(r->rdata = malloc(rdlen ? rdlen : 1))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(r->rdata, rdata, rdlen);
+	r->rdlen = rdlen;
+	z->nrecords++;
+	return 0;
+}
+
+size_t config_remove_records(struct config *cfg, size_t zi, const uint8_t *owner,
+                             size_t ownerlen, uint16_t type, const uint8_t *rdata,
+                             uint16_t rdlen)
+{
+	struct cfg_zone *z = &cfg->zones[zi];
+	size_t out = 0, removed = 0;
+	for (size_t i = 0; i < z->nrecords; i++) {
+		struct cfg_record *r = &z->records[i];
+		bool match = wire_name_equal(r->owner, r->ownerlen, owner, ownerlen) &&
+		             (type == 0 || r->type == type) &&
+		             (!rdata || (r->rdlen == rdlen && memcmp(r->rdata, rdata, rdlen) == 0));
+		if (match) {
+			free(r->rdata);
+			removed++;
+			continue;
+		}
+		z->records[out++] = *r;
+	}
+	z->nrecords = out;
+	return removed;
+}
+
+int config_check_zone(struct config *cfg, size_t zi, char *err, size_t errlen)
+{
+	struct config_error ce;
+	struct cfg_ctx c = { .name = cfg->path ? cfg->path : "<update>", .err = &ce, .cfg = cfg };
+	yaml_node_t none;
+	memset(&none, 0, sizeof(none));
+	ce.msg[0] = '\0';
+	if (item_zone_check_names(&c, &none, &cfg->zones[zi]) == 0)
+		return 0;
+	/* Drop the "file:line:col: " of a position the update does not have. */
+	const char *m = ce.msg, *p = strstr(m, ": ");
+	if (p)
+		m = p + 2;
+	snprintf(err, errlen, "%s", m);
+	return -1;
 }

@@ -139,6 +139,17 @@ struct cfg_notify {
 	struct cfg_keyref key;        /* name NULL: unsigned */
 };
 
+/* update: dynamic updates (RFC 2136) of the zone, accepted only signed
+ * with one of keys and written to journal before they are answered
+ * (update.c). Without it, UPDATE is REFUSED. */
+struct cfg_update {
+	bool set;
+	struct cfg_keyref *keys;
+	size_t nkeys;
+	char *journal;                /* file path, required */
+	int line, col;
+};
+
 struct cfg_zone {
 	char *name;                   /* as written */
 	uint8_t origin[DNS_NAME_MAX];
@@ -155,6 +166,7 @@ struct cfg_zone {
 	struct cfg_transfer transfer; /* set: overrides the top-level one */
 	struct cfg_notify *notify;
 	size_t nnotify;
+	struct cfg_update update;
 	int line, col;
 };
 
@@ -254,5 +266,38 @@ int config_parse_listen_port0(const char *text, uint16_t defport, bool port0,
 /* Parses "30", "30s", "5m", "1h", "1d" (seconds) or, with ms, also "100ms"
  * into milliseconds. 0 or -1. */
 int config_parse_duration(const char *text, bool ms, uint32_t *out);
+
+/* ---- changes by dynamic updates (update.c) ----------------------------------
+ * These edit a loaded config that nothing else uses yet (the control thread
+ * builds a new one for every accepted update), growing its arrays, and
+ * validate as the loader does. Errors go to err without a file position. */
+
+/* The index of the service of zone zi whose owner is name, or -1. */
+long config_find_service(const struct config *cfg, size_t zi, const uint8_t *name, size_t len);
+/* Adds a backend to service si of zone zi, from tmpl's family, addr,
+ * port, weight and priority (other fields ignored); its name is made from
+ * the address and its check is the service's. Returns 0, 1 if the service
+ * already has that address and port (nothing changed), or -1. */
+int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cfg_backend *tmpl,
+                       char *err, size_t errlen);
+/* Removes the backends of service si with family and addr (4 or 16
+ * bytes), and if with_port also port; family 0 removes them all.
+ * Returns how many were removed. */
+size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int family,
+                              const uint8_t *addr, bool with_port, uint16_t port);
+/* Adds a static record (rdata uncompressed wire, copied). An identical
+ * record is not added again (returns 1); a record joining an RRset with
+ * another TTL gives the whole RRset its TTL. 0, 1, or -1. */
+int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_t ownerlen,
+                      uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
+                      char *err, size_t errlen);
+/* Removes static records at owner: of type (0: any type) and, if rdata is
+ * not NULL, with that rdata. Returns how many were removed. */
+size_t config_remove_records(struct config *cfg, size_t zi, const uint8_t *owner,
+                             size_t ownerlen, uint16_t type, const uint8_t *rdata,
+                             uint16_t rdlen);
+/* The loader's name checks of zone zi (CNAME and service conflicts, one
+ * TTL per RRset, duplicates). 0, or -1 with err set. */
+int config_check_zone(struct config *cfg, size_t zi, char *err, size_t errlen);
 
 #endif

@@ -33,6 +33,7 @@
 #include "query.h"
 #include "rdata.h"
 #include "server.h"
+#include "update.h"
 #include "wire.h"
 #include "xfr.h"
 #include "zone.h"
@@ -407,12 +408,19 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 		return SERVER_STREAM;
 	}
 	bool sign = n == XFR_SIGNED;
-	if (n == XFR_PASS || sign)
+	/* UPDATE (RFC 2136): signed ones are queued to the control thread,
+	 * which answers (SERVER_DEFERRED). */
+	bool update = (n == XFR_PASS || sign) && len >= DNS_HEADER_LEN &&
+	              DNS_OPCODE((unsigned)req[2] << 8) == DNS_OPCODE_UPDATE;
+	if (update) {
+		n = update_submit(req, len, sign ? &sig : NULL, peer, resp, cap);
+		sign = false;
+	} else if (n == XFR_PASS || sign)
 		n = query_process(w->qw, sign ? sig.req : req, sign ? sig.reqlen : len, resp, cap,
 		                  peer->addr, peer->tcp);
 	if (sign && n > 0)
 		n = xfr_sign_answer(&sig, resp, n, cap);
-	if (n == QUERY_FORWARD) {
+	if (n == QUERY_FORWARD && !update) {
 		const struct query_forward *fq = query_forward_info(w->qw);
 		if (forwarder && forward_submit(forwarder, fq, peer) == 0)
 			n = SERVER_DEFERRED;
@@ -674,24 +682,44 @@ static void on_health_change(void *arg)
 		return;
 }
 
-/* Loads the config and builds a snapshot from it. On failure logs the
+/* Loads the config, replays the update journals over it (read only with
+ * check) and builds a snapshot from the result. On failure logs the
  * error (file:line:col for config errors) and returns -1. */
-static int load(const char *path, const struct zone_snapshot *prev, struct config **cfgp,
-                struct zone_snapshot **snapp)
+static int load(const char *path, bool check, const struct zone_snapshot *prev,
+                struct config **cfgp, struct zone_snapshot **snapp, struct update **up)
 {
-	struct config_error cerr;
 	struct config *cfg;
-	if (config_load(path, &cfg, &cerr) == -1) {
-		log_err("%s", cerr.msg);
+	char err[512];
+	if (update_load(path, check, &cfg, up, err, sizeof(err)) == -1) {
+		log_err("%s", err);
 		return -1;
 	}
-	char err[512];
 	if (zone_build(cfg, prev, NULL, NULL, snapp, err, sizeof(err)) == -1) {
 		log_err("%s: %s", path, err);
 		config_free(cfg);
+		update_free(*up);
+		*up = NULL;
 		return -1;
 	}
 	*cfgp = cfg;
+	return 0;
+}
+
+/* The running config and watcher, for update_commit. */
+struct live {
+	struct config **cfg;
+	struct health *health;
+};
+
+/* An accepted UPDATE's effective config goes live as after a reload. */
+static int update_commit(void *arg, struct config *ncfg)
+{
+	struct live *l = arg;
+	if (health_reconfigure(l->health, ncfg) == -1)
+		return -1;
+	config_free(*l->cfg);
+	*l->cfg = ncfg;
+	rebuild(ncfg, l->health);
 	return 0;
 }
 
@@ -730,7 +758,8 @@ int main(int argc, char **argv)
 	struct config *cfg;
 	struct zone_snapshot *snap;
 	uint64_t load_ns = now_ns();
-	if (load(o.config, NULL, &cfg, &snap) == -1)
+	struct update *upd = NULL;
+	if (load(o.config, o.check, NULL, &cfg, &snap, &upd) == -1)
 		return 1;
 	load_ns = now_ns() - load_ns;
 	if (o.check) {
@@ -738,6 +767,9 @@ int main(int argc, char **argv)
 		summarize(cfg, &nsvc, &nbe);
 		printf("%s: OK (%zu zones, %zu services, %zu backends)\n", o.config, cfg->nzones, nsvc,
 		       nbe);
+		if (update_count(upd))
+			printf("%s: update journals OK (%zu changes)\n", o.config, update_count(upd));
+		update_free(upd);
 		zone_free(snap);
 		config_free(cfg);
 		return 0;
@@ -756,7 +788,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd == -1 || efd == -1) {
+	int ufd = update_queue_init();
+	if (sfd == -1 || efd == -1 || ufd == -1) {
 		log_err("signalfd/eventfd: %s", strerror(errno));
 		return 1;
 	}
@@ -886,9 +919,11 @@ int main(int argc, char **argv)
 		sd_notify_msg(msg);
 	}
 
+	struct live live = { .cfg = &cfg, .health = health };
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
-		if (poll(pfd, 2, -1) == -1) {
+		struct pollfd pfd[3] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
+		                         { .fd = ufd, .events = POLLIN } };
+		if (poll(pfd, 3, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -900,6 +935,8 @@ int main(int argc, char **argv)
 			if (read(efd, &n, sizeof(n)) == sizeof(n))
 				rebuild(cfg, health);
 		}
+		if (pfd[2].revents & POLLIN)
+			update_process(upd, update_commit, &live);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
@@ -909,8 +946,11 @@ int main(int argc, char **argv)
 			sd_notify_msg("RELOADING=1");
 			struct config *ncfg;
 			struct zone_snapshot *trial;
-			/* Validate completely before touching anything live. */
-			if (load(o.config, zone_current(), &ncfg, &trial) == -1) {
+			struct update *nupd = NULL;
+			/* Validate completely before touching anything live. The
+			 * journals are replayed over the new YAML: updates survive
+			 * reloads, and those that no longer apply are dropped. */
+			if (load(o.config, false, zone_current(), &ncfg, &trial, &nupd) == -1) {
 				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
@@ -923,8 +963,11 @@ int main(int argc, char **argv)
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
 				config_free(ncfg);
+				update_free(nupd);
 				continue;
 			}
+			update_free(upd);
+			upd = nupd;
 			if (!forward_config_equal(cfg, ncfg))
 				log_warn("reload: forward and cache settings take effect at the next start");
 			if (xfr_configure(ncfg) == -1)
@@ -952,6 +995,8 @@ int main(int argc, char **argv)
 	 * and is freed once no worker can hand it a query. */
 	forward_stop(forwarder);
 	server_stop(srv);
+	update_queue_shutdown();
+	update_free(upd);
 	forward_teardown();
 	guard_shutdown();
 	health_stop(health);

@@ -1,0 +1,1146 @@
+/* update.c -- RFC 2136 dynamic updates: the worker-side queue, the
+ * per-zone overlay of operations and its journal, and the control-thread
+ * processing (zone, key, prerequisites, update section, apply, journal,
+ * publish, answer). Not here: sockets (server.c), TSIG (tsig.c, verified
+ * by xfr.c before an UPDATE is queued), snapshots (zone.c).
+ *
+ * The effective config is always the YAML text as last loaded plus the
+ * overlay: every accepted update re-parses that text (config_load_string)
+ * and re-applies the overlay, so the health watcher and the snapshot get a
+ * fresh config they own, as after a reload. */
+#include "update.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rdata.h"
+#include "server.h"
+#include "tsig.h"
+#include "wire.h"
+#include "xfr.h"
+#include "zone.h"
+
+/* ---- the queue (workers -> control thread) ----------------------------------- */
+
+struct update_req {
+	struct server_route route;
+	bool tcp;
+	size_t limit;                 /* the longest answer the client takes */
+	struct tsig_ctx tsig;
+	struct tsig_key key;          /* a copy: keys may be reloaded meanwhile */
+	size_t len;
+	uint8_t msg[];                /* the request without its TSIG RR */
+};
+
+static pthread_mutex_t qmu = PTHREAD_MUTEX_INITIALIZER;
+static struct update_req *queue[UPDATE_QUEUE_MAX];
+static size_t qhead, qlen;
+static int qfd = -1;
+
+int update_queue_init(void)
+{
+	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return qfd;
+}
+
+static struct update_req *queue_pop(void)
+{
+	pthread_mutex_lock(&qmu);
+	struct update_req *r = NULL;
+	if (qlen) {
+		r = queue[qhead];
+		qhead = (qhead + 1) % UPDATE_QUEUE_MAX;
+		qlen--;
+	}
+	pthread_mutex_unlock(&qmu);
+	return r;
+}
+
+void update_queue_shutdown(void)
+{
+	struct update_req *r;
+	while ((r = queue_pop()))
+		free(r);
+	if (qfd != -1)
+		close(qfd);
+	qfd = -1;
+}
+
+/* Header, the zone section if it reads well, rcode. */
+static int short_reply(const uint8_t *req, size_t len, unsigned rcode, uint8_t *resp, size_t cap)
+{
+	if (len < DNS_HEADER_LEN || cap < DNS_HEADER_LEN)
+		return -1;
+	struct wire_reader r;
+	wire_reader_init(&r, req, len);
+	struct dns_header h;
+	wire_read_header(&r, &h);
+	struct dns_question z;
+	bool zone = false;
+	if (h.qdcount == 1) {
+		wire_read_question(&r, &z);
+		zone = !r.err;
+	}
+	struct wire_writer w;
+	wire_writer_init(&w, resp, cap);
+	struct dns_header o = {
+		.id = h.id,
+		.flags = (uint16_t)(DNS_FLAG_QR | (h.flags & 0x7800u) | (rcode & 0xfu)),
+		.qdcount = zone ? 1 : 0,
+	};
+	wire_write_header(&w, &o);
+	if (zone) {
+		wire_write_name(&w, z.name, z.namelen, false);
+		wire_write_u16(&w, z.qtype);
+		wire_write_u16(&w, z.qclass);
+	}
+	return w.err ? -1 : (int)w.pos;
+}
+
+int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
+                  const struct server_peer *peer, uint8_t *resp, size_t cap)
+{
+	const uint8_t *msg = sig ? sig->req : req;
+	size_t mlen = sig ? sig->reqlen : len;
+	unsigned rcode = DNS_RCODE_SERVFAIL;
+	if (!sig) {
+		rcode = DNS_RCODE_REFUSED;    /* RFC 2136 3.3 via policy: TSIG required */
+		goto reply;
+	}
+	if (len > UPDATE_MSG_MAX || mlen < DNS_HEADER_LEN) {
+		rcode = len > UPDATE_MSG_MAX ? DNS_RCODE_REFUSED : DNS_RCODE_FORMERR;
+		goto reply;
+	}
+	struct update_req *r = malloc(sizeof(*r) + mlen);
+	if (!r)
+		goto reply;
+	server_route_save(peer, &r->route);
+	r->tcp = peer->tcp;
+	r->limit = sig->limit;
+	r->tsig = sig->tsig;
+	r->key = *sig->tsig.key;
+	r->key.name_text = NULL;
+	r->tsig.key = &r->key;
+	r->len = mlen;
+	memcpy(r->msg, msg, mlen);
+	pthread_mutex_lock(&qmu);
+	bool queued = qlen < UPDATE_QUEUE_MAX;
+	if (queued) {
+		queue[(qhead + qlen) % UPDATE_QUEUE_MAX] = r;
+		qlen++;
+	}
+	pthread_mutex_unlock(&qmu);
+	if (!queued) {
+		free(r);
+		goto reply;
+	}
+	uint64_t one = 1;
+	if (write(qfd, &one, sizeof(one)) == -1) {
+		/* A full counter: the control thread has a wakeup pending. */
+	}
+	return SERVER_DEFERRED;
+reply:;
+	int n = short_reply(msg, mlen, rcode, resp, cap);
+	if (sig && n > 0)
+		n = xfr_sign_answer(sig, resp, n, cap);
+	return n;
+}
+
+/* ---- the overlay ------------------------------------------------------------- */
+
+struct overlay {
+	uint8_t origin[DNS_NAME_MAX];
+	size_t originlen;
+	char *journal_path;
+	struct journal *j;            /* NULL when checking only */
+	struct journal_op *ops;       /* rdata of each malloc'd */
+	size_t nops, cap;
+	struct cfg_keyref *keys;      /* names of the keys allowed (copies) */
+	size_t nkeys;
+};
+
+struct update {
+	char *path;
+	char *yaml;
+	size_t yamllen;
+	struct overlay *zones;
+	size_t nzones;
+};
+
+static void op_free(struct journal_op *op)
+{
+	free((void *)op->rdata);
+	op->rdata = NULL;
+}
+
+static int op_copy(struct journal_op *dst, const struct journal_op *src)
+{
+	*dst = *src;
+	uint8_t *rd = malloc(src->rdlen ? src->rdlen : 1);
+	if (!rd)
+		return -1;
+	memcpy(rd, src->rdata, src->rdlen);
+	dst->rdata = rd;
+	wire_name_lower(dst->owner, dst->ownerlen);
+	return 0;
+}
+
+static void overlay_clear(struct overlay *o)
+{
+	for (size_t i = 0; i < o->nops; i++)
+		op_free(&o->ops[i]);
+	free(o->ops);
+	o->ops = NULL;
+	o->nops = o->cap = 0;
+}
+
+static void overlay_free(struct overlay *o)
+{
+	overlay_clear(o);
+	journal_close(o->j);
+	free(o->journal_path);
+	for (size_t i = 0; i < o->nkeys; i++)
+		free(o->keys[i].name);
+	free(o->keys);
+}
+
+void update_free(struct update *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->nzones; i++)
+		overlay_free(&u->zones[i]);
+	free(u->zones);
+	free(u->yaml);
+	free(u->path);
+	free(u);
+}
+
+size_t update_count(const struct update *u)
+{
+	size_t n = 0;
+	for (size_t i = 0; u && i < u->nzones; i++)
+		n += u->zones[i].nops;
+	return n;
+}
+
+static bool same_owner(const struct journal_op *a, const struct journal_op *b)
+{
+	return wire_name_equal(a->owner, a->ownerlen, b->owner, b->ownerlen);
+}
+
+static bool same_rr(const struct journal_op *a, const struct journal_op *b)
+{
+	return same_owner(a, b) && a->type == b->type && a->rdlen == b->rdlen &&
+	       memcmp(a->rdata, b->rdata, a->rdlen) == 0;
+}
+
+/* Whether the later operation op makes the earlier e redundant. */
+static bool covers(const struct journal_op *op, const struct journal_op *e)
+{
+	if (!same_owner(op, e))
+		return false;
+	switch (op->kind) {
+	case JOURNAL_DEL_NAME:
+		return true;
+	case JOURNAL_DEL_RRSET:
+		return e->kind != JOURNAL_DEL_NAME && e->type == op->type;
+	case JOURNAL_DEL_RR:
+		return (e->kind == JOURNAL_ADD || e->kind == JOURNAL_DEL_RR) && same_rr(op, e);
+	default:
+		return false;
+	}
+}
+
+/* Adds op to o, dropping the earlier operations it makes redundant, so the
+ * overlay stays as small as the data it describes: replaying it in order
+ * gives the same result as replaying every operation ever accepted. */
+static int overlay_merge(struct overlay *o, const struct journal_op *op)
+{
+	size_t out = 0;
+	bool dup = false;
+	for (size_t i = 0; i < o->nops; i++) {
+		struct journal_op *e = &o->ops[i];
+		if (op->kind == JOURNAL_ADD && e->kind == JOURNAL_ADD && same_owner(op, e) &&
+		    e->type == op->type) {
+			e->ttl = op->ttl;     /* one RRset, one TTL */
+			dup = dup || same_rr(op, e);
+		}
+		if (covers(op, e)) {
+			op_free(e);
+			continue;
+		}
+		o->ops[out++] = *e;
+	}
+	o->nops = out;
+	if (dup)
+		return 0;
+	if (o->nops >= UPDATE_OPS_MAX)
+		return -1;
+	if (o->nops == o->cap) {
+		size_t ncap = o->cap ? 2 * o->cap : 16;
+		struct journal_op *n = realloc(o->ops, ncap * sizeof(*n));
+		if (!n)
+			return -1;
+		o->ops = n;
+		o->cap = ncap;
+	}
+	if (op_copy(&o->ops[o->nops], op) == -1)
+		return -1;
+	o->nops++;
+	return 0;
+}
+
+static int overlay_copy(struct overlay *dst, const struct overlay *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src->nops)
+		return 0;
+	dst->ops = calloc(src->nops, sizeof(*dst->ops));
+	if (!dst->ops)
+		return -1;
+	dst->cap = src->nops;
+	for (size_t i = 0; i < src->nops; i++) {
+		if (op_copy(&dst->ops[i], &src->ops[i]) == -1) {
+			overlay_clear(dst);
+			return -1;
+		}
+		dst->nops++;
+	}
+	return 0;
+}
+
+/* ---- applying operations to a config ---------------------------------------- */
+
+static long zone_index(const struct config *cfg, const uint8_t *origin, size_t len)
+{
+	for (size_t i = 0; i < cfg->nzones; i++)
+		if (wire_name_equal(cfg->zones[i].origin, cfg->zones[i].originlen, origin, len))
+			return (long)i;
+	return -1;
+}
+
+/* "10-0-0-5" or "fd00--5" (a backend's default name) to an address. */
+static int label_addr(const uint8_t *label, size_t len, struct cfg_backend *b)
+{
+	char text[64];
+	if (len == 0 || len >= sizeof(text))
+		return -1;
+	memcpy(text, label, len);
+	text[len] = '\0';
+	char v4[64], v6[64];
+	for (size_t i = 0; i <= len; i++) {
+		v4[i] = text[i] == '-' ? '.' : text[i];
+		v6[i] = text[i] == '-' ? ':' : text[i];
+	}
+	if (inet_pton(AF_INET, v4, b->addr) == 1) {
+		b->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, v6, b->addr) == 1) {
+		b->family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+/* An SRV rdata at a service: priority, weight, port and a target named
+ * <address-label>.<service> (the backend's default name). */
+static int srv_backend(const struct cfg_service *s, const struct journal_op *op,
+                       struct cfg_backend *b, char *err, size_t errlen)
+{
+	memset(b, 0, sizeof(*b));
+	if (op->rdlen < 7) {
+		snprintf(err, errlen, "bad SRV data");
+		return -1;
+	}
+	const uint8_t *d = op->rdata;
+	b->priority = (uint16_t)(d[0] << 8 | d[1]);
+	b->weight = (uint32_t)(d[2] << 8 | d[3]);
+	b->port = (uint16_t)(d[4] << 8 | d[5]);
+	const uint8_t *t = d + 6;
+	size_t tlen = op->rdlen - 6u;
+	if (b->weight == 0)
+		b->weight = 1;
+	if (!wire_name_valid(t, tlen) || t[0] == 0 ||
+	    !wire_name_equal(t + 1 + t[0], tlen - 1 - t[0], s->owner, s->ownerlen) ||
+	    label_addr(t + 1, t[0], b) == -1 || b->port == 0) {
+		snprintf(err, errlen, "SRV target must be <address>.%s (as 10-0-0-5.%s) and the "
+		         "port not 0", s->name, s->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes every backend of s of family (0: all). */
+static size_t remove_family(struct config *cfg, size_t zi, size_t si, int family)
+{
+	if (family == 0)
+		return config_remove_backends(cfg, zi, si, 0, NULL, false, 0);
+	size_t n = 0;
+	for (;;) {
+		const struct cfg_service *s = &cfg->zones[zi].services[si];
+		size_t i;
+		for (i = 0; i < s->nbackends && s->backends[i].family != family; i++)
+			;
+		if (i == s->nbackends)
+			return n;
+		uint8_t addr[16];
+		memcpy(addr, s->backends[i].addr, 16);
+		n += config_remove_backends(cfg, zi, si, family, addr, false, 0);
+	}
+}
+
+/* Applies op to zone zi of cfg. 0, or -1 with err set. */
+static int apply_op(struct config *cfg, size_t zi, const struct journal_op *op, char *err,
+                    size_t errlen)
+{
+	struct cfg_zone *z = &cfg->zones[zi];
+	long si = config_find_service(cfg, zi, op->owner, op->ownerlen);
+	if (si >= 0) {
+		struct cfg_service *s = &z->services[si];
+		struct cfg_backend b;
+		memset(&b, 0, sizeof(b));
+		int fam = op->type == DNS_TYPE_A ? AF_INET : op->type == DNS_TYPE_AAAA ? AF_INET6 : 0;
+		switch (op->kind) {
+		case JOURNAL_ADD:
+			if (fam) {
+				if (op->rdlen != (fam == AF_INET ? 4 : 16)) {
+					snprintf(err, errlen, "bad address data");
+					return -1;
+				}
+				b.family = fam;
+				memcpy(b.addr, op->rdata, op->rdlen);
+			} else if (op->type != DNS_TYPE_SRV) {
+				snprintf(err, errlen, "a service name holds only A, AAAA and SRV");
+				return -1;
+			} else if (srv_backend(s, op, &b, err, errlen) == -1) {
+				return -1;
+			}
+			return config_add_backend(cfg, zi, (size_t)si, &b, err, errlen) < 0 ? -1 : 0;
+		case JOURNAL_DEL_RR:
+			if (fam && op->rdlen == (fam == AF_INET ? 4u : 16u))
+				config_remove_backends(cfg, zi, (size_t)si, fam, op->rdata, false, 0);
+			else if (op->type == DNS_TYPE_SRV && srv_backend(s, op, &b, err, errlen) == 0)
+				config_remove_backends(cfg, zi, (size_t)si, b.family, b.addr, true, b.port);
+			return 0;
+		case JOURNAL_DEL_RRSET:
+			if (fam)
+				remove_family(cfg, zi, (size_t)si, fam);
+			else if (op->type == DNS_TYPE_SRV)
+				remove_family(cfg, zi, (size_t)si, 0);
+			return 0;
+		default:
+			remove_family(cfg, zi, (size_t)si, 0);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < z->nservices; i++) {
+		const struct cfg_service *s = &z->services[i];
+		if (op->kind == JOURNAL_ADD &&
+		    wire_name_is_subdomain(op->owner, op->ownerlen, s->owner, s->ownerlen)) {
+			snprintf(err, errlen, "names below service %s are made by dnsd", s->name);
+			return -1;
+		}
+	}
+	switch (op->kind) {
+	case JOURNAL_ADD:
+		return config_add_record(cfg, zi, op->owner, op->ownerlen, op->type, op->ttl, op->rdata,
+		                         op->rdlen, err, errlen) < 0 ? -1 : 0;
+	case JOURNAL_DEL_RR:
+		config_remove_records(cfg, zi, op->owner, op->ownerlen, op->type, op->rdata, op->rdlen);
+		return 0;
+	case JOURNAL_DEL_RRSET:
+		config_remove_records(cfg, zi, op->owner, op->ownerlen, op->type, NULL, 0);
+		return 0;
+	default:
+		config_remove_records(cfg, zi, op->owner, op->ownerlen, 0, NULL, 0);
+		return 0;
+	}
+}
+
+/* Applies o to cfg. With drop, operations that fail are removed from o
+ * (with a warning) and the count of them returned; without, the first
+ * failure returns -1 with err set. */
+static long overlay_apply(struct overlay *o, struct config *cfg, bool drop, char *err,
+                          size_t errlen)
+{
+	long zi = zone_index(cfg, o->origin, o->originlen);
+	if (zi < 0)
+		return 0;
+	size_t out = 0, dropped = 0;
+	char why[256];
+	for (size_t i = 0; i < o->nops; i++) {
+		if (apply_op(cfg, (size_t)zi, &o->ops[i], why, sizeof(why)) == 0) {
+			o->ops[out++] = o->ops[i];
+			continue;
+		}
+		char name[DNS_NAME_MAX * 4 + 2];
+		if (wire_name_to_text(o->ops[i].owner, o->ops[i].ownerlen, name, sizeof(name)) < 0)
+			snprintf(name, sizeof(name), "?");
+		if (!drop) {
+			snprintf(err, errlen, "%s %s: %s", name, rdata_type_name(o->ops[i].type), why);
+			return -1;
+		}
+		log_warn("update: %s %s from the journal no longer applies (%s): dropped", name,
+		         rdata_type_name(o->ops[i].type), why);
+		op_free(&o->ops[i]);
+		dropped++;
+	}
+	o->nops = out;
+	if (config_check_zone(cfg, (size_t)zi, why, sizeof(why)) == -1) {
+		if (!drop) {
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
+		/* A conflict with the YAML as it is now: drop every change of the
+		 * zone rather than refuse to serve. */
+		log_warn("update: zone %s: the journaled changes conflict with the configuration "
+		         "(%s): all %zu dropped", cfg->zones[zi].name, why, o->nops);
+		dropped += o->nops;
+		overlay_clear(o);
+		return -2;
+	}
+	return (long)dropped;
+}
+
+size_t update_overlay_apply(const struct update *u, size_t zi, struct config *cfg)
+{
+	long n = overlay_apply(&u->zones[zi], cfg, true, NULL, 0);
+	return n < 0 ? 1 : (size_t)n;
+}
+
+int update_overlay_merge(struct update *u, size_t zi, const struct journal_op *op)
+{
+	return overlay_merge(&u->zones[zi], op);
+}
+
+struct update *update_new_for_test(const uint8_t *origin, size_t originlen)
+{
+	struct update *u = calloc(1, sizeof(*u));
+	if (!u || !(u->zones = calloc(1, sizeof(*u->zones)))) {
+		free(u);
+		return NULL;
+	}
+	u->nzones = 1;
+	memcpy(u->zones[0].origin, origin, originlen);
+	u->zones[0].originlen = originlen;
+	return u;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+static int read_text(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	size_t cap = 0, n = 0;
+	char *b = NULL;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (size_t)256 * 1024 * 1024) {
+				snprintf(err, errlen, "%s: too large", path);
+				goto fail;
+			}
+			cap = cap ? 2 * cap : 16384;
+			char *nb = realloc(b, cap);
+			if (!nb) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				goto fail;
+			}
+			b = nb;
+		}
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	*buf = b;
+	*len = n;
+	return 0;
+fail:
+	free(b);
+	fclose(f);
+	return -1;
+}
+
+static int replay_one(void *arg, const struct journal_op *op)
+{
+	return overlay_merge(arg, op);
+}
+
+/* The effective config: the YAML text of u plus every overlay. */
+static int effective(struct update *u, bool drop, struct config **out, char *err, size_t errlen)
+{
+	struct config_error ce;
+	struct config *cfg;
+	if (config_load_string(u->yaml, u->yamllen, u->path, &cfg, &ce) == -1) {
+		snprintf(err, errlen, "%s", ce.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < u->nzones; i++) {
+		long rc = overlay_apply(&u->zones[i], cfg, drop, err, errlen);
+		if (rc == -2) {
+			/* Dropped wholesale: start again from the YAML alone for it. */
+			config_free(cfg);
+			return effective(u, drop, out, err, errlen);
+		}
+		if (rc == -1) {
+			config_free(cfg);
+			return -1;
+		}
+	}
+	*out = cfg;
+	return 0;
+}
+
+int update_load(const char *path, bool check, struct config **cfgp, struct update **up,
+                char *err, size_t errlen)
+{
+	struct update *u = calloc(1, sizeof(*u));
+	struct config *base = NULL;
+	err[0] = '\0';
+	if (!u || !(u->path = strdup(path))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (read_text(path, &u->yaml, &u->yamllen, err, errlen) == -1)
+		goto fail;
+	struct config_error ce;
+	if (config_load_string(u->yaml, u->yamllen, path, &base, &ce) == -1) {
+		snprintf(err, errlen, "%s", ce.msg);
+		goto fail;
+	}
+	u->zones = calloc(base->nzones ? base->nzones : 1, sizeof(*u->zones));
+	if (!u->zones) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < base->nzones; i++) {
+		const struct cfg_zone *z = &base->zones[i];
+		if (!z->update.set)
+			continue;
+		struct overlay *o = &u->zones[u->nzones++];
+		memcpy(o->origin, z->origin, z->originlen);
+		o->originlen = z->originlen;
+		o->keys = calloc(z->update.nkeys, sizeof(*o->keys));
+		if (!(o->journal_path = strdup(z->update.journal)) || !o->keys) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (size_t k = 0; k < z->update.nkeys; k++) {
+			if (!(o->keys[k].name = strdup(z->update.keys[k].name))) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			o->nkeys++;
+		}
+		long n = journal_replay(o->journal_path, !check, replay_one, o, err, errlen);
+		if (n < 0)
+			goto fail;
+		if (!check) {
+			o->j = journal_open(o->journal_path, err, errlen);
+			if (!o->j)
+				goto fail;
+			journal_set_records(o->j, (size_t)n);
+		}
+		log_info("update: zone %s: journal %s: %ld records, %zu changes", z->name,
+		         o->journal_path, n, o->nops);
+	}
+	config_free(base);
+	base = NULL;
+	if (effective(u, true, cfgp, err, errlen) == -1)
+		goto fail;
+	*up = u;
+	return 0;
+fail:
+	config_free(base);
+	update_free(u);
+	return -1;
+}
+
+/* ---- processing an UPDATE ---------------------------------------------------- */
+
+/* The zone's RRs as transferred (healthy backends), for prerequisites. */
+struct rrlist {
+	struct journal_op *rr;        /* kind unused, rdata malloc'd */
+	size_t n, cap;
+	bool oom;
+};
+
+static void rrlist_add(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                       const uint8_t *rdata, uint16_t rdlen)
+{
+	struct rrlist *l = arg;
+	if (l->oom)
+		return;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 64;
+		struct journal_op *n = realloc(l->rr, ncap * sizeof(*n));
+		if (!n) {
+			l->oom = true;
+			return;
+		}
+		l->rr = n;
+		l->cap = ncap;
+	}
+	struct journal_op op = { .kind = JOURNAL_ADD, .type = type, .ttl = ttl, .rdlen = rdlen,
+	                         .rdata = rdata, .ownerlen = ownerlen };
+	memcpy(op.owner, owner, ownerlen);
+	if (op_copy(&l->rr[l->n], &op) == -1) {
+		l->oom = true;
+		return;
+	}
+	l->n++;
+}
+
+static void rrlist_free(struct rrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		op_free(&l->rr[i]);
+	free(l->rr);
+}
+
+/* Uncompressed rdata of an RR of msg: names inside (NS, CNAME, PTR, MX,
+ * SRV, SOA) expanded through the presentation form. */
+static int canon_rdata(const uint8_t *msg, size_t len, const struct dns_rr *rr, uint8_t *out,
+                       size_t cap, size_t *outlen)
+{
+	switch (rr->type) {
+	case DNS_TYPE_NS:
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_PTR:
+	case DNS_TYPE_MX:
+	case DNS_TYPE_SRV:
+	case DNS_TYPE_SOA: {
+		char text[2048];
+		const char *why;
+		if (rdata_to_text(rr->type, msg, len, rr->rdoff, rr->rdlen, text, sizeof(text)) < 0 ||
+		    strncmp(text, "\\#", 2) == 0 ||
+		    rdata_from_text(rr->type, text, (const uint8_t *)"", 1, out, cap, outlen, &why) != 0)
+			return -1;
+		return 0;
+	}
+	default:
+		if (rr->rdlen > cap)
+			return -1;
+		memcpy(out, msg + rr->rdoff, rr->rdlen);
+		*outlen = rr->rdlen;
+		return 0;
+	}
+}
+
+static bool meta_type(uint16_t t)
+{
+	return t == DNS_TYPE_OPT || t == DNS_TYPE_TSIG || (t >= 128 && t <= 255);
+}
+
+static bool name_in_use(const struct rrlist *l, const uint8_t *name, size_t len, uint16_t type)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if ((type == DNS_TYPE_ANY || l->rr[i].type == type) &&
+		    wire_name_equal(l->rr[i].owner, l->rr[i].ownerlen, name, len))
+			return true;
+	return false;
+}
+
+/* RFC 2136 3.2.3: the value-dependent prerequisites (class IN) of one name
+ * and type, pre[0..n), must equal the zone's RRset. */
+static bool rrset_equal(const struct rrlist *zone, const struct journal_op *pre, size_t n)
+{
+	size_t have = 0;
+	for (size_t i = 0; i < zone->n; i++) {
+		const struct journal_op *z = &zone->rr[i];
+		if (z->type != pre[0].type || !same_owner(z, &pre[0]))
+			continue;
+		bool found = false;
+		for (size_t k = 0; k < n && !found; k++)
+			found = same_rr(&pre[k], z);
+		if (!found)
+			return false;
+		have++;
+	}
+	/* Every distinct prerequisite RR must be in the zone. */
+	for (size_t k = 0; k < n; k++) {
+		bool found = false;
+		for (size_t i = 0; i < zone->n && !found; i++)
+			found = same_rr(&pre[k], &zone->rr[i]);
+		if (!found)
+			return false;
+	}
+	return have > 0;
+}
+
+struct pending {
+	struct journal_op *ops;       /* rdata malloc'd */
+	size_t n, cap;
+};
+
+static int pending_add(struct pending *p, const struct journal_op *op)
+{
+	if (p->n == p->cap) {
+		size_t ncap = p->cap ? 2 * p->cap : 16;
+		struct journal_op *n = realloc(p->ops, ncap * sizeof(*n));
+		if (!n)
+			return -1;
+		p->ops = n;
+		p->cap = ncap;
+	}
+	if (op_copy(&p->ops[p->n], op) == -1)
+		return -1;
+	p->n++;
+	return 0;
+}
+
+static void pending_free(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		op_free(&p->ops[i]);
+	free(p->ops);
+	p->ops = NULL;
+	p->n = p->cap = 0;
+}
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct journal_op *x = a, *y = b;
+	if (x->ownerlen != y->ownerlen)
+		return x->ownerlen < y->ownerlen ? -1 : 1;
+	int c = memcmp(x->owner, y->owner, x->ownerlen);
+	if (c)
+		return c;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* Checks the prerequisite section (RFC 2136 3.2) against the published
+ * zone. Returns an rcode. */
+static unsigned check_prereqs(const uint8_t *msg, size_t len, struct wire_reader *r, unsigned count,
+                              const struct zone *zone)
+{
+	if (count == 0) {
+		return DNS_RCODE_NOERROR;
+	}
+	struct rrlist zl = { 0 };
+	struct pending vals = { 0 };
+	unsigned rcode = DNS_RCODE_NOERROR;
+	if (xfr_render_zone(zone, rrlist_add, &zl) == -1 || zl.oom) {
+		rcode = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		struct dns_rr rr;
+		wire_read_rr(r, &rr);
+		if (r->err) {
+			rcode = DNS_RCODE_FORMERR;
+			goto out;
+		}
+		wire_name_lower(rr.name, rr.namelen);
+		if (rr.ttl != 0) {
+			rcode = DNS_RCODE_FORMERR;
+			goto out;
+		}
+		if (!wire_name_is_subdomain(rr.name, rr.namelen, zone->origin, zone->originlen)) {
+			rcode = RCODE_NOTZONE;
+			goto out;
+		}
+		if (rr.rclass == DNS_CLASS_ANY || rr.rclass == DNS_CLASS_NONE) {
+			if (rr.rdlen != 0 || (meta_type(rr.type) && rr.type != DNS_TYPE_ANY)) {
+				rcode = DNS_RCODE_FORMERR;
+				goto out;
+			}
+			bool used = name_in_use(&zl, rr.name, rr.namelen, rr.type);
+			if (rr.rclass == DNS_CLASS_ANY && !used) {
+				rcode = rr.type == DNS_TYPE_ANY ? DNS_RCODE_NXDOMAIN : RCODE_NXRRSET;
+				goto out;
+			}
+			if (rr.rclass == DNS_CLASS_NONE && used) {
+				rcode = rr.type == DNS_TYPE_ANY ? RCODE_YXDOMAIN : RCODE_YXRRSET;
+				goto out;
+			}
+		} else if (rr.rclass == DNS_CLASS_IN) {
+			if (meta_type(rr.type)) {
+				rcode = DNS_RCODE_FORMERR;
+				goto out;
+			}
+			uint8_t rd[JOURNAL_RDATA_MAX];
+			size_t rdlen;
+			if (canon_rdata(msg, len, &rr, rd, sizeof(rd), &rdlen) == -1) {
+				rcode = DNS_RCODE_FORMERR;
+				goto out;
+			}
+			struct journal_op op = { .kind = JOURNAL_ADD, .type = rr.type,
+			                         .rdlen = (uint16_t)rdlen, .rdata = rd,
+			                         .ownerlen = rr.namelen };
+			memcpy(op.owner, rr.name, rr.namelen);
+			if (pending_add(&vals, &op) == -1) {
+				rcode = DNS_RCODE_SERVFAIL;
+				goto out;
+			}
+		} else {
+			rcode = DNS_RCODE_FORMERR;
+			goto out;
+		}
+	}
+	qsort(vals.ops, vals.n, sizeof(*vals.ops), pending_cmp);
+	for (size_t i = 0, j; i < vals.n; i = j) {
+		for (j = i + 1; j < vals.n && pending_cmp(&vals.ops[i], &vals.ops[j]) == 0; j++)
+			;
+		if (!rrset_equal(&zl, &vals.ops[i], j - i)) {
+			rcode = RCODE_NXRRSET;
+			goto out;
+		}
+	}
+out:
+	pending_free(&vals);
+	rrlist_free(&zl);
+	return rcode;
+}
+
+/* RFC 2136 3.4.1 prescan and conversion of the update section into
+ * operations. Returns an rcode. */
+static unsigned read_updates(const uint8_t *msg, size_t len, struct wire_reader *r, unsigned count,
+                             const struct cfg_zone *z, struct pending *ops)
+{
+	for (unsigned i = 0; i < count; i++) {
+		struct dns_rr rr;
+		wire_read_rr(r, &rr);
+		if (r->err)
+			return DNS_RCODE_FORMERR;
+		wire_name_lower(rr.name, rr.namelen);
+		if (!wire_name_is_subdomain(rr.name, rr.namelen, z->origin, z->originlen))
+			return RCODE_NOTZONE;
+		bool apex = wire_name_equal(rr.name, rr.namelen, z->origin, z->originlen);
+		struct journal_op op = { .type = rr.type, .ttl = rr.ttl, .ownerlen = rr.namelen };
+		memcpy(op.owner, rr.name, rr.namelen);
+		uint8_t rd[JOURNAL_RDATA_MAX];
+		size_t rdlen = 0;
+		if (rr.rclass == DNS_CLASS_IN) {
+			if (meta_type(rr.type))
+				return DNS_RCODE_FORMERR;
+			if (rr.ttl > 2147483647u)
+				return DNS_RCODE_FORMERR;
+			if (rr.rdlen > JOURNAL_RDATA_MAX)
+				return DNS_RCODE_REFUSED;
+			/* Policy: the SOA and apex NS come from the YAML. */
+			if (rr.type == DNS_TYPE_SOA || (apex && rr.type == DNS_TYPE_NS))
+				return DNS_RCODE_REFUSED;
+			if (canon_rdata(msg, len, &rr, rd, sizeof(rd), &rdlen) == -1)
+				return DNS_RCODE_FORMERR;
+			op.kind = JOURNAL_ADD;
+		} else if (rr.rclass == DNS_CLASS_ANY) {
+			if (rr.ttl != 0 || rr.rdlen != 0 || (meta_type(rr.type) && rr.type != DNS_TYPE_ANY))
+				return DNS_RCODE_FORMERR;
+			op.kind = rr.type == DNS_TYPE_ANY ? JOURNAL_DEL_NAME : JOURNAL_DEL_RRSET;
+			if (op.kind == JOURNAL_DEL_NAME)
+				op.type = 0;
+			/* RFC 2136 3.4.2.3: the apex SOA and NS are never deleted. */
+			if (apex && (rr.type == DNS_TYPE_SOA || rr.type == DNS_TYPE_NS))
+				continue;
+		} else if (rr.rclass == DNS_CLASS_NONE) {
+			if (rr.ttl != 0 || meta_type(rr.type))
+				return DNS_RCODE_FORMERR;
+			if (rr.type == DNS_TYPE_SOA || (apex && rr.type == DNS_TYPE_NS))
+				continue;        /* 3.4.2.4 */
+			if (rr.rdlen > JOURNAL_RDATA_MAX)
+				return DNS_RCODE_REFUSED;
+			if (canon_rdata(msg, len, &rr, rd, sizeof(rd), &rdlen) == -1)
+				return DNS_RCODE_FORMERR;
+			op.kind = JOURNAL_DEL_RR;
+			op.ttl = 0;
+		} else {
+			return DNS_RCODE_FORMERR;
+		}
+		op.rdata = rd;
+		op.rdlen = (uint16_t)rdlen;
+		if (pending_add(ops, &op) == -1)
+			return DNS_RCODE_SERVFAIL;
+	}
+	return DNS_RCODE_NOERROR;
+}
+
+static struct overlay *overlay_of(struct update *u, const uint8_t *origin, size_t len)
+{
+	for (size_t i = 0; i < u->nzones; i++)
+		if (wire_name_equal(u->zones[i].origin, u->zones[i].originlen, origin, len))
+			return &u->zones[i];
+	return NULL;
+}
+
+static bool key_allowed(const struct overlay *o, const struct tsig_key *key)
+{
+	for (size_t i = 0; i < o->nkeys; i++) {
+		uint8_t nm[DNS_NAME_MAX];
+		size_t len;
+		if (wire_name_from_text(o->keys[i].name, nm, &len) == 0 &&
+		    wire_name_equal(nm, len, key->name, key->namelen))
+			return true;
+	}
+	return false;
+}
+
+/* Compacts o's journal when it holds far more records than the overlay. */
+static void maybe_compact(struct overlay *o)
+{
+	size_t limit = 2 * o->nops > UPDATE_COMPACT_MIN ? 2 * o->nops : UPDATE_COMPACT_MIN;
+	if (!o->j || journal_records(o->j) <= limit)
+		return;
+	size_t before = journal_records(o->j);
+	if (journal_rewrite(o->j, o->ops, o->nops) == 0)
+		log_info("update: journal %s compacted: %zu records -> %zu", o->journal_path, before,
+		         o->nops);
+}
+
+/* One UPDATE: returns the rcode to answer with. */
+static unsigned process_one(struct update *u, struct update_req *req, update_commit_fn commit,
+                            void *arg)
+{
+	const uint8_t *msg = req->msg;
+	size_t len = req->len;
+	struct wire_reader r;
+	wire_reader_init(&r, msg, len);
+	struct dns_header h;
+	wire_read_header(&r, &h);
+	if (r.err || h.qdcount != 1)
+		return DNS_RCODE_FORMERR;
+	struct dns_question zq;
+	wire_read_question(&r, &zq);
+	if (r.err || zq.qtype != DNS_TYPE_SOA)    /* RFC 2136 3.1.1 */
+		return DNS_RCODE_FORMERR;
+	if (zq.qclass != DNS_CLASS_IN)
+		return DNS_RCODE_NOTAUTH;
+	wire_name_lower(zq.name, zq.namelen);
+	const struct zone_snapshot *snap = zone_current();
+	const struct zone *zone = NULL;
+	for (unsigned i = 0; snap && i < snap->nzones; i++)
+		if (wire_name_equal(snap->zones[i].origin, snap->zones[i].originlen, zq.name, zq.namelen))
+			zone = &snap->zones[i];
+	if (!zone)
+		return DNS_RCODE_NOTAUTH;           /* 3.1.2: not a zone of ours */
+	struct overlay *o = overlay_of(u, zq.name, zq.namelen);
+	if (!o || !key_allowed(o, &req->key))
+		return DNS_RCODE_REFUSED;
+	unsigned rc = check_prereqs(msg, len, &r, h.ancount, zone);
+	if (rc != DNS_RCODE_NOERROR)
+		return rc;
+	struct pending ops = { 0 };
+	struct overlay trial;
+	bool have_trial = false;
+	struct config *ncfg = NULL;
+	char err[512] = "";
+	/* The zone as configured, for the prescan's names. */
+	struct config_error ce;
+	struct config *base = NULL;
+	if (config_load_string(u->yaml, u->yamllen, u->path, &base, &ce) == -1) {
+		rc = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
+	long zi = zone_index(base, zq.name, zq.namelen);
+	if (zi < 0) {
+		rc = DNS_RCODE_NOTAUTH;
+		goto out;
+	}
+	rc = read_updates(msg, len, &r, h.nscount, &base->zones[zi], &ops);
+	config_free(base);
+	base = NULL;
+	if (rc != DNS_RCODE_NOERROR)
+		goto out;
+	if (overlay_copy(&trial, o) == -1) {
+		rc = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
+	have_trial = true;
+	for (size_t i = 0; i < ops.n; i++) {
+		if (overlay_merge(&trial, &ops.ops[i]) == -1) {
+			log_warn("update: zone %s: more than %d changes, refused", o->journal_path,
+			         UPDATE_OPS_MAX);
+			rc = DNS_RCODE_REFUSED;
+			goto out;
+		}
+	}
+	/* Build the effective config with the trial overlay in place. */
+	struct overlay saved = *o;
+	o->ops = trial.ops;
+	o->nops = trial.nops;
+	o->cap = trial.cap;
+	int erc = effective(u, false, &ncfg, err, sizeof(err));
+	trial.ops = o->ops;
+	trial.nops = o->nops;
+	trial.cap = o->cap;
+	o->ops = saved.ops;
+	o->nops = saved.nops;
+	o->cap = saved.cap;
+	if (erc == -1) {
+		log_info("update refused: %s", err);
+		rc = DNS_RCODE_REFUSED;
+		goto out;
+	}
+	char berr[512];
+	struct zone_snapshot *check;
+	if (zone_build(ncfg, zone_current(), NULL, NULL, &check, berr, sizeof(berr)) == -1) {
+		log_info("update refused: %s", berr);
+		rc = DNS_RCODE_REFUSED;
+		goto out;
+	}
+	zone_free(check);
+	if (o->j && journal_append(o->j, ops.ops, ops.n) == -1) {
+		rc = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
+	if (commit(arg, ncfg) == -1) {
+		log_err("update: journaled but not applied (health watcher); it applies at the next "
+		        "reload or start");
+		rc = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
+	ncfg = NULL;
+	overlay_clear(o);
+	o->ops = trial.ops;
+	o->nops = trial.nops;
+	o->cap = trial.cap;
+	have_trial = false;
+	maybe_compact(o);
+	rc = DNS_RCODE_NOERROR;
+out:
+	if (have_trial)
+		overlay_clear(&trial);
+	config_free(base);
+	config_free(ncfg);
+	pending_free(&ops);
+	return rc;
+}
+
+void update_process(struct update *u, update_commit_fn commit, void *arg)
+{
+	uint64_t n;
+	if (read(qfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("update queue: %s", strerror(errno));
+	struct update_req *req;
+	while ((req = queue_pop())) {
+		unsigned rc = u ? process_one(u, req, commit, arg) : DNS_RCODE_REFUSED;
+		uint8_t resp[DNS_UDP_MIN + TSIG_RR_MAX];
+		int len = short_reply(req->msg, req->len, rc, resp, sizeof(resp));
+		if (len > 0)
+			len = tsig_sign(resp, (size_t)len, sizeof(resp), &req->tsig, (uint64_t)time(NULL));
+		if (len > 0 && server_reply(&req->route, resp, (size_t)len) == -1)
+			log_debug("update: answer could not be sent");
+		log_debug("update: %s", rdata_rcode_name(rc));
+		free(req);
+	}
+}

@@ -1,0 +1,83 @@
+/* update.h -- dynamic updates (RFC 2136) on top of the YAML config: an
+ * overlay of add/delete operations per zone, kept in an fsync'd journal
+ * (journal.h) and applied to every freshly loaded YAML config. Workers
+ * only queue signed UPDATE messages; the control thread checks, applies,
+ * journals, publishes and answers them. */
+#ifndef MESHDNS_UPDATE_H
+#define MESHDNS_UPDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "journal.h"
+
+struct xfr_signed;
+struct server_peer;
+
+enum {
+	UPDATE_MSG_MAX = 16384,       /* larger UPDATE messages are REFUSED */
+	UPDATE_QUEUE_MAX = 64,        /* queued UPDATEs; SERVFAIL past it (the client retries) */
+	UPDATE_OPS_MAX = 10000,       /* overlay operations per zone; REFUSED past it */
+	UPDATE_COMPACT_MIN = 1024,    /* a journal is compacted past max(this, 2 x overlay) */
+	RCODE_YXDOMAIN = 6,
+	RCODE_YXRRSET = 7,
+	RCODE_NXRRSET = 8,
+	RCODE_NOTZONE = 10,
+};
+
+/* The overlay of every zone that takes updates, the YAML text it sits on,
+ * and the open journals. Owned by the control thread. */
+struct update;
+
+/* ---- worker side ------------------------------------------------------------ */
+
+/* Creates the queue (call once before the server starts). Returns the
+ * eventfd the control thread polls, or -1. */
+int update_queue_init(void);
+/* Frees what is still queued and the eventfd (after the server stopped). */
+void update_queue_shutdown(void);
+
+/* Server threads: req is an UPDATE (opcode 5). sig is what xfr_process
+ * left for an XFR_SIGNED request, or NULL if it was not signed. Returns a
+ * response length (REFUSED unsigned or too large, FORMERR, SERVFAIL when
+ * the queue is full; signed when the request was), or SERVER_DEFERRED
+ * once the request is queued with its route: the control thread answers. */
+int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
+                  const struct server_peer *peer, uint8_t *resp, size_t cap);
+
+/* ---- control thread ---------------------------------------------------------- */
+
+/* Reads the YAML file path, loads it, replays the journal of every zone
+ * with update: set and applies the overlays: *cfgp is the effective config.
+ * check (dnsd --check): journals are read only, never created or repaired.
+ * Operations that no longer apply (service gone, conflicts with the YAML)
+ * are dropped from the overlay with a warning. 0, or -1 with err set
+ * ("file:line:col: message" for config errors). */
+int update_load(const char *path, bool check, struct config **cfgp, struct update **up,
+                char *err, size_t errlen);
+void update_free(struct update *u);
+/* Operations in all overlays (for dnsd --check). */
+size_t update_count(const struct update *u);
+
+/* Takes ownership of cfg (the new effective config) on 0: must make it
+ * live (health watcher, snapshot) and free the previous one. */
+typedef int (*update_commit_fn)(void *arg, struct config *cfg);
+
+/* Drains the queue (after its eventfd was readable): every request is
+ * checked (zone, key, prerequisites against the published snapshot),
+ * applied to a new effective config, validated, journaled (fsync), handed
+ * to commit, and answered. */
+void update_process(struct update *u, update_commit_fn commit, void *arg);
+
+/* For tests: merges op into u's overlay of zone zi (of u's zones, in
+ * config order), as an accepted update does. 0, or -1 (overlay full). */
+int update_overlay_merge(struct update *u, size_t zi, const struct journal_op *op);
+/* For tests: applies the overlay of u's zone zi to cfg (whose zone is
+ * found by name). Returns the number of operations that did not apply. */
+size_t update_overlay_apply(const struct update *u, size_t zi, struct config *cfg);
+/* For tests: an empty update state with one overlay for zone origin. */
+struct update *update_new_for_test(const uint8_t *origin, size_t originlen);
+
+#endif

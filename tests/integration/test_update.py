@@ -1,0 +1,268 @@
+"""RFC 2136 dynamic updates: nsupdate, knsupdate and dnspython with TSIG
+register and remove backends and static records, prerequisites, keys,
+health checks of registered backends, the journal across SIGKILL and
+reload."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import pytest
+
+from dnsd_harness import answers, free_port
+
+SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+WRONG = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh4="
+RING = dns.tsigkeyring.from_text({"upd-key.": ("hmac-sha256", SECRET)})
+WRONG_RING = dns.tsigkeyring.from_text({"upd-key.": ("hmac-sha256", WRONG)})
+OTHER_RING = dns.tsigkeyring.from_text({"other-key.": ("hmac-sha256", SECRET)})
+
+CONF = """
+keys:
+  - {name: upd-key, algorithm: hmac-sha256, secret: "%(secret)s"}
+  - {name: other-key, algorithm: hmac-sha256, secret: "%(secret)s"}
+zones:
+  - name: mesh
+    ttl: 30
+    ns: [ns1]
+    update: {keys: [upd-key], journal: "%(journal)s"}
+    records:
+      - {name: ns1, type: A, data: 127.0.0.1}
+%(extra)s
+    services:
+      - name: user-service
+        ports: {http: %(port)d}
+        backends: [127.0.0.1]
+      - name: checked
+        ports: {http: %(port)d}
+        check: {type: tcp, interval: 200ms, timeout: 100ms, rise: 1, fall: 1}
+        fail-open: false
+        backends: [127.0.0.1]
+%(more)s
+  - name: static
+    records:
+      - {name: x, type: A, data: 10.0.0.1}
+"""
+
+
+def conf(tmp_path, port, extra="", more=""):
+    return CONF % {"secret": SECRET, "journal": str(tmp_path / "mesh.journal"), "port": port,
+                   "extra": extra, "more": more}
+
+
+def update(d, zone="mesh.", keyring=RING, keyname="upd-key.", tcp=False):
+    u = dns.update.UpdateMessage(zone, keyring=keyring, keyname=keyname,
+                                 keyalgorithm="hmac-sha256") if keyring else \
+        dns.update.UpdateMessage(zone)
+    return u
+
+
+def send(d, u, tcp=False):
+    if tcp:
+        return dns.query.tcp(u, d.host, port=d.port, timeout=5)
+    return dns.query.udp(u, d.host, port=d.port, timeout=5)
+
+
+def addrs(d, name="user-service.mesh.", rdtype="A"):
+    return sorted(answers(d.query(name, rdtype), rdtype))
+
+
+@pytest.fixture
+def listener():
+    """A TCP port with something listening on 127.0.0.1 (the health check target)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def test_add_remove_backend_dnspython(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    u = update(d)
+    u.add("user-service", 30, "A", "127.0.0.2")
+    r = send(d, u)
+    assert r.rcode() == dns.rcode.NOERROR and r.had_tsig
+    assert addrs(d) == ["127.0.0.1", "127.0.0.2"]
+    srv = sorted(answers(d.query("user-service.mesh.", "SRV"), "SRV"))
+    assert any("127-0-0-2.user-service.mesh." in s for s in srv)
+    u = update(d)
+    u.delete("user-service", "A", "127.0.0.2")
+    r = send(d, u, tcp=True)
+    assert r.rcode() == dns.rcode.NOERROR
+    assert addrs(d) == ["127.0.0.1"]
+
+
+def test_nsupdate_and_knsupdate(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    script = ("server %s %d\nzone mesh.\nupdate add user-service.mesh. 30 A 127.0.0.3\n"
+              "update add hello.mesh. 60 TXT \"hi there\"\nsend\n" % (d.host, d.port))
+    p = subprocess.run(["nsupdate", "-y", "hmac-sha256:upd-key:" + SECRET],
+                       input=script, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert "127.0.0.3" in addrs(d)
+    txt = answers(d.query("hello.mesh.", "TXT"), "TXT")
+    assert txt == ['"hi there"']
+    script = ("server %s %d\nzone mesh.\nupdate delete user-service.mesh. A 127.0.0.3\n"
+              "update add user-service.mesh. 30 A 127.0.0.4\nsend\nquit\n" % (d.host, d.port))
+    p = subprocess.run(["knsupdate", "-y", "hmac-sha256:upd-key:" + SECRET],
+                       input=script, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert addrs(d) == ["127.0.0.1", "127.0.0.4"]
+    # nsupdate without a key: REFUSED
+    script = ("server %s %d\nzone mesh.\nupdate add user-service.mesh. 30 A 127.0.0.9\nsend\n"
+              % (d.host, d.port))
+    p = subprocess.run(["nsupdate"], input=script, capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0 and "REFUSED" in p.stdout + p.stderr
+    assert "127.0.0.9" not in addrs(d)
+
+
+def test_static_records_and_delete(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    u = update(d)
+    u.add("web", 60, "A", "10.1.1.1")
+    u.add("web", 60, "A", "10.1.1.2")
+    u.add("alias", 60, "CNAME", "web.mesh.")
+    u.add("mx", 60, "MX", "10 web.mesh.")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d, "web.mesh.") == ["10.1.1.1", "10.1.1.2"]
+    assert answers(d.query("mx.mesh.", "MX"), "MX") == ["10 web.mesh."]
+    u = update(d)
+    u.delete("web", "A")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert d.query("web.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
+    u = update(d)
+    u.delete("ns1")     # a YAML record can be deleted too
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert d.query("ns1.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_prerequisites(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    cases = [
+        (lambda u: u.present("nothing-here"), dns.rcode.NXDOMAIN),
+        (lambda u: u.absent("ns1"), dns.rcode.YXDOMAIN),
+        (lambda u: u.present("ns1", "TXT"), dns.rcode.NXRRSET),
+        (lambda u: u.absent("ns1", "A"), dns.rcode.YXRRSET),
+        (lambda u: u.present("ns1", "A", "127.0.0.9"), dns.rcode.NXRRSET),
+        (lambda u: u.present("elsewhere.org."), dns.rcode.NOTZONE),
+    ]
+    for pre, rcode in cases:
+        u = update(d)
+        pre(u)
+        u.add("pre", 30, "TXT", "x")
+        r = send(d, u)
+        assert r.rcode() == rcode, (pre, dns.rcode.to_text(r.rcode()))
+        assert d.query("pre.mesh.", "TXT").rcode() == dns.rcode.NXDOMAIN
+    u = update(d)
+    u.present("ns1")
+    u.present("ns1", "A", "127.0.0.1")
+    u.absent("pre")
+    u.add("pre", 30, "TXT", "x")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert d.query("pre.mesh.", "TXT").rcode() == dns.rcode.NOERROR
+
+
+def test_keys_and_zones(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    u = dns.update.UpdateMessage("mesh.")
+    u.add("k", 30, "TXT", "x")
+    assert send(d, u).rcode() == dns.rcode.REFUSED
+    u = update(d, keyring=WRONG_RING)
+    u.add("k", 30, "TXT", "x")
+    with pytest.raises(dns.tsig.PeerBadSignature):
+        send(d, u)
+    u = update(d, keyring=OTHER_RING, keyname="other-key.")   # valid, not allowed here
+    u.add("k", 30, "TXT", "x")
+    assert send(d, u).rcode() == dns.rcode.REFUSED
+    u = update(d, zone="static.")             # no update: in that zone
+    u.add("k", 30, "TXT", "x")
+    assert send(d, u).rcode() == dns.rcode.REFUSED
+    u = update(d, zone="nowhere.")
+    u.add("k", 30, "TXT", "x")
+    assert send(d, u).rcode() == dns.rcode.NOTAUTH
+    u = update(d)
+    u.add("user-service", 30, "TXT", "x")     # a service name holds A/AAAA/SRV only
+    assert send(d, u).rcode() == dns.rcode.REFUSED
+    assert d.query("k.mesh.", "TXT").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_registered_backend_is_health_checked(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    u = update(d)
+    u.add("checked", 30, "A", "127.0.0.77")   # nothing listens there
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    d.wait_log(r"127\.0\.0\.77.*(DOWN|down)", timeout=10)
+    assert addrs(d, "checked.mesh.") == ["127.0.0.1"]
+
+
+def test_srv_registration(dnsd, tmp_path, listener):
+    d = dnsd(conf(tmp_path, listener))
+    u = update(d)
+    u.add("user-service", 30, "SRV", "0 50 9090 10-0-0-5.user-service.mesh.")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    srv = answers(d.query("user-service.mesh.", "SRV"), "SRV")
+    assert any(s.endswith("9090 10-0-0-5.user-service.mesh.") for s in srv), srv
+    assert "10.0.0.5" in addrs(d)
+
+
+def test_journal_survives_sigkill_and_reload(dnsd, tmp_path, listener):
+    text = conf(tmp_path, listener)
+    d = dnsd(text)
+    u = update(d)
+    u.add("user-service", 30, "A", "127.0.0.5")
+    u.add("note", 30, "TXT", "kept")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.proc = None
+    e = dnsd(text)
+    assert "127.0.0.5" in addrs(e)
+    assert e.query("note.mesh.", "TXT").rcode() == dns.rcode.NOERROR
+    # reload with a changed YAML keeps the updates
+    e.reload(conf(tmp_path, listener, extra="      - {name: other, type: A, data: 10.9.9.9}"))
+    assert "127.0.0.5" in addrs(e)
+    assert addrs(e, "other.mesh.") == ["10.9.9.9"]
+    # a name that became a service: the TXT added there no longer applies
+    e.reload(conf(tmp_path, listener, more="      - name: note\n        ports: {http: 80}\n        backends: [127.0.0.8]"))
+    e.wait_log(r"note\.mesh\. TXT from the journal no longer applies")
+    assert e.query("note.mesh.", "TXT").rcode() == dns.rcode.NOERROR
+    assert answers(e.query("note.mesh.", "TXT"), "TXT") == []
+    assert addrs(e, "note.mesh.") == ["127.0.0.8"]
+    assert "127.0.0.5" in addrs(e)
+    # dnsd --check validates the journal
+    p = subprocess.run([os.environ.get("DNSD") or os.path.join(os.path.dirname(__file__), "..", "..",
+                        "build", "dnsd"), "--check", "-c", e.conf], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_torn_journal_end_is_ignored(dnsd, tmp_path, listener):
+    text = conf(tmp_path, listener)
+    d = dnsd(text)
+    u = update(d)
+    u.add("a1", 30, "TXT", "one")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    d.stop()
+    with open(tmp_path / "mesh.journal", "ab") as f:
+        f.write(b"\x00\x00\x00\x40\x01\x02")      # a record cut short
+    e = dnsd(text)
+    e.wait_log(r"torn last record")
+    assert e.query("a1.mesh.", "TXT").rcode() == dns.rcode.NOERROR
+    e.stop()
+    with open(tmp_path / "mesh.journal", "r+b") as f:
+        data = bytearray(f.read())
+        data[-3] ^= 0xff                          # corrupt a complete record
+        f.seek(0)
+        f.write(data)
+    dnsd_bin = os.environ.get("DNSD") or os.path.join(os.path.dirname(__file__), "..", "..",
+                                                      "build", "dnsd")
+    p = subprocess.run([dnsd_bin, "--check", "-c", e.conf], capture_output=True, text=True)
+    assert p.returncode == 1 and "corrupt" in p.stderr
