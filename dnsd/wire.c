@@ -367,6 +367,8 @@ void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap)
 	w->pos = 0;
 	w->err = WIRE_OK;
 	w->ncomp = 0;
+	w->last_off = 0;
+	w->last_len = 0;
 }
 
 /* Claims n bytes: their start, or NULL with ETRUNC set and nothing
@@ -547,8 +549,16 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 	}
 	size_t lit = len;     /* bytes written as labels */
 	long ptr = -1;
-	if (compress)
+	if (compress && len > 1 && w->last_off && w->last_len == len && w->last_off < w->pos &&
+	    ((w->last_off + len <= w->pos && memcmp(w->buf + w->last_off, name, len) == 0) ||
+	     writer_name_matches(w, w->last_off, name, len))) {
+		/* The same name as the last one (checked byte for byte, since a
+		 * rollback may have reused the space): point at it whole. */
+		lit = 0;
+		ptr = w->last_off;
+	} else if (compress) {
 		ptr = writer_find_suffix(w, name, len, &lit);
+	}
 	size_t start = w->pos;
 	uint8_t *p = writer_take(w, lit + (ptr >= 0 ? 2 : 0));
 	if (!p)
@@ -560,6 +570,13 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 	}
 	if (!compress)
 		return;
+	if (len > 1 && lit == 0 && ptr >= 0) {
+		w->last_off = (uint16_t)ptr;          /* the whole name is already there */
+		w->last_len = (uint16_t)len;
+	} else if (len > 1 && start < 0x4000) {
+		w->last_off = (uint16_t)start;
+		w->last_len = (uint16_t)len;
+	}
 	/* Every new label starts a suffix later names may point at; pointers
 	 * hold 14 bits, so later offsets cannot be targets. */
 	for (size_t i = 0; i < lit && name[i] != 0; i += 1 + (size_t)name[i]) {

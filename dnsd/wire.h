@@ -172,6 +172,10 @@ struct wire_writer {
 	int err;
 	unsigned ncomp;
 	uint16_t comp[WIRE_COMP_MAX];
+	/* The last name written with compression, whole: answers repeat the
+	 * owner name RR after RR, and this finds it without a table scan. */
+	uint16_t last_off;            /* 0: none (offset 0 is the header) */
+	uint16_t last_len;
 };
 
 /* A position to roll back to (a whole RRset that did not fit). */

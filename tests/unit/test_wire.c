@@ -554,10 +554,18 @@ static void test_compression(void)
 	}
 	is_int(w.ncomp, WIRE_COMP_MAX, "table full");
 	len = name_of("zz", n);
+	size_t zz_at = w.pos;
 	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf + zz_at, w.pos - zz_at, "\2zz\0", "not in a full table: literal");
 	at = w.pos;
 	wire_write_name(&w, n, len, true);
-	BYTES_IS(buf + at, w.pos - at, "\2zz\0", "not in a full table: literal");
+	uint8_t want_ptr[2] = { (uint8_t)(0xc0 | zz_at >> 8), (uint8_t)zz_at };
+	ok(bytes_is(buf + at, w.pos - at, (const char *)want_ptr, 2),
+	   "the same name again: a pointer to the last name written");
+	len = name_of("yy", n);
+	at = w.pos;
+	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf + at, w.pos - at, "\2yy\0", "another name outside the full table: literal");
 	at = w.pos;
 	len = name_of("q.Aa", n);
 	wire_write_name(&w, n, len, true);
