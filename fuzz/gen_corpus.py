@@ -204,7 +204,49 @@ def queries():
     q["mesh-ecs"] = query("user-service.mesh.", "A", use_edns=0, options=[ecs])
     q["mesh-ecs-v6"] = query("user-service.mesh.", "AAAA", use_edns=0,
                              options=[dns.edns.ECSOption("2001:db8::", 48)])
+    q.update(updates())
     return q
+
+
+def updates():
+    """RFC 2136 UPDATE messages, unsigned and TSIG-signed at a fixed time."""
+    import dns.update
+    keyring = dns.tsigkeyring.from_text({"key.mesh.": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    u = {}
+
+    def make(signed):
+        m = (dns.update.UpdateMessage("mesh.", keyring=keyring, keyname="key.mesh.")
+             if signed else dns.update.UpdateMessage("mesh."))
+        m.id = 0x1234
+        return m
+
+    for signed in (False, True):
+        tag = "signed" if signed else "unsigned"
+        cases = {}
+        m = make(signed)
+        m.add("user-service", 30, "A", "10.0.0.7")
+        cases["update-add-backend"] = m
+        m = make(signed)
+        m.present("ns1")
+        m.absent("new", "TXT")
+        m.add("new", 60, "TXT", "hello")
+        m.add("alias", 60, "CNAME", "ns1.mesh.")
+        cases["update-prereq-static"] = m
+        m = make(signed)
+        m.delete("user-service", "A", "10.0.0.7")
+        m.delete("new", "TXT")
+        m.delete("alias")
+        cases["update-delete"] = m
+        m = make(signed)
+        m.add("user-service", 30, "SRV", "0 50 9090 10-0-0-5.user-service.mesh.")
+        cases["update-srv"] = m
+        for name, m in cases.items():
+            with mock.patch("time.time", return_value=1700000000.0):
+                u["%s-%s" % (name, tag)] = m.to_wire()
+    # a zone section of two entries and a bad zone type
+    u["update-two-zones"] = header(qd=2, flags=0x2800) + question("mesh.", 6) + question("x.", 6)
+    u["update-zone-type-a"] = header(qd=1, flags=0x2800) + question("mesh.", 1)
+    return u
 
 
 def write(directory, cases):
