@@ -112,6 +112,8 @@ int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
 	const uint8_t *msg = sig ? sig->req : req;
 	size_t mlen = sig ? sig->reqlen : len;
 	unsigned rcode = DNS_RCODE_SERVFAIL;
+	if (len < DNS_HEADER_LEN || (req[2] & (DNS_FLAG_QR >> 8)))
+		return -1;                    /* a response: never answered */
 	if (!sig) {
 		rcode = DNS_RCODE_REFUSED;    /* RFC 2136 3.3 via policy: TSIG required */
 		goto reply;
