@@ -1854,6 +1854,7 @@ static int item_zones(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct
 static const struct schema_item tcp_items[] = {
 	ITEM("idle-timeout", item_msecs, struct config, tcp_idle_timeout_ms, 1, CFG_DAY_MS, 0),
 	ITEM("max-clients", item_u32, struct config, tcp_max_clients, 1, 65535, 0),
+	ITEM("max-per-client", item_u32, struct config, tcp_max_per_client, 0, 65535, 0),
 	ITEM_END,
 };
 
@@ -2705,6 +2706,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	}
 	c.cfg->tcp_idle_timeout_ms = 10000;
 	c.cfg->tcp_max_clients = 256;
+	c.cfg->tcp_max_per_client = 64;
 	c.cfg->udp_max_payload = 1232;
 	c.cfg->forward.timeout_ms = 2000;
 	c.cfg->forward.max_outstanding = 1000;

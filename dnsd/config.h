@@ -227,6 +227,7 @@ struct config {
 	uint32_t workers;             /* UDP workers per address; 0: one per core */
 	uint32_t tcp_idle_timeout_ms; /* default 10000 */
 	uint32_t tcp_max_clients;     /* default 256 */
+	uint32_t tcp_max_per_client;  /* default 64; 0: no per-client cap */
 	uint16_t udp_max_payload;     /* largest UDP answer we send; default 1232 */
 	struct cfg_listen http;       /* http: the operator endpoint, if have_http */
 	bool have_http;

@@ -827,6 +827,7 @@ int main(int argc, char **argv)
 		.nlisten = o.nlisten ? o.nlisten : cfg->nlisten,
 		.udp_workers = (unsigned)(o.workers >= 0 ? o.workers : (long)cfg->workers),
 		.tcp_max_clients = cfg->tcp_max_clients,
+		.tcp_max_per_client = cfg->tcp_max_per_client,
 		.tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
 	};
 	/* The server keeps pointing at the listen list: keep a copy that

@@ -125,7 +125,13 @@ struct tcp_conn {
 	uint8_t *stream;              /* server_stream: [streamoff, streamlen) not yet in out */
 	size_t streamoff, streamlen;
 	struct sockaddr_storage peer;
+	uint64_t ckey;                /* client_key(&peer), for max-per-client */
 	socklen_t peerlen;
+};
+
+struct client_count {
+	uint64_t key;                 /* client_key(); 0: empty slot */
+	uint32_t n;
 };
 
 struct tcp_thread {
@@ -148,6 +154,12 @@ struct tcp_thread {
 	pthread_mutex_t rmu;
 	struct tcp_reply *rhead, *rtail;
 	int rfd;
+	/* Open connections per client address (max-per-client): open
+	 * addressing over 2 x max_clients slots, key 0 = empty, deleted by
+	 * backward shift. Only the TCP thread touches it. */
+	struct client_count *cc;
+	size_t cc_mask;
+	unsigned max_per_client;      /* 0: no per-client cap */
 };
 
 struct listen_sock {
@@ -617,8 +629,11 @@ static void conn_touch(struct server *srv, struct tcp_conn *c, uint64_t now)
 	}
 }
 
+static void cc_release(struct tcp_thread *t, uint64_t key);
+
 static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
 {
+	cc_release(t, c->ckey);
 	/* close() also removes it from the epoll set: it is never dup'ed. */
 	close(c->fd);
 	c->fd = -1;
@@ -645,6 +660,74 @@ static void listeners_arm(struct server *srv, uint32_t events)
  * connection is accepted and closed at once, so the client learns right
  * away instead of waiting in the backlog; established connections are
  * never sacrificed for new ones (they are reclaimed by the idle timeout). */
+/* A nonzero 64-bit key for a client's address (port ignored). */
+static uint64_t client_key(const struct sockaddr_storage *ss)
+{
+	const uint8_t *a;
+	size_t n;
+	if (ss->ss_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr.s6_addr;
+		n = 16;
+	} else {
+		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+		n = 4;
+	}
+	uint64_t h = 0xcbf29ce484222325ull ^ n;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ a[i]) * 0x100000001b3ull;
+	return h | 1;
+}
+
+/* The slot of key, or the empty slot where it would go. */
+static size_t cc_find(const struct tcp_thread *t, uint64_t key)
+{
+	size_t i = (size_t)(key >> 7) & t->cc_mask;
+	while (t->cc[i].key && t->cc[i].key != key)
+		i = (i + 1) & t->cc_mask;
+	return i;
+}
+
+/* Counts a new connection of key; false (nothing counted) if the client
+ * already has max_per_client open. */
+static bool cc_take(struct tcp_thread *t, uint64_t key)
+{
+	if (!t->max_per_client || !t->cc)
+		return true;
+	size_t i = cc_find(t, key);
+	if (t->cc[i].key && t->cc[i].n >= t->max_per_client)
+		return false;
+	t->cc[i].key = key;
+	t->cc[i].n++;
+	return true;
+}
+
+static void cc_release(struct tcp_thread *t, uint64_t key)
+{
+	if (!t->max_per_client || !t->cc)
+		return;
+	size_t i = cc_find(t, key);
+	if (!t->cc[i].key || --t->cc[i].n > 0)
+		return;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	size_t j = i;
+	for (;;) {
+		t->cc[i].key = 0;
+		t->cc[i].n = 0;
+		for (;;) {
+			j = (j + 1) & t->cc_mask;
+			if (!t->cc[j].key)
+				return;
+			size_t home = (size_t)(t->cc[j].key >> 7) & t->cc_mask;
+			/* Move j back to i unless its home lies cyclically in (i, j]. */
+			if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+				continue;
+			break;
+		}
+		t->cc[i] = t->cc[j];
+		i = j;
+	}
+}
+
 static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 {
 	struct tcp_thread *t = &srv->tcp;
@@ -684,6 +767,14 @@ static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 				         srv->max_clients);
 			continue;
 		}
+		uint64_t ckey = client_key(&ss);
+		if (!cc_take(t, ckey)) {
+			close(fd);
+			if (warn_allowed(&t->last_warn_ms))
+				log_warn("TCP: a client has %u connections open (max-per-client), closing "
+				         "its new ones", t->max_per_client);
+			continue;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct epoll_event ev = {
@@ -693,6 +784,7 @@ static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			if (warn_allowed(&t->last_warn_ms))
 				log_warn("TCP epoll_ctl: %s", strerror(errno));
+			cc_release(t, ckey);
 			close(fd);
 			continue;
 		}
@@ -705,6 +797,7 @@ static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 		c->inoff = c->inlen = c->outoff = c->outlen = 0;
 		memcpy(&c->peer, &ss, sizeof(ss));
 		c->peerlen = sl;
+		c->ckey = ckey;
 		c->deadline_ms = now + srv->idle_ms;
 		conn_append(t, c);
 	}
@@ -1008,7 +1101,12 @@ static int tcp_pool_new(struct server *srv, char *err, size_t errlen)
 	struct tcp_thread *t = &srv->tcp;
 	size_t per = (size_t)TCP_IN_CAP + TCP_OUT_CAP;
 	t->conns = calloc(srv->max_clients, sizeof(*t->conns));
-	if (!t->conns) {
+	size_t cc_cap = 16;
+	while (cc_cap < 2 * (size_t)srv->max_clients)
+		cc_cap *= 2;
+	t->cc = calloc(cc_cap, sizeof(*t->cc));
+	t->cc_mask = cc_cap - 1;
+	if (!t->conns || !t->cc) {
 		snprintf(err, errlen, "out of memory for %u TCP connections", srv->max_clients);
 		return -1;
 	}
@@ -1082,6 +1180,7 @@ static void server_free(struct server *srv)
 	if (srv->tcp.bufs)
 		munmap(srv->tcp.bufs, srv->tcp.bufs_len);
 	free(srv->tcp.conns);
+	free(srv->tcp.cc);
 	free(srv->udp);
 	free(srv->listen);
 	pthread_cond_destroy(&srv->cond);
@@ -1141,6 +1240,7 @@ int server_start(struct server **out, const struct server_settings *set,
 	}
 	srv->ops = *ops;
 	srv->max_clients = set->tcp_max_clients;
+	srv->tcp.max_per_client = set->tcp_max_per_client;
 	srv->idle_ms = set->tcp_idle_timeout_ms;
 	srv->tcp.epfd = -1;
 	srv->tcp.rfd = -1;

@@ -70,6 +70,7 @@ struct server_settings {
 	size_t nlisten;
 	unsigned udp_workers;          /* per listen address, >= 1 */
 	unsigned tcp_max_clients;      /* open connections across all listeners */
+	unsigned tcp_max_per_client;   /* of them from one client address; 0: no cap */
 	unsigned tcp_idle_timeout_ms;  /* idle or slow connections closed after this */
 };
 

@@ -437,6 +437,18 @@ static void test_parse_listen(void)
 	   "default port with port0 allowed");
 }
 
+static void test_tcp_per_client(void)
+{
+	struct config *cfg = load("tcp: {max-per-client: 8}\nzones: [{name: mesh}]\n");
+	ok(cfg && cfg->tcp_max_per_client == 8, "tcp max-per-client 8");
+	config_free(cfg);
+	cfg = load("zones: [{name: mesh}]\n");
+	ok(cfg && cfg->tcp_max_per_client == 64, "max-per-client defaults to 64");
+	config_free(cfg);
+	bad("tcp: {max-per-client: -1}\nzones: [{name: mesh}]\n", "1:23", "max-per-client",
+	    "negative max-per-client");
+}
+
 static void test_http_key(void)
 {
 	struct config *cfg = load("http: 127.0.0.1:8053\nzones: [{name: mesh}]\n");
@@ -1049,6 +1061,7 @@ int main(void)
 	test_parse_listen();
 	test_ttl_auto();
 	test_http_key();
+	test_tcp_per_client();
 	test_parse_duration();
 	test_load_file_errors();
 	test_bad_document();

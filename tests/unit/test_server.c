@@ -505,6 +505,99 @@ static void test_tcp_flow(const struct cfg_listen *addr)
 	free(a);
 }
 
+/* A TCP connection to l from source address src (any port). */
+static int tcp_connect_from(const struct cfg_listen *l, const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, src, &sa.sin_addr);
+	set_rcvtimeo(fd, 3000);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    connect(fd, (const struct sockaddr *)&l->ss, l->len) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* max-per-client: a client address gets at most N connections; others
+ * are not affected; closing one frees its place. Many clients opening and
+ * closing in a mixed order keep the per-address counts exact. */
+static void test_per_client_cap(void)
+{
+	char err[256];
+	struct cfg_listen l = mk_listen("127.0.0.1", 0);
+	struct server_settings set = {
+		.listen = &l, .nlisten = 1, .udp_workers = 1, .tcp_max_clients = 64,
+		.tcp_max_per_client = 2, .tcp_idle_timeout_ms = 5000,
+	};
+	struct server *srv = NULL;
+	ok(server_start(&srv, &set, &ops, err, sizeof(err)) == 0, "server with max-per-client 2: %s",
+	   err);
+	if (!srv)
+		return;
+	struct cfg_listen a = bound(srv, 0, l);
+	int c[3];
+	int answered = 0;
+	for (int i = 0; i < 2; i++) {
+		c[i] = tcp_connect_from(&a, "127.0.0.1");
+		answered += c[i] != -1 && tcp_roundtrip(c[i], "pc");
+	}
+	is_int(answered, 2, "two connections from 127.0.0.1 answer");
+	c[2] = tcp_connect_from(&a, "127.0.0.1");
+	ok(c[2] == -1 || wait_closed(c[2], 1000) >= 0, "the third from 127.0.0.1 is closed");
+	if (c[2] != -1)
+		close(c[2]);
+	int other = tcp_connect_from(&a, "127.0.0.9");
+	ok(other != -1 && tcp_roundtrip(other, "other"), "another client address still answers");
+	if (other != -1)
+		close(other);
+	close(c[0]);
+	usleep(100000);
+	c[0] = tcp_connect_from(&a, "127.0.0.1");
+	ok(c[0] != -1 && tcp_roundtrip(c[0], "again"), "after one closes, 127.0.0.1 connects again");
+	close(c[0]);
+	close(c[1]);
+	/* 40 addresses x 2 connections, closed in an interleaved order, then
+	 * each address must again get exactly 2. */
+	int many[80];
+	char ip[32];
+	for (int i = 0; i < 80; i++) {
+		snprintf(ip, sizeof(ip), "127.0.1.%d", i / 2 + 1);
+		many[i] = tcp_connect_from(&a, ip);
+	}
+	for (int i = 0; i < 80; i += 3)
+		if (many[i] != -1)
+			close(many[i]), many[i] = -1;
+	for (int i = 1; i < 80; i += 3)
+		if (many[i] != -1)
+			close(many[i]), many[i] = -1;
+	for (int i = 0; i < 80; i++)
+		if (many[i] != -1)
+			close(many[i]), many[i] = -1;
+	usleep(200000);
+	int good = 0, refused = 0;
+	for (int k = 0; k < 40; k++) {
+		snprintf(ip, sizeof(ip), "127.0.1.%d", k + 1);
+		int x = tcp_connect_from(&a, ip), y = tcp_connect_from(&a, ip);
+		int z = tcp_connect_from(&a, ip);
+		good += x != -1 && y != -1 && tcp_roundtrip(x, "x") && tcp_roundtrip(y, "y");
+		refused += z == -1 || wait_closed(z, 1000) >= 0;
+		if (x != -1)
+			close(x);
+		if (y != -1)
+			close(y);
+		if (z != -1)
+			close(z);
+		usleep(20000);
+	}
+	is_int(good, 40, "after churn every address gets its two connections");
+	is_int(refused, 40, "and not a third");
+	server_stop(srv);
+}
+
 static void test_timeouts_and_cap(void)
 {
 	char err[256] = "";
@@ -708,6 +801,7 @@ int main(void)
 		close(idle);
 
 	test_timeouts_and_cap();
+	test_per_client_cap();
 	test_wildcard(v6);
 	server_stop(NULL);
 	is_int(atomic_load(&n_fini), atomic_load(&n_init), "thread_fini for every thread_init");
