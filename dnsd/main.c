@@ -390,6 +390,33 @@ static struct forward *forwarder;
 static struct cache *fwd_cache;
 static uint16_t fwd_payload;
 
+/* An AXFR or IXFR query (first question), read without a full parse. */
+static bool is_transfer(const uint8_t *req, size_t len)
+{
+	if (len < DNS_HEADER_LEN + 5 || req[5] == 0)
+		return false;
+	size_t i = DNS_HEADER_LEN;
+	while (i < len && req[i] != 0 && (req[i] & 0xc0) == 0)
+		i += 1u + req[i];
+	if (i >= len || req[i] != 0 || i + 3 > len)
+		return false;
+	unsigned t = (unsigned)req[i + 1] << 8 | req[i + 2];
+	return t == DNS_TYPE_AXFR || t == DNS_TYPE_IXFR;
+}
+
+/* REFUSED for req: header (ID, opcode, RD kept) and question echoed. */
+static int refuse(const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
+{
+	struct dns_query q;
+	if (wire_parse_query(req, len, &q) == WIRE_PARSE_DROP || q.question_end > cap)
+		return -1;
+	memcpy(resp, req, q.question_end);
+	resp[2] = (uint8_t)((req[2] & 0x79) | 0x80);          /* QR, opcode, RD */
+	resp[3] = DNS_RCODE_REFUSED;
+	memset(resp + 6, 0, 6);                             /* no AN/NS/AR */
+	return (int)q.question_end;
+}
+
 static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
                   const struct server_peer *peer)
 {
@@ -400,6 +427,8 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 	struct xfr_signed sig;
 	uint8_t *stream = NULL;
 	size_t slen = 0;
+	if (peer->tcp && server_streams_full() && is_transfer(req, len))
+		return refuse(req, len, resp, cap);
 	int n = xfr_process(req, len, resp, cap, peer->addr, peer->tcp, &sig, &stream, &slen);
 	if (n == XFR_STREAM) {
 		metrics_observe(w->m, req, len, stream + 2, (int)(stream[0] << 8 | stream[1]), true,

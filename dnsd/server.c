@@ -631,12 +631,22 @@ static void conn_touch(struct server *srv, struct tcp_conn *c, uint64_t now)
 
 static void cc_release(struct tcp_thread *t, uint64_t key);
 
+/* Transfers being streamed (server_stream), all on the one TCP thread. */
+static unsigned active_streams;
+
+bool server_streams_full(void)
+{
+	return active_streams >= SERVER_STREAMS_MAX;
+}
+
 static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
 {
 	cc_release(t, c->ckey);
 	/* close() also removes it from the epoll set: it is never dup'ed. */
 	close(c->fd);
 	c->fd = -1;
+	if (c->stream)
+		active_streams--;
 	free(c->stream);
 	c->stream = NULL;
 	conn_unlink(t, c);
@@ -842,6 +852,7 @@ static size_t conn_stream_fill(struct tcp_conn *c)
 		return c->streamlen - c->streamoff;
 	free(c->stream);
 	c->stream = NULL;
+	active_streams--;
 	return 0;
 }
 
@@ -1353,6 +1364,7 @@ void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len)
 	c->stream = buf;
 	c->streamoff = 0;
 	c->streamlen = len;
+	active_streams++;
 }
 
 int server_local_port(const struct server *srv, size_t listen_idx)

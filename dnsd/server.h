@@ -99,6 +99,10 @@ int server_reply(const struct server_route *route, const uint8_t *msg, size_t le
  * further queries of that connection meanwhile. Call from handle on the
  * TCP thread only, then return SERVER_STREAM. */
 void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len);
+/* At most this many transfers are streamed at once; the TCP thread asks
+ * server_streams_full() before building another (REFUSED then). */
+enum { SERVER_STREAMS_MAX = 8 };
+bool server_streams_full(void);
 
 /* The port listen address listen_idx is bound to (UDP and TCP share it; a
  * configured port 0 was replaced by the one the kernel picked), or -1 if

@@ -34,6 +34,8 @@ static atomic_uint n_init, n_fini;
 static atomic_uint udp_calls[MAX_THREADS], tcp_calls[MAX_THREADS];
 static atomic_uint bad_args;          /* handle called with a broken contract */
 static atomic_int fail_idx = -1;      /* thread_init fails for this idx */
+static atomic_uint streams_refused;   /* 'S' requests that found the stream cap full */
+enum { STREAM_BYTES = 16 << 20 };
 
 static void *t_init(void *arg, unsigned idx)
 {
@@ -64,6 +66,22 @@ static int t_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, si
 	atomic_fetch_add(peer->tcp ? &tcp_calls[t->idx] : &udp_calls[t->idx], 1);
 	if (len > 0 && req[0] == 'D')
 		return -1;
+	if (peer->tcp && len > 0 && req[0] == 'S') {
+		/* A transfer-like stream of STREAM_BYTES, unless the cap is hit. */
+		if (server_streams_full()) {
+			atomic_fetch_add(&streams_refused, 1);
+			return -1;
+		}
+		uint8_t *buf = calloc(1, STREAM_BYTES);
+		if (!buf)
+			return -1;
+		for (size_t off = 0; off + 2 <= STREAM_BYTES; off += 2 + 60000) {
+			buf[off] = 60000 >> 8;
+			buf[off + 1] = 60000 & 0xff;
+		}
+		server_stream(peer, buf, STREAM_BYTES - STREAM_BYTES % 60002);
+		return SERVER_STREAM;
+	}
 	memcpy(resp, req, len);
 	if (len > 0)
 		resp[0] ^= 0xff;
@@ -598,6 +616,49 @@ static void test_per_client_cap(void)
 	server_stop(srv);
 }
 
+/* At most SERVER_STREAMS_MAX transfers stream at once: with that many
+ * clients not reading their 16 MiB streams, the next one is refused; once
+ * a client goes away its place is free again. */
+static void test_stream_cap(void)
+{
+	char err[256];
+	struct cfg_listen l = mk_listen("127.0.0.1", 0);
+	struct server_settings set = {
+		.listen = &l, .nlisten = 1, .udp_workers = 1, .tcp_max_clients = 64,
+		.tcp_max_per_client = 0, .tcp_idle_timeout_ms = 5000,
+	};
+	struct server *srv = NULL;
+	ok(server_start(&srv, &set, &ops, err, sizeof(err)) == 0, "server for the stream cap: %s", err);
+	if (!srv)
+		return;
+	struct cfg_listen a = bound(srv, 0, l);
+	atomic_store(&streams_refused, 0);
+	int c[SERVER_STREAMS_MAX + 1];
+	uint8_t f[8];
+	size_t fl = frame(f, "S");
+	for (int i = 0; i <= SERVER_STREAMS_MAX; i++) {
+		c[i] = tcp_connect(&a);
+		if (c[i] != -1)
+			send_all(c[i], f, fl);
+		sleep_ms(50);
+	}
+	sleep_ms(200);
+	is_int(atomic_load(&streams_refused), 1, "the stream past the cap is refused");
+	close(c[0]);
+	sleep_ms(200);
+	int extra = tcp_connect(&a);
+	if (extra != -1)
+		send_all(extra, f, fl);
+	sleep_ms(300);
+	is_int(atomic_load(&streams_refused), 1, "a closed client's place is taken by the next");
+	if (extra != -1)
+		close(extra);
+	for (int i = 1; i <= SERVER_STREAMS_MAX; i++)
+		if (c[i] != -1)
+			close(c[i]);
+	server_stop(srv);
+}
+
 static void test_timeouts_and_cap(void)
 {
 	char err[256] = "";
@@ -802,6 +863,7 @@ int main(void)
 
 	test_timeouts_and_cap();
 	test_per_client_cap();
+	test_stream_cap();
 	test_wildcard(v6);
 	server_stop(NULL);
 	is_int(atomic_load(&n_fini), atomic_load(&n_init), "thread_fini for every thread_init");
