@@ -2934,7 +2934,8 @@ int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	memcpy(r->rdata, rdata, rdlen);
+	if (rdlen)
+		memcpy(r->rdata, rdata, rdlen);
 	r->rdlen = rdlen;
 	z->nrecords++;
 	return 0;

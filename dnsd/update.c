@@ -190,7 +190,8 @@ static int op_copy(struct journal_op *dst, const struct journal_op *src)
 	uint8_t *rd = malloc(src->rdlen ? src->rdlen : 1);
 	if (!rd)
 		return -1;
-	memcpy(rd, src->rdata, src->rdlen);
+	if (src->rdlen)
+		memcpy(rd, src->rdata, src->rdlen);
 	dst->rdata = rd;
 	wire_name_lower(dst->owner, dst->ownerlen);
 	return 0;
