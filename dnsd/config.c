@@ -1837,6 +1837,47 @@ static int zone_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 	return 0;
 }
 
+/* A name of zone z at or below the origin of another configured zone y
+ * (y inside z) is never served: lookups pick the longest zone. Only the
+ * delegation of y in z (NS at y's apex) and glue addresses below it may
+ * sit there. Returns 0, or -1 after reporting the first such name. */
+static int check_nested_zones(struct cfg_ctx *c, const struct config *cfg)
+{
+	char zt[1024], yt[1024];
+	for (size_t zi = 0; zi < cfg->nzones; zi++) {
+		const struct cfg_zone *z = &cfg->zones[zi];
+		for (size_t yi = 0; yi < cfg->nzones; yi++) {
+			const struct cfg_zone *y = &cfg->zones[yi];
+			if (yi == zi || y->originlen <= z->originlen ||
+			    !wire_name_is_subdomain(y->origin, y->originlen, z->origin, z->originlen))
+				continue;
+			for (size_t i = 0; i < z->nrecords; i++) {
+				const struct cfg_record *r = &z->records[i];
+				if (!wire_name_is_subdomain(r->owner, r->ownerlen, y->origin, y->originlen))
+					continue;
+				bool at_apex = wire_name_equal(r->owner, r->ownerlen, y->origin, y->originlen);
+				if ((at_apex && r->type == DNS_TYPE_NS) ||
+				    r->type == DNS_TYPE_A || r->type == DNS_TYPE_AAAA)
+					continue;     /* the delegation and its glue */
+				return fail_at(c, r->line, r->col,
+				               "record in zone %s is inside zone %s (line %d), which answers "
+				               "for it: move it there", zone_text(z, zt, sizeof(zt)),
+				               zone_text(y, yt, sizeof(yt)), y->line);
+			}
+			for (size_t i = 0; i < z->nservices; i++) {
+				const struct cfg_service *sv = &z->services[i];
+				if (wire_name_is_subdomain(sv->owner, sv->ownerlen, y->origin, y->originlen))
+					return fail_at(c, sv->line, sv->col,
+					               "service '%s' of zone %s is inside zone %s (line %d), which "
+					               "answers for it: move it there", sv->name,
+					               zone_text(z, zt, sizeof(zt)), zone_text(y, yt, sizeof(yt)),
+					               y->line);
+			}
+		}
+	}
+	return 0;
+}
+
 static int item_zones(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
 {
 	struct config *cfg = obj;
@@ -1848,7 +1889,9 @@ static int item_zones(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct
 	cfg->zones = alloc_array(c, n, seq_len(n), sizeof(*cfg->zones));
 	if (!cfg->zones)
 		return -1;
-	return each_item(c, n, "zones", false, cfg, zone_one);
+	if (each_item(c, n, "zones", false, cfg, zone_one) == -1)
+		return -1;
+	return check_nested_zones(c, cfg);
 }
 
 static const struct schema_item tcp_items[] = {

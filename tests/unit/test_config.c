@@ -437,6 +437,25 @@ static void test_parse_listen(void)
 	   "default port with port0 allowed");
 }
 
+/* Names of a zone inside another configured zone are never served: an
+ * error, except the delegation NS and glue addresses. */
+static void test_nested_zones(void)
+{
+#define NZ "zones:\n  - name: mesh\n    records:\n"
+#define SUB "  - name: sub.mesh\n    records: [{name: x, type: A, data: 192.0.2.2}]\n"
+	bad(NZ "      - {name: a.sub, type: TXT, data: hi}\n" SUB, "4:9",
+	    "record in zone mesh. is inside zone sub.mesh. (line 5)", "record under a nested zone");
+	bad("zones:\n  - name: mesh\n    services:\n      - {name: web.sub, ports: {http: 80}, "
+	    "backends: [10.0.0.1]}\n" SUB, "4:9", "service 'web.sub' of zone mesh. is inside zone "
+	    "sub.mesh.", "service under a nested zone");
+	struct config *cfg = load(NZ "      - {name: sub, type: NS, data: ns.sub}\n"
+	                             "      - {name: ns.sub, type: A, data: 192.0.2.1}\n" SUB);
+	ok(cfg != NULL, "delegation NS and glue of a nested zone are allowed");
+	config_free(cfg);
+#undef NZ
+#undef SUB
+}
+
 static void test_tcp_per_client(void)
 {
 	struct config *cfg = load("tcp: {max-per-client: 8}\nzones: [{name: mesh}]\n");
@@ -1062,6 +1081,7 @@ int main(void)
 	test_ttl_auto();
 	test_http_key();
 	test_tcp_per_client();
+	test_nested_zones();
 	test_parse_duration();
 	test_load_file_errors();
 	test_bad_document();
