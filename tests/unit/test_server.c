@@ -35,6 +35,7 @@ static atomic_uint udp_calls[MAX_THREADS], tcp_calls[MAX_THREADS];
 static atomic_uint bad_args;          /* handle called with a broken contract */
 static atomic_int fail_idx = -1;      /* thread_init fails for this idx */
 static atomic_uint streams_refused;   /* 'S' requests that found the stream cap full */
+static atomic_uint streams_started;   /* 'S' requests streamed */
 enum { STREAM_BYTES = 16 << 20 };
 
 static void *t_init(void *arg, unsigned idx)
@@ -80,6 +81,7 @@ static int t_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, si
 			buf[off + 1] = 60000 & 0xff;
 		}
 		server_stream(peer, buf, STREAM_BYTES - STREAM_BYTES % 60002);
+		atomic_fetch_add(&streams_started, 1);
 		return SERVER_STREAM;
 	}
 	memcpy(resp, req, len);
@@ -633,24 +635,33 @@ static void test_stream_cap(void)
 		return;
 	struct cfg_listen a = bound(srv, 0, l);
 	atomic_store(&streams_refused, 0);
+	atomic_store(&streams_started, 0);
 	int c[SERVER_STREAMS_MAX + 1];
 	uint8_t f[8];
 	size_t fl = frame(f, "S");
+	/* Sanitizer builds are slow: wait for each outcome, up to 20 s. */
 	for (int i = 0; i <= SERVER_STREAMS_MAX; i++) {
 		c[i] = tcp_connect(&a);
 		if (c[i] != -1)
 			send_all(c[i], f, fl);
-		sleep_ms(50);
+		for (int w = 0; w < 2000 && atomic_load(&streams_started) +
+		                                atomic_load(&streams_refused) < (unsigned)i + 1; w++)
+			sleep_ms(10);
 	}
-	sleep_ms(200);
+	is_int(atomic_load(&streams_started), SERVER_STREAMS_MAX, "%d streams run at once",
+	       SERVER_STREAMS_MAX);
 	is_int(atomic_load(&streams_refused), 1, "the stream past the cap is refused");
 	close(c[0]);
-	sleep_ms(200);
+	sleep_ms(300);
 	int extra = tcp_connect(&a);
 	if (extra != -1)
 		send_all(extra, f, fl);
-	sleep_ms(300);
-	is_int(atomic_load(&streams_refused), 1, "a closed client's place is taken by the next");
+	for (int w = 0; w < 2000 && atomic_load(&streams_started) + atomic_load(&streams_refused) <
+	                                SERVER_STREAMS_MAX + 2; w++)
+		sleep_ms(10);
+	is_int(atomic_load(&streams_started), SERVER_STREAMS_MAX + 1,
+	       "a closed client's place is taken by the next");
+	is_int(atomic_load(&streams_refused), 1, "and nothing else was refused");
 	if (extra != -1)
 		close(extra);
 	for (int i = 1; i <= SERVER_STREAMS_MAX; i++)
