@@ -1,0 +1,168 @@
+/* test_metrics.c -- textbuf (growth, JSON escaping), metrics (per-worker
+ * counting from real request/response bytes, Prometheus rendering) and
+ * status (JSON and backend gauges from a built snapshot). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "server.h"
+#include "status.h"
+#include "tap.h"
+#include "textbuf.h"
+#include "wire.h"
+#include "zone.h"
+
+static void test_textbuf(void)
+{
+	struct textbuf tb = { 0 };
+	for (int i = 0; i < 5000; i++)
+		tb_printf(&tb, "%04d,", i);
+	is_int(tb.len, 25000, "5000 appends grow the buffer");
+	ok(strncmp(tb.p + 24995, "4999,", 5) == 0, "the last one is at the end");
+	char big[1000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	tb_printf(&tb, "%s", big);
+	is_int(tb.len, 25999, "a piece longer than the small buffer");
+	tb_free(&tb);
+	tb_json_str(&tb, "a\"b\\c\n\x01\xc3");
+	size_t len;
+	char *s = tb_take(&tb, &len);
+	ok(s && strcmp(s, "\"a\\\"b\\\\c\\u000a\\u0001\\u00c3\"") == 0, "JSON escaping: %s", s);
+	ok(tb.p == NULL && tb.len == 0, "take resets the buffer");
+	free(s);
+}
+
+static size_t query(uint8_t *buf, const char *name, uint16_t type)
+{
+	struct wire_writer w;
+	uint8_t wn[DNS_NAME_MAX];
+	size_t wl;
+	wire_name_from_text(name, wn, &wl);
+	wire_writer_init(&w, buf, 512);
+	struct dns_header h = { .id = 7, .qdcount = 1 };
+	wire_write_header(&w, &h);
+	wire_write_name(&w, wn, wl, false);
+	wire_write_u16(&w, type);
+	wire_write_u16(&w, DNS_CLASS_IN);
+	return w.pos;
+}
+
+/* The value of the line "name value" in text, or -1. */
+static double value(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
+static void test_metrics(void)
+{
+	struct metrics_worker *a = metrics_worker_new(), *b = metrics_worker_new();
+	ok(a && b, "two worker blocks");
+	uint8_t req[512], resp[64];
+	size_t ql = query(req, "x.mesh.", DNS_TYPE_SRV);
+	memset(resp, 0, sizeof(resp));
+	resp[2] = 0x84;                   /* QR AA */
+	resp[3] = DNS_RCODE_NXDOMAIN;
+	for (int i = 0; i < 3; i++)
+		metrics_observe(a, req, ql, resp, 40, false, 30000);     /* 30 us */
+	resp[2] |= 0x02;                  /* TC */
+	resp[3] = 0;
+	metrics_observe(b, req, ql, resp, 40, true, 2000000);        /* 2 ms, over TCP */
+	ql = query(req, "y.mesh.", DNS_TYPE_AAAA);
+	metrics_observe(b, req, ql, resp, -1, false, 1000);           /* dropped */
+	metrics_observe(b, req, ql, resp, SERVER_DEFERRED, false, 1000);
+	metrics_observe(NULL, req, ql, resp, 40, false, 1);           /* no block: ignored */
+	metrics_observe(a, req, 5, resp, 40, false, 1);               /* too short to have a type */
+	struct textbuf tb = { 0 };
+	metrics_render(&tb);
+	char *t = tb_take(&tb, NULL);
+	ok(t != NULL, "rendered");
+	if (!t)
+		return;
+	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"SRV\"}"), 3, "3 UDP SRV");
+	is_int(value(t, "dnsd_dns_requests_total{proto=\"tcp\",type=\"SRV\"}"), 1, "1 TCP SRV");
+	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"AAAA\"}"), 2, "2 AAAA");
+	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"other\"}"), 1,
+	       "a request too short for a type counts as other");
+	is_int(value(t, "dnsd_dns_responses_total{rcode=\"NXDOMAIN\"}"), 3, "3 NXDOMAIN");
+	is_int(value(t, "dnsd_dns_responses_total{rcode=\"NOERROR\"}"), 2, "2 NOERROR");
+	is_int(value(t, "dnsd_dns_truncated_total"), 2, "TC counted");
+	is_int(value(t, "dnsd_dns_dropped_total"), 1, "one dropped");
+	is_int(value(t, "dnsd_forward_requests_total"), 1, "one handed to the forwarder");
+	is_int(value(t, "dnsd_dns_request_duration_seconds_bucket{le=\"1e-05\"}"), 2,
+	       "the 1 us and 1 ns ones under 10 us");
+	is_int(value(t, "dnsd_dns_request_duration_seconds_bucket{le=\"5e-05\"}"), 5,
+	       "the 30 us ones under 50 us (cumulative)");
+	is_int(value(t, "dnsd_dns_request_duration_seconds_bucket{le=\"0.001\"}"), 5,
+	       "nothing more under 1 ms");
+	is_int(value(t, "dnsd_dns_request_duration_seconds_bucket{le=\"0.0025\"}"), 6,
+	       "2 ms under 2.5 ms");
+	is_int(value(t, "dnsd_dns_request_duration_seconds_count"), 6,
+	       "count: every observed request but the forwarded one");
+	ok(strstr(t, "# TYPE dnsd_dns_request_duration_seconds histogram\n") != NULL,
+	   "histogram TYPE line");
+	free(t);
+}
+
+static const char yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    services:\n"
+	"      - name: web\n"
+	"        policy: hash\n"
+	"        ports: {http: 8080}\n"
+	"        backends: [10.0.0.1, {address: 10.0.0.2, weight: 7, locality: \"a\\\"b\"}]\n";
+
+static bool down_second(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since)
+{
+	(void)arg;
+	(void)zi;
+	(void)si;
+	*since = 0;
+	return bi != 1;
+}
+
+static void test_status(void)
+{
+	struct config *cfg;
+	struct config_error cerr;
+	struct zone_snapshot *snap;
+	char err[256];
+	if (config_load_string(yaml, sizeof(yaml) - 1, "s.yaml", &cfg, &cerr) != 0 ||
+	    zone_build(cfg, NULL, down_second, NULL, &snap, err, sizeof(err)) != 0) {
+		ok(0, "status config builds: %s %s", cerr.msg, err);
+		return;
+	}
+	struct textbuf tb = { 0 };
+	status_json(&tb, snap, NULL, 1000);
+	char *j = tb_take(&tb, NULL);
+	ok(j && strstr(j, "\"name\":\"web.mesh.\",\"policy\":\"hash\"") != NULL, "service in JSON");
+	ok(j && strstr(j, "\"healthy\":1") != NULL, "one healthy backend");
+	ok(j && strstr(j, "\"address\":\"10.0.0.2\",\"port\":8080,\"state\":\"down\"") != NULL,
+	   "the down backend with the service port");
+	ok(j && strstr(j, "\"effective_weight\":0") != NULL, "down: effective weight 0");
+	ok(j && strstr(j, "\"locality\":\"a\\\"b\"") != NULL, "locality escaped");
+	free(j);
+	status_metrics(&tb, snap, NULL, 1000);
+	char *m = tb_take(&tb, NULL);
+	ok(m && strstr(m, "dnsd_backend_up{service=\"web.mesh.\",backend=\"10-0-0-1\",address=\"10.0.0.1\","
+	                  "port=\"8080\"} 1\n") != NULL, "up gauge 1");
+	ok(m && strstr(m, "address=\"10.0.0.2\",port=\"8080\"} 0\n") != NULL, "down gauge 0");
+	free(m);
+	zone_free(snap);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	test_textbuf();
+	test_metrics();
+	test_status();
+	return done_testing();
+}
