@@ -96,6 +96,7 @@ struct udp_worker {
 	bool created;
 	int fd;
 	bool pktinfo;                 /* wildcard address: answer from the request's */
+	bool busy;                    /* the last batch was full: more is probably queued */
 	unsigned idx;
 	uint64_t last_warn_ms;
 	/* Allocated by the thread at its start, freed at its exit. */
@@ -491,14 +492,20 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 		h->msg_controllen = w->pktinfo ? sizeof(w->cin[i]) : 0;
 		h->msg_flags = 0;
 	}
-	/* Under load the non-blocking attempt nearly always succeeds, which
-	 * saves the memory barriers of going offline and online. */
-	int n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	/* After a full batch more is likely queued: a non-blocking attempt
+	 * then nearly always succeeds and saves going offline and online.
+	 * After a partial batch the queue was drained, and trying first
+	 * would cost a syscall that returns EAGAIN on every wakeup: block. */
+	int n = -1;
+	errno = EAGAIN;
+	if (w->busy)
+		n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		rcu_thread_offline();
 		n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_WAITFORONE, NULL);
 		rcu_thread_online();
 	}
+	w->busy = n == UDP_BATCH;
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    warn_allowed(&w->last_warn_ms))
