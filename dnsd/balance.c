@@ -214,6 +214,19 @@ static void order_rr(const struct zone_service *svc, int family, struct balance_
 	memcpy(idx, tmp, n * sizeof(*idx));
 }
 
+unsigned balance_failover_group(const struct zone_service *svc, uint16_t *idx, unsigned n)
+{
+	uint16_t best = UINT16_MAX;
+	for (unsigned i = 0; i < n; i++)
+		if (svc->backends[idx[i]].priority < best)
+			best = svc->backends[idx[i]].priority;
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (svc->backends[idx[i]].priority == best)
+			idx[k++] = idx[i];
+	return k;
+}
+
 unsigned balance_select(const struct zone_snapshot *snap, const struct zone_service *svc,
                         int family, struct balance_state *st, const struct balance_client *client,
                         uint16_t *idx, unsigned max, struct balance_explain *ex)
@@ -250,15 +263,7 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 		return 0;
 
 	if (svc->policy == CFG_POLICY_FAILOVER) {
-		uint16_t best = UINT16_MAX;
-		for (unsigned i = 0; i < n; i++)
-			if (svc->backends[idx[i]].priority < best)
-				best = svc->backends[idx[i]].priority;
-		unsigned k = 0;
-		for (unsigned i = 0; i < n; i++)
-			if (svc->backends[idx[i]].priority == best)
-				idx[k++] = idx[i];
-		n = k;
+		n = balance_failover_group(svc, idx, n);
 	} else if (svc->policy == CFG_POLICY_LOCALITY && client && snap) {
 		const char *label = balance_locality(snap, client);
 		if (ex) {

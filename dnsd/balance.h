@@ -57,6 +57,10 @@ uint32_t balance_weight(const struct zone_service *svc, const struct zone_backen
  * none. Policies: weighted random order; smooth weighted round robin;
  * weighted rendezvous hash of the client subnet; lowest priority group
  * first; the client's locality first. ex may be NULL. Returns the count. */
+/* Keeps in idx[0..n) only the backends of the lowest priority present
+ * (the failover group that answers), in their order; returns how many. */
+unsigned balance_failover_group(const struct zone_service *svc, uint16_t *idx, unsigned n);
+
 unsigned balance_select(const struct zone_snapshot *snap, const struct zone_service *svc,
                         int family, struct balance_state *st, const struct balance_client *client,
                         uint16_t *idx, unsigned max, struct balance_explain *ex);

@@ -303,21 +303,10 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	for (unsigned p = first; p < last; p++) {
 		for (unsigned i = 0; i < n; i++) {
 			const struct zone_backend *b = &svc->backends[qw->order[i]];
-			uint8_t rd[6 + DNS_NAME_MAX];
-			uint16_t port = b->port ? b->port : svc->ports[p].port;
+			uint8_t rd[ZONE_SRV_RDATA_MAX];
 			/* The weight clients see includes the slow-start ramp. */
-			uint32_t wgt = balance_weight(svc, b, qw->bal.now_ms);
-			if (wgt > 65535)
-				wgt = 65535;
-			rd[0] = (uint8_t)(b->priority >> 8);
-			rd[1] = (uint8_t)b->priority;
-			rd[2] = (uint8_t)(wgt >> 8);
-			rd[3] = (uint8_t)wgt;
-			rd[4] = (uint8_t)(port >> 8);
-			rd[5] = (uint8_t)port;
-			memcpy(rd + 6, b->target, b->targetlen);
-			put_rr(a, owner, ownerlen, DNS_TYPE_SRV, svc->ttl, rd,
-			       (uint16_t)(6 + b->targetlen));
+			size_t rdlen = zone_srv_rdata(svc, b, p, balance_weight(svc, b, qw->bal.now_ms), rd);
+			put_rr(a, owner, ownerlen, DNS_TYPE_SRV, svc->ttl, rd, (uint16_t)rdlen);
 			count++;
 		}
 	}

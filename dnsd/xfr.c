@@ -14,6 +14,7 @@
 #include <time.h>
 #include <urcu-qsbr.h>
 
+#include "balance.h"
 #include "log.h"
 #include "notify.h"
 
@@ -284,17 +285,8 @@ static unsigned svc_pick(const struct zone_service *svc, int family, uint16_t *i
 		for (unsigned i = 0; i < svc->nbackends; i++)
 			if (family == AF_UNSPEC || svc->backends[i].family == family)
 				idx[n++] = (uint16_t)i;
-	if (svc->policy == CFG_POLICY_FAILOVER && n) {
-		uint16_t best = UINT16_MAX;
-		for (unsigned i = 0; i < n; i++)
-			if (svc->backends[idx[i]].priority < best)
-				best = svc->backends[idx[i]].priority;
-		unsigned k = 0;
-		for (unsigned i = 0; i < n; i++)
-			if (svc->backends[idx[i]].priority == best)
-				idx[k++] = idx[i];
-		n = k;
-	}
+	if (svc->policy == CFG_POLICY_FAILOVER && n)
+		n = balance_failover_group(svc, idx, n);
 	return n;
 }
 
@@ -307,20 +299,11 @@ static void render_srv(const struct zone_node *node, const struct zone_service *
 	for (unsigned p = first; p < last; p++) {
 		for (unsigned i = 0; i < n; i++) {
 			const struct zone_backend *b = &svc->backends[idx[i]];
-			uint8_t rd[6 + DNS_NAME_MAX];
-			uint16_t port = b->port ? b->port : svc->ports[p].port;
+			uint8_t rd[ZONE_SRV_RDATA_MAX];
 			/* The configured weight: the slow-start ramp changes by the
 			 * second and would make every version differ. */
-			uint32_t wgt = b->weight > 65535 ? 65535 : b->weight;
-			rd[0] = (uint8_t)(b->priority >> 8);
-			rd[1] = (uint8_t)b->priority;
-			rd[2] = (uint8_t)(wgt >> 8);
-			rd[3] = (uint8_t)wgt;
-			rd[4] = (uint8_t)(port >> 8);
-			rd[5] = (uint8_t)port;
-			memcpy(rd + 6, b->target, b->targetlen);
-			fn(arg, node->name, node->namelen, DNS_TYPE_SRV, svc->ttl, rd,
-			   (uint16_t)(6 + b->targetlen));
+			size_t rdlen = zone_srv_rdata(svc, b, p, b->weight, rd);
+			fn(arg, node->name, node->namelen, DNS_TYPE_SRV, svc->ttl, rd, (uint16_t)rdlen);
 		}
 	}
 }

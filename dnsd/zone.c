@@ -776,6 +776,21 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 	}
 }
 
+size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend *b,
+                      unsigned port_idx, uint32_t weight, uint8_t *rd)
+{
+	uint16_t port = b->port ? b->port : svc->ports[port_idx].port;
+	uint16_t wgt = weight > 65535 ? 65535 : (uint16_t)weight;
+	rd[0] = (uint8_t)(b->priority >> 8);
+	rd[1] = (uint8_t)b->priority;
+	rd[2] = (uint8_t)(wgt >> 8);
+	rd[3] = (uint8_t)wgt;
+	rd[4] = (uint8_t)(port >> 8);
+	rd[5] = (uint8_t)port;
+	memcpy(rd + 6, b->target, b->targetlen);
+	return 6 + (size_t)b->targetlen;
+}
+
 /* ---- publishing ------------------------------------------------------------ */
 
 /* The pointer is loaded with acquire and swapped with acq_rel: the same

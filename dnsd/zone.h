@@ -151,6 +151,13 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_
 /* zone_free(NULL) is a no-op. Only for snapshots nobody can still read. */
 void zone_free(struct zone_snapshot *snap);
 
+/* The SRV rdata of backend b for port port_idx of svc: priority, weight
+ * (capped at 65535), the backend's port or the service's, target. Writes
+ * at most ZONE_SRV_RDATA_MAX bytes to rd; returns the length. */
+enum { ZONE_SRV_RDATA_MAX = 6 + 255 };
+size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend *b,
+                      unsigned port_idx, uint32_t weight, uint8_t *rd);
+
 /* Looks up an absolute wire name (any case). Never allocates. */
 void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t len,
                  struct zone_result *res);
