@@ -168,6 +168,10 @@ struct health {
 	bool adopted;                 /* the watcher answered the hand-over */
 	int adopt_rc;
 	bool stopping;
+	/* Durations of every finished check (with mu held), for /metrics. */
+	uint64_t hist[HEALTH_HIST_BUCKETS];
+	uint64_t hist_count;
+	uint64_t hist_sum_ms;
 };
 
 uint64_t health_now_ms(void)
@@ -662,6 +666,13 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 	pthread_mutex_lock(&h->mu);
 	p->st.checks++;
 	p->st.last_ms = (uint32_t)(now - p->started_ms);
+	for (unsigned b = 0; b < HEALTH_HIST_BUCKETS; b++)
+		if (p->st.last_ms <= health_hist_le_ms[b]) {
+			h->hist[b]++;
+			break;
+		}
+	h->hist_count++;
+	h->hist_sum_ms += p->st.last_ms;
 	p->st.last_code = code;
 	if (flip) {
 		p->st.up = !was_up;
@@ -1339,6 +1350,18 @@ bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health
 	}
 	pthread_mutex_unlock(&h->mu);
 	return found;
+}
+
+const uint32_t health_hist_le_ms[HEALTH_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000,
+	                                                        2500, 5000 };
+
+void health_histogram(struct health *h, uint64_t *buckets, uint64_t *count, uint64_t *sum_ms)
+{
+	pthread_mutex_lock(&h->mu);
+	memcpy(buckets, h->hist, sizeof(h->hist));
+	*count = h->hist_count;
+	*sum_ms = h->hist_sum_ms;
+	pthread_mutex_unlock(&h->mu);
 }
 
 bool health_checked(struct health *h, size_t zi, size_t si, size_t bi)

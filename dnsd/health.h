@@ -42,6 +42,13 @@ int health_reconfigure(struct health *h, const struct config *cfg);
 /* State of backend bi of service si of zone zi of the current config.
  * Thread-safe. Returns false (and fills nothing) if out of range. */
 bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out);
+/* Check durations, for a Prometheus histogram: buckets[i] counts checks
+ * that took at most health_hist_le_ms[i] ms (not cumulative; longer ones
+ * only in count), sum in ms. Thread-safe. */
+enum { HEALTH_HIST_BUCKETS = 11 };
+extern const uint32_t health_hist_le_ms[HEALTH_HIST_BUCKETS];
+void health_histogram(struct health *h, uint64_t *buckets, uint64_t *count, uint64_t *sum_ms);
+
 /* Whether that backend is probed (check type other than none). Thread-safe. */
 bool health_checked(struct health *h, size_t zi, size_t si, size_t bi);
 /* True once every probed backend has had at least one probe (for /ready). */

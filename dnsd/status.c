@@ -156,9 +156,31 @@ static void label(struct textbuf *tb, const char *s)
 	}
 }
 
+/* dnsd_health_check_duration_seconds, over every check since start. */
+static void check_histogram(struct textbuf *tb, struct health *h)
+{
+	uint64_t b[HEALTH_HIST_BUCKETS], count, sum_ms;
+	health_histogram(h, b, &count, &sum_ms);
+	tb_printf(tb, "# HELP dnsd_health_check_duration_seconds Duration of health checks.\n"
+	              "# TYPE dnsd_health_check_duration_seconds histogram\n");
+	uint64_t cum = 0;
+	for (unsigned i = 0; i < HEALTH_HIST_BUCKETS; i++) {
+		cum += b[i];
+		tb_printf(tb, "dnsd_health_check_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		          health_hist_le_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	tb_printf(tb,
+	          "dnsd_health_check_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	          "dnsd_health_check_duration_seconds_sum %.3f\n"
+	          "dnsd_health_check_duration_seconds_count %llu\n",
+	          (unsigned long long)count, (double)sum_ms / 1000.0, (unsigned long long)count);
+}
+
 void status_metrics(struct textbuf *tb, const struct zone_snapshot *snap, struct health *h,
                     uint64_t now_ms)
 {
+	if (h)
+		check_histogram(tb, h);
 	static const char *const head[4] = {
 		"# HELP dnsd_backend_up 1 if the backend is served as healthy.\n"
 		"# TYPE dnsd_backend_up gauge\n",

@@ -250,3 +250,19 @@ def test_http_key_in_yaml(dnsd):
     d = dnsd("http: 127.0.0.1:%d\n" % port + yaml_for(free_port("127.0.0.61")))
     d.wait_log(r"http status on http://127\.0\.0\.1:%d/" % port)
     assert get("http://127.0.0.1:%d/health" % port)[0] == 200
+
+
+def test_check_duration_histogram(served):
+    """dnsd_health_check_duration_seconds counts every finished check, in
+    cumulative buckets ending with +Inf == count."""
+    d, base, _ = served
+    time.sleep(0.5)                 # 100 ms checks of two backends
+    text = get(base + "/metrics")[2]
+    count = metric(text, "dnsd_health_check_duration_seconds_count")
+    assert count is not None and count >= 4, text
+    assert metric(text, "dnsd_health_check_duration_seconds_bucket", le="+Inf") == count
+    buckets = [float(m.group(2)) for m in re.finditer(
+        r'^dnsd_health_check_duration_seconds_bucket\{le="([0-9.e+-]+)"\} (\d+)$', text, re.M)]
+    assert len(buckets) == 11 and buckets == sorted(buckets)
+    assert buckets[-1] == count      # loopback checks all finish within 5 s
+    assert "# TYPE dnsd_health_check_duration_seconds histogram" in text
