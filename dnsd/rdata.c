@@ -332,7 +332,7 @@ bad:
 	return false;
 }
 
-static int hex_val(char c)
+int rdata_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -355,7 +355,7 @@ static bool parse_generic(struct parse *ps)
 	int hi = -1;
 	while (lex_token(&ps->lx, ps->tok)) {
 		for (const char *s = ps->tok; *s; s++) {
-			int v = hex_val(*s);
+			int v = rdata_hex_digit(*s);
 			if (v < 0) {
 				ps->lx.err = "bad hex in \\# data";
 				return false;

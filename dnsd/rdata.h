@@ -33,4 +33,7 @@ int rdata_class_from_name(const char *s, uint16_t *rclass);
 const char *rdata_rcode_name(unsigned rcode);    /* "NOERROR", ... "RCODE23" */
 const char *rdata_opcode_name(unsigned opcode);  /* "QUERY", ... */
 
+/* The value of hex digit c (either case), or -1. */
+int rdata_hex_digit(char c);
+
 #endif

@@ -167,16 +167,6 @@ static bool parse_seconds_ms(const char *s, unsigned *ms)
 	return true;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static int name_text(const uint8_t *name, size_t len, char out[NAME_TEXT_MAX])
 {
 	int n = wire_name_to_text(name, len, out, NAME_TEXT_MAX);
@@ -322,7 +312,7 @@ static void set_cookie_hex(struct options *o, const char *hex)
 	if (len % 2 != 0 || len / 2 > COOKIE_MAX_LEN)
 		goto bad;
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+		int hi = rdata_hex_digit(hex[i]), lo = rdata_hex_digit(hex[i + 1]);
 		if (hi < 0 || lo < 0)
 			goto bad;
 		o->cookie_val[i / 2] = (uint8_t)(hi << 4 | lo);
