@@ -390,17 +390,10 @@ static struct forward *forwarder;
 static struct cache *fwd_cache;
 static uint16_t fwd_payload;
 
-/* An AXFR or IXFR query (first question), read without a full parse. */
+/* An AXFR or IXFR query, told without a full parse. */
 static bool is_transfer(const uint8_t *req, size_t len)
 {
-	if (len < DNS_HEADER_LEN + 5 || req[5] == 0)
-		return false;
-	size_t i = DNS_HEADER_LEN;
-	while (i < len && req[i] != 0 && (req[i] & 0xc0) == 0)
-		i += 1u + req[i];
-	if (i >= len || req[i] != 0 || i + 3 > len)
-		return false;
-	unsigned t = (unsigned)req[i + 1] << 8 | req[i + 2];
+	uint16_t t = wire_peek_qtype(req, len);
 	return t == DNS_TYPE_AXFR || t == DNS_TYPE_IXFR;
 }
 

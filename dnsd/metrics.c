@@ -83,36 +83,12 @@ static unsigned type_index(uint16_t t)
 	}
 }
 
-/* The QTYPE of the first question, without a full parse: skip the name's
- * labels (a compression pointer ends it), bounded by len. */
-static uint16_t peek_qtype(const uint8_t *req, size_t len)
-{
-	if (len < DNS_HEADER_LEN + 5 || req[4] != 0 || req[5] == 0)
-		return 0;
-	size_t i = DNS_HEADER_LEN;
-	while (i < len) {
-		uint8_t l = req[i];
-		if (l == 0) {
-			i++;
-			break;
-		}
-		if ((l & 0xc0) == 0xc0) {
-			i += 2;
-			break;
-		}
-		i += 1u + l;
-	}
-	if (i + 2 > len)
-		return 0;
-	return (uint16_t)(req[i] << 8 | req[i + 1]);
-}
-
 void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
                      const uint8_t *resp, int n, bool tcp, uint64_t ns)
 {
 	if (!m)
 		return;
-	bump(&m->requests[tcp][type_index(peek_qtype(req, len))], 1);
+	bump(&m->requests[tcp][type_index(wire_peek_qtype(req, len))], 1);
 	if (n == SERVER_DEFERRED) {
 		bump(&m->deferred, 1);
 		return;                   /* answered (and timed) by the forwarder */

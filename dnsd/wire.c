@@ -659,6 +659,30 @@ static int parse_opt(const uint8_t *buf, const struct dns_rr *rr, struct dns_edn
 	return 0;
 }
 
+/* The QTYPE of the first question, without a full parse: skip the name's
+ * labels (a compression pointer ends it), bounded by len. */
+uint16_t wire_peek_qtype(const uint8_t *req, size_t len)
+{
+	if (len < DNS_HEADER_LEN + 5 || req[4] != 0 || req[5] == 0)
+		return 0;
+	size_t i = DNS_HEADER_LEN;
+	while (i < len) {
+		uint8_t l = req[i];
+		if (l == 0) {
+			i++;
+			break;
+		}
+		if ((l & 0xc0) == 0xc0) {
+			i += 2;
+			break;
+		}
+		i += 1u + l;
+	}
+	if (i + 2 > len)
+		return 0;
+	return (uint16_t)(req[i] << 8 | req[i + 1]);
+}
+
 enum wire_parse_result wire_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 {
 	memset(q, 0, sizeof(*q));

@@ -262,5 +262,8 @@ enum wire_parse_result {
  * TSIG. Trailing bytes after the last record are FORMERR. The header is
  * filled in even on FORMERR when it could be read. */
 enum wire_parse_result wire_parse_query(const uint8_t *buf, size_t len, struct dns_query *q);
+/* The QTYPE of a request's only question without a full parse (for
+ * counting and routing before the real parse), or 0 if there is none. */
+uint16_t wire_peek_qtype(const uint8_t *req, size_t len);
 
 #endif
