@@ -1,29 +1,54 @@
-/* arena.c -- bump allocator over a list of malloc'd blocks. */
+/* arena.c -- bump allocator over a list of mmap'd blocks. Blocks come
+ * straight from the kernel so that freeing a snapshot gives its memory
+ * back at once (malloc'd blocks would stay in the heap, fragmented, and a
+ * process that reloads a large zone would only ever grow). Blocks double
+ * from the first chunk size up to ARENA_MAX_CHUNK, so a big snapshot takes
+ * few mappings and a small one stays small. */
 #include "arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+enum { ARENA_MAX_CHUNK = 4 << 20 };
 
 struct arena_block {
 	struct arena_block *next;
-	size_t size;
+	size_t size;                  /* bytes of data[] */
 	size_t used;
 	_Alignas(16) unsigned char data[];
 };
 
 struct arena {
 	struct arena_block *head;
-	size_t chunk;
+	size_t chunk;                 /* size of the next ordinary block */
 	size_t total;
 };
 
+static void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 struct arena *arena_new(size_t chunk)
 {
-	struct arena *a = calloc(1, sizeof(*a));
-	if (!a)
+	struct arena_block *first;
+	size_t c = chunk ? chunk : 65536;
+	/* The arena header lives at the start of its first block. */
+	if (c < 4096 || c > ARENA_MAX_CHUNK)
+		c = c < 4096 ? 4096 : ARENA_MAX_CHUNK;
+	first = map(c);
+	if (!first)
 		return NULL;
-	a->chunk = chunk ? chunk : 65536;
+	first->next = NULL;
+	first->size = c - sizeof(*first);
+	first->used = (sizeof(struct arena) + 15) & ~(size_t)15;
+	struct arena *a = (struct arena *)first->data;
+	a->head = first;
+	a->chunk = c;
+	a->total = 0;
 	return a;
 }
 
@@ -32,51 +57,74 @@ void arena_free(struct arena *a)
 	if (!a)
 		return;
 	struct arena_block *b = a->head;
+	/* a lives inside the last block of the list (the first allocated). */
 	while (b) {
 		struct arena_block *next = b->next;
-		free(b);
+		munmap(b, b->size + sizeof(*b));
 		b = next;
 	}
-	free(a);
+}
+
+static void *take(struct arena *a, size_t size, size_t align)
+{
+	if (size > SIZE_MAX / 4)
+		return NULL;
+	if (size == 0)
+		size = 1;
+	struct arena_block *b = a->head;
+	size_t off = (b->used + align - 1) & ~(align - 1);
+	if (off > b->size || b->size - off < size) {
+		/* Big requests get a block of their own, after the current one,
+		 * so the current block's remaining space is not wasted. */
+		size_t need = (sizeof(*b) + size + 4095) & ~(size_t)4095;
+		size_t next = a->chunk * 2 > ARENA_MAX_CHUNK ? ARENA_MAX_CHUNK : a->chunk * 2;
+		bool own = need > next / 4;
+		size_t len = own ? need : next;
+		struct arena_block *nb = map(len);
+		if (!nb)
+			return NULL;
+		nb->size = len - sizeof(*nb);
+		nb->used = 0;
+		if (own) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			a->head = nb;
+			a->chunk = next;
+		}
+		b = nb;
+		off = 0;
+	}
+	void *p = b->data + off;
+	a->total += off + size - b->used;
+	b->used = off + size;
+	return p;             /* mmap'd memory is zero and never reused */
 }
 
 void *arena_alloc(struct arena *a, size_t size)
 {
-	if (size > SIZE_MAX / 2)
+	return take(a, size, 16);
+}
+
+void *arena_alloc_aligned(struct arena *a, size_t size, size_t align)
+{
+	if (align == 0 || (align & (align - 1)) || align > 16)
 		return NULL;
-	size_t need = (size + 15) & ~(size_t)15;
-	if (need == 0)
-		need = 16;
-	struct arena_block *b = a->head;
-	if (!b || b->size - b->used < need) {
-		/* Big requests get a block of their own so the current block's
-		 * remaining space is not wasted. */
-		size_t bsize = need > a->chunk / 4 ? need : a->chunk;
-		struct arena_block *nb = malloc(sizeof(*nb) + bsize);
-		if (!nb)
-			return NULL;
-		nb->size = bsize;
-		nb->used = 0;
-		if (b && bsize == need) {
-			nb->next = b->next;
-			b->next = nb;
-			b = nb;
-		} else {
-			nb->next = b;
-			a->head = nb;
-			b = nb;
-		}
-	}
-	void *p = b->data + b->used;
-	b->used += need;
-	a->total += need;
-	memset(p, 0, need);
-	return p;
+	return take(a, size, align);
 }
 
 void *arena_memdup(struct arena *a, const void *src, size_t size)
 {
 	void *p = arena_alloc(a, size);
+	if (p && size)
+		memcpy(p, src, size);
+	return p;
+}
+
+void *arena_bytes(struct arena *a, const void *src, size_t size)
+{
+	void *p = take(a, size, 1);
 	if (p && size)
 		memcpy(p, src, size);
 	return p;

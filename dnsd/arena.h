@@ -8,13 +8,19 @@
 
 struct arena;
 
-/* chunk: bytes per underlying block (0: 64 KiB). NULL on ENOMEM. */
+/* chunk: bytes of the first underlying block (0: 64 KiB; later blocks
+ * double up to 4 MiB). NULL on ENOMEM. */
 struct arena *arena_new(size_t chunk);
 /* Frees every block. arena_free(NULL) is a no-op. */
 void arena_free(struct arena *a);
 /* Zeroed memory aligned to 16 bytes; NULL on ENOMEM or overflow. */
 void *arena_alloc(struct arena *a, size_t size);
 void *arena_memdup(struct arena *a, const void *src, size_t size);
+/* Zeroed memory aligned to align (1, 2, 4, 8 or 16), packed tightly: for
+ * the many small strings and records of a big snapshot. */
+void *arena_alloc_aligned(struct arena *a, size_t size, size_t align);
+/* A copy of size bytes, unaligned. */
+void *arena_bytes(struct arena *a, const void *src, size_t size);
 /* Bytes handed out so far (for metrics and tests). */
 size_t arena_used(const struct arena *a);
 

@@ -12,38 +12,13 @@
 static const char *const policy_name[] = { "weighted", "round-robin", "hash", "failover",
 	                                       "locality" };
 
-/* The service nodes of zone z in config order (by si). Caller frees. */
+/* The services of zone z in config order (by si). Caller frees. */
 static const struct zone_service **zone_services(const struct zone *z, size_t *n)
 {
-	size_t cap = 0, cnt = 0;
-	const struct zone_service **v = NULL;
-	for (size_t i = 0; i <= z->mask; i++) {
-		const struct zone_node *node = z->table[i];
-		if (!node || node->kind != ZONE_NODE_SERVICE || !node->svc)
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			const struct zone_service **nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				*n = 0;
-				return NULL;
-			}
-			v = nv;
-		}
-		v[cnt++] = node->svc;
-	}
-	/* Insertion sort by si: small n, and already nearly ordered. */
-	for (size_t i = 1; i < cnt; i++) {
-		const struct zone_service *s = v[i];
-		size_t j = i;
-		while (j > 0 && v[j - 1]->si > s->si) {
-			v[j] = v[j - 1];
-			j--;
-		}
-		v[j] = s;
-	}
-	*n = cnt;
+	const struct zone_service **v = malloc((z->nservices + 1) * sizeof(*v));
+	*n = v ? z->nservices : 0;
+	for (size_t i = 0; i < *n; i++)
+		v[i] = &z->services[i];
 	return v;
 }
 

@@ -40,33 +40,40 @@ static uint64_t name_hash(uint64_t key, const uint8_t *name, size_t len)
 
 /* ---- build-time structures (temporary, malloc) ---------------------------- */
 
+/* A record of a node; a node's records are a list through next (index
+ * into builder.ents, 0 = end). rdata points into the config or the
+ * snapshot arena, both alive for the whole build. */
 struct bent {
-	uint16_t type;
-	uint32_t ttl;
 	const uint8_t *rdata;
+	uint32_t ttl;
+	uint16_t type;
 	uint16_t rdlen;
+	uint32_t next;
 };
 
+/* Builder nodes are small (32 bytes) and their names live in one byte
+ * pool: 100k services x 10 backends make over a million of them. */
 struct bnode {
-	uint8_t name[DNS_NAME_MAX];
+	uint32_t name_off;            /* into builder.names */
 	uint8_t namelen;
 	uint8_t kind;
-	const struct cfg_service *svc;
-	size_t svc_idx;
-	unsigned port_idx;
-	struct bent *ents;
-	size_t nents, cap;
-	/* Backend address a target name was created for (to allow two backends
-	 * on one address to share it). */
-	int tfamily;
-	uint8_t taddr[16];
+	uint16_t port_idx;
+	uint32_t svc_idx;             /* SERVICE and SRV nodes */
+	uint32_t ents, nents;         /* first record (0: none), count */
+	/* Backend a target name was made for (index + 1, 0: none), so two
+	 * backends on one address may share it. */
+	uint32_t t_svc, t_be;
 };
 
 struct builder {
 	struct bnode *nodes;
 	size_t n, cap;
-	size_t *slots;        /* index + 1, 0 = empty */
+	uint32_t *slots;      /* index + 1, 0 = empty */
 	size_t nslots;
+	uint8_t *names;       /* node names, lowercase */
+	size_t names_len, names_cap;
+	struct bent *ents;    /* [0] unused */
+	size_t nents, ents_cap;
 	uint64_t key;
 	const uint8_t *origin;
 	size_t originlen;
@@ -83,16 +90,22 @@ static void set_err(struct builder *b, const char *fmt, ...)
 	va_end(ap);
 }
 
+static const uint8_t *bn_name(const struct builder *b, const struct bnode *n)
+{
+	return b->names + n->name_off;
+}
+
 static int b_rehash(struct builder *b, size_t nslots)
 {
-	size_t *slots = calloc(nslots, sizeof(*slots));
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
 	if (!slots)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
-		size_t j = name_hash(b->key, b->nodes[i].name, b->nodes[i].namelen) & (nslots - 1);
+		size_t j = name_hash(b->key, bn_name(b, &b->nodes[i]), b->nodes[i].namelen) &
+		           (nslots - 1);
 		while (slots[j])
 			j = (j + 1) & (nslots - 1);
-		slots[j] = i + 1;
+		slots[j] = (uint32_t)i + 1;
 	}
 	free(b->slots);
 	b->slots = slots;
@@ -105,16 +118,35 @@ static struct bnode *b_find(struct builder *b, const uint8_t *name, size_t len)
 	size_t j = name_hash(b->key, name, len) & (b->nslots - 1);
 	while (b->slots[j]) {
 		struct bnode *n = &b->nodes[b->slots[j] - 1];
-		if (wire_name_equal(n->name, n->namelen, name, len))
+		if (n->namelen == len && wire_name_equal(bn_name(b, n), n->namelen, name, len))
 			return n;
 		j = (j + 1) & (b->nslots - 1);
 	}
 	return NULL;
 }
 
+/* Grows *p (of *cap elements of size) to hold need; -1 on ENOMEM. */
+static int grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : first;
+	while (c < need)
+		c *= 2;
+	if (c > UINT32_MAX)
+		return -1;
+	void *q = realloc(*p, c * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
 /* Finds or creates the node for name (which must be at or below the
  * origin), creating empty non-terminals up to the apex so that NXDOMAIN
- * and NODATA are told apart correctly (RFC 8020). */
+ * and NODATA are told apart correctly (RFC 8020). name must not point
+ * into the builder's own pool. */
 static struct bnode *b_get(struct builder *b, const uint8_t *name, size_t len)
 {
 	struct bnode *n = b_find(b, name, len);
@@ -125,35 +157,35 @@ static struct bnode *b_get(struct builder *b, const uint8_t *name, size_t len)
 		if (!b_get(b, name + skip, len - skip))
 			return NULL;
 	}
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct bnode *nodes = realloc(b->nodes, cap * sizeof(*nodes));
-		if (!nodes)
-			return NULL;
-		b->nodes = nodes;
-		b->cap = cap;
-	}
+	if (grow((void **)&b->nodes, &b->cap, b->n + 1, sizeof(*b->nodes), 64) == -1 ||
+	    grow((void **)&b->names, &b->names_cap, b->names_len + len, 1, 4096) == -1)
+		return NULL;
 	n = &b->nodes[b->n++];
 	memset(n, 0, sizeof(*n));
-	memcpy(n->name, name, len);
+	n->name_off = (uint32_t)b->names_len;
 	n->namelen = (uint8_t)len;
-	wire_name_lower(n->name, len);
+	memcpy(b->names + b->names_len, name, len);
+	wire_name_lower(b->names + b->names_len, len);
+	b->names_len += len;
 	if (b->n * 2 > b->nslots) {
 		if (b_rehash(b, b->nslots ? b->nslots * 2 : 128) == -1)
 			return NULL;
 	} else {
-		size_t j = name_hash(b->key, n->name, len) & (b->nslots - 1);
+		size_t j = name_hash(b->key, bn_name(b, n), len) & (b->nslots - 1);
 		while (b->slots[j])
 			j = (j + 1) & (b->nslots - 1);
-		b->slots[j] = b->n;
+		b->slots[j] = (uint32_t)b->n;
 	}
 	return n;
 }
 
-static int b_add(struct bnode *n, uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+static int b_add(struct builder *b, struct bnode *n, uint16_t type, uint32_t ttl,
+                 const uint8_t *rdata, uint16_t rdlen)
 {
-	for (size_t i = 0; i < n->nents; i++) {
-		struct bent *e = &n->ents[i];
+	uint32_t last = 0;
+	for (uint32_t i = n->ents; i; i = b->ents[i].next) {
+		struct bent *e = &b->ents[i];
+		last = i;
 		/* Duplicate RRs collapse (RFC 2181 5); RRset TTLs unify to the lowest. */
 		if (e->type == type) {
 			if (e->ttl > ttl)
@@ -164,27 +196,29 @@ static int b_add(struct bnode *n, uint16_t type, uint32_t ttl, const uint8_t *rd
 				return 0;
 		}
 	}
-	for (size_t i = 0; i < n->nents; i++)
-		if (n->ents[i].type == type)
-			n->ents[i].ttl = ttl;
-	if (n->nents == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 4;
-		struct bent *ents = realloc(n->ents, cap * sizeof(*ents));
-		if (!ents)
-			return -1;
-		n->ents = ents;
-		n->cap = cap;
-	}
-	n->ents[n->nents++] = (struct bent){ type, ttl, rdata, rdlen };
+	for (uint32_t i = n->ents; i; i = b->ents[i].next)
+		if (b->ents[i].type == type)
+			b->ents[i].ttl = ttl;
+	if (b->nents == 0)
+		b->nents = 1;
+	if (grow((void **)&b->ents, &b->ents_cap, b->nents + 1, sizeof(*b->ents), 256) == -1)
+		return -1;
+	uint32_t k = (uint32_t)b->nents++;
+	b->ents[k] = (struct bent){ rdata, ttl, type, rdlen, 0 };
+	if (last)
+		b->ents[last].next = k;
+	else
+		n->ents = k;
+	n->nents++;
 	return 0;
 }
 
 static void b_free(struct builder *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		free(b->nodes[i].ents);
 	free(b->nodes);
 	free(b->slots);
+	free(b->names);
+	free(b->ents);
 }
 
 /* Concatenates label + parent into out. Returns length or 0 if too long. */
@@ -287,35 +321,94 @@ static uint64_t mix64(uint64_t z)
 	return z ^ (z >> 31);
 }
 
-static struct zone_service *copy_service(struct arena *a, const struct cfg_service *cs,
-                                         const uint8_t *owner, size_t ownerlen,
-                                         struct build_ctx *bc, size_t si)
+/* Copies the rdata of n's records (sorted by type) into RRsets in the
+ * arena: per RRset one pointer array, per record len + data, packed. */
+static int copy_rrsets(struct arena *a, struct builder *b, const struct bnode *bn,
+                       struct zone_node *zn)
 {
-	struct zone_service *s = arena_alloc(a, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->owner = arena_memdup(a, owner, ownerlen);
-	s->ownerlen = (uint8_t)ownerlen;
+	struct bent one[8], *ents = one;
+	size_t n = bn->nents;
+	if (n == 0)
+		return 0;
+	if (n > sizeof(one) / sizeof(one[0]) && !(ents = malloc(n * sizeof(*ents))))
+		return -1;
+	size_t k = 0;
+	for (uint32_t i = bn->ents; i; i = b->ents[i].next)
+		ents[k++] = b->ents[i];
+	if (n > 1)
+		qsort(ents, n, sizeof(*ents), cmp_bent_type);
+	size_t nsets = 0;
+	for (size_t j = 0; j < n; j++)
+		nsets += j == 0 || ents[j].type != ents[j - 1].type;
+	int rc = -1;
+	struct zone_rrset *sets = arena_alloc_aligned(a, nsets * sizeof(*sets), 8);
+	if (!sets)
+		goto out;
+	size_t si = 0;
+	for (size_t j = 0; j < n;) {
+		size_t e = j;
+		while (e < n && ents[e].type == ents[j].type)
+			e++;
+		if (e - j > 65535) {
+			set_err(b, "too many records of one type at one name");
+			rc = -2;
+			goto out;
+		}
+		struct zone_rrset *rs = &sets[si++];
+		rs->type = ents[j].type;
+		rs->ttl = ents[j].ttl;
+		rs->count = (uint16_t)(e - j);
+		const struct zone_rdata **rd = arena_alloc_aligned(a, (e - j) * sizeof(*rd), 8);
+		if (!rd)
+			goto out;
+		for (size_t m = j; m < e; m++) {
+			struct zone_rdata *r = arena_alloc_aligned(a, sizeof(*r) + ents[m].rdlen,
+			                                           _Alignof(struct zone_rdata));
+			if (!r)
+				goto out;
+			r->len = ents[m].rdlen;
+			memcpy(r->data, ents[m].rdata, r->len);
+			rd[m - j] = r;
+		}
+		rs->rd = rd;
+		j = e;
+	}
+	zn->rrsets = sets;
+	zn->nrrsets = (uint16_t)nsets;
+	rc = 0;
+out:
+	if (ents != one)
+		free(ents);
+	return rc;
+}
+
+/* Fills s from cs. Target names are shared with the zone's nodes (built
+ * before the services), so a backend costs no name of its own. */
+static int copy_service(struct arena *a, const struct zone *z, const struct cfg_service *cs,
+                        struct zone_service *s, struct build_ctx *bc, size_t si)
+{
+	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
+	s->ownerlen = (uint8_t)cs->ownerlen;
 	s->ttl = cs->ttl;
 	s->policy = cs->policy;
 	s->max_answers = cs->max_answers;
 	s->fail_open = cs->fail_open;
-	struct zone_port *ports = arena_alloc(a, (cs->nports ? cs->nports : 1) * sizeof(*ports));
-	struct zone_backend *bes = arena_alloc(a, (cs->nbackends ? cs->nbackends : 1) * sizeof(*bes));
+	struct zone_port *ports = arena_alloc_aligned(a, cs->nports * sizeof(*ports), 8);
+	struct zone_backend *bes = arena_alloc_aligned(a, cs->nbackends * sizeof(*bes), 8);
 	if (!s->owner || !ports || !bes)
-		return NULL;
+		return -1;
 	for (size_t i = 0; i < cs->nports; i++) {
 		size_t nl = strlen(cs->ports[i].name) + 1;
-		ports[i].name = arena_memdup(a, cs->ports[i].name, nl);
+		ports[i].name = arena_bytes(a, cs->ports[i].name, nl);
 		ports[i].port = cs->ports[i].port;
 		ports[i].proto = cs->ports[i].proto;
 		if (!ports[i].name)
-			return NULL;
+			return -1;
 	}
 	for (size_t i = 0; i < cs->nbackends; i++) {
 		const struct cfg_backend *cb = &cs->backends[i];
 		struct zone_backend *zb = &bes[i];
-		zb->family = cb->family;
+		zb->family = (uint8_t)cb->family;
 		memcpy(zb->addr, cb->addr, sizeof(zb->addr));
 		zb->port = cb->port;
 		zb->weight = cb->weight;
@@ -331,15 +424,17 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 		zb->hkey = mix64(hk ^ cb->port);
 		const char *bn = cb->name ? cb->name : "backend";
 		uint8_t target[DNS_NAME_MAX];
-		size_t tlen = name_prepend(target, bn, strlen(bn), owner, ownerlen);
-		zb->target = tlen ? arena_memdup(a, target, tlen) : NULL;
+		size_t tlen = name_prepend(target, bn, strlen(bn), cs->owner, cs->ownerlen);
+		const struct zone_node *tn = tlen ? zone_find(z, target, tlen) : NULL;
+		zb->target = tn ? tn->name : tlen ? arena_bytes(a, target, tlen) : NULL;
 		zb->targetlen = (uint8_t)tlen;
 		if (!zb->target)
-			return NULL;
-		zb->name = cb->name ? arena_memdup(a, cb->name, strlen(cb->name) + 1) : NULL;
-		zb->locality = cb->locality ? arena_memdup(a, cb->locality, strlen(cb->locality) + 1) : NULL;
+			return -1;
+		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
+		zb->locality = cb->locality ? arena_bytes(a, cb->locality, strlen(cb->locality) + 1)
+		                            : NULL;
 		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
-			return NULL;
+			return -1;
 		if (cb->family == AF_INET) {
 			s->n4++;
 			s->nup4 += zb->up;
@@ -372,8 +467,8 @@ static struct zone_service *copy_service(struct arena *a, const struct cfg_servi
 	if (cs->policy == CFG_POLICY_ROUND_ROBIN)
 		for (int w = 0; w < 3; w++)
 			if (build_rr(a, s, bes, w) == -1)
-				return NULL;
-	return s;
+				return -1;
+	return 0;
 }
 
 static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
@@ -409,12 +504,16 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	/* The config defaults soa.ttl to the zone's ttl; an explicit 0 (do not
 	 * cache the SOA, nor negative answers) is kept as 0. */
 	uint32_t soa_ttl = cz->soa.ttl;
-	if (b_add(apex, DNS_TYPE_SOA, soa_ttl, soa, (uint16_t)soalen) == -1)
+	if (b_add(&b, apex, DNS_TYPE_SOA, soa_ttl, soa, (uint16_t)soalen) == -1)
 		goto oom;
-	for (size_t i = 0; i < cz->nns; i++)
-		if (b_add(apex, DNS_TYPE_NS, cz->ttl, cz->ns[i], (uint16_t)cz->nslen[i]) == -1)
+	for (size_t i = 0; i < cz->nns; i++) {
+		apex = &b.nodes[0];
+		if (b_add(&b, apex, DNS_TYPE_NS, cz->ttl, cz->ns[i], (uint16_t)cz->nslen[i]) == -1)
 			goto oom;
+	}
 
+	/* Records and backend addresses point into the config, which outlives
+	 * the build; copy_rrsets copies them into the arena. */
 	for (size_t i = 0; i < cz->nrecords; i++) {
 		const struct cfg_record *r = &cz->records[i];
 		if (!wire_name_is_subdomain(r->owner, r->ownerlen, cz->origin, cz->originlen)) {
@@ -426,8 +525,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			goto out;
 		}
 		struct bnode *n = b_get(&b, r->owner, r->ownerlen);
-		const uint8_t *rd = arena_memdup(a, r->rdata, r->rdlen);
-		if (!n || (r->rdlen && !rd) || b_add(n, r->type, r->ttl, rd, r->rdlen) == -1)
+		if (!n || b_add(&b, n, r->type, r->ttl, r->rdata, r->rdlen) == -1)
 			goto oom;
 	}
 
@@ -435,6 +533,10 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		const struct cfg_service *cs = &cz->services[si];
 		if (cs->nbackends > ZONE_MAX_BACKENDS) {
 			set_err(&b, "service %s: more than %d backends", cs->name, ZONE_MAX_BACKENDS);
+			goto out;
+		}
+		if (cs->nports > UINT16_MAX) {
+			set_err(&b, "service %s: more than %d ports", cs->name, UINT16_MAX);
 			goto out;
 		}
 		struct bnode *sn = b_get(&b, cs->owner, cs->ownerlen);
@@ -445,8 +547,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			goto out;
 		}
 		sn->kind = ZONE_NODE_SERVICE;
-		sn->svc = cs;
-		sn->svc_idx = si;
+		sn->svc_idx = (uint32_t)si;
 		for (size_t pi = 0; pi < cs->nports; pi++) {
 			uint8_t proto[DNS_NAME_MAX], lbl[DNS_LABEL_MAX + 2];
 			const char *pn = cs->ports[pi].proto == IPPROTO_UDP ? "_udp" : "_tcp";
@@ -467,9 +568,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 				goto out;
 			}
 			pnode->kind = ZONE_NODE_SRV;
-			pnode->svc = cs;
-			pnode->svc_idx = si;
-			pnode->port_idx = (unsigned)pi;
+			pnode->svc_idx = (uint32_t)si;
+			pnode->port_idx = (uint16_t)pi;
 		}
 		for (size_t bi = 0; bi < cs->nbackends; bi++) {
 			const struct cfg_backend *cb = &cs->backends[bi];
@@ -483,44 +583,50 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			if (!tn)
 				goto oom;
 			size_t alen = cb->family == AF_INET ? 4 : 16;
-			if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->tfamily)) {
+			if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->t_be)) {
 				set_err(&b, "service %s: backend name %s clashes with other data", cs->name, bn);
 				goto out;
 			}
-			if (tn->tfamily) {
+			if (tn->t_be) {
 				/* Same name twice: only fine for the same address. */
-				if (tn->tfamily != cb->family || memcmp(tn->taddr, cb->addr, alen) != 0) {
+				const struct cfg_backend *first =
+					&cz->services[tn->t_svc].backends[tn->t_be - 1];
+				if (first->family != cb->family || memcmp(first->addr, cb->addr, alen) != 0) {
 					set_err(&b, "service %s: backend name %s used for two addresses",
 					        cs->name, bn);
 					goto out;
 				}
 				continue;
 			}
-			tn->tfamily = cb->family;
-			memcpy(tn->taddr, cb->addr, alen);
-			const uint8_t *rd = arena_memdup(a, cb->addr, alen);
-			if (!rd || b_add(tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl, rd,
-			                 (uint16_t)alen) == -1)
+			tn->t_svc = (uint32_t)si;
+			tn->t_be = (uint32_t)bi + 1;
+			if (b_add(&b, tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl,
+			          cb->addr, (uint16_t)alen) == -1)
 				goto oom;
 		}
+	}
+	if (b.n > UINT32_MAX / 4) {
+		set_err(&b, "zone %s: too many names", cz->name);
+		goto out;
 	}
 
 	/* CNAME exclusivity (RFC 1034 3.6.2, RFC 2181 10.1). */
 	for (size_t i = 0; i < b.n; i++) {
 		struct bnode *n = &b.nodes[i];
 		size_t ncname = 0;
-		for (size_t j = 0; j < n->nents; j++)
-			ncname += n->ents[j].type == DNS_TYPE_CNAME;
+		for (uint32_t j = n->ents; j; j = b.ents[j].next)
+			ncname += b.ents[j].type == DNS_TYPE_CNAME;
 		if (ncname && (ncname != n->nents || n->kind != ZONE_NODE_PLAIN || ncname > 1)) {
 			char txt[DNS_NAME_MAX * 4 + 1];
-			wire_name_to_text(n->name, n->namelen, txt, sizeof(txt));
+			wire_name_to_text(bn_name(&b, n), n->namelen, txt, sizeof(txt));
 			set_err(&b, "%s: CNAME must be the only record at its name", txt);
 			goto out;
 		}
 	}
 
-	/* Copy into the arena. */
-	z->origin = arena_memdup(a, cz->origin, cz->originlen);
+	/* Copy into the arena: nodes and their table first, then services,
+	 * whose backends find their target names in the table. */
+	z->origin = arena_bytes(a, cz->origin, cz->originlen);
 	z->originlen = (uint8_t)cz->originlen;
 	z->serial = serial;
 	z->hash_key = b.key;
@@ -528,74 +634,44 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	while (tsize < b.n * 2)
 		tsize *= 2;
 	z->mask = (uint32_t)(tsize - 1);
-	const struct zone_node **table = arena_alloc(a, tsize * sizeof(*table));
-	struct zone_node *nodes = arena_alloc(a, b.n * sizeof(*nodes));
-	const struct zone_service **svcs = arena_alloc(a, (cz->nservices + 1) * sizeof(*svcs));
-	if (!z->origin || !table || !nodes || !svcs)
+	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), 8);
+	struct zone_node *nodes = arena_alloc_aligned(a, b.n * sizeof(*nodes), 8);
+	struct zone_service *svcs = arena_alloc_aligned(a, cz->nservices * sizeof(*svcs), 8);
+	/* The names, in one block: each node's own bytes. */
+	uint8_t *names = arena_bytes(a, b.names, b.names_len);
+	if (!z->origin || !table || !nodes || !svcs || !names)
 		goto oom;
-	for (size_t si = 0; si < cz->nservices; si++) {
-		const struct cfg_service *cs = &cz->services[si];
-		if (!(svcs[si] = copy_service(a, cs, cs->owner, cs->ownerlen, bc, si)))
-			goto oom;
-	}
+	z->table = table;
+	z->nodes = nodes;
+	z->nnodes = (uint32_t)b.n;
+	z->services = svcs;
+	z->nservices = (uint32_t)cz->nservices;
 	for (size_t i = 0; i < b.n; i++) {
 		struct bnode *bn = &b.nodes[i];
 		struct zone_node *zn = &nodes[i];
-		zn->name = arena_memdup(a, bn->name, bn->namelen);
+		zn->name = names + bn->name_off;
 		zn->namelen = bn->namelen;
 		zn->kind = bn->kind;
 		zn->zone = z;
 		if (bn->kind != ZONE_NODE_PLAIN) {
-			zn->svc = svcs[bn->svc_idx];
+			zn->svc = &svcs[bn->svc_idx];
 			zn->port_idx = bn->port_idx;
 		}
-		if (!zn->name)
+		int r = copy_rrsets(a, &b, bn, zn);
+		if (r == -1)
 			goto oom;
-		if (bn->nents > 1)
-			qsort(bn->ents, bn->nents, sizeof(*bn->ents), cmp_bent_type);
-		size_t nsets = 0;
-		for (size_t j = 0; j < bn->nents; j++)
-			nsets += j == 0 || bn->ents[j].type != bn->ents[j - 1].type;
-		struct zone_rrset *sets = arena_alloc(a, (nsets ? nsets : 1) * sizeof(*sets));
-		if (!sets)
-			goto oom;
-		size_t si = 0;
-		for (size_t j = 0; j < bn->nents;) {
-			size_t k = j;
-			while (k < bn->nents && bn->ents[k].type == bn->ents[j].type)
-				k++;
-			if (k - j > 65535) {
-				set_err(&b, "too many records of one type at one name");
-				goto out;
-			}
-			struct zone_rrset *rs = &sets[si++];
-			rs->type = bn->ents[j].type;
-			rs->ttl = bn->ents[j].ttl;
-			rs->count = (uint16_t)(k - j);
-			const struct zone_rdata **rd = arena_alloc(a, (k - j) * sizeof(*rd));
-			if (!rd)
-				goto oom;
-			for (size_t m = j; m < k; m++) {
-				struct zone_rdata *r = arena_alloc(a, sizeof(*r) + bn->ents[m].rdlen);
-				if (!r)
-					goto oom;
-				r->len = bn->ents[m].rdlen;
-				memcpy(r->data, bn->ents[m].rdata, r->len);
-				rd[m - j] = r;
-			}
-			rs->rd = rd;
-			j = k;
-		}
-		zn->rrsets = sets;
-		zn->nrrsets = (uint16_t)nsets;
+		if (r < 0)
+			goto out;
 		zn->delegation = i != 0 && zone_node_rrset(zn, DNS_TYPE_NS) != NULL;
 		z->has_cuts |= zn->delegation;
 		size_t h = name_hash(b.key, zn->name, zn->namelen) & z->mask;
 		while (table[h])
 			h = (h + 1) & z->mask;
-		table[h] = zn;
+		table[h] = (uint32_t)i + 1;
 	}
-	z->table = table;
+	for (size_t si = 0; si < cz->nservices; si++)
+		if (copy_service(a, z, &cz->services[si], &svcs[si], bc, si) == -1)
+			goto oom;
 	z->apex = &nodes[0];
 	z->soa = zone_node_rrset(z->apex, DNS_TYPE_SOA);
 	uint32_t min = cz->soa.minimum;
@@ -608,15 +684,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			const uint8_t *nm = zn->name;
 			size_t len = zn->namelen;
 			while (len > z->originlen) {
-				const struct zone_node *anc = NULL;
-				size_t h = name_hash(b.key, nm, len) & z->mask;
-				while (table[h]) {
-					if (wire_name_equal(table[h]->name, table[h]->namelen, nm, len)) {
-						anc = table[h];
-						break;
-					}
-					h = (h + 1) & z->mask;
-				}
+				const struct zone_node *anc = zone_find(z, nm, len);
 				if (anc && anc->delegation)
 					zn->cut = anc;
 				size_t skip = nm[0] + 1;
@@ -709,8 +777,9 @@ void zone_free(struct zone_snapshot *snap)
 const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len)
 {
 	size_t h = name_hash(z->hash_key, name, len) & z->mask;
-	const struct zone_node *n;
-	while ((n = z->table[h])) {
+	uint32_t i;
+	while ((i = z->table[h])) {
+		const struct zone_node *n = &z->nodes[i - 1];
 		if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
 			return n;
 		h = (h + 1) & z->mask;

@@ -32,19 +32,19 @@ struct zone_port {
 };
 
 struct zone_backend {
-	int family;                   /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	uint16_t port;                /* 0: the service's port */
-	uint32_t weight;
-	uint16_t priority;
-	bool up;                      /* health state at build time */
 	uint64_t since_ms;            /* monotonic ms of the last state change (slow start) */
 	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
-	uint16_t addr_first;          /* index of the first backend with this address */
-	const uint8_t *target;        /* SRV target, absolute wire name */
-	uint8_t targetlen;
+	const uint8_t *target;        /* SRV target, absolute wire name (its node's name) */
 	const char *name;
 	const char *locality;
+	uint32_t weight;
+	uint8_t addr[16];
+	uint8_t family;               /* AF_INET or AF_INET6 */
+	uint8_t targetlen;
+	bool up;                      /* health state at build time */
+	uint16_t port;                /* 0: the service's port */
+	uint16_t priority;
+	uint16_t addr_first;          /* index of the first backend with this address */
 };
 
 struct zone_service {
@@ -89,15 +89,15 @@ struct zone;
 
 struct zone_node {
 	const uint8_t *name;          /* lowercase absolute wire name */
+	const struct zone_rrset *rrsets;
+	const struct zone_service *svc;   /* SERVICE and SRV nodes */
+	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
+	const struct zone *zone;
 	uint8_t namelen;
 	uint8_t kind;
 	bool delegation;              /* NS below the apex: a zone cut */
 	uint16_t nrrsets;
-	const struct zone_rrset *rrsets;
-	const struct zone_service *svc;   /* SERVICE and SRV nodes */
-	unsigned port_idx;                /* SRV nodes */
-	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
-	const struct zone *zone;
+	uint16_t port_idx;            /* SRV nodes */
 };
 
 struct zone {
@@ -110,7 +110,11 @@ struct zone {
 	bool has_cuts;
 	uint64_t hash_key;
 	uint32_t mask;                /* table size - 1 */
-	const struct zone_node **table;
+	const uint32_t *table;        /* node index + 1, 0: empty; open addressing */
+	const struct zone_node *nodes;    /* all names, the apex first */
+	uint32_t nnodes;
+	const struct zone_service *services;  /* in config order (index si) */
+	uint32_t nservices;
 };
 
 struct zone_snapshot {

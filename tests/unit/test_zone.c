@@ -1370,15 +1370,15 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 	/* Touch every node of the table. */
 	size_t nodes = 0;
 	for (uint32_t i = 0; i <= z->mask; i++) {
-		const struct zone_node *n = z->table[i];
-		if (!n)
+		if (!z->table[i])
 			continue;
+		const struct zone_node *n = &z->nodes[z->table[i] - 1];
 		nodes++;
 		if (n->zone != z || zone_find(z, n->name, n->namelen) != n)
 			reader_error(r, "table entry", gen);
 	}
 	/* mesh, marker, a.b.c, b.c, c, svc, _http._tcp.svc, _tcp.svc, 2 or 3 targets */
-	if (nodes != (parity ? 11u : 10u))
+	if (nodes != (parity ? 11u : 10u) || nodes != z->nnodes)
 		reader_error(r, "node count", gen);
 	if (snap->nlocalities != 2 || strcmp(snap->localities[1].label, "far") != 0)
 		reader_error(r, "localities", gen);
