@@ -316,10 +316,8 @@ int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 	if (z->soa)
 		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, z->soa->rd[0]->data,
 		   z->soa->rd[0]->len);
-	for (size_t h = 0; h <= z->mask; h++) {
-		const struct zone_node *n = z->table[h];
-		if (!n)
-			continue;
+	for (size_t h = 0; h < z->nnodes; h++) {
+		const struct zone_node *n = &z->nodes[h];
 		for (unsigned i = 0; i < n->nrrsets; i++) {
 			const struct zone_rrset *rs = &n->rrsets[i];
 			if (rs->type == DNS_TYPE_SOA)
@@ -402,14 +400,20 @@ static void version_free(struct version *v)
 
 /* ---- journal ------------------------------------------------------------------- */
 
-/* Per zone, the last XFR_JOURNAL_VERSIONS versions, oldest first. Written
- * by the control thread, read by the TCP thread for IXFR; jmu is held only
- * to look up and build one answer. */
+/* Per zone, the last XFR_JOURNAL_VERSIONS versions, oldest first, and
+ * at most XFR_JOURNAL_RECORDS records in all (the newest is always kept).
+ * Versions are kept only while the zone allows transfers: a version of a
+ * big zone costs tens of megabytes and a rebuild, and without a peer
+ * allowed to ask, no IXFR can use it. Written by the control thread, read
+ * by the TCP thread for IXFR; jmu is held only to look up and build one
+ * answer. */
 struct jzone {
 	uint8_t origin[DNS_NAME_MAX];
 	size_t originlen;
 	struct version *v[XFR_JOURNAL_VERSIONS];
 	unsigned n;
+	bool seen;                    /* serial is the last published one */
+	uint32_t serial;
 };
 
 static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
@@ -432,43 +436,73 @@ static const struct version *jzone_serial(const struct jzone *j, uint32_t serial
 	return NULL;
 }
 
+/* Whether any peer may transfer the zone (what acl_ok needs first). */
+static bool transfers_allowed(const struct xfr_conf *c, const uint8_t *origin, size_t len)
+{
+	for (size_t k = 0; c && k < c->nzones; k++) {
+		const struct xfr_acl *acl = &c->zones[k].acl;
+		if (wire_name_equal(c->zones[k].origin, c->zones[k].originlen, origin, len))
+			return acl->set && (acl->nallow || acl->nkeys);
+	}
+	return false;
+}
+
+static void jzone_drop_oldest(struct jzone *j)
+{
+	version_free(j->v[0]);
+	memmove(j->v, j->v + 1, (j->n - 1) * sizeof(j->v[0]));
+	j->n--;
+}
+
 void xfr_published(const struct zone_snapshot *snap)
 {
 	struct notify_job jobs[64];
 	size_t njobs = 0;
+	/* The settings are only replaced by this same thread. */
+	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
 	for (unsigned zi = 0; zi < snap->nzones; zi++) {
 		const struct zone *z = &snap->zones[zi];
+		bool keep = transfers_allowed(c, z->origin, z->originlen);
 		pthread_mutex_lock(&jmu);
 		struct jzone *j = jzone_find(z->origin, z->originlen);
-		bool changed = !j || !j->n || j->v[j->n - 1]->serial != z->serial;
-		if (changed) {
-			if (!j) {
-				struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
-				if (nj) {
-					journal = nj;
-					j = &journal[njournal++];
-					memset(j, 0, sizeof(*j));
-					memcpy(j->origin, z->origin, z->originlen);
-					j->originlen = z->originlen;
-				}
+		bool changed = !j || !j->seen || j->serial != z->serial;
+		if (changed && !j) {
+			struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
+			if (nj) {
+				journal = nj;
+				j = &journal[njournal++];
+				memset(j, 0, sizeof(*j));
+				memcpy(j->origin, z->origin, z->originlen);
+				j->originlen = z->originlen;
 			}
-			struct version *v = j ? version_new(z) : NULL;
-			if (v) {
-				if (j->n == XFR_JOURNAL_VERSIONS) {
-					version_free(j->v[0]);
-					memmove(j->v, j->v + 1, (XFR_JOURNAL_VERSIONS - 1) * sizeof(j->v[0]));
-					j->n--;
-				}
-				j->v[j->n++] = v;
+		}
+		if (changed && j) {
+			j->seen = true;
+			j->serial = z->serial;
+			if (!keep) {
+				while (j->n)
+					jzone_drop_oldest(j);
 			} else {
-				log_warn("journal: out of memory; IXFR falls back to AXFR");
+				struct version *v = version_new(z);
+				if (v) {
+					if (j->n == XFR_JOURNAL_VERSIONS)
+						jzone_drop_oldest(j);
+					j->v[j->n++] = v;
+					size_t total = 0;
+					for (unsigned k = 0; k < j->n; k++)
+						total += j->v[k]->rs.n;
+					while (j->n > 1 && total > XFR_JOURNAL_RECORDS) {
+						total -= j->v[0]->rs.n;
+						jzone_drop_oldest(j);
+					}
+				} else {
+					log_warn("journal: out of memory; IXFR falls back to AXFR");
+				}
 			}
 		}
 		pthread_mutex_unlock(&jmu);
 		if (!changed)
 			continue;
-		/* The settings are only replaced by this same thread. */
-		const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
 		for (size_t k = 0; c && k < c->nzones; k++) {
 			const struct xfr_zone *xz = &c->zones[k];
 			if (!wire_name_equal(xz->origin, xz->originlen, z->origin, z->originlen))

@@ -23,6 +23,7 @@ enum {
 	XFR_SIGNED = -11,             /* a good TSIG on an ordinary request: see below */
 	XFR_STREAM = -12,             /* a transfer: *stream holds framed messages */
 	XFR_JOURNAL_VERSIONS = 64,    /* zone versions kept per zone for IXFR */
+	XFR_JOURNAL_RECORDS = 4000000, /* and records over all of them */
 	XFR_MSG_TARGET = 16384,       /* transfer messages are cut near this size */
 };
 
