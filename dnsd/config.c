@@ -2291,16 +2291,33 @@ static const struct schema_item top_items[] = {
  * and <backend>.<service> (the SRV targets); nothing else may live there. */
 enum owner_kind { OWN_APEX, OWN_RECORD, OWN_SERVICE, OWN_SRV, OWN_TARGET };
 
+/* Small, as a million of them are sorted twice for a big zone: the names
+ * live in one pool (struct owner_pool). */
 struct owner_ent {
-	uint8_t name[DNS_NAME_MAX];
-	size_t len;
-	enum owner_kind kind;
-	uint16_t type;                /* OWN_APEX and OWN_RECORD */
+	const uint8_t *name;
 	const struct cfg_record *rec; /* OWN_RECORD */
 	const struct cfg_service *svc;
+	uint8_t len;
+	uint8_t kind;                 /* enum owner_kind */
+	uint16_t type;                /* OWN_APEX and OWN_RECORD */
 	int line, col;
-	size_t seq;                   /* order of creation: ties of line:col */
+	uint32_t seq;                 /* order of creation: ties of line:col */
 };
+
+struct owner_pool {
+	uint8_t *bytes;
+	size_t len, cap;
+};
+
+/* Sets e's name to a copy of name in the pool (sized beforehand). */
+static void owner_name(struct owner_pool *p, struct owner_ent *e, const uint8_t *name, size_t len)
+{
+	uint8_t *d = p->bytes + p->len;
+	memcpy(d, name, len);
+	p->len += len;
+	e->name = d;
+	e->len = (uint8_t)len;
+}
 
 static int pos_cmp(const struct owner_ent *a, const struct owner_ent *b)
 {
@@ -2449,69 +2466,90 @@ static void check_rrset(const struct owner_ent *g, size_t count, struct conflict
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z)
 {
 	size_t count = 2 + z->nrecords;
-	for (size_t i = 0; i < z->nservices; i++)
-		count += 1 + z->services[i].nports + z->services[i].nbackends;
+	struct owner_pool pool = { .len = 0 };
+	pool.cap = 2 * z->originlen;
+	for (size_t i = 0; i < z->nrecords; i++)
+		pool.cap += z->records[i].ownerlen;
+	for (size_t i = 0; i < z->nservices; i++) {
+		const struct cfg_service *s = &z->services[i];
+		count += 1 + s->nports + s->nbackends;
+		pool.cap += s->ownerlen;
+		for (size_t j = 0; j < s->nports; j++) {
+			size_t l = s->ownerlen + 7 + strlen(s->ports[j].name);
+			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
+		}
+		for (size_t j = 0; j < s->nbackends; j++) {
+			size_t l = s->ownerlen + 1 + strlen(s->backends[j].name);
+			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
+		}
+	}
+	if (count > UINT32_MAX)
+		return fail(c, n, "too many names in one zone");
 	struct owner_ent *ents = calloc(count, sizeof(*ents));
-	if (!ents)
+	pool.bytes = malloc(pool.cap + 1);
+	if (!ents || !pool.bytes) {
+		free(ents);
+		free(pool.bytes);
 		return fail(c, n, "out of memory");
+	}
 
 	size_t m = 0;
 	static const uint16_t apex_types[] = { DNS_TYPE_SOA, DNS_TYPE_NS };
 	for (size_t i = 0; i < 2; i++) {
 		struct owner_ent *e = &ents[m];
-		memcpy(e->name, z->origin, z->originlen);
-		e->len = z->originlen;
+		owner_name(&pool, e, z->origin, z->originlen);
 		e->kind = OWN_APEX;
 		e->type = apex_types[i];
 		e->line = z->line;
 		e->col = z->col;
-		e->seq = m++;
+		e->seq = (uint32_t)m++;
 	}
 	for (size_t i = 0; i < z->nrecords; i++) {
 		struct owner_ent *e = &ents[m];
 		const struct cfg_record *r = &z->records[i];
-		memcpy(e->name, r->owner, r->ownerlen);
-		e->len = r->ownerlen;
+		owner_name(&pool, e, r->owner, r->ownerlen);
 		e->kind = OWN_RECORD;
 		e->type = r->type;
 		e->rec = r;
 		e->line = r->line;
 		e->col = r->col;
-		e->seq = m++;
+		e->seq = (uint32_t)m++;
 	}
 	int rc = -1;
 	for (size_t i = 0; i < z->nservices; i++) {
 		const struct cfg_service *s = &z->services[i];
 		struct owner_ent *e = &ents[m];
-		memcpy(e->name, s->owner, s->ownerlen);
-		e->len = s->ownerlen;
+		owner_name(&pool, e, s->owner, s->ownerlen);
 		e->kind = OWN_SERVICE;
 		e->svc = s;
 		e->line = s->line;
 		e->col = s->col;
-		e->seq = m++;
+		e->seq = (uint32_t)m++;
 		for (size_t j = 0; j < s->nports; j++) {
-			uint8_t tmp[DNS_NAME_MAX];
-			size_t tlen;
+			uint8_t tmp[DNS_NAME_MAX], full[DNS_NAME_MAX];
+			size_t tlen, flen;
 			char label[DNS_LABEL_MAX + 1];
 			e = &ents[m];
 			snprintf(label, sizeof(label), "_%s", s->ports[j].name);
 			if (name_prepend(tmp, &tlen, s->ports[j].proto == IPPROTO_UDP ? "_udp" : "_tcp",
 			                 s->owner, s->ownerlen) == -1 ||
-			    name_prepend(e->name, &e->len, label, tmp, tlen) == -1) {
+			    name_prepend(full, &flen, label, tmp, tlen) == -1) {
 				fail_at(c, s->line, s->col, "service: SRV name _%s._%s.%s is longer than 255 "
 				        "bytes", s->ports[j].name,
 				        s->ports[j].proto == IPPROTO_UDP ? "udp" : "tcp", s->name);
 				goto out;
 			}
+			owner_name(&pool, e, full, flen);
 			e->kind = OWN_SRV;
 			e->svc = s;
 			e->line = s->line;
 			e->col = s->col;
-			e->seq = m++;
+			e->seq = (uint32_t)m++;
 		}
 		for (size_t j = 0; j < s->nbackends; j++) {
 			const struct cfg_backend *b = &s->backends[j];
+			uint8_t full[DNS_NAME_MAX];
+			size_t flen;
 			/* Backends sharing a name share one address (backend_one). */
 			bool seen = false;
 			for (size_t k = 0; k < j && !seen; k++)
@@ -2519,13 +2557,14 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 			if (seen)
 				continue;
 			e = &ents[m];
-			if (name_prepend(e->name, &e->len, b->name, s->owner, s->ownerlen) == -1)
+			if (name_prepend(full, &flen, b->name, s->owner, s->ownerlen) == -1)
 				continue;  /* reported by backend_one */
+			owner_name(&pool, e, full, flen);
 			e->kind = OWN_TARGET;
 			e->svc = s;
 			e->line = b->line;
 			e->col = b->col;
-			e->seq = m++;
+			e->seq = (uint32_t)m++;
 		}
 	}
 
@@ -2552,6 +2591,7 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 	rc = 0;
 out:
 	free(ents);
+	free(pool.bytes);
 	return rc;
 }
 

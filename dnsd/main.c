@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -687,6 +688,9 @@ static int rebuild(const struct config *cfg, struct health *h)
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
 	          (unsigned long long)(health_now_ms() - t0));
+	/* A reload frees a whole parsed config and the build's tables: give
+	 * the heap's free pages back rather than keep a big zone's peak. */
+	malloc_trim(0);
 	return 0;
 }
 
@@ -724,6 +728,7 @@ static int load(const char *path, bool check, const struct zone_snapshot *prev,
 		return -1;
 	}
 	*cfgp = cfg;
+	malloc_trim(0);             /* the YAML document and the build's tables */
 	return 0;
 }
 

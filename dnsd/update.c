@@ -590,11 +590,12 @@ static int replay_one(void *arg, const struct journal_op *op)
 }
 
 /* The effective config: the YAML text of u plus every overlay. */
-static int effective(struct update *u, bool drop, struct config **out, char *err, size_t errlen)
+static int effective(struct update *u, bool drop, struct config *parsed, struct config **out,
+                     char *err, size_t errlen)
 {
 	struct config_error ce;
-	struct config *cfg;
-	if (config_load_string(u->yaml, u->yamllen, u->path, &cfg, &ce) == -1) {
+	struct config *cfg = parsed;
+	if (!cfg && config_load_string(u->yaml, u->yamllen, u->path, &cfg, &ce) == -1) {
 		snprintf(err, errlen, "%s", ce.msg);
 		return -1;
 	}
@@ -603,7 +604,7 @@ static int effective(struct update *u, bool drop, struct config **out, char *err
 		if (rc == -2) {
 			/* Dropped wholesale: start again from the YAML alone for it. */
 			config_free(cfg);
-			return effective(u, drop, out, err, errlen);
+			return effective(u, drop, NULL, out, err, errlen);
 		}
 		if (rc == -1) {
 			config_free(cfg);
@@ -667,9 +668,11 @@ int update_load(const char *path, bool check, struct config **cfgp, struct updat
 		log_info("update: zone %s: journal %s: %ld records, %zu changes", z->name,
 		         o->journal_path, n, o->nops);
 	}
-	config_free(base);
+	/* base, freshly parsed and only read so far, becomes the effective
+	 * config: a big file is parsed once. */
+	struct config *parsed = base;
 	base = NULL;
-	if (effective(u, true, cfgp, err, errlen) == -1)
+	if (effective(u, true, parsed, cfgp, err, errlen) == -1)
 		goto fail;
 	*up = u;
 	return 0;
@@ -1082,7 +1085,7 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 	o->ops = trial.ops;
 	o->nops = trial.nops;
 	o->cap = trial.cap;
-	int erc = effective(u, false, &ncfg, err, sizeof(err));
+	int erc = effective(u, false, NULL, &ncfg, err, sizeof(err));
 	trial.ops = o->ops;
 	trial.nops = o->nops;
 	trial.cap = o->cap;
