@@ -138,8 +138,12 @@ struct heap_ent {
 /* Everything derived from one config. */
 struct view {
 	const struct config *cfg;
-	struct probe *probes;         /* zone, service, backend order */
+	struct probe *probes;         /* checked backends, zone, service, backend order */
 	size_t nprobes;
+	/* Per backend (zone, service, backend order): its probe, or NO_HEAP
+	 * for a backend without a check, which costs these 4 bytes only. */
+	uint32_t *pidx;
+	size_t nbackends;
 	size_t *zone_first;           /* per zone: index into svc_first */
 	size_t *svc_first;            /* per service: index of its backend 0 */
 	struct heap_ent *heap;
@@ -505,19 +509,23 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 	return 0;
 }
 
+static void probe_release(struct probe *p)
+{
+	free(p->req);
+	if (p->easy)
+		curl_easy_cleanup(p->easy);
+	curl_slist_free_all(p->headers);
+	curl_slist_free_all(p->connect_to);
+}
+
 static void view_free(struct view *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < v->nprobes; i++) {
-		struct probe *p = &v->probes[i];
-		free(p->req);
-		if (p->easy)
-			curl_easy_cleanup(p->easy);
-		curl_slist_free_all(p->headers);
-		curl_slist_free_all(p->connect_to);
-	}
+	for (size_t i = 0; i < v->nprobes; i++)
+		probe_release(&v->probes[i]);
 	free(v->probes);
+	free(v->pidx);
 	free(v->zone_first);
 	free(v->svc_first);
 	free(v->heap);
@@ -539,27 +547,46 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 		snprintf(err, errlen, "too many backends (%zu)", nbe);
 		return NULL;
 	}
+	size_t nchk = 0;
+	for (size_t zi = 0; zi < cfg->nzones; zi++)
+		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
+			for (size_t bi = 0; bi < cfg->zones[zi].services[si].nbackends; bi++)
+				nchk += cfg->zones[zi].services[si].backends[bi].check.type != CFG_CHECK_NONE;
 	struct view *v = calloc(1, sizeof(*v));
 	if (!v)
 		goto nomem;
 	v->cfg = cfg;
 	v->zone_first = calloc(cfg->nzones + 1, sizeof(*v->zone_first));
 	v->svc_first = calloc(nsvc + 1, sizeof(*v->svc_first));
-	v->probes = calloc(nbe + 1, sizeof(*v->probes));
-	v->heap = calloc(nbe + 1, sizeof(*v->heap));
-	if (!v->zone_first || !v->svc_first || !v->probes || !v->heap)
+	v->pidx = malloc((nbe + 1) * sizeof(*v->pidx));
+	v->probes = calloc(nchk + 1, sizeof(*v->probes));
+	v->heap = calloc(nchk + 1, sizeof(*v->heap));
+	if (!v->zone_first || !v->svc_first || !v->pidx || !v->probes || !v->heap)
 		goto nomem;
-	size_t k = 0, sk = 0;
+	v->nbackends = nbe;
+	size_t k = 0, g = 0, sk = 0;
 	for (size_t zi = 0; zi < cfg->nzones; zi++) {
 		const struct cfg_zone *z = &cfg->zones[zi];
 		v->zone_first[zi] = sk;
 		for (size_t si = 0; si < z->nservices; si++) {
 			const struct cfg_service *s = &z->services[si];
-			v->svc_first[sk++] = k;
-			for (size_t bi = 0; bi < s->nbackends; bi++) {
+			v->svc_first[sk++] = g;
+			for (size_t bi = 0; bi < s->nbackends; bi++, g++) {
+				v->pidx[g] = NO_HEAP;
+				if (s->backends[bi].check.type == CFG_CHECK_NONE)
+					continue;
+				struct probe *p = &v->probes[k];
 				v->nprobes = k + 1;
-				if (probe_init(h, &v->probes[k++], z, s, &s->backends[bi]) == -1)
+				if (probe_init(h, p, z, s, &s->backends[bi]) == -1)
 					goto nomem;
+				if (!p->checked) {
+					/* Nothing to probe (logged): always up, as unchecked. */
+					probe_release(p);
+					memset(p, 0, sizeof(*p));
+					v->nprobes = k;
+					continue;
+				}
+				v->pidx[g] = (uint32_t)k++;
 			}
 		}
 	}
@@ -1124,7 +1151,7 @@ static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t n
 		pthread_mutex_unlock(&h->mu);
 		view_free(old);
 		warn_nofile(v);
-		log_debug("health: watching %zu of %zu backends", view_nchecked(v), v->nprobes);
+		log_debug("health: watching %zu of %zu backends", view_nchecked(v), v->nbackends);
 	}
 	pthread_mutex_lock(&h->mu);
 	h->pending = NULL;
@@ -1298,7 +1325,7 @@ struct health *health_start(const struct config *cfg, health_changed_fn cb, void
 		goto fail;
 	}
 	pthread_setname_np(h->thread, "health");
-	log_debug("health: watching %zu of %zu backends", view_nchecked(h->view), h->view->nprobes);
+	log_debug("health: watching %zu of %zu backends", view_nchecked(h->view), h->view->nbackends);
 	return h;
 fail:
 	view_free(h->view);
@@ -1345,7 +1372,13 @@ bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health
 	const struct config *cfg = v->cfg;
 	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
 	    bi < cfg->zones[zi].services[si].nbackends) {
-		*out = v->probes[v->svc_first[v->zone_first[zi] + si] + bi].st;
+		uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
+		if (k == NO_HEAP) {
+			memset(out, 0, sizeof(*out));
+			out->up = true;
+		} else {
+			*out = v->probes[k].st;
+		}
 		found = true;
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -1372,7 +1405,7 @@ bool health_checked(struct health *h, size_t zi, size_t si, size_t bi)
 	const struct config *cfg = v->cfg;
 	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
 	    bi < cfg->zones[zi].services[si].nbackends)
-		checked = v->probes[v->svc_first[v->zone_first[zi] + si] + bi].checked;
+		checked = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi] != NO_HEAP;
 	pthread_mutex_unlock(&h->mu);
 	return checked;
 }
