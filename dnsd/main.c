@@ -670,27 +670,43 @@ static bool health_up(void *arg, size_t zi, size_t si, size_t bi, uint64_t *sinc
 	return hs.up;
 }
 
-/* Rebuilds the snapshot from cfg and the watcher's current states and
- * publishes it. Only the control thread publishes, so no lock is needed. */
-static int rebuild(const struct config *cfg, struct health *h)
+/* Builds a snapshot from cfg and the watcher's current states. */
+static int build(const struct config *cfg, struct health *h, struct zone_snapshot **snap,
+                 uint64_t *took_ns)
 {
 	char err[512];
-	struct zone_snapshot *snap;
-	uint64_t t0 = health_now_ms();
-	uint64_t t0ns = now_ns();
-	if (zone_build(cfg, zone_current(), health_up, h, &snap, err, sizeof(err)) == -1) {
+	uint64_t t0 = now_ns();
+	if (zone_build(cfg, zone_current(), health_up, h, snap, err, sizeof(err)) == -1) {
 		log_err("rebuild failed, keeping the current snapshot: %s", err);
 		return -1;
 	}
-	note_snapshot(snap, now_ns() - t0ns);
+	*took_ns = now_ns() - t0;
+	return 0;
+}
+
+/* Publishes snap. Only the control thread publishes, so no lock is needed. */
+static void publish(struct zone_snapshot *snap, uint64_t took_ns)
+{
+	note_snapshot(snap, took_ns);
 	zone_publish(snap);
 	xfr_published(snap);
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
-	          (unsigned long long)(health_now_ms() - t0));
+	          (unsigned long long)(took_ns / 1000000));
 	/* A reload frees a whole parsed config and the build's tables: give
 	 * the heap's free pages back rather than keep a big zone's peak. */
 	malloc_trim(0);
+}
+
+/* Rebuilds the snapshot from cfg and the watcher's current states and
+ * publishes it. */
+static int rebuild(const struct config *cfg, struct health *h)
+{
+	struct zone_snapshot *snap;
+	uint64_t took;
+	if (build(cfg, h, &snap, &took) == -1)
+		return -1;
+	publish(snap, took);
 	return 0;
 }
 
@@ -708,18 +724,27 @@ static void on_health_change(void *arg)
 		return;
 }
 
-/* Loads the config, replays the update journals over it (read only with
- * check) and builds a snapshot from the result. On failure logs the
- * error (file:line:col for config errors) and returns -1. */
+/* Loads the config and replays the update journals over it (read only
+ * with check). On failure logs the error (file:line:col for config
+ * errors) and returns -1. */
+static int load_config(const char *path, bool check, struct config **cfgp, struct update **up)
+{
+	char err[512];
+	if (update_load(path, check, cfgp, up, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* load_config, then a snapshot from the result (every backend up). */
 static int load(const char *path, bool check, const struct zone_snapshot *prev,
                 struct config **cfgp, struct zone_snapshot **snapp, struct update **up)
 {
 	struct config *cfg;
 	char err[512];
-	if (update_load(path, check, &cfg, up, err, sizeof(err)) == -1) {
-		log_err("%s", err);
+	if (load_config(path, check, &cfg, up) == -1)
 		return -1;
-	}
 	if (zone_build(cfg, prev, NULL, NULL, snapp, err, sizeof(err)) == -1) {
 		log_err("%s: %s", path, err);
 		config_free(cfg);
@@ -973,21 +998,37 @@ int main(int argc, char **argv)
 		if (si.ssi_signo == SIGHUP) {
 			sd_notify_msg("RELOADING=1");
 			struct config *ncfg;
-			struct zone_snapshot *trial;
+			struct zone_snapshot *nsnap;
 			struct update *nupd = NULL;
+			uint64_t took;
 			/* Validate completely before touching anything live. The
 			 * journals are replayed over the new YAML: updates survive
-			 * reloads, and those that no longer apply are dropped. */
-			if (load(o.config, false, zone_current(), &ncfg, &trial, &nupd) == -1) {
+			 * reloads, and those that no longer apply are dropped. The
+			 * watcher takes the new backends first (states carry over by
+			 * address and check) so that one build, with their states,
+			 * both validates the zones and makes the snapshot served; if
+			 * it fails the watcher goes back to the running config. */
+			if (load_config(o.config, false, &ncfg, &nupd) == -1) {
 				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
 				continue;
 			}
-			zone_free(trial);
 			if (health_reconfigure(health, ncfg) == -1) {
 				log_err("reload failed (health watcher), continuing with the previous "
 				        "configuration");
+				metrics_add(&metrics_global.reload_failures, 1);
+				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
+				config_free(ncfg);
+				update_free(nupd);
+				continue;
+			}
+			if (build(ncfg, health, &nsnap, &took) == -1) {
+				if (health_reconfigure(health, cfg) == -1)
+					log_err("reload: the health watcher could not return to the running "
+					        "configuration (out of memory); health states may be wrong "
+					        "until the next reload");
+				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
 				config_free(ncfg);
@@ -1006,7 +1047,7 @@ int main(int argc, char **argv)
 				        "previous ones stay");
 			config_free(cfg);
 			cfg = ncfg;
-			rebuild(cfg, health);
+			publish(nsnap, took);
 			summarize(cfg, &nsvc, &nbe);
 			metrics_add(&metrics_global.reloads, 1);
 			log_info("reloaded %s: %zu zones, %zu services, %zu backends", o.config,

@@ -74,6 +74,7 @@ struct builder {
 	size_t names_len, names_cap;
 	struct bent *ents;    /* [0] unused */
 	size_t nents, ents_cap;
+	uint32_t *target;     /* per backend of the zone (service order): its name's node */
 	uint64_t key;
 	const uint8_t *origin;
 	size_t originlen;
@@ -219,6 +220,7 @@ static void b_free(struct builder *b)
 	free(b->slots);
 	free(b->names);
 	free(b->ents);
+	free(b->target);
 }
 
 /* Concatenates label + parent into out. Returns length or 0 if too long. */
@@ -385,7 +387,8 @@ out:
 /* Fills s from cs. Target names are shared with the zone's nodes (built
  * before the services), so a backend costs no name of its own. */
 static int copy_service(struct arena *a, const struct zone *z, const struct cfg_service *cs,
-                        struct zone_service *s, struct build_ctx *bc, size_t si)
+                        const uint32_t *target, struct zone_service *s, struct build_ctx *bc,
+                        size_t si)
 {
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;
@@ -422,14 +425,9 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 		for (int k = 0; k < 16; k++)
 			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
 		zb->hkey = mix64(hk ^ cb->port);
-		const char *bn = cb->name ? cb->name : "backend";
-		uint8_t target[DNS_NAME_MAX];
-		size_t tlen = name_prepend(target, bn, strlen(bn), cs->owner, cs->ownerlen);
-		const struct zone_node *tn = tlen ? zone_find(z, target, tlen) : NULL;
-		zb->target = tn ? tn->name : tlen ? arena_bytes(a, target, tlen) : NULL;
-		zb->targetlen = (uint8_t)tlen;
-		if (!zb->target)
-			return -1;
+		const struct zone_node *tn = &z->nodes[target[i]];
+		zb->target = tn->name;
+		zb->targetlen = tn->namelen;
 		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
 		zb->locality = cb->locality ? arena_bytes(a, cb->locality, strlen(cb->locality) + 1)
 		                            : NULL;
@@ -480,8 +478,22 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	getrandom(&b.key, sizeof(b.key), 0);
 	b.origin = cz->origin;
 	b.originlen = cz->originlen;
-	if (b_rehash(&b, 128) == -1)
+	/* Sized for every name the config makes (plus a guess at empty
+	 * non-terminals), so a big zone grows no table while it is built. */
+	size_t nbe = 0, guess = 2 + 2 * cz->nrecords;
+	for (size_t si = 0; si < cz->nservices; si++) {
+		nbe += cz->services[si].nbackends;
+		guess += 2 + 2 * cz->services[si].nports + cz->services[si].nbackends;
+	}
+	size_t nslots = 128;
+	while (nslots < 2 * guess)
+		nslots *= 2;
+	b.target = malloc((nbe + 1) * sizeof(*b.target));
+	if (!b.target || b_rehash(&b, nslots) == -1 ||
+	    grow((void **)&b.nodes, &b.cap, guess, sizeof(*b.nodes), 64) == -1 ||
+	    grow((void **)&b.ents, &b.ents_cap, guess, sizeof(*b.ents), 256) == -1)
 		goto oom;
+	size_t tk = 0;
 
 	/* Apex: SOA and NS. The SOA rdata is assembled here. */
 	struct bnode *apex = b_get(&b, cz->origin, cz->originlen);
@@ -582,6 +594,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			struct bnode *tn = b_get(&b, name, nlen);
 			if (!tn)
 				goto oom;
+			b.target[tk++] = (uint32_t)(tn - b.nodes);
 			size_t alen = cb->family == AF_INET ? 4 : 16;
 			if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->t_be)) {
 				set_err(&b, "service %s: backend name %s clashes with other data", cs->name, bn);
@@ -669,8 +682,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			h = (h + 1) & z->mask;
 		table[h] = (uint32_t)i + 1;
 	}
-	for (size_t si = 0; si < cz->nservices; si++)
-		if (copy_service(a, z, &cz->services[si], &svcs[si], bc, si) == -1)
+	for (size_t si = 0, k = 0; si < cz->nservices; k += cz->services[si++].nbackends)
+		if (copy_service(a, z, &cz->services[si], b.target + k, &svcs[si], bc, si) == -1)
 			goto oom;
 	z->apex = &nodes[0];
 	z->soa = zone_node_rrset(z->apex, DNS_TYPE_SOA);
