@@ -493,6 +493,8 @@ struct forward *forward_start(const struct forward_settings *set, char *err, siz
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&f->thread, NULL, forward_main, f);
+	if (rc == 0)
+		pthread_setname_np(f->thread, "forward");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "forward: pthread_create: %s", strerror(rc));

@@ -191,6 +191,8 @@ struct http *http_start(const struct cfg_listen *addr, struct health *health, ch
 		h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 		                                         : ((struct sockaddr_in *)&ss)->sin_port);
 	int rc = pthread_create(&h->thread, NULL, http_main, h);
+	if (rc == 0)
+		pthread_setname_np(h->thread, "http");
 	if (rc != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
 		MHD_stop_daemon(h->d);

@@ -260,6 +260,8 @@ int notify_start(char *err, size_t errlen)
 	}
 	ns.stop = false;
 	int rc = pthread_create(&ns.thread, NULL, notify_main, NULL);
+	if (rc == 0)
+		pthread_setname_np(ns.thread, "notify");
 	if (rc != 0) {
 		snprintf(err, errlen, "notify: pthread_create: %s", strerror(rc));
 		goto fail;

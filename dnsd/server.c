@@ -1219,11 +1219,19 @@ static int threads_start(struct server *srv, char *err, size_t errlen)
 		rc = pthread_create(&srv->udp[i].thread, NULL, udp_main, &srv->udp[i]);
 		srv->udp[i].created = rc == 0;
 		ncreated += rc == 0;
+		if (rc == 0) {
+			/* Named for top -H and per-thread CPU accounting. */
+			char name[16];
+			snprintf(name, sizeof(name), "udp-%u", (unsigned)(i % 1000));
+			pthread_setname_np(srv->udp[i].thread, name);
+		}
 	}
 	if (rc == 0) {
 		rc = pthread_create(&srv->tcp.thread, NULL, tcp_main, srv);
 		srv->tcp.created = rc == 0;
 		ncreated += rc == 0;
+		if (rc == 0)
+			pthread_setname_np(srv->tcp.thread, "tcp");
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
