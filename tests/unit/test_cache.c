@@ -355,6 +355,7 @@ static void test_lru(void)
 
 struct worker_arg {
 	struct cache *c;
+	pthread_barrier_t *go;
 	int id;
 	unsigned hits;
 };
@@ -365,6 +366,7 @@ static void *worker(void *p)
 	struct msg *m = malloc(sizeof(*m));
 	uint8_t *out = malloc(4096);
 	char name[64];
+	pthread_barrier_wait(a->go);
 	for (int i = 0; i < 20000; i++) {
 		snprintf(name, sizeof(name), "t%d.example.test", i % 300);
 		struct dns_question q = question(name, DNS_TYPE_A);
@@ -387,12 +389,28 @@ static void test_threads(void)
 		.max_entries = 200, .max_ttl = 86400, .neg_max_ttl = 3600, .udp_max_payload = 1232,
 	};
 	struct cache *c = cache_new(&set);
-	struct worker_arg a[2] = { { .c = c, .id = 0 }, { .c = c, .id = 1 } };
+	/* Each worker reads names only the other one writes, so one that ran
+	 * to the end before the other started would never hit: the names
+	 * both read (t1, t4, ...) are there from the start, and a barrier
+	 * starts the two together. */
+	struct msg m;
+	char name[64];
+	for (int i = 1; i < 300; i += 3) {
+		snprintf(name, sizeof(name), "t%d.example.test", i);
+		struct dns_question q = question(name, DNS_TYPE_A);
+		msg_begin(&m, name, DNS_TYPE_A, 0);
+		msg_rr(&m, 0, name, DNS_TYPE_A, 300, addr1, 4);
+		cache_put(c, &q, CACHE_EDNS_NONE, m.buf, msg_end(&m));
+	}
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 2);
+	struct worker_arg a[2] = { { .c = c, .go = &go, .id = 0 }, { .c = c, .go = &go, .id = 1 } };
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, worker, &a[i]);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
 	struct cache_stats st;
 	cache_stats(c, &st);
 	ok(a[0].hits > 0 && a[1].hits > 0, "both threads hit (%u, %u)", a[0].hits, a[1].hits);
