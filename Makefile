@@ -5,6 +5,7 @@
 #   make check        the same tests on an ASan+UBSan build, then a TSan build
 #   make fuzz         libFuzzer builds (clang), each target run FUZZ_TIME seconds
 #   make deps         apt-get install what building and testing need (root)
+#   make bench        install the peers (NSD, Knot, gdnsd, PowerDNS), run tests/bench/
 #   make install      PREFIX=/usr/local DESTDIR=
 #   V=1 shows commands; WERROR=1 turns warnings into errors.
 
@@ -62,7 +63,7 @@ FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_BIN   := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
-.PHONY: all run test check unit integration replay fuzz fuzz-build deps install clean bench
+.PHONY: all run test check unit integration replay fuzz fuzz-build deps install clean bench bench-deps
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/dnsd $(BUILD)/meshdig
@@ -123,7 +124,14 @@ fuzz: fuzz-build
 deps:
 	sh .ci/deps
 
-bench: all
+# The peers measured against (NSD, Knot, gdnsd, PowerDNS) and the load
+# generator, installed as the tests' packages are (not started as services).
+BENCH_PKGS := nsd knot gdnsd pdns-server pdns-backend-bind dnsperf util-linux
+
+bench-deps:
+	sh .ci/deps $(BENCH_PKGS)
+
+bench: all bench-deps
 	/usr/bin/python3 tests/bench/run.py
 
 install: all
