@@ -17,6 +17,7 @@
 #include "cookie.h"
 #include "rdata.h"
 #include "wire.h"
+#include "yamldoc.h"
 
 enum {
 	CFG_MAX_WORKERS = 64,
@@ -27,7 +28,7 @@ enum {
 	CFG_FILE_MAX = 256 << 20,     /* 100k services x 10 backends is ~20 MB */
 	CFG_RDATA_MAX = 65535,
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
-	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (check_depth) */
+	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (yamldoc_load) */
 	CFG_MAX_UPSTREAMS = 16,
 	CFG_RRL_EXEMPT_MAX = 64,      /* as RRL_EXEMPT_MAX */
 };
@@ -2649,130 +2650,25 @@ void config_free(struct config *cfg)
 	free(cfg);
 }
 
-/* 1-based line and column of byte offset off in buf (for reader errors,
- * which libyaml reports as an offset only). */
-static void offset_pos(const char *buf, size_t len, size_t off, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < off && i < len; i++) {
-		if (buf[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
-}
-
-static int yaml_fail(struct cfg_ctx *c, const yaml_parser_t *p, const char *yaml, size_t len)
-{
-	int line, col;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		return fail_at(c, 1, 1, "out of memory");
-	if (p->error == YAML_READER_ERROR) {
-		offset_pos(yaml, len, p->problem_offset, &line, &col);
-		return fail_at(c, line, col, "%s", p->problem ? p->problem : "cannot read");
-	}
-	line = (int)p->problem_mark.line + 1;
-	col = (int)p->problem_mark.column + 1;
-	if (p->context)
-		return fail_at(c, line, col, "%s (%s at line %d)", p->problem ? p->problem : "syntax error",
-		               p->context, (int)p->context_mark.line + 1);
-	return fail_at(c, line, col, "%s", p->problem ? p->problem : "syntax error");
-}
-
-/* libyaml's scanner spends time proportional to the nesting depth on every
- * token, so "[[[[...]]]]" takes quadratic time: 200000 levels take minutes.
- * A first pass over the events stops at CFG_MAX_DEPTH, far more than the
- * schema's 9 levels, before the document is built. Syntax errors are
- * reported from here too. 0, or -1 after reporting. */
-static int check_depth(struct cfg_ctx *c, const char *yaml, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	unsigned depth = 0;
-	int rc = -1;
-
-	if (!yaml_parser_initialize(&parser))
-		return fail_at(c, 1, 1, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	for (;;) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			yaml_fail(c, &parser, yaml, len);
-			break;
-		}
-		yaml_event_type_t type = ev.type;
-		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-			if (++depth > CFG_MAX_DEPTH) {
-				fail_at(c, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-				        "nested deeper than %d levels", CFG_MAX_DEPTH);
-				yaml_event_delete(&ev);
-				break;
-			}
-		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-			depth--;
-		}
-		yaml_event_delete(&ev);
-		if (type == YAML_STREAM_END_EVENT) {
-			rc = 0;
-			break;
-		}
-	}
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-/* Loads the one document of yaml into doc; 0, or -1 after reporting. */
-static int load_document(struct cfg_ctx *c, const char *yaml, size_t len, yaml_document_t *doc)
-{
-	yaml_parser_t parser;
-	int rc = -1;
-
-	if (check_depth(c, yaml, len) == -1)
-		return -1;
-	if (!yaml_parser_initialize(&parser))
-		return fail_at(c, 1, 1, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	if (!yaml_parser_load(&parser, doc)) {
-		yaml_fail(c, &parser, yaml, len);
-		goto out;
-	}
-	yaml_document_t next;
-	if (!yaml_parser_load(&parser, &next)) {
-		yaml_fail(c, &parser, yaml, len);
-		yaml_document_delete(doc);
-		goto out;
-	}
-	yaml_node_t *extra = yaml_document_get_root_node(&next);
-	if (extra) {
-		fail(c, extra, "only one YAML document is allowed");
-		yaml_document_delete(&next);
-		yaml_document_delete(doc);
-		goto out;
-	}
-	yaml_document_delete(&next);
-	rc = 0;
-out:
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
 int config_load_string(const char *yaml, size_t len, const char *name, struct config **out,
                        struct config_error *err)
 {
 	struct cfg_ctx c = { .name = name ? name : "<string>", .err = err };
-	yaml_document_t doc;
+	struct yamldoc yd = { 0 };
+	struct yamldoc_error e;
 	int rc = -1;
 
 	err->msg[0] = '\0';
-	if (load_document(&c, yaml, len, &doc) == -1)
-		return -1;
-	c.doc = &doc;
-	c.max_visits = 16 * (size_t)(doc.nodes.top - doc.nodes.start) + 100000;
+	/* One pass over libyaml's events builds the document (one node array,
+	 * one arena, not a malloc per node). Syntax errors, nesting deeper than
+	 * CFG_MAX_DEPTH (far more than the schema's 9 levels; libyaml is
+	 * quadratic in depth), undefined aliases and a second document fail here. */
+	if (yamldoc_load(yaml, len, CFG_MAX_DEPTH, &yd, &e) == -1)
+		return fail_at(&c, e.line, e.col, "%s", e.msg);
+	c.doc = &yd.doc;
+	c.max_visits = 16 * (size_t)(yd.doc.nodes.top - yd.doc.nodes.start) + 100000;
 
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	yaml_node_t *root = yaml_document_get_root_node(&yd.doc);
 	if (!root) {
 		fail_at(&c, 1, 1, "empty configuration");
 		goto out;
@@ -2822,7 +2718,7 @@ out:
 	config_free(c.cfg);
 	free(c.rdbuf);
 	free(c.svc_slots);
-	yaml_document_delete(&doc);
+	yamldoc_free(&yd);
 	return rc;
 }
 
