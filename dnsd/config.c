@@ -46,6 +46,7 @@ struct cfg_ctx {
 	struct config *cfg;
 	struct cfg_zone *zone;        /* zone being parsed: the origin for names */
 	bool svc_timeout_set;         /* the service's check gave a timeout */
+	const struct cfg_service *svc; /* whose backends are being read */
 	/* The zone's service names so far, for the duplicate check: an
 	 * open-addressing table of service index + 1 (0: empty), so a zone of
 	 * 100k services is checked in linear time. */
@@ -967,13 +968,28 @@ static int item_svc_check(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	return check_parse(c, n, &s->check, false, &c->svc_timeout_set);
 }
 
+/* A backend's own check: the service's settings with these over them. */
 static int item_backend_check(struct cfg_ctx *c, yaml_node_t *n, void *obj,
                               const struct schema_item *it)
 {
 	struct cfg_backend *b = obj;
 	bool set;
 	(void)it;
-	return check_parse(c, n, &b->check, c->svc_timeout_set, &set);
+	if (!(b->check = calloc(1, sizeof(*b->check))))
+		return fail(c, n, "out of memory");
+	if (check_copy(c, n, b->check, &c->svc->check) == -1)
+		return -1;
+	return check_parse(c, n, b->check, c->svc_timeout_set, &set);
+}
+
+/* Frees b's own check, if it has one. */
+static void backend_check_free(struct cfg_backend *b)
+{
+	if (b->check) {
+		check_clear(b->check);
+		free(b->check);
+		b->check = NULL;
+	}
 }
 
 /* ---- backends ----------------------------------------------------------- */
@@ -1034,8 +1050,7 @@ static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 	b->weight = 100;
 	b->line = node_line(n);
 	b->col = node_col(n);
-	if (check_copy(c, n, &b->check, &s->check) == -1)
-		return -1;
+	c->svc = s;
 	if (n->type == YAML_SCALAR_NODE) {
 		static const struct schema_item addr_item = ITEM_FN("address", item_address, 0);
 		if (item_address(c, n, b, &addr_item) == -1)
@@ -1213,7 +1228,7 @@ static void service_auto_ttl(struct cfg_service *s, uint32_t zone_ttl)
 {
 	uint64_t best = UINT64_MAX;
 	for (size_t i = 0; i < s->nbackends; i++) {
-		const struct cfg_check *ck = &s->backends[i].check;
+		const struct cfg_check *ck = cfg_backend_check(s, &s->backends[i]);
 		if (ck->type == CFG_CHECK_NONE)
 			continue;
 		uint64_t t = (uint64_t)ck->interval_ms * ck->fall;
@@ -2613,7 +2628,7 @@ void config_free(struct config *cfg)
 			for (size_t k = 0; k < s->nbackends; k++) {
 				free(s->backends[k].name);
 				free(s->backends[k].locality);
-				check_clear(&s->backends[k].check);
+				backend_check_free(&s->backends[k]);
 			}
 			free(s->name);
 			free(s->ports);
@@ -2831,13 +2846,8 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 		return -1;
 	}
 	b->name = strdup(label);
-	struct cfg_check k = s->check;
-	k.path = s->check.path ? strdup(s->check.path) : NULL;
-	k.host = s->check.host ? strdup(s->check.host) : NULL;
-	b->check = k;
-	if (!b->name || (s->check.path && !k.path) || (s->check.host && !k.host)) {
-		free(b->name);
-		check_clear(&b->check);
+	b->check = NULL;              /* the service's */
+	if (!b->name) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -2859,7 +2869,7 @@ size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int fami
 		if (match) {
 			free(b->name);
 			free(b->locality);
-			check_clear(&b->check);
+			backend_check_free(b);
 			removed++;
 			continue;
 		}

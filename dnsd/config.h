@@ -62,7 +62,9 @@ struct cfg_backend {
 	uint32_t weight;              /* 1..65535, default 100 */
 	uint16_t priority;            /* 0..65535, default 0 (lower wins) */
 	char *locality;               /* NULL if none */
-	struct cfg_check check;
+	struct cfg_check *check;      /* its own check settings; NULL: the
+	                               * service's (a million backends share
+	                               * it): read it with cfg_backend_check */
 	int line, col;
 };
 
@@ -84,6 +86,13 @@ struct cfg_service {
 	size_t nbackends;
 	int line, col;
 };
+
+/* The check settings of backend b of service s. */
+static inline const struct cfg_check *cfg_backend_check(const struct cfg_service *s,
+                                                        const struct cfg_backend *b)
+{
+	return b->check ? b->check : &s->check;
+}
 
 struct cfg_record {
 	uint8_t owner[DNS_NAME_MAX];  /* absolute wire name */

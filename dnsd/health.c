@@ -247,7 +247,7 @@ static int http_parse_status(const char *s, size_t len)
 
 static bool http_status_ok(const struct probe *p, int code)
 {
-	const struct cfg_check *c = &p->be->check;
+	const struct cfg_check *c = cfg_backend_check(p->svc, p->be);
 	if (c->nexpect == 0)
 		return code >= 200 && code <= 399;
 	for (size_t i = 0; i < c->nexpect && i < sizeof(c->expect) / sizeof(c->expect[0]); i++)
@@ -371,7 +371,7 @@ static int curl_close_cb(void *clientp, curl_socket_t s)
  * fresh connection (FRESH_CONNECT, FORBID_REUSE), as a check must. */
 static int probe_init_curl(struct health *h, struct probe *p, const char *addr, const char *path)
 {
-	const char *host = p->be->check.host;
+	const char *host = cfg_backend_check(p->svc, p->be)->host;
 	bool v6 = p->be->family == AF_INET6;
 	char *url = NULL, *ct = NULL;
 	int rc = -1;
@@ -446,7 +446,7 @@ out:
 static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *z,
                       const struct cfg_service *s, const struct cfg_backend *be)
 {
-	const struct cfg_check *c = &be->check;
+	const struct cfg_check *c = cfg_backend_check(s, be);
 	p->zone = z;
 	p->svc = s;
 	p->be = be;
@@ -551,7 +551,9 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
 		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
 			for (size_t bi = 0; bi < cfg->zones[zi].services[si].nbackends; bi++)
-				nchk += cfg->zones[zi].services[si].backends[bi].check.type != CFG_CHECK_NONE;
+				nchk += cfg_backend_check(&cfg->zones[zi].services[si],
+				                          &cfg->zones[zi].services[si].backends[bi])->type !=
+				        CFG_CHECK_NONE;
 	struct view *v = calloc(1, sizeof(*v));
 	if (!v)
 		goto nomem;
@@ -573,7 +575,7 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 			v->svc_first[sk++] = g;
 			for (size_t bi = 0; bi < s->nbackends; bi++, g++) {
 				v->pidx[g] = NO_HEAP;
-				if (s->backends[bi].check.type == CFG_CHECK_NONE)
+				if (cfg_backend_check(s, &s->backends[bi])->type == CFG_CHECK_NONE)
 					continue;
 				struct probe *p = &v->probes[k];
 				v->nprobes = k + 1;
@@ -1033,7 +1035,7 @@ static bool str_same(const char *a, const char *b)
 static bool key_same(const struct probe *a, const struct probe *b)
 {
 	const struct cfg_backend *x = a->be, *y = b->be;
-	const struct cfg_check *c = &x->check, *d = &y->check;
+	const struct cfg_check *c = cfg_backend_check(a->svc, x), *d = cfg_backend_check(b->svc, y);
 	if (a->zone->originlen != b->zone->originlen ||
 	    memcmp(a->zone->origin, b->zone->origin, a->zone->originlen) != 0 ||
 	    strcmp(a->svc->name, b->svc->name) != 0 || x->family != y->family ||

@@ -43,7 +43,7 @@ static void check_config(const struct config *cfg)
 				const struct cfg_backend *b = &s->backends[k];
 				if (!b->name || b->weight < 1 || b->weight > 65535)
 					abort();
-				check_check(&b->check);
+				check_check(cfg_backend_check(s, b));
 			}
 		}
 	}

@@ -139,6 +139,12 @@ static struct config *bench_config(size_t n, uint16_t port, enum mode mode, uint
 		s->name = strdup(name);
 		s->nbackends = n - si * 100 < 100 ? n - si * 100 : 100;
 		s->backends = calloc(s->nbackends, sizeof(*s->backends));
+		s->check.type = mode == MODE_HTTP ? CFG_CHECK_HTTP : CFG_CHECK_TCP;
+		s->check.interval_ms = interval;
+		s->check.timeout_ms = interval;
+		s->check.rise = 2;
+		s->check.fall = 3;
+		s->check.path = "/health";
 		for (size_t bi = 0; bi < s->nbackends; bi++) {
 			struct cfg_backend *b = &s->backends[bi];
 			do
@@ -152,12 +158,6 @@ static struct config *bench_config(size_t n, uint16_t port, enum mode mode, uint
 			b->addr[3] = (uint8_t)ip;
 			b->port = port;
 			b->weight = 100;
-			b->check.type = mode == MODE_HTTP ? CFG_CHECK_HTTP : CFG_CHECK_TCP;
-			b->check.interval_ms = interval;
-			b->check.timeout_ms = interval;
-			b->check.rise = 2;
-			b->check.fall = 3;
-			b->check.path = "/health";
 		}
 	}
 	return c;

@@ -161,9 +161,9 @@ static void test_example(void)
 		is_int(b->weight, 100, "backend weight default");
 		is_int(b->priority, 0, "backend priority default");
 		ok(b->locality == NULL, "no locality");
-		is_int(b->check.type, CFG_CHECK_TCP, "backend inherits the check type");
-		is_int(b->check.timeout_ms, 500, "backend inherits the timeout");
-		ok(b->check.path && b->check.path != s->check.path, "check path copied, not shared");
+		is_int(cfg_backend_check(s, b)->type, CFG_CHECK_TCP, "backend inherits the check type");
+		is_int(cfg_backend_check(s, b)->timeout_ms, 500, "backend inherits the timeout");
+		ok(b->check == NULL, "the service's check is shared, not copied");
 		is_int(b->line, 65, "backend line");
 		is_int(b->col, 13, "backend col");
 		is_int(s->backends[2].weight, 50, "backend 2 weight");
@@ -303,11 +303,12 @@ static void test_variants(void)
 		const struct cfg_backend *b = &s->backends[0];
 		is_int(b->family, AF_INET6, "v6 backend");
 		is_str(b->name, "fd00--5", "v6 name from the address");
-		is_int(b->check.type, CFG_CHECK_HTTP, "check written after backends still applies");
-		is_str(b->check.path, "/healthz", "inherited path");
-		is_str(b->check.host, "api", "inherited host");
-		is_int(b->check.nexpect, 2, "inherited expect");
-		is_int(b->check.port, 9, "inherited check port");
+		const struct cfg_check *bk = cfg_backend_check(s, b);
+		is_int(bk->type, CFG_CHECK_HTTP, "check written after backends still applies");
+		is_str(bk->path, "/healthz", "inherited path");
+		is_str(bk->host, "api", "inherited host");
+		is_int(bk->nexpect, 2, "inherited expect");
+		is_int(bk->port, 9, "inherited check port");
 		b = &s->backends[1];
 		is_int(b->port, 8080, "backend port");
 		is_int(b->priority, 2, "backend priority");
@@ -321,7 +322,7 @@ static void test_variants(void)
 	s = &z->services[2];
 	is_int(s->check.timeout_ms, 200, "unwritten timeout cut to a short interval");
 	if (is_int(s->nbackends, 1, "one backend")) {
-		const struct cfg_check *k = &s->backends[0].check;
+		const struct cfg_check *k = cfg_backend_check(s, &s->backends[0]);
 		is_int(k->interval_ms, 5000, "backend overrides interval");
 		is_int(k->timeout_ms, 200, "backend keeps the inherited timeout");
 		is_int(k->type, CFG_CHECK_HTTPS, "backend overrides type");
@@ -381,8 +382,12 @@ static void test_multi_zone(void)
 		ok(NAME_IS(s->owner, s->ownerlen, "\3api\3svc\7example\4test"), "service in the inner zone");
 		is_int(s->backends[0].family, AF_INET6, "IPv6 backend");
 		is_str(s->backends[0].name, "fd00-a--10", "IPv6 backend name");
-		is_int(s->backends[2].check.interval_ms, 5000, "backend check override");
-		is_int(s->backends[2].check.timeout_ms, 1000, "inherited timeout");
+		ok(s->backends[2].check != NULL && s->backends[1].check == NULL,
+		   "only the backend with a check of its own has one");
+		is_int(cfg_backend_check(s, &s->backends[2])->interval_ms, 5000, "backend check override");
+		is_int(cfg_backend_check(s, &s->backends[2])->timeout_ms, 1000, "inherited timeout");
+		is_int(cfg_backend_check(s, &s->backends[1])->interval_ms, s->check.interval_ms,
+		       "the others keep the service's interval");
 		is_int(z->services[1].policy, CFG_POLICY_FAILOVER, "failover");
 		ok(!z->services[1].fail_open, "fail-open false");
 		is_int(z->services[1].check.timeout_ms, 500, "timeout cut to the 500ms interval");

@@ -315,16 +315,17 @@ static struct config *tcfg_new(const struct tb *tb, size_t n)
 		memcpy(b->addr, "\x7f\0\0\1", 4);
 		b->port = tb[i].port;
 		b->weight = 100;
-		b->check.type = tb[i].type;
-		b->check.interval_ms = tb[i].interval_ms ? tb[i].interval_ms : 100;
-		b->check.timeout_ms = tb[i].timeout_ms ? tb[i].timeout_ms : 50;
-		b->check.rise = 2;
-		b->check.fall = 2;
-		b->check.path = strdup("/health");
-		b->check.host = tb[i].host ? strdup(tb[i].host) : NULL;
+		b->check = calloc(1, sizeof(*b->check));
+		b->check->type = tb[i].type;
+		b->check->interval_ms = tb[i].interval_ms ? tb[i].interval_ms : 100;
+		b->check->timeout_ms = tb[i].timeout_ms ? tb[i].timeout_ms : 50;
+		b->check->rise = 2;
+		b->check->fall = 2;
+		b->check->path = strdup("/health");
+		b->check->host = tb[i].host ? strdup(tb[i].host) : NULL;
 		if (tb[i].expect) {
-			b->check.expect[0] = tb[i].expect;
-			b->check.nexpect = 1;
+			b->check->expect[0] = tb[i].expect;
+			b->check->nexpect = 1;
 		}
 	}
 	return c;
@@ -339,8 +340,9 @@ static void tcfg_free(struct config *c)
 		for (size_t si = 0; si < z->nservices; si++) {
 			struct cfg_service *s = &z->services[si];
 			for (size_t bi = 0; bi < s->nbackends; bi++) {
-				free(s->backends[bi].check.path);
-				free(s->backends[bi].check.host);
+				free(s->backends[bi].check->path);
+				free(s->backends[bi].check->host);
+				free(s->backends[bi].check);
 			}
 			free(s->backends);
 			free(s->ports[0].name);
@@ -534,7 +536,7 @@ int main(void)
 	/* The flap backend alternates 200/500 per connection: a probe timing
 	 * out on a stalled machine shifts the pattern and adds a failure, so
 	 * it gets fall 3 and the longest timeout. */
-	cfg1->zones[0].services[1].backends[6].check.fall = 3;
+	cfg1->zones[0].services[1].backends[6].check->fall = 3;
 	char err[256] = "";
 	uint64_t t_start = health_now_ms();
 	struct health *h = health_start(cfg1, on_change, NULL, err, sizeof(err));
