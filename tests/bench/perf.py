@@ -166,16 +166,28 @@ def tree(pid):
 
 
 def cpu_ticks(pids):
-    """(utime, stime) in clock ticks summed over pids (each over all threads)."""
+    """(utime, stime) in clock ticks summed over every thread of pids.
+
+    Per thread, not /proc/PID/stat: the kernel scales a task's sampled
+    user/system ticks to its exact run time over its whole life and never
+    lets either go down, so a process whose start was user-heavy (dnsd
+    loading its config) can show no user time at all over a later window.
+    A worker thread has done the same work all its life, so its split holds.
+    """
     u = s = 0
     for p in pids:
         try:
-            st = Path("/proc/%d/stat" % p).read_text()
+            tids = os.listdir("/proc/%d/task" % p)
         except OSError:
             continue
-        f = st[st.rindex(")") + 2:].split()
-        u += int(f[11])
-        s += int(f[12])
+        for t in tids:
+            try:
+                st = Path("/proc/%d/task/%s/stat" % (p, t)).read_text()
+            except OSError:
+                continue
+            f = st[st.rindex(")") + 2:].split()
+            u += int(f[11])
+            s += int(f[12])
     return u, s
 
 
@@ -698,8 +710,9 @@ def measure_latency(srv, qfile, secs, rate):
                 max_ms=ms(lat[-1] if lat else None))
 
 
-def run_server(srv, qfile, a, say, with_max=True, with_lat=True):
-    """Starts srv, measures it, stops it.  Never raises for a server problem."""
+def run_server(srv, qfile, a, say, with_max=True, with_lat=True, rounds=None):
+    """Starts srv, measures it (rounds fixed-rate runs, a.rounds if None),
+    stops it.  Never raises for a server problem."""
     out = dict(server=srv.name, status="ok", settings=srv.settings)
     why = srv.missing()
     if why:
@@ -723,7 +736,7 @@ def run_server(srv, qfile, a, say, with_max=True, with_lat=True):
         # Repeated back to back; the median run (by us/query) is reported,
         # every run is kept in the JSON.
         runs = [measure_cpu(srv, qfile, a.secs, a.rate, a.idle if i == 0 else 0)
-                for i in range(max(1, a.rounds))]
+                for i in range(max(1, a.rounds if rounds is None else rounds))]
         ok = sorted((r for r in runs if r.get("us_total")), key=lambda r: r["us_total"])
         out["cpu"] = dict(ok[len(ok) // 2] if ok else runs[0])
         out["cpu"]["idle_cpu_pct"] = runs[0].get("idle_cpu_pct")
@@ -867,13 +880,40 @@ def big_run(tmp, env, nsvc, nbe, say, limit, reloads=2):
 
 # ---------------------------------------------------------------- report
 
+def merge_rounds(rs, null_rs):
+    """One server's result from its rounds: the first round's (max qps,
+    latency, version), with the median CPU run, every run's us/q, and x null
+    as the median of the ratios to null's run of the same round."""
+    out = dict(rs[0])
+    runs = [r["cpu"] for r in rs if "cpu" in r]
+    ok = sorted((c for c in runs if c.get("us_total")), key=lambda c: c["us_total"])
+    if ok:
+        out["cpu"] = dict(ok[len(ok) // 2])
+        out["cpu"]["idle_cpu_pct"] = runs[0].get("idle_cpu_pct")
+    out["cpu_runs_us"] = [c.get("us_total") for c in runs]
+    ratios = []
+    for i, r in enumerate(rs):
+        n = null_rs[i] if null_rs and i < len(null_rs) else None
+        u, v = r.get("cpu", {}).get("us_total"), n and n.get("cpu", {}).get("us_total")
+        if u and v:
+            ratios.append(round(u / v, 3))
+    out["x_null_runs"] = ratios
+    if ratios:
+        out["x_null"] = sorted(ratios)[len(ratios) // 2]
+    for r in rs[1:]:
+        if r.get("status") != "ok":
+            out.update(status=r["status"], reason=r.get("reason"))
+    return out
+
+
 def fmt(v, f="%.2f"):
     return "-" if v is None else f % v
 
 
 def table(results, scale, big, null_total, a):
-    lines = ["CPU per query at %d qps for %d s, median of %d runs (server on CPU %s, dnsperf "
-             "on CPU %s); max qps unlimited; latency at %d qps" % (
+    lines = ["CPU per query at %d qps for %d s, median of %d rounds over all servers (x null: "
+             "median of same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps "
+             "unlimited; latency at %d qps" % (
                  a.rate, a.secs, a.rounds, SERVER_CPU, CLIENT_CPU, a.lat_rate),
              "%-13s %8s %8s %8s %7s %6s %9s %6s %8s %8s %7s %6s" % (
                  "server", "us/q", "user", "sys", "x null", "idle%", "max qps", "cpu%",
@@ -883,7 +923,9 @@ def table(results, scale, big, null_total, a):
             lines.append("%-13s %s: %s" % (r["server"], r["status"], r.get("reason", "")))
             continue
         c, m, lt = r["cpu"], r.get("max", {}), r.get("latency", {})
-        ratio = c.get("us_total") / null_total if null_total and c.get("us_total") else None
+        ratio = r.get("x_null")
+        if ratio is None and null_total and c.get("us_total"):
+            ratio = c.get("us_total") / null_total
         lines.append("%-13s %8s %8s %8s %7s %6s %9s %6s %8s %8s %7s %6s" % (
             r["server"], fmt(c.get("us_total")), fmt(c.get("us_user")), fmt(c.get("us_sys")),
             fmt(ratio), fmt(c.get("idle_cpu_pct"), "%.1f"), fmt(m.get("qps"), "%.0f"),
@@ -949,8 +991,8 @@ def build_null(tmp, say):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=None,
-                    help="fixed-rate CPU runs per server, back to back; the median is "
-                         "reported (3; quick: 1)")
+                    help="rounds over all servers, each a fixed-rate CPU run per server; "
+                         "the median is reported (3; quick: 1)")
     ap.add_argument("--quick", action="store_true",
                     help="short runs, scaling at 100 and 10k names, 10k x 10 big run")
     ap.add_argument("--services", type=int, default=100, help="services in the zone (100)")
@@ -1032,17 +1074,31 @@ def main(argv=None):
             "gdnsd": lambda: Gdnsd(tmp, free_port(), env),
             "pdns": lambda: Pdns(tmp, free_port(), env),
         }
-        for n in names:
-            if n not in factories:
-                say("%s: unknown server, skipped" % n)
-                continue
-            srv = factories[n]()
-            qf = qfile
-            if n == "dnsd-10k":
-                srv.settings += "; 3334 services x 3 = 10,002 health-checked backends"
-                qf = Path(tmp) / "queries-10k"
-                write_queries(qf, 3334, a.qlimit)
-            results.append(run_server(srv, qf, a, say))
+        # Round after round over every server, one fixed-rate run each (max
+        # qps and latency in the first round only): this machine's speed
+        # drifts over minutes, and interleaving spreads the drift over all
+        # servers instead of favouring whoever ran in a quiet minute. Each
+        # server's ratio to null is taken within a round.
+        per = {}
+        for rnd in range(max(1, a.rounds)):
+            say("-- round %d of %d" % (rnd + 1, max(1, a.rounds)))
+            for n in names:
+                if n not in factories:
+                    if rnd == 0:
+                        say("%s: unknown server, skipped" % n)
+                    continue
+                if rnd and per.get(n, [{}])[0].get("status") != "ok":
+                    continue
+                srv = factories[n]()
+                qf = qfile
+                if n == "dnsd-10k":
+                    srv.settings += "; 3334 services x 3 = 10,002 health-checked backends"
+                    qf = Path(tmp) / "queries-10k"
+                    if rnd == 0:
+                        write_queries(qf, 3334, a.qlimit)
+                per.setdefault(n, []).append(run_server(srv, qf, a, say, with_max=rnd == 0,
+                                                        with_lat=rnd == 0, rounds=1))
+        results = [merge_rounds(rs, per.get("null")) for rs in per.values()]
         for names_n in scale_sizes:
             scale.append(scale_run(tmp, env, names_n, a, say))
         if big_spec:
