@@ -92,21 +92,33 @@ int main(int argc, char **argv)
 	struct query_worker *qw = query_worker_new(0, 1);
 
 	unsigned nqs = nsvc * 2;
-	uint8_t (*qs)[512] = malloc((size_t)nqs * 512);
+	uint8_t (*qs)[128] = malloc((size_t)nqs * 128);
 	size_t *ql = malloc(nqs * sizeof(*ql));
 	for (unsigned i = 0; i < nsvc; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "svc%u.mesh.", i);
-		ql[2 * i] = make_query(qs[2 * i], 512, name, DNS_TYPE_A, (uint16_t)i);
+		ql[2 * i] = make_query(qs[2 * i], 128, name, DNS_TYPE_A, (uint16_t)i);
 		snprintf(name, sizeof(name), "_http._tcp.svc%u.mesh.", i);
-		ql[2 * i + 1] = make_query(qs[2 * i + 1], 512, name, DNS_TYPE_SRV, (uint16_t)i);
+		ql[2 * i + 1] = make_query(qs[2 * i + 1], 128, name, DNS_TYPE_SRV, (uint16_t)i);
+	}
+	/* In a shuffled order, as perf.py's query file: a big zone is then
+	 * read all over, not front to back. */
+	unsigned *order = malloc(nqs * sizeof(*order));
+	for (unsigned i = 0; i < nqs; i++)
+		order[i] = i;
+	uint64_t rng = 0x9e3779b97f4a7c15u;
+	for (unsigned i = nqs; i > 1; i--) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		unsigned j = (unsigned)(rng % i), t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
 	}
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	static uint8_t resp[65535];
 	unsigned long bytes = 0;
 	uint64_t t0 = now_ns();
 	for (unsigned long k = 0; k < nq; k++) {
-		unsigned i = (unsigned)(k % nqs);
+		unsigned i = order[k % nqs];
 		int n = query_process(qw, qs[i], ql[i], resp, sizeof(resp), (struct sockaddr *)&peer,
 		                      false);
 		if (n <= 0) {
@@ -120,6 +132,7 @@ int main(int argc, char **argv)
 	uint64_t dt = now_ns() - t0;
 	printf("%u services (%s), %lu queries (A and SRV): %.1f ns/query, %.0f bytes/answer\n", nsvc,
 	       policy, nq, (double)dt / (double)nq, (double)bytes / (double)nq);
+	free(order);
 	query_worker_free(qw);
 	rcu_unregister_thread();
 	zone_shutdown();
