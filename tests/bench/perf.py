@@ -710,9 +710,10 @@ def measure_latency(srv, qfile, secs, rate):
                 max_ms=ms(lat[-1] if lat else None))
 
 
-def run_server(srv, qfile, a, say, with_max=True, with_lat=True, rounds=None):
-    """Starts srv, measures it (rounds fixed-rate runs, a.rounds if None),
-    stops it.  Never raises for a server problem."""
+def run_server(srv, qfile, a, say, first=True):
+    """Starts srv, measures it with one fixed-rate run (and, in the first
+    round, its idle CPU, max qps and latency), stops it.  Never raises for a
+    server problem; merge_rounds combines the rounds."""
     out = dict(server=srv.name, status="ok", settings=srv.settings)
     why = srv.missing()
     if why:
@@ -733,25 +734,17 @@ def run_server(srv, qfile, a, say, with_max=True, with_lat=True, rounds=None):
         out["start_s"] = round(now() - t0, 2)
         time.sleep(srv.ready_extra())
         say("%s: answering after %.2f s (%s)" % (srv.name, out["start_s"], out["version"]))
-        # Repeated back to back; the median run (by us/query) is reported,
-        # every run is kept in the JSON.
-        runs = [measure_cpu(srv, qfile, a.secs, a.rate, a.idle if i == 0 else 0)
-                for i in range(max(1, a.rounds if rounds is None else rounds))]
-        ok = sorted((r for r in runs if r.get("us_total")), key=lambda r: r["us_total"])
-        out["cpu"] = dict(ok[len(ok) // 2] if ok else runs[0])
-        out["cpu"]["idle_cpu_pct"] = runs[0].get("idle_cpu_pct")
-        out["cpu_runs_us"] = [r.get("us_total") for r in runs]
-        c = out["cpu"]
-        say("%s: cpu at %d qps: %s us/q (user %s, sys %s; runs %s), %s/%s answered, idle %s%%%s"
+        out["cpu"] = c = measure_cpu(srv, qfile, a.secs, a.rate, a.idle if first else 0)
+        say("%s: cpu at %d qps: %s us/q (user %s, sys %s), %s/%s answered%s%s"
             % (srv.name, a.rate, c.get("us_total"), c.get("us_user"), c.get("us_sys"),
-               out["cpu_runs_us"], c["dnsperf"].get("completed"), c["dnsperf"].get("sent"),
-               c.get("idle_cpu_pct"),
+               c["dnsperf"].get("completed"), c["dnsperf"].get("sent"),
+               ", idle %s%%" % c["idle_cpu_pct"] if "idle_cpu_pct" in c else "",
                "; threads us/q %s" % c["threads_us"] if len(c.get("threads_us", {})) > 1 else ""))
-        if with_max:
+        if first:
             out["max"] = measure_max(srv, qfile, a.max_secs)
             say("%s: max %s qps (server cpu %s%%)" % (srv.name, out["max"]["qps"],
                                                       out["max"]["server_cpu_pct"]))
-        if with_lat:
+        if first:
             out["latency"] = measure_latency(srv, qfile, a.lat_secs, a.lat_rate)
             lt = out["latency"]
             say("%s: latency at %d qps: p50 %s ms, p99 %s ms" % (srv.name, a.lat_rate,
@@ -1101,8 +1094,7 @@ def main(argv=None):
                     qf = Path(tmp) / "queries-10k"
                     if rnd == 0:
                         write_queries(qf, 3334, a.qlimit)
-                per.setdefault(n, []).append(run_server(srv, qf, a, say, with_max=rnd == 0,
-                                                        with_lat=rnd == 0, rounds=1))
+                per.setdefault(n, []).append(run_server(srv, qf, a, say, first=rnd == 0))
         results = [merge_rounds(rs, per.get("null")) for rs in per.values()]
         for names_n in scale_sizes:
             scale.append(scale_run(tmp, env, names_n, a, say))
