@@ -549,11 +549,11 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 	}
 	size_t nchk = 0;
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
-		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
-			for (size_t bi = 0; bi < cfg->zones[zi].services[si].nbackends; bi++)
-				nchk += cfg_backend_check(&cfg->zones[zi].services[si],
-				                          &cfg->zones[zi].services[si].backends[bi])->type !=
-				        CFG_CHECK_NONE;
+		for (size_t si = 0; si < cfg->zones[zi].nservices; si++) {
+			const struct cfg_service *s = &cfg->zones[zi].services[si];
+			for (size_t bi = 0; bi < s->nbackends; bi++)
+				nchk += cfg_backend_check(s, &s->backends[bi])->type != CFG_CHECK_NONE;
+		}
 	struct view *v = calloc(1, sizeof(*v));
 	if (!v)
 		goto nomem;
