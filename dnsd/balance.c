@@ -86,9 +86,12 @@ void balance_client_from_sockaddr(struct balance_client *c, const struct sockadd
 uint32_t balance_weight(const struct zone_service *svc, const struct zone_backend *b, uint64_t now_ms)
 {
 	uint32_t w = b->weight ? b->weight : 1;
-	if (!svc->slow_start_ms || !now_ms || !b->since_ms || now_ms < b->since_ms)
+	if (!svc->slow_start_ms || !now_ms)
 		return w;
-	uint64_t age = now_ms - b->since_ms;
+	uint64_t since = bstate_word_since(bstate_load(b->state));
+	if (!since || now_ms < since)
+		return w;
+	uint64_t age = now_ms - since;
 	if (age >= svc->slow_start_ms)
 		return w;
 	/* 10% at the moment it came back, linear to 100%. */
@@ -200,13 +203,27 @@ static void order_rr(const struct zone_service *svc, int family, struct balance_
 	int which = family == AF_INET ? 0 : family == AF_INET6 ? 1 : 2;
 	if (!svc->rr_len[which] || n < 2)
 		return;
+	/* The schedule covers every backend of the family. The turn of one
+	 * that is not a candidate now (down) goes to a candidate picked by
+	 * weight, so the shares stay proportional to the weights of those up
+	 * without a new schedule per health change. */
 	uint32_t c = st->rr[svc->id % BALANCE_RR_SLOTS]++;
 	uint16_t first = svc->rr_sched[which][c % svc->rr_len[which]];
 	unsigned pos = 0;
 	while (pos < n && idx[pos] != first)
 		pos++;
-	if (pos == n)
-		return;
+	if (pos == n) {
+		uint64_t total = 0;
+		for (unsigned i = 0; i < n; i++)
+			total += balance_weight(svc, &svc->backends[idx[i]], st->now_ms);
+		uint64_t r = rand_below(st, total);
+		for (pos = 0; pos + 1 < n; pos++) {
+			uint64_t w = balance_weight(svc, &svc->backends[idx[pos]], st->now_ms);
+			if (r < w)
+				break;
+			r -= w;
+		}
+	}
 	/* Rotate so first leads; idx is in configuration order. */
 	uint16_t tmp[ZONE_MAX_BACKENDS];
 	for (unsigned i = 0; i < n; i++)
@@ -231,13 +248,12 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
                         int family, struct balance_state *st, const struct balance_client *client,
                         uint16_t *idx, unsigned max, struct balance_explain *ex)
 {
-	unsigned n = 0, nall = 0;
+	unsigned n = 0;
 	for (unsigned i = 0; i < svc->nbackends; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		if (family != AF_UNSPEC && b->family != family)
 			continue;
-		nall++;
-		if (b->up)
+		if (zone_backend_up(b))
 			idx[n++] = (uint16_t)i;
 	}
 	unsigned healthy = n;
@@ -246,7 +262,7 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 	 * dual-stack client would try that one first). */
 	bool any_up = false;
 	for (unsigned i = 0; n == 0 && i < svc->nbackends && !any_up; i++)
-		any_up = svc->backends[i].up;
+		any_up = zone_backend_up(&svc->backends[i]);
 	if (n == 0 && svc->fail_open && !any_up) {
 		for (unsigned i = 0; i < svc->nbackends; i++)
 			if (family == AF_UNSPEC || svc->backends[i].family == family)

@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 
+#include "bstate.h"
 #include "log.h"
 
 /* Scheduling: every checked backend owns one preallocated probe and sits in
@@ -125,6 +126,10 @@ struct probe {
 	enum fail_kind fail_kind;
 	int fail_code, fail_oserr;
 	bool taken;                   /* reconfigure: already carried over */
+	bool fresh;                   /* sid allocated for this view (not carried over) */
+	uint32_t sid;                 /* its word in the state table, stable across views */
+	uint64_t chg_gen;             /* its entry in h->chg is chg_pos - 1 while chg_gen */
+	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
 
 	/* Published: written by the watcher with h->mu held, read with it held. */
 	struct health_state st;
@@ -159,6 +164,7 @@ struct health {
 	size_t nfdflags;
 	uint64_t rng;
 	bool changed;                 /* a transition since the last callback */
+	struct bstate *states;
 	uint64_t last_local_warn;
 	health_changed_fn cb;
 	void *arg;
@@ -176,6 +182,11 @@ struct health {
 	uint64_t hist[HEALTH_HIST_BUCKETS];
 	uint64_t hist_count;
 	uint64_t hist_sum_ms;
+	/* State changes not yet taken by health_take_changes (with mu held):
+	 * at most one per probe, the latest state wins. */
+	struct health_change *chg;
+	size_t nchg, chg_cap;
+	uint64_t chg_gen;
 };
 
 uint64_t health_now_ms(void)
@@ -661,6 +672,32 @@ static void fail_text(const struct probe *p, char *buf, size_t len)
 	}
 }
 
+/* Records p's new state for the control thread (h->mu held). One entry
+ * per probe: a second flip before the control thread took the first
+ * overwrites it. Out of memory drops the change (logged): the served state
+ * then lags until the backend's next transition. */
+static void queue_change(struct health *h, struct probe *p)
+{
+	struct health_change c = { .sid = p->sid, .up = p->st.up, .since_ms = p->st.since_ms };
+	if (p->chg_gen == h->chg_gen && p->chg_pos) {
+		h->chg[p->chg_pos - 1] = c;
+		return;
+	}
+	if (h->nchg == h->chg_cap) {
+		size_t nc = h->chg_cap ? 2 * h->chg_cap : 64;
+		struct health_change *n = realloc(h->chg, nc * sizeof(*n));
+		if (!n) {
+			log_err("health: out of memory queueing a state change");
+			return;
+		}
+		h->chg = n;
+		h->chg_cap = nc;
+	}
+	h->chg[h->nchg++] = c;
+	p->chg_gen = h->chg_gen;
+	p->chg_pos = (uint32_t)h->nchg;
+}
+
 /* Ends the probe in flight: releases its socket, applies hysteresis,
  * publishes the result and schedules the next start. code is the
  * health_state.last_code (HTTP status, 0, or -errno). */
@@ -707,6 +744,7 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 		p->st.up = !was_up;
 		p->st.since_ms = now;
 		p->st.transitions++;
+		queue_change(h, p);
 	}
 	pthread_mutex_unlock(&h->mu);
 
@@ -1088,8 +1126,14 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			}
 		}
 		uint64_t key = now + (p->checked ? rng_below(h, p->interval_ms) : 0);
+		if (!o) {
+			if (bstate_alloc(h->states, &p->sid) == -1)
+				goto nomem;
+			p->fresh = true;
+		}
 		if (o) {
 			o->taken = true;
+			p->sid = o->sid;
 			p->st = o->st;
 			p->nok = o->nok;
 			p->nfail = o->nfail;
@@ -1111,6 +1155,18 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 	}
 	free(slots);
 	return 0;
+nomem:
+	/* Undo: ids of this view go back, old probes are not taken. */
+	for (size_t i = 0; i < v->nprobes; i++)
+		if (v->probes[i].fresh) {
+			bstate_release(h->states, v->probes[i].sid);
+			v->probes[i].fresh = false;
+		}
+	for (size_t i = 0; old && i < old->nprobes; i++)
+		old->probes[i].taken = false;
+	v->nheap = 0;
+	free(slots);
+	return -1;
 }
 
 static size_t view_nchecked(const struct view *v)
@@ -1127,6 +1183,53 @@ static void warn_nofile(const struct view *v)
 		log_warn("%zu health-checked backends but RLIMIT_NOFILE is %llu: checks may fail "
 		         "locally with EMFILE; raise the limit (ulimit -n, LimitNOFILE=)",
 		         view_nchecked(v), (unsigned long long)rl.rlim_cur);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* After a switch (h->mu held): the ids of old's probes that were not
+ * carried over go back to the table (reused only after the control
+ * thread's next publish and grace period), and queued changes of those
+ * ids are dropped. */
+static void drop_released(struct health *h, struct view *old)
+{
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	for (size_t i = 0; i < old->nprobes; i++)
+		ngone += !old->probes[i].taken && old->probes[i].sid;
+	if (ngone && h->nchg)
+		gone = malloc(ngone * sizeof(*gone));
+	size_t k = 0;
+	for (size_t i = 0; i < old->nprobes; i++) {
+		struct probe *p = &old->probes[i];
+		if (p->taken || !p->sid)
+			continue;
+		if (gone)
+			gone[k++] = p->sid;
+		bstate_release(h->states, p->sid);
+	}
+	if (h->nchg && ngone) {
+		size_t n = 0;
+		if (gone)
+			qsort(gone, k, sizeof(*gone), cmp_u32);
+		for (size_t i = 0; i < h->nchg; i++) {
+			/* Without memory for the list, every queued change is kept:
+			 * the control thread skips ids no snapshot serves. */
+			if (gone && bsearch(&h->chg[i].sid, gone, k, sizeof(*gone), cmp_u32))
+				continue;
+			h->chg[n++] = h->chg[i];
+		}
+		h->nchg = n;
+	}
+	free(gone);
+	/* Positions of carried-over probes pointed into the old layout: a
+	 * new generation forgets them, so a further flip appends (a second
+	 * entry for one id is applied in order, the latest last). */
+	h->chg_gen++;
 }
 
 /* Swaps to the pending config, if any, and answers health_reconfigure. */
@@ -1150,6 +1253,7 @@ static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t n
 			probe_cancel(h, &old->probes[i]);
 		pthread_mutex_lock(&h->mu);
 		h->view = v;
+		drop_released(h, old);
 		pthread_mutex_unlock(&h->mu);
 		view_free(old);
 		warn_nofile(v);
@@ -1261,14 +1365,15 @@ static void wake(struct health *h)
 
 /* ---- the interface -------------------------------------------------------- */
 
-struct health *health_start(const struct config *cfg, health_changed_fn cb, void *arg,
-                            char *err, size_t errlen)
+struct health *health_start(const struct config *cfg, struct bstate *states,
+                            health_changed_fn cb, void *arg, char *err, size_t errlen)
 {
 	struct health *h = calloc(1, sizeof(*h));
 	if (!h) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	h->states = states;
 	h->epfd = h->wakefd = -1;
 	h->cb = cb;
 	h->arg = arg;
@@ -1385,6 +1490,31 @@ bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health
 	}
 	pthread_mutex_unlock(&h->mu);
 	return found;
+}
+
+size_t health_take_changes(struct health *h, struct health_change *out, size_t max)
+{
+	pthread_mutex_lock(&h->mu);
+	size_t n = h->nchg < max ? h->nchg : max;
+	memcpy(out, h->chg, n * sizeof(*out));
+	memmove(h->chg, h->chg + n, (h->nchg - n) * sizeof(*h->chg));
+	h->nchg -= n;
+	/* Positions moved: later flips append (applied in order). */
+	h->chg_gen++;
+	pthread_mutex_unlock(&h->mu);
+	return n;
+}
+
+uint32_t health_sid(void *arg, size_t zi, size_t si, size_t bi)
+{
+	struct health *h = arg;
+	const struct view *v = h->view;
+	const struct config *cfg = v->cfg;
+	if (zi >= cfg->nzones || si >= cfg->zones[zi].nservices ||
+	    bi >= cfg->zones[zi].services[si].nbackends)
+		return 0;
+	uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
+	return k == NO_HEAP ? 0 : v->probes[k].sid;
 }
 
 const uint32_t health_hist_le_ms[HEALTH_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bstate.h"
 #include "config.h"
 
 struct health;
@@ -23,6 +24,13 @@ struct health_state {
 	uint64_t transitions;         /* up<->down changes */
 };
 
+/* One backend's new state, for the control thread to serve. */
+struct health_change {
+	uint32_t sid;                 /* its id in the state table */
+	bool up;
+	uint64_t since_ms;
+};
+
 /* Called on the watcher thread after one or more state changes (bursts are
  * coalesced: at most one call per watcher loop iteration). It must not
  * block for long: typically it writes to an eventfd. */
@@ -31,10 +39,23 @@ typedef void (*health_changed_fn)(void *arg);
 /* Starts watching every backend of cfg whose check type is not none.
  * Backends without checks are always up. A checked backend starts UP
  * (so a restart does not blackhole traffic) unless its first `fall` probes
- * fail. Returns NULL with err set on failure. cfg must stay valid until
- * health_reconfigure or health_stop. */
-struct health *health_start(const struct config *cfg, health_changed_fn cb, void *arg,
-                            char *err, size_t errlen);
+ * fail. Each checked backend gets an id in states (bstate.h) that it keeps
+ * across reconfigurations while its key (zone, service, address, port,
+ * check settings) stays; the watcher never writes the words itself: the
+ * control thread applies health_take_changes. Returns NULL with err set on
+ * failure. cfg must stay valid until health_reconfigure or health_stop,
+ * states until health_stop. */
+struct health *health_start(const struct config *cfg, struct bstate *states,
+                            health_changed_fn cb, void *arg, char *err, size_t errlen);
+/* Moves up to max queued state changes (oldest first; one per backend,
+ * its latest) into out; returns how many. Ids of backends dropped by a
+ * reconfiguration are never returned after it. Any thread (the control
+ * thread). */
+size_t health_take_changes(struct health *h, struct health_change *out, size_t max);
+/* The state id of backend bi of service si of zone zi of the current
+ * config (0: not checked). Control thread only, between reconfigurations
+ * (the zone builder's zone_sid_fn). */
+uint32_t health_sid(void *h, size_t zi, size_t si, size_t bi);
 /* Switches to a new config (after a reload): backends with the same zone,
  * service name, address, port and check settings keep their state and
  * counters; new ones start UP. Returns 0, or -1 (old config still used). */

@@ -38,6 +38,8 @@
 #include "wire.h"
 #include "xfr.h"
 #include "zone.h"
+#include "bstate.h"
+#include <urcu-qsbr.h>
 
 #define DEFAULT_CONFIG "/etc/meshdns/dnsd.yaml"
 enum { LISTEN_MAX = 64 };
@@ -661,22 +663,19 @@ static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
 	}
 }
 
-static bool health_up(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since_ms)
-{
-	struct health_state hs;
-	if (!arg || !health_get(arg, zi, si, bi, &hs))
-		return true;
-	*since_ms = hs.since_ms;
-	return hs.up;
-}
+/* Backend states, shared by the watcher (ids), the snapshots (words) and
+ * the control thread (writes): process lifetime. */
+static struct bstate *states;
 
-/* Builds a snapshot from cfg and the watcher's current states. */
+/* Builds a snapshot from cfg; checked backends point at their words in
+ * the state table (h NULL: every backend up). */
 static int build(const struct config *cfg, struct health *h, struct zone_snapshot **snap,
                  uint64_t *took_ns)
 {
 	char err[512];
 	uint64_t t0 = now_ns();
-	if (zone_build(cfg, zone_current(), health_up, h, snap, err, sizeof(err)) == -1) {
+	if (zone_build(cfg, zone_current(), h ? states : NULL, h ? health_sid : NULL, h, snap, err,
+	               sizeof(err)) == -1) {
 		log_err("rebuild failed, keeping the current snapshot: %s", err);
 		return -1;
 	}
@@ -684,12 +683,21 @@ static int build(const struct config *cfg, struct health *h, struct zone_snapsho
 	return 0;
 }
 
-/* Publishes snap. Only the control thread publishes, so no lock is needed. */
+/* Publishes snap. Only the control thread publishes, so no lock is needed.
+ * The history (IXFR) and NOTIFY are done between the swap and the free:
+ * both snapshots are still readable, and a secondary told of the new
+ * serial finds it served. */
 static void publish(struct zone_snapshot *snap, uint64_t took_ns)
 {
 	note_snapshot(snap, took_ns);
-	zone_publish(snap);
-	xfr_published(snap);
+	struct zone_snapshot *prev = zone_swap(snap);
+	xfr_published(snap, prev);
+	if (prev) {
+		synchronize_rcu();
+		zone_free(prev);
+	}
+	/* No snapshot points at the ids released before this publish now. */
+	bstate_reclaim(states);
 	log_debug("published snapshot generation %llu (%zu bytes, built in %llu ms)",
 	          (unsigned long long)snap->generation, snap->bytes,
 	          (unsigned long long)(took_ns / 1000000));
@@ -708,6 +716,43 @@ static int rebuild(const struct config *cfg, struct health *h)
 		return -1;
 	publish(snap, took);
 	return 0;
+}
+
+/* The watcher went to a config whose build then failed: it goes back to
+ * cfg, and since ids of backends the failed config lacked were released,
+ * the served snapshot is rebuilt on the ids it has again. */
+static void health_rollback(const struct config *cfg, struct health *h)
+{
+	if (health_reconfigure(h, cfg) == -1 || rebuild(cfg, h) == -1)
+		log_err("the health watcher could not return to the running configuration (out of "
+		        "memory); health states may be wrong until the next reload");
+}
+
+/* Applies the watcher's queued state changes to the served snapshot:
+ * the backends' words, and per zone whose records change a new serial, a
+ * difference for IXFR and NOTIFY. O(services changed), no rebuild. */
+static void apply_health_changes(struct health *h)
+{
+	enum { BATCH = 1024 };
+	static struct health_change chg[BATCH];
+	size_t n;
+	while ((n = health_take_changes(h, chg, BATCH)) > 0) {
+		const struct zone_snapshot *snap = zone_current();
+		struct xfr_txn *t = xfr_txn_new();
+		for (size_t i = 0; t && i < n; i++) {
+			uint32_t zi;
+			const struct zone_service *svc = zone_sid_service(snap, chg[i].sid, &zi);
+			if (svc)
+				xfr_txn_add(t, &snap->zones[zi], svc);
+		}
+		if (t)
+			xfr_txn_lock(t);
+		for (size_t i = 0; i < n; i++)
+			bstate_set(states, chg[i].sid, chg[i].up, chg[i].since_ms);
+		if (t)
+			xfr_txn_commit(t);
+		metrics_add(&metrics_global.health_changes_applied, n);
+	}
 }
 
 static bool status_source(void *arg, size_t zi, size_t si, size_t bi, struct health_state *out)
@@ -737,23 +782,27 @@ static int load_config(const char *path, bool check, struct config **cfgp, struc
 	return 0;
 }
 
-/* load_config, then a snapshot from the result (every backend up). */
-static int load(const char *path, bool check, const struct zone_snapshot *prev,
-                struct config **cfgp, struct zone_snapshot **snapp, struct update **up)
+/* load_config, then (with check) a snapshot from the result to validate
+ * the zones, freed again. */
+static int load(const char *path, bool check, struct config **cfgp, struct update **up)
 {
 	struct config *cfg;
 	char err[512];
 	if (load_config(path, check, &cfg, up) == -1)
 		return -1;
-	if (zone_build(cfg, prev, NULL, NULL, snapp, err, sizeof(err)) == -1) {
-		log_err("%s: %s", path, err);
-		config_free(cfg);
-		update_free(*up);
-		*up = NULL;
-		return -1;
+	if (check) {
+		struct zone_snapshot *snap;
+		if (zone_build(cfg, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) == -1) {
+			log_err("%s: %s", path, err);
+			config_free(cfg);
+			update_free(*up);
+			*up = NULL;
+			return -1;
+		}
+		zone_free(snap);
 	}
 	*cfgp = cfg;
-	malloc_trim(0);             /* the YAML document and the build's tables */
+	malloc_trim(0);             /* the YAML document */
 	return 0;
 }
 
@@ -769,9 +818,12 @@ static int update_commit(void *arg, struct config *ncfg)
 	struct live *l = arg;
 	if (health_reconfigure(l->health, ncfg) == -1)
 		return -1;
+	if (rebuild(ncfg, l->health) == -1) {
+		health_rollback(*l->cfg, l->health);
+		return -1;
+	}
 	config_free(*l->cfg);
 	*l->cfg = ncfg;
-	rebuild(ncfg, l->health);
 	return 0;
 }
 
@@ -808,12 +860,9 @@ int main(int argc, char **argv)
 		log_use_syslog("dnsd");
 
 	struct config *cfg;
-	struct zone_snapshot *snap;
-	uint64_t load_ns = now_ns();
 	struct update *upd = NULL;
-	if (load(o.config, o.check, NULL, &cfg, &snap, &upd) == -1)
+	if (load(o.config, o.check, &cfg, &upd) == -1)
 		return 1;
-	load_ns = now_ns() - load_ns;
 	if (o.check) {
 		size_t nsvc, nbe;
 		summarize(cfg, &nsvc, &nbe);
@@ -822,9 +871,14 @@ int main(int argc, char **argv)
 		if (update_count(upd))
 			printf("%s: update journals OK (%zu changes)\n", o.config, update_count(upd));
 		update_free(upd);
-		zone_free(snap);
 		config_free(cfg);
 		return 0;
+	}
+	states = bstate_new();
+	if (!states) {
+		log_err("out of memory");
+		config_free(cfg);
+		return 1;
 	}
 
 	raise_nofile();
@@ -847,21 +901,26 @@ int main(int argc, char **argv)
 	}
 
 	metrics_set(&metrics_global.start_time_s, (uint64_t)time(NULL));
-	note_snapshot(snap, load_ns);
-	zone_publish(snap);
 	char err[256];
 	snprintf(err, sizeof(err), "out of memory");
 	if (xfr_configure(cfg) == -1 || xfr_start(err, sizeof(err)) == -1) {
 		log_err("transfers: %s", err);
-		zone_shutdown();
 		config_free(cfg);
 		return 1;
 	}
-	xfr_published(snap);
-	struct health *health = health_start(cfg, on_health_change, &efd, err, sizeof(err));
+	/* The watcher first: it gives checked backends their state ids, and
+	 * the one build at start points them at their words. */
+	struct health *health = health_start(cfg, states, on_health_change, &efd, err, sizeof(err));
 	if (!health) {
 		log_err("health watcher: %s", err);
-		zone_shutdown();
+		xfr_stop();
+		config_free(cfg);
+		return 1;
+	}
+	if (rebuild(cfg, health) == -1) {
+		log_err("%s: the zones could not be built", o.config);
+		health_stop(health);
+		xfr_stop();
 		config_free(cfg);
 		return 1;
 	}
@@ -986,7 +1045,7 @@ int main(int argc, char **argv)
 			uint64_t n;
 			/* Every change signalled so far is covered by one rebuild. */
 			if (read(efd, &n, sizeof(n)) == sizeof(n))
-				rebuild(cfg, health);
+				apply_health_changes(health);
 		}
 		if (pfd[2].revents & POLLIN)
 			update_process(upd, update_commit, &live);
@@ -1024,10 +1083,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (build(ncfg, health, &nsnap, &took) == -1) {
-				if (health_reconfigure(health, cfg) == -1)
-					log_err("reload: the health watcher could not return to the running "
-					        "configuration (out of memory); health states may be wrong "
-					        "until the next reload");
+				health_rollback(cfg, health);
 				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
@@ -1071,6 +1127,7 @@ int main(int argc, char **argv)
 	health_stop(health);
 	xfr_stop();
 	zone_shutdown();
+	bstate_free(states);
 	config_free(cfg);
 	close(efd);
 	close(sfd);

@@ -225,12 +225,18 @@ void metrics_render(struct textbuf *tb)
 	          "# TYPE dnsd_reloads_total counter\n"
 	          "dnsd_reloads_total{result=\"success\"} %llu\n"
 	          "dnsd_reloads_total{result=\"failure\"} %llu\n"
+	          "# HELP dnsd_backend_state_changes_total Backend state changes applied in place "
+	          "(no snapshot rebuild).\n"
+	          "# TYPE dnsd_backend_state_changes_total counter\n"
+	          "dnsd_backend_state_changes_total %llu\n"
 	          "# HELP process_start_time_seconds Start time since the Unix epoch.\n"
 	          "# TYPE process_start_time_seconds gauge\n"
 	          "process_start_time_seconds %llu\n",
 	          (unsigned long long)ld(&g->snapshot_generation), (double)ld(&g->snapshot_build_ns) / 1e9,
 	          (unsigned long long)ld(&g->snapshot_bytes), (unsigned long long)ld(&g->reloads),
-	          (unsigned long long)ld(&g->reload_failures), (unsigned long long)ld(&g->start_time_s));
+	          (unsigned long long)ld(&g->reload_failures),
+	          (unsigned long long)ld(&g->health_changes_applied),
+	          (unsigned long long)ld(&g->start_time_s));
 	if (extra_fn)
 		extra_fn(tb, extra_arg);
 }

@@ -46,6 +46,7 @@ struct metrics_global {
 	uint64_t snapshot_bytes;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t health_changes_applied;  /* backend state changes served in place */
 	uint64_t start_time_s;        /* wall clock */
 };
 extern struct metrics_global metrics_global;

@@ -238,10 +238,24 @@ static void put_additional(struct answer *a, const struct zone_snapshot *snap)
 	}
 }
 
+/* The SOA RRset of z with its current serial (health changes move the
+ * serial on without a new snapshot). */
+static void put_soa_rrset(struct answer *a, enum section sec, const struct zone *z,
+                          const uint8_t *owner, size_t ownerlen, uint32_t ttl_cap)
+{
+	uint8_t rd[ZONE_SOA_RDATA_MAX];
+	size_t len;
+	if (a->full || !z->soa || !(len = zone_soa_rdata(z, rd)))
+		return;
+	uint32_t ttl = z->soa->ttl < ttl_cap ? z->soa->ttl : ttl_cap;
+	struct wire_mark m = unit_begin(a);
+	put_rr(a, owner, ownerlen, DNS_TYPE_SOA, ttl, rd, len);
+	unit_end(a, m, sec, 1);
+}
+
 static void put_soa(struct answer *a, const struct zone *z)
 {
-	if (z->soa)
-		put_rrset(a, SEC_AUTHORITY, z->origin, z->originlen, z->soa, z->neg_ttl);
+	put_soa_rrset(a, SEC_AUTHORITY, z, z->origin, z->originlen, z->neg_ttl);
 }
 
 /* ---- services ---------------------------------------------------------------- */
@@ -382,7 +396,10 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 		rs = zone_node_rrset(n, qtype);
 	if (!rs)
 		return false;
-	put_rrset(a, SEC_ANSWER, owner, ownerlen, rs, UINT32_MAX);
+	if (rs->type == DNS_TYPE_SOA)
+		put_soa_rrset(a, SEC_ANSWER, n->zone, owner, ownerlen, UINT32_MAX);
+	else
+		put_rrset(a, SEC_ANSWER, owner, ownerlen, rs, UINT32_MAX);
 	addl_from_rrset(a, rs);
 	return true;
 }
@@ -500,7 +517,7 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 	unsigned up = 0;
 	uint64_t now = health_now_ms();
 	for (unsigned i = 0; i < svc->nbackends; i++)
-		up += svc->backends[i].up;
+		up += zone_backend_up(&svc->backends[i]);
 	snprintf(line, sizeof(line), "service policy=%s healthy=%u/%u ttl=%u max-answers=%u fail-open=%s",
 	         policy_text[svc->policy], up, svc->nbackends, svc->ttl, svc->max_answers,
 	         svc->fail_open ? "yes" : "no");
@@ -525,7 +542,8 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 		         "%s %s:%u %s weight=%u effective=%u priority=%u locality=%s for=%llus checks=%llu "
 		         "last=%s",
 		         b->name ? b->name : "-", host, b->port ? b->port : svc->nports ? svc->ports[0].port : 0,
-		         b->up ? "up" : "down", b->weight, balance_weight(svc, b, now), b->priority,
+		         zone_backend_up(b) ? "up" : "down", b->weight, balance_weight(svc, b, now),
+		         b->priority,
 		         b->locality ? b->locality : "-", (unsigned long long)(since / 1000),
 		         (unsigned long long)(have ? hs.checks : 0), last);
 		put_ch_txt(a, q->name, q->namelen, line);

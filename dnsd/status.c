@@ -70,7 +70,7 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 			name_text(svc->owner, svc->ownerlen, buf, sizeof(buf));
 			unsigned up = 0;
 			for (unsigned i = 0; i < svc->nbackends; i++)
-				up += svc->backends[i].up;
+				up += zone_backend_up(&svc->backends[i]);
 			tb_printf(tb, "%s{\"name\":", k ? "," : "");
 			tb_json_str(tb, buf);
 			tb_printf(tb, ",\"policy\":\"%s\",\"ttl\":%u,\"max_answers\":%u,\"fail_open\":%s,"
@@ -92,9 +92,9 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 				tb_json_str(tb, b->name ? b->name : "");
 				tb_printf(tb, ",\"address\":\"%s\",\"port\":%u,\"state\":\"%s\",\"checked\":%s,"
 				              "\"weight\":%u,\"effective_weight\":%u,\"priority\":%u,\"locality\":",
-				          addr, backend_port(svc, b), b->up ? "up" : "down",
+				          addr, backend_port(svc, b), zone_backend_up(b) ? "up" : "down",
 				          checked ? "true" : "false", b->weight,
-				          b->up ? balance_weight(svc, b, now_ms) : 0, b->priority);
+				          zone_backend_up(b) ? balance_weight(svc, b, now_ms) : 0, b->priority);
 				if (b->locality)
 					tb_json_str(tb, b->locality);
 				else
@@ -193,9 +193,9 @@ void status_metrics(struct textbuf *tb, const struct zone_snapshot *snap, struct
 					label(tb, b->name ? b->name : "");
 					tb_printf(tb, "\",address=\"%s\",port=\"%u\"} ", addr, backend_port(svc, b));
 					switch (m) {
-					case 0: tb_printf(tb, "%d\n", b->up ? 1 : 0); break;
+					case 0: tb_printf(tb, "%d\n", zone_backend_up(b) ? 1 : 0); break;
 					case 1:
-						tb_printf(tb, "%u\n", b->up ? balance_weight(svc, b, now_ms) : 0);
+						tb_printf(tb, "%u\n", zone_backend_up(b) ? balance_weight(svc, b, now_ms) : 0);
 						break;
 					case 2:
 						tb_printf(tb, "%llu\n", (unsigned long long)(have ? hs.transitions : 0));

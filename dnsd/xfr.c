@@ -278,10 +278,13 @@ static unsigned svc_pick(const struct zone_service *svc, int family, uint16_t *i
 	unsigned n = 0;
 	for (unsigned i = 0; i < svc->nbackends; i++) {
 		const struct zone_backend *b = &svc->backends[i];
-		if ((family == AF_UNSPEC || b->family == family) && b->up)
+		if ((family == AF_UNSPEC || b->family == family) && zone_backend_up(b))
 			idx[n++] = (uint16_t)i;
 	}
-	if (n == 0 && svc->fail_open && svc->nup4 + svc->nup6 == 0)
+	bool any_up = n > 0;
+	for (unsigned i = 0; !any_up && i < svc->nbackends; i++)
+		any_up = zone_backend_up(&svc->backends[i]);
+	if (n == 0 && svc->fail_open && !any_up)
 		for (unsigned i = 0; i < svc->nbackends; i++)
 			if (family == AF_UNSPEC || svc->backends[i].family == family)
 				idx[n++] = (uint16_t)i;
@@ -313,9 +316,10 @@ int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 	uint16_t *idx = malloc(ZONE_MAX_BACKENDS * sizeof(*idx));
 	if (!idx)
 		return -1;
-	if (z->soa)
-		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, z->soa->rd[0]->data,
-		   z->soa->rd[0]->len);
+	uint8_t soa[ZONE_SOA_RDATA_MAX];
+	size_t soalen = zone_soa_rdata(z, soa);
+	if (soalen)
+		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, soa, (uint16_t)soalen);
 	for (size_t h = 0; h < z->nnodes; h++) {
 		const struct zone_node *n = &z->nodes[h];
 		for (unsigned i = 0; i < n->nrrsets; i++) {
@@ -345,75 +349,81 @@ int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 	return 0;
 }
 
-/* A zone version: its SOA and its other records, sorted. */
-struct version {
-	uint32_t serial;
-	struct rset rs;               /* without the SOA */
-	uint8_t soa[2 * DNS_NAME_MAX + 20];
-	uint16_t soalen;
-	uint32_t soattl;
+/* ---- history: differences between serials ---------------------------------------- */
+
+/* One step of a zone's history (RFC 1995 4): from serial `from` to `to`,
+ * the records deleted and added, each sorted. A health change of one
+ * backend costs a delta of one service's records, not a copy of the zone. */
+struct delta {
+	uint32_t from, to;
+	uint8_t soa_from[ZONE_SOA_RDATA_MAX], soa_to[ZONE_SOA_RDATA_MAX];
+	uint16_t soa_from_len, soa_to_len;
+	uint32_t soa_ttl;
+	struct rset del, add;
 };
 
-struct soa_grab {
-	struct rset *rs;
-	struct version *v;
-};
-
-static void grab(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
-                 const uint8_t *rd, uint16_t rdlen)
+static void delta_free(struct delta *d)
 {
-	struct soa_grab *g = arg;
-	if (type == DNS_TYPE_SOA) {
-		if (rdlen <= sizeof(g->v->soa)) {
-			memcpy(g->v->soa, rd, rdlen);
-			g->v->soalen = rdlen;
-			g->v->soattl = ttl;
-		}
+	if (!d)
 		return;
-	}
-	rset_add(g->rs, owner, ownerlen, type, ttl, rd, rdlen);
+	rset_free(&d->del);
+	rset_free(&d->add);
+	free(d);
 }
 
-static struct version *version_new(const struct zone *z)
+static int rec_cmp2(const struct rset *x, size_t i, const struct rset *y, size_t k)
 {
-	struct version *v = calloc(1, sizeof(*v));
-	if (!v)
-		return NULL;
-	v->serial = z->serial;
-	struct soa_grab g = { .rs = &v->rs, .v = v };
-	if (xfr_render_zone(z, grab, &g) == -1 || v->rs.err || !v->soalen) {
-		rset_free(&v->rs);
-		free(v);
-		return NULL;
-	}
-	rset_sort(&v->rs);
-	return v;
+	const struct rec *p = &x->r[i], *q = &y->r[k];
+	if (p->ownerlen != q->ownerlen)
+		return p->ownerlen < q->ownerlen ? -1 : 1;
+	int c = memcmp(x->blob + p->off, y->blob + q->off, p->ownerlen);
+	if (!c && p->type != q->type)
+		c = p->type < q->type ? -1 : 1;
+	if (!c && p->rdlen != q->rdlen)
+		c = p->rdlen < q->rdlen ? -1 : 1;
+	if (!c)
+		c = memcmp(x->blob + p->off + p->ownerlen, y->blob + q->off + q->ownerlen, p->rdlen);
+	if (!c && p->ttl != q->ttl)
+		c = p->ttl < q->ttl ? -1 : 1;
+	return c;
 }
 
-static void version_free(struct version *v)
+static void rset_copy_rec(struct rset *dst, const struct rset *src, size_t i)
 {
-	if (!v)
-		return;
-	rset_free(&v->rs);
-	free(v);
+	const struct rec *r = &src->r[i];
+	rset_add(dst, src->blob + r->off, r->ownerlen, r->type, r->ttl,
+	         src->blob + r->off + r->ownerlen, r->rdlen);
 }
 
-/* ---- journal ------------------------------------------------------------------- */
+/* del = a - b, add = b - a (a and b sorted). Returns -1 when out of memory. */
+static int rset_diff(const struct rset *a, const struct rset *b, struct rset *del, struct rset *add)
+{
+	size_t i = 0, k = 0;
+	while (i < a->n || k < b->n) {
+		int c = i == a->n ? 1 : k == b->n ? -1 : rec_cmp2(a, i, b, k);
+		if (c < 0)
+			rset_copy_rec(del, a, i++);
+		else if (c > 0)
+			rset_copy_rec(add, b, k++);
+		else
+			i++, k++;
+	}
+	return del->err || add->err ? -1 : 0;
+}
 
-/* Per zone, the last XFR_JOURNAL_VERSIONS versions, oldest first, and
- * at most XFR_JOURNAL_RECORDS records in all (the newest is always kept).
- * Versions are kept only while the zone allows transfers: a version of a
- * big zone costs tens of megabytes and a rebuild, and without a peer
- * allowed to ask, no IXFR can use it. Written by the control thread, read
- * by the TCP thread for IXFR; jmu is held only to look up and build one
- * answer. */
+/* Per zone, the last XFR_JOURNAL_VERSIONS deltas, oldest first, and at
+ * most XFR_JOURNAL_RECORDS records in all. Deltas are kept only while the
+ * zone allows transfers (without a peer allowed to ask, no IXFR can use
+ * them). Written by the control thread with jmu held; read by the TCP
+ * thread with jmu held, which also makes a transfer see one serial and
+ * the backend states of that serial (the control thread changes both
+ * with jmu held). */
 struct jzone {
 	uint8_t origin[DNS_NAME_MAX];
 	size_t originlen;
-	struct version *v[XFR_JOURNAL_VERSIONS];
+	struct delta *d[XFR_JOURNAL_VERSIONS];
 	unsigned n;
-	bool seen;                    /* serial is the last published one */
-	uint32_t serial;
+	size_t nrecs;
 };
 
 static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
@@ -428,12 +438,20 @@ static struct jzone *jzone_find(const uint8_t *origin, size_t len)
 	return NULL;
 }
 
-static const struct version *jzone_serial(const struct jzone *j, uint32_t serial)
+static struct jzone *jzone_get(const uint8_t *origin, size_t len)
 {
-	for (unsigned i = j ? j->n : 0; i-- > 0;)
-		if (j->v[i]->serial == serial)
-			return j->v[i];
-	return NULL;
+	struct jzone *j = jzone_find(origin, len);
+	if (j)
+		return j;
+	struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
+	if (!nj)
+		return NULL;
+	journal = nj;
+	j = &journal[njournal++];
+	memset(j, 0, sizeof(*j));
+	memcpy(j->origin, origin, len);
+	j->originlen = len;
+	return j;
 }
 
 /* Whether any peer may transfer the zone (what acl_ok needs first). */
@@ -449,76 +467,298 @@ static bool transfers_allowed(const struct xfr_conf *c, const uint8_t *origin, s
 
 static void jzone_drop_oldest(struct jzone *j)
 {
-	version_free(j->v[0]);
-	memmove(j->v, j->v + 1, (j->n - 1) * sizeof(j->v[0]));
+	j->nrecs -= j->d[0]->del.n + j->d[0]->add.n;
+	delta_free(j->d[0]);
+	memmove(j->d, j->d + 1, (j->n - 1) * sizeof(j->d[0]));
 	j->n--;
 }
 
-void xfr_published(const struct zone_snapshot *snap)
+static void jzone_clear(struct jzone *j)
 {
-	struct notify_job jobs[64];
+	while (j->n)
+		jzone_drop_oldest(j);
+}
+
+/* Appends d (jmu held); takes ownership. */
+static void jzone_append(struct jzone *j, struct delta *d)
+{
+	if (j->n && j->d[j->n - 1]->to != d->from)
+		jzone_clear(j);           /* a gap: older deltas cannot be chained */
+	if (j->n == XFR_JOURNAL_VERSIONS)
+		jzone_drop_oldest(j);
+	j->d[j->n++] = d;
+	j->nrecs += d->del.n + d->add.n;
+	while (j->n > 1 && j->nrecs > XFR_JOURNAL_RECORDS)
+		jzone_drop_oldest(j);
+	if (j->nrecs > XFR_JOURNAL_RECORDS)
+		jzone_clear(j);
+}
+
+/* Queues NOTIFY of zone origin at serial to its secondaries. */
+static void notify_zone(const struct xfr_conf *c, const uint8_t *origin, size_t len, uint32_t serial)
+{
+	struct notify_job jobs[16];
 	size_t njobs = 0;
-	/* The settings are only replaced by this same thread. */
-	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
-	for (unsigned zi = 0; zi < snap->nzones; zi++) {
-		const struct zone *z = &snap->zones[zi];
-		bool keep = transfers_allowed(c, z->origin, z->originlen);
-		pthread_mutex_lock(&jmu);
-		struct jzone *j = jzone_find(z->origin, z->originlen);
-		bool changed = !j || !j->seen || j->serial != z->serial;
-		if (changed && !j) {
-			struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
-			if (nj) {
-				journal = nj;
-				j = &journal[njournal++];
-				memset(j, 0, sizeof(*j));
-				memcpy(j->origin, z->origin, z->originlen);
-				j->originlen = z->originlen;
-			}
-		}
-		if (changed && j) {
-			j->seen = true;
-			j->serial = z->serial;
-			if (!keep) {
-				while (j->n)
-					jzone_drop_oldest(j);
-			} else {
-				struct version *v = version_new(z);
-				if (v) {
-					if (j->n == XFR_JOURNAL_VERSIONS)
-						jzone_drop_oldest(j);
-					j->v[j->n++] = v;
-					size_t total = 0;
-					for (unsigned k = 0; k < j->n; k++)
-						total += j->v[k]->rs.n;
-					while (j->n > 1 && total > XFR_JOURNAL_RECORDS) {
-						total -= j->v[0]->rs.n;
-						jzone_drop_oldest(j);
-					}
-				} else {
-					log_warn("journal: out of memory; IXFR falls back to AXFR");
-				}
-			}
-		}
-		pthread_mutex_unlock(&jmu);
-		if (!changed)
+	for (size_t k = 0; c && k < c->nzones; k++) {
+		const struct xfr_zone *xz = &c->zones[k];
+		if (!wire_name_equal(xz->origin, xz->originlen, origin, len))
 			continue;
-		for (size_t k = 0; c && k < c->nzones; k++) {
-			const struct xfr_zone *xz = &c->zones[k];
-			if (!wire_name_equal(xz->origin, xz->originlen, z->origin, z->originlen))
-				continue;
-			for (size_t t = 0; t < xz->nnotify; t++) {
-				if (njobs == sizeof(jobs) / sizeof(jobs[0])) {
-					notify_submit(jobs, njobs);
-					njobs = 0;
-				}
-				jobs[njobs] = xz->notify[t];
-				jobs[njobs++].serial = z->serial;
+		for (size_t t = 0; t < xz->nnotify; t++) {
+			if (njobs == sizeof(jobs) / sizeof(jobs[0])) {
+				notify_submit(jobs, njobs);
+				njobs = 0;
 			}
+			jobs[njobs] = xz->notify[t];
+			jobs[njobs++].serial = serial;
 		}
 	}
 	if (njobs)
 		notify_submit(jobs, njobs);
+}
+
+static struct delta *delta_new(const struct zone *from, uint32_t from_serial, const struct zone *to,
+                               uint32_t to_serial)
+{
+	struct delta *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->from = from_serial;
+	d->to = to_serial;
+	d->soa_from_len = (uint16_t)zone_soa_rdata(from, d->soa_from);
+	d->soa_to_len = (uint16_t)zone_soa_rdata(to, d->soa_to);
+	/* The serials of the step, whatever the zones say right now. */
+	if (d->soa_from_len >= 20) {
+		uint8_t *p = d->soa_from + d->soa_from_len - 20;
+		p[0] = (uint8_t)(from_serial >> 24), p[1] = (uint8_t)(from_serial >> 16);
+		p[2] = (uint8_t)(from_serial >> 8), p[3] = (uint8_t)from_serial;
+	}
+	if (d->soa_to_len >= 20) {
+		uint8_t *p = d->soa_to + d->soa_to_len - 20;
+		p[0] = (uint8_t)(to_serial >> 24), p[1] = (uint8_t)(to_serial >> 16);
+		p[2] = (uint8_t)(to_serial >> 8), p[3] = (uint8_t)to_serial;
+	}
+	d->soa_ttl = to->soa ? to->soa->ttl : 0;
+	return d;
+}
+
+/* Renders z without its SOA, sorted. */
+static int render_sorted(const struct zone *z, struct rset *rs)
+{
+	if (xfr_render_zone(z, rset_add, rs) == -1 || rs->err)
+		return -1;
+	/* Drop the SOA (first, from xfr_render_zone): deltas carry their own. */
+	rset_sort(rs);
+	size_t k = 0;
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].type != DNS_TYPE_SOA)
+			rs->r[k++] = rs->r[i];
+	rs->n = k;
+	return 0;
+}
+
+void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev)
+{
+	/* The settings are only replaced by this same thread. */
+	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
+	for (unsigned zi = 0; zi < snap->nzones; zi++) {
+		const struct zone *z = &snap->zones[zi];
+		const struct zone *pz = NULL;
+		for (unsigned k = 0; prev && k < prev->nzones; k++)
+			if (wire_name_equal(prev->zones[k].origin, prev->zones[k].originlen, z->origin,
+			                    z->originlen))
+				pz = &prev->zones[k];
+		uint32_t serial = zone_serial(z);
+		if (pz && zone_serial(pz) == serial)
+			continue;
+		bool keep = transfers_allowed(c, z->origin, z->originlen);
+		pthread_mutex_lock(&jmu);
+		struct jzone *j = jzone_get(z->origin, z->originlen);
+		if (j && (!keep || !pz)) {
+			jzone_clear(j);
+		} else if (j) {
+			/* A reload or UPDATE: the difference of the two snapshots,
+			 * both rendered with the backend states of now. */
+			struct rset a = { 0 }, b = { 0 };
+			struct delta *d = NULL;
+			if (render_sorted(pz, &a) == 0 && render_sorted(z, &b) == 0 &&
+			    (d = delta_new(pz, zone_serial(pz), z, serial)) &&
+			    rset_diff(&a, &b, &d->del, &d->add) == 0) {
+				jzone_append(j, d);
+			} else {
+				delta_free(d);
+				jzone_clear(j);
+				log_warn("journal: out of memory; IXFR falls back to AXFR");
+			}
+			rset_free(&a);
+			rset_free(&b);
+		}
+		pthread_mutex_unlock(&jmu);
+		notify_zone(c, z->origin, z->originlen, serial);
+	}
+}
+
+/* ---- health changes in place ------------------------------------------------------ */
+
+/* The records of one service as transferred (its A/AAAA/SRV and the SRV
+ * of each _port._proto name), added to rs. */
+static void render_service(const struct zone_service *svc, struct rset *rs, uint16_t *idx)
+{
+	for (int f = 0; f < 2; f++) {
+		int fam = f ? AF_INET6 : AF_INET;
+		unsigned cnt = svc_pick(svc, fam, idx);
+		for (unsigned i = 0; i < cnt; i++)
+			rset_add(rs, svc->owner, svc->ownerlen, f ? DNS_TYPE_AAAA : DNS_TYPE_A, svc->ttl,
+			         svc->backends[idx[i]].addr, f ? 16 : 4);
+	}
+	unsigned n = svc_pick(svc, AF_UNSPEC, idx);
+	for (unsigned p = 0; p < svc->nports; p++) {
+		uint8_t name[DNS_NAME_MAX];
+		size_t plen = strlen(svc->ports[p].name);
+		size_t nlen = 1 + 1 + plen + 5 + svc->ownerlen;
+		if (plen + 1 > DNS_LABEL_MAX || nlen > DNS_NAME_MAX)
+			continue;             /* the builder refused such names */
+		name[0] = (uint8_t)(plen + 1);
+		name[1] = '_';
+		memcpy(name + 2, svc->ports[p].name, plen);
+		memcpy(name + 2 + plen, svc->ports[p].proto == IPPROTO_UDP ? "\4_udp" : "\4_tcp", 5);
+		memcpy(name + 7 + plen, svc->owner, svc->ownerlen);
+		for (unsigned i = 0; i < n; i++) {
+			const struct zone_backend *b = &svc->backends[idx[i]];
+			uint8_t rd[ZONE_SRV_RDATA_MAX];
+			size_t rdlen = zone_srv_rdata(svc, b, p, b->weight, rd);
+			rset_add(rs, svc->owner, svc->ownerlen, DNS_TYPE_SRV, svc->ttl, rd, (uint16_t)rdlen);
+			rset_add(rs, name, nlen, DNS_TYPE_SRV, svc->ttl, rd, (uint16_t)rdlen);
+		}
+	}
+}
+
+struct txn_svc {
+	const struct zone *z;
+	const struct zone_service *svc;
+};
+
+struct xfr_txn {
+	struct txn_svc *s;
+	size_t n, cap;
+	bool oom;
+	struct rset *old;             /* per distinct zone, after xfr_txn_lock */
+	const struct zone **zones;
+	size_t nzones;
+	uint16_t idx[ZONE_MAX_BACKENDS];
+};
+
+struct xfr_txn *xfr_txn_new(void)
+{
+	return calloc(1, sizeof(struct xfr_txn));
+}
+
+void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_service *svc)
+{
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? 2 * t->cap : 64;
+		struct txn_svc *ns = realloc(t->s, nc * sizeof(*ns));
+		if (!ns) {
+			t->oom = true;
+			return;
+		}
+		t->s = ns;
+		t->cap = nc;
+	}
+	t->s[t->n++] = (struct txn_svc){ z, svc };
+}
+
+static int txn_cmp(const void *a, const void *b)
+{
+	const struct txn_svc *x = a, *y = b;
+	if (x->z != y->z)
+		return (uintptr_t)x->z < (uintptr_t)y->z ? -1 : 1;
+	return (uintptr_t)x->svc < (uintptr_t)y->svc ? -1 : (uintptr_t)x->svc > (uintptr_t)y->svc;
+}
+
+/* Renders the services of zone slot zi (t->zones[zi]) into rs, sorted. */
+static void txn_render(struct xfr_txn *t, size_t zi, struct rset *rs)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->s[i].z == t->zones[zi])
+			render_service(t->s[i].svc, rs, t->idx);
+	rset_sort(rs);
+}
+
+void xfr_txn_lock(struct xfr_txn *t)
+{
+	if (t->n > 1)
+		qsort(t->s, t->n, sizeof(*t->s), txn_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (!k || txn_cmp(&t->s[k - 1], &t->s[i]) != 0)
+			t->s[k++] = t->s[i];
+	t->n = k;
+	size_t nz = 0;
+	for (size_t i = 0; i < t->n; i++)
+		nz += i == 0 || t->s[i].z != t->s[i - 1].z;
+	t->zones = calloc(nz ? nz : 1, sizeof(*t->zones));
+	t->old = calloc(nz ? nz : 1, sizeof(*t->old));
+	if (!t->zones || !t->old)
+		t->oom = true;
+	for (size_t i = 0; t->zones && t->old && i < t->n; i++)
+		if (i == 0 || t->s[i].z != t->s[i - 1].z)
+			t->zones[t->nzones++] = t->s[i].z;
+	pthread_mutex_lock(&jmu);
+	for (size_t zi = 0; zi < t->nzones; zi++)
+		txn_render(t, zi, &t->old[zi]);
+}
+
+void xfr_txn_commit(struct xfr_txn *t)
+{
+	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
+	uint32_t *notify_serial = calloc(t->nzones ? t->nzones : 1, sizeof(*notify_serial));
+	for (size_t zi = 0; zi < t->nzones; zi++) {
+		const struct zone *z = t->zones[zi];
+		struct rset now = { 0 };
+		txn_render(t, zi, &now);
+		struct rset del = { 0 }, add = { 0 };
+		bool failed = t->oom || t->old[zi].err || now.err ||
+		              rset_diff(&t->old[zi], &now, &del, &add) == -1;
+		if (!failed && !del.n && !add.n) {
+			/* Nothing visible changed (a backup, or fail-open). */
+			rset_free(&now);
+			continue;
+		}
+		uint32_t from = zone_serial(z), to = from + 1;
+		bool keep = transfers_allowed(c, z->origin, z->originlen);
+		struct jzone *j = keep || jzone_find(z->origin, z->originlen)
+		                      ? jzone_get(z->origin, z->originlen) : NULL;
+		struct delta *d = keep && !failed ? delta_new(z, from, z, to) : NULL;
+		zone_set_serial(z, to);
+		if (d) {
+			d->del = del;
+			d->add = add;
+			memset(&del, 0, sizeof(del));
+			memset(&add, 0, sizeof(add));
+			if (j)
+				jzone_append(j, d);
+			else
+				delta_free(d);
+		} else if (j) {
+			jzone_clear(j);
+		}
+		rset_free(&del);
+		rset_free(&add);
+		rset_free(&now);
+		if (notify_serial)
+			notify_serial[zi] = to;
+	}
+	pthread_mutex_unlock(&jmu);
+	for (size_t zi = 0; notify_serial && zi < t->nzones; zi++)
+		if (notify_serial[zi])
+			notify_zone(c, t->zones[zi]->origin, t->zones[zi]->originlen, notify_serial[zi]);
+	free(notify_serial);
+	for (size_t zi = 0; t->old && zi < t->nzones; zi++)
+		rset_free(&t->old[zi]);
+	free(t->old);
+	free(t->zones);
+	free(t->s);
+	free(t);
 }
 
 int xfr_start(char *err, size_t errlen)
@@ -531,8 +771,7 @@ void xfr_stop(void)
 	notify_stop();
 	pthread_mutex_lock(&jmu);
 	for (size_t i = 0; i < njournal; i++)
-		for (unsigned k = 0; k < journal[i].n; k++)
-			version_free(journal[i].v[k]);
+		jzone_clear(&journal[i]);
 	free(journal);
 	journal = NULL;
 	njournal = 0;
@@ -645,13 +884,12 @@ static void put_rec(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t t
 	put_rr(arg, owner, ownerlen, type, ttl, rd, rdlen);
 }
 
-static void put_soa(struct out *o, const struct zone *z, const struct version *v)
+static void put_soa(struct out *o, const struct zone *z)
 {
-	if (v)
-		put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, v->soattl, v->soa, v->soalen);
-	else
-		put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, z->soa->rd[0]->data,
-		       z->soa->rd[0]->len);
+	uint8_t rd[ZONE_SOA_RDATA_MAX];
+	size_t len = zone_soa_rdata(z, rd);
+	if (len)
+		put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, rd, (uint16_t)len);
 }
 
 static void put_set(struct out *o, const struct rset *s, size_t i)
@@ -665,47 +903,94 @@ static void put_set(struct out *o, const struct rset *s, size_t i)
 static void write_axfr(struct out *o, const struct zone *z)
 {
 	xfr_render_zone(z, put_rec, o);   /* SOA first */
-	put_soa(o, z, NULL);
+	put_soa(o, z);
 }
 
-/* IXFR (RFC 1995 4) from version a to b, condensed to one difference:
- * SOA(b), SOA(a), what a has and b lacks, SOA(b), what b adds, SOA(b). */
-static void write_ixfr(struct out *o, const struct zone *z, const struct version *a,
-                       const struct version *b)
+/* x - y into out (all sorted, without duplicates). */
+static void rset_minus(const struct rset *x, const struct rset *y, struct rset *out)
 {
-	put_soa(o, z, b);
-	put_soa(o, z, a);
-	for (int pass = 0; pass < 2; pass++) {
-		const struct rset *x = pass ? &b->rs : &a->rs, *y = pass ? &a->rs : &b->rs;
-		size_t i = 0, k = 0;
-		while (i < x->n) {
-			int c = k < y->n ? 0 : -1;
-			if (k < y->n) {
-				/* Compare across two blobs: copy-free via owner/rdata bytes. */
-				const struct rec *p = &x->r[i], *q = &y->r[k];
-				c = p->ownerlen != q->ownerlen ? (p->ownerlen < q->ownerlen ? -1 : 1)
-				    : memcmp(x->blob + p->off, y->blob + q->off, p->ownerlen);
-				if (!c && p->type != q->type)
-					c = p->type < q->type ? -1 : 1;
-				if (!c && p->rdlen != q->rdlen)
-					c = p->rdlen < q->rdlen ? -1 : 1;
-				if (!c)
-					c = memcmp(x->blob + p->off + p->ownerlen, y->blob + q->off + q->ownerlen,
-					           p->rdlen);
-				if (!c && p->ttl != q->ttl)
-					c = p->ttl < q->ttl ? -1 : 1;
-			}
-			if (c < 0) {
-				put_set(o, x, i++);
-			} else if (c > 0) {
-				k++;
-			} else {
-				i++;
-				k++;
-			}
-		}
-		put_soa(o, z, b);
+	size_t i = 0, k = 0;
+	while (i < x->n) {
+		int c = k == y->n ? -1 : rec_cmp2(x, i, y, k);
+		if (c < 0)
+			rset_copy_rec(out, x, i++);
+		else if (c > 0)
+			k++;
+		else
+			i++, k++;
 	}
+}
+
+/* x + y into out (all sorted, without duplicates). */
+static void rset_union(const struct rset *x, const struct rset *y, struct rset *out)
+{
+	size_t i = 0, k = 0;
+	while (i < x->n || k < y->n) {
+		int c = i == x->n ? 1 : k == y->n ? -1 : rec_cmp2(x, i, y, k);
+		if (c <= 0)
+			rset_copy_rec(out, x, i++);
+		else
+			rset_copy_rec(out, y, k++);
+		if (c == 0)
+			k++;
+	}
+}
+
+/* Condenses the deltas d[0..n) into one difference (RFC 1995 4: "the
+ * server may ... condense"): with D and A the net deletions and additions
+ * so far, a step deleting d and adding a gives A' = (A - d) + (a - D'),
+ * D' = D + (d - A), then D'' = D' - a. Returns -1 when out of memory. */
+static int condense(struct delta *const *d, unsigned n, struct rset *del, struct rset *add)
+{
+	struct rset D = { 0 }, A = { 0 };
+	for (unsigned k = 0; k < n; k++) {
+		struct rset t1 = { 0 }, d1 = { 0 }, a1 = { 0 }, t2 = { 0 }, a2 = { 0 }, d2 = { 0 };
+		rset_minus(&d[k]->del, &A, &t1);      /* deleted, not added by us */
+		rset_union(&D, &t1, &d1);
+		rset_minus(&A, &d[k]->del, &a1);      /* our additions it keeps */
+		rset_minus(&d[k]->add, &d1, &t2);     /* added, not a re-add of a deletion */
+		rset_union(&a1, &t2, &a2);
+		rset_minus(&d1, &d[k]->add, &d2);     /* deletions undone by the add */
+		int err = t1.err | d1.err | a1.err | t2.err | a2.err | d2.err;
+		rset_free(&t1);
+		rset_free(&d1);
+		rset_free(&a1);
+		rset_free(&t2);
+		rset_free(&D);
+		rset_free(&A);
+		D = d2;
+		A = a2;
+		if (err) {
+			rset_free(&D);
+			rset_free(&A);
+			return -1;
+		}
+	}
+	*del = D;
+	*add = A;
+	return 0;
+}
+
+/* IXFR (RFC 1995 4) over the deltas d[0..n), condensed to one difference:
+ * SOA(new), SOA(old), what old has and new lacks, SOA(new), what new
+ * adds, SOA(new). Returns -1 when out of memory (nothing written). */
+static int write_ixfr(struct out *o, const struct zone *z, struct delta *const *d, unsigned n)
+{
+	struct rset del = { 0 }, add = { 0 };
+	if (condense(d, n, &del, &add) == -1)
+		return -1;
+	put_soa(o, z);
+	put_rr(o, z->origin, z->originlen, DNS_TYPE_SOA, d[0]->soa_ttl, d[0]->soa_from,
+	       d[0]->soa_from_len);
+	for (size_t i = 0; i < del.n; i++)
+		put_set(o, &del, i);
+	put_soa(o, z);
+	for (size_t i = 0; i < add.n; i++)
+		put_set(o, &add, i);
+	put_soa(o, z);
+	rset_free(&del);
+	rset_free(&add);
+	return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -827,7 +1112,7 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	bool ixfr = q.q.qtype == DNS_TYPE_IXFR;
 	if (ixfr && ixfr_client_serial(req, len, &q, &cserial) == -1)
 		return short_answer(&q, DNS_RCODE_FORMERR, false, tsig, resp, cap);
-	bool current = ixfr && (int32_t)(cserial - z->serial) >= 0;
+	bool current = ixfr && (int32_t)(cserial - zone_serial(z)) >= 0;
 	if (!tcp) {
 		/* RFC 1995 2: over UDP, the SOA alone when the client is up to
 		 * date, else TC so it comes back over TCP. AXFR is TCP only. */
@@ -849,20 +1134,28 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	if (!o.msg)
 		return short_answer(&q, DNS_RCODE_SERVFAIL, false, tsig, resp, cap);
 	msg_begin(&o);
+	/* With jmu held, the serial and the backend states are those of one
+	 * version: the control thread changes both with it held. */
+	pthread_mutex_lock(&jmu);
+	uint32_t serial = zone_serial(z);
+	current = ixfr && (int32_t)(cserial - serial) >= 0;
 	if (current) {
-		put_soa(&o, z, NULL);
+		put_soa(&o, z);
 	} else if (ixfr) {
-		pthread_mutex_lock(&jmu);
 		const struct jzone *j = jzone_find(z->origin, z->originlen);
-		const struct version *a = jzone_serial(j, cserial), *b = jzone_serial(j, z->serial);
-		if (a && b)
-			write_ixfr(&o, z, a, b);
-		else
+		unsigned first = j ? j->n : 0;
+		for (unsigned k = 0; j && k < j->n; k++)
+			if (j->d[k]->from == cserial) {
+				first = k;
+				break;
+			}
+		if (!j || first == j->n || j->d[j->n - 1]->to != serial ||
+		    write_ixfr(&o, z, j->d + first, j->n - first) == -1)
 			write_axfr(&o, z);   /* RFC 1995 4: the whole zone, AXFR-style */
-		pthread_mutex_unlock(&jmu);
 	} else {
 		write_axfr(&o, z);
 	}
+	pthread_mutex_unlock(&jmu);
 	msg_end(&o);
 	free(o.msg);
 	if (o.err) {

@@ -1,5 +1,5 @@
 /* xfr.h -- zone transfers out and TSIG at the server's edge: AXFR (RFC
- * 5936) and IXFR (RFC 1995, from a journal of recent zone versions) over
+ * 5936) and IXFR (RFC 1995, from a history of differences) over
  * TCP, restricted by per-zone ACLs (address prefixes and/or TSIG keys);
  * TSIG verification of every signed request and signing of its answer
  * (RFC 8945); NOTIFY to secondaries when a zone's serial changes (through
@@ -22,7 +22,7 @@ enum {
 	XFR_PASS = -10,               /* not for us: query_process answers it */
 	XFR_SIGNED = -11,             /* a good TSIG on an ordinary request: see below */
 	XFR_STREAM = -12,             /* a transfer: *stream holds framed messages */
-	XFR_JOURNAL_VERSIONS = 64,    /* zone versions kept per zone for IXFR */
+	XFR_JOURNAL_VERSIONS = 1024,  /* differences kept per zone for IXFR */
 	XFR_JOURNAL_RECORDS = 4000000, /* and records over all of them */
 	XFR_MSG_TARGET = 16384,       /* transfer messages are cut near this size */
 };
@@ -40,10 +40,23 @@ struct xfr_signed {
  * published with RCU so workers never lock). 0, or -1 when out of memory
  * (the previous settings stay). */
 int xfr_configure(const struct config *cfg);
-/* Control thread, after every zone_publish (snap is the current snapshot):
- * records each zone's new version in the journal and sends NOTIFY for the
- * zones whose serial changed. */
-void xfr_published(const struct zone_snapshot *snap);
+/* Control thread, when snap replaces prev (NULL at start; both still
+ * readable): records for each zone whose serial changed the difference
+ * (for IXFR, when the zone allows transfers) and sends NOTIFY. */
+void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev);
+
+/* A change of backend states in place (control thread): collect the
+ * services whose backends change with xfr_txn_add, then xfr_txn_lock
+ * renders their records as they are and takes the transfer lock; the
+ * caller writes the new states (bstate_set); xfr_txn_commit renders them
+ * again, and for each zone whose records changed raises the serial,
+ * records the difference (when transfers are allowed), releases the lock,
+ * sends NOTIFY and frees t. Costs O(records of the services changed). */
+struct xfr_txn;
+struct xfr_txn *xfr_txn_new(void);
+void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_service *svc);
+void xfr_txn_lock(struct xfr_txn *t);
+void xfr_txn_commit(struct xfr_txn *t);
 /* Starts and stops the NOTIFY thread; frees the journal and settings. */
 int xfr_start(char *err, size_t errlen);
 void xfr_stop(void);

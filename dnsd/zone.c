@@ -250,10 +250,12 @@ static int cmp_bent_type(const void *a, const void *b)
 }
 
 struct build_ctx {
-	zone_health_fn health;
-	void *harg;
+	const struct bstate *states;
+	zone_sid_fn sid;
+	void *sarg;
 	size_t zi;
 	uint32_t next_id;
+	size_t nchecked;              /* backends with a state id */
 };
 
 /* Smooth weighted round robin (as nginx): each step adds every weight to
@@ -262,22 +264,12 @@ struct build_ctx {
 static int build_rr(struct arena *a, struct zone_service *s, struct zone_backend *bes, int which)
 {
 	uint16_t members[ZONE_MAX_BACKENDS];
-	unsigned n = 0, nall = 0;
+	unsigned n = 0;
 	for (unsigned i = 0; i < s->nbackends; i++) {
 		bool fam = which == 2 || (which == 0 ? bes[i].family == AF_INET : bes[i].family == AF_INET6);
 		if (!fam)
 			continue;
-		nall++;
-		if (bes[i].up)
-			members[n++] = (uint16_t)i;
-	}
-	if (n == 0) {
-		/* Nothing healthy: the schedule covers all (fail-open answers). */
-		for (unsigned i = 0; i < s->nbackends && n < nall; i++) {
-			bool fam = which == 2 || (which == 0 ? bes[i].family == AF_INET : bes[i].family == AF_INET6);
-			if (fam)
-				members[n++] = (uint16_t)i;
-		}
+		members[n++] = (uint16_t)i;
 	}
 	if (n == 0)
 		return 0;
@@ -416,9 +408,9 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 		zb->port = cb->port;
 		zb->weight = cb->weight;
 		zb->priority = cb->priority;
-		zb->up = true;
-		if (bc->health)
-			zb->up = bc->health(bc->harg, bc->zi, si, i, &zb->since_ms);
+		zb->sid = bc->sid ? bc->sid(bc->sarg, bc->zi, si, i) : 0;
+		zb->state = bstate_slot(bc->states, zb->sid);
+		bc->nchecked += zb->sid != 0;
 		/* Identity for rendezvous hashing: stable across restarts and
 		 * reloads, so sticky clients stay where they are. */
 		uint64_t hk = 0x6d657368646e73ull ^ (uint64_t)cb->family;
@@ -433,13 +425,10 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 		                            : NULL;
 		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
 			return -1;
-		if (cb->family == AF_INET) {
+		if (cb->family == AF_INET)
 			s->n4++;
-			s->nup4 += zb->up;
-		} else {
+		else
 			s->n6++;
-			s->nup6 += zb->up;
-		}
 	}
 	/* One host on several ports is several backends with one address:
 	 * its A/AAAA record must appear once per answer (RFC 2181 5). */
@@ -715,10 +704,76 @@ out:
 	return rc;
 }
 
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_health_fn health,
-               void *harg, struct zone_snapshot **out, char *err, size_t errlen)
+/* The sid -> service table, for the control thread applying health
+ * changes in O(service): built once per snapshot over checked backends. */
+static int build_sidmap(struct zone_snapshot *s, size_t nchecked)
 {
-	struct build_ctx bc = { .health = health, .harg = harg };
+	size_t size = 16;
+	while (size < 2 * nchecked)
+		size *= 2;
+	if (size > UINT32_MAX)
+		return -1;
+	struct zone_sidref *map = arena_alloc_aligned(s->arena, size * sizeof(*map), 8);
+	if (!map)
+		return -1;
+	for (unsigned zi = 0; zi < s->nzones; zi++) {
+		const struct zone *z = &s->zones[zi];
+		for (uint32_t si = 0; si < z->nservices; si++) {
+			const struct zone_service *svc = &z->services[si];
+			for (unsigned bi = 0; bi < svc->nbackends; bi++) {
+				uint32_t sid = svc->backends[bi].sid;
+				if (!sid)
+					continue;
+				size_t h = mix64(sid) & (size - 1);
+				while (map[h].sid && map[h].sid != sid)
+					h = (h + 1) & (size - 1);
+				map[h] = (struct zone_sidref){ sid, zi, svc };
+			}
+		}
+	}
+	s->sidmap = map;
+	s->sidmask = (uint32_t)(size - 1);
+	return 0;
+}
+
+const struct zone_service *zone_sid_service(const struct zone_snapshot *snap, uint32_t sid,
+                                            uint32_t *zi)
+{
+	if (!snap || !snap->sidmap || !sid)
+		return NULL;
+	for (size_t h = mix64(sid) & snap->sidmask; snap->sidmap[h].sid; h = (h + 1) & snap->sidmask)
+		if (snap->sidmap[h].sid == sid) {
+			*zi = snap->sidmap[h].zi;
+			return snap->sidmap[h].svc;
+		}
+	return NULL;
+}
+
+void zone_set_serial(const struct zone *z, uint32_t serial)
+{
+	__atomic_store_n(&((struct zone *)z)->serial, serial, __ATOMIC_RELEASE);
+}
+
+size_t zone_soa_rdata(const struct zone *z, uint8_t *out)
+{
+	if (!z->soa || z->soa->rd[0]->len < 20 || z->soa->rd[0]->len > ZONE_SOA_RDATA_MAX)
+		return 0;
+	size_t len = z->soa->rd[0]->len;
+	memcpy(out, z->soa->rd[0]->data, len);
+	uint32_t serial = zone_serial(z);
+	uint8_t *p = out + len - 20;
+	p[0] = (uint8_t)(serial >> 24);
+	p[1] = (uint8_t)(serial >> 16);
+	p[2] = (uint8_t)(serial >> 8);
+	p[3] = (uint8_t)serial;
+	return len;
+}
+
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+               const struct bstate *states, zone_sid_fn sid, void *sarg,
+               struct zone_snapshot **out, char *err, size_t errlen)
+{
+	struct build_ctx bc = { .states = states, .sid = sid, .sarg = sarg };
 	struct zone_snapshot *s = calloc(1, sizeof(*s));
 	if (!s || !(s->arena = arena_new(0))) {
 		free(s);
@@ -739,8 +794,8 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_
 		for (unsigned j = 0; prev && j < prev->nzones; j++) {
 			const struct zone *pz = &prev->zones[j];
 			if (wire_name_equal(pz->origin, pz->originlen, cz->origin, cz->originlen) &&
-			    (int32_t)(serial - pz->serial) <= 0)
-				serial = pz->serial + 1;
+			    (int32_t)(serial - zone_serial(pz)) <= 0)
+				serial = zone_serial(pz) + 1;
 		}
 		bc.zi = i;
 		if (build_zone(s->arena, cz, serial, &zones[i], &bc, err, errlen) == -1)
@@ -767,6 +822,10 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_
 	s->nservices = bc.next_id;
 	s->zones = zones;
 	s->nzones = (unsigned)cfg->nzones;
+	if (build_sidmap(s, bc.nchecked) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	s->generation = prev ? prev->generation + 1 : 1;
 	s->udp_max_payload = cfg->udp_max_payload >= 512 ? cfg->udp_max_payload : 1232;
 	s->bytes = arena_used(s->arena);
@@ -885,6 +944,11 @@ static struct zone_snapshot *current_snapshot;
 const struct zone_snapshot *zone_current(void)
 {
 	return __atomic_load_n(&current_snapshot, __ATOMIC_ACQUIRE);
+}
+
+struct zone_snapshot *zone_swap(struct zone_snapshot *snap)
+{
+	return __atomic_exchange_n(&current_snapshot, snap, __ATOMIC_ACQ_REL);
 }
 
 void zone_publish(struct zone_snapshot *snap)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bstate.h"
 #include "config.h"
 
 enum { ZONE_MAX_BACKENDS = 4096 }; /* per service; bounds per-query scratch */
@@ -32,7 +33,10 @@ struct zone_port {
 };
 
 struct zone_backend {
-	uint64_t since_ms;            /* monotonic ms of the last state change (slow start) */
+	/* Health lives outside the name data: the backend's word in the state
+	 * table (bstate.h), read at answer time; &bstate_always_up when the
+	 * backend is not checked. A state change writes that word only. */
+	const uint64_t *state;
 	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
 	const uint8_t *target;        /* SRV target, absolute wire name (its node's name) */
 	const char *name;
@@ -41,7 +45,7 @@ struct zone_backend {
 	uint8_t addr[16];
 	uint8_t family;               /* AF_INET or AF_INET6 */
 	uint8_t targetlen;
-	bool up;                      /* health state at build time */
+	uint32_t sid;                 /* its state id (0: not checked) */
 	uint16_t port;                /* 0: the service's port */
 	uint16_t priority;
 	uint16_t addr_first;          /* index of the first backend with this address */
@@ -60,13 +64,13 @@ struct zone_service {
 	unsigned nbackends;
 	unsigned n4, n6;              /* backends per family */
 	bool dup_addrs;               /* some backends share an address (host on two ports) */
-	unsigned nup4, nup6;          /* healthy backends per family */
 	uint32_t id;                  /* index among all services of the snapshot */
 	uint32_t zi, si;              /* zone and service index in the config */
 	uint32_t slow_start_ms;
-	/* Smooth weighted round-robin schedules over the healthy backends of
-	 * each family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
-	 * snapshot so a query only indexes them with its own counter. */
+	/* Smooth weighted round-robin schedules over the backends of each
+	 * family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
+	 * snapshot so a query only indexes them with its own counter and skips
+	 * the entries of backends that are down at that moment. */
 	const uint16_t *rr_sched[3];
 	uint16_t rr_len[3];
 };
@@ -104,6 +108,10 @@ struct zone {
 	const uint8_t *origin;        /* lowercase */
 	uint8_t originlen;
 	const struct zone_node *apex;
+	/* The SOA serial: rises on every visible change, including health
+	 * changes that rebuild nothing. Written by the control thread only
+	 * (zone_set_serial), read with zone_serial; the SOA rdata's own
+	 * serial field is stale and replaced by this one on output. */
 	uint32_t serial;
 	uint32_t neg_ttl;             /* RFC 2308: min(SOA TTL, SOA MINIMUM) */
 	const struct zone_rrset *soa;
@@ -117,6 +125,14 @@ struct zone {
 	uint32_t nservices;
 };
 
+/* Where a checked backend's state id is served (for the control thread
+ * applying health changes). */
+struct zone_sidref {
+	uint32_t sid;                 /* 0: empty slot */
+	uint32_t zi;                  /* index into snapshot.zones */
+	const struct zone_service *svc;
+};
+
 struct zone_snapshot {
 	struct arena *arena;
 	const struct zone *zones;
@@ -127,6 +143,8 @@ struct zone_snapshot {
 	const struct zone_locality *localities;
 	unsigned nlocalities;
 	uint32_t nservices;
+	const struct zone_sidref *sidmap;  /* open addressing by sid */
+	uint32_t sidmask;                  /* table size - 1 */
 };
 
 enum zone_status {
@@ -142,16 +160,36 @@ struct zone_result {
 	const struct zone_node *node;
 };
 
-/* Health of backend bi of service si of zone zi (indexes into cfg); fills
- * *since_ms with the time of its last change. */
-typedef bool (*zone_health_fn)(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since_ms);
+/* The state id of backend bi of service si of zone zi (indexes into cfg),
+ * 0 for a backend that is not checked (always up). */
+typedef uint32_t (*zone_sid_fn)(void *arg, size_t zi, size_t si, size_t bi);
 
 /* Builds a snapshot from cfg (which it does not keep). prev, if not NULL,
  * is the snapshot being replaced: serials never go backwards and the
- * generation counts on. health may be NULL (every backend up).
- * Returns 0, or -1 with a message in err. */
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev, zone_health_fn health,
-               void *harg, struct zone_snapshot **out, char *err, size_t errlen);
+ * generation counts on. states and sid may be NULL (every backend up);
+ * otherwise each backend points at its word in states, which must outlive
+ * the snapshot. Returns 0, or -1 with a message in err. */
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+               const struct bstate *states, zone_sid_fn sid, void *sarg,
+               struct zone_snapshot **out, char *err, size_t errlen);
+
+static inline bool zone_backend_up(const struct zone_backend *b)
+{
+	return bstate_word_up(bstate_load(b->state));
+}
+static inline uint32_t zone_serial(const struct zone *z)
+{
+	return __atomic_load_n(&z->serial, __ATOMIC_ACQUIRE);
+}
+/* Control thread only: a published zone's serial moves on in place. */
+void zone_set_serial(const struct zone *z, uint32_t serial);
+/* The zone index and service where sid is served in snap, or NULL. */
+const struct zone_service *zone_sid_service(const struct zone_snapshot *snap, uint32_t sid,
+                                            uint32_t *zi);
+/* Writes the SOA rdata of z with its current serial into out (at least
+ * ZONE_SOA_RDATA_MAX bytes); returns the length, 0 if z has no SOA. */
+enum { ZONE_SOA_RDATA_MAX = 2 * 255 + 20 };
+size_t zone_soa_rdata(const struct zone *z, uint8_t *out);
 /* zone_free(NULL) is a no-op. Only for snapshots nobody can still read. */
 void zone_free(struct zone_snapshot *snap);
 
@@ -175,6 +213,9 @@ const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t 
  * Call from a thread that is NOT a registered RCU reader (main, builders);
  * publishers must be serialized by the caller. */
 void zone_publish(struct zone_snapshot *snap);
+/* Publishes snap and returns the previous snapshot without waiting: the
+ * caller frees it after synchronize_rcu(). Same callers as zone_publish. */
+struct zone_snapshot *zone_swap(struct zone_snapshot *snap);
 /* The current snapshot, or NULL before the first publish. The caller must
  * be an online RCU reader (or the publisher) and must load it once per query. */
 const struct zone_snapshot *zone_current(void);

@@ -11,6 +11,13 @@
 #include "zone.h"
 
 static struct zone_backend be[8];
+/* Their words in a state table of our own (bstate.h). */
+static uint64_t word[8];
+
+static void set_up(unsigned i, bool up)
+{
+	word[i] = bstate_word(up, bstate_word_since(word[i]));
+}
 static struct zone_service svc;
 static uint16_t sched[3][1024];
 
@@ -23,7 +30,8 @@ static void setup(unsigned n, const uint32_t *w, enum cfg_policy pol)
 		be[i].addr[0] = 10;
 		be[i].addr[3] = (uint8_t)(i + 1);
 		be[i].weight = w[i];
-		be[i].up = true;
+		word[i] = bstate_word(true, 0);
+		be[i].state = &word[i];
 		be[i].hkey = 0x1234567ull * (i + 1) ^ 0xabcdefull;
 	}
 	svc.backends = be;
@@ -109,7 +117,7 @@ int main(void)
 	ok(fabs((double)second200 / first700 - 2.0 / 3) < 0.02, "second slot weighted among the rest (%.3f)",
 	   (double)second200 / first700);
 	/* Health: a down backend is never chosen. */
-	be[2].up = false;
+	set_up(2, false);
 	unsigned got2 = 0;
 	for (int i = 0; i < 1000; i++) {
 		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
@@ -119,7 +127,8 @@ int main(void)
 	is_int(got2, 0, "down backend never answered");
 	is_int(n, 2, "two healthy answers");
 	/* All down: fail open answers all; fail closed answers none. */
-	be[0].up = be[1].up = false;
+	set_up(0, false);
+	set_up(1, false);
 	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
 	is_int(n, 3, "all down + fail-open: every backend");
 	svc.fail_open = false;
@@ -130,13 +139,13 @@ int main(void)
 	/* Fail-open is per service, not per family: a healthy IPv4 backend
 	 * means AAAA answers none of the dead IPv6 ones. */
 	svc.fail_open = true;
-	be[0].up = true;
+	set_up(0, true);
 	be[2].family = AF_INET6;
 	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
 	is_int(n, 0, "v6 all down, v4 up: AAAA gets nothing despite fail-open");
 	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
 	is_int(n, 1, "and A the healthy v4 backend");
-	be[0].up = false;
+	set_up(0, false);
 	n = balance_select(&snap, &svc, AF_INET6, &st, NULL, idx, 64, NULL);
 	is_int(n, 1, "everything down: fail-open answers the v6 backend too");
 	be[2].family = AF_INET;
@@ -174,6 +183,18 @@ int main(void)
 	   cnt[0], cnt[1], cnt[2]);
 	ok(maxrun <= 2, "round robin is smooth (longest run %u)", maxrun);
 	is_int(n, 3, "round robin answers all");
+	/* A backend down (its word only, the schedule unchanged): its turns go
+	 * to the next entries of the schedule, never to it. */
+	set_up(2, false);
+	memset(cnt, 0, sizeof(cnt));
+	for (int i = 0; i < 600; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		cnt[idx[0]]++;
+	}
+	ok(cnt[2] == 0 && cnt[0] > 160 && cnt[0] < 240 && n == 2,
+	   "round robin: a down backend's turns go to the others by weight (%u/%u/%u, 1:2)",
+	   cnt[0], cnt[1], cnt[2]);
+	set_up(2, true);
 
 	/* Hash: sticky per client, proportional, minimal disruption. */
 	const uint32_t w5[] = { 100, 100, 100, 100, 100 };
@@ -203,7 +224,7 @@ int main(void)
 		again_diff += idx[0] != before[c];
 	}
 	is_int(again_diff, 0, "hash is sticky: same client, same backend");
-	be[3].up = false;
+	set_up(3, false);
 	for (uint32_t c = 0; c < NC; c++) {
 		struct balance_client cl;
 		client_v4(&cl, 0x0a000000u + c * 7919u);
@@ -215,7 +236,7 @@ int main(void)
 	}
 	is_int(moved_other, 0, "removing a backend moves none of the others' clients");
 	is_int(moved_own, cnt[3], "... and all of its own");
-	be[3].up = true;
+	set_up(3, true);
 	/* Weighted hash shares. */
 	be[0].weight = 400;
 	memset(cnt, 0, sizeof(cnt));
@@ -239,10 +260,10 @@ int main(void)
 		only0 &= n == 2 && idx[0] != 2 && idx[1] != 2;
 	}
 	ok(only0, "failover: only the priority-0 group");
-	be[0].up = false;
+	set_up(0, false);
 	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
 	ok(n == 1 && idx[0] == 1, "failover: group keeps serving with one member");
-	be[1].up = false;
+	set_up(1, false);
 	n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
 	ok(n == 1 && idx[0] == 2, "failover: next group when the first is empty");
 
@@ -266,7 +287,8 @@ int main(void)
 	is_str(balance_locality(&snap, &cl), "b", "longest prefix wins");
 	n = balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
 	ok(n == 2 && idx[0] != 0 && idx[1] != 0, "locality b: its two backends");
-	be[1].up = be[2].up = false;
+	set_up(1, false);
+	set_up(2, false);
 	n = balance_select(&snap, &svc, AF_INET, &st, &cl, idx, 64, NULL);
 	ok(n == 1 && idx[0] == 0, "locality b down: falls back to all healthy");
 	client_v4(&cl, 0xc0a80001u);
@@ -275,7 +297,7 @@ int main(void)
 	/* Slow start: 10% on return, linear to 100%. */
 	setup(3, w3, CFG_POLICY_WEIGHTED);
 	svc.slow_start_ms = 10000;
-	be[2].since_ms = 50000;
+	word[2] = bstate_word(true, 50000);
 	is_int(balance_weight(&svc, &be[2], 50000), 70, "slow start: 10%% at once");
 	is_int(balance_weight(&svc, &be[2], 55000), 385, "slow start: 55%% half way");
 	is_int(balance_weight(&svc, &be[2], 60000), 700, "slow start: full weight after");

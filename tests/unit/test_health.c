@@ -539,9 +539,15 @@ int main(void)
 	cfg1->zones[0].services[1].backends[6].check->fall = 3;
 	char err[256] = "";
 	uint64_t t_start = health_now_ms();
-	struct health *h = health_start(cfg1, on_change, NULL, err, sizeof(err));
+	struct bstate *states = bstate_new();
+	struct health *h = health_start(cfg1, states, on_change, NULL, err, sizeof(err));
 	if (!ok(h != NULL, "health_start (%s)", err))
 		return done_testing();
+	uint32_t sid_tcp = health_sid(h, 0, 0, 0), sid_closed = health_sid(h, 0, 0, 1);
+	ok(sid_tcp && sid_closed && sid_tcp != sid_closed, "checked backends get distinct ids (%u, %u)",
+	   sid_tcp, sid_closed);
+	is_int(health_sid(h, 3, 0, 0), 0, "an unchecked backend has id 0");
+	is_int(bstate_live(states), 13, "one live id per checked backend");
 
 	bool all_up = true;
 	for (size_t i = 0, si = 0, bi = 0; i < sizeof(tb1) / sizeof(tb1[0]); i++) {
@@ -666,7 +672,29 @@ int main(void)
 	struct health_state kept_up = get(h, 0, 0), kept_down = get(h, 0, 1);
 	struct health_state kept_200 = get(h, 1, 0);
 	struct config *cfg2 = tcfg_new(tb2, sizeof(tb2) / sizeof(tb2[0]));
+	/* Changes queued so far: the closed backends went DOWN, the tcp one
+	 * down and up (one entry per backend, its latest state). */
+	struct health_change chg[64];
+	size_t nchg = health_take_changes(h, chg, 64);
+	bool closed_down = false, tcp_up = false;
+	unsigned tcp_entries = 0;
+	for (size_t i = 0; i < nchg; i++) {
+		closed_down |= chg[i].sid == sid_closed && !chg[i].up;
+		if (chg[i].sid == sid_tcp) {
+			tcp_entries++;
+			tcp_up = chg[i].up;
+		}
+	}
+	ok(closed_down, "health_take_changes: the closed backend's DOWN is queued");
+	ok(tcp_up, "health_take_changes: the tcp backend's latest state (UP) is queued (%u entries)",
+	   tcp_entries);
+	is_int(health_take_changes(h, chg, 64), 0, "taken changes are gone");
 	is_int(health_reconfigure(h, cfg2), 0, "health_reconfigure");
+	ok(health_sid(h, 0, 0, 1) == sid_tcp && health_sid(h, 0, 0, 2) == sid_closed,
+	   "kept backends keep their ids across the reconfiguration");
+	ok(health_sid(h, 0, 0, 0) && health_sid(h, 0, 0, 0) != sid_tcp &&
+	   health_sid(h, 0, 0, 0) != sid_closed, "a new backend gets a new id");
+	is_int(bstate_live(states), 5, "ids of dropped backends are released");
 	tcfg_free(cfg1);
 	cfg1 = NULL;
 	st = get(h, 0, 1);
@@ -699,6 +727,7 @@ int main(void)
 	/* Stop with probes in flight (the hang server holds connections). */
 	health_stop(h);
 	ok(1, "health_stop");
+	bstate_free(states);
 
 	char *log = log_capture_end(logf, saved_err);
 	char want[256];

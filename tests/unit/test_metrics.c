@@ -119,13 +119,13 @@ static const char yaml[] =
 	"        ports: {http: 8080}\n"
 	"        backends: [10.0.0.1, {address: 10.0.0.2, weight: 7, locality: \"a\\\"b\"}]\n";
 
-static bool down_second(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since)
+/* Every backend gets a state id; the second one's word is then set DOWN. */
+static uint32_t sid_of(void *arg, size_t zi, size_t si, size_t bi)
 {
 	(void)arg;
 	(void)zi;
 	(void)si;
-	*since = 0;
-	return bi != 1;
+	return (uint32_t)bi + 1;
 }
 
 static void test_status(void)
@@ -134,11 +134,16 @@ static void test_status(void)
 	struct config_error cerr;
 	struct zone_snapshot *snap;
 	char err[256];
-	if (config_load_string(yaml, sizeof(yaml) - 1, "s.yaml", &cfg, &cerr) != 0 ||
-	    zone_build(cfg, NULL, down_second, NULL, &snap, err, sizeof(err)) != 0) {
+	struct bstate *states = bstate_new();
+	uint32_t id;
+	while (states && bstate_live(states) < 2 && bstate_alloc(states, &id) == 0)
+		;
+	if (!states || config_load_string(yaml, sizeof(yaml) - 1, "s.yaml", &cfg, &cerr) != 0 ||
+	    zone_build(cfg, NULL, states, sid_of, NULL, &snap, err, sizeof(err)) != 0) {
 		ok(0, "status config builds: %s %s", cerr.msg, err);
 		return;
 	}
+	bstate_set(states, 2, false, 0);
 	struct textbuf tb = { 0 };
 	status_json(&tb, snap, NULL, 1000);
 	char *j = tb_take(&tb, NULL);
@@ -156,6 +161,7 @@ static void test_status(void)
 	ok(m && strstr(m, "address=\"10.0.0.2\",port=\"8080\"} 0\n") != NULL, "down gauge 0");
 	free(m);
 	zone_free(snap);
+	bstate_free(states);
 	config_free(cfg);
 }
 

@@ -142,7 +142,7 @@ int main(void)
 	}
 	struct zone_snapshot *snap;
 	char err[256];
-	if (!ok(zone_build(cfg, NULL, NULL, NULL, &snap, err, sizeof(err)) == 0, "snapshot builds")) {
+	if (!ok(zone_build(cfg, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) == 0, "snapshot builds")) {
 		diag("%s", err);
 		return done_testing();
 	}
@@ -331,7 +331,7 @@ int main(void)
 
 	/* A reload keeps serials moving forward. */
 	struct zone_snapshot *snap2;
-	ok(zone_build(cfg, zone_current(), NULL, NULL, &snap2, err, sizeof(err)) == 0, "rebuild");
+	ok(zone_build(cfg, zone_current(), NULL, NULL, NULL, &snap2, err, sizeof(err)) == 0, "rebuild");
 	is_int(snap2->zones[0].serial, 8, "serial advances past the previous one");
 	is_int(snap2->generation, 2, "generation counts");
 	zone_publish(snap2);

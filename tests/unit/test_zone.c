@@ -33,15 +33,18 @@ static struct config *load(const char *yaml)
 	return cfg;
 }
 
+static struct bstate *test_states;
+
 static struct zone_snapshot *build(const struct config *cfg, const struct zone_snapshot *prev,
-                                   zone_health_fn health, void *harg)
+                                   zone_sid_fn health, void *harg)
 {
 	struct zone_snapshot *snap = NULL;
 	char err[256] = "";
 
 	if (!cfg)
 		return NULL;
-	if (zone_build(cfg, prev, health, harg, &snap, err, sizeof(err)) == -1) {
+	if (zone_build(cfg, prev, health ? test_states : NULL, health, harg, &snap, err,
+	               sizeof(err)) == -1) {
 		diag("unexpected build error: %s", err);
 		return NULL;
 	}
@@ -617,8 +620,10 @@ static void test_services(void)
 	is_int(s->nbackends, 4, "four backends");
 	is_int(s->n4, 3, "three IPv4 backends");
 	is_int(s->n6, 1, "one IPv6 backend");
-	is_int(s->nup4, 3, "no health function: all IPv4 up");
-	is_int(s->nup6, 1, "no health function: the IPv6 one up");
+	bool all_up = true;
+	for (unsigned i = 0; i < s->nbackends; i++)
+		all_up &= zone_backend_up(&s->backends[i]) && s->backends[i].sid == 0;
+	ok(all_up, "no state table: every backend up, id 0");
 	ok(!s->rr_sched[0] && !s->rr_sched[1] && !s->rr_sched[2], "no round-robin schedule for failover");
 	if (s->nbackends == 4) {
 		const struct zone_backend *b = s->backends;
@@ -626,7 +631,7 @@ static void test_services(void)
 		is_int(b[0].port, 0, "backend 0: the service's ports");
 		is_int(b[0].weight, 100, "default weight 100");
 		is_int(b[0].priority, 0, "default priority 0");
-		ok(b[0].up && b[0].since_ms == 0, "up, since 0 without health");
+		ok(b[0].state == &bstate_always_up, "up, since 0 without health (the always-up word)");
 		is_str(b[0].name, "10-0-0-1", "default name from the address");
 		is_str(ntext(b[0].target, b[0].targetlen), "10-0-0-1.web.mesh.", "target <name>.<service>");
 		ok(b[0].locality == NULL, "no locality");
@@ -750,19 +755,35 @@ out:
 struct health_state {
 	unsigned calls[2][3][8];      /* [zi][si][bi] */
 	unsigned bad_index;
-	bool down[2][3][8];
+	uint32_t sid[2][3][8];
 };
 
-static bool health_fn(void *arg, size_t zi, size_t si, size_t bi, uint64_t *since_ms)
+/* Gives every backend a state id (allocated once, kept across builds). */
+static uint32_t health_fn(void *arg, size_t zi, size_t si, size_t bi)
 {
 	struct health_state *h = arg;
 	if (zi >= 2 || si >= 3 || bi >= 8) {
 		h->bad_index++;
-		return true;
+		return 0;
 	}
 	h->calls[zi][si][bi]++;
-	*since_ms = 1000000 + zi * 10000 + si * 100 + bi;
-	return !h->down[zi][si][bi];
+	if (!h->sid[zi][si][bi] && bstate_alloc(test_states, &h->sid[zi][si][bi]) == -1)
+		return 0;
+	return h->sid[zi][si][bi];
+}
+
+static void set_down(struct health_state *h, int zi, int si, int bi, bool down)
+{
+	bstate_set(test_states, h->sid[zi][si][bi], !down,
+	           1000000 + (uint64_t)zi * 10000 + (uint64_t)si * 100 + (uint64_t)bi);
+}
+
+static unsigned nup(const struct zone_service *s, int family)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nbackends; i++)
+		n += s->backends[i].family == family && zone_backend_up(&s->backends[i]);
+	return n;
 }
 
 static const char health_yaml[] =
@@ -795,11 +816,9 @@ static void test_health(void)
 	struct config *cfg = load(health_yaml);
 	static struct health_state h;
 	memset(&h, 0, sizeof(h));
-	h.down[0][0][1] = true;       /* rr: 10.0.0.2 */
-	h.down[0][1][2] = true;       /* w: fd00::11, its only IPv6 */
-	h.down[1][1][0] = true;       /* y: 10.0.3.1 */
+	test_states = bstate_new();
 	struct zone_snapshot *s1 = build(cfg, NULL, health_fn, &h);
-	if (!ok(s1 != NULL, "build with a health function"))
+	if (!ok(s1 != NULL, "build with a state table"))
 		goto out;
 	const unsigned nb[2][3] = { { 5, 3, 0 }, { 1, 2, 0 } };
 	bool once = h.bad_index == 0;
@@ -807,73 +826,75 @@ static void test_health(void)
 		for (int si = 0; si < 3; si++)
 			for (int bi = 0; bi < 8; bi++)
 				once &= h.calls[zi][si][bi] == (bi < (int)nb[zi][si] ? 1u : 0u);
-	ok(once, "health asked once per backend, with its zone, service and backend index");
+	ok(once, "ids asked once per backend, with its zone, service and backend index");
 
 	const struct zone_node *rn = found(s1, "rr.a.test");
 	const struct zone_service *rr = rn ? rn->svc : NULL;
 	if (!ok(rr && rr->nbackends == 5, "rr service"))
 		goto out;
-	ok(rr->backends[0].up && !rr->backends[1].up && rr->backends[2].up && rr->backends[3].up &&
-	   rr->backends[4].up, "up flags follow the health function");
-	is_int(rr->backends[1].since_ms, 1000001, "since_ms from the health function");
-	is_int(rr->backends[4].since_ms, 1000004, "since_ms of another backend");
-	is_int(rr->nup4, 2, "two of three IPv4 up");
-	is_int(rr->nup6, 2, "both IPv6 up");
+	ok(rr->backends[1].sid == h.sid[0][0][1] &&
+	   rr->backends[1].state == bstate_slot(test_states, h.sid[0][0][1]),
+	   "a backend points at its own word");
+	is_int(nup(rr, AF_INET), 3, "fresh ids start UP");
+	/* State changes write words only: the same snapshot answers them. */
+	set_down(&h, 0, 0, 1, true);      /* rr: 10.0.0.2 */
+	set_down(&h, 0, 1, 2, true);      /* w: fd00::11, its only IPv6 */
+	set_down(&h, 1, 1, 0, true);      /* y: 10.0.3.1 */
+	ok(zone_backend_up(&rr->backends[0]) && !zone_backend_up(&rr->backends[1]) &&
+	   zone_backend_up(&rr->backends[2]), "a word set DOWN is seen by the built snapshot");
+	is_int(bstate_word_since(bstate_load(rr->backends[1].state)), 1000001,
+	       "since_ms from the word");
+	is_int(nup(rr, AF_INET), 2, "two of three IPv4 up");
+	is_int(nup(rr, AF_INET6), 2, "both IPv6 up");
 	is_int(rr->n4, 3, "n4 counts down backends too");
 	unsigned c[5];
 	sched_counts(rr, 0, c, 5);
-	is_int(rr->rr_len[0], 5, "IPv4 schedule over the healthy: 1 + 4");
-	ok(c[0] == 1 && c[1] == 0 && c[2] == 4, "down backend left out of the schedule");
+	ok(rr->rr_len[0] == 7 && c[0] == 1 && c[1] == 2 && c[2] == 4,
+	   "IPv4 schedule over every IPv4 backend (down ones are skipped per query)");
 	sched_counts(rr, 2, c, 5);
-	ok(rr->rr_len[2] == 13 && c[1] == 0 && c[0] == 1 && c[2] == 4 && c[3] == 3 && c[4] == 5,
-	   "both-family schedule without the down backend");
+	ok(rr->rr_len[2] == 15 && c[0] == 1 && c[1] == 2 && c[2] == 4 && c[3] == 3 && c[4] == 5,
+	   "both-family schedule over every backend");
+	uint32_t zi = 9;
+	ok(zone_sid_service(s1, h.sid[1][1][0], &zi) == found(s1, "y.b.test")->svc && zi == 1,
+	   "the sid map finds a backend's service and zone");
+	ok(zone_sid_service(s1, 999999, &zi) == NULL, "an unknown id has no service");
 
 	const struct zone_node *wn = found(s1, "w.a.test");
 	const struct zone_service *w = wn ? wn->svc : NULL;
-	ok(w && w->nup4 == 2 && w->nup6 == 0 && w->n6 == 1 && !w->backends[2].up,
-	   "w: the only IPv6 backend down");
+	ok(w && nup(w, AF_INET) == 2 && nup(w, AF_INET6) == 0 && w->n6 == 1 &&
+	   !zone_backend_up(&w->backends[2]), "w: the only IPv6 backend down");
 	const struct zone_node *yn = found(s1, "y.b.test");
 	const struct zone_service *y = yn ? yn->svc : NULL;
-	ok(y && y->zi == 1 && y->si == 1 && !y->backends[0].up && y->backends[1].up && y->nup4 == 1,
-	   "second zone: health by its own indexes");
-	is_int(y ? y->backends[1].since_ms : 0, 1010101, "since_ms for zone 1, service 1, backend 1");
+	ok(y && y->zi == 1 && y->si == 1 && !zone_backend_up(&y->backends[0]) &&
+	   zone_backend_up(&y->backends[1]), "second zone: states by its own ids");
 	/* Down backends keep their names: SRV targets and their addresses stay. */
 	ok(has_a(found(s1, "10-0-0-2.rr.a.test"), "10.0.0.2"), "a down backend's target still resolves");
 
-	/* Rebuild with the health changed: the new snapshot says so, the old
-	 * one is unchanged. Everything IPv4 of rr is down: its schedule falls
-	 * back to all IPv4 backends (fail-open). */
-	memset(&h, 0, sizeof(h));
-	h.down[0][0][0] = h.down[0][0][1] = h.down[0][0][2] = true;
+	/* A rebuild keeps the ids (the watcher's job in dnsd): same words. */
 	struct zone_snapshot *s2 = build(cfg, s1, health_fn, &h);
 	const struct zone_node *rn2 = s2 ? found(s2, "rr.a.test") : NULL;
 	const struct zone_service *rr2 = rn2 ? rn2->svc : NULL;
-	if (ok(rr2 && rr2->nbackends == 5, "rebuilt with new health")) {
-		ok(rr2->backends[1].up == false && rr2->backends[0].up == false && rr2->backends[3].up,
-		   "new snapshot: the new states");
-		is_int(rr2->nup4, 0, "no IPv4 up");
-		is_int(rr2->nup6, 2, "IPv6 still up");
-		sched_counts(rr2, 0, c, 5);
-		ok(rr2->rr_len[0] == 7 && c[0] == 1 && c[1] == 2 && c[2] == 4,
-		   "all IPv4 down: the IPv4 schedule covers all of them");
-		sched_counts(rr2, 2, c, 5);
-		ok(rr2->rr_len[2] == 8 && c[3] == 3 && c[4] == 5 && c[0] + c[1] + c[2] == 0,
-		   "both-family schedule: only the healthy IPv6");
+	if (ok(rr2 && rr2->nbackends == 5, "rebuilt")) {
+		ok(rr2->backends[1].state == rr->backends[1].state && !zone_backend_up(&rr2->backends[1]),
+		   "the new snapshot reads the same words");
+		set_down(&h, 0, 1, 2, false);
 		const struct zone_service *w2 = found(s2, "w.a.test") ? found(s2, "w.a.test")->svc : NULL;
-		ok(w2 && w2->nup6 == 1 && w2->backends[2].up, "w's IPv6 backend is back up");
+		ok(w2 && nup(w2, AF_INET6) == 1 && nup(w, AF_INET6) == 1,
+		   "a word set UP again is seen by both snapshots");
 	}
-	ok(!rr->backends[1].up && rr->backends[0].up && rr->nup4 == 2, "old snapshot unchanged");
 
-	/* No health function: everything up. */
+	/* No state table: everything up. */
 	struct zone_snapshot *s3 = build(cfg, s2, NULL, NULL);
 	const struct zone_service *rr3 = s3 && found(s3, "rr.a.test") ? found(s3, "rr.a.test")->svc : NULL;
-	ok(rr3 && rr3->nup4 == 3 && rr3->nup6 == 2 && rr3->backends[1].up && rr3->backends[1].since_ms == 0,
-	   "health NULL: every backend up");
+	ok(rr3 && nup(rr3, AF_INET) == 3 && nup(rr3, AF_INET6) == 2 &&
+	   rr3->backends[1].state == &bstate_always_up, "no state table: every backend up");
 	zone_free(s3);
 	zone_free(s2);
 out:
 	zone_free(s1);
 	config_free(cfg);
+	bstate_free(test_states);
+	test_states = NULL;
 }
 
 /* ---- serials and generations ------------------------------------------------ */
@@ -892,7 +913,7 @@ static struct config *serial_cfg(const char *zones[], const unsigned serials[], 
 static long serial_of(const struct zone_snapshot *snap, const char *zone)
 {
 	const struct zone *z = zone_named(snap, zone);
-	return z ? (long)z->serial : -1;
+	return z ? (long)zone_serial(z) : -1;
 }
 
 /* The serial field of the SOA rdata of zone z. */
@@ -1027,7 +1048,7 @@ static void build_fails(const struct config *cfg, const char *sub, const char *w
 	struct zone_snapshot *sentinel = (struct zone_snapshot *)&sentinel;
 	struct zone_snapshot *out = sentinel;
 	char err[256] = "";
-	int rc = zone_build(cfg, NULL, NULL, NULL, &out, err, sizeof(err));
+	int rc = zone_build(cfg, NULL, NULL, NULL, NULL, &out, err, sizeof(err));
 	bool good = rc == -1 && out == sentinel && strstr(err, sub) != NULL;
 	ok(good, "%s", what);
 	if (!good)
