@@ -127,6 +127,7 @@ struct probe {
 	int fail_code, fail_oserr;
 	bool taken;                   /* reconfigure: already carried over */
 	bool fresh;                   /* sid allocated for this view (not carried over) */
+	struct probe *from;           /* view_schedule: the old view's probe it continues */
 	uint32_t sid;                 /* its word in the state table, stable across views */
 	uint64_t chg_gen;             /* its entry in h->chg is chg_pos - 1 while chg_gen */
 	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
@@ -1091,6 +1092,50 @@ static bool key_same(const struct probe *a, const struct probe *b)
 	return true;
 }
 
+/* p (of the new view v) continues o's probe in flight, if any: a probe
+ * survives a reconfiguration that keeps its backend and check, so a
+ * burst of reloads or UPDATEs cannot starve a slow backend of results.
+ * Its socket is re-tagged with p's index; an https transfer keeps going
+ * on o's curl handle, which p takes over (both handles are configured
+ * alike: same key). */
+static void probe_adopt_inflight(struct health *h, struct view *v, struct probe *p, struct probe *o)
+{
+	if (o->phase == PH_IDLE)
+		return;
+	p->phase = o->phase;
+	p->off = o->off;
+	memcpy(p->status_line, o->status_line, sizeof(p->status_line));
+	p->nstatus = o->nstatus;
+	p->status = o->status;
+	p->started_ms = o->started_ms;
+	if (o->phase == PH_CURL) {
+		CURL *e = p->easy;
+		struct curl_slist *hd = p->headers, *ct = p->connect_to;
+		p->easy = o->easy;
+		p->headers = o->headers;
+		p->connect_to = o->connect_to;
+		o->easy = e;
+		o->headers = hd;
+		o->connect_to = ct;
+		curl_easy_setopt(p->easy, CURLOPT_PRIVATE, (void *)p);
+		curl_easy_setopt(p->easy, CURLOPT_HEADERDATA, (void *)p);
+		curl_easy_setopt(o->easy, CURLOPT_PRIVATE, (void *)o);
+		curl_easy_setopt(o->easy, CURLOPT_HEADERDATA, (void *)o);
+	} else {
+		p->fd = o->fd;
+		o->fd = -1;
+		struct epoll_event ev = {
+			.events = p->phase == PH_RECV ? EPOLLIN : EPOLLOUT,
+			.data.u64 = tag(TAG_PROBE, (uint32_t)(p - v->probes)),
+		};
+		if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, p->fd, &ev) == -1) {
+			/* Not expected; the probe then ends at its deadline. */
+			log_warn("health: epoll_ctl: %s", strerror(errno));
+		}
+	}
+	o->phase = PH_IDLE;
+}
+
 /* Schedules every checked probe of v, carrying state over from old (may
  * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
 static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
@@ -1141,19 +1186,24 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			p->fail_code = o->fail_code;
 			p->fail_oserr = o->fail_oserr;
 			p->started_ms = o->started_ms;
-			/* Keep the cadence; a probe cut off by the switch counts
-			 * as if it had ended. */
+			/* Keep the cadence, and the deadline of a probe in flight:
+			 * it goes on in the new view (probe_adopt_inflight). */
 			if (o->checked) {
-				key = o->phase == PH_IDLE ? old->heap[o->hpos].key
-				                          : o->started_ms + next_gap(h, o);
-				if (key < now)
+				key = old->heap[o->hpos].key;
+				if (key < now && o->phase == PH_IDLE)
 					key = now;
+				p->from = o;
 			}
 		}
 		if (p->checked)
 			heap_push(v, p, key);
 	}
 	free(slots);
+	for (size_t i = 0; i < v->nprobes; i++)
+		if (v->probes[i].from) {
+			probe_adopt_inflight(h, v, &v->probes[i], v->probes[i].from);
+			v->probes[i].from = NULL;
+		}
 	return 0;
 nomem:
 	/* Undo: ids of this view go back, old probes are not taken. */
@@ -1246,9 +1296,8 @@ static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t n
 		view_free(v);
 		rc = -1;
 	} else {
-		/* In-flight probes belong to the old view (their epoll data and
-		 * curl handles point into it); cancel them, the carried-over
-		 * schedule starts them again. */
+		/* Probes in flight of backends that stay moved to the new view;
+		 * those of backends that went are cancelled. */
 		for (size_t i = 0; i < old->nprobes; i++)
 			probe_cancel(h, &old->probes[i]);
 		pthread_mutex_lock(&h->mu);

@@ -724,6 +724,35 @@ int main(void)
 	unsigned calls = cb_count();
 	ok(calls >= 3, "the callback ran (%u calls)", calls);
 
+	/* Probes in flight survive reconfigurations: a backend that accepts
+	 * and never answers (interval 100 ms, timeout 300 ms, fall 2) must go
+	 * DOWN while the config is switched every 50 ms, each switch shorter
+	 * than one probe. Before, every switch cancelled the probe in flight
+	 * and the backend stayed UP forever. */
+	const struct tb tb3[] = { { "slow", hang->port, CFG_CHECK_HTTP, 0, 100, 300, NULL },
+		                  { "slow", closed, CFG_CHECK_TCP, 0, 0, 0, NULL } };
+	struct config *c3[2] = { tcfg_new(tb3, 2), tcfg_new(tb3, 2) };
+	is_int(health_reconfigure(h, c3[0]), 0, "switch to the slow backend");
+	tcfg_free(cfg2);
+	cfg2 = NULL;
+	uint32_t sid_slow = health_sid(h, 0, 0, 0);
+	uint64_t t3 = health_now_ms();
+	int switches = 0;
+	bool down = false;
+	while (health_now_ms() - t3 < 4000 && !down) {
+		usleep(50000);
+		/* Every switch goes to a fresh copy: the old one is then free. */
+		int k = ++switches % 2;
+		tcfg_free(c3[k]);
+		c3[k] = tcfg_new(tb3, 2);
+		if (health_reconfigure(h, c3[k]) != 0)
+			break;
+		down = !get(h, 0, 0).up;
+	}
+	ok(down, "a probe in flight completes across reconfigurations: DOWN after %llu ms and %d "
+	   "switches", (unsigned long long)(health_now_ms() - t3), switches);
+	ok(health_sid(h, 0, 0, 0) == sid_slow, "  and the backend kept its id");
+
 	/* Stop with probes in flight (the hang server holds connections). */
 	health_stop(h);
 	ok(1, "health_stop");
@@ -745,7 +774,8 @@ int main(void)
 	ok(strstr(log, want) != NULL, "log: '%s'", want);
 	free(log);
 
-	tcfg_free(cfg2);
+	tcfg_free(c3[0]);
+	tcfg_free(c3[1]);
 	srv_stop(tcp);
 	srv_stop(h200);
 	srv_stop(h500);
