@@ -904,6 +904,9 @@ static const struct schema_item check_items[] = {
 	ITEM("path", item_path, struct cfg_check, path, 0, 0, 0),
 	ITEM("host", item_str, struct cfg_check, host, 0, 0, 0),
 	ITEM("expect", item_expect, struct cfg_check, expect, 0, 0, 0),
+	ITEM("flap-limit", item_u32, struct cfg_check, flap_limit, 0, 1000, 0),
+	ITEM("flap-window", item_msecs, struct cfg_check, flap_window_ms, 1000, CFG_DAY_MS, 0),
+	ITEM("flap-hold", item_msecs, struct cfg_check, flap_hold_ms, 1000, CFG_DAY_MS, 0),
 	ITEM_END,
 };
 
@@ -923,6 +926,8 @@ static int check_defaults(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_ch
 	k->timeout_ms = 1000;
 	k->rise = 2;
 	k->fall = 3;
+	k->flap_window_ms = 60000;
+	k->flap_hold_ms = 60000;
 	k->path = dup_str(c, n, "/");
 	return k->path ? 0 : -1;
 }

@@ -45,6 +45,12 @@ struct cfg_check {
 	char *host;                   /* http(s): Host header, NULL: the address */
 	uint16_t expect[16];          /* accepted status codes; empty: 200-399 */
 	size_t nexpect;
+	/* Flap damping: past flap_limit transitions (a count halving every
+	 * flap_window_ms) the backend is held DOWN for flap_hold_ms.
+	 * flap_limit 0 (the default): off. */
+	uint32_t flap_limit;
+	uint32_t flap_window_ms;      /* default 60 s */
+	uint32_t flap_hold_ms;        /* default 60 s */
 };
 
 struct cfg_port {

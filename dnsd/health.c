@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -128,6 +129,12 @@ struct probe {
 	bool taken;                   /* reconfigure: already carried over */
 	bool fresh;                   /* sid allocated for this view (not carried over) */
 	struct probe *from;           /* view_schedule: the old view's probe it continues */
+	bool hup;                     /* the hysteresis state (st.up is what is served) */
+	double flap_score;            /* transitions, halving every flap-window */
+	uint64_t flap_ms;             /* when flap_score was last updated */
+	uint64_t held_until;          /* held DOWN for flapping until then */
+	uint32_t log_tokens, log_suppressed;
+	uint64_t log_ms;
 	uint32_t sid;                 /* its word in the state table, stable across views */
 	uint64_t chg_gen;             /* its entry in h->chg is chg_pos - 1 while chg_gen */
 	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
@@ -465,6 +472,7 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 	p->fd = -1;
 	p->hpos = NO_HEAP;
 	p->st.up = true;
+	p->hup = true;
 	p->type = c->type;
 	if (c->type == CFG_CHECK_NONE)
 		return 0;
@@ -699,6 +707,48 @@ static void queue_change(struct health *h, struct probe *p)
 	p->chg_pos = (uint32_t)h->nchg;
 }
 
+/* Flap damping (BGP route-flap damping in spirit): each transition adds
+ * one to a count that halves every flap-window; past flap-limit the
+ * backend is held DOWN for flap-hold, whatever its probes say. Returns
+ * true when this transition started a hold. Off when flap-limit is 0. */
+static bool flap_count(struct probe *p, uint64_t now)
+{
+	const struct cfg_check *ck = cfg_backend_check(p->svc, p->be);
+	if (!ck->flap_limit)
+		return false;
+	if (p->flap_ms && now > p->flap_ms)
+		p->flap_score *= exp2(-(double)(now - p->flap_ms) / (double)ck->flap_window_ms);
+	p->flap_ms = now;
+	p->flap_score += 1.0;
+	if (p->flap_score <= (double)ck->flap_limit || now < p->held_until)
+		return false;
+	p->held_until = now + ck->flap_hold_ms;
+	p->flap_score = 0;
+	return true;
+}
+
+/* Transition log lines per backend: a burst of LOG_BURST, then one per
+ * LOG_REFILL_MS; the others are counted and the count is given on the
+ * next line logged, so a flapping backend cannot flood the log. */
+enum { LOG_BURST = 4, LOG_REFILL_MS = 15000 };
+static bool log_allowed(struct probe *p, uint64_t now)
+{
+	if (!p->log_ms) {
+		p->log_ms = now;
+		p->log_tokens = LOG_BURST;
+	}
+	uint64_t refill = (now - p->log_ms) / LOG_REFILL_MS;
+	if (refill) {
+		p->log_tokens = p->log_tokens + refill > LOG_BURST ? LOG_BURST
+		                                                   : (uint32_t)(p->log_tokens + refill);
+		p->log_ms += refill * LOG_REFILL_MS;
+	}
+	if (!p->log_tokens)
+		return false;
+	p->log_tokens--;
+	return true;
+}
+
 /* Ends the probe in flight: releases its socket, applies hysteresis,
  * publishes the result and schedules the next start. code is the
  * health_state.last_code (HTTP status, 0, or -errno). */
@@ -716,7 +766,7 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 	}
 	p->phase = PH_IDLE;
 
-	bool was_up = p->st.up, flip = false;
+	bool was_up = p->hup, flip = false;
 	if (ok) {
 		p->nfail = 0;
 		if (p->nok < UINT32_MAX)
@@ -741,30 +791,49 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 	h->hist_count++;
 	h->hist_sum_ms += p->st.last_ms;
 	p->st.last_code = code;
+	bool held = false;
 	if (flip) {
-		p->st.up = !was_up;
-		p->st.since_ms = now;
+		p->hup = !was_up;
 		p->st.transitions++;
+		held = flap_count(p, now);
+	}
+	/* Served: the hysteresis state, DOWN while held. */
+	bool serve_up = p->hup && now >= p->held_until;
+	bool change = serve_up != p->st.up;
+	if (change) {
+		p->st.up = serve_up;
+		p->st.since_ms = now;
 		queue_change(h, p);
 	}
 	pthread_mutex_unlock(&h->mu);
 
-	if (flip) {
-		char a[64], why[160];
+	if (flip && log_allowed(p, now)) {
+		char a[64], why[160], more[96] = "";
 		size_t zl = strlen(p->zone->name);
 		if (zl > 1 && p->zone->name[zl - 1] == '.')
 			zl--;
 		probe_addr_text(p, a, sizeof(a));
+		if (p->log_suppressed)
+			snprintf(more, sizeof(more), "; %u transitions not logged before this one",
+			         p->log_suppressed);
+		p->log_suppressed = 0;
 		if (was_up) {
 			fail_text(p, why, sizeof(why));
-			log_info("backend %s of %s.%.*s is DOWN (%u failures; last: %s)", a, p->svc->name,
-			         (int)zl, p->zone->name, p->nfail, why);
+			log_info("backend %s of %s.%.*s is DOWN (%u failures; last: %s%s)", a, p->svc->name,
+			         (int)zl, p->zone->name, p->nfail, why, more);
 		} else {
-			log_info("backend %s of %s.%.*s is UP (%u successes)", a, p->svc->name, (int)zl,
-			         p->zone->name, p->nok);
+			log_info("backend %s of %s.%.*s is UP (%u successes%s)%s", a, p->svc->name, (int)zl,
+			         p->zone->name, p->nok, more,
+			         p->hup && !serve_up ? ": held DOWN for flapping" : "");
 		}
-		h->changed = true;
+		if (held)
+			log_warn("backend %s of %s.%.*s is flapping: held DOWN for %u ms", a, p->svc->name,
+			         (int)zl, p->zone->name, cfg_backend_check(p->svc, p->be)->flap_hold_ms);
+	} else if (flip) {
+		p->log_suppressed++;
 	}
+	if (change)
+		h->changed = true;
 	uint64_t next = p->started_ms + next_gap(h, p);
 	heap_schedule(h->view, p, next > now ? next : now);
 }
@@ -1180,6 +1249,13 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			o->taken = true;
 			p->sid = o->sid;
 			p->st = o->st;
+			p->hup = o->hup;
+			p->flap_score = o->flap_score;
+			p->flap_ms = o->flap_ms;
+			p->held_until = o->held_until;
+			p->log_tokens = o->log_tokens;
+			p->log_suppressed = o->log_suppressed;
+			p->log_ms = o->log_ms;
 			p->nok = o->nok;
 			p->nfail = o->nfail;
 			p->fail_kind = o->fail_kind;

@@ -753,6 +753,37 @@ int main(void)
 	   "switches", (unsigned long long)(health_now_ms() - t3), switches);
 	ok(health_sid(h, 0, 0, 0) == sid_slow, "  and the backend kept its id");
 
+	/* Flap damping: a backend whose every probe flips it (200/500 in
+	 * turn, rise 1, fall 1) is held DOWN after more than 3 transitions,
+	 * and stays DOWN while held though its probes go on flipping. */
+	const struct tb tb4[] = { { "flappy", flap->port, CFG_CHECK_HTTP, 0, 60, 50, NULL } };
+	struct config *c4 = tcfg_new(tb4, 1);
+	struct cfg_check *ck4 = c4->zones[0].services[0].backends[0].check;
+	ck4->rise = ck4->fall = 1;
+	ck4->flap_limit = 3;
+	ck4->flap_window_ms = 60000;
+	ck4->flap_hold_ms = 3000;
+	is_int(health_reconfigure(h, c4), 0, "switch to the flapping backend");
+	health_take_changes(h, chg, 64);
+	uint64_t t4 = health_now_ms();
+	while (health_now_ms() - t4 < 3000 && get(h, 0, 0).transitions < 4)
+		usleep(20000);
+	st = get(h, 0, 0);
+	ok(st.transitions >= 4 && !st.up, "flapping: held DOWN after %llu transitions",
+	   (unsigned long long)st.transitions);
+	uint64_t tr = st.transitions;
+	bool stayed_down = true;
+	for (int i = 0; i < 20; i++) {
+		usleep(30000);
+		stayed_down &= !get(h, 0, 0).up;
+	}
+	st = get(h, 0, 0);
+	ok(stayed_down && st.transitions > tr, "  stays DOWN while its probes flip on (%llu -> %llu)",
+	   (unsigned long long)tr, (unsigned long long)st.transitions);
+	size_t served = health_take_changes(h, chg, 64);
+	ok(served <= 2, "  served changes bounded: %zu queued for %llu transitions", served,
+	   (unsigned long long)st.transitions);
+
 	/* Stop with probes in flight (the hang server holds connections). */
 	health_stop(h);
 	ok(1, "health_stop");
@@ -776,6 +807,7 @@ int main(void)
 
 	tcfg_free(c3[0]);
 	tcfg_free(c3[1]);
+	tcfg_free(c4);
 	srv_stop(tcp);
 	srv_stop(h200);
 	srv_stop(h500);
