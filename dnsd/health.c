@@ -730,7 +730,7 @@ static bool flap_count(struct probe *p, uint64_t now)
 /* Transition log lines per backend: a burst of LOG_BURST, then one per
  * LOG_REFILL_MS; the others are counted and the count is given on the
  * next line logged, so a flapping backend cannot flood the log. */
-enum { LOG_BURST = 4, LOG_REFILL_MS = 15000 };
+enum { LOG_BURST = 8, LOG_REFILL_MS = 10000 };
 static bool log_allowed(struct probe *p, uint64_t now)
 {
 	if (!p->log_ms) {

@@ -26,6 +26,8 @@ struct pending {
 	uint16_t id;
 	unsigned attempts;
 	uint64_t next_ms;
+	uint64_t sent_ms;             /* the last send */
+	bool newer;                   /* a newer serial came while this one was out */
 	struct tsig_ctx tsig;
 };
 
@@ -78,6 +80,8 @@ static void send_one(struct pending *p)
 {
 	uint8_t msg[DNS_HEADER_LEN + DNS_NAME_MAX + 4 + TSIG_RR_MAX];
 	struct wire_writer w;
+	if (!p->attempts)
+		getrandom(&p->id, sizeof(p->id), 0);
 	wire_writer_init(&w, msg, sizeof(msg));
 	struct dns_header h = {
 		.id = p->id,
@@ -102,7 +106,8 @@ static void send_one(struct pending *p)
 		log_debug("notify %s: %s", a, strerror(errno));
 	}
 	p->attempts++;
-	p->next_ms = mono_ms() + ((uint64_t)NOTIFY_FIRST_WAIT_MS << (p->attempts - 1));
+	p->sent_ms = mono_ms();
+	p->next_ms = p->sent_ms + ((uint64_t)NOTIFY_FIRST_WAIT_MS << (p->attempts - 1));
 }
 
 static void zone_text(const struct notify_job *j, char *buf, size_t len)
@@ -167,6 +172,15 @@ static void receive(int fd, struct pending **list)
 			         DNS_RCODE(flags));
 		else
 			log_info("notify %s of %s serial %u: acknowledged", a, zn, p->job.serial);
+		if (p->newer) {
+			/* Serials came while this one was out: one more NOTIFY, for
+			 * the latest, no sooner than NOTIFY_MIN_INTERVAL_MS after the
+			 * last (the secondary may have fetched before they came). */
+			p->newer = false;
+			p->attempts = 0;
+			p->next_ms = p->sent_ms + NOTIFY_MIN_INTERVAL_MS;
+			return;
+		}
 		*pp = p->next;
 		free(p);
 		return;
@@ -187,20 +201,24 @@ static void *notify_main(void *arg)
 			break;
 		while (in) {
 			struct pending *next = in->next;
-			/* A newer serial for the same zone and secondary replaces it. */
-			for (struct pending **pp = &list; *pp; pp = &(*pp)->next) {
-				struct pending *p = *pp;
-				if (same_addr(&p->job.addr, &in->job.addr) &&
-				    wire_name_equal(p->job.zone, p->job.zonelen, in->job.zone, in->job.zonelen)) {
-					*pp = p->next;
-					free(p);
-					break;
-				}
+			/* At most one NOTIFY out per zone and secondary: a newer
+			 * serial for one still out (or waiting for its turn) only
+			 * marks it, and the latest serial is told once that one is
+			 * answered (receive) or its retries send it. */
+			struct pending *p = list;
+			while (p && !(same_addr(&p->job.addr, &in->job.addr) &&
+			              wire_name_equal(p->job.zone, p->job.zonelen, in->job.zone,
+			                              in->job.zonelen)))
+				p = p->next;
+			if (p) {
+				p->job.serial = in->job.serial;
+				p->newer = p->attempts > 0;
+				free(in);
+			} else {
+				in->next = list;
+				list = in;
+				send_one(in);
 			}
-			getrandom(&in->id, sizeof(in->id), 0);
-			in->next = list;
-			list = in;
-			send_one(in);
 			in = next;
 		}
 		uint64_t now = mono_ms(), wake = now + 1000;

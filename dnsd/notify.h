@@ -15,6 +15,7 @@
 enum {
 	NOTIFY_ATTEMPTS = 5,          /* sends per secondary and serial */
 	NOTIFY_FIRST_WAIT_MS = 1000,  /* then 2, 4, 8, 16 s */
+	NOTIFY_MIN_INTERVAL_MS = 1000, /* between two NOTIFYs of one zone to one secondary */
 };
 
 /* One secondary to tell that zone now has serial. A self-contained copy:
@@ -31,9 +32,11 @@ struct notify_job {
 
 /* Starts the thread. 0, or -1 with a message in err. */
 int notify_start(char *err, size_t errlen);
-/* Queues jobs (copied). A job for a zone and address that is still being
- * retried replaces the older one (only the newest serial matters). Any
- * thread; a no-op before notify_start. */
+/* Queues jobs (copied). At most one NOTIFY per zone and secondary is out
+ * at a time: a job for one still out only records its serial, and once
+ * that one is answered the latest serial is sent, no sooner than
+ * NOTIFY_MIN_INTERVAL_MS after the last send (bursts of changes cost one
+ * NOTIFY a second). Any thread; a no-op before notify_start. */
 void notify_submit(const struct notify_job *jobs, size_t n);
 /* Stops and joins the thread, dropping what is pending. */
 void notify_stop(void);
