@@ -49,7 +49,7 @@ static uint32_t get32(const uint8_t *p)
 
 int journal_encode(const struct journal_op *op, uint8_t *out, size_t cap)
 {
-	if (op->kind < JOURNAL_ADD || op->kind > JOURNAL_DEL_NAME || op->rdlen > JOURNAL_RDATA_MAX ||
+	if (op->kind < JOURNAL_ADD || op->kind > JOURNAL_BEGIN || op->rdlen > JOURNAL_RDATA_MAX ||
 	    !wire_name_valid(op->owner, op->ownerlen) || cap < JOURNAL_HDR)
 		return -1;
 	struct wire_writer w;
@@ -94,7 +94,7 @@ enum journal_dec journal_decode(const uint8_t *buf, size_t len, struct journal_o
 	op->ttl = wire_read_u32(&r);
 	op->rdlen = wire_read_u16(&r);
 	op->rdata = wire_read_ptr(&r, op->rdlen);
-	if (r.err || r.pos != plen || op->kind < JOURNAL_ADD || op->kind > JOURNAL_DEL_NAME ||
+	if (r.err || r.pos != plen || op->kind < JOURNAL_ADD || op->kind > JOURNAL_BEGIN ||
 	    op->rdlen > JOURNAL_RDATA_MAX)
 		return JOURNAL_DEC_BAD;
 	wire_name_lower(op->owner, op->ownerlen);
@@ -149,6 +149,14 @@ static int read_all(const char *path, uint8_t **buf, size_t *len, char *err, siz
 	return 0;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 long journal_replay(const char *path, bool repair, journal_replay_fn fn, void *arg, char *err,
                     size_t errlen)
 {
@@ -159,6 +167,8 @@ long journal_replay(const char *path, bool repair, journal_replay_fn fn, void *a
 		return rc == 1 ? 0 : -1;
 	long count = -1;
 	size_t off = 0;
+	/* A group being read: its ops wait in grp until the last one is in. */
+	struct journal_op *grp = NULL;
 	if (len < sizeof(magic)) {
 		/* A crash while creating the file: nothing was ever acknowledged. */
 		if (len > 0 && memcmp(buf, magic, len) != 0) {
@@ -179,18 +189,36 @@ long journal_replay(const char *path, bool repair, journal_replay_fn fn, void *a
 	}
 	off = sizeof(magic);
 	long n = 0;
+	size_t grp_n = 0, grp_want = 0, grp_off = 0;
 	while (off < len) {
 		struct journal_op op;
 		size_t used;
 		enum journal_dec d = journal_decode(buf + off, len - off, &op, &used);
-		if (d == JOURNAL_DEC_TORN) {
-			log_warn("%s: torn last record at offset %zu (%zu bytes) ignored%s", path, off,
+		if (d != JOURNAL_DEC_OK && all_zero(buf + off, len - off)) {
+			/* Power loss after the file grew but before the data hit
+			 * the disk: nothing in it was acknowledged. */
+			size_t cut = grp_want ? grp_off : off;
+			log_warn("%s: zero-filled tail at offset %zu (%zu bytes) ignored%s", path, off,
 			         len - off, repair ? ", cut off" : "");
-			if (repair && truncate(path, (off_t)off) == -1) {
+			if (repair && truncate(path, (off_t)cut) == -1) {
+				snprintf(err, errlen, "%s: cannot cut the zero-filled tail: %s", path,
+				         strerror(errno));
+				goto out;
+			}
+			grp_want = 0;
+			break;
+		}
+		if (d == JOURNAL_DEC_TORN) {
+			size_t cut = grp_want ? grp_off : off;
+			log_warn("%s: torn last %s at offset %zu (%zu bytes) ignored%s", path,
+			         grp_want ? "update (a group cut short)" : "record", cut, len - cut,
+			         repair ? ", cut off" : "");
+			if (repair && truncate(path, (off_t)cut) == -1) {
 				snprintf(err, errlen, "%s: cannot cut the torn record: %s", path,
 				         strerror(errno));
 				goto out;
 			}
+			grp_want = 0;
 			break;
 		}
 		if (d == JOURNAL_DEC_BAD) {
@@ -198,15 +226,51 @@ long journal_replay(const char *path, bool repair, journal_replay_fn fn, void *a
 			         off);
 			goto out;
 		}
-		if (fn && fn(arg, &op) == -1) {
+		if (op.kind == JOURNAL_BEGIN) {
+			if (grp_want || op.ttl == 0 || op.ttl > JOURNAL_GROUP_MAX) {
+				snprintf(err, errlen, "%s: offset %zu: bad update group", path, off);
+				goto out;
+			}
+			free(grp);
+			grp = calloc(op.ttl, sizeof(*grp));
+			if (!grp) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			grp_want = op.ttl;
+			grp_n = 0;
+			grp_off = off;
+		} else if (grp_want) {
+			grp[grp_n++] = op;    /* rdata points into buf, alive until the end */
+			if (grp_n == grp_want) {
+				for (size_t i = 0; i < grp_n; i++)
+					if (fn && fn(arg, &grp[i]) == -1) {
+						snprintf(err, errlen, "%s: offset %zu: record cannot be applied",
+						         path, grp_off);
+						goto out;
+					}
+				grp_want = 0;
+			}
+		} else if (fn && fn(arg, &op) == -1) {
 			snprintf(err, errlen, "%s: offset %zu: record cannot be applied", path, off);
 			goto out;
 		}
 		off += used;
 		n++;
 	}
+	if (grp_want) {
+		/* The file ends inside a group: a crash between its writes. */
+		log_warn("%s: torn last update (a group cut short) at offset %zu (%zu bytes) ignored%s",
+		         path, grp_off, len - grp_off, repair ? ", cut off" : "");
+		if (repair && truncate(path, (off_t)grp_off) == -1) {
+			snprintf(err, errlen, "%s: cannot cut the torn update: %s", path, strerror(errno));
+			goto out;
+		}
+		n -= (long)grp_n + 1;
+	}
 	count = n;
 out:
+	free(grp);
 	free(buf);
 	return count;
 }
@@ -282,21 +346,37 @@ void journal_close(struct journal *j)
 
 int journal_append(struct journal *j, const struct journal_op *ops, size_t n)
 {
+	if (n == 0)
+		return 0;
+	if (n > JOURNAL_GROUP_MAX)
+		return -1;
 	off_t start = lseek(j->fd, 0, SEEK_END);
 	if (start == -1)
 		return -1;
-	uint8_t *rec = malloc(JOURNAL_HDR + JOURNAL_REC_MAX);
-	if (!rec)
+	/* One buffer, one write: the BEGIN record and every operation. */
+	size_t cap = (n + 1) * (JOURNAL_HDR + JOURNAL_REC_MAX), len = 0;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
 		return -1;
 	int rc = -1;
-	for (size_t i = 0; i < n; i++) {
-		int len = journal_encode(&ops[i], rec, JOURNAL_HDR + JOURNAL_REC_MAX);
-		if (len < 0 || write_full(j->fd, rec, (size_t)len) == -1)
+	size_t nrec = n;
+	if (n > 1) {
+		struct journal_op begin = { .kind = JOURNAL_BEGIN, .ownerlen = 1, .ttl = (uint32_t)n };
+		int l = journal_encode(&begin, buf, cap);
+		if (l < 0)
 			goto out;
+		len = (size_t)l;
+		nrec++;
 	}
-	if (fdatasync(j->fd) == -1)
+	for (size_t i = 0; i < n; i++) {
+		int l = journal_encode(&ops[i], buf + len, cap - len);
+		if (l < 0)
+			goto out;
+		len += (size_t)l;
+	}
+	if (write_full(j->fd, buf, len) == -1 || fdatasync(j->fd) == -1)
 		goto out;
-	j->records += n;
+	j->records += nrec;
 	rc = 0;
 out:
 	if (rc == -1) {
@@ -305,7 +385,7 @@ out:
 			log_err("journal %s: cannot cut back a partial write: %s", j->path,
 			        strerror(errno));
 	}
-	free(rec);
+	free(buf);
 	return rc;
 }
 

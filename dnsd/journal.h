@@ -7,9 +7,12 @@
  *   u32 length of the payload (big-endian), u32 CRC-32 (IEEE) of the payload,
  *   payload: u8 op, owner (uncompressed wire name), u16 type, u32 ttl,
  *            u16 rdlength, rdata (uncompressed wire).
- * A last record cut short (a crash during the write) is ignored with a
- * warning and cut off; a complete record with a bad CRC or a bad payload
- * is corruption and an error. */
+ * The operations of one UPDATE are written as one group: a BEGIN record
+ * (kind 5, ttl = the count) then the operations, in one write, then one
+ * fdatasync. A last record or group cut short (a crash during the write),
+ * or a zero-filled tail (a file extended but never written: power loss),
+ * is ignored with a warning and cut off; a complete record with a bad CRC
+ * or a bad payload is corruption and an error. */
 #ifndef MESHDNS_JOURNAL_H
 #define MESHDNS_JOURNAL_H
 
@@ -24,12 +27,16 @@ enum journal_opkind {
 	JOURNAL_DEL_RR = 2,           /* delete one RR (owner, type, rdata) */
 	JOURNAL_DEL_RRSET = 3,        /* delete the RRset (owner, type) */
 	JOURNAL_DEL_NAME = 4,         /* delete every RR at owner */
+	/* Not an operation: the next ttl records are one UPDATE, applied
+	 * all or none (a group cut short by a crash is a torn end). */
+	JOURNAL_BEGIN = 5,
 };
 
 enum {
 	JOURNAL_RDATA_MAX = 4096,     /* larger rdata is refused (UPDATEs are small) */
 	JOURNAL_REC_MAX = 1 + DNS_NAME_MAX + 8 + JOURNAL_RDATA_MAX,
 	JOURNAL_HDR = 8,              /* length + CRC before each payload */
+	JOURNAL_GROUP_MAX = 65535,    /* operations in one group (one UPDATE) */
 };
 
 /* One operation; rdata points into a buffer owned by whoever made it. */
@@ -62,10 +69,12 @@ enum journal_dec {
 enum journal_dec journal_decode(const uint8_t *buf, size_t len, struct journal_op *op,
                                 size_t *used);
 
-/* Reads and replays path: calls fn for every good record in order. A
- * missing file is empty. With repair, a torn end is cut off the file
+/* Reads and replays path: calls fn for every good operation in order
+ * (those of a group only once the whole group was read). A missing file
+ * is empty. With repair, a torn end is cut off the file
  * (truncate) after a warning; without (dnsd --check) it is only reported.
- * Returns the number of records (>= 0), or -1 with a message in err
+ * Returns the number of records, BEGIN ones included (>= 0), or -1 with a
+ * message in err
  * ("path: offset N: bad CRC"). */
 typedef int (*journal_replay_fn)(void *arg, const struct journal_op *op);
 long journal_replay(const char *path, bool repair, journal_replay_fn fn, void *arg, char *err,
@@ -78,9 +87,10 @@ struct journal;
  * NULL with err set on failure. */
 struct journal *journal_open(const char *path, char *err, size_t errlen);
 void journal_close(struct journal *j);
-/* Appends ops[0..n) and fsyncs (fdatasync) the file: once this returns 0
- * they survive a crash. -1 on failure, with the file cut back to its
- * previous length where possible. */
+/* Appends ops[0..n) as one group (all or none survive a crash) and
+ * fsyncs (fdatasync) the file: once this returns 0 they survive a crash.
+ * -1 on failure, with the file cut back to its previous length where
+ * possible. */
 int journal_append(struct journal *j, const struct journal_op *ops, size_t n);
 /* Replaces the file by one holding exactly ops[0..n) (a compacted
  * journal): written to path.tmp, fsync'd, renamed over path, directory

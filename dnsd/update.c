@@ -491,7 +491,28 @@ static long overlay_apply(struct overlay *o, struct config *cfg, bool drop, char
 		if (wire_name_to_text(o->ops[i].owner, o->ops[i].ownerlen, name, sizeof(name)) < 0)
 			snprintf(name, sizeof(name), "?");
 		if (!drop) {
-			snprintf(err, errlen, "%s %s: %s", name, rdata_type_name(o->ops[i].type), why);
+			/* Where the YAML conflicts: the service or record at that
+			 * name, else the zone. */
+			const struct cfg_zone *z = &cfg->zones[zi];
+			int line = z->line, col = z->col;
+			long si = config_find_service(cfg, (size_t)zi, o->ops[i].owner, o->ops[i].ownerlen);
+			if (si >= 0) {
+				line = z->services[si].line;
+				col = z->services[si].col;
+			} else {
+				for (size_t r = 0; r < z->nrecords; r++)
+					if (wire_name_equal(z->records[r].owner, z->records[r].ownerlen,
+					                    o->ops[i].owner, o->ops[i].ownerlen)) {
+						line = z->records[r].line;
+						col = z->records[r].col;
+						break;
+					}
+			}
+			snprintf(err, errlen,
+			         "%s:%d:%d: conflicts with the update '%s %s' kept in journal %s (%s); "
+			         "change the configuration, or remove the journal to drop the zone's "
+			         "updates", cfg->path ? cfg->path : "config", line, col, name,
+			         rdata_type_name(o->ops[i].type), o->journal_path, why);
 			return -1;
 		}
 		log_warn("update: %s %s from the journal no longer applies (%s): dropped", name,
@@ -502,7 +523,11 @@ static long overlay_apply(struct overlay *o, struct config *cfg, bool drop, char
 	o->nops = out;
 	if (config_check_zone(cfg, (size_t)zi, why, sizeof(why)) == -1) {
 		if (!drop) {
-			snprintf(err, errlen, "%s", why);
+			snprintf(err, errlen, "%s:%d:%d: zone %s conflicts with the updates kept in "
+			         "journal %s (%s); change the configuration, or remove the journal to "
+			         "drop the zone's updates", cfg->path ? cfg->path : "config",
+			         cfg->zones[zi].line, cfg->zones[zi].col, cfg->zones[zi].name,
+			         o->journal_path, why);
 			return -1;
 		}
 		/* A conflict with the YAML as it is now: drop every change of the
@@ -672,7 +697,10 @@ int update_load(const char *path, bool check, struct config **cfgp, struct updat
 	 * config: a big file is parsed once. */
 	struct config *parsed = base;
 	base = NULL;
-	if (effective(u, true, parsed, cfgp, err, errlen) == -1)
+	/* Acknowledged updates are never dropped behind the operator's back:
+	 * one that conflicts with the YAML fails the load (a reload keeps the
+	 * running configuration) with the YAML position and the update. */
+	if (effective(u, false, parsed, cfgp, err, errlen) == -1)
 		goto fail;
 	*up = u;
 	return 0;
@@ -724,33 +752,29 @@ static void rrlist_free(struct rrlist *l)
 	free(l->rr);
 }
 
-/* Uncompressed rdata of an RR of msg: names inside (NS, CNAME, PTR, MX,
- * SRV, SOA) expanded through the presentation form. */
+/* The rdata of rr as the YAML path would store it: printed in its typed
+ * form (names decompressed), then parsed back by rdata_from_text, which
+ * validates exactly as a record in the YAML is validated (an A of 5
+ * bytes, an AAAA of 3, a TXT whose length byte overruns or an empty TXT
+ * are refused). Types that rdata.c does not know pass in the \# form,
+ * shape-checked as the YAML's \# form is. -1: malformed. */
 static int canon_rdata(const uint8_t *msg, size_t len, const struct dns_rr *rr, uint8_t *out,
                        size_t cap, size_t *outlen)
 {
-	switch (rr->type) {
-	case DNS_TYPE_NS:
-	case DNS_TYPE_CNAME:
-	case DNS_TYPE_PTR:
-	case DNS_TYPE_MX:
-	case DNS_TYPE_SRV:
-	case DNS_TYPE_SOA: {
-		char text[2048];
-		const char *why;
-		if (rdata_to_text(rr->type, msg, len, rr->rdoff, rr->rdlen, text, sizeof(text)) < 0 ||
-		    strncmp(text, "\\#", 2) == 0 ||
-		    rdata_from_text(rr->type, text, (const uint8_t *)"", 1, out, cap, outlen, &why) != 0)
-			return -1;
-		return 0;
-	}
-	default:
-		if (rr->rdlen > cap)
-			return -1;
-		memcpy(out, msg + rr->rdoff, rr->rdlen);
-		*outlen = rr->rdlen;
-		return 0;
-	}
+	/* Control thread only; \DDD escapes make text up to 4x the rdata. */
+	static char text[4 * JOURNAL_RDATA_MAX + 64];
+	const char *why;
+	bool names = rr->type == DNS_TYPE_NS || rr->type == DNS_TYPE_CNAME ||
+	             rr->type == DNS_TYPE_PTR || rr->type == DNS_TYPE_MX ||
+	             rr->type == DNS_TYPE_SRV || rr->type == DNS_TYPE_SOA;
+	if (rdata_to_text(rr->type, msg, len, rr->rdoff, rr->rdlen, text, sizeof(text)) < 0)
+		return -1;
+	/* A name type in the \# form could carry a compression pointer. */
+	if (names && strncmp(text, "\\#", 2) == 0)
+		return -1;
+	if (rdata_from_text(rr->type, text, (const uint8_t *)"", 1, out, cap, outlen, &why) != 0)
+		return -1;
+	return 0;
 }
 
 static bool meta_type(uint16_t t)

@@ -231,13 +231,26 @@ def test_journal_survives_sigkill_and_reload(dnsd, tmp_path, listener):
     e.reload(conf(tmp_path, listener, extra="      - {name: other, type: A, data: 10.9.9.9}"))
     assert "127.0.0.5" in addrs(e)
     assert addrs(e, "other.mesh.") == ["10.9.9.9"]
-    # a name that became a service: the TXT added there no longer applies
-    e.reload(conf(tmp_path, listener, more="      - name: note\n        ports: {http: 80}\n        backends: [127.0.0.8]"))
-    e.wait_log(r"note\.mesh\. TXT from the journal no longer applies")
-    assert e.query("note.mesh.", "TXT").rcode() == dns.rcode.NOERROR
-    assert answers(e.query("note.mesh.", "TXT"), "TXT") == []
-    assert addrs(e, "note.mesh.") == ["127.0.0.8"]
+    # a name that became a service conflicts with the TXT added there: the
+    # reload is refused with the YAML position and the update, nothing
+    # acknowledged is dropped, and the journal is left as it was
+    journal = tmp_path / "mesh.journal"
+    before = journal.read_bytes()
+    assert not e.reload(conf(tmp_path, listener, more="      - name: note\n        ports: {http: 80}\n        backends: [127.0.0.8]"))
+    m = e.wait_log(r"dnsd\.yaml:(\d+):(\d+): conflicts with the update 'note\.mesh\. TXT' kept in "
+                   r"journal .*mesh\.journal")
+    assert int(m.group(1)) > 1
+    assert answers(e.query("note.mesh.", "TXT"), "TXT") == ['"kept"']
     assert "127.0.0.5" in addrs(e)
+    assert journal.read_bytes() == before
+    # the same file at start: refused with the same message, exit 1
+    dnsd_bin = os.environ.get("DNSD") or os.path.join(os.path.dirname(__file__), "..", "..",
+                                                      "build", "dnsd")
+    p = subprocess.run([dnsd_bin, "--check", "-c", e.conf], capture_output=True, text=True)
+    assert p.returncode == 1 and "conflicts with the update 'note.mesh. TXT'" in p.stderr, p.stderr
+    # back to a compatible file: reload works and both updates still serve
+    assert e.reload(text)
+    assert answers(e.query("note.mesh.", "TXT"), "TXT") == ['"kept"']
     # dnsd --check validates the journal
     p = subprocess.run([os.environ.get("DNSD") or os.path.join(os.path.dirname(__file__), "..", "..",
                         "build", "dnsd"), "--check", "-c", e.conf], capture_output=True, text=True)
@@ -266,3 +279,75 @@ def test_torn_journal_end_is_ignored(dnsd, tmp_path, listener):
                                                       "build", "dnsd")
     p = subprocess.run([dnsd_bin, "--check", "-c", e.conf], capture_output=True, text=True)
     assert p.returncode == 1 and "corrupt" in p.stderr
+
+
+def test_update_rdata_validated_as_yaml(dnsd, tmp_path, listener):
+    """An A of 5 bytes, an AAAA of 3, a TXT whose length byte overruns and
+    an empty TXT are FORMERR, as the same data in the YAML is an error."""
+    import dns.rdata
+    import dns.rdataclass
+    d = dnsd(conf(tmp_path, listener))
+    bad = [("bad-a", 1, b"\x01\x02\x03\x04\x05"), ("bad-aaaa", 28, b"\x20\x01\x0d"),
+           ("bad-txt", 16, b"\x09abc"), ("empty-txt", 16, b"")]
+    for name, rdtype, rdata in bad:
+        u = update(d)
+        u.add(name, 30, dns.rdata.GenericRdata(dns.rdataclass.IN, rdtype, rdata))
+        r = send(d, u)
+        assert r.rcode() == dns.rcode.FORMERR, (name, dns.rcode.to_text(r.rcode()))
+        assert d.query(name + ".mesh.", "ANY").rcode() == dns.rcode.NXDOMAIN, name
+    # a good one still goes through
+    u = update(d)
+    u.add("good", 30, "TXT", "fine")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+
+
+def test_update_all_or_nothing_after_crash(dnsd, tmp_path, listener):
+    """An UPDATE 'delete the TXT set, add two' cut off in the journal after
+    its first record (a kill between writes) replays as nothing at all."""
+    text = conf(tmp_path, listener)
+    d = dnsd(text)
+    u = update(d)
+    u.add("t", 30, "TXT", "old")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    journal = tmp_path / "mesh.journal"
+    size_one = journal.stat().st_size
+    u = update(d)
+    u.delete("t", "TXT")
+    u.add("t", 30, "TXT", "new1")
+    u.add("t", 30, "TXT", "new2")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert sorted(answers(d.query("t.mesh.", "TXT"), "TXT")) == ['"new1"', '"new2"']
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.proc = None
+    data = journal.read_bytes()
+    # Keep the group's BEGIN record and its first operation (the delete).
+    import struct
+    off = size_one
+    for _ in range(2):
+        (plen,) = struct.unpack("!I", data[off:off + 4])
+        off += 8 + plen
+    journal.write_bytes(data[:off])
+    e = dnsd(text)
+    e.wait_log(r"torn last update")
+    assert answers(e.query("t.mesh.", "TXT"), "TXT") == ['"old"']
+    assert journal.stat().st_size == size_one
+
+
+def test_zero_filled_journal_tail(dnsd, tmp_path, listener):
+    """Power loss on an extended journal leaves zeros at its end: cut with a
+    warning, the good records replay, dnsd starts."""
+    text = conf(tmp_path, listener)
+    d = dnsd(text)
+    u = update(d)
+    u.add("z1", 30, "TXT", "one")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    d.stop()
+    journal = tmp_path / "mesh.journal"
+    good = journal.stat().st_size
+    with open(journal, "ab") as f:
+        f.write(b"\0" * 8192)
+    e = dnsd(text)
+    e.wait_log(r"zero-filled tail")
+    assert answers(e.query("z1.mesh.", "TXT"), "TXT") == ['"one"']
+    assert journal.stat().st_size == good

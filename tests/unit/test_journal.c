@@ -69,17 +69,17 @@ static void test_file(void)
 		mkop(JOURNAL_DEL_NAME, "y.mesh", 0, NULL, 0),
 	};
 	is_int(journal_append(j, ops, 3), 0, "append");
-	is_int(journal_records(j), 3, "3 records");
+	is_int(journal_records(j), 4, "3 records and the group's BEGIN");
 	journal_close(j);
 	count = 0;
-	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 3, "replay 3");
+	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 4, "replay 4");
 	is_int(count, 3, "callback 3 times");
 	FILE *f = fopen(path, "ab");
 	fwrite("\0\0\0\x20\1\2\3", 1, 7, f);
 	fclose(f);
 	count = 0;
-	is_int(journal_replay(path, false, count_cb, &count, err, sizeof(err)), 3, "torn end ignored");
-	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 3, "torn end cut");
+	is_int(journal_replay(path, false, count_cb, &count, err, sizeof(err)), 4, "torn end ignored");
+	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 4, "torn end cut");
 	f = fopen(path, "rb");
 	fseek(f, 0, SEEK_END);
 	long size = ftell(f);
@@ -97,6 +97,69 @@ static void test_file(void)
 	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), -1, "corrupt: error");
 	ok(strstr(err, "corrupt") != NULL, "message: %s", err);
 	ok(size > 8, "file had content");
+	unlink(path);
+}
+
+static long file_size(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fclose(f);
+	return n;
+}
+
+/* One UPDATE is all or nothing on disk: killed between the writes of its
+ * records (here: the file cut after the first of them), a replay applies
+ * none of it, and cuts the group off. A zero-filled tail (power loss on an
+ * extended file) is cut with a warning, not a refusal to start. */
+static void test_groups(void)
+{
+	char path[] = "/tmp/test_journal_grp.XXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	unlink(path);
+	char err[256];
+	struct journal *j = journal_open(path, err, sizeof(err));
+	uint8_t t1[] = "\3one", t2[] = "\3two";
+	struct journal_op one = mkop(JOURNAL_ADD, "a.mesh", DNS_TYPE_TXT, "\3one", 4);
+	is_int(journal_append(j, &one, 1), 0, "a single operation");
+	long after_one = file_size(path);
+	struct journal_op upd[3] = {
+		mkop(JOURNAL_DEL_RRSET, "t.mesh", DNS_TYPE_TXT, NULL, 0),
+		mkop(JOURNAL_ADD, "t.mesh", DNS_TYPE_TXT, t1, 4),
+		mkop(JOURNAL_ADD, "t.mesh", DNS_TYPE_TXT, t2, 4),
+	};
+	is_int(journal_append(j, upd, 3), 0, "an update of three operations");
+	journal_close(j);
+	long full = file_size(path);
+	int count = 0;
+	is_int(journal_replay(path, false, count_cb, &count, err, sizeof(err)), 5, "all of it");
+	is_int(count, 4, "four operations");
+	/* Cut inside the group: BEGIN and the delete are on disk, the adds not. */
+	uint8_t rec[JOURNAL_HDR + JOURNAL_REC_MAX];
+	struct journal_op begin = { .kind = JOURNAL_BEGIN, .ownerlen = 1, .ttl = 3 };
+	long cut = after_one + journal_encode(&begin, rec, sizeof(rec)) +
+	           journal_encode(&upd[0], rec, sizeof(rec));
+	ok(cut < full, "cut point inside the group");
+	if (truncate(path, cut) != 0)
+		diag("truncate failed");
+	count = 0;
+	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 1,
+	       "a group cut short: only the earlier update");
+	is_int(count, 1, "none of the cut update applied (not the delete alone)");
+	is_int(file_size(path), after_one, "the cut group is cut off the file");
+	/* A zero-filled tail. */
+	FILE *f = fopen(path, "ab");
+	static const uint8_t zeros[4096];
+	fwrite(zeros, 1, sizeof(zeros), f);
+	fclose(f);
+	count = 0;
+	is_int(journal_replay(path, true, count_cb, &count, err, sizeof(err)), 1,
+	       "zero-filled tail: the good records replay (%s)", err);
+	is_int(file_size(path), after_one, "and the zeros are cut off");
 	unlink(path);
 }
 
@@ -152,6 +215,7 @@ int main(void)
 {
 	test_codec();
 	test_file();
+	test_groups();
 	test_overlay();
 	return done_testing();
 }
