@@ -73,7 +73,8 @@ void query_set_search_path(const struct cfg_search *list, size_t n)
 {
 	if (n > CFG_SEARCH_MAX)
 		n = CFG_SEARCH_MAX;
-	memcpy(search_list, list, n * sizeof(*list));
+	if (n)
+		memcpy(search_list, list, n * sizeof(*list));
 	nsearch = n;
 }
 
