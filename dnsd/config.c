@@ -36,6 +36,7 @@ enum {
 /* The enums are stored through an int (item_enum). */
 _Static_assert(sizeof(enum cfg_policy) == sizeof(int), "enum cfg_policy is not int-sized");
 _Static_assert(sizeof(enum cfg_check_type) == sizeof(int), "enum cfg_check_type is not int-sized");
+_Static_assert(sizeof(enum cfg_oversize) == sizeof(int), "enum cfg_oversize is not int-sized");
 
 /* State of one load. The first error is written into err and every caller
  * just returns -1 up the stack. */
@@ -1126,6 +1127,8 @@ static const char *const policy_names[] = {
 
 static const char *const proto_names[] = { "tcp", "udp", NULL };
 
+static const char *const oversize_names[] = { "subset", "truncate", NULL };
+
 struct port_spec {
 	uint16_t port;
 	int proto;                    /* index into proto_names */
@@ -1297,6 +1300,7 @@ static const struct schema_item service_items[] = {
 	ITEM("ttl", item_svc_ttl, struct cfg_service, ttl, 0, CFG_TTL_MAX, 0),
 	ITEM_ENUM("policy", struct cfg_service, policy, policy_names),
 	ITEM("max-answers", item_u32, struct cfg_service, max_answers, 0, 65535, 0),
+	ITEM_ENUM("oversize", struct cfg_service, oversize, oversize_names),
 	ITEM("fail-open", item_bool, struct cfg_service, fail_open, 0, 0, 0),
 	ITEM("slow-start", item_msecs, struct cfg_service, slow_start_ms, 0, CFG_DAY_MS, 0),
 	ITEM_FN("ports", item_ports, ITEM_REQUIRED),
@@ -2288,6 +2292,68 @@ static int check_keyrefs(struct cfg_ctx *c)
 	return 0;
 }
 
+/* One search-path suffix: a name, or "*.<name>" for any one label first. */
+static int search_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct config *cfg = obj;
+	(void)idx;
+	const char *text = scalar(c, n, "search-path", "a name");
+	if (!text)
+		return -1;
+	struct cfg_search *e = &cfg->search[cfg->nsearch];
+	bool any = strncmp(text, "*.", 2) == 0;
+	uint8_t wire[DNS_NAME_MAX];
+	size_t len;
+	if (name_parse(c, n, "search-path", any ? text + 2 : text, NULL, 0, wire, &len) == -1)
+		return -1;
+	if (len <= 1)
+		return fail(c, n, "search-path: the root is not a suffix");
+	for (size_t i = 0; i < cfg->nsearch; i++)
+		if (cfg->search[i].any_label == any &&
+		    wire_name_equal(cfg->search[i].name, cfg->search[i].len, wire, len))
+			return fail(c, n, "search-path: duplicate suffix '%.*s'", CFG_QUOTE, text);
+	memcpy(e->name, wire, len);
+	e->len = (uint8_t)len;
+	e->any_label = any;
+	cfg->nsearch++;
+	return 0;
+}
+
+static int item_search_path(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                            const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	(void)it;
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "search-path: expected a name or a list of names, got a mapping");
+	if (item_count(n) > CFG_SEARCH_MAX)
+		return fail(c, n, "search-path: at most %d suffixes", CFG_SEARCH_MAX);
+	cfg->nsearch = 0;
+	return each_item(c, n, "search-path", true, cfg, search_one);
+}
+
+/* A search-path suffix inside one of our zones would turn names we answer
+ * for (NXDOMAIN) into CNAMEs: such suffixes belong to other servers. */
+static int check_search_path(struct cfg_ctx *c, yaml_node_t *root)
+{
+	const struct config *cfg = c->cfg;
+	for (size_t i = 0; i < cfg->nsearch; i++) {
+		const struct cfg_search *e = &cfg->search[i];
+		for (size_t z = 0; z < cfg->nzones; z++) {
+			const struct cfg_zone *cz = &cfg->zones[z];
+			if (wire_name_is_subdomain(e->name, e->len, cz->origin, cz->originlen)) {
+				yaml_node_t *v = map_find(c, root, "search-path");
+				char buf[DNS_NAME_MAX * 4];
+				return fail(c, v ? v : root,
+				            "search-path: suffix %s is inside zone %s, which dnsd answers "
+				            "for itself", name_text(e->name, e->len, buf, sizeof(buf)),
+				            cz->name);
+			}
+		}
+	}
+	return 0;
+}
+
 static const struct schema_item top_items[] = {
 	ITEM_FN("listen", item_listen, 0),
 	ITEM("workers", item_u32, struct config, workers, 0, CFG_MAX_WORKERS, 0),
@@ -2303,6 +2369,7 @@ static const struct schema_item top_items[] = {
 	ITEM_FN("transfer", item_top_transfer, 0),
 	ITEM_FN("cookies", item_cookies, 0),
 	ITEM_FN("rrl", item_rrl, 0),
+	ITEM_FN("search-path", item_search_path, 0),
 	ITEM_END,
 };
 
@@ -2721,7 +2788,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 		fail(&c, root, "no zones defined");
 		goto out;
 	}
-	if (check_keyrefs(&c) == -1)
+	if (check_keyrefs(&c) == -1 || check_search_path(&c, root) == -1)
 		goto out;
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));

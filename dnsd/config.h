@@ -25,6 +25,12 @@ enum cfg_policy {
 	CFG_POLICY_LOCALITY,
 };
 
+/* A service answer (A/AAAA/SRV) larger than the client takes over UDP. */
+enum cfg_oversize {
+	CFG_OVERSIZE_SUBSET = 0,      /* default: the policy's best backends that fit, no TC */
+	CFG_OVERSIZE_TRUNCATE,        /* TC and no records: the client retries over TCP */
+};
+
 enum cfg_check_type {
 	CFG_CHECK_NONE = 0,           /* default: static, always up */
 	CFG_CHECK_TCP,
@@ -83,6 +89,7 @@ struct cfg_service {
 	bool ttl_auto;                /* ttl: auto, from the checks' interval x fall */
 	enum cfg_policy policy;
 	uint32_t max_answers;         /* 0: all healthy backends (default) */
+	enum cfg_oversize oversize;   /* default subset */
 	bool fail_open;               /* default true */
 	uint32_t slow_start_ms;       /* 0: off (default) */
 	struct cfg_check check;       /* defaults for its backends */
@@ -235,6 +242,17 @@ struct cfg_rrl {
 	size_t nexempt;
 };
 
+/* search-path: suffixes of the clients' search lists (Kubernetes'
+ * <ns>.svc.cluster.local svc.cluster.local cluster.local). A query for
+ * <name>.<suffix> outside our zones, where <name> is a name of ours, is
+ * answered with a CNAME to <name> and its records (query.c). */
+enum { CFG_SEARCH_MAX = 8 };
+struct cfg_search {
+	uint8_t name[DNS_NAME_MAX];   /* absolute lowercase wire name, without the '*' */
+	uint8_t len;
+	bool any_label;               /* "*.<name>": one label of any value first */
+};
+
 struct config {
 	char *path;
 	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
@@ -257,6 +275,8 @@ struct config {
 	struct cfg_transfer transfer; /* the default of every zone */
 	struct cfg_cookies cookies;
 	struct cfg_rrl rrl;
+	struct cfg_search search[CFG_SEARCH_MAX];   /* default: none (off) */
+	size_t nsearch;
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

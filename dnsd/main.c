@@ -330,6 +330,7 @@ static void *thread_init(void *arg, unsigned idx)
 	}
 	w->m = metrics_worker_new();
 	guard_thread_metrics(w->m);
+	query_worker_set_metrics(w->qw, w->m);
 	w->qlog_rate = o->query_log;
 	return w;
 }
@@ -956,6 +957,7 @@ int main(int argc, char **argv)
 		.handle = handle,
 		.arg = &o,
 	};
+	query_set_search_path(cfg->search, cfg->nsearch);
 	if (forward_setup(cfg, set.listen, set.nlisten) == -1) {
 		health_stop(health);
 		zone_shutdown();
@@ -1095,6 +1097,9 @@ int main(int argc, char **argv)
 			upd = nupd;
 			if (!forward_config_equal(cfg, ncfg))
 				log_warn("reload: forward and cache settings take effect at the next start");
+			if (cfg->nsearch != ncfg->nsearch ||
+			    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
+				log_warn("reload: search-path takes effect at the next start");
 			if (xfr_configure(ncfg) == -1)
 				log_err("reload: out of memory for keys and transfer settings; the previous "
 				        "ones stay");

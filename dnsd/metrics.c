@@ -149,6 +149,8 @@ void metrics_render(struct textbuf *tb)
 		sum.cookie_truncated += ld(&m->cookie_truncated);
 		sum.rrl_slipped += ld(&m->rrl_slipped);
 		sum.rrl_dropped += ld(&m->rrl_dropped);
+		sum.subset += ld(&m->subset);
+		sum.search_path += ld(&m->search_path);
 	}
 	static const char *const proto[METRICS_NPROTO] = { "udp", "tcp" };
 	tb_printf(tb, "# HELP dnsd_dns_requests_total Requests received, by transport and query type.\n"
@@ -210,6 +212,16 @@ void metrics_render(struct textbuf *tb)
 	          "dnsd_rrl_dropped_total %llu\n",
 	          (unsigned long long)sum.cookie_badcookie, (unsigned long long)sum.cookie_truncated,
 	          (unsigned long long)sum.rrl_slipped, (unsigned long long)sum.rrl_dropped);
+	tb_printf(tb,
+	          "# HELP dnsd_dns_subset_answers_total Answers with only the service's best backends "
+	          "that fit the client's size (oversize: subset), not TC.\n"
+	          "# TYPE dnsd_dns_subset_answers_total counter\n"
+	          "dnsd_dns_subset_answers_total %llu\n"
+	          "# HELP dnsd_search_path_answers_total Queries for <name>.<search-path suffix> "
+	          "answered with a CNAME to <name>.\n"
+	          "# TYPE dnsd_search_path_answers_total counter\n"
+	          "dnsd_search_path_answers_total %llu\n",
+	          (unsigned long long)sum.subset, (unsigned long long)sum.search_path);
 	const struct metrics_global *g = &metrics_global;
 	tb_printf(tb,
 	          "# HELP dnsd_snapshot_generation Published zone snapshots so far.\n"

@@ -37,6 +37,10 @@ struct metrics_worker {
 	uint64_t cookie_truncated;
 	uint64_t rrl_slipped;
 	uint64_t rrl_dropped;
+	/* query.c: answers carrying a subset of a service's backends because
+	 * all did not fit (oversize: subset), and search-path answers. */
+	uint64_t subset;
+	uint64_t search_path;
 } __attribute__((aligned(64)));
 
 /* Process-wide values set by the control thread. */

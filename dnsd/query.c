@@ -13,7 +13,9 @@
 
 #include "balance.h"
 #include "cache.h"
+#include "config.h"
 #include "guard.h"
+#include "metrics.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -37,6 +39,8 @@ struct query_worker {
 	 * addr_seen[addr_first] == addr_gen means seen. */
 	uint32_t addr_seen[ZONE_MAX_BACKENDS];
 	uint32_t addr_gen;
+	struct metrics_worker *m;
+	uint8_t search_name[DNS_NAME_MAX];   /* a search-path CNAME's target */
 };
 
 /* Per-request encoding state, on the stack. */
@@ -54,12 +58,25 @@ struct answer {
 	const struct zone_snapshot *snap;
 	struct balance_client client;
 	bool ecs_used;         /* the answer depends on the client subnet */
+	bool subset;           /* a service answered with the backends that fit */
+	bool search_path;      /* answered through search-path */
 };
 
 static query_status_fn status_fn;
 static void *status_arg;
 static bool fwd_on;
 static struct cache *fwd_cache;
+static struct cfg_search search_list[CFG_SEARCH_MAX];
+static size_t nsearch;
+
+void query_set_search_path(const struct cfg_search *list, size_t n)
+{
+	if (n > CFG_SEARCH_MAX)
+		n = CFG_SEARCH_MAX;
+	if (n)
+		memcpy(search_list, list, n * sizeof(*list));
+	nsearch = n;
+}
 
 void query_set_forwarding(bool on, struct cache *cache)
 {
@@ -91,6 +108,11 @@ struct query_worker *query_worker_new(unsigned idx, uint64_t seed)
 void query_worker_free(struct query_worker *qw)
 {
 	free(qw);
+}
+
+void query_worker_set_metrics(struct query_worker *qw, struct metrics_worker *m)
+{
+	qw->m = m;
 }
 
 /* ---- encoding ---------------------------------------------------------------- */
@@ -260,8 +282,11 @@ static void put_soa(struct answer *a, const struct zone *z)
 
 /* ---- services ---------------------------------------------------------------- */
 
+/* Selects at most max backends of family into qw->order; *all (if not
+ * NULL) is how many the answer would carry without that cap. */
 static unsigned select_backends(struct query_worker *qw, struct answer *a,
-                                const struct zone_service *svc, int family)
+                                const struct zone_service *svc, int family, unsigned max,
+                                unsigned *all)
 {
 	struct balance_explain ex;
 	if (svc->slow_start_ms) {
@@ -269,37 +294,78 @@ static unsigned select_backends(struct query_worker *qw, struct answer *a,
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		qw->bal.now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	}
-	unsigned n = balance_select(a->snap, svc, family, &qw->bal, &a->client, qw->order,
-	                            ZONE_MAX_BACKENDS, &ex);
+	unsigned n = balance_select(a->snap, svc, family, &qw->bal, &a->client, qw->order, max, &ex);
 	a->ecs_used |= ex.used_client;
+	if (all) {
+		*all = n ? ex.candidates : 0;
+		if (svc->max_answers && *all > svc->max_answers)
+			*all = svc->max_answers;
+	}
 	return n;
+}
+
+/* How many records with rdata of up to rdlen bytes fit in what is left of
+ * the answer (the OPT record's room is already kept back): the first spells
+ * its owner out unless it is the question's name, the next ones point at
+ * it (2 bytes). An estimate from above of each size, so what it allows
+ * always fits. */
+static unsigned answer_room(const struct answer *a, const uint8_t *owner, size_t ownerlen,
+                            size_t rdlen)
+{
+	size_t left = a->w.cap > a->w.pos ? a->w.cap - a->w.pos : 0;
+	size_t first = (owner == a->q->q.name ? 2 : ownerlen) + 10 + rdlen;
+	size_t more = 2 + 10 + rdlen;
+	if (a->w.err || left < first)
+		return 0;
+	size_t n = 1 + (left - first) / more;
+	return n < ZONE_MAX_BACKENDS ? (unsigned)n : ZONE_MAX_BACKENDS;
 }
 
 static void put_service_addrs(struct query_worker *qw, struct answer *a, const uint8_t *owner,
                               size_t ownerlen, const struct zone_service *svc, int family)
 {
-	unsigned n = select_backends(qw, a, svc, family);
-	if (!n || a->full)
+	if (a->full)
 		return;
 	uint16_t type = family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
 	uint16_t alen = family == AF_INET ? 4 : 16;
+	/* oversize: subset asks the policy for as many as fit (the same
+	 * choice max-answers makes); with nothing fitting, or truncate, for
+	 * all, and an RRset that does not fit sets TC. Backends sharing an
+	 * address are all asked for and cut after removing repeats. */
+	unsigned room = ZONE_MAX_BACKENDS;
+	if (svc->oversize == CFG_OVERSIZE_SUBSET) {
+		room = answer_room(a, owner, ownerlen, alen);
+		if (!room)
+			room = ZONE_MAX_BACKENDS;
+	}
+	unsigned all;
+	unsigned n = select_backends(qw, a, svc, family, svc->dup_addrs ? ZONE_MAX_BACKENDS : room,
+	                             &all);
+	if (!n)
+		return;
 	struct wire_mark m = unit_begin(a);
 	unsigned put = 0;
 	if (svc->dup_addrs && ++qw->addr_gen == 0) {
 		memset(qw->addr_seen, 0, sizeof(qw->addr_seen));
 		qw->addr_gen = 1;
 	}
+	bool cut = n < all;
 	for (unsigned i = 0; i < n; i++) {
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
 		if (svc->dup_addrs) {
 			if (qw->addr_seen[b->addr_first] == qw->addr_gen)
 				continue;
+			if (put == room) {
+				cut = true;
+				break;
+			}
 			qw->addr_seen[b->addr_first] = qw->addr_gen;
 		}
 		put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, alen);
 		put++;
 	}
-	unit_end(a, m, SEC_ANSWER, put);
+	if (unit_end(a, m, SEC_ANSWER, put) && cut)
+		a->subset = true;
 }
 
 /* SRV records for one port (port_idx >= 0) or all ports (-1), ordered by
@@ -307,11 +373,26 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const uint8_t *owner,
                                 size_t ownerlen, const struct zone_service *svc, int port_idx)
 {
-	unsigned n = select_backends(qw, a, svc, AF_UNSPEC);
-	if (!n || !svc->nports || a->full)
+	if (!svc->nports || a->full)
 		return 0;
 	unsigned first = port_idx < 0 ? 0 : (unsigned)port_idx;
 	unsigned last = port_idx < 0 ? svc->nports : (unsigned)port_idx + 1;
+	/* oversize: subset (see put_service_addrs): each backend's records
+	 * (one per port) sized by the longest target, never compressed. */
+	unsigned room = ZONE_MAX_BACKENDS;
+	if (svc->oversize == CFG_OVERSIZE_SUBSET) {
+		size_t tmax = 0;
+		for (unsigned i = 0; i < svc->nbackends; i++)
+			if (svc->backends[i].targetlen > tmax)
+				tmax = svc->backends[i].targetlen;
+		room = answer_room(a, owner, ownerlen, 6 + tmax) / (last - first);
+		if (!room)
+			room = ZONE_MAX_BACKENDS;
+	}
+	unsigned all;
+	unsigned n = select_backends(qw, a, svc, AF_UNSPEC, room, &all);
+	if (!n)
+		return 0;
 	struct wire_mark m = unit_begin(a);
 	unsigned count = 0;
 	for (unsigned p = first; p < last; p++) {
@@ -326,6 +407,7 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	}
 	if (!unit_end(a, m, SEC_ANSWER, count))
 		return 0;
+	a->subset |= n < all;
 	/* Targets' addresses: each target one unit, in answer order. */
 	for (unsigned i = 0; i < n && !a->full; i++) {
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
@@ -415,6 +497,41 @@ static void answer_referral(struct answer *a, const struct zone_node *cut)
 	addl_from_rrset(a, ns);
 }
 
+/* search-path: the name <name> in our zones that name (outside them) is
+ * <name>.<suffix> of, for the first suffix of the list where there is one,
+ * written to qw->search_name; returns its length and sets *z to its zone,
+ * or 0. At most CFG_SEARCH_MAX lookups. */
+static size_t search_path_target(struct query_worker *qw, const struct zone_snapshot *snap,
+                                 const uint8_t *name, size_t len, const struct zone **z)
+{
+	size_t off[DNS_NAME_MAX / 2 + 1];
+	unsigned nl = 0;
+	for (size_t p = 0; p < len && name[p] != 0; p += 1 + (size_t)name[p])
+		off[nl++] = p;
+	for (size_t i = 0; i < nsearch; i++) {
+		const struct cfg_search *e = &search_list[i];
+		if (e->len >= len)
+			continue;
+		unsigned j = 0;
+		while (j < nl && off[j] != len - e->len)
+			j++;
+		/* <name> keeps at least one label; "*." takes one more. */
+		unsigned keep = e->any_label ? 2 : 1;
+		if (j == nl || j < keep || !wire_name_equal(name + off[j], e->len, e->name, e->len))
+			continue;
+		size_t tl = off[j - keep + 1];
+		memcpy(qw->search_name, name, tl);
+		qw->search_name[tl++] = 0;
+		struct zone_result r;
+		zone_lookup(snap, qw->search_name, tl, &r);
+		if (r.status == ZONE_FOUND) {
+			*z = r.zone;
+			return tl;
+		}
+	}
+	return 0;
+}
+
 /* Fills the sections for an IN query; returns the RCODE and sets *aa. */
 static unsigned answer_in(struct query_worker *qw, struct answer *a, const struct zone_snapshot *snap,
                           const struct dns_question *q, bool *aa)
@@ -442,6 +559,25 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 			/* Not ours. The first name: forwarded if forwarding is on,
 			 * else REFUSED; after a CNAME: the chain ends here for the
 			 * client to follow. */
+			if (hop == 0 && nsearch) {
+				/* The CNAME's TTL is its zone's negative TTL, as
+				 * that of the name's absence elsewhere would be. */
+				const struct zone *tz;
+				size_t tl = search_path_target(qw, snap, name, len, &tz);
+				if (tl) {
+					struct wire_mark m = unit_begin(a);
+					put_rr(a, name, len, DNS_TYPE_CNAME, tz->neg_ttl, qw->search_name,
+					       (uint16_t)tl);
+					if (!unit_end(a, m, SEC_ANSWER, 1))
+						return rcode;
+					a->search_path = true;
+					if (q->qtype == DNS_TYPE_CNAME)
+						return rcode;
+					name = qw->search_name;
+					len = tl;
+					continue;
+				}
+			}
 			if (hop == 0)
 				return fwd_on ? RCODE_FORWARD : DNS_RCODE_REFUSED;
 			return rcode;
@@ -802,5 +938,9 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	wire_patch_u16(&a.w, 6, a.count[SEC_ANSWER]);
 	wire_patch_u16(&a.w, 8, a.count[SEC_AUTHORITY]);
 	wire_patch_u16(&a.w, 10, a.count[SEC_ADDITIONAL]);
+	if (a.subset)
+		METRICS_COUNT(qw->m, subset);
+	if (a.search_path)
+		METRICS_COUNT(qw->m, search_path);
 	return guard_response(&gr, resp, (int)a.w.pos, DNS_HEADER_LEN + q.q.namelen + 4, opt_at, tcp);
 }

@@ -38,15 +38,30 @@ void query_set_status_source(query_status_fn fn, void *arg);
  * RA. Off (the default): they are REFUSED. Set once before serving. */
 void query_set_forwarding(bool on, struct cache *cache);
 
+struct cfg_search;
+
+/* search-path (config.h): a query for <name>.<suffix> that is outside our
+ * zones, where <name> exists in one of them, is answered with a CNAME to
+ * <name> and <name>'s answer, so a client walking a search list finds a
+ * mesh name at its first try. n <= CFG_SEARCH_MAX entries, copied; n 0:
+ * off (the default). Set once before serving: a reload does not change it. */
+void query_set_search_path(const struct cfg_search *list, size_t n);
+
 struct query_worker;
+struct metrics_worker;
 
 /* Per-thread state (PRNG, scratch); seed 0 means random. */
 struct query_worker *query_worker_new(unsigned idx, uint64_t seed);
 void query_worker_free(struct query_worker *qw);
+/* Where qw counts its subset and search-path answers (NULL: nowhere).
+ * Called by qw's thread before it serves. */
+void query_worker_set_metrics(struct query_worker *qw, struct metrics_worker *m);
 
 /* Answers req into resp (capacity respcap, >= 512). For UDP the answer is
  * cut to the client's payload size (512 without EDNS) with TC set when a
- * required RRset does not fit. Returns the response length, QUERY_DROP, or
+ * required RRset does not fit; a service's A, AAAA or SRV answer that does
+ * not fit carries instead the first backends of its policy's order that
+ * fit, without TC (oversize: subset, the default). Returns the response length, QUERY_DROP, or
  * QUERY_FORWARD (nothing written; see query_forward_info).
  * The calling thread must be an online liburcu-qsbr reader. */
 int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,

@@ -388,6 +388,7 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 	s->policy = cs->policy;
 	s->max_answers = cs->max_answers;
 	s->fail_open = cs->fail_open;
+	s->oversize = (uint8_t)cs->oversize;
 	struct zone_port *ports = arena_alloc_aligned(a, cs->nports * sizeof(*ports), 8);
 	struct zone_backend *bes = arena_alloc_aligned(a, cs->nbackends * sizeof(*bes), 8);
 	if (!s->owner || !ports || !bes)

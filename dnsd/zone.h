@@ -58,6 +58,7 @@ struct zone_service {
 	enum cfg_policy policy;
 	uint32_t max_answers;
 	bool fail_open;
+	uint8_t oversize;             /* enum cfg_oversize */
 	const struct zone_port *ports;
 	unsigned nports;
 	const struct zone_backend *backends;

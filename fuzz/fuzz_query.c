@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * stream of queries from 127.0.0.1 runs into: answers, slips and drops. */
 static const char yaml[] =
 	"rrl: {responses-per-second: 100, window: 2, slip: 2, exempt: []}\n"
+	"search-path: ['*.svc.cluster.local', cluster.local]\n"
 	"zones:\n"
 	"  - name: mesh\n"
 	"    ns: [ns1]\n"
@@ -61,6 +62,7 @@ static void setup(void)
 	cfg->cookies.have_secret = true;
 	if (guard_configure(cfg) != 0)
 		abort();
+	query_set_search_path(cfg->search, cfg->nsearch);
 	qw = query_worker_new(0, 1);
 }
 

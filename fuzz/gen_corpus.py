@@ -181,6 +181,13 @@ def queries():
     q["mesh-status"] = query("user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-why"] = query("_why.user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-axfr"] = query("mesh.", "AXFR", use_edns=False)
+    # search-path (fuzz_query.c: '*.svc.cluster.local', cluster.local).
+    q["search-path-wild"] = query("user-service.mesh.default.svc.cluster.local.", "A",
+                                  use_edns=False)
+    q["search-path-big"] = query("big.mesh.x.svc.cluster.local.", "A", use_edns=False)
+    q["search-path-srv"] = query("_http._tcp.big.mesh.cluster.local.", "SRV", use_edns=0,
+                                 payload=600)
+    q["search-path-miss"] = query("nope.mesh.cluster.local.", "AAAA", use_edns=0)
     # DNS Cookies (fixed bytes: a seed cannot hold a server cookie that
     # stays valid, its timestamp ages): client-only, a wrong hash, foreign
     # lengths, with other options, with truncation, with BADVERS.

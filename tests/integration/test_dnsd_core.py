@@ -57,6 +57,7 @@ zones:
       - {name: alias2, type: CNAME, data: static}
       - {name: dangling, type: CNAME, data: missing}
       - {name: tobig, type: CNAME, data: big}
+      - {name: tobigtc, type: CNAME, data: bigtc}
       - {name: toother, type: CNAME, data: host.other.test.}
       - {name: external, type: CNAME, data: "www.example.org."}
       - {name: loop1, type: CNAME, data: loop2}
@@ -89,6 +90,11 @@ zones:
         ports: {http: 80}
       - name: big
         ttl: 5
+        ports: {http: 80}
+        backends: [%(big)s]
+      - name: bigtc
+        ttl: 5
+        oversize: truncate
         ports: {http: 80}
         backends: [%(big)s]
   - name: other.test
@@ -669,18 +675,18 @@ class TestChaos:
 
 class TestTruncation:
     """UDP answers fit the client's size (512 without EDNS, its EDNS payload
-    otherwise, never above udp-max-payload): an answer that does not fit is
-    cut at an RRset boundary with TC set; additional data is dropped without
-    TC. TCP carries the whole answer."""
+    otherwise, never above udp-max-payload): with oversize: truncate, an
+    answer that does not fit is cut at an RRset boundary with TC set;
+    additional data is dropped without TC. TCP carries the whole answer."""
 
     @staticmethod
     def _whole_rrsets(r):
         for rs in r.answer:
-            if rs.rdtype == dns.rdatatype.A and rs.name.to_text() == "big.mesh.":
+            if rs.rdtype == dns.rdatatype.A and rs.name.to_text() == "bigtc.mesh.":
                 assert len(rs) == BIG_N, "a partial RRset in a truncated answer"
 
     def test_no_edns_truncated(self, core):
-        q = dns.message.make_query("big.mesh.", "A")
+        q = dns.message.make_query("bigtc.mesh.", "A")
         raw = core.raw_udp(q.to_wire())
         assert raw is not None and len(raw) <= 512
         r = dns.message.from_wire(raw)
@@ -693,12 +699,12 @@ class TestTruncation:
     def test_truncated_after_cname(self, core):
         """The CNAME fits, the service's RRset does not: the answer keeps
         the CNAME only, with TC."""
-        raw = core.raw_udp(dns.message.make_query("tobig.mesh.", "A").to_wire())
+        raw = core.raw_udp(dns.message.make_query("tobigtc.mesh.", "A").to_wire())
         assert len(raw) <= 512
         r = dns.message.from_wire(raw)
         assert r.flags & TC
         self._whole_rrsets(r)
-        assert answers(r, "CNAME") == ["big.mesh."]
+        assert answers(r, "CNAME") == ["bigtc.mesh."]
         assert not answers(r, "A")
 
     def test_no_edns_tcp_complete(self, core):
@@ -709,7 +715,7 @@ class TestTruncation:
 
     @pytest.mark.parametrize("payload", [512, 600, 900])
     def test_small_edns_payload(self, core, payload):
-        q = dns.message.make_query("big.mesh.", "A", use_edns=0, payload=payload)
+        q = dns.message.make_query("bigtc.mesh.", "A", use_edns=0, payload=payload)
         raw = core.raw_udp(q.to_wire())
         assert len(raw) <= payload
         r = dns.message.from_wire(raw)
@@ -755,12 +761,63 @@ class TestTruncation:
         assert sum(len(rs) for rs in t.additional) == BIG_N
 
     def test_srv_does_not_fit(self, core):
-        q = dns.message.make_query("_http._tcp.big.mesh.", "SRV", use_edns=0, payload=1232)
+        q = dns.message.make_query("_http._tcp.bigtc.mesh.", "SRV", use_edns=0, payload=1232)
         raw = core.raw_udp(q.to_wire())
         assert len(raw) <= 1232
         r = dns.message.from_wire(raw)
         assert r.flags & TC
         assert not answers(r, "SRV")
+
+
+class TestOversizeSubset:
+    """oversize: subset (the default): a service answer that does not fit
+    the client's UDP size carries the policy's first backends that fit,
+    without TC, so a client with no TCP fallback (musl before 1.2.4) still
+    gets addresses; TCP and a large enough EDNS size get them all."""
+
+    @pytest.mark.parametrize("payload", [None, 600, 900])
+    def test_a_subset(self, core, payload):
+        if payload is None:
+            q = dns.message.make_query("big.mesh.", "A")
+        else:
+            q = dns.message.make_query("big.mesh.", "A", use_edns=0, payload=payload)
+        raw = core.raw_udp(q.to_wire())
+        assert len(raw) <= (payload or 512)
+        r = dns.message.from_wire(raw)
+        assert not r.flags & TC and r.flags & AA and r.rcode() == 0
+        got = answers(r, "A")
+        assert len(set(got)) == len(got) and set(got) <= set(BIG)
+        # Records of 16 bytes after 26 of header and question (and OPT).
+        room = (payload or 512) - 26 - (11 if payload else 0)
+        assert len(got) == room // 16
+
+    def test_cname_then_subset(self, core):
+        r = dns.message.from_wire(core.raw_udp(dns.message.make_query("tobig.mesh.", "A")
+                                               .to_wire()))
+        assert not r.flags & TC
+        assert answers(r, "CNAME") == ["big.mesh."]
+        assert 20 < len(answers(r, "A")) < BIG_N
+
+    def test_srv_subset(self, core):
+        q = dns.message.make_query("_http._tcp.big.mesh.", "SRV", use_edns=0, payload=1232)
+        raw = core.raw_udp(q.to_wire())
+        assert len(raw) <= 1232
+        r = dns.message.from_wire(raw)
+        assert not r.flags & TC
+        srv = answers(r, "SRV")
+        assert 20 < len(srv) < BIG_N and len(set(srv)) == len(srv)
+        targets = {x.target for x in r.answer[0]}
+        assert all(rs.name in targets for rs in r.additional)
+
+    def test_subset_spreads(self, core):
+        """Weighted policy: each answer is a fresh draw, so 20 answers of 30
+        cover nearly all 60 backends."""
+        seen = set()
+        for _ in range(20):
+            r = dns.message.from_wire(core.raw_udp(dns.message.make_query("big.mesh.", "A")
+                                                   .to_wire()))
+            seen |= set(answers(r, "A"))
+        assert len(seen) >= 55
 
 
 # ======================================================= TCP
@@ -956,7 +1013,7 @@ class TestIpv6:
             for tcp in (False, True):
                 r = d.query("user-service.mesh.", "AAAA", tcp=tcp, where=where)
                 assert answers(r, "AAAA") == USER_V6
-        raw = d.raw_udp(dns.message.make_query("big.mesh.", "A").to_wire())
+        raw = d.raw_udp(dns.message.make_query("bigtc.mesh.", "A").to_wire())
         assert dns.message.from_wire(raw).flags & TC
         with tcp_connect(d) as s:
             q = dns.message.make_query("static.mesh.", "A")
@@ -981,7 +1038,7 @@ class TestCheck:
         conf.write_text(CORE_YAML)
         p = run_dnsd(["--check", "-c", str(conf)])
         assert p.returncode == 0, p.stderr
-        assert p.stdout.strip() == "%s: OK (2 zones, 3 services, %d backends)" % (conf, 3 + BIG_N)
+        assert p.stdout.strip() == "%s: OK (2 zones, 4 services, %d backends)" % (conf, 3 + 2 * BIG_N)
 
     @pytest.mark.parametrize("text,line,col,words", [
         ("zones:\n  - name: mesh\n    bogus: 1\n", 3, 5, ["unknown key", "bogus"]),

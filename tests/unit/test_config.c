@@ -1075,6 +1075,44 @@ static void test_cookies_rrl(void)
 	    "rrl: unknown key");
 }
 
+/* oversize (per service) and search-path (top level). */
+static void test_oversize_search_path(void)
+{
+	struct config *cfg = load("search-path: ['*.svc.cluster.local', Cluster.Local.]\n"
+	                          "zones:\n  - name: mesh\n    services:\n"
+	                          "      - {name: a, ports: {http: 80}, backends: [10.0.0.1]}\n"
+	                          "      - {name: b, ports: {http: 80}, backends: [10.0.0.2],"
+	                          " oversize: truncate}\n");
+	if (ok(cfg != NULL, "search-path and oversize load")) {
+		is_int(cfg->zones[0].services[0].oversize, CFG_OVERSIZE_SUBSET, "oversize default subset");
+		is_int(cfg->zones[0].services[1].oversize, CFG_OVERSIZE_TRUNCATE, "oversize truncate");
+		is_int(cfg->nsearch, 2, "two suffixes");
+		ok(cfg->search[0].any_label && NAME_IS(cfg->search[0].name, cfg->search[0].len,
+		                                       "\3svc\7cluster\5local"),
+		   "'*.svc.cluster.local': any label, then the name");
+		ok(!cfg->search[1].any_label && NAME_IS(cfg->search[1].name, cfg->search[1].len,
+		                                        "\7cluster\5local"),
+		   "an absolute suffix, lowercased");
+		config_free(cfg);
+	}
+	cfg = load("zones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "no search-path"))
+		is_int(cfg->nsearch, 0, "search-path off by default");
+	config_free(cfg);
+	bad("search-path: [mesh]\nzones: [{name: mesh}]\n", "1:14", "inside zone mesh",
+	    "a suffix in one of our zones");
+	bad("search-path: ['*.a.mesh']\nzones: [{name: mesh}]\n", "1:14", "inside zone mesh",
+	    "a wildcard suffix in one of our zones");
+	bad("search-path: [a, b, c, d, e, f, g, h, i]\nzones: [{name: mesh}]\n", "1:14",
+	    "at most 8", "nine suffixes");
+	bad("search-path: [a, A.]\nzones: [{name: mesh}]\n", "1:18", "duplicate suffix",
+	    "a suffix twice");
+	bad("search-path: [a..b]\nzones: [{name: mesh}]\n", "1:15", "empty label", "bad suffix");
+	bad("zones:\n  - name: mesh\n    services:\n      - {name: a, ports: {http: 80}, "
+	    "backends: [10.0.0.1], oversize: tc}\n", NULL, "expected one of subset, truncate",
+	    "unknown oversize");
+}
+
 int main(void)
 {
 	test_example();
@@ -1096,5 +1134,6 @@ int main(void)
 	test_forward();
 	test_transfer();
 	test_cookies_rrl();
+	test_oversize_search_path();
 	return done_testing();
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstate.h"
 #include "config.h"
+#include "metrics.h"
 #include "query.h"
 #include "tap.h"
 #include "wire.h"
@@ -53,6 +55,28 @@ struct resp {
 };
 
 static struct query_worker *qw;
+
+/* Service 5 ("half") has its odd backends down (state words of their own,
+ * bstate.h); the rest are unchecked, always up. */
+static uint32_t half_sid[80];
+
+static uint32_t sid_half(void *arg, size_t zi, size_t si, size_t bi)
+{
+	(void)arg;
+	(void)zi;
+	return si == 5 && bi < 80 ? half_sid[bi] : 0;
+}
+
+/* A list of n addresses fmt % (i + 1) for a YAML flow sequence. */
+static void addr_list(char *out, size_t cap, const char *fmt, int n)
+{
+	size_t off = 0;
+	for (int i = 1; i <= n && off < cap; i++) {
+		if (i > 1)
+			off += (size_t)snprintf(out + off, cap - off, ", ");
+		off += (size_t)snprintf(out + off, cap - off, fmt, i);
+	}
+}
 
 static size_t make_query(uint8_t *buf, size_t cap, const char *name, uint16_t type,
                          uint16_t flags, int edns_size, uint8_t edns_version)
@@ -131,8 +155,20 @@ int main(void)
 		snprintf(one, sizeof(one), "%s127.0.1.%d", i > 1 ? ", " : "", i);
 		strcat(big, one);
 	}
-	char text[8192];
-	snprintf(text, sizeof(text), yaml, big);
+	/* More big services: the same 60 with oversize: truncate, with the
+	 * hash policy, 40 AAAA, and 80 with half of them down. */
+	char list6[2048], list80[2048], text[16384];
+	addr_list(list6, sizeof(list6), "'fd00::1:%d'", 40);
+	addr_list(list80, sizeof(list80), "127.0.2.%d", 80);
+	size_t off = (size_t)snprintf(text, sizeof(text),
+	                              "search-path: ['*.svc.cluster.local', svc.cluster.local]\n");
+	off += (size_t)snprintf(text + off, sizeof(text) - off, yaml, big);
+	snprintf(text + off, sizeof(text) - off,
+	         "      - {name: bigtc, oversize: truncate, ports: {http: 80}, backends: [%s]}\n"
+	         "      - {name: wide6, ports: {http: 80}, backends: [%s]}\n"
+	         "      - {name: half, fail-open: false, ports: {http: 80}, backends: [%s]}\n"
+	         "      - {name: hashed, policy: hash, ports: {http: 80}, backends: [%s]}\n",
+	         big, list6, list80, big);
 	struct config *cfg;
 	struct config_error cerr;
 	if (!ok(config_load_string(text, strlen(text), "test.yaml", &cfg, &cerr) == 0,
@@ -142,12 +178,21 @@ int main(void)
 	}
 	struct zone_snapshot *snap;
 	char err[256];
-	if (!ok(zone_build(cfg, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) == 0, "snapshot builds")) {
+	struct bstate *states = bstate_new();
+	for (unsigned i = 1; states && i < 80; i += 2) {
+		if (bstate_alloc(states, &half_sid[i]) != 0)
+			break;
+		bstate_set(states, half_sid[i], false, 0);
+	}
+	if (!ok(zone_build(cfg, NULL, states, sid_half, NULL, &snap, err, sizeof(err)) == 0,
+	        "snapshot builds")) {
 		diag("%s", err);
 		return done_testing();
 	}
 	zone_publish(snap);
 	qw = query_worker_new(0, 42);
+	struct metrics_worker *mw = metrics_worker_new();
+	query_worker_set_metrics(qw, mw);
 	static struct resp r;
 
 	ok(ask(&r, "user-service.mesh", DNS_TYPE_A, -1, false) == 0, "A query answered");
@@ -270,20 +315,108 @@ int main(void)
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "outside our zones: REFUSED");
 	ok(!(r.h.flags & DNS_FLAG_AA), "... without AA");
 
+	/* Big services (oversize). 512 bytes hold the header and question
+	 * (26 bytes) and 30 A records of 16 bytes, or 17 AAAA of 28. */
 	ask(&r, "big.mesh", DNS_TYPE_A, -1, false);
-	ok(r.h.flags & DNS_FLAG_TC, "60 A records over 512 bytes: TC");
+	ok(!(r.h.flags & DNS_FLAG_TC), "60 A records over 512 bytes: a subset, no TC");
 	ok(r.len <= 512, "... within 512 bytes");
+	is_int(r.h.ancount, 30, "... as many as fit");
+	{
+		uint64_t seen60 = 0;
+		for (unsigned i = 0; i < r.h.ancount; i++)
+			seen60 |= 1ull << (rr_ipv4(&r, i) & 63);
+		is_int(__builtin_popcountll(seen60), 30, "... all different");
+	}
+	is_int(mw->subset, 1, "subset answer counted");
+	ask(&r, "bigtc.mesh", DNS_TYPE_A, -1, false);
+	ok(r.h.flags & DNS_FLAG_TC, "oversize: truncate: TC");
 	is_int(r.h.ancount, 0, "... whole RRsets only");
+	is_int(mw->subset, 1, "... not counted as a subset");
 	ask(&r, "big.mesh", DNS_TYPE_A, 1232, false);
 	ok(!(r.h.flags & DNS_FLAG_TC), "fits in 1232 with EDNS");
 	is_int(r.h.ancount, 60, "all 60");
+	is_int(mw->subset, 1, "... not a subset");
 	ask(&r, "big.mesh", DNS_TYPE_A, 100, false);
-	ok(r.h.flags & DNS_FLAG_TC, "EDNS size below 512 is treated as 512");
-	ask(&r, "big.mesh", DNS_TYPE_A, -1, true);
+	is_int(r.h.ancount, (512 - 26 - 11) / 16, "EDNS size below 512 is treated as 512");
+	ask(&r, "big.mesh", DNS_TYPE_A, 600, false);
+	ok(r.len <= 600 && r.h.ancount == (600 - 26 - 11) / 16, "EDNS 600: what fits beside OPT");
+	ask(&r, "bigtc.mesh", DNS_TYPE_A, -1, true);
 	is_int(r.h.ancount, 60, "TCP: everything");
 	ok(!(r.h.flags & DNS_FLAG_TC), "TCP: no TC");
+	ask(&r, "wide6.mesh", DNS_TYPE_AAAA, -1, false);
+	ok(!(r.h.flags & DNS_FLAG_TC) && r.len <= 512, "40 AAAA: a subset in 512 bytes, no TC");
+	is_int(r.h.ancount, (512 - 12 - 12 - 4) / 28, "... as many as fit");
+	ask(&r, "half.mesh", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 30, "40 healthy of 80: 30 fit");
+	{
+		bool healthy = true;
+		for (unsigned i = 0; i < r.h.ancount; i++)
+			healthy &= (rr_ipv4(&r, i) & 0xff) % 2 == 1; /* backend 2k is 127.0.2.(2k+1) */
+		ok(healthy, "... all of them healthy");
+	}
+	{
+		/* hash: the order is the client's; the subset is its head. */
+		static struct resp full;
+		ask(&full, "hashed.mesh", DNS_TYPE_A, -1, true);
+		ask(&r, "hashed.mesh", DNS_TYPE_A, -1, false);
+		bool head = full.h.ancount == 60 && r.h.ancount == 30;
+		for (unsigned i = 0; head && i < r.h.ancount; i++)
+			head = rr_ipv4(&r, i) == rr_ipv4(&full, i);
+		ok(head, "subset = the first of the policy's order (hash)");
+	}
 	ask(&r, "_http._tcp.big.mesh", DNS_TYPE_SRV, -1, false);
-	ok(r.h.flags & DNS_FLAG_TC, "big SRV truncated over UDP");
+	ok(!(r.h.flags & DNS_FLAG_TC) && r.len <= 512, "big SRV over UDP: a subset, no TC");
+	ok(r.h.ancount >= 10, "... of %u records", r.h.ancount);
+	{
+		unsigned addl = 0;
+		for (unsigned i = r.h.ancount; i < r.nrr; i++)
+			addl += r.rr[i].type == DNS_TYPE_A;
+		ok(addl < r.h.ancount, "... with the targets' addresses that fit (%u)", addl);
+	}
+	ask(&r, "_http._tcp.big.mesh", DNS_TYPE_SRV, 4096, false);
+	/* 1232 - 37 (header, question) - 11 (OPT): 30 SRV of 39 bytes at most. */
+	ok(!(r.h.flags & DNS_FLAG_TC) && r.h.ancount == 30 && r.len <= 1232,
+	   "SRV at 4096: udp-max-payload (1232) holds 30 (%u)", r.h.ancount);
+	ask(&r, "_http._tcp.bigtc.mesh", DNS_TYPE_SRV, -1, false);
+	ok(r.h.flags & DNS_FLAG_TC && r.h.ancount == 0, "oversize: truncate SRV: TC");
+
+	/* search-path: <name>.<suffix> outside our zones -> CNAME <name>. */
+	query_set_search_path(cfg->search, cfg->nsearch);
+	ask(&r, "user-service.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "search-path: NOERROR");
+	ok(r.h.ancount == 4 && r.rr[0].type == DNS_TYPE_CNAME, "... a CNAME, then the 3 backends");
+	{
+		struct wire_reader cr;
+		uint8_t cn[DNS_NAME_MAX];
+		char ct[256];
+		wire_reader_init(&cr, r.buf, (size_t)r.len);
+		cr.pos = r.rr[0].rdoff;
+		wire_name_to_text(cn, wire_read_name(&cr, cn), ct, sizeof(ct));
+		is_str(ct, "user-service.mesh.", "... to the mesh name ('*.svc.cluster.local')");
+		is_int(r.rr[0].ttl, 20, "... with the zone's negative TTL");
+		is_str(rr_name(&r, 1), "user-service.mesh.", "... whose records follow");
+	}
+	ok(!(r.h.flags & DNS_FLAG_AA), "... not authoritative");
+	is_int(mw->search_path, 1, "search-path answer counted");
+	ask(&r, "user-service.mesh.svc.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(r.h.ancount, 4, "search-path: second suffix (svc.cluster.local)");
+	ask(&r, "user-service.mesh.default.svc.cluster.local", DNS_TYPE_AAAA, -1, false);
+	ok(DNS_RCODE(r.h.flags) == DNS_RCODE_NOERROR && r.h.ancount == 1 && r.h.nscount == 1,
+	   "search-path, no AAAA: the CNAME and the SOA (NODATA)");
+	ask(&r, "big.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
+	/* 512 - 52 (header, question) - 22 (CNAME): 27 A records of 16 bytes,
+	 * but the first is sized with its owner spelled out (10 bytes): 26. */
+	ok(!(r.h.flags & DNS_FLAG_TC) && r.h.ancount == 1 + 26 && r.len <= 512,
+	   "search-path to a big service: CNAME and a subset (%u)", r.h.ancount);
+	ask(&r, "nothere.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "search-path, no such name: as before");
+	ask(&r, "default.svc.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "the suffix itself: as before");
+	ask(&r, "user-service.mesh.a.b.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "another suffix: as before");
+	query_set_search_path(NULL, 0);
+	ask(&r, "user-service.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
+	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "search-path off: REFUSED");
 
 	/* Requests that are not plain queries. */
 	uint8_t q[512], out[4096];
@@ -339,5 +472,6 @@ int main(void)
 	query_worker_free(qw);
 	zone_shutdown();
 	config_free(cfg);
+	bstate_free(states);
 	return done_testing();
 }
