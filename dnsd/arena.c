@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -24,6 +25,7 @@ struct arena {
 	struct arena_block *head;
 	size_t chunk;                 /* size of the next ordinary block */
 	size_t total;
+	bool heap;                    /* blocks from calloc, sized to fit (arena_new_heap) */
 };
 
 static void *map(size_t len)
@@ -55,15 +57,34 @@ struct arena *arena_new(size_t chunk)
 	return a;
 }
 
+struct arena *arena_new_heap(size_t size)
+{
+	size_t hdr = (sizeof(struct arena) + 15) & ~(size_t)15;
+	struct arena_block *first = calloc(1, sizeof(*first) + hdr + size);
+	if (!first)
+		return NULL;
+	first->size = hdr + size;
+	first->used = hdr;
+	struct arena *a = (struct arena *)first->data;
+	a->head = first;
+	a->chunk = size;
+	a->heap = true;
+	return a;
+}
+
 void arena_free(struct arena *a)
 {
 	if (!a)
 		return;
 	struct arena_block *b = a->head;
+	bool heap = a->heap;
 	/* a lives inside the last block of the list (the first allocated). */
 	while (b) {
 		struct arena_block *next = b->next;
-		munmap(b, b->size + sizeof(*b));
+		if (heap)
+			free(b);
+		else
+			munmap(b, b->size + sizeof(*b));
 		b = next;
 	}
 }
@@ -76,7 +97,18 @@ static void *take(struct arena *a, size_t size, size_t align)
 		size = 1;
 	struct arena_block *b = a->head;
 	size_t off = (b->used + align - 1) & ~(align - 1);
-	if (off > b->size || b->size - off < size) {
+	if ((off > b->size || b->size - off < size) && a->heap) {
+		/* A heap arena was sized to fit: an overflow gets a block of
+		 * just what it asks. */
+		struct arena_block *nb = calloc(1, sizeof(*nb) + size + 16);
+		if (!nb)
+			return NULL;
+		nb->size = size + 16;
+		nb->next = b->next;
+		b->next = nb;
+		b = nb;
+		off = 0;
+	} else if (off > b->size || b->size - off < size) {
 		/* Big requests get a block of their own, after the current one,
 		 * so the current block's remaining space is not wasted. */
 		size_t need = (sizeof(*b) + size + 4095) & ~(size_t)4095;
@@ -102,7 +134,7 @@ static void *take(struct arena *a, size_t size, size_t align)
 	void *p = b->data + off;
 	a->total += off + size - b->used;
 	b->used = off + size;
-	return p;             /* mmap'd memory is zero and never reused */
+	return p;             /* mmap'd or calloc'd memory is zero and never reused */
 }
 
 void *arena_alloc(struct arena *a, size_t size)

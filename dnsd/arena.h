@@ -11,6 +11,10 @@ struct arena;
 /* chunk: bytes of the first underlying block (0: 64 KiB; later blocks
  * double up to 4 MiB). NULL on ENOMEM. */
 struct arena *arena_new(size_t chunk);
+/* An arena in one calloc'd block of size bytes (plus its header), for
+ * many small arenas (one per service): what does not fit gets a block of
+ * its own. Same interface. */
+struct arena *arena_new_heap(size_t size);
 /* Frees every block. arena_free(NULL) is a no-op. */
 void arena_free(struct arena *a);
 /* Zeroed memory aligned to 16 bytes; NULL on ENOMEM or overflow. */

@@ -15,6 +15,7 @@
 #include <urcu-qsbr.h>
 
 #include "arena.h"
+#include "registry.h"
 #include "wire.h"
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -250,6 +251,7 @@ static int cmp_bent_type(const void *a, const void *b)
 }
 
 struct build_ctx {
+	struct registry *reg;
 	const struct bstate *states;
 	zone_sid_fn sid;
 	void *sarg;
@@ -378,9 +380,9 @@ out:
 
 /* Fills s from cs. Target names are shared with the zone's nodes (built
  * before the services), so a backend costs no name of its own. */
-static int copy_service(struct arena *a, const struct zone *z, const struct cfg_service *cs,
+static int copy_service(struct arena *a, const struct zone_node *nodes, const struct cfg_service *cs,
                         const uint32_t *target, struct zone_service *s, struct build_ctx *bc,
-                        size_t si)
+                        size_t si, uint32_t id)
 {
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;
@@ -418,7 +420,7 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 		for (int k = 0; k < 16; k++)
 			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
 		zb->hkey = mix64(hk ^ cb->port);
-		const struct zone_node *tn = &z->nodes[target[i]];
+		const struct zone_node *tn = &nodes[target[i]];
 		zb->target = tn->name;
 		zb->targetlen = tn->namelen;
 		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
@@ -444,9 +446,7 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 			}
 		}
 	}
-	s->id = bc->next_id++;
-	s->zi = (uint32_t)bc->zi;
-	s->si = (uint32_t)si;
+	s->id = id;
 	s->slow_start_ms = cs->slow_start_ms;
 	s->ports = ports;
 	s->nports = (unsigned)cs->nports;
@@ -459,31 +459,281 @@ static int copy_service(struct arena *a, const struct zone *z, const struct cfg_
 	return 0;
 }
 
+/* Copies the builder's nodes, their names and table into a: for a zone
+ * (zone set) or a service's block (svc set: SRV nodes answer for it). */
+static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
+                      const struct zone_service *svc, struct zone_node **nodesp,
+                      const uint32_t **tablep, uint32_t *maskp)
+{
+	size_t tsize = 16;
+	while (tsize < b->n * 2)
+		tsize *= 2;
+	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), 8);
+	struct zone_node *nodes = arena_alloc_aligned(a, b->n * sizeof(*nodes), 8);
+	/* The names, in one block: each node's own bytes. */
+	uint8_t *names = arena_bytes(a, b->names, b->names_len);
+	if (!table || !nodes || !names)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct bnode *bn = &b->nodes[i];
+		struct zone_node *zn = &nodes[i];
+		zn->name = names + bn->name_off;
+		zn->namelen = bn->namelen;
+		zn->kind = bn->kind;
+		zn->zone = z;
+		if (bn->kind == ZONE_NODE_SRV) {
+			zn->svc = svc;
+			zn->port_idx = bn->port_idx;
+		}
+		int r = copy_rrsets(a, b, bn, zn);
+		if (r != 0)
+			return r;
+		size_t h = name_hash(b->key, zn->name, zn->namelen) & (tsize - 1);
+		while (table[h])
+			h = (h + 1) & (tsize - 1);
+		table[h] = (uint32_t)i + 1;
+	}
+	*nodesp = nodes;
+	*tablep = table;
+	*maskp = (uint32_t)(tsize - 1);
+	return 0;
+}
+
+static const struct zone_node *table_find(uint64_t key, uint32_t mask, const uint32_t *table,
+                                          const struct zone_node *nodes, const uint8_t *name,
+                                          size_t len)
+{
+	size_t h = name_hash(key, name, len) & mask;
+	uint32_t i;
+	while ((i = table[h])) {
+		const struct zone_node *n = &nodes[i - 1];
+		if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
+			return n;
+		h = (h + 1) & mask;
+	}
+	return NULL;
+}
+
+/* A service's block: the zone_service first, so the block is freed
+ * through it. */
+struct zone_block {
+	struct zone_service svc;
+	struct arena *arena;
+};
+
+void zone_block_free(struct zone_service *svc)
+{
+	if (svc)
+		arena_free(((struct zone_block *)svc)->arena);
+}
+
+size_t zone_block_bytes(const struct zone_service *svc)
+{
+	return svc ? arena_used(((const struct zone_block *)svc)->arena) : 0;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "\xff", 1);
+}
+
+uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *states, zone_sid_fn sid,
+                        void *sarg, size_t zi, size_t si)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t nums[8] = { cs->ttl, (uint32_t)cs->policy, cs->max_answers, cs->fail_open,
+		             cs->slow_start_ms, (uint32_t)cs->oversize, (uint32_t)cs->nports,
+		             (uint32_t)cs->nbackends };
+	h = hash_bytes(h, cs->owner, cs->ownerlen);
+	h = hash_bytes(h, nums, sizeof(nums));
+	for (size_t i = 0; i < cs->nports; i++) {
+		h = hash_str(h, cs->ports[i].name);
+		h = hash_bytes(h, &cs->ports[i].port, sizeof(cs->ports[i].port));
+		h = hash_bytes(h, &cs->ports[i].proto, sizeof(cs->ports[i].proto));
+	}
+	for (size_t i = 0; i < cs->nbackends; i++) {
+		const struct cfg_backend *b = &cs->backends[i];
+		uint32_t v[5] = { (uint32_t)b->family, b->port, b->weight, b->priority,
+			          sid ? sid(sarg, zi, si, i) : 0 };
+		h = hash_bytes(h, b->addr, sizeof(b->addr));
+		h = hash_bytes(h, v, sizeof(v));
+		h = hash_str(h, b->name);
+		h = hash_str(h, b->locality);
+	}
+	(void)states;
+	return mix64(h);
+}
+
+struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cfg_service *cs,
+                                      uint32_t id, const struct bstate *states, zone_sid_fn sid,
+                                      void *sarg, size_t zi, size_t si, char *err, size_t errlen)
+{
+	struct builder b = { .err = err, .errlen = errlen };
+	struct zone_service *out = NULL;
+	struct arena *a = NULL;
+	uint8_t name[DNS_NAME_MAX];
+	(void)cz;
+	if (cs->nbackends > ZONE_MAX_BACKENDS) {
+		set_err(&b, "service %s: more than %d backends", cs->name, ZONE_MAX_BACKENDS);
+		return NULL;
+	}
+	if (cs->nports > UINT16_MAX) {
+		set_err(&b, "service %s: more than %d ports", cs->name, UINT16_MAX);
+		return NULL;
+	}
+	getrandom(&b.key, sizeof(b.key), 0);
+	b.origin = cs->owner;
+	b.originlen = cs->ownerlen;
+	size_t guess = 3 + 2 * cs->nports + cs->nbackends, nslots = 16;
+	while (nslots < 2 * guess)
+		nslots *= 2;
+	b.target = malloc((cs->nbackends + 1) * sizeof(*b.target));
+	if (!b.target || b_rehash(&b, nslots) == -1 ||
+	    grow((void **)&b.nodes, &b.cap, guess, sizeof(*b.nodes), 16) == -1 ||
+	    grow((void **)&b.ents, &b.ents_cap, guess, sizeof(*b.ents), 16) == -1)
+		goto oom;
+	if (!b_get(&b, cs->owner, cs->ownerlen))   /* node 0: the owner (answered by the zone) */
+		goto oom;
+	for (size_t pi = 0; pi < cs->nports; pi++) {
+		uint8_t proto[DNS_NAME_MAX], lbl[DNS_LABEL_MAX + 2];
+		const char *pn = cs->ports[pi].proto == IPPROTO_UDP ? "_udp" : "_tcp";
+		size_t plen = name_prepend(proto, pn, 4, cs->owner, cs->ownerlen);
+		int ll = snprintf((char *)lbl, sizeof(lbl), "_%s", cs->ports[pi].name);
+		size_t nlen = plen && ll > 0 ? name_prepend(name, (char *)lbl, (size_t)ll, proto, plen) : 0;
+		if (!nlen) {
+			set_err(&b, "service %s: port name %s makes a name too long", cs->name,
+			        cs->ports[pi].name);
+			goto out;
+		}
+		struct bnode *pnode = b_get(&b, name, nlen);
+		if (!pnode)
+			goto oom;
+		if (pnode->kind != ZONE_NODE_PLAIN || pnode->nents) {
+			set_err(&b, "service %s: port %s clashes with other data", cs->name,
+			        cs->ports[pi].name);
+			goto out;
+		}
+		pnode->kind = ZONE_NODE_SRV;
+		pnode->port_idx = (uint16_t)pi;
+	}
+	for (size_t bi = 0; bi < cs->nbackends; bi++) {
+		const struct cfg_backend *cb = &cs->backends[bi];
+		const char *bn = cb->name ? cb->name : "backend";
+		size_t nlen = name_prepend(name, bn, strlen(bn), cs->owner, cs->ownerlen);
+		if (!nlen) {
+			set_err(&b, "service %s: backend name %s is too long", cs->name, bn);
+			goto out;
+		}
+		struct bnode *tn = b_get(&b, name, nlen);
+		if (!tn)
+			goto oom;
+		b.target[bi] = (uint32_t)(tn - b.nodes);
+		size_t alen = cb->family == AF_INET ? 4 : 16;
+		if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->t_be)) {
+			set_err(&b, "service %s: backend name %s clashes with other data", cs->name, bn);
+			goto out;
+		}
+		if (tn->t_be) {
+			/* Same name twice: only fine for the same address. */
+			const struct cfg_backend *first = &cs->backends[tn->t_be - 1];
+			if (first->family != cb->family || memcmp(first->addr, cb->addr, alen) != 0) {
+				set_err(&b, "service %s: backend name %s used for two addresses", cs->name, bn);
+				goto out;
+			}
+			continue;
+		}
+		tn->t_be = (uint32_t)bi + 1;
+		if (b_add(&b, tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl, cb->addr,
+		          (uint16_t)alen) == -1)
+			goto oom;
+	}
+	/* One heap block sized for all of it: names, nodes, table, rrsets,
+	 * backends and schedules (a round-robin schedule is at most 1024). */
+	size_t tsize = 16;
+	while (tsize < b.n * 2)
+		tsize *= 2;
+	size_t est = sizeof(struct zone_block) + b.names_len + b.n * (sizeof(struct zone_node) + 16) +
+	             tsize * 4 + b.nents * (sizeof(struct zone_rrset) + 8 + 2 + 16 + 32) +
+	             cs->nports * (sizeof(struct zone_port) + 32) +
+	             cs->nbackends * (sizeof(struct zone_backend) + 48) + cs->ownerlen + 256;
+	if (cs->policy == CFG_POLICY_ROUND_ROBIN)
+		est += 3 * 2 * 1024;
+	for (size_t bi = 0; bi < cs->nbackends; bi++)
+		est += (cs->backends[bi].name ? strlen(cs->backends[bi].name) + 1 : 0) +
+		       (cs->backends[bi].locality ? strlen(cs->backends[bi].locality) + 1 : 0);
+	for (size_t pi = 0; pi < cs->nports; pi++)
+		est += strlen(cs->ports[pi].name) + 1;
+	a = arena_new_heap(est);
+	struct zone_block *blk = a ? arena_alloc(a, sizeof(*blk)) : NULL;
+	if (!blk)
+		goto oom;
+	blk->arena = a;
+	struct zone_node *nodes;
+	const uint32_t *table;
+	uint32_t mask;
+	int r = emit_nodes(a, &b, NULL, &blk->svc, &nodes, &table, &mask);
+	if (r == -1)
+		goto oom;
+	if (r < 0)
+		goto out;
+	struct build_ctx bc = { .states = states, .sid = sid, .sarg = sarg, .zi = zi };
+	if (copy_service(a, nodes, cs, b.target, &blk->svc, &bc, si, id) == -1)
+		goto oom;
+	blk->svc.nodes = nodes;
+	blk->svc.nnodes = (uint32_t)b.n;
+	blk->svc.table = table;
+	blk->svc.mask = mask;
+	blk->svc.hash_key = b.key;
+	out = &blk->svc;
+	a = NULL;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory building service %s", cs->name);
+out:
+	arena_free(a);
+	b_free(&b);
+	return out;
+}
+
+/* The node named exactly name inside svc's block, or NULL. */
+static const struct zone_node *block_find(const struct zone_service *svc, const uint8_t *name,
+                                          size_t len)
+{
+	if (!svc->table)
+		return NULL;
+	const struct zone_node *n = table_find(svc->hash_key, svc->mask, svc->table, svc->nodes, name,
+	                                       len);
+	/* Node 0 is the owner itself: the zone's node answers for it. */
+	return n == svc->nodes ? NULL : n;
+}
+
 static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
                       struct zone *z, struct build_ctx *bc, char *err, size_t errlen)
 {
 	struct builder b = { .err = err, .errlen = errlen };
 	int rc = -1;
-	uint8_t name[DNS_NAME_MAX];
 	getrandom(&b.key, sizeof(b.key), 0);
 	b.origin = cz->origin;
 	b.originlen = cz->originlen;
 	/* Sized for every name the config makes (plus a guess at empty
-	 * non-terminals), so a big zone grows no table while it is built. */
-	size_t nbe = 0, guess = 2 + 2 * cz->nrecords;
-	for (size_t si = 0; si < cz->nservices; si++) {
-		nbe += cz->services[si].nbackends;
-		guess += 2 + 2 * cz->services[si].nports + cz->services[si].nbackends;
-	}
+	 * non-terminals), so a big zone grows no table while it is built.
+	 * The names below a service live in its block, not here. */
+	size_t guess = 2 + 2 * cz->nrecords + 2 * cz->nservices;
 	size_t nslots = 128;
 	while (nslots < 2 * guess)
 		nslots *= 2;
-	b.target = malloc((nbe + 1) * sizeof(*b.target));
-	if (!b.target || b_rehash(&b, nslots) == -1 ||
+	if (b_rehash(&b, nslots) == -1 ||
 	    grow((void **)&b.nodes, &b.cap, guess, sizeof(*b.nodes), 64) == -1 ||
 	    grow((void **)&b.ents, &b.ents_cap, guess, sizeof(*b.ents), 256) == -1)
 		goto oom;
-	size_t tk = 0;
 
 	/* Apex: SOA and NS. The SOA rdata is assembled here. */
 	struct bnode *apex = b_get(&b, cz->origin, cz->originlen);
@@ -514,8 +764,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			goto oom;
 	}
 
-	/* Records and backend addresses point into the config, which outlives
-	 * the build; copy_rrsets copies them into the arena. */
+	/* Records point into the config, which outlives the build;
+	 * copy_rrsets copies them into the arena. */
 	for (size_t i = 0; i < cz->nrecords; i++) {
 		const struct cfg_record *r = &cz->records[i];
 		if (!wire_name_is_subdomain(r->owner, r->ownerlen, cz->origin, cz->originlen)) {
@@ -533,14 +783,6 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 
 	for (size_t si = 0; si < cz->nservices; si++) {
 		const struct cfg_service *cs = &cz->services[si];
-		if (cs->nbackends > ZONE_MAX_BACKENDS) {
-			set_err(&b, "service %s: more than %d backends", cs->name, ZONE_MAX_BACKENDS);
-			goto out;
-		}
-		if (cs->nports > UINT16_MAX) {
-			set_err(&b, "service %s: more than %d ports", cs->name, UINT16_MAX);
-			goto out;
-		}
 		struct bnode *sn = b_get(&b, cs->owner, cs->ownerlen);
 		if (!sn)
 			goto oom;
@@ -550,63 +792,6 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		}
 		sn->kind = ZONE_NODE_SERVICE;
 		sn->svc_idx = (uint32_t)si;
-		for (size_t pi = 0; pi < cs->nports; pi++) {
-			uint8_t proto[DNS_NAME_MAX], lbl[DNS_LABEL_MAX + 2];
-			const char *pn = cs->ports[pi].proto == IPPROTO_UDP ? "_udp" : "_tcp";
-			size_t plen = name_prepend(proto, pn, 4, cs->owner, cs->ownerlen);
-			int ll = snprintf((char *)lbl, sizeof(lbl), "_%s", cs->ports[pi].name);
-			size_t nlen = plen && ll > 0 ? name_prepend(name, (char *)lbl, (size_t)ll, proto, plen) : 0;
-			if (!nlen) {
-				set_err(&b, "service %s: port name %s makes a name too long", cs->name,
-				        cs->ports[pi].name);
-				goto out;
-			}
-			struct bnode *pnode = b_get(&b, name, nlen);
-			if (!pnode)
-				goto oom;
-			if (pnode->kind != ZONE_NODE_PLAIN || pnode->nents) {
-				set_err(&b, "service %s: port %s clashes with other data", cs->name,
-				        cs->ports[pi].name);
-				goto out;
-			}
-			pnode->kind = ZONE_NODE_SRV;
-			pnode->svc_idx = (uint32_t)si;
-			pnode->port_idx = (uint16_t)pi;
-		}
-		for (size_t bi = 0; bi < cs->nbackends; bi++) {
-			const struct cfg_backend *cb = &cs->backends[bi];
-			const char *bn = cb->name ? cb->name : "backend";
-			size_t nlen = name_prepend(name, bn, strlen(bn), cs->owner, cs->ownerlen);
-			if (!nlen) {
-				set_err(&b, "service %s: backend name %s is too long", cs->name, bn);
-				goto out;
-			}
-			struct bnode *tn = b_get(&b, name, nlen);
-			if (!tn)
-				goto oom;
-			b.target[tk++] = (uint32_t)(tn - b.nodes);
-			size_t alen = cb->family == AF_INET ? 4 : 16;
-			if (tn->kind != ZONE_NODE_PLAIN || (tn->nents && !tn->t_be)) {
-				set_err(&b, "service %s: backend name %s clashes with other data", cs->name, bn);
-				goto out;
-			}
-			if (tn->t_be) {
-				/* Same name twice: only fine for the same address. */
-				const struct cfg_backend *first =
-					&cz->services[tn->t_svc].backends[tn->t_be - 1];
-				if (first->family != cb->family || memcmp(first->addr, cb->addr, alen) != 0) {
-					set_err(&b, "service %s: backend name %s used for two addresses",
-					        cs->name, bn);
-					goto out;
-				}
-				continue;
-			}
-			tn->t_svc = (uint32_t)si;
-			tn->t_be = (uint32_t)bi + 1;
-			if (b_add(&b, tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl,
-			          cb->addr, (uint16_t)alen) == -1)
-				goto oom;
-		}
 	}
 	if (b.n > UINT32_MAX / 4) {
 		set_err(&b, "zone %s: too many names", cz->name);
@@ -627,54 +812,64 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		}
 	}
 
-	/* Copy into the arena: nodes and their table first, then services,
-	 * whose backends find their target names in the table. */
+	/* Copy into the arena; then each service's slot, whose block is kept
+	 * or built by the registry. */
 	z->origin = arena_bytes(a, cz->origin, cz->originlen);
 	z->originlen = (uint8_t)cz->originlen;
 	z->serial = serial;
 	z->hash_key = b.key;
-	size_t tsize = 16;
-	while (tsize < b.n * 2)
-		tsize *= 2;
-	z->mask = (uint32_t)(tsize - 1);
-	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), 8);
-	struct zone_node *nodes = arena_alloc_aligned(a, b.n * sizeof(*nodes), 8);
-	struct zone_service *svcs = arena_alloc_aligned(a, cz->nservices * sizeof(*svcs), 8);
-	/* The names, in one block: each node's own bytes. */
-	uint8_t *names = arena_bytes(a, b.names, b.names_len);
-	if (!z->origin || !table || !nodes || !svcs || !names)
+	const struct zone_slot **slots = arena_alloc_aligned(a, (cz->nservices + 1) * sizeof(*slots), 8);
+	if (!z->origin || !slots)
 		goto oom;
-	z->table = table;
+	struct zone_node *nodes;
+	const uint32_t *table;
+	uint32_t mask;
+	int r = emit_nodes(a, &b, z, NULL, &nodes, &table, &mask);
+	if (r == -1)
+		goto oom;
+	if (r < 0)
+		goto out;
 	z->nodes = nodes;
+	z->table = table;
+	z->mask = mask;
 	z->nnodes = (uint32_t)b.n;
-	z->services = svcs;
+	z->slots = slots;
 	z->nservices = (uint32_t)cz->nservices;
+	z->has_services = cz->nservices > 0;
+	for (size_t si = 0; si < cz->nservices; si++) {
+		const struct zone_service *svc;
+		slots[si] = registry_get(bc->reg, cz, &cz->services[si], bc->next_id++, bc->states,
+		                         bc->sid, bc->sarg, bc->zi, si, &svc, err, errlen);
+		if (!slots[si])
+			goto out;
+		for (unsigned k = 0; k < svc->nbackends; k++)
+			bc->nchecked += svc->backends[k].sid != 0;
+	}
 	for (size_t i = 0; i < b.n; i++) {
 		struct bnode *bn = &b.nodes[i];
-		struct zone_node *zn = &nodes[i];
-		zn->name = names + bn->name_off;
-		zn->namelen = bn->namelen;
-		zn->kind = bn->kind;
-		zn->zone = z;
-		if (bn->kind != ZONE_NODE_PLAIN) {
-			zn->svc = &svcs[bn->svc_idx];
-			zn->port_idx = bn->port_idx;
-		}
-		int r = copy_rrsets(a, &b, bn, zn);
-		if (r == -1)
-			goto oom;
-		if (r < 0)
-			goto out;
-		zn->delegation = i != 0 && zone_node_rrset(zn, DNS_TYPE_NS) != NULL;
-		z->has_cuts |= zn->delegation;
-		size_t h = name_hash(b.key, zn->name, zn->namelen) & z->mask;
-		while (table[h])
-			h = (h + 1) & z->mask;
-		table[h] = (uint32_t)i + 1;
+		if (bn->kind == ZONE_NODE_SERVICE)
+			nodes[i].slot = slots[bn->svc_idx];
+		nodes[i].delegation = i != 0 && zone_node_rrset(&nodes[i], DNS_TYPE_NS) != NULL;
+		z->has_cuts |= nodes[i].delegation;
 	}
-	for (size_t si = 0, k = 0; si < cz->nservices; k += cz->services[si++].nbackends)
-		if (copy_service(a, z, &cz->services[si], b.target + k, &svcs[si], bc, si) == -1)
-			goto oom;
+	/* The names of each service's block must not be names of the zone
+	 * (a static record at a backend's target name, a service named like
+	 * another's backend); empty non-terminals on both sides are fine. */
+	for (size_t si = 0; si < cz->nservices; si++) {
+		const struct zone_service *svc = registry_slot_next(slots[si]);
+		for (uint32_t k = 1; k < svc->nnodes; k++) {
+			const struct zone_node *bn = &svc->nodes[k];
+			const struct zone_node *zn = zone_find(z, bn->name, bn->namelen);
+			if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
+			           bn->kind != ZONE_NODE_PLAIN)) {
+				char txt[DNS_NAME_MAX * 4 + 1];
+				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
+				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
+				        txt);
+				goto out;
+			}
+		}
+	}
 	z->apex = &nodes[0];
 	z->soa = zone_node_rrset(z->apex, DNS_TYPE_SOA);
 	uint32_t min = cz->soa.minimum;
@@ -720,7 +915,7 @@ static int build_sidmap(struct zone_snapshot *s, size_t nchecked)
 	for (unsigned zi = 0; zi < s->nzones; zi++) {
 		const struct zone *z = &s->zones[zi];
 		for (uint32_t si = 0; si < z->nservices; si++) {
-			const struct zone_service *svc = &z->services[si];
+			const struct zone_service *svc = registry_slot_next(z->slots[si]);
 			for (unsigned bi = 0; bi < svc->nbackends; bi++) {
 				uint32_t sid = svc->backends[bi].sid;
 				if (!sid)
@@ -728,7 +923,7 @@ static int build_sidmap(struct zone_snapshot *s, size_t nchecked)
 				size_t h = mix64(sid) & (size - 1);
 				while (map[h].sid && map[h].sid != sid)
 					h = (h + 1) & (size - 1);
-				map[h] = (struct zone_sidref){ sid, zi, svc };
+				map[h] = (struct zone_sidref){ sid, zi, z->slots[si] };
 			}
 		}
 	}
@@ -737,15 +932,14 @@ static int build_sidmap(struct zone_snapshot *s, size_t nchecked)
 	return 0;
 }
 
-const struct zone_service *zone_sid_service(const struct zone_snapshot *snap, uint32_t sid,
-                                            uint32_t *zi)
+const struct zone_slot *zone_sid_slot(const struct zone_snapshot *snap, uint32_t sid, uint32_t *zi)
 {
 	if (!snap || !snap->sidmap || !sid)
 		return NULL;
 	for (size_t h = mix64(sid) & snap->sidmask; snap->sidmap[h].sid; h = (h + 1) & snap->sidmask)
 		if (snap->sidmap[h].sid == sid) {
 			*zi = snap->sidmap[h].zi;
-			return snap->sidmap[h].svc;
+			return snap->sidmap[h].slot;
 		}
 	return NULL;
 }
@@ -770,7 +964,7 @@ size_t zone_soa_rdata(const struct zone *z, uint8_t *out)
 	return len;
 }
 
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev, struct registry *reg,
                const struct bstate *states, zone_sid_fn sid, void *sarg,
                struct zone_snapshot **out, char *err, size_t errlen)
 {
@@ -781,6 +975,12 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (!reg && !(reg = s->own = registry_new())) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	bc.reg = reg;
+	registry_begin(reg);
 	struct zone *zones = arena_alloc(s->arena, (cfg->nzones ? cfg->nzones : 1) * sizeof(*zones));
 	if (!zones) {
 		snprintf(err, errlen, "out of memory");
@@ -830,9 +1030,12 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
 	s->generation = prev ? prev->generation + 1 : 1;
 	s->udp_max_payload = cfg->udp_max_payload >= 512 ? cfg->udp_max_payload : 1232;
 	s->bytes = arena_used(s->arena);
+	if (s->own)
+		registry_commit(s->own);
 	*out = s;
 	return 0;
 fail:
+	registry_abort(reg);
 	zone_free(s);
 	return -1;
 }
@@ -841,6 +1044,7 @@ void zone_free(struct zone_snapshot *snap)
 {
 	if (!snap)
 		return;
+	registry_free(snap->own);
 	arena_free(snap->arena);
 	free(snap);
 }
@@ -849,15 +1053,7 @@ void zone_free(struct zone_snapshot *snap)
 
 const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len)
 {
-	size_t h = name_hash(z->hash_key, name, len) & z->mask;
-	uint32_t i;
-	while ((i = z->table[h])) {
-		const struct zone_node *n = &z->nodes[i - 1];
-		if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
-			return n;
-		h = (h + 1) & z->mask;
-	}
-	return NULL;
+	return table_find(z->hash_key, z->mask, z->table, z->nodes, name, len);
 }
 
 const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t type)
@@ -900,21 +1096,36 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 		return;
 	}
 	res->status = ZONE_NXDOMAIN;
-	if (!best->has_cuts)
+	if (!best->has_cuts && !best->has_services)
 		return;
-	/* A missing name below a cut is the child zone's business: refer. */
-	while (len > best->originlen) {
-		size_t skip = name[0] + 1;
-		name += skip;
-		len -= skip;
-		n = zone_find(best, name, len);
-		if (n) {
-			if (n->cut) {
-				res->status = ZONE_REFERRAL;
-				res->node = n->cut;
+	/* Not a name of the zone itself: it may be below a cut (the child
+	 * zone's business: refer) or a name inside a service's block (a
+	 * backend's target, a _port._proto SRV name). The nearest service
+	 * above it decides; a cut above that refers first. */
+	const uint8_t *anc = name;
+	size_t alen = len;
+	while (alen > best->originlen) {
+		size_t skip = anc[0] + 1;
+		anc += skip;
+		alen -= skip;
+		n = zone_find(best, anc, alen);
+		if (!n)
+			continue;
+		if (n->cut) {
+			res->status = ZONE_REFERRAL;
+			res->node = n->cut;
+			return;
+		}
+		if (n->kind == ZONE_NODE_SERVICE) {
+			const struct zone_node *bn = block_find(zone_slot_service(n->slot), name, len);
+			if (bn) {
+				res->status = ZONE_FOUND;
+				res->node = bn;
 			}
 			return;
 		}
+		if (!best->has_services)
+			return;
 	}
 }
 

@@ -65,8 +65,7 @@ struct zone_service {
 	unsigned nbackends;
 	unsigned n4, n6;              /* backends per family */
 	bool dup_addrs;               /* some backends share an address (host on two ports) */
-	uint32_t id;                  /* index among all services of the snapshot */
-	uint32_t zi, si;              /* zone and service index in the config */
+	uint32_t id;                  /* for per-worker round-robin counters */
 	uint32_t slow_start_ms;
 	/* Smooth weighted round-robin schedules over the backends of each
 	 * family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
@@ -74,7 +73,31 @@ struct zone_service {
 	 * the entries of backends that are down at that moment. */
 	const uint16_t *rr_sched[3];
 	uint16_t rr_len[3];
+	/* The names below the owner (backend targets, _port._proto SRV
+	 * names and their empty non-terminals), found by zone_lookup through
+	 * the service: a service is a block of its own (below), so changing
+	 * its backends rebuilds it alone. */
+	const struct zone_node *nodes;
+	uint32_t nnodes;
+	const uint32_t *table;        /* node index + 1, 0: empty */
+	uint32_t mask;
+	uint64_t hash_key;
 };
+
+/* Where a service is served: zone-level nodes and snapshots point at the
+ * slot, and the slot at the service's current block. Replacing a block
+ * (an UPDATE, a reload that changed the service) is one pointer store;
+ * the old block is freed after a grace period. Slots and blocks belong to
+ * a registry (registry.h), which outlives snapshots: an unchanged service
+ * keeps its block across reloads. */
+struct zone_slot {
+	const struct zone_service *svc;   /* atomic: zone_slot_service() */
+};
+
+static inline const struct zone_service *zone_slot_service(const struct zone_slot *s)
+{
+	return __atomic_load_n(&s->svc, __ATOMIC_ACQUIRE);
+}
 
 /* Client subnet -> locality label (longest prefix wins). */
 struct zone_locality {
@@ -95,9 +118,10 @@ struct zone;
 struct zone_node {
 	const uint8_t *name;          /* lowercase absolute wire name */
 	const struct zone_rrset *rrsets;
-	const struct zone_service *svc;   /* SERVICE and SRV nodes */
+	const struct zone_slot *slot;     /* SERVICE nodes (zone level) */
+	const struct zone_service *svc;   /* SRV nodes (inside their service's block) */
 	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
-	const struct zone *zone;
+	const struct zone *zone;          /* NULL for the names inside a service */
 	uint8_t namelen;
 	uint8_t kind;
 	bool delegation;              /* NS below the apex: a zone cut */
@@ -122,16 +146,23 @@ struct zone {
 	const uint32_t *table;        /* node index + 1, 0: empty; open addressing */
 	const struct zone_node *nodes;    /* all names, the apex first */
 	uint32_t nnodes;
-	const struct zone_service *services;  /* in config order (index si) */
+	const struct zone_slot *const *slots;  /* its services, in config order */
 	uint32_t nservices;
+	bool has_services;
 };
+
+/* The service a SERVICE or SRV node answers for, as of now. */
+static inline const struct zone_service *zone_node_service(const struct zone_node *n)
+{
+	return n->slot ? zone_slot_service(n->slot) : n->svc;
+}
 
 /* Where a checked backend's state id is served (for the control thread
  * applying health changes). */
 struct zone_sidref {
 	uint32_t sid;                 /* 0: empty slot */
 	uint32_t zi;                  /* index into snapshot.zones */
-	const struct zone_service *svc;
+	const struct zone_slot *slot;
 };
 
 struct zone_snapshot {
@@ -146,6 +177,7 @@ struct zone_snapshot {
 	uint32_t nservices;
 	const struct zone_sidref *sidmap;  /* open addressing by sid */
 	uint32_t sidmask;                  /* table size - 1 */
+	struct registry *own;         /* built without a registry: its services' own */
 };
 
 enum zone_status {
@@ -170,9 +202,30 @@ typedef uint32_t (*zone_sid_fn)(void *arg, size_t zi, size_t si, size_t bi);
  * generation counts on. states and sid may be NULL (every backend up);
  * otherwise each backend points at its word in states, which must outlive
  * the snapshot. Returns 0, or -1 with a message in err. */
-int zone_build(const struct config *cfg, const struct zone_snapshot *prev,
+struct registry;
+/* reg: where the services' slots and blocks live (registry.h); NULL: the
+ * snapshot gets a registry of its own, freed with it (tests, --check).
+ * With a registry, a service whose content and state ids are unchanged
+ * keeps its block; new blocks wait in reg until registry_commit. */
+int zone_build(const struct config *cfg, const struct zone_snapshot *prev, struct registry *reg,
                const struct bstate *states, zone_sid_fn sid, void *sarg,
                struct zone_snapshot **out, char *err, size_t errlen);
+
+/* One service's block: the zone_service and the names below its owner,
+ * in an arena of its own. zi/si: its indexes in cfg for sid. O(service).
+ * NULL with err set on failure (a name too long, too many backends, out
+ * of memory). zone_block_free(NULL) is a no-op. */
+struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cfg_service *cs,
+                                      uint32_t id, const struct bstate *states, zone_sid_fn sid,
+                                      void *sarg, size_t zi, size_t si, char *err,
+                                      size_t errlen);
+void zone_block_free(struct zone_service *svc);
+/* Bytes of a block (metrics). */
+size_t zone_block_bytes(const struct zone_service *svc);
+/* A hash of what zone_block_build makes of cs with those ids: equal
+ * hashes, equal blocks (reuse across reloads). */
+uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *states, zone_sid_fn sid,
+                        void *sarg, size_t zi, size_t si);
 
 static inline bool zone_backend_up(const struct zone_backend *b)
 {
@@ -184,9 +237,8 @@ static inline uint32_t zone_serial(const struct zone *z)
 }
 /* Control thread only: a published zone's serial moves on in place. */
 void zone_set_serial(const struct zone *z, uint32_t serial);
-/* The zone index and service where sid is served in snap, or NULL. */
-const struct zone_service *zone_sid_service(const struct zone_snapshot *snap, uint32_t sid,
-                                            uint32_t *zi);
+/* The zone index and service slot where sid is served in snap, or NULL. */
+const struct zone_slot *zone_sid_slot(const struct zone_snapshot *snap, uint32_t sid, uint32_t *zi);
 /* Writes the SOA rdata of z with its current serial into out (at least
  * ZONE_SOA_RDATA_MAX bytes); returns the length, 0 if z has no SOA. */
 enum { ZONE_SOA_RDATA_MAX = 2 * 255 + 20 };

@@ -1,0 +1,302 @@
+/* registry.c -- slots by (zone origin, service owner) in an open-addressing
+ * table, their pending blocks during a build, and what waits for a grace
+ * period before it is freed. */
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+struct rslot {
+	struct zone_slot pub;         /* first: a zone_slot pointer is an rslot pointer */
+	struct zone_service *cur;     /* served (pub.svc), owned */
+	struct zone_service *pending; /* built by the current build, not served yet */
+	uint64_t cur_key, pending_key;
+	uint64_t used;                /* generation of the last build that used it */
+	bool fresh;                   /* made by the current build, never served */
+	uint8_t key[2 * DNS_NAME_MAX];
+	size_t keylen;
+	uint64_t hash;
+};
+
+struct registry {
+	struct rslot **slots;         /* live slots, in no order */
+	size_t n, cap;
+	uint32_t *table;              /* index into slots + 1; 0: empty */
+	size_t tsize;
+	uint64_t gen;
+	uint64_t builds;
+	struct zone_service **garbage;
+	size_t ngarbage, gcap;
+	struct rslot **dead;
+	size_t ndead, dcap;
+};
+
+static uint64_t key_hash(const uint8_t *k, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = k[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		h = (h ^ c) * 0x100000001b3ull;
+	}
+	return h ^ (h >> 29);
+}
+
+/* origin and owner, lowercased, one after the other. */
+static size_t make_key(uint8_t *out, const uint8_t *origin, size_t olen, const uint8_t *owner,
+                       size_t wlen)
+{
+	memcpy(out, origin, olen);
+	memcpy(out + olen, owner, wlen);
+	for (size_t i = 0; i < olen + wlen; i++)
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] += 'a' - 'A';
+	return olen + wlen;
+}
+
+struct registry *registry_new(void)
+{
+	return calloc(1, sizeof(struct registry));
+}
+
+static void slot_free(struct rslot *s)
+{
+	if (!s)
+		return;
+	if (s->pending != s->cur)
+		zone_block_free(s->pending);
+	zone_block_free(s->cur);
+	free(s);
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	registry_reclaim(r);
+	for (size_t i = 0; i < r->n; i++)
+		slot_free(r->slots[i]);
+	free(r->slots);
+	free(r->table);
+	free(r->garbage);
+	free(r->dead);
+	free(r);
+}
+
+static int rehash(struct registry *r, size_t tsize)
+{
+	uint32_t *t = calloc(tsize, sizeof(*t));
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t h = r->slots[i]->hash & (tsize - 1);
+		while (t[h])
+			h = (h + 1) & (tsize - 1);
+		t[h] = (uint32_t)i + 1;
+	}
+	free(r->table);
+	r->table = t;
+	r->tsize = tsize;
+	return 0;
+}
+
+static struct rslot *find(const struct registry *r, const uint8_t *key, size_t len, uint64_t h)
+{
+	if (!r->tsize)
+		return NULL;
+	for (size_t i = h & (r->tsize - 1); r->table[i]; i = (i + 1) & (r->tsize - 1)) {
+		struct rslot *s = r->slots[r->table[i] - 1];
+		if (s->hash == h && s->keylen == len && memcmp(s->key, key, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static int push(void ***v, size_t *n, size_t *cap, void *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		void **nv = realloc(*v, nc * sizeof(*nv));
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = p;
+	return 0;
+}
+
+void registry_begin(struct registry *r)
+{
+	r->gen++;
+}
+
+const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *cz,
+                                     const struct cfg_service *cs, uint32_t id,
+                                     const struct bstate *states, zone_sid_fn sid, void *sarg,
+                                     size_t zi, size_t si, const struct zone_service **svc,
+                                     char *err, size_t errlen)
+{
+	uint8_t key[2 * DNS_NAME_MAX];
+	size_t len = make_key(key, cz->origin, cz->originlen, cs->owner, cs->ownerlen);
+	uint64_t h = key_hash(key, len);
+	struct rslot *s = find(r, key, len, h);
+	if (!s) {
+		if ((r->n + 1) * 2 > r->tsize && rehash(r, r->tsize ? 2 * r->tsize : 256) == -1)
+			goto oom;
+		s = calloc(1, sizeof(*s));
+		if (!s || push((void ***)&r->slots, &r->n, &r->cap, s) == -1) {
+			free(s);
+			goto oom;
+		}
+		memcpy(s->key, key, len);
+		s->keylen = len;
+		s->hash = h;
+		s->fresh = true;
+		size_t i = h & (r->tsize - 1);
+		while (r->table[i])
+			i = (i + 1) & (r->tsize - 1);
+		r->table[i] = (uint32_t)r->n;
+	}
+	s->used = r->gen;
+	uint64_t k = zone_block_key(cs, states, sid, sarg, zi, si);
+	if (s->pending && s->pending_key != k) {
+		zone_block_free(s->pending);
+		s->pending = NULL;
+	}
+	if (!s->pending && (!s->cur || s->cur_key != k)) {
+		s->pending = zone_block_build(cz, cs, id, states, sid, sarg, zi, si, err, errlen);
+		if (!s->pending)
+			return NULL;
+		s->pending_key = k;
+		r->builds++;
+	}
+	*svc = s->pending ? s->pending : s->cur;
+	return &s->pub;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
+const struct zone_service *registry_slot_next(const struct zone_slot *slot)
+{
+	const struct rslot *s = (const struct rslot *)slot;
+	return s->pending ? s->pending : s->cur;
+}
+
+void registry_commit(struct registry *r)
+{
+	size_t k = 0;
+	bool removed = false;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rslot *s = r->slots[i];
+		if (s->used != r->gen) {
+			/* Not in the new snapshot: the old one reads it until the
+			 * grace period is over. */
+			if (push((void ***)&r->dead, &r->ndead, &r->dcap, s) == -1)
+				r->slots[k++] = s;    /* kept (leaked until the next commit) */
+			else
+				removed = true;
+			continue;
+		}
+		if (s->pending) {
+			/* Out of memory for the list leaks the old block rather than
+			 * free it under readers. */
+			if (s->cur)
+				push((void ***)&r->garbage, &r->ngarbage, &r->gcap, s->cur);
+			s->cur = s->pending;
+			s->cur_key = s->pending_key;
+			s->pending = NULL;
+			__atomic_store_n(&s->pub.svc, s->cur, __ATOMIC_RELEASE);
+		}
+		s->fresh = false;
+		r->slots[k++] = s;
+	}
+	r->n = k;
+	if (removed && rehash(r, r->tsize) == -1) {
+		/* Without a new table the old one would index freed slots:
+		 * keep them all instead (nothing is retired this time). */
+		for (size_t i = 0; i < r->ndead; i++)
+			r->slots[r->n++] = r->dead[i];
+		r->ndead = 0;
+		rehash(r, r->tsize);
+	}
+}
+
+void registry_abort(struct registry *r)
+{
+	size_t k = 0;
+	bool removed = false;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rslot *s = r->slots[i];
+		if (s->pending) {
+			zone_block_free(s->pending);
+			s->pending = NULL;
+		}
+		if (s->fresh) {
+			free(s);
+			removed = true;
+			continue;
+		}
+		r->slots[k++] = s;
+	}
+	r->n = k;
+	if (removed)
+		rehash(r, r->tsize ? r->tsize : 256);
+}
+
+void registry_reclaim(struct registry *r)
+{
+	for (size_t i = 0; i < r->ngarbage; i++)
+		zone_block_free(r->garbage[i]);
+	r->ngarbage = 0;
+	for (size_t i = 0; i < r->ndead; i++)
+		slot_free(r->dead[i]);
+	r->ndead = 0;
+}
+
+int registry_replace(struct registry *r, const struct zone_slot *slot, const struct cfg_zone *cz,
+                     const struct cfg_service *cs, const struct bstate *states, zone_sid_fn sid,
+                     void *sarg, size_t zi, size_t si, char *err, size_t errlen)
+{
+	struct rslot *s = (struct rslot *)(uintptr_t)slot;
+	uint32_t id = s->cur ? s->cur->id : 0;
+	if (push((void ***)&r->garbage, &r->ngarbage, &r->gcap, NULL) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->ngarbage--;
+	struct zone_service *nb = zone_block_build(cz, cs, id, states, sid, sarg, zi, si, err, errlen);
+	if (!nb)
+		return -1;
+	r->builds++;
+	if (s->cur)
+		r->garbage[r->ngarbage++] = s->cur;
+	s->cur = nb;
+	s->cur_key = zone_block_key(cs, states, sid, sarg, zi, si);
+	__atomic_store_n(&s->pub.svc, nb, __ATOMIC_RELEASE);
+	return 0;
+}
+
+size_t registry_count(const struct registry *r)
+{
+	return r ? r->n : 0;
+}
+
+size_t registry_bytes(const struct registry *r)
+{
+	size_t total = 0;
+	for (size_t i = 0; r && i < r->n; i++)
+		total += zone_block_bytes(r->slots[i]->cur);
+	return total;
+}
+
+uint64_t registry_builds(const struct registry *r)
+{
+	return r ? r->builds : 0;
+}
