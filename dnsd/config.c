@@ -2725,7 +2725,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 		goto out;
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
-		if (!c.cfg->listen || config_parse_listen("127.0.0.1:5353", 53, c.cfg->listen) == -1) {
+		if (!c.cfg->listen || config_parse_listen("127.0.0.1:53", 53, c.cfg->listen) == -1) {
 			fail_at(&c, 1, 1, "out of memory");
 			goto out;
 		}

@@ -237,7 +237,7 @@ struct cfg_rrl {
 
 struct config {
 	char *path;
-	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
+	struct cfg_listen *listen;    /* default: 127.0.0.1:53 */
 	size_t nlisten;
 	uint32_t workers;             /* UDP workers per address; 0: one per core */
 	uint32_t tcp_idle_timeout_ms; /* default 10000 */

@@ -79,7 +79,7 @@ static void test_example(void)
 	is_str(cfg->path, "zones/mesh.yaml", "path kept");
 	is_int(cfg->nlisten, 1, "one listen address");
 	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "listen 127.0.0.1");
-	is_int(listen_port(&cfg->listen[0]), 5353, "listen port 5353");
+	is_int(listen_port(&cfg->listen[0]), 53, "listen port 53");
 	is_int(cfg->listen[0].len, sizeof(struct sockaddr_in), "listen socklen");
 	is_int(cfg->workers, 0, "workers 0");
 	is_int(cfg->tcp_idle_timeout_ms, 10000, "tcp idle-timeout 10s");
@@ -190,7 +190,7 @@ static void test_defaults(void)
 		return;
 	is_int(cfg->nlisten, 1, "default listen");
 	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "default listen address");
-	is_int(listen_port(&cfg->listen[0]), 5353, "default listen port");
+	is_int(listen_port(&cfg->listen[0]), 53, "default listen port");
 	is_int(cfg->udp_max_payload, 1232, "default udp-max-payload");
 	is_int(cfg->tcp_idle_timeout_ms, 10000, "default idle timeout");
 	is_int(cfg->tcp_max_clients, 256, "default max clients");
