@@ -273,6 +273,10 @@ int config_load_string(const char *yaml, size_t len, const char *name,
                        struct config **out, struct config_error *err);
 void config_free(struct config *cfg);
 
+/* Whether text is an unbracketed IPv6 address whose last group reads as a
+ * port ("::1:5353"): valid as an address, but almost surely meant as
+ * [::1]:5353. Callers reject it with a hint; brackets say which. */
+bool config_listen_ambiguous(const char *text);
 /* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port defport). 0 or -1. */
 int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out);
 /* Same, and with port0 an explicit ":0" is accepted (the kernel picks a

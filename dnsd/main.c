@@ -138,6 +138,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				fprintf(stderr, "dnsd: at most %d listen addresses\n", LISTEN_MAX);
 				return -1;
 			}
+			if (config_listen_ambiguous(optarg)) {
+				const char *p = strrchr(optarg, ':');
+				fprintf(stderr, "dnsd: -l '%s' is an IPv6 address ending in a number, not an "
+				        "address and a port: write '[%.*s]:%s' for port %s, or '[%s]' for "
+				        "that address on port 53\n", optarg, (int)(p - optarg), optarg, p + 1,
+				        p + 1, optarg);
+				return -1;
+			}
 			if (config_parse_listen_port0(optarg, 53, true, &o->listen[o->nlisten]) == -1) {
 				fprintf(stderr, "dnsd: invalid listen address '%s' (ADDR[:PORT], [V6]:PORT)\n",
 				        optarg);
@@ -655,6 +663,19 @@ static void format_listen(const struct cfg_listen *l, char *buf, size_t len)
 	}
 }
 
+/* "zone" or "zones" for n of them (word is one of the few used here). */
+static const char *plural(size_t n, const char *word)
+{
+	static const char *const words[][2] = {
+		{ "zone", "zones" }, { "service", "services" }, { "backend", "backends" },
+		{ "change", "changes" },
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(word, words[i][0]) == 0)
+			return words[i][n != 1];
+	return word;
+}
+
 static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
 {
 	*nsvc = *nbe = 0;
@@ -858,7 +879,9 @@ int main(int argc, char **argv)
 		return signal_running(o.pid_file);
 	}
 	log_set_level(o.level);
-	if (o.syslog && !o.check)
+	if (o.check)
+		log_use_plain();
+	else if (o.syslog)
 		log_use_syslog("dnsd");
 
 	struct config *cfg;
@@ -868,10 +891,12 @@ int main(int argc, char **argv)
 	if (o.check) {
 		size_t nsvc, nbe;
 		summarize(cfg, &nsvc, &nbe);
-		printf("%s: OK (%zu zones, %zu services, %zu backends)\n", o.config, cfg->nzones, nsvc,
-		       nbe);
+		printf("%s: OK (%zu %s, %zu %s, %zu %s)\n", o.config, cfg->nzones,
+		       plural(cfg->nzones, "zone"), nsvc, plural(nsvc, "service"), nbe,
+		       plural(nbe, "backend"));
 		if (update_count(upd))
-			printf("%s: update journals OK (%zu changes)\n", o.config, update_count(upd));
+			printf("%s: update journals OK (%zu %s)\n", o.config, update_count(upd),
+			       plural(update_count(upd), "change"));
 		update_free(upd);
 		config_free(cfg);
 		return 0;
@@ -987,8 +1012,9 @@ int main(int argc, char **argv)
 		format_listen(&l, one, sizeof(one));
 		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", i ? " " : "", one);
 	}
-	log_info("dnsd %s serving %zu zones, %zu services, %zu backends on %s (%u UDP workers per "
-	         "address)", MESHDNS_VERSION, cfg->nzones, nsvc, nbe, addrs, set.udp_workers);
+	log_info("dnsd %s serving %zu %s, %zu %s, %zu %s on %s (%u UDP workers per address)",
+	         MESHDNS_VERSION, cfg->nzones, plural(cfg->nzones, "zone"), nsvc,
+	         plural(nsvc, "service"), nbe, plural(nbe, "backend"), addrs, set.udp_workers);
 	struct http *http = NULL;
 	if (!o.have_http && cfg->have_http) {
 		o.http = cfg->http;       /* --http wins over the file */
@@ -1108,8 +1134,9 @@ int main(int argc, char **argv)
 			publish(nsnap, took);
 			summarize(cfg, &nsvc, &nbe);
 			metrics_add(&metrics_global.reloads, 1);
-			log_info("reloaded %s: %zu zones, %zu services, %zu backends", o.config,
-			         cfg->nzones, nsvc, nbe);
+			log_info("reloaded %s: %zu %s, %zu %s, %zu %s", o.config, cfg->nzones,
+			         plural(cfg->nzones, "zone"), nsvc, plural(nsvc, "service"), nbe,
+			         plural(nbe, "backend"));
 			sd_notify_msg("READY=1\nSTATUS=reloaded");
 			continue;
 		}
