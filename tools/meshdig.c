@@ -1739,13 +1739,18 @@ static int status_http(const char *url, unsigned timeout_ms)
 			json_array_foreach(bes, bi, b) {
 				char addr[160], since[32], last[160];
 				snprintf(addr, sizeof(addr), "%s:%lld", jstr(b, "address", "?"), jint(b, "port"));
+				/* As the CHAOS answer shows them (dnsd's backend_fmt):
+				 * whole seconds, and last_check as it is. */
 				json_t *sv = json_object_get(b, "since_seconds");
 				if (json_is_number(sv))
-					snprintf(since, sizeof(since), "%.0fs", json_number_value(sv));
+					snprintf(since, sizeof(since), "%llds", (long long)json_number_value(sv));
 				else
 					snprintf(since, sizeof(since), "-");
-				snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
-				         jint(b, "last_check_ms"));
+				if (json_is_string(json_object_get(b, "last_check")))
+					snprintf(last, sizeof(last), "%s", jstr(b, "last_check", "?"));
+				else
+					snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
+					         jint(b, "last_check_ms"));
 				printf("%-24s %-28s %-5s %6lld %9lld %4lld %-10s %8s %7lld  %s\n",
 				       jstr(b, "name", "-"), addr, jstr(b, "state", "?"), jint(b, "weight"),
 				       jint(b, "effective_weight"), jint(b, "priority"),
