@@ -511,6 +511,20 @@ static void render_forward_metrics(struct textbuf *tb, void *arg)
 	          (unsigned long long)cs.entries, (unsigned long long)cs.evictions,
 	          (unsigned long long)fs.forwarded, (unsigned long long)fs.answered,
 	          (unsigned long long)fs.failed, (unsigned long long)fs.over_cap);
+	tb_printf(tb, "# HELP dnsd_forward_request_duration_seconds Upstream round trips, "
+	              "answered or failed.\n"
+	              "# TYPE dnsd_forward_request_duration_seconds histogram\n");
+	uint64_t cum = 0;
+	for (unsigned b = 0; b < FORWARD_NBUCKETS; b++) {
+		cum += fs.dur_bucket[b];
+		tb_printf(tb, "dnsd_forward_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		          forward_bucket_us[b] / 1e6, (unsigned long long)cum);
+	}
+	tb_printf(tb, "dnsd_forward_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	              "dnsd_forward_request_duration_seconds_sum %.6f\n"
+	              "dnsd_forward_request_duration_seconds_count %llu\n",
+	          (unsigned long long)fs.dur_count, (double)fs.dur_sum_us / 1e6,
+	          (unsigned long long)fs.dur_count);
 }
 
 /* The upstreams to use: the configured list or resolv.conf's, without our
@@ -644,6 +658,8 @@ static bool forward_config_equal(const struct config *a, const struct config *b)
 
 static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
 {
+	for (unsigned i = 0; i < snap->nzones; i++)
+		metrics_zone_add(snap->zones[i].origin, snap->zones[i].originlen);
 	metrics_set(&metrics_global.snapshot_generation, snap->generation);
 	metrics_set(&metrics_global.snapshot_build_ns, build_ns);
 	metrics_set(&metrics_global.snapshot_bytes, snap->bytes);

@@ -139,17 +139,17 @@ def test_metrics_count_queries(served):
     d, base, _ = served
     code, ctype, text = get(base + "/metrics")
     assert code == 200 and ctype.startswith("text/plain")
-    before = metric(text, "dnsd_dns_requests_total", proto="udp", type="A") or 0
-    nx_before = metric(text, "dnsd_dns_responses_total", rcode="NXDOMAIN") or 0
+    before = metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="udp", type="A") or 0
+    nx_before = metric(text, "dnsd_dns_responses_total", zone="mesh.", rcode="NXDOMAIN") or 0
     for _ in range(25):
         assert d.query("web.mesh.", "A").rcode() == 0
     for _ in range(5):
         d.query("nope.mesh.", "A")
     d.query("web.mesh.", "SRV", tcp=True)
     text = get(base + "/metrics")[2]
-    assert metric(text, "dnsd_dns_requests_total", proto="udp", type="A") == before + 30
-    assert metric(text, "dnsd_dns_requests_total", proto="tcp", type="SRV") == 1
-    assert metric(text, "dnsd_dns_responses_total", rcode="NXDOMAIN") == nx_before + 5
+    assert metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="udp", type="A") == before + 30
+    assert metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="tcp", type="SRV") == 1
+    assert metric(text, "dnsd_dns_responses_total", zone="mesh.", rcode="NXDOMAIN") == nx_before + 5
     count = metric(text, "dnsd_dns_request_duration_seconds_count")
     inf = metric(text, "dnsd_dns_request_duration_seconds_bucket", le="+Inf")
     assert count == inf and count >= 31
