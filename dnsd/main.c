@@ -35,6 +35,7 @@
 #include "rdata.h"
 #include "server.h"
 #include "update.h"
+#include "watch.h"
 #include "wire.h"
 #include "xfr.h"
 #include "zone.h"
@@ -61,7 +62,13 @@ struct options {
 	bool syslog;
 	unsigned query_log;           /* --query-log: lines per second per thread, 0 off */
 	bool reload;                  /* --reload: signal the running dnsd and exit */
+	bool watch_config;            /* --watch-config: reload when the file changes */
 };
+
+/* --watch-config: a burst of events (an editor's save, kubelet's swap)
+ * becomes one reload WATCH_QUIET_MS after the last event, and at most
+ * WATCH_MAX_DELAY_MS after the first even if events keep coming. */
+enum { WATCH_QUIET_MS = 250, WATCH_MAX_DELAY_MS = 2000 };
 
 static void usage(FILE *f)
 {
@@ -84,6 +91,9 @@ static void usage(FILE *f)
 	        "      --pid-file FILE   write the process id to FILE (removed at exit)\n"
 	        "      --reload          with --pid-file: make the running dnsd reload\n"
 	        "                        (SIGHUP) and exit; 0 if it was signalled\n"
+	        "      --watch-config    reload when the config file changes (inotify on its\n"
+	        "                        directory: editors, Kubernetes ConfigMap volumes);\n"
+	        "                        as SIGHUP, an invalid file keeps the old one serving\n"
 	        "      --syslog          log to syslog (daemon facility) instead of stderr\n"
 	        "      --query-log[=N]   log queries, at most N lines per second per thread\n"
 	        "                        (default 100); the excess is counted, not logged\n"
@@ -101,7 +111,8 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG, OPT_QLOG, OPT_RELOAD };
+	enum { OPT_CHECK = 256, OPT_SEED, OPT_HTTP, OPT_USER, OPT_PID, OPT_SYSLOG, OPT_QLOG, OPT_RELOAD,
+	       OPT_WATCH };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -114,6 +125,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "query-log", optional_argument, NULL, OPT_QLOG },
 		{ "reload", no_argument, NULL, OPT_RELOAD },
+		{ "watch-config", no_argument, NULL, OPT_WATCH },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -181,6 +193,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_RELOAD:
 			o->reload = true;
+			break;
+		case OPT_WATCH:
+			o->watch_config = true;
 			break;
 		case OPT_QLOG: {
 			unsigned long v = optarg ? strtoul(optarg, &end, 10) : 100;
@@ -470,6 +485,14 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 }
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
+
+/* When a burst of config file events that began at first and last had an
+ * event at last is due for its reload (ms). */
+static uint64_t watch_due(uint64_t first, uint64_t last)
+{
+	uint64_t due = last + WATCH_QUIET_MS;
+	return due < first + WATCH_MAX_DELAY_MS ? due : first + WATCH_MAX_DELAY_MS;
+}
 
 /* Forwarder and cache counters for /metrics (names as CoreDNS's cache and
  * forward plugins where the meaning is the same). */
@@ -1075,15 +1098,48 @@ int main(int argc, char **argv)
 		sd_notify_msg(msg);
 	}
 
+	struct config_watch *watch = NULL;
+	if (o.watch_config) {
+		watch = config_watch_new(o.config, err, sizeof(err));
+		if (!watch)
+			log_err("%s; the file is not watched (SIGHUP still reloads)", err);
+		else
+			config_watch_changed(watch);      /* the content loaded now */
+	}
+	uint64_t watch_first = 0, watch_last = 0;  /* ms of a pending burst's events */
+
 	struct live live = { .cfg = &cfg, .health = health };
 	for (;;) {
-		struct pollfd pfd[3] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
-		                         { .fd = ufd, .events = POLLIN } };
-		if (poll(pfd, 3, -1) == -1) {
+		struct pollfd pfd[4] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
+		                         { .fd = ufd, .events = POLLIN },
+		                         { .fd = watch ? config_watch_fd(watch) : -1, .events = POLLIN } };
+		int wait_ms = -1;
+		if (watch_first) {
+			uint64_t now = now_ns() / 1000000, due = watch_due(watch_first, watch_last);
+			wait_ms = due > now ? (int)(due - now) : 0;
+		}
+		if (poll(pfd, 4, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
 			break;
+		}
+		if (pfd[3].revents & POLLIN && config_watch_read(watch)) {
+			watch_last = now_ns() / 1000000;
+			if (!watch_first)
+				watch_first = watch_last;
+		}
+		if (watch_first && now_ns() / 1000000 >= watch_due(watch_first, watch_last)) {
+			/* Quiet long enough: reload as SIGHUP does (the signalfd
+			 * below takes it), unless the content is what is loaded. */
+			watch_first = watch_last = 0;
+			if (config_watch_changed(watch)) {
+				log_info("%s changed, reloading (--watch-config)", o.config);
+				kill(getpid(), SIGHUP);
+			} else {
+				log_debug("%s: events but the same content, not reloaded", o.config);
+			}
+			continue;
 		}
 		if (pfd[1].revents & POLLIN) {
 			uint64_t n;
@@ -1160,6 +1216,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	sd_notify_msg("STOPPING=1");
+	config_watch_free(watch);
 	http_stop(http);
 	/* The forwarder answers through the server's sockets: it stops first,
 	 * and is freed once no worker can hand it a query. */
