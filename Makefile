@@ -1,12 +1,13 @@
 # meshdns -- one hand-written GNU Makefile.
 #   make              build dnsd and meshdig (build/)
-#   make run          build and serve zones/mesh.yaml on 127.0.0.1:5353
+#   make run          build and serve zones/mesh.yaml on 127.0.0.1:1053 (PORT=)
 #   make test         unit tests, integration tests, fuzz corpus replay
 #   make check        the same tests on an ASan+UBSan build, then a TSan build
 #   make fuzz         libFuzzer builds (clang), each target run FUZZ_TIME seconds
-#   make deps         apt-get install what building and testing need (root)
+#   make deps         apt-get install what building and running need (root)
+#   make test-deps    the same, and what the tests need (pytest, dig, kdig, NSD, Chromium, ...)
 #   make bench        install the peers (NSD, Knot, gdnsd, PowerDNS), run tests/bench/
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= (config: SYSCONFDIR/meshdns/dnsd.yaml)
 #   V=1 shows commands; WERROR=1 turns warnings into errors.
 
 VERSION    := 0.1.0
@@ -19,7 +20,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_TIME  ?= 60
-PORT       ?= 5353
+PORT       ?= 1053
 
 PKGS := yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -44,7 +45,7 @@ else
   BUILD ?= build
 endif
 
-CPPFLAGS += -D_GNU_SOURCE -DMESHDNS_VERSION='"$(VERSION)"' -Idnsd
+CPPFLAGS += -D_GNU_SOURCE -DMESHDNS_VERSION='"$(VERSION)"' -Idnsd -I$(BUILD)/gen
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(NOWARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
@@ -63,7 +64,8 @@ FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_BIN   := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
-.PHONY: all run test check unit integration replay fuzz fuzz-build deps install clean bench bench-deps
+.PHONY: all run test check unit integration replay fuzz fuzz-build deps test-deps install clean \
+        bench bench-deps FORCE
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/dnsd $(BUILD)/meshdig
@@ -71,6 +73,15 @@ all: $(BUILD)/dnsd $(BUILD)/meshdig
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# Paths compiled into dnsd: rewritten only when they change (make install
+# PREFIX=/usr rebuilds main.o, so the binary's default config is the file
+# the installed unit runs).
+$(BUILD)/gen/paths.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define DNSD_DEFAULT_CONFIG "%s"\n' '$(SYSCONFDIR)/meshdns/dnsd.yaml' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/dnsd/main.o: $(BUILD)/gen/paths.h
 
 $(BUILD)/libdnsd.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
@@ -121,15 +132,20 @@ fuzz: fuzz-build
 			build/fuzz/corpus-$$t fuzz/corpus/$$t || exit 1; \
 	done
 
+# Two flavours (.ci/deps): "run" builds and runs dnsd and meshdig; "test"
+# adds what make test and make check use. Both do apt-get update.
 deps:
-	sh .ci/deps
+	sh .ci/deps run
+
+test-deps:
+	sh .ci/deps test
 
 # The peers measured against (NSD, Knot, gdnsd, PowerDNS) and the load
 # generator, installed as the tests' packages are (not started as services).
 BENCH_PKGS := nsd knot gdnsd pdns-server pdns-backend-bind dnsperf util-linux
 
 bench-deps:
-	sh .ci/deps $(BENCH_PKGS)
+	sh .ci/deps test $(BENCH_PKGS)
 
 bench: all bench-deps
 	/usr/bin/python3 tests/bench/run.py
@@ -143,6 +159,9 @@ install: all
 	install -m 644 man/dnsd.yaml.5 $(DESTDIR)$(MANDIR)/man5/dnsd.yaml.5
 	install -m 644 man/meshdig.1 $(DESTDIR)$(MANDIR)/man1/meshdig.1
 	install -m 644 zones/mesh.yaml $(DESTDIR)$(SYSCONFDIR)/meshdns/dnsd.yaml.example
+	@# The config the unit runs: the example, unless one is there already.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/meshdns/dnsd.yaml ] || \
+		install -m 644 zones/mesh.yaml $(DESTDIR)$(SYSCONFDIR)/meshdns/dnsd.yaml
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|@SBINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dnsd/dnsd.service \
 		> $(DESTDIR)$(UNITDIR)/dnsd.service

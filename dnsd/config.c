@@ -291,6 +291,26 @@ static int parse_port(const char *s, uint16_t *out)
 	return 0;
 }
 
+bool config_listen_ambiguous(const char *text)
+{
+	if (!text || text[0] == '[')
+		return false;
+	const char *last = strrchr(text, ':');
+	if (!last || last == strchr(text, ':'))
+		return false;               /* no colon, or ADDR4:PORT */
+	size_t ndig = strlen(last + 1);
+	if (ndig == 0 || ndig > 5 || strspn(last + 1, "0123456789") != ndig)
+		return false;
+	char head[INET6_ADDRSTRLEN];
+	size_t hlen = (size_t)(last - text);
+	if (hlen >= sizeof(head))
+		return false;
+	memcpy(head, text, hlen);
+	head[hlen] = '\0';
+	struct in6_addr a;
+	return inet_pton(AF_INET6, head, &a) == 1;
+}
+
 int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out)
 {
 	return config_parse_listen_port0(text, defport, false, out);
@@ -618,6 +638,48 @@ static int item_str(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct s
 	return 0;
 }
 
+/* Edit distance with adjacent transpositions (optimal string alignment),
+ * for "did you mean": words of up to 31 bytes, longer ones count as far. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	enum { W = 32 };
+	size_t la = strlen(a), lb = strlen(b);
+	if (la >= W || lb >= W)
+		return W;
+	size_t d[W][W];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t v = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+/* Keeps in *best the candidate closest to s: one edit away for words of up
+ * to 4 bytes, two for longer ones (a typo, not another word). */
+static void suggest(const char *s, const char *cand, const char **best, size_t *bestd)
+{
+	size_t d = edit_distance(s, cand);
+	size_t limit = strlen(s) <= 4 ? 1 : 2;
+	if (d <= limit && d < *bestd) {
+		*best = cand;
+		*bestd = d;
+	}
+}
+
 /* One of the NULL-terminated names in aux; its index into an int-sized enum. */
 static int item_enum(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
 {
@@ -632,10 +694,16 @@ static int item_enum(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct 
 		}
 	}
 	char list[200] = "";
+	const char *best = NULL;
+	size_t bestd = SIZE_MAX;
 	for (size_t i = 0; names[i]; i++) {
 		size_t used = strlen(list);
 		snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", names[i]);
+		suggest(s, names[i], &best, &bestd);
 	}
+	if (best)
+		return fail(c, n, "%s: unknown value '%.*s'; did you mean '%s'? (expected one of %s)",
+		            it->key, CFG_QUOTE, s, best, list);
 	return fail(c, n, "%s: expected one of %s, got '%.*s'", it->key, list, CFG_QUOTE, s);
 }
 
@@ -675,11 +743,17 @@ static int schema_map(struct cfg_ctx *c, yaml_node_t *n, const struct schema_ite
 				i++;
 			if (!items[i].key) {
 				char list[300] = "";
+				const char *best = NULL;
+				size_t bestd = SIZE_MAX;
 				for (size_t j = 0; items[j].key; j++) {
 					size_t used = strlen(list);
 					snprintf(list + used, sizeof(list) - used, "%s%s", j ? ", " : "",
 					         items[j].key);
+					suggest(key, items[j].key, &best, &bestd);
 				}
+				if (best)
+					return fail(c, k, "%s: unknown key '%.*s'; did you mean '%s'? "
+					            "(expected one of: %s)", what, CFG_QUOTE, key, best, list);
 				return fail(c, k, "%s: unknown key '%.*s' (expected one of: %s)", what,
 				            CFG_QUOTE, key, list);
 			}
@@ -743,6 +817,12 @@ static int listen_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 	if (!s)
 		return -1;
 	struct cfg_listen *l = &cfg->listen[cfg->nlisten];
+	if (config_listen_ambiguous(s))
+		return fail(c, n, "listen: '%.*s' is an IPv6 address ending in a number, not an "
+		            "address and a port: write \"[%.*s]:%s\" (quoted) for port %s, or "
+		            "\"[%.*s]\" for that address on port 53", CFG_QUOTE, s,
+		            (int)(strrchr(s, ':') - s), s, strrchr(s, ':') + 1, strrchr(s, ':') + 1,
+		            CFG_QUOTE, s);
 	if (config_parse_listen(s, 53, l) == -1)
 		return fail(c, n, "listen: bad address '%.*s' (expected ADDR, ADDR:PORT or [ADDR6]:PORT, "
 		            "port 1..65535)", CFG_QUOTE, s);
@@ -1934,6 +2014,12 @@ static int upstream_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj
 	if (!s)
 		return -1;
 	struct cfg_listen *l = &f->upstreams[f->nupstreams];
+	if (config_listen_ambiguous(s))
+		return fail(c, n, "upstreams: '%.*s' is an IPv6 address ending in a number, not an "
+		            "address and a port: write \"[%.*s]:%s\" (quoted) for port %s, or "
+		            "\"[%.*s]\" for that address on port 53", CFG_QUOTE, s,
+		            (int)(strrchr(s, ':') - s), s, strrchr(s, ':') + 1, strrchr(s, ':') + 1,
+		            CFG_QUOTE, s);
 	if (config_parse_listen(s, 53, l) == -1)
 		return fail(c, n, "upstreams: bad address '%.*s' (expected ADDR, ADDR:PORT or "
 		            "[ADDR6]:PORT, port 1..65535)", CFG_QUOTE, s);
@@ -2792,7 +2878,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 		goto out;
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
-		if (!c.cfg->listen || config_parse_listen("127.0.0.1:5353", 53, c.cfg->listen) == -1) {
+		if (!c.cfg->listen || config_parse_listen("127.0.0.1:53", 53, c.cfg->listen) == -1) {
 			fail_at(&c, 1, 1, "out of memory");
 			goto out;
 		}

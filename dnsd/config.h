@@ -255,7 +255,7 @@ struct cfg_search {
 
 struct config {
 	char *path;
-	struct cfg_listen *listen;    /* default: 127.0.0.1:5353 */
+	struct cfg_listen *listen;    /* default: 127.0.0.1:53 */
 	size_t nlisten;
 	uint32_t workers;             /* UDP workers per address; 0: one per core */
 	uint32_t tcp_idle_timeout_ms; /* default 10000 */
@@ -293,6 +293,10 @@ int config_load_string(const char *yaml, size_t len, const char *name,
                        struct config **out, struct config_error *err);
 void config_free(struct config *cfg);
 
+/* Whether text is an unbracketed IPv6 address whose last group reads as a
+ * port ("::1:5353"): valid as an address, but almost surely meant as
+ * [::1]:5353. Callers reject it with a hint; brackets say which. */
+bool config_listen_ambiguous(const char *text);
 /* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port defport). 0 or -1. */
 int config_parse_listen(const char *text, uint16_t defport, struct cfg_listen *out);
 /* Same, and with port0 an explicit ":0" is accepted (the kernel picks a

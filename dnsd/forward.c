@@ -45,6 +45,7 @@ struct fwd_req {
 	struct query_forward fq;
 	struct server_route route;
 	uint64_t deadline_ms;
+	uint64_t sent_us;             /* CLOCK_MONOTONIC when handed to c-ares */
 	uint16_t up_id;
 	bool answered;                /* the client got SERVFAIL at the deadline */
 };
@@ -58,6 +59,8 @@ struct forward {
 	atomic_bool stop;
 	atomic_uint outstanding;      /* submitted and not yet freed */
 	atomic_uint_fast64_t over_cap, forwarded, answered, failed;
+	/* Written by the forwarder thread only, read by scrapes. */
+	atomic_uint_fast64_t dur_bucket[FORWARD_NBUCKETS], dur_count, dur_sum_us;
 
 	/* Submission queue, from workers to the thread. */
 	pthread_mutex_t mu;
@@ -73,6 +76,31 @@ struct forward {
 	uint64_t over_cap_logged, last_over_log_ms;
 	uint8_t *buf;                    /* DNS_MSG_MAX: the answer being sent */
 };
+
+const uint32_t forward_bucket_us[FORWARD_NBUCKETS] = {
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+	2500000, 5000000,
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One upstream round trip of r, answered or not. Forwarder thread. */
+static void observe_upstream(struct forward *f, const struct fwd_req *r)
+{
+	uint64_t us = now_us() - r->sent_us;
+	unsigned b = 0;
+	while (b < FORWARD_NBUCKETS && us > forward_bucket_us[b])
+		b++;
+	if (b < FORWARD_NBUCKETS)
+		atomic_fetch_add_explicit(&f->dur_bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->dur_count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->dur_sum_us, us, memory_order_relaxed);
+}
 
 static uint64_t now_ms(void)
 {
@@ -228,6 +256,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		req_free(f, r);
 		return;
 	}
+	observe_upstream(f, r);
 	bool good = status == ARES_SUCCESS && abuf && alen >= DNS_HEADER_LEN && alen <= DNS_MSG_MAX;
 	if (good && f->set.cache)
 		cache_put(f->set.cache, &r->fq.q, req_edns(r), abuf, (size_t)alen);
@@ -289,6 +318,7 @@ static void send_upstream(struct forward *f, struct fwd_req *r, uint64_t now)
 	}
 	pending_append(f, r);
 	atomic_fetch_add(&f->forwarded, 1);
+	r->sent_us = now_us();
 	/* May call on_answer before it returns (e.g. out of memory). */
 	ares_send(f->ch, q, (int)len, on_answer, r);
 }
@@ -554,6 +584,10 @@ void forward_stats(struct forward *f, struct forward_stats *out)
 	out->answered = atomic_load(&f->answered);
 	out->failed = atomic_load(&f->failed);
 	out->over_cap = atomic_load(&f->over_cap);
+	for (unsigned b = 0; b < FORWARD_NBUCKETS; b++)
+		out->dur_bucket[b] = atomic_load_explicit(&f->dur_bucket[b], memory_order_relaxed);
+	out->dur_count = atomic_load_explicit(&f->dur_count, memory_order_relaxed);
+	out->dur_sum_us = atomic_load_explicit(&f->dur_sum_us, memory_order_relaxed);
 }
 
 void forward_stop(struct forward *f)

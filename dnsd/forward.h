@@ -26,11 +26,20 @@ struct forward_settings {
 	struct cache *cache;                 /* answers stored here; may be NULL */
 };
 
+/* Upstream round trips (sent to c-ares' callback, answered or failed),
+ * for dnsd_forward_request_duration_seconds (CoreDNS
+ * coredns_forward_request_duration_seconds): bucket upper bounds in us. */
+enum { FORWARD_NBUCKETS = 14 };
+extern const uint32_t forward_bucket_us[FORWARD_NBUCKETS];
+
 struct forward_stats {
 	uint64_t forwarded;           /* queries sent upstream */
 	uint64_t answered;            /* upstream answers passed on */
 	uint64_t failed;              /* SERVFAIL: upstream error or no answer in time */
 	uint64_t over_cap;            /* SERVFAIL at once: max-outstanding reached */
+	uint64_t dur_bucket[FORWARD_NBUCKETS];   /* per bucket, not cumulative */
+	uint64_t dur_count;           /* round trips (those over the last bound only here) */
+	uint64_t dur_sum_us;
 };
 
 struct forward;

@@ -1695,6 +1695,7 @@ void health_stop(struct health *h)
 	curl_global_cleanup();
 	/* After curl, which may still close sockets through curl_close_cb. */
 	free(h->fdflags);
+	free(h->chg);
 	close(h->epfd);
 	close(h->wakefd);
 	pthread_mutex_destroy(&h->mu);

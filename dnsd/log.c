@@ -10,6 +10,7 @@
 
 static enum log_level cur_level = LOG_LEVEL_INFO;
 static bool use_syslog;
+static bool use_plain;
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 void log_use_syslog(const char *ident)
@@ -18,6 +19,11 @@ void log_use_syslog(const char *ident)
 	use_syslog = true;
 }
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
+
+void log_use_plain(void)
+{
+	use_plain = true;
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -40,6 +46,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		vsnprintf(line, sizeof(line), fmt, ap);
 		va_end(ap);
 		syslog(syslog_prio[lvl], "%s", line);
+		return;
+	}
+	if (use_plain) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "%s\n", line);
 		return;
 	}
 	struct timespec ts;

@@ -8,6 +8,10 @@ enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DE
 void log_set_level(enum log_level lvl);
 /* From now on, log to syslog (facility daemon) instead of stderr. */
 void log_use_syslog(const char *ident);
+/* From now on, stderr lines carry the message alone: no time, name or
+ * level. For dnsd --check, whose errors are file:line:col: message, the
+ * form editors and CI problem matchers parse. */
+void log_use_plain(void);
 enum log_level log_get_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,7 +1,9 @@
 /* metrics.c -- per-worker counters summed at scrape time; see metrics.h. */
+#include <ares.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
 #include "metrics.h"
 #include "server.h"
@@ -12,6 +14,12 @@ struct metrics_global metrics_global;
 static struct metrics_worker *workers[METRICS_MAX_WORKERS];
 static unsigned nworkers;         /* read with acquire, bumped under lock */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Zone names by slot (0 is "."): written once each under reg_lock before
+ * nzones is bumped (release), read by workers after an acquire load. */
+static uint8_t zone_name[METRICS_NZONES][DNS_NAME_MAX];
+static uint8_t zone_len[METRICS_NZONES];
+static unsigned nzones = 1;
 
 static const char *const type_label[METRICS_NTYPES] = {
 	"A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "ANY", "AXFR", "other",
@@ -65,6 +73,48 @@ void metrics_add(uint64_t *field, uint64_t delta)
 	__atomic_fetch_add(field, delta, __ATOMIC_RELAXED);
 }
 
+void metrics_zone_add(const uint8_t *name, size_t len)
+{
+	if (len == 0 || len > DNS_NAME_MAX || (len == 1 && name[0] == 0))
+		return;
+	pthread_mutex_lock(&reg_lock);
+	unsigned n = __atomic_load_n(&nzones, __ATOMIC_RELAXED);
+	bool known = false;
+	for (unsigned i = 1; i < n && !known; i++)
+		known = wire_name_equal(zone_name[i], zone_len[i], name, len);
+	if (!known && n < METRICS_NZONES) {
+		memcpy(zone_name[n], name, len);
+		zone_len[n] = (uint8_t)len;
+		__atomic_store_n(&nzones, n + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* The slot of the longest registered zone holding req's QNAME, else 0.
+ * Bounded: at most METRICS_NZONES name comparisons per label of QNAME. */
+static unsigned zone_index(const uint8_t *req, size_t len)
+{
+	unsigned n = __atomic_load_n(&nzones, __ATOMIC_ACQUIRE);
+	if (n <= 1 || len <= DNS_HEADER_LEN)
+		return 0;
+	struct wire_reader r;
+	wire_reader_init(&r, req, len);
+	wire_skip(&r, DNS_HEADER_LEN);
+	uint8_t q[DNS_NAME_MAX];
+	size_t qlen = wire_read_name(&r, q);
+	if (r.err || qlen == 0)
+		return 0;
+	unsigned best = 0;
+	size_t bestlen = 0;
+	for (unsigned i = 1; i < n; i++)
+		if (zone_len[i] > bestlen &&
+		    wire_name_is_subdomain(q, qlen, zone_name[i], zone_len[i])) {
+			best = i;
+			bestlen = zone_len[i];
+		}
+	return best;
+}
+
 static unsigned type_index(uint16_t t)
 {
 	switch (t) {
@@ -88,7 +138,8 @@ void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
 {
 	if (!m)
 		return;
-	bump(&m->requests[tcp][type_index(wire_peek_qtype(req, len))], 1);
+	unsigned z = zone_index(req, len);
+	bump(&m->requests[z][tcp][type_index(wire_peek_qtype(req, len))], 1);
 	if (n == SERVER_DEFERRED) {
 		bump(&m->deferred, 1);
 		return;                   /* answered (and timed) by the forwarder */
@@ -97,7 +148,7 @@ void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
 		bump(&m->dropped, 1);
 	} else {
 		unsigned rc = resp[3] & 0x0f;
-		bump(&m->responses[rc], 1);
+		bump(&m->responses[z][rc], 1);
 		if (resp[2] & 0x02)
 			bump(&m->truncated, 1);
 	}
@@ -119,6 +170,21 @@ void metrics_set_extra(void (*fn)(struct textbuf *tb, void *arg), void *arg)
 	extra_arg = arg;
 }
 
+#ifndef MESHDNS_VERSION
+#define MESHDNS_VERSION "unknown"
+#endif
+
+static const char *build_compiler(void)
+{
+#if defined(__clang__)
+	return "clang " __clang_version__;
+#elif defined(__GNUC__)
+	return "gcc " __VERSION__;
+#else
+	return "unknown";
+#endif
+}
+
 static uint64_t ld(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -126,16 +192,19 @@ static uint64_t ld(const uint64_t *p)
 
 void metrics_render(struct textbuf *tb)
 {
-	struct metrics_worker sum;
+	static struct metrics_worker sum;   /* ~6 KB: the one scraping thread's */
 	memset(&sum, 0, sizeof(sum));
 	unsigned n = __atomic_load_n(&nworkers, __ATOMIC_ACQUIRE);
+	unsigned nz = __atomic_load_n(&nzones, __ATOMIC_ACQUIRE);
 	for (unsigned w = 0; w < n; w++) {
 		const struct metrics_worker *m = workers[w];
-		for (int p = 0; p < METRICS_NPROTO; p++)
-			for (int t = 0; t < METRICS_NTYPES; t++)
-				sum.requests[p][t] += ld(&m->requests[p][t]);
-		for (int r = 0; r < METRICS_NRCODES; r++)
-			sum.responses[r] += ld(&m->responses[r]);
+		for (unsigned z = 0; z < nz; z++) {
+			for (int p = 0; p < METRICS_NPROTO; p++)
+				for (int t = 0; t < METRICS_NTYPES; t++)
+					sum.requests[z][p][t] += ld(&m->requests[z][p][t]);
+			for (int r = 0; r < METRICS_NRCODES; r++)
+				sum.responses[z][r] += ld(&m->responses[z][r]);
+		}
 		sum.dropped += ld(&m->dropped);
 		sum.deferred += ld(&m->deferred);
 		sum.truncated += ld(&m->truncated);
@@ -153,19 +222,28 @@ void metrics_render(struct textbuf *tb)
 		sum.search_path += ld(&m->search_path);
 	}
 	static const char *const proto[METRICS_NPROTO] = { "udp", "tcp" };
-	tb_printf(tb, "# HELP dnsd_dns_requests_total Requests received, by transport and query type.\n"
+	char zname[METRICS_NZONES][DNS_NAME_MAX * 4 + 2];
+	snprintf(zname[0], sizeof(zname[0]), ".");
+	for (unsigned z = 1; z < nz; z++)
+		if (wire_name_to_text(zone_name[z], zone_len[z], zname[z], sizeof(zname[z])) < 0)
+			snprintf(zname[z], sizeof(zname[z]), "?");
+	tb_printf(tb, "# HELP dnsd_dns_requests_total Requests received, by zone, transport and query "
+	              "type.\n"
 	              "# TYPE dnsd_dns_requests_total counter\n");
-	for (int p = 0; p < METRICS_NPROTO; p++)
-		for (int t = 0; t < METRICS_NTYPES; t++)
-			if (sum.requests[p][t])
-				tb_printf(tb, "dnsd_dns_requests_total{proto=\"%s\",type=\"%s\"} %llu\n", proto[p],
-				          type_label[t], (unsigned long long)sum.requests[p][t]);
-	tb_printf(tb, "# HELP dnsd_dns_responses_total Responses sent, by rcode.\n"
+	for (unsigned z = 0; z < nz; z++)
+		for (int p = 0; p < METRICS_NPROTO; p++)
+			for (int t = 0; t < METRICS_NTYPES; t++)
+				if (sum.requests[z][p][t])
+					tb_printf(tb, "dnsd_dns_requests_total{zone=\"%s\",proto=\"%s\",type=\"%s\"} "
+					              "%llu\n", zname[z], proto[p], type_label[t],
+					          (unsigned long long)sum.requests[z][p][t]);
+	tb_printf(tb, "# HELP dnsd_dns_responses_total Responses sent, by zone and rcode.\n"
 	              "# TYPE dnsd_dns_responses_total counter\n");
-	for (int r = 0; r < METRICS_NRCODES; r++)
-		if (sum.responses[r] || r == 0)
-			tb_printf(tb, "dnsd_dns_responses_total{rcode=\"%s\"} %llu\n", rcode_label[r],
-			          (unsigned long long)sum.responses[r]);
+	for (unsigned z = 0; z < nz; z++)
+		for (int r = 0; r < METRICS_NRCODES; r++)
+			if (sum.responses[z][r] || r == 0)
+				tb_printf(tb, "dnsd_dns_responses_total{zone=\"%s\",rcode=\"%s\"} %llu\n",
+				          zname[z], rcode_label[r], (unsigned long long)sum.responses[z][r]);
 	tb_printf(tb, "# HELP dnsd_forward_requests_total Requests handed to the forwarder (cache misses).\n"
 	              "# TYPE dnsd_forward_requests_total counter\n"
 	              "dnsd_forward_requests_total %llu\n",
@@ -222,6 +300,13 @@ void metrics_render(struct textbuf *tb)
 	          "# TYPE dnsd_search_path_answers_total counter\n"
 	          "dnsd_search_path_answers_total %llu\n",
 	          (unsigned long long)sum.subset, (unsigned long long)sum.search_path);
+	/* As coredns_build_info{version,revision,goversion}: always 1, the
+	 * labels carry the information (runtime library versions). */
+	tb_printf(tb, "# HELP dnsd_build_info A metric with a constant '1' value labeled by version, "
+	              "the C compiler and the c-ares and libyaml versions in use.\n"
+	              "# TYPE dnsd_build_info gauge\n"
+	              "dnsd_build_info{version=\"%s\",compiler=\"%s\",cares=\"%s\",libyaml=\"%s\"} 1\n",
+	              MESHDNS_VERSION, build_compiler(), ares_version(NULL), yaml_get_version_string());
 	const struct metrics_global *g = &metrics_global;
 	tb_printf(tb,
 	          "# HELP dnsd_snapshot_generation Published zone snapshots so far.\n"

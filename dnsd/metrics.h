@@ -19,11 +19,15 @@ enum {
 	METRICS_NRCODES = 17,         /* 0..15, then "other" */
 	METRICS_NBUCKETS = 11,        /* request duration upper bounds; +Inf is the count */
 	METRICS_MAX_WORKERS = 1024,
+	/* zone label (CoreDNS's): slot 0 is ".", names in none of our zones
+	 * (forwarded, refused); then one slot per zone name ever served, in
+	 * order of first appearance; zones past the last slot count as ".". */
+	METRICS_NZONES = 32,
 };
 
 struct metrics_worker {
-	uint64_t requests[METRICS_NPROTO][METRICS_NTYPES];
-	uint64_t responses[METRICS_NRCODES];
+	uint64_t requests[METRICS_NZONES][METRICS_NPROTO][METRICS_NTYPES];
+	uint64_t responses[METRICS_NZONES][METRICS_NRCODES];
 	uint64_t dropped;             /* requests that got no response */
 	uint64_t deferred;            /* handed to the forwarder, answered later */
 	uint64_t truncated;           /* responses with TC set */
@@ -60,8 +64,14 @@ extern struct metrics_global metrics_global;
  * live until exit: a scrape never reads freed memory. */
 struct metrics_worker *metrics_worker_new(void);
 
-/* Counts one request (its type read from the question, if any) and its
- * response (rcode and TC from the header; n <= 0: dropped) taking ns. */
+/* Gives zone name (wire, lower case) a slot for the zone label, if it has
+ * none yet. Slots are never reused, so a series keeps its label across
+ * reloads. Control thread (at each publish); workers read without lock. */
+void metrics_zone_add(const uint8_t *name, size_t len);
+
+/* Counts one request (its type read from the question, if any; its zone the
+ * longest registered zone name that holds QNAME) and its response (rcode
+ * and TC from the header; n <= 0: dropped) taking ns. */
 void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
                      const uint8_t *resp, int n, bool tcp, uint64_t ns);
 

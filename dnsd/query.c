@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "backend_fmt.h"
 #include "balance.h"
 #include "cache.h"
 #include "config.h"
@@ -649,7 +650,7 @@ static void addr_text(const struct zone_backend *b, char *out, size_t len)
 static void chaos_status(struct query_worker *qw, struct answer *a, const struct dns_question *q,
                          const struct zone_service *svc)
 {
-	char line[256], host[64];
+	char line[256];
 	unsigned up = 0;
 	uint64_t now = health_now_ms();
 	for (unsigned i = 0; i < svc->nbackends; i++)
@@ -659,29 +660,19 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 	         svc->fail_open ? "yes" : "no");
 	put_ch_txt(a, q->name, q->namelen, line);
 	(void)qw;
+	uint64_t uptime = backend_fmt_uptime_s();
 	for (unsigned i = 0; i < svc->nbackends && !a->full; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		struct health_state hs;
 		bool have = status_fn && status_fn(status_arg, svc->zi, svc->si, i, &hs);
-		char last[80] = "none";
-		if (have && hs.checks) {
-			if (hs.last_code > 0)
-				snprintf(last, sizeof(last), "http-%d/%ums", hs.last_code, hs.last_ms);
-			else if (hs.last_code == 0)
-				snprintf(last, sizeof(last), "ok/%ums", hs.last_ms);
-			else
-				snprintf(last, sizeof(last), "%s/%ums", strerror(-hs.last_code), hs.last_ms);
-		}
-		addr_text(b, host, sizeof(host));
-		uint64_t since = have && hs.since_ms && now > hs.since_ms ? now - hs.since_ms : 0;
+		struct backend_view v;
+		backend_fmt(&v, svc, b, have ? &hs : NULL, have && hs.checks, now, uptime);
 		snprintf(line, sizeof(line),
 		         "%s %s:%u %s weight=%u effective=%u priority=%u locality=%s for=%llus checks=%llu "
 		         "last=%s",
-		         b->name ? b->name : "-", host, b->port ? b->port : svc->nports ? svc->ports[0].port : 0,
-		         zone_backend_up(b) ? "up" : "down", b->weight, balance_weight(svc, b, now),
-		         b->priority,
-		         b->locality ? b->locality : "-", (unsigned long long)(since / 1000),
-		         (unsigned long long)(have ? hs.checks : 0), last);
+		         b->name ? b->name : "-", v.addr, v.port, v.up ? "up" : "down", v.weight,
+		         v.effective, b->priority, b->locality ? b->locality : "-",
+		         (unsigned long long)v.since_s, (unsigned long long)v.checks, v.last);
 		put_ch_txt(a, q->name, q->namelen, line);
 	}
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_fmt.h"
 #include "balance.h"
 #include "status.h"
 #include "wire.h"
@@ -34,27 +35,21 @@ static void backend_addr(const struct zone_backend *b, char *out, size_t cap)
 		snprintf(out, cap, "?");
 }
 
-static uint16_t backend_port(const struct zone_service *svc, const struct zone_backend *b)
+/* Backend i of svc through backend_fmt, the model every view shares. */
+static void backend_view_of(struct backend_view *v, const struct zone_service *svc, unsigned i,
+                            struct health *h, uint64_t now_ms, uint64_t uptime_s)
 {
-	return b->port ? b->port : svc->nports ? svc->ports[0].port : 0;
-}
-
-static void last_result(const struct health_state *hs, bool have, char *out, size_t cap)
-{
-	if (!have || hs->checks == 0)
-		snprintf(out, cap, "none");
-	else if (hs->last_code > 0)
-		snprintf(out, cap, "http %d", hs->last_code);
-	else if (hs->last_code == 0)
-		snprintf(out, cap, "ok");
-	else
-		snprintf(out, cap, "%s", strerror(-hs->last_code));
+	struct health_state hs;
+	bool have = h && health_get(h, svc->zi, svc->si, i, &hs);
+	bool checked = h && health_checked(h, svc->zi, svc->si, i);
+	backend_fmt(v, svc, &svc->backends[i], have ? &hs : NULL, checked, now_ms, uptime_s);
 }
 
 void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct health *h,
                  uint64_t now_ms)
 {
-	char buf[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN], last[96];
+	char buf[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN];
+	uint64_t uptime = backend_fmt_uptime_s();
 	tb_printf(tb, "{\"generation\":%llu,\"zones\":[",
 	          snap ? (unsigned long long)snap->generation : 0ULL);
 	for (unsigned zi = 0; snap && zi < snap->nzones; zi++) {
@@ -79,35 +74,26 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 			          svc->fail_open ? "true" : "false", up);
 			for (unsigned i = 0; i < svc->nbackends; i++) {
 				const struct zone_backend *b = &svc->backends[i];
-				struct health_state hs;
-				memset(&hs, 0, sizeof(hs));
-				bool have = h && health_get(h, svc->zi, svc->si, i, &hs);
-				bool checked = h && health_checked(h, svc->zi, svc->si, i);
+				struct backend_view v;
+				backend_view_of(&v, svc, i, h, now_ms, uptime);
 				backend_addr(b, addr, sizeof(addr));
-				last_result(&hs, have, last, sizeof(last));
-				double since = have && hs.since_ms && now_ms > hs.since_ms
-				                   ? (double)(now_ms - hs.since_ms) / 1000.0
-				                   : -1;
 				tb_printf(tb, "%s{\"name\":", i ? "," : "");
 				tb_json_str(tb, b->name ? b->name : "");
 				tb_printf(tb, ",\"address\":\"%s\",\"port\":%u,\"state\":\"%s\",\"checked\":%s,"
 				              "\"weight\":%u,\"effective_weight\":%u,\"priority\":%u,\"locality\":",
-				          addr, backend_port(svc, b), zone_backend_up(b) ? "up" : "down",
-				          checked ? "true" : "false", b->weight,
-				          zone_backend_up(b) ? balance_weight(svc, b, now_ms) : 0, b->priority);
+				          addr, v.port, v.up ? "up" : "down", v.checked ? "true" : "false",
+				          v.weight, v.effective, b->priority);
 				if (b->locality)
 					tb_json_str(tb, b->locality);
 				else
 					tb_printf(tb, "null");
-				tb_printf(tb, ",\"since_seconds\":");
-				if (since >= 0)
-					tb_printf(tb, "%.3f", since);
-				else
-					tb_printf(tb, "null");
-				tb_printf(tb, ",\"checks\":%llu,\"transitions\":%llu,\"last_result\":",
-				          (unsigned long long)hs.checks, (unsigned long long)hs.transitions);
-				tb_json_str(tb, last);
-				tb_printf(tb, ",\"last_check_ms\":%u}", hs.last_ms);
+				tb_printf(tb, ",\"since_seconds\":%llu,\"checks\":%llu,\"transitions\":%llu,"
+				              "\"last_result\":", (unsigned long long)v.since_s,
+				          (unsigned long long)v.checks, (unsigned long long)v.transitions);
+				tb_json_str(tb, v.result);
+				tb_printf(tb, ",\"last_check\":");
+				tb_json_str(tb, v.last);
+				tb_printf(tb, ",\"last_check_ms\":%u}", v.last_ms);
 			}
 			tb_printf(tb, "]}");
 		}
@@ -171,6 +157,7 @@ void status_metrics(struct textbuf *tb, const struct zone_snapshot *snap, struct
 		"dnsd_backend_check_duration_seconds",
 	};
 	char svcname[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN];
+	uint64_t uptime = backend_fmt_uptime_s();
 	for (int m = 0; m < 4; m++) {
 		tb_printf(tb, "%s", head[m]);
 		for (unsigned zi = 0; snap && zi < snap->nzones; zi++) {
@@ -181,28 +168,21 @@ void status_metrics(struct textbuf *tb, const struct zone_snapshot *snap, struct
 				name_text(svc->owner, svc->ownerlen, svcname, sizeof(svcname));
 				for (unsigned i = 0; i < svc->nbackends; i++) {
 					const struct zone_backend *b = &svc->backends[i];
-					struct health_state hs;
-					memset(&hs, 0, sizeof(hs));
-					bool have = h && health_get(h, svc->zi, svc->si, i, &hs);
-					if (m >= 2 && !(h && health_checked(h, svc->zi, svc->si, i)))
+					struct backend_view v;
+					backend_view_of(&v, svc, i, h, now_ms, uptime);
+					if (m >= 2 && !v.checked)
 						continue;
 					backend_addr(b, addr, sizeof(addr));
 					tb_printf(tb, "%s{service=\"", metric[m]);
 					label(tb, svcname);
 					tb_printf(tb, "\",backend=\"");
 					label(tb, b->name ? b->name : "");
-					tb_printf(tb, "\",address=\"%s\",port=\"%u\"} ", addr, backend_port(svc, b));
+					tb_printf(tb, "\",address=\"%s\",port=\"%u\"} ", addr, v.port);
 					switch (m) {
-					case 0: tb_printf(tb, "%d\n", zone_backend_up(b) ? 1 : 0); break;
-					case 1:
-						tb_printf(tb, "%u\n", zone_backend_up(b) ? balance_weight(svc, b, now_ms) : 0);
-						break;
-					case 2:
-						tb_printf(tb, "%llu\n", (unsigned long long)(have ? hs.transitions : 0));
-						break;
-					default:
-						tb_printf(tb, "%.3f\n", have ? (double)hs.last_ms / 1000.0 : 0.0);
-						break;
+					case 0: tb_printf(tb, "%d\n", v.up ? 1 : 0); break;
+					case 1: tb_printf(tb, "%u\n", v.effective); break;
+					case 2: tb_printf(tb, "%llu\n", (unsigned long long)v.transitions); break;
+					default: tb_printf(tb, "%.3f\n", (double)v.last_ms / 1000.0); break;
 					}
 				}
 			}

@@ -106,6 +106,30 @@ static void offset_pos(const char *buf, size_t len, size_t off, int *line, int *
 	}
 }
 
+/* Whether the line holding offset at has an unquoted "[...]:DIGIT": in a
+ * flow list, [::1]:53 opens a nested list and libyaml's error ("did not find
+ * expected node content") does not say why. */
+static bool ipv6_port_on_line(const char *buf, size_t len, size_t at)
+{
+	if (at > len)
+		at = len;
+	size_t start = at, end = at;
+	while (start > 0 && buf[start - 1] != '\n')
+		start--;
+	while (end < len && buf[end] != '\n')
+		end++;
+	for (size_t i = start; i + 2 < end; i++) {
+		if (buf[i] != ']' || buf[i + 1] != ':' || buf[i + 2] < '0' || buf[i + 2] > '9')
+			continue;
+		size_t j = i;
+		while (j > start && buf[j] != '[')
+			j--;
+		if (buf[j] == '[' && (j == start || (buf[j - 1] != '"' && buf[j - 1] != '\'')))
+			return true;
+	}
+	return false;
+}
+
 /* libyaml's own message for a failed yaml_parser_parse, where it points. */
 static void parser_error(struct loader *ld, const yaml_parser_t *p)
 {
@@ -122,11 +146,14 @@ static void parser_error(struct loader *ld, const yaml_parser_t *p)
 	}
 	line = (int)p->problem_mark.line + 1;
 	col = (int)p->problem_mark.column + 1;
+	const char *hint = ipv6_port_on_line(ld->yaml, ld->len, p->problem_mark.index)
+	                   ? "; quote IPv6 addresses with ports: \"[::1]:53\"" : "";
 	if (p->context)
-		set_error(ld->err, line, col, "%s (%s at line %d)", p->problem ? p->problem : "syntax error",
-		          p->context, (int)p->context_mark.line + 1);
+		set_error(ld->err, line, col, "%s (%s at line %d)%s",
+		          p->problem ? p->problem : "syntax error", p->context,
+		          (int)p->context_mark.line + 1, hint);
 	else
-		set_error(ld->err, line, col, "%s", p->problem ? p->problem : "syntax error");
+		set_error(ld->err, line, col, "%s%s", p->problem ? p->problem : "syntax error", hint);
 }
 
 /* buf (of *cap elements of size each), grown by doubling to hold need:

@@ -38,7 +38,7 @@ enum exit_code {
 };
 
 enum {
-	DEFAULT_PORT = 5353,   /* dnsd's default listener */
+	DEFAULT_PORT = 53,     /* as dig; dnsd's default listener */
 	DEFAULT_BUFSIZE = 1232,
 	DEFAULT_TIMEOUT_MS = 2000,
 	DEFAULT_TRIES = 2,
@@ -668,6 +668,7 @@ struct exchange {
 	bool tcp_requested;
 	uint16_t id;
 	bool noted_retry;
+	size_t udp_limit;       /* the largest UDP reply c-ares takes: 512, or the EDNS size */
 };
 
 static bool fd_is_tcp(ares_socket_t fd)
@@ -703,8 +704,8 @@ static void on_reply(void *arg, int status, int timeouts, unsigned char *abuf, i
 	                                                 : ex->tcp_requested;
 }
 
-/* c-ares drops a truncated UDP reply (and, without ARES_FLAG_EDNS, any
- * UDP reply over 512 bytes) and asks again over TCP without telling us.
+/* c-ares drops a truncated UDP reply (and any UDP reply over udp_limit:
+ * 512 bytes without ARES_FLAG_EDNS) and asks again over TCP without telling us.
  * Peeking at the datagram first lets us say so, as dig does. */
 static void peek_udp(struct exchange *ex, ares_socket_t fd)
 {
@@ -717,9 +718,9 @@ static void peek_udp(struct exchange *ex, ares_socket_t fd)
 	if (hdr[2] & (DNS_FLAG_TC >> 8)) {
 		fprintf(stderr, ";; Truncated, retrying in TCP mode.\n");
 		ex->noted_retry = true;
-	} else if (n > 512) {
-		fprintf(stderr, ";; UDP reply of %zd bytes is over c-ares' 512-byte limit, "
-		        "retrying in TCP mode.\n", n);
+	} else if ((size_t)n > ex->udp_limit) {
+		fprintf(stderr, ";; UDP reply of %zd bytes is over c-ares' %zu-byte limit, "
+		        "retrying in TCP mode.\n", n, ex->udp_limit);
 		ex->noted_retry = true;
 	}
 }
@@ -1207,7 +1208,7 @@ static void print_flags(uint16_t flags)
 
 struct context {
 	const struct options *o;
-	const char *server_text;    /* "127.0.0.1#5353" */
+	const char *server_text;    /* "127.0.0.1#53" */
 	const uint8_t *cookie;      /* what we sent, for the status */
 	size_t cookie_len;
 	const struct exchange *ex;
@@ -1738,13 +1739,18 @@ static int status_http(const char *url, unsigned timeout_ms)
 			json_array_foreach(bes, bi, b) {
 				char addr[160], since[32], last[160];
 				snprintf(addr, sizeof(addr), "%s:%lld", jstr(b, "address", "?"), jint(b, "port"));
+				/* As the CHAOS answer shows them (dnsd's backend_fmt):
+				 * whole seconds, and last_check as it is. */
 				json_t *sv = json_object_get(b, "since_seconds");
 				if (json_is_number(sv))
-					snprintf(since, sizeof(since), "%.0fs", json_number_value(sv));
+					snprintf(since, sizeof(since), "%llds", (long long)json_number_value(sv));
 				else
 					snprintf(since, sizeof(since), "-");
-				snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
-				         jint(b, "last_check_ms"));
+				if (json_is_string(json_object_get(b, "last_check")))
+					snprintf(last, sizeof(last), "%s", jstr(b, "last_check", "?"));
+				else
+					snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
+					         jint(b, "last_check_ms"));
 				printf("%-24s %-28s %-5s %6lld %9lld %4lld %-10s %8s %7lld  %s\n",
 				       jstr(b, "name", "-"), addr, jstr(b, "state", "?"), jint(b, "weight"),
 				       jint(b, "effective_weight"), jint(b, "priority"),
@@ -1816,8 +1822,11 @@ int main(int argc, char **argv)
 		return EXIT_MALFORMED;
 	}
 	/* NOCHECKRESP: hand SERVFAIL/REFUSED/NOTIMP to us instead of trying the
-	 * next server and reporting no answer. No ARES_FLAG_EDNS: we add OPT
-	 * ourselves, and its FORMERR fallback would cut 11 bytes off the query.
+	 * next server and reporting no answer. We add OPT ourselves; c-ares
+	 * takes a UDP reply over 512 bytes only with ARES_FLAG_EDNS, whose
+	 * FORMERR fallback cuts the last 11 bytes off the query: exactly our
+	 * OPT when it carries no option, part of an option otherwise. So the
+	 * flag is on for a bare OPT only (--status answers are ~540 bytes).
 	 * One try per ares_send: we retry ourselves with a fixed timeout per
 	 * try, as dig does (c-ares doubles it on every round). */
 	struct ares_options copts;
@@ -1825,8 +1834,16 @@ int main(int argc, char **argv)
 	copts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | (o.tcp ? ARES_FLAG_USEVC : 0);
 	copts.timeout = (int)o.timeout_ms;
 	copts.tries = 1;
+	int optmask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+	size_t udp_limit = 512;
+	if (o.edns && !o.nsid && !o.cookie && !o.subnet && o.bufsize > 512) {
+		copts.flags |= ARES_FLAG_EDNS;
+		copts.ednspsz = o.bufsize;
+		optmask |= ARES_OPT_EDNSPSZ;
+		udp_limit = o.bufsize;
+	}
 	ares_channel channel;
-	rc = ares_init_options(&channel, &copts, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	rc = ares_init_options(&channel, &copts, optmask);
 	if (rc != ARES_SUCCESS) {
 		fprintf(stderr, "%s: ares_init_options: %s\n", progname, ares_strerror(rc));
 		return EXIT_MALFORMED;
@@ -1838,7 +1855,7 @@ int main(int argc, char **argv)
 		return EXIT_MALFORMED;
 	}
 
-	struct exchange ex = { .tcp_requested = o.tcp, .id = id };
+	struct exchange ex = { .tcp_requested = o.tcp, .id = id, .udp_limit = udp_limit };
 	for (unsigned attempt = 0; attempt < o.tries; attempt++) {
 		run_exchange(channel, query, qlen, &ex);
 		if (ex.status == ARES_SUCCESS)

@@ -10,6 +10,7 @@ on a backend being reachable: the services have no health check (type none).
 Run: /usr/bin/pytest -q tests/integration/test_dnsd_core.py
 """
 import os
+import re
 import random
 import signal
 import socket
@@ -1040,8 +1041,21 @@ class TestCheck:
         assert p.returncode == 0, p.stderr
         assert p.stdout.strip() == "%s: OK (2 zones, 4 services, %d backends)" % (conf, 3 + 2 * BIG_N)
 
+    def test_valid_counts_in_singular(self, tmp_path):
+        conf = tmp_path / "one.yaml"
+        conf.write_text("zones:\n  - name: mesh\n    services:\n      - name: s\n"
+                        "        ports: {http: 80}\n        backends: [10.0.0.1]\n")
+        p = run_dnsd(["--check", "-c", str(conf)])
+        assert (p.returncode, p.stdout) == (0, "%s: OK (1 zone, 1 service, 1 backend)\n" % conf)
+
     @pytest.mark.parametrize("text,line,col,words", [
         ("zones:\n  - name: mesh\n    bogus: 1\n", 3, 5, ["unknown key", "bogus"]),
+        ("zones:\n  - name: mesh\n    services:\n      - name: s\n        polcy: hash\n", 5, 9,
+         ["unknown key 'polcy'; did you mean 'policy'?"]),
+        ("listen: ::1:5353\nzones:\n  - name: mesh\n", 1, 9,
+         ["'::1:5353' is an IPv6 address", '"[::1]:5353" (quoted)']),
+        ("listen: [127.0.0.1, [::1]:5353]\nzones:\n  - name: mesh\n", 1, 22,
+         ["did not find expected node content", 'quote IPv6 addresses with ports']),
         ("zones:\n  - name: mesh\n    ttl: abc\n", 3, 10, ["ttl", "abc"]),
         ("zones:\n  - name: mesh\n    ttl: [1]\n", 3, 10, ["ttl"]),
         ("tcp: {max-clients: many}\nzones:\n  - name: mesh\n", 1, 20, ["max-clients", "many"]),
@@ -1062,8 +1076,11 @@ class TestCheck:
         assert p.returncode == 1, p.stdout + p.stderr
         assert p.stdout == ""
         loc = "%s:%d:%d: " % (conf, line, col)
-        lines = [ln for ln in p.stderr.splitlines() if loc in ln]
-        assert lines, "no %r in %r" % (loc, p.stderr)
+        # Exactly file:line:col: message, no log prefix: the form editors
+        # and CI problem matchers parse.
+        lines = p.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(loc), "want %r..., got %r" % (loc, p.stderr)
+        assert re.fullmatch(r"[^:]+:\d+:\d+: \S.*", lines[0]), lines[0]
         for w in words:
             assert w in lines[0], (w, lines[0])
         # Serving the same file fails the same way instead of starting.
@@ -1081,6 +1098,7 @@ class TestCommandLine:
         (["-l", "nonsense", "-c", "{conf}"], ["nonsense"]),
         (["-l", "127.0.0.1:99999", "-c", "{conf}"], ["127.0.0.1:99999"]),
         (["-l", "[::1", "-c", "{conf}"], ["[::1"]),
+        (["-l", "::1:5353", "-c", "{conf}"], ["'[::1]:5353' for port 5353"]),
         (["-l", "", "-c", "{conf}"], ["listen"]),
         (["-w", "100", "-c", "{conf}"], ["100"]),
         (["-w", "x", "-c", "{conf}"], ["x"]),

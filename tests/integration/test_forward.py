@@ -423,3 +423,27 @@ def test_forward_and_cache_metrics(dnsd, upstream):
     assert val("dnsd_cache_misses_total") == 1
     assert val("dnsd_cache_entries") == 1
     assert val("dnsd_dns_dropped_total") == 0
+    # The upstream round trip (CoreDNS coredns_forward_request_duration_seconds).
+    assert val("dnsd_forward_request_duration_seconds_count") == 1
+    assert val('dnsd_forward_request_duration_seconds_bucket{le="+Inf"}') == 1
+    assert val('dnsd_forward_request_duration_seconds_bucket{le="1"}') == 1
+    assert 0 < val("dnsd_forward_request_duration_seconds_sum") < 1
+    # Forwarded names count under zone ".", as CoreDNS's forwarding block.
+    assert val('dnsd_dns_requests_total{zone=".",proto="udp",type="A"}') == 3
+    # Every name of dnsd(8)'s CoreDNS mapping table is served, with its labels.
+    import os
+    import re
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "man", "dnsd.8")) as f:
+        man = f.read()
+    table = man.split(".TS\n", 1)[1].split(".TE\n", 1)[0].splitlines()[3:]
+    assert len(table) >= 12, table
+    for row in table:
+        ours, theirs = row.split("\t")
+        assert theirs.startswith(("coredns_", "process_")), row
+        name = ours.split("{")[0]
+        labels = re.findall(r'(\w+)(?:="[^"]*")?', ours.split("{")[1].rstrip("}")) if "{" in ours else []
+        rx = re.compile(re.escape(name) + r"(_bucket|_sum|_count)?(\{| )")
+        lines = [ln for ln in text.splitlines() if rx.match(ln)]
+        assert lines, "%s in dnsd(8) but not in /metrics" % name
+        for lab in labels:
+            assert any(lab + "=" in ln for ln in lines), (name, lab)

@@ -740,7 +740,7 @@ def test_status_shows_down_backend(dnsd, backends):
     assert sorted(rows) == sorted("%s:%d" % (a, port) for a in addrs)
     assert rows[key][2] == "down", rows[key]
     line = [x for x in lines if " %s " % key in x][0]
-    assert re.search(r" checks=\d+ last=Connection refused/\d+ms$", line), line
+    assert re.search(r" checks=\d+ last=connect: Connection refused/\d+ms$", line), line
     for a in (addrs[0], addrs[2]):
         assert rows["%s:%d" % (a, port)][2] == "up"
 

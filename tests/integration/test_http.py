@@ -139,17 +139,17 @@ def test_metrics_count_queries(served):
     d, base, _ = served
     code, ctype, text = get(base + "/metrics")
     assert code == 200 and ctype.startswith("text/plain")
-    before = metric(text, "dnsd_dns_requests_total", proto="udp", type="A") or 0
-    nx_before = metric(text, "dnsd_dns_responses_total", rcode="NXDOMAIN") or 0
+    before = metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="udp", type="A") or 0
+    nx_before = metric(text, "dnsd_dns_responses_total", zone="mesh.", rcode="NXDOMAIN") or 0
     for _ in range(25):
         assert d.query("web.mesh.", "A").rcode() == 0
     for _ in range(5):
         d.query("nope.mesh.", "A")
     d.query("web.mesh.", "SRV", tcp=True)
     text = get(base + "/metrics")[2]
-    assert metric(text, "dnsd_dns_requests_total", proto="udp", type="A") == before + 30
-    assert metric(text, "dnsd_dns_requests_total", proto="tcp", type="SRV") == 1
-    assert metric(text, "dnsd_dns_responses_total", rcode="NXDOMAIN") == nx_before + 5
+    assert metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="udp", type="A") == before + 30
+    assert metric(text, "dnsd_dns_requests_total", zone="mesh.", proto="tcp", type="SRV") == 1
+    assert metric(text, "dnsd_dns_responses_total", zone="mesh.", rcode="NXDOMAIN") == nx_before + 5
     count = metric(text, "dnsd_dns_request_duration_seconds_count")
     inf = metric(text, "dnsd_dns_request_duration_seconds_bucket", le="+Inf")
     assert count == inf and count >= 31
@@ -266,3 +266,54 @@ def test_check_duration_histogram(served):
     assert len(buckets) == 11 and buckets == sorted(buckets)
     assert buckets[-1] == count      # loopback checks all finish within 5 s
     assert "# TYPE dnsd_health_check_duration_seconds histogram" in text
+
+
+def ch_status(d, name):
+    """{ADDR:PORT: {state, weight, effective, for, checks, last}} from CH TXT name."""
+    r = d.query(name, "TXT", rdclass="CH")
+    rows = {}
+    for rrset in r.answer:
+        for rd in rrset:
+            line = b"".join(rd.strings).decode()
+            if line.startswith("service "):
+                continue
+            name_, addr, state, rest = line.split(" ", 3)
+            f = dict(re.findall(r"(\w+(?:-\w+)?)=(\S+)", rest.split(" last=")[0]))
+            f["state"] = state
+            f["last"] = rest.split(" last=", 1)[1]
+            rows[addr] = f
+    return rows
+
+
+def test_one_status_model_for_dns_http_metrics(served):
+    """The CHAOS answer, /status.json and /metrics show one model of a
+    backend (backend_fmt.c): a down backend has effective weight 0
+    everywhere, a backend up since start shows its time up (not 0s), and
+    the last check reads the same, as the DOWN log line says it."""
+    d, base, socks = served
+    wait_state(base, "127.0.0.62", "up")
+    time.sleep(1.2)
+    kill(socks[1])
+    b = wait_state(base, "127.0.0.62", "down")
+    up = backend_state(base, "127.0.0.61")
+    port = b["port"]
+    ch = ch_status(d, "web.mesh.")
+    down_ch, up_ch = ch["127.0.0.62:%d" % port], ch["127.0.0.61:%d" % port]
+    text = get(base + "/metrics")[2]
+    lab = dict(service="web.mesh.", address="127.0.0.62", port=str(port), backend="127-0-0-62")
+
+    assert down_ch["state"] == b["state"] == "down"
+    assert down_ch["effective"] == "0" == str(b["effective_weight"]), (down_ch, b)
+    assert metric(text, "dnsd_backend_effective_weight", **lab) == 0
+    assert metric(text, "dnsd_backend_up", **lab) == 0
+    # The same text for the last check: "connect: Connection refused/0ms".
+    assert b["last_check"] == "%s/%dms" % (b["last_result"], b["last_check_ms"])
+    assert down_ch["last"].split("/")[0] == b["last_result"] == "connect: Connection refused"
+    assert re.fullmatch(r"connect: Connection refused/\d+ms", down_ch["last"]), down_ch
+    d.wait_log(r"127\.0\.0\.62:%d of web\.mesh is DOWN \(\d+ failures; last: %s\)"
+               % (port, re.escape(b["last_result"])), 2.0)
+    # Up since start: seconds up in both, not 0s over DNS and null over HTTP.
+    assert isinstance(up["since_seconds"], int) and up["since_seconds"] >= 1, up
+    assert int(up_ch["for"].rstrip("s")) >= 1, up_ch
+    assert abs(int(up_ch["for"].rstrip("s")) - up["since_seconds"]) <= 1
+    assert up_ch["effective"] == str(up["effective_weight"]) == "100"

@@ -65,11 +65,11 @@ class Query:
 class Responder:
     """A UDP+TCP DNS responder on one port, serving from ZONE."""
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", port=0):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(50):
             self.udp = socket.socket(fam, socket.SOCK_DGRAM)
-            self.udp.bind((host, 0))
+            self.udp.bind((host, port))
             self.port = self.udp.getsockname()[1]
             self.tcp = socket.socket(fam, socket.SOCK_STREAM)
             self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -565,12 +565,39 @@ def test_truncated_retries_over_tcp(dig, server):
     assert "(TCP)" in r.out and "Truncated, retrying in TCP mode." in r.err
 
 
-def test_large_udp_reply_still_complete(dig, server):
-    # c-ares takes a UDP reply over 512 bytes for a truncated one.
+def test_large_udp_reply_taken_with_bare_edns(dig, server):
+    # A bare OPT (no options) turns on c-ares' EDNS mode with our
+    # +bufsize: the ~1000-byte reply is taken over UDP, without a note.
     r = dig("big.test", "+short")
     assert r.rc == 0, r
     assert sorted(r.out.split()) == sorted(BIG)
-    assert server.log()[-1].transport == "tcp"
+    assert [q.transport for q in server.log()] == ["udp"]
+    assert "retrying" not in r.err, r
+
+
+def test_large_udp_reply_with_options_still_complete(dig, server):
+    # With an option in OPT c-ares' EDNS mode stays off (its FORMERR
+    # fallback would cut the option): it asks again over TCP, and says so.
+    r = dig("big.test", "+short", "+nsid")
+    assert r.rc == 0, r
+    assert sorted(r.out.split()) == sorted(BIG)
+    assert [q.transport for q in server.log()] == ["udp", "tcp"]
+    assert "over c-ares' 512-byte limit, retrying in TCP mode" in r.err, r
+
+
+def test_default_port_is_53(meshdig_bin):
+    # As dig: no -p means port 53 (a resolv.conf cannot name another).
+    try:
+        r53 = Responder("127.0.150.53", 53)
+    except (OSError, RuntimeError) as e:
+        pytest.skip(f"cannot bind 127.0.150.53:53 here: {e}")
+    try:
+        r = run(meshdig_bin, "@127.0.150.53", "a.test", "+short")
+        assert (r.rc, r.out) == (0, "192.0.2.1\n"), r
+        r = run(meshdig_bin, "@127.0.150.53", "a.test")
+        assert ";; SERVER: 127.0.150.53#53(UDP)" in r.out, r
+    finally:
+        r53.close()
 
 
 # ---------------------------------------------------------------- exit codes

@@ -79,7 +79,7 @@ static void test_example(void)
 	is_str(cfg->path, "zones/mesh.yaml", "path kept");
 	is_int(cfg->nlisten, 1, "one listen address");
 	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "listen 127.0.0.1");
-	is_int(listen_port(&cfg->listen[0]), 5353, "listen port 5353");
+	is_int(listen_port(&cfg->listen[0]), 53, "listen port 53");
 	is_int(cfg->listen[0].len, sizeof(struct sockaddr_in), "listen socklen");
 	is_int(cfg->workers, 0, "workers 0");
 	is_int(cfg->tcp_idle_timeout_ms, 10000, "tcp idle-timeout 10s");
@@ -190,7 +190,7 @@ static void test_defaults(void)
 		return;
 	is_int(cfg->nlisten, 1, "default listen");
 	is_str(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.1", "default listen address");
-	is_int(listen_port(&cfg->listen[0]), 5353, "default listen port");
+	is_int(listen_port(&cfg->listen[0]), 53, "default listen port");
 	is_int(cfg->udp_max_payload, 1232, "default udp-max-payload");
 	is_int(cfg->tcp_idle_timeout_ms, 10000, "default idle timeout");
 	is_int(cfg->tcp_max_clients, 256, "default max clients");
@@ -1111,6 +1111,55 @@ static void test_oversize_search_path(void)
 	bad("zones:\n  - name: mesh\n    services:\n      - {name: a, ports: {http: 80}, "
 	    "backends: [10.0.0.1], oversize: tc}\n", NULL, "expected one of subset, truncate",
 	    "unknown oversize");
+/* Messages that say what to write instead: a near key or value, IPv6
+ * with a port. */
+static void test_ergonomics(void)
+{
+	const char *svc = "zones:\n  - name: mesh\n    services:\n      - name: a\n"
+	                  "        ports: {http: 80}\n        backends: [10.0.0.1]\n";
+	char y[512];
+	snprintf(y, sizeof(y), "%s        polcy: weighted\n", svc);
+	bad(y, "7:9", "unknown key 'polcy'; did you mean 'policy'? (expected one of: name,",
+	    "a mistyped key gets the closest one");
+	snprintf(y, sizeof(y), "%s        backend: []\n", svc);
+	bad(y, "7:9", "did you mean 'backends'?", "a missing letter");
+	snprintf(y, sizeof(y), "%s        plicy: weighted\n", svc);
+	bad(y, "7:9", "did you mean 'policy'?", "a dropped letter");
+	snprintf(y, sizeof(y), "%s        policy: wieghted\n", svc);
+	bad(y, "7:17", "unknown value 'wieghted'; did you mean 'weighted'?", "swapped letters in a value");
+	snprintf(y, sizeof(y), "%s        colour: red\n", svc);
+	bad(y, "7:9", "unknown key 'colour' (expected one of:", "no suggestion for another word");
+	bad("foo: 1\nzones: [{name: mesh}]\n", "1:1", "unknown key 'foo' (expected", "short: none");
+	bad("zones: [{name: mesh, tl: 5}]\n", "1:22", "did you mean 'ttl'?", "short: one edit");
+
+	bad("listen: \"::1:5353\"\nzones: [{name: mesh}]\n", "1:9",
+	    "'::1:5353' is an IPv6 address ending in a number, not an address and a port: write "
+	    "\"[::1]:5353\" (quoted) for port 5353, or \"[::1:5353]\" for that address on port 53",
+	    "::1:5353 rejected with the two ways to write it");
+	bad("listen: [fd00::1:53]\nzones: [{name: mesh}]\n", "1:10", "\"[fd00::1]:53\"",
+	    "fd00::1:53 in a flow list rejected");
+	bad("zones: [{name: mesh}]\nforward: {upstreams: [\"::1:5300\"]}\n", "2:23",
+	    "upstreams: '::1:5300' is an IPv6 address ending", "upstreams too");
+	bad("listen: [127.0.0.1, [::1]:5353]\nzones: [{name: mesh}]\n", "1:22",
+	    "did not find expected node content (while parsing a flow node at line 1); quote IPv6 "
+	    "addresses with ports: \"[::1]:53\"", "unquoted [::1]:5353 in a flow list: the hint");
+	bad("listen: [\"[::1]:1\", {]\nzones: [{name: mesh}]\n", "1:22", "did not find",
+	    "other flow errors: no hint");
+	struct config_error err;
+	struct config *cfg = NULL;
+	const char *y2 = "listen: [\"[::1]:1\", {]\nzones: [{name: mesh}]\n";
+	ok(config_load_string(y2, strlen(y2), "t.yaml", &cfg, &err) == -1 &&
+	   !strstr(err.msg, "quote IPv6"), "a quoted [::1]:1 does not draw the hint: %s", err.msg);
+
+	ok(!config_listen_ambiguous("::1") && !config_listen_ambiguous("[::1]:53") &&
+	   !config_listen_ambiguous("127.0.0.1:53") && !config_listen_ambiguous("fe80::53") &&
+	   !config_listen_ambiguous("::") && !config_listen_ambiguous("[::1:53]") &&
+	   !config_listen_ambiguous("::1:abcd"), "unambiguous addresses pass");
+	ok(config_listen_ambiguous("::1:5353") && config_listen_ambiguous("2001:db8::1:53") &&
+	   config_listen_ambiguous("::ffff:1.2.3.4:53"), "address + :digits is ambiguous");
+	struct config *c1 = load("listen: [\"[::1:5353]\"]\nzones: [{name: mesh}]\n");
+	ok(c1 && c1->nlisten == 1 && listen_port(&c1->listen[0]) == 53, "[::1:5353] is port 53");
+	config_free(c1);
 }
 
 int main(void)
@@ -1135,5 +1184,6 @@ int main(void)
 	test_transfer();
 	test_cookies_rrl();
 	test_oversize_search_path();
+	test_ergonomics();
 	return done_testing();
 }

@@ -85,13 +85,13 @@ static void test_metrics(void)
 	ok(t != NULL, "rendered");
 	if (!t)
 		return;
-	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"SRV\"}"), 3, "3 UDP SRV");
-	is_int(value(t, "dnsd_dns_requests_total{proto=\"tcp\",type=\"SRV\"}"), 1, "1 TCP SRV");
-	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"AAAA\"}"), 2, "2 AAAA");
-	is_int(value(t, "dnsd_dns_requests_total{proto=\"udp\",type=\"other\"}"), 1,
+	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"SRV\"}"), 3, "3 UDP SRV");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"tcp\",type=\"SRV\"}"), 1, "1 TCP SRV");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"AAAA\"}"), 2, "2 AAAA");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"other\"}"), 1,
 	       "a request too short for a type counts as other");
-	is_int(value(t, "dnsd_dns_responses_total{rcode=\"NXDOMAIN\"}"), 3, "3 NXDOMAIN");
-	is_int(value(t, "dnsd_dns_responses_total{rcode=\"NOERROR\"}"), 2, "2 NOERROR");
+	is_int(value(t, "dnsd_dns_responses_total{zone=\".\",rcode=\"NXDOMAIN\"}"), 3, "3 NXDOMAIN");
+	is_int(value(t, "dnsd_dns_responses_total{zone=\".\",rcode=\"NOERROR\"}"), 2, "2 NOERROR");
 	is_int(value(t, "dnsd_dns_truncated_total"), 2, "TC counted");
 	is_int(value(t, "dnsd_dns_dropped_total"), 1, "one dropped");
 	is_int(value(t, "dnsd_forward_requests_total"), 1, "one handed to the forwarder");
@@ -107,6 +107,38 @@ static void test_metrics(void)
 	       "count: every observed request but the forwarded one");
 	ok(strstr(t, "# TYPE dnsd_dns_request_duration_seconds histogram\n") != NULL,
 	   "histogram TYPE line");
+	ok(strstr(t, "\ndnsd_build_info{version=\"" MESHDNS_VERSION "\",compiler=\"") != NULL &&
+	   strstr(t, "\",cares=\"1.") != NULL, "dnsd_build_info with the version and c-ares'");
+	free(t);
+
+	/* The zone label: the longest registered zone holding QNAME. */
+	uint8_t zn[DNS_NAME_MAX];
+	size_t zl;
+	wire_name_from_text("mesh.", zn, &zl);
+	metrics_zone_add(zn, zl);
+	metrics_zone_add(zn, zl);                                      /* once only */
+	wire_name_from_text("eu.mesh.", zn, &zl);
+	metrics_zone_add(zn, zl);
+	ql = query(req, "A.Mesh.", DNS_TYPE_A);
+	metrics_observe(a, req, ql, resp, 40, false, 1);
+	ql = query(req, "x.EU.mesh.", DNS_TYPE_A);
+	metrics_observe(a, req, ql, resp, 40, false, 1);
+	metrics_observe(a, req, ql, resp, 40, false, 1);
+	ql = query(req, "xmesh.", DNS_TYPE_A);
+	metrics_observe(a, req, ql, resp, 40, false, 1);
+	metrics_render(&tb);
+	t = tb_take(&tb, NULL);
+	if (!ok(t != NULL, "rendered again"))
+		return;
+	is_int(value(t, "dnsd_dns_requests_total{zone=\"mesh.\",proto=\"udp\",type=\"A\"}"), 1,
+	       "a.mesh. in zone mesh. (case folded)");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\"eu.mesh.\",proto=\"udp\",type=\"A\"}"), 2,
+	       "x.eu.mesh. in the longest zone, eu.mesh.");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"A\"}"), 1,
+	       "xmesh. in none of ours: zone \".\"");
+	is_int(value(t, "dnsd_dns_responses_total{zone=\"eu.mesh.\",rcode=\"NOERROR\"}"), 2,
+	       "responses by zone too");
+	ok(strstr(t, "zone=\"mesh.\",rcode=\"NOERROR\"} 1\n") != NULL, "mesh. NOERROR 1");
 	free(t);
 }
 
