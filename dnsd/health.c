@@ -161,6 +161,8 @@ struct view {
 	size_t *svc_first;            /* per service: index of its backend 0 */
 	struct heap_ent *heap;
 	size_t nheap;
+	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
+	size_t nby_sid;
 };
 
 struct health {
@@ -549,6 +551,7 @@ static void view_free(struct view *v)
 	free(v->zone_first);
 	free(v->svc_first);
 	free(v->heap);
+	free(v->by_sid);
 	free(v);
 }
 
@@ -1275,6 +1278,20 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			heap_push(v, p, key);
 	}
 	free(slots);
+	/* The id index (health_get_sid); without memory for it, lookups by
+	 * id find nothing (status shows no details), nothing else changes. */
+	uint32_t maxsid = 0;
+	for (size_t i = 0; i < v->nprobes; i++)
+		if (v->probes[i].sid > maxsid)
+			maxsid = v->probes[i].sid;
+	v->by_sid = malloc(((size_t)maxsid + 1) * sizeof(*v->by_sid));
+	if (v->by_sid) {
+		memset(v->by_sid, 0xff, ((size_t)maxsid + 1) * sizeof(*v->by_sid));
+		v->nby_sid = (size_t)maxsid + 1;
+		for (size_t i = 0; i < v->nprobes; i++)
+			if (v->probes[i].sid)
+				v->by_sid[v->probes[i].sid] = (uint32_t)i;
+	}
 	for (size_t i = 0; i < v->nprobes; i++)
 		if (v->probes[i].from) {
 			probe_adopt_inflight(h, v, &v->probes[i], v->probes[i].from);
@@ -1596,6 +1613,19 @@ int health_reconfigure(struct health *h, const struct config *cfg)
 
 /* Any thread. Holds h->mu for one copy; the watcher holds it only to
  * publish a result or swap configs. */
+bool health_get_sid(struct health *h, uint32_t sid, struct health_state *out)
+{
+	bool found = false;
+	pthread_mutex_lock(&h->mu);
+	const struct view *v = h->view;
+	if (sid && sid < v->nby_sid && v->by_sid[sid] != NO_HEAP) {
+		*out = v->probes[v->by_sid[sid]].st;
+		found = true;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return found;
+}
+
 bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out)
 {
 	bool found = false;

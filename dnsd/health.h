@@ -63,6 +63,9 @@ int health_reconfigure(struct health *h, const struct config *cfg);
 /* State of backend bi of service si of zone zi of the current config.
  * Thread-safe. Returns false (and fills nothing) if out of range. */
 bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out);
+/* State of the checked backend with id sid (health_sid). Thread-safe.
+ * false when no backend of the current config has that id. */
+bool health_get_sid(struct health *h, uint32_t sid, struct health_state *out);
 /* Check durations, for a Prometheus histogram: buckets[i] counts checks
  * that took at most health_hist_le_ms[i] ms (not cumulative; longer ones
  * only in count), sum in ms. Thread-safe. */

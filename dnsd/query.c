@@ -437,7 +437,7 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 {
 	*next = NULL;
 	if (n->kind == ZONE_NODE_SERVICE) {
-		const struct zone_service *svc = n->svc;
+		const struct zone_service *svc = zone_node_service(n);
 		uint16_t before = a->count[SEC_ANSWER];
 		switch (qtype) {
 		case DNS_TYPE_A:
@@ -461,7 +461,7 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 	if (n->kind == ZONE_NODE_SRV) {
 		if (qtype != DNS_TYPE_SRV && qtype != DNS_TYPE_ANY)
 			return false;
-		return put_service_srv(qw, a, owner, ownerlen, n->svc, (int)n->port_idx) || a->tc;
+		return put_service_srv(qw, a, owner, ownerlen, zone_node_service(n), (int)n->port_idx) || a->tc;
 	}
 	const struct zone_rrset *cname = zone_node_rrset(n, DNS_TYPE_CNAME);
 	if (cname && qtype != DNS_TYPE_CNAME) {
@@ -664,7 +664,7 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 	for (unsigned i = 0; i < svc->nbackends && !a->full; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		struct health_state hs;
-		bool have = status_fn && status_fn(status_arg, svc->zi, svc->si, i, &hs);
+		bool have = status_fn && b->sid && status_fn(status_arg, b->sid, &hs);
 		struct backend_view v;
 		backend_fmt(&v, svc, b, have ? &hs : NULL, have && hs.checks, now, uptime);
 		snprintf(line, sizeof(line),
@@ -722,7 +722,7 @@ static unsigned answer_chaos(struct query_worker *qw, struct answer *a, const st
 		size_t skip = why ? 5 : 0;
 		zone_lookup(a->snap, q->name + skip, q->namelen - skip, &r);
 		if (r.status == ZONE_FOUND && r.node->kind == ZONE_NODE_SERVICE)
-			svc = r.node->svc;
+			svc = zone_node_service(r.node);
 	}
 	if (!version && !svc)
 		return DNS_RCODE_REFUSED;

@@ -27,10 +27,10 @@ struct query_forward {
 struct cache;
 
 /* Where CHAOS status queries read the watcher's details (last check result,
- * counters) of backend bi of service si of zone zi. Called only for those
- * diagnostic queries, never on the IN path. Set once before serving. */
-typedef bool (*query_status_fn)(void *arg, size_t zi, size_t si, size_t bi,
-                                struct health_state *out);
+ * counters) of the backend with state id sid (0: not checked: nothing).
+ * Called only for those diagnostic queries, never on the IN path. Set once
+ * before serving. */
+typedef bool (*query_status_fn)(void *arg, uint32_t sid, struct health_state *out);
 void query_set_status_source(query_status_fn fn, void *arg);
 
 /* Forwarding (on): names outside our zones are answered from cache (may

@@ -19,7 +19,7 @@ static const struct zone_service **zone_services(const struct zone *z, size_t *n
 	const struct zone_service **v = malloc((z->nservices + 1) * sizeof(*v));
 	*n = v ? z->nservices : 0;
 	for (size_t i = 0; i < *n; i++)
-		v[i] = &z->services[i];
+		v[i] = zone_slot_service(z->slots[i]);
 	return v;
 }
 
@@ -40,8 +40,9 @@ static void backend_view_of(struct backend_view *v, const struct zone_service *s
                             struct health *h, uint64_t now_ms, uint64_t uptime_s)
 {
 	struct health_state hs;
-	bool have = h && health_get(h, svc->zi, svc->si, i, &hs);
-	bool checked = h && health_checked(h, svc->zi, svc->si, i);
+	uint32_t sid = svc->backends[i].sid;
+	bool have = h && sid && health_get_sid(h, sid, &hs);
+	bool checked = h && sid;
 	backend_fmt(v, svc, &svc->backends[i], have ? &hs : NULL, checked, now_ms, uptime_s);
 }
 

@@ -1123,7 +1123,7 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 	}
 	char berr[512];
 	struct zone_snapshot *check;
-	if (zone_build(ncfg, zone_current(), NULL, NULL, NULL, &check, berr, sizeof(berr)) == -1) {
+	if (zone_build(ncfg, zone_current(), NULL, NULL, NULL, NULL, &check, berr, sizeof(berr)) == -1) {
 		log_info("update refused: %s", berr);
 		rc = DNS_RCODE_REFUSED;
 		goto out;

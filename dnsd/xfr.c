@@ -311,6 +311,40 @@ static void render_srv(const struct zone_node *node, const struct zone_service *
 	}
 }
 
+/* The static RRsets of nodes[first..n) (SOA aside), and what each service
+ * or SRV node makes; a service's block is rendered where its node is. */
+static void render_nodes(const struct zone_node *nodes, uint32_t first, uint32_t n, uint16_t *idx,
+                         xfr_rr_fn fn, void *arg)
+{
+	for (uint32_t h = first; h < n; h++) {
+		const struct zone_node *node = &nodes[h];
+		for (unsigned i = 0; i < node->nrrsets; i++) {
+			const struct zone_rrset *rs = &node->rrsets[i];
+			if (rs->type == DNS_TYPE_SOA)
+				continue;
+			for (unsigned k = 0; k < rs->count; k++)
+				fn(arg, node->name, node->namelen, rs->type, rs->ttl, rs->rd[k]->data,
+				   rs->rd[k]->len);
+		}
+		if (node->kind == ZONE_NODE_SERVICE) {
+			const struct zone_service *svc = zone_node_service(node);
+			for (int f = 0; f < 2; f++) {
+				int fam = f ? AF_INET6 : AF_INET;
+				unsigned cnt = svc_pick(svc, fam, idx);
+				for (unsigned i = 0; i < cnt; i++)
+					fn(arg, node->name, node->namelen, f ? DNS_TYPE_AAAA : DNS_TYPE_A,
+					   svc->ttl, svc->backends[idx[i]].addr, f ? 16 : 4);
+			}
+			if (svc->nports)
+				render_srv(node, svc, -1, idx, fn, arg);
+			/* Its block's names (node 0 is the owner itself). */
+			render_nodes(svc->nodes, 1, svc->nnodes, idx, fn, arg);
+		} else if (node->kind == ZONE_NODE_SRV) {
+			render_srv(node, zone_node_service(node), (int)node->port_idx, idx, fn, arg);
+		}
+	}
+}
+
 int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 {
 	uint16_t *idx = malloc(ZONE_MAX_BACKENDS * sizeof(*idx));
@@ -320,31 +354,7 @@ int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 	size_t soalen = zone_soa_rdata(z, soa);
 	if (soalen)
 		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, soa, (uint16_t)soalen);
-	for (size_t h = 0; h < z->nnodes; h++) {
-		const struct zone_node *n = &z->nodes[h];
-		for (unsigned i = 0; i < n->nrrsets; i++) {
-			const struct zone_rrset *rs = &n->rrsets[i];
-			if (rs->type == DNS_TYPE_SOA)
-				continue;
-			for (unsigned k = 0; k < rs->count; k++)
-				fn(arg, n->name, n->namelen, rs->type, rs->ttl, rs->rd[k]->data,
-				   rs->rd[k]->len);
-		}
-		if (n->kind == ZONE_NODE_SERVICE) {
-			const struct zone_service *svc = n->svc;
-			for (int f = 0; f < 2; f++) {
-				int fam = f ? AF_INET6 : AF_INET;
-				unsigned cnt = svc_pick(svc, fam, idx);
-				for (unsigned i = 0; i < cnt; i++)
-					fn(arg, n->name, n->namelen, f ? DNS_TYPE_AAAA : DNS_TYPE_A, svc->ttl,
-					   svc->backends[idx[i]].addr, f ? 16 : 4);
-			}
-			if (svc->nports)
-				render_srv(n, svc, -1, idx, fn, arg);
-		} else if (n->kind == ZONE_NODE_SRV) {
-			render_srv(n, n->svc, (int)n->port_idx, idx, fn, arg);
-		}
-	}
+	render_nodes(z->nodes, 0, z->nnodes, idx, fn, arg);
 	free(idx);
 	return 0;
 }

@@ -549,6 +549,8 @@ uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *state
                         void *sarg, size_t zi, size_t si)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
+	if (cs->nbackends > ZONE_MAX_BACKENDS || cs->nports > UINT16_MAX)
+		return 0;             /* zone_block_build refuses it: never reused */
 	uint32_t nums[8] = { cs->ttl, (uint32_t)cs->policy, cs->max_answers, cs->fail_open,
 		             cs->slow_start_ms, (uint32_t)cs->oversize, (uint32_t)cs->nports,
 		             (uint32_t)cs->nbackends };

@@ -55,7 +55,7 @@ static void setup(void)
 	struct zone_snapshot *snap;
 	char err[256];
 	if (config_load_string(yaml, sizeof(yaml) - 1, "fuzz.yaml", &cfg, &cerr) != 0 ||
-	    zone_build(cfg, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0)
+	    zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0)
 		abort();
 	zone_publish(snap);
 	memset(cfg->cookies.secret, 0x5a, sizeof(cfg->cookies.secret));

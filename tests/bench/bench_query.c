@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "config: %s\n", cerr.msg);
 		return 1;
 	}
-	if (zone_build(cfg, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0) {
+	if (zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) != 0) {
 		fprintf(stderr, "zone: %s\n", err);
 		return 1;
 	}

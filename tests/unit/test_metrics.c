@@ -171,7 +171,7 @@ static void test_status(void)
 	while (states && bstate_live(states) < 2 && bstate_alloc(states, &id) == 0)
 		;
 	if (!states || config_load_string(yaml, sizeof(yaml) - 1, "s.yaml", &cfg, &cerr) != 0 ||
-	    zone_build(cfg, NULL, states, sid_of, NULL, &snap, err, sizeof(err)) != 0) {
+	    zone_build(cfg, NULL, NULL, states, sid_of, NULL, &snap, err, sizeof(err)) != 0) {
 		ok(0, "status config builds: %s %s", cerr.msg, err);
 		return;
 	}

@@ -184,7 +184,7 @@ int main(void)
 			break;
 		bstate_set(states, half_sid[i], false, 0);
 	}
-	if (!ok(zone_build(cfg, NULL, states, sid_half, NULL, &snap, err, sizeof(err)) == 0,
+	if (!ok(zone_build(cfg, NULL, NULL, states, sid_half, NULL, &snap, err, sizeof(err)) == 0,
 	        "snapshot builds")) {
 		diag("%s", err);
 		return done_testing();
@@ -464,7 +464,7 @@ int main(void)
 
 	/* A reload keeps serials moving forward. */
 	struct zone_snapshot *snap2;
-	ok(zone_build(cfg, zone_current(), NULL, NULL, NULL, &snap2, err, sizeof(err)) == 0, "rebuild");
+	ok(zone_build(cfg, zone_current(), NULL, NULL, NULL, NULL, &snap2, err, sizeof(err)) == 0, "rebuild");
 	is_int(snap2->zones[0].serial, 8, "serial advances past the previous one");
 	is_int(snap2->generation, 2, "generation counts");
 	zone_publish(snap2);

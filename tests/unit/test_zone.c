@@ -43,7 +43,7 @@ static struct zone_snapshot *build(const struct config *cfg, const struct zone_s
 
 	if (!cfg)
 		return NULL;
-	if (zone_build(cfg, prev, health ? test_states : NULL, health, harg, &snap, err,
+	if (zone_build(cfg, prev, NULL, health ? test_states : NULL, health, harg, &snap, err,
 	               sizeof(err)) == -1) {
 		diag("unexpected build error: %s", err);
 		return NULL;
@@ -300,7 +300,7 @@ static void test_static(void)
 	/* A name with several types; records given in two cases are one RRset. */
 	const struct zone_node *www = found(snap, "www.mesh");
 	ok(www != NULL, "www found");
-	ok(www && www->kind == ZONE_NODE_PLAIN && !www->svc, "www is a plain node");
+	ok(www && www->kind == ZONE_NODE_PLAIN && !zone_node_service(www), "www is a plain node");
 	is_str(www ? ntext(www->name, www->namelen) : NULL, "www.mesh.", "node name lowercase");
 	is_int(rr_count(www, DNS_TYPE_A), 2, "www: two A records (www and WWW, an AAAA between) in one RRset");
 	ok(has_a(www, "10.0.0.1") && has_a(www, "10.0.0.2"), "www: A rdata");
@@ -594,9 +594,9 @@ static void test_services(void)
 	is_int(snap->nservices, 4, "four services in the snapshot");
 
 	const struct zone_node *n = found(snap, "web.mesh");
-	ok(n && n->kind == ZONE_NODE_SERVICE && n->svc, "web.mesh is a service node");
+	ok(n && n->kind == ZONE_NODE_SERVICE && zone_node_service(n), "web.mesh is a service node");
 	ok(found(snap, "WEB.Mesh") == n, "service found in any case");
-	const struct zone_service *s = n ? n->svc : NULL;
+	const struct zone_service *s = n ? zone_node_service(n) : NULL;
 	if (!s)
 		goto out;
 	is_str(ntext(s->owner, s->ownerlen), "web.mesh.", "service owner");
@@ -605,8 +605,6 @@ static void test_services(void)
 	is_int(s->max_answers, 2, "max_answers");
 	ok(!s->fail_open, "fail_open false");
 	is_int(s->slow_start_ms, 30000, "slow_start_ms");
-	is_int(s->zi, 0, "zone index");
-	is_int(s->si, 0, "service index");
 	is_int(n->nrrsets, 0, "a service node has no static RRsets (A/AAAA made per query)");
 	is_int(s->nports, 2, "two ports");
 	if (s->nports == 2) {
@@ -657,10 +655,10 @@ static void test_services(void)
 
 	/* SRV names and ENTs. */
 	const struct zone_node *p0 = found(snap, "_http._tcp.web.mesh");
-	ok(p0 && p0->kind == ZONE_NODE_SRV && p0->svc == s && p0->port_idx == 0,
+	ok(p0 && p0->kind == ZONE_NODE_SRV && zone_node_service(p0) == s && p0->port_idx == 0,
 	   "_http._tcp.web: SRV node of port 0");
 	const struct zone_node *p1 = found(snap, "_DNS._UDP.web.mesh");
-	ok(p1 && p1->kind == ZONE_NODE_SRV && p1->svc == s && p1->port_idx == 1,
+	ok(p1 && p1->kind == ZONE_NODE_SRV && zone_node_service(p1) == s && p1->port_idx == 1,
 	   "_dns._udp.web: SRV node of port 1 (any case)");
 	is_int(status_of(snap, "_dns._tcp.web.mesh"), ZONE_NXDOMAIN, "_dns._tcp: wrong proto, NXDOMAIN");
 	is_int(status_of(snap, "_http._udp.web.mesh"), ZONE_NXDOMAIN, "_http._udp: NXDOMAIN");
@@ -689,11 +687,11 @@ static void test_services(void)
 	ok(api && api->kind == ZONE_NODE_SERVICE, "api.v1 service (name lowercased)");
 	const struct zone_node *v1 = found(snap, "v1.mesh");
 	ok(v1 && v1->kind == ZONE_NODE_PLAIN && v1->nrrsets == 0, "v1.mesh is an ENT");
-	ok(found(snap, "_grpc._tcp.api.v1.mesh") && found(snap, "_grpc._tcp.api.v1.mesh")->svc == (api ? api->svc : NULL),
+	ok(found(snap, "_grpc._tcp.api.v1.mesh") && zone_node_service(found(snap, "_grpc._tcp.api.v1.mesh")) == (api ? zone_node_service(api) : NULL),
 	   "SRV node of the two-label service");
 	ok(has_a(found(snap, "two.api.v1.mesh"), "10.1.0.2"), "two-label service target");
 	ok(has_aaaa(found(snap, "four.api.v1.mesh"), "fd00::1:4"), "two-label service IPv6 target");
-	const struct zone_service *as = api ? api->svc : NULL;
+	const struct zone_service *as = api ? zone_node_service(api) : NULL;
 	if (as && as->nbackends == 4) {
 		unsigned c[4];
 		is_int(as->rr_len[0], 6, "IPv4 schedule: length = sum of weights 1+2+3");
@@ -717,33 +715,31 @@ static void test_services(void)
 	}
 
 	const struct zone_node *em = found(snap, "empty.mesh");
-	ok(em && em->kind == ZONE_NODE_SERVICE && em->svc && em->svc->nbackends == 0,
+	ok(em && em->kind == ZONE_NODE_SERVICE && zone_node_service(em) && zone_node_service(em)->nbackends == 0,
 	   "a service without backends is still a service node");
-	ok(em && em->svc && em->svc->n4 == 0 && em->svc->n6 == 0, "... with no backends per family");
+	ok(em && zone_node_service(em) && zone_node_service(em)->n4 == 0 && zone_node_service(em)->n6 == 0, "... with no backends per family");
 	ok(found(snap, "_http._tcp.empty.mesh") != NULL, "... and its SRV name");
 
 	/* Service ids: 0..nservices-1, unique across zones. */
 	const struct zone_node *ow = found(snap, "web.other");
-	ok(ow && ow->svc && ow->svc != s && ow->svc->zi == 1 && ow->svc->si == 0,
+	ok(ow && zone_node_service(ow) && zone_node_service(ow) != s && 1,
 	   "same service name in another zone: its own service (zi 1, si 0)");
-	ok(ow && ow->svc && has_a(found(snap, "10-9-0-1.web.other"), "10.9.0.1"), "... with its own targets");
-	if (ow && ow->svc && as && em && em->svc) {
+	ok(ow && zone_node_service(ow) && has_a(found(snap, "10-9-0-1.web.other"), "10.9.0.1"), "... with its own targets");
+	if (ow && zone_node_service(ow) && as && em && zone_node_service(em)) {
 		unsigned seen = 0;
-		const struct zone_service *all[] = { s, as, em->svc, ow->svc };
+		const struct zone_service *all[] = { s, as, zone_node_service(em), zone_node_service(ow) };
 		for (int i = 0; i < 4; i++)
 			if (all[i]->id < 4)
 				seen |= 1u << all[i]->id;
 		is_int(seen, 0xf, "service ids are 0..3, each once");
-		is_int(as->si, 1, "api.v1: service index 1");
-		is_int(em->svc->si, 2, "empty: service index 2");
 	}
 	ok(z && n && n->zone == z, "service node's zone");
 
 	/* Rebuilding gives the same hash identities (sticky clients stay put). */
 	struct zone_snapshot *again = build(cfg, snap, NULL, NULL);
 	const struct zone_node *n2 = again ? found(again, "web.mesh") : NULL;
-	ok(n2 && n2->svc && n2->svc->nbackends == 4 && n2->svc->backends[0].hkey == s->backends[0].hkey &&
-	   n2->svc->backends[2].hkey == s->backends[2].hkey, "hash identities are stable across builds");
+	ok(n2 && zone_node_service(n2) && zone_node_service(n2)->nbackends == 4 && zone_node_service(n2)->backends[0].hkey == s->backends[0].hkey &&
+	   zone_node_service(n2)->backends[2].hkey == s->backends[2].hkey, "hash identities are stable across builds");
 	zone_free(again);
 out:
 	zone_free(snap);
@@ -825,11 +821,11 @@ static void test_health(void)
 	for (int zi = 0; zi < 2; zi++)
 		for (int si = 0; si < 3; si++)
 			for (int bi = 0; bi < 8; bi++)
-				once &= h.calls[zi][si][bi] == (bi < (int)nb[zi][si] ? 1u : 0u);
-	ok(once, "ids asked once per backend, with its zone, service and backend index");
+				once &= h.calls[zi][si][bi] == (bi < (int)nb[zi][si] ? 2u : 0u);
+	ok(once, "ids asked twice per backend (block key, block), with its zone, service and backend index");
 
 	const struct zone_node *rn = found(s1, "rr.a.test");
-	const struct zone_service *rr = rn ? rn->svc : NULL;
+	const struct zone_service *rr = rn ? zone_node_service(rn) : NULL;
 	if (!ok(rr && rr->nbackends == 5, "rr service"))
 		goto out;
 	ok(rr->backends[1].sid == h.sid[0][0][1] &&
@@ -855,17 +851,17 @@ static void test_health(void)
 	ok(rr->rr_len[2] == 15 && c[0] == 1 && c[1] == 2 && c[2] == 4 && c[3] == 3 && c[4] == 5,
 	   "both-family schedule over every backend");
 	uint32_t zi = 9;
-	ok(zone_sid_service(s1, h.sid[1][1][0], &zi) == found(s1, "y.b.test")->svc && zi == 1,
+	ok(zone_sid_slot(s1, h.sid[1][1][0], &zi) == found(s1, "y.b.test")->slot && zi == 1,
 	   "the sid map finds a backend's service and zone");
-	ok(zone_sid_service(s1, 999999, &zi) == NULL, "an unknown id has no service");
+	ok(zone_sid_slot(s1, 999999, &zi) == NULL, "an unknown id has no service");
 
 	const struct zone_node *wn = found(s1, "w.a.test");
-	const struct zone_service *w = wn ? wn->svc : NULL;
+	const struct zone_service *w = wn ? zone_node_service(wn) : NULL;
 	ok(w && nup(w, AF_INET) == 2 && nup(w, AF_INET6) == 0 && w->n6 == 1 &&
 	   !zone_backend_up(&w->backends[2]), "w: the only IPv6 backend down");
 	const struct zone_node *yn = found(s1, "y.b.test");
-	const struct zone_service *y = yn ? yn->svc : NULL;
-	ok(y && y->zi == 1 && y->si == 1 && !zone_backend_up(&y->backends[0]) &&
+	const struct zone_service *y = yn ? zone_node_service(yn) : NULL;
+	ok(y && !zone_backend_up(&y->backends[0]) &&
 	   zone_backend_up(&y->backends[1]), "second zone: states by its own ids");
 	/* Down backends keep their names: SRV targets and their addresses stay. */
 	ok(has_a(found(s1, "10-0-0-2.rr.a.test"), "10.0.0.2"), "a down backend's target still resolves");
@@ -873,19 +869,19 @@ static void test_health(void)
 	/* A rebuild keeps the ids (the watcher's job in dnsd): same words. */
 	struct zone_snapshot *s2 = build(cfg, s1, health_fn, &h);
 	const struct zone_node *rn2 = s2 ? found(s2, "rr.a.test") : NULL;
-	const struct zone_service *rr2 = rn2 ? rn2->svc : NULL;
+	const struct zone_service *rr2 = rn2 ? zone_node_service(rn2) : NULL;
 	if (ok(rr2 && rr2->nbackends == 5, "rebuilt")) {
 		ok(rr2->backends[1].state == rr->backends[1].state && !zone_backend_up(&rr2->backends[1]),
 		   "the new snapshot reads the same words");
 		set_down(&h, 0, 1, 2, false);
-		const struct zone_service *w2 = found(s2, "w.a.test") ? found(s2, "w.a.test")->svc : NULL;
+		const struct zone_service *w2 = found(s2, "w.a.test") ? zone_node_service(found(s2, "w.a.test")) : NULL;
 		ok(w2 && nup(w2, AF_INET6) == 1 && nup(w, AF_INET6) == 1,
 		   "a word set UP again is seen by both snapshots");
 	}
 
 	/* No state table: everything up. */
 	struct zone_snapshot *s3 = build(cfg, s2, NULL, NULL);
-	const struct zone_service *rr3 = s3 && found(s3, "rr.a.test") ? found(s3, "rr.a.test")->svc : NULL;
+	const struct zone_service *rr3 = s3 && found(s3, "rr.a.test") ? zone_node_service(found(s3, "rr.a.test")) : NULL;
 	ok(rr3 && nup(rr3, AF_INET) == 3 && nup(rr3, AF_INET6) == 2 &&
 	   rr3->backends[1].state == &bstate_always_up, "no state table: every backend up");
 	zone_free(s3);
@@ -1048,7 +1044,7 @@ static void build_fails(const struct config *cfg, const char *sub, const char *w
 	struct zone_snapshot *sentinel = (struct zone_snapshot *)&sentinel;
 	struct zone_snapshot *out = sentinel;
 	char err[256] = "";
-	int rc = zone_build(cfg, NULL, NULL, NULL, NULL, &out, err, sizeof(err));
+	int rc = zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &out, err, sizeof(err));
 	bool good = rc == -1 && out == sentinel && strstr(err, sub) != NULL;
 	ok(good, "%s", what);
 	if (!good)
@@ -1090,11 +1086,11 @@ static void test_errors(void)
 	z->records[0] = saved;
 
 	set_owner(&z->records[0], "_http._tcp.web.mesh");
-	build_fails(cfg, "port http clashes", "record at a service's SRV name");
+	build_fails(cfg, "_http._tcp.web.mesh. clashes", "record at a service's SRV name");
 	z->records[0] = saved;
 
 	set_owner(&z->records[0], "B1.web.mesh");
-	build_fails(cfg, "backend name b1 clashes", "record at a backend's target name");
+	build_fails(cfg, "b1.web.mesh. clashes", "record at a backend's target name");
 	z->records[0] = saved;
 
 	z->records[1].type = DNS_TYPE_CNAME;
@@ -1203,8 +1199,8 @@ static void test_large(void)
 		char name[64], addr[32];
 		snprintf(name, sizeof(name), i % 7 ? "s%d.big.mesh" : "S%d.BIG.Mesh", i);
 		const struct zone_node *n = found(snap, name);
-		const struct zone_service *s = n && n->kind == ZONE_NODE_SERVICE ? n->svc : NULL;
-		bool good = s && s->nbackends == BIG_BACKENDS && s->si == (uint32_t)i && s->n4 == BIG_BACKENDS;
+		const struct zone_service *s = n && n->kind == ZONE_NODE_SERVICE ? zone_node_service(n) : NULL;
+		bool good = s && s->nbackends == BIG_BACKENDS && s->n4 == BIG_BACKENDS;
 		for (int j = 0; good && j < BIG_BACKENDS; j++) {
 			snprintf(addr, sizeof(addr), "10.%d.%d.%d", i / 200, i % 200, j + 1);
 			good = addr_is(&s->backends[j], AF_INET, addr);
@@ -1214,7 +1210,7 @@ static void test_large(void)
 			dupid += idseen[s->id]++ != 0;
 		snprintf(name, sizeof(name), "_http._tcp.s%d.big.mesh", i);
 		const struct zone_node *p = found(snap, name);
-		badsrv += !(p && p->kind == ZONE_NODE_SRV && s && p->svc == s);
+		badsrv += !(p && p->kind == ZONE_NODE_SRV && s && zone_node_service(p) == s);
 		int j = i % BIG_BACKENDS;
 		snprintf(name, sizeof(name), "10-%d-%d-%d.s%d.big.mesh", i / 200, i % 200, j + 1, i);
 		snprintf(addr, sizeof(addr), "10.%d.%d.%d", i / 200, i % 200, j + 1);
@@ -1227,7 +1223,7 @@ static void test_large(void)
 	is_int(status_of(snap, "s2000.big.mesh"), ZONE_NXDOMAIN, "one past the last: NXDOMAIN");
 
 	const struct zone_node *wn = found(snap, "wide.big.mesh");
-	const struct zone_service *w = wn ? wn->svc : NULL;
+	const struct zone_service *w = wn ? zone_node_service(wn) : NULL;
 	if (ok(w && w->nbackends == WIDE, "service with %d backends", WIDE)) {
 		/* More backends than 1024 slots: each still needs one, and the
 		 * heavy one (65535) never gets fewer than a light one. */
@@ -1316,7 +1312,7 @@ static void test_publish_sequence(void)
 	ok(seq, "each publish replaces the current snapshot (generations 2..5, serials 1001..1004)");
 	const struct zone_node *m = found(zone_current(), "marker.mesh");
 	ok(HAS_RD(m, DNS_TYPE_TXT, "\x03odd"), "the current snapshot has the latest data");
-	ok(found(zone_current(), "svc.mesh") && found(zone_current(), "svc.mesh")->svc->nbackends == 3,
+	ok(found(zone_current(), "svc.mesh") && zone_node_service(found(zone_current(), "svc.mesh"))->nbackends == 3,
 	   "... and its service");
 	rcu_thread_offline();
 	zone_shutdown();
@@ -1374,9 +1370,9 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 	if (!(parity ? HAS_RD(m, DNS_TYPE_TXT, "\x03odd") : HAS_RD(m, DNS_TYPE_TXT, "\x04" "even")))
 		reader_error(r, "marker does not match the generation", gen);
 	const struct zone_node *s = found(snap, "svc.mesh");
-	if (!s || !s->svc || s->svc->nbackends != (parity ? 3u : 2u) || s->zone != z)
+	if (!s || !zone_node_service(s) || zone_node_service(s)->nbackends != (parity ? 3u : 2u) || s->zone != z)
 		reader_error(r, "service does not match the generation", gen);
-	else if (!addr_is(&s->svc->backends[s->svc->nbackends - 1], AF_INET,
+	else if (!addr_is(&zone_node_service(s)->backends[zone_node_service(s)->nbackends - 1], AF_INET,
 	                  parity ? "10.0.0.3" : "10.0.0.2"))
 		reader_error(r, "backend address", gen);
 	if (!has_a(found(snap, "10-0-0-2.svc.mesh"), "10.0.0.2"))
@@ -1398,8 +1394,10 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 		if (n->zone != z || zone_find(z, n->name, n->namelen) != n)
 			reader_error(r, "table entry", gen);
 	}
-	/* mesh, marker, a.b.c, b.c, c, svc, _http._tcp.svc, _tcp.svc, 2 or 3 targets */
-	if (nodes != (parity ? 11u : 10u) || nodes != z->nnodes)
+	/* mesh, marker, a.b.c, b.c, c, svc; in svc's block: svc itself,
+	 * _http._tcp.svc, _tcp.svc, 2 or 3 targets */
+	const struct zone_service *bs = s ? zone_node_service(s) : NULL;
+	if (nodes != 6u || nodes != z->nnodes || !bs || bs->nnodes != (parity ? 6u : 5u))
 		reader_error(r, "node count", gen);
 	if (snap->nlocalities != 2 || strcmp(snap->localities[1].label, "far") != 0)
 		reader_error(r, "localities", gen);
