@@ -1111,6 +1111,8 @@ static void test_oversize_search_path(void)
 	bad("zones:\n  - name: mesh\n    services:\n      - {name: a, ports: {http: 80}, "
 	    "backends: [10.0.0.1], oversize: tc}\n", NULL, "expected one of subset, truncate",
 	    "unknown oversize");
+}
+
 /* Messages that say what to write instead: a near key or value, IPv6
  * with a port. */
 static void test_ergonomics(void)
