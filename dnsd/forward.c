@@ -1026,10 +1026,35 @@ static bool sa_local(const struct sockaddr_storage *ss)
 	return found;
 }
 
-bool forward_is_self(const struct cfg_listen *up, const struct cfg_listen *listen, size_t nlisten)
+/* An IPv4-mapped IPv6 address (::ffff:127.0.0.1) as the IPv4 address it
+ * reaches; anything else unchanged. */
+static void sa_unmap(const struct sockaddr_storage *in, struct sockaddr_storage *out)
 {
+	*out = *in;
+	if (in->ss_family != AF_INET6)
+		return;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)in;
+	if (!IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	struct sockaddr_in s4;
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+	memset(out, 0, sizeof(*out));
+	memcpy(out, &s4, sizeof(s4));
+}
+
+bool forward_is_self(const struct cfg_listen *upstream, const struct cfg_listen *listen,
+                     size_t nlisten)
+{
+	struct cfg_listen unmapped = *upstream;
+	sa_unmap(&upstream->ss, &unmapped.ss);
+	const struct cfg_listen *up = &unmapped;
 	for (size_t i = 0; i < nlisten; i++) {
-		const struct sockaddr_storage *l = &listen[i].ss;
+		struct sockaddr_storage lss;
+		sa_unmap(&listen[i].ss, &lss);
+		const struct sockaddr_storage *l = &lss;
 		if (l->ss_family != up->ss.ss_family)
 			continue;
 		/* A listen port 0 is picked by the kernel at start: no

@@ -74,9 +74,13 @@ void forward_free(struct forward *f);
 int forward_read_resolv_conf(const char *path, struct cfg_listen *out, size_t max, size_t *n,
                              char *err, size_t errlen);
 
-/* True if upstream up is one of our own listen addresses (forwarding to
- * it would loop): the same port and address, a wildcard listen address
- * matching every local address (loopback and interfaces). */
-bool forward_is_self(const struct cfg_listen *up, const struct cfg_listen *listen, size_t nlisten);
+/* True if upstream is one of our own listen addresses (forwarding to it
+ * would loop): the same port and address in any form (an IPv4-mapped
+ * IPv6 address is its IPv4 address), a wildcard listen address matching
+ * every local address (loopback, 127/8 and interfaces). A listen port 0
+ * matches nothing (the kernel picks it later); a loop through it, or
+ * through another server, is ended by coalescing (forward_submit). */
+bool forward_is_self(const struct cfg_listen *upstream, const struct cfg_listen *listen,
+                     size_t nlisten);
 
 #endif
