@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.request
 
 import dns.edns
 import dns.flags
@@ -306,7 +307,8 @@ def test_same_question_at_once_sent_upstream_once(dnsd, fakes):
         time.sleep(0.2)
         return response(wire, rrs=[("A", "192.0.2.9")])
     up = fakes(slow)
-    d = dnsd(front_yaml(["127.0.0.1:%d" % up.port], ", timeout: 1500ms"))
+    d = dnsd(front_yaml(["127.0.0.1:%d" % up.port], ", timeout: 1500ms"),
+             args=["--http", "127.0.0.1:0"])
     results = []
 
     def ask(i):
@@ -323,6 +325,13 @@ def test_same_question_at_once_sent_upstream_once(dnsd, fakes):
     assert all(ok and a == ["192.0.2.9"] for ok, _, a in results)
     assert {n for _, n, _ in results} == {"SaMe.example.test.", "same.example.test."}
     assert len(up.udp_queries) == 1
+    base = d.wait_log(r"http status on (http://\S+/)").group(1)
+    with urllib.request.urlopen(base + "metrics", timeout=3) as resp:
+        text = resp.read().decode()
+    # All 7 others waited for the first (a thread started after the answer
+    # came would be a cache hit instead: still one upstream query).
+    n = int(re.search(r"^dnsd_forward_coalesced_total (\d+)$", text, re.M).group(1))
+    assert 1 <= n <= 7, text
 
 
 # ---- 6. RRL covers cache hits and forwarded answers -----------------------
