@@ -12,11 +12,15 @@
 enum {
 	SHARDS = 64,                  /* a power of two; the hash's top bits pick one */
 	SHARD_BITS = 6,
-	/* Messages with more records are passed on but not cached: their TTL
-	 * offsets would not fit the scan's fixed array. */
-	SCAN_RR_MAX = 1024,
 	OPT_FIXED = 11,               /* root owner, type, class, ttl, rdlength */
-	KEY_MAX = DNS_NAME_MAX + 5,
+	/* The most records a message can hold: each takes at least a root
+	 * owner, type, class, TTL and RDLENGTH (11 bytes). The scan keeps the
+	 * TTL offset of every one, so any message that parses is passed on and
+	 * can be cached (a fixed 1024 turned bigger upstream answers into
+	 * SERVFAIL). */
+	SCAN_RR_MAX = DNS_MSG_MAX / OPT_FIXED,
+	/* Name, type, class, EDNS state, CD bit. */
+	KEY_MAX = DNS_NAME_MAX + 6,
 };
 
 /* What a response holds, as far as the cache needs it. Offsets are into
@@ -53,8 +57,8 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* Walks a response with one question. False if it does not parse, has
- * trailing bytes or more than SCAN_RR_MAX records. */
+/* Walks a response with one question. False if it does not parse or has
+ * trailing bytes. */
 static bool msg_scan(const uint8_t *msg, size_t len, struct msg_scan *s)
 {
 	struct wire_reader r;
@@ -113,7 +117,7 @@ struct entry {
 	uint64_t hash;
 	uint64_t stored_ms, expire_ms;
 	uint16_t qtype, qclass;
-	uint8_t edns, namelen;
+	uint8_t edns, namelen, cd;
 	uint16_t len, nttl;
 	uint16_t *ttl_off;            /* into data */
 	uint8_t *name;                /* lowercase */
@@ -193,8 +197,12 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-/* The lookup key: lowercase name, type, class, EDNS state. */
-static size_t make_key(const struct dns_question *q, enum cache_edns edns, uint8_t key[KEY_MAX])
+/* The lookup key: lowercase name, type, class, EDNS state, and the CD
+ * bit: a validating upstream answers CD=1 with data it would refuse
+ * (SERVFAIL) to CD=0, so the two are different questions (RFC 4035
+ * 3.2.2, as Unbound and BIND keep them apart). */
+static size_t make_key(const struct dns_question *q, enum cache_edns edns, uint16_t flags,
+                       uint8_t key[KEY_MAX])
 {
 	memcpy(key, q->name, q->namelen);
 	wire_name_lower(key, q->namelen);
@@ -202,7 +210,8 @@ static size_t make_key(const struct dns_question *q, enum cache_edns edns, uint8
 	put16(key + n, q->qtype);
 	put16(key + n + 2, q->qclass);
 	key[n + 4] = (uint8_t)edns;
-	return n + 5;
+	key[n + 5] = (flags & DNS_FLAG_CD) ? 1 : 0;
+	return n + 6;
 }
 
 static uint64_t key_hash(const struct cache *c, const uint8_t *key, size_t len)
@@ -221,11 +230,12 @@ static struct shard *shard_of(struct cache *c, uint64_t hash)
 
 static bool entry_is(const struct entry *e, uint64_t hash, const uint8_t *key, size_t keylen)
 {
-	size_t namelen = keylen - 5;
+	size_t namelen = keylen - 6;
 	return e->hash == hash && e->namelen == namelen &&
 	       e->qtype == ((uint16_t)key[namelen] << 8 | key[namelen + 1]) &&
 	       e->qclass == ((uint16_t)key[namelen + 2] << 8 | key[namelen + 3]) &&
-	       e->edns == key[namelen + 4] && memcmp(e->name, key, namelen) == 0;
+	       e->edns == key[namelen + 4] && e->cd == key[namelen + 5] &&
+	       memcmp(e->name, key, namelen) == 0;
 }
 
 /* The shard's lock must be held. */
@@ -276,7 +286,7 @@ size_t cache_get(struct cache *c, const struct dns_question *q, enum cache_edns 
 	uint8_t key[KEY_MAX];
 	if (!c || !c->set.max_entries)
 		return 0;
-	size_t keylen = make_key(q, edns, key);
+	size_t keylen = make_key(q, edns, flags, key);
 	uint64_t hash = key_hash(c, key, keylen);
 	struct shard *s = shard_of(c, hash);
 	struct entry *dead = NULL;
@@ -314,7 +324,8 @@ size_t cache_get(struct cache *c, const struct dns_question *q, enum cache_edns 
 	put16(out, id);
 	uint16_t f = (uint16_t)((out[2] << 8 | out[3]) & ~(DNS_FLAG_RD | DNS_FLAG_CD));
 	put16(out + 2, (uint16_t)(f | (flags & (DNS_FLAG_RD | DNS_FLAG_CD))));
-	/* The stored question is the first asker's spelling of the same name. */
+	/* The stored question is the first asker's spelling of the same name,
+	 * written out in full (cache_put takes no other): same length. */
 	memcpy(out + DNS_HEADER_LEN, q->name, q->namelen);
 	if (len > limit)
 		len = cache_truncate(out, len, limit);
@@ -342,20 +353,59 @@ static void set_answer_flags(uint8_t *msg, const struct msg_scan *sc, uint16_t u
 		put16(msg + sc->opt_off + 3, udp_max_payload);
 }
 
-bool cache_prepare_answer(uint8_t *msg, size_t len, uint16_t udp_max_payload)
+/* True if the scanned message answers q as asked: QR set, opcode QUERY,
+ * and one question with q's type, class and name (in any case) written
+ * out in full, so that the question has q's length and every offset in
+ * the rest of the message stays valid when the question is rewritten in
+ * the client's spelling. A question name compressed into the header
+ * (legal in form, never sent by a real server) is refused: patching it
+ * left a stray byte, and re-encoding it would move every later offset. */
+static bool answers_question(const struct msg_scan *sc, const struct dns_question *q)
+{
+	return (sc->flags & DNS_FLAG_QR) && DNS_OPCODE(sc->flags) == DNS_OPCODE_QUERY &&
+	       sc->qdcount == 1 && sc->q.qtype == q->qtype && sc->q.qclass == q->qclass &&
+	       sc->question_end == DNS_HEADER_LEN + q->namelen + 4 &&
+	       wire_name_equal(sc->q.name, sc->q.namelen, q->name, q->namelen);
+}
+
+size_t cache_answer_rewrite(const uint8_t *msg, size_t len, const struct dns_question *q,
+                            uint16_t id, uint16_t flags, uint16_t udp_max_payload,
+                            uint8_t *out, size_t cap, size_t *opt_off)
 {
 	struct msg_scan *sc = malloc(sizeof(*sc));
-	if (!sc)
-		return false;
-	bool ok = msg_scan(msg, len, sc);
-	if (ok)
-		set_answer_flags(msg, sc, udp_max_payload);
+	size_t n = 0;
+	if (!sc || !msg_scan(msg, len, sc) || !answers_question(sc, q))
+		goto out;
+	struct wire_writer w;
+	wire_writer_init(&w, out, cap);
+	uint16_t keep = (uint16_t)(sc->flags & ~(DNS_FLAG_AA | DNS_FLAG_RD | DNS_FLAG_CD));
+	struct dns_header h = {
+		.id = id,
+		.flags = (uint16_t)(keep | DNS_FLAG_RA | (flags & (DNS_FLAG_RD | DNS_FLAG_CD))),
+		.qdcount = 1,
+		.ancount = sc->ancount,
+		.nscount = sc->nscount,
+		.arcount = (uint16_t)(msg[10] << 8 | msg[11]),
+	};
+	wire_write_header(&w, &h);
+	wire_write_name(&w, q->name, q->namelen, false);
+	wire_write_u16(&w, q->qtype);
+	wire_write_u16(&w, q->qclass);
+	wire_write_bytes(&w, msg + sc->question_end, len - sc->question_end);
+	if (w.err || w.pos != len)
+		goto out;
+	if (sc->opt_off)
+		put16(out + sc->opt_off + 3, udp_max_payload);
+	if (opt_off)
+		*opt_off = sc->opt_off;
+	n = w.pos;
+out:
 	free(sc);
-	return ok;
+	return n;
 }
 
 bool cache_put(struct cache *c, const struct dns_question *q, enum cache_edns edns,
-               const uint8_t *msg, size_t len)
+               uint16_t flags, const uint8_t *msg, size_t len)
 {
 	if (!c || !c->set.max_entries)
 		return false;
@@ -364,9 +414,7 @@ bool cache_put(struct cache *c, const struct dns_question *q, enum cache_edns ed
 	bool stored = false;
 	if (!sc || !msg_scan(msg, len, sc))
 		goto out;
-	if (!(sc->flags & DNS_FLAG_QR) || (sc->flags & DNS_FLAG_TC) ||
-	    DNS_OPCODE(sc->flags) != DNS_OPCODE_QUERY || sc->q.qtype != q->qtype ||
-	    sc->q.qclass != q->qclass || !wire_name_equal(sc->q.name, sc->q.namelen, q->name, q->namelen))
+	if (!answers_question(sc, q) || (sc->flags & DNS_FLAG_TC))
 		goto out;
 	unsigned rcode = DNS_RCODE(sc->flags);
 	uint32_t lo, hi;
@@ -401,12 +449,13 @@ bool cache_put(struct cache *c, const struct dns_question *q, enum cache_edns ed
 	set_answer_flags(e->msg, sc, c->set.udp_max_payload);
 
 	uint8_t key[KEY_MAX];
-	size_t keylen = make_key(q, edns, key);
+	size_t keylen = make_key(q, edns, flags, key);
 	memcpy(e->name, key, q->namelen);
 	e->namelen = (uint8_t)q->namelen;
 	e->qtype = q->qtype;
 	e->qclass = q->qclass;
 	e->edns = (uint8_t)edns;
+	e->cd = key[q->namelen + 5];
 	e->hash = key_hash(c, key, keylen);
 
 	struct shard *s = shard_of(c, e->hash);

@@ -41,7 +41,7 @@ struct cache *cache_new(const struct cache_settings *set);
 /* cache_free(NULL) is a no-op. No other thread may use it any more. */
 void cache_free(struct cache *c);
 
-/* Looks up (q's name in any case, qtype, qclass, edns). On a hit writes
+/* Looks up (q's name in any case, qtype, qclass, edns, flags' CD bit). On a hit writes
  * the answer into out: the cached message with the client's id, RD and CD
  * flags and question (case restored), every TTL but OPT's decremented by
  * the entry's age; if it is longer than limit, only header, question and
@@ -50,7 +50,9 @@ void cache_free(struct cache *c);
 size_t cache_get(struct cache *c, const struct dns_question *q, enum cache_edns edns,
                  uint16_t id, uint16_t flags, uint8_t *out, size_t cap, size_t limit);
 
-/* Stores response msg to question q if it is cacheable: NOERROR with
+/* Stores response msg to question q, asked with header flags (only CD
+ * matters: part of the key), if it answers q (see cache_answer_rewrite)
+ * and is cacheable: NOERROR with
  * answers (lifetime: the shortest TTL, clamped to min_ttl..max_ttl),
  * NXDOMAIN or NODATA with an SOA in the authority section (lifetime
  * min(SOA TTL, MINIMUM), RFC 2308 5, at most neg_max_ttl). Truncated
@@ -58,13 +60,22 @@ size_t cache_get(struct cache *c, const struct dns_question *q, enum cache_edns 
  * clamped to the lifetime, AA is cleared, RA set and OPT's payload size
  * set to ours. Returns true if stored. Any thread; allocates. */
 bool cache_put(struct cache *c, const struct dns_question *q, enum cache_edns edns,
-               const uint8_t *msg, size_t len);
+               uint16_t flags, const uint8_t *msg, size_t len);
 
 void cache_stats(struct cache *c, struct cache_stats *out);
 
-/* For forwarded answers not taken from the cache: clears AA, sets RA and
- * our payload size in OPT, in place. False if msg does not parse. */
-bool cache_prepare_answer(uint8_t *msg, size_t len, uint16_t udp_max_payload);
+/* An upstream's answer msg to question q, checked and rewritten for the
+ * client into out (cap bytes): the whole message must parse with no
+ * trailing bytes, have QR set, opcode QUERY and one question equal to q
+ * (name in any case, written without compression); anything else is a
+ * broken or forged answer. The copy has the client's id, RD and CD bits
+ * (from flags) and question spelling (re-encoded, not patched), AA
+ * cleared, RA set and our payload size in OPT. Returns its length (that
+ * of msg), with the OPT record's offset (0: none) in *opt_off if not
+ * NULL; 0 if msg is refused or cap too small. Any thread; allocates. */
+size_t cache_answer_rewrite(const uint8_t *msg, size_t len, const struct dns_question *q,
+                            uint16_t id, uint16_t flags, uint16_t udp_max_payload,
+                            uint8_t *out, size_t cap, size_t *opt_off);
 
 /* Cuts response msg (len bytes, in place) to header, question and its OPT
  * record with TC set if it is longer than limit. Returns the new length,

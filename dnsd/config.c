@@ -2230,6 +2230,70 @@ static int rrl_defaults(struct config *cfg)
 	return 0;
 }
 
+/* chaos: {allow: [prefixes]}: who may read CHAOS service status
+ * (<service>, _why.<service>: backend addresses, health, check errors).
+ * Default loopback; an empty list allows nobody. */
+static int chaos_allow_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_chaos *ch = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "allow", "an address prefix");
+	if (!s)
+		return -1;
+	struct cfg_locality loc;
+	const char *why;
+	if (parse_subnet(s, &loc, &why) == -1)
+		return fail(c, n, "allow: bad prefix '%.*s': %s", CFG_QUOTE, s, why);
+	struct cfg_prefix *p = &ch->allow[ch->nallow++];
+	p->family = loc.family;
+	memcpy(p->addr, loc.addr, 16);
+	p->prefix = loc.prefix;
+	return 0;
+}
+
+static int item_chaos_allow(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                            const struct schema_item *it)
+{
+	struct cfg_chaos *ch = obj;
+	(void)it;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "allow: expected a list of prefixes, got %s", node_kind(n));
+	if (item_count(n) > CFG_RRL_EXEMPT_MAX)
+		return fail(c, n, "allow: at most %d prefixes", CFG_RRL_EXEMPT_MAX);
+	free(ch->allow);
+	ch->allow = NULL;
+	ch->nallow = 0;
+	if (item_count(n) == 0)
+		return 0;
+	ch->allow = alloc_array(c, n, item_count(n), sizeof(*ch->allow));
+	if (!ch->allow)
+		return -1;
+	return each_item(c, n, "allow", false, ch, chaos_allow_one);
+}
+
+static const struct schema_item chaos_items[] = {
+	ITEM_FN("allow", item_chaos_allow, 0),
+	ITEM_END,
+};
+
+static int item_chaos(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	return schema_map(c, n, chaos_items, &cfg->chaos, 0, it->key);
+}
+
+static int chaos_defaults(struct config *cfg)
+{
+	cfg->chaos.allow = calloc(2, sizeof(*cfg->chaos.allow));
+	if (!cfg->chaos.allow)
+		return -1;
+	cfg->chaos.allow[0] = (struct cfg_prefix){ .family = AF_INET, .addr = { 127 }, .prefix = 8 };
+	cfg->chaos.allow[1] = (struct cfg_prefix){ .family = AF_INET6, .addr = { [15] = 1 },
+	                                           .prefix = 128 };
+	cfg->chaos.nallow = 2;
+	return 0;
+}
+
 /* ---- TSIG keys --------------------------------------------------------------- */
 
 struct key_parse {
@@ -2456,6 +2520,7 @@ static const struct schema_item top_items[] = {
 	ITEM_FN("cookies", item_cookies, 0),
 	ITEM_FN("rrl", item_rrl, 0),
 	ITEM_FN("search-path", item_search_path, 0),
+	ITEM_FN("chaos", item_chaos, 0),
 	ITEM_END,
 };
 
@@ -2811,6 +2876,7 @@ void config_free(struct config *cfg)
 	free(cfg->keys);
 	transfer_clear(&cfg->transfer);
 	free(cfg->rrl.exempt);
+	free(cfg->chaos.allow);
 	sodium_memzero(&cfg->cookies, sizeof(cfg->cookies));
 	for (size_t i = 0; i < cfg->nlocalities; i++)
 		free(cfg->localities[i].label);
@@ -2864,7 +2930,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	c.cfg->forward.max_outstanding = 1000;
 	c.cfg->cache = (struct cfg_cache){ .max_entries = 10000, .max_ttl = 86400, .neg_max_ttl = 3600 };
 	c.cfg->cookies.enabled = true;
-	if (rrl_defaults(c.cfg) == -1) {
+	if (rrl_defaults(c.cfg) == -1 || chaos_defaults(c.cfg) == -1) {
 		fail_at(&c, 1, 1, "out of memory");
 		goto out;
 	}

@@ -253,6 +253,12 @@ struct cfg_search {
 	bool any_label;               /* "*.<name>": one label of any value first */
 };
 
+/* chaos: who may read CHAOS service status (query.c). */
+struct cfg_chaos {
+	struct cfg_prefix *allow;     /* default 127.0.0.0/8 and ::1/128 */
+	size_t nallow;
+};
+
 struct config {
 	char *path;
 	struct cfg_listen *listen;    /* default: 127.0.0.1:53 */
@@ -277,6 +283,7 @@ struct config {
 	struct cfg_rrl rrl;
 	struct cfg_search search[CFG_SEARCH_MAX];   /* default: none (off) */
 	size_t nsearch;
+	struct cfg_chaos chaos;
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

@@ -22,7 +22,8 @@ struct forward_settings {
 	uint32_t timeout_ms;                 /* clients get SERVFAIL after this */
 	uint32_t max_outstanding;            /* queries queued or upstream, <= 60000 */
 	bool tcp;                            /* TCP to upstreams (else UDP, TCP on TC) */
-	uint16_t udp_max_payload;            /* advertised upstream and to clients */
+	uint16_t udp_max_payload;            /* advertised upstream and to clients; UDP
+	                                      * answers of any size we can read are taken */
 	struct cache *cache;                 /* answers stored here; may be NULL */
 };
 
@@ -40,6 +41,12 @@ struct forward_stats {
 	uint64_t dur_bucket[FORWARD_NBUCKETS];   /* per bucket, not cumulative */
 	uint64_t dur_count;           /* round trips (those over the last bound only here) */
 	uint64_t dur_sum_us;
+	uint64_t coalesced;           /* queries that took the answer of the same
+	                               * question already upstream (not sent again) */
+	uint64_t bad;                 /* UDP datagrams ignored: no such query, or not
+	                               * an answer to it (forged, late, broken) */
+	uint64_t via_tcp;             /* queries sent over TCP (truncated over UDP) */
+	uint64_t rrl_dropped;         /* answers not sent: rate limited */
 };
 
 struct forward;
@@ -49,7 +56,10 @@ struct forward *forward_start(const struct forward_settings *set, char *err, siz
 
 /* Hands query fq (from query_forward_info) to the forwarder; the answer
  * goes to the client described by peer (see server_route_save) within
- * timeout_ms. 0: queued; -1: not taken (max-outstanding reached or
+ * timeout_ms, through response rate limiting (guard.h) if over UDP. A
+ * query whose question is already upstream waits for that answer rather
+ * than being sent again (which also ends forwarding loops after one
+ * round). 0: queued; -1: not taken (max-outstanding reached or
  * stopping), the caller answers SERVFAIL now. Any thread; allocates. */
 int forward_submit(struct forward *f, const struct query_forward *fq,
                    const struct server_peer *peer);
@@ -73,9 +83,13 @@ void forward_free(struct forward *f);
 int forward_read_resolv_conf(const char *path, struct cfg_listen *out, size_t max, size_t *n,
                              char *err, size_t errlen);
 
-/* True if upstream up is one of our own listen addresses (forwarding to
- * it would loop): the same port and address, a wildcard listen address
- * matching every local address (loopback and interfaces). */
-bool forward_is_self(const struct cfg_listen *up, const struct cfg_listen *listen, size_t nlisten);
+/* True if upstream is one of our own listen addresses (forwarding to it
+ * would loop): the same port and address in any form (an IPv4-mapped
+ * IPv6 address is its IPv4 address), a wildcard listen address matching
+ * every local address (loopback, 127/8 and interfaces). A listen port 0
+ * matches nothing (the kernel picks it later); a loop through it, or
+ * through another server, is ended by coalescing (forward_submit). */
+bool forward_is_self(const struct cfg_listen *upstream, const struct cfg_listen *listen,
+                     size_t nlisten);
 
 #endif

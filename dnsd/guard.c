@@ -20,6 +20,8 @@ struct guard {
 	struct cookie_secrets secrets;
 	struct rrl_settings rrl;
 	struct rrl *table;            /* owned by this module, not by the guard */
+	/* chaos.allow, in rrl.h's prefix form (rrl_exempt matches it). */
+	struct rrl_settings chaos;
 };
 
 static struct guard *current_guard;
@@ -88,6 +90,12 @@ int guard_configure(const struct config *cfg)
 		memcpy(p->addr, r->exempt[i].addr, p->iplen);
 		p->prefix = r->exempt[i].prefix;
 	}
+	for (size_t i = 0; i < cfg->chaos.nallow && i < RRL_EXEMPT_MAX; i++) {
+		struct rrl_prefix *p = &g->chaos.exempt[g->chaos.nexempt++];
+		p->iplen = cfg->chaos.allow[i].family == AF_INET ? 4 : 16;
+		memcpy(p->addr, cfg->chaos.allow[i].addr, p->iplen);
+		p->prefix = cfg->chaos.allow[i].prefix;
+	}
 	if (r->rate && !rrl_table && !(rrl_table = rrl_new(RRL_TABLE_LOG2))) {
 		guard_free(g);
 		return -1;
@@ -145,6 +153,28 @@ static uint32_t now_seconds(void)
 	return (uint32_t)ts.tv_sec;
 }
 
+/* Where the OPT record of resp starts, 0 if it has none. */
+static size_t find_opt(const uint8_t *resp, size_t len)
+{
+	struct wire_reader r;
+	struct dns_header h;
+	wire_reader_init(&r, resp, len);
+	wire_read_header(&r, &h);
+	for (unsigned i = 0; i < h.qdcount && !r.err; i++) {
+		wire_read_name(&r, NULL);
+		wire_skip(&r, 4);
+	}
+	unsigned total = (unsigned)h.ancount + h.nscount + h.arcount;
+	for (unsigned i = 0; i < total && !r.err; i++) {
+		size_t start = r.pos;
+		struct dns_rr rr;
+		wire_read_rr(&r, &rr);
+		if (!r.err && rr.type == DNS_TYPE_OPT && i >= (unsigned)h.ancount + h.nscount)
+			return start;
+	}
+	return 0;
+}
+
 int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend, size_t opt_at,
                    bool tcp)
 {
@@ -165,19 +195,55 @@ int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend
 		METRICS_COUNT(thread_metrics, rrl_dropped);
 		return -1;
 	}
-	/* Slip: header and question with TC, no records but our OPT, so that
-	 * a real client asks again over TCP (RFC 7766), never rate limited. */
+	/* Slip: header and question with TC, no records but the OPT record
+	 * (copied alone: it need not be last in an upstream's answer), so
+	 * that a real client asks again over TCP (RFC 7766), never rate
+	 * limited. */
 	METRICS_COUNT(thread_metrics, rrl_slipped);
-	size_t len = qend;
-	uint16_t ar = 0;
-	if (opt_at >= qend && opt_at < (size_t)n) {
-		memmove(resp + qend, resp + opt_at, (size_t)n - opt_at);
-		len += (size_t)n - opt_at;
-		ar = 1;
+	if (opt_at == GUARD_OPT_FIND)
+		opt_at = find_opt(resp, (size_t)n);
+	size_t len = qend, optlen = 0;
+	if (opt_at >= qend && opt_at + 11 <= (size_t)n) {
+		optlen = 11 + (size_t)(resp[opt_at + 9] << 8 | resp[opt_at + 10]);
+		if (opt_at + optlen > (size_t)n)
+			optlen = 0;
+	}
+	if (optlen) {
+		memmove(resp + qend, resp + opt_at, optlen);
+		len += optlen;
 	}
 	resp[2] |= DNS_FLAG_TC >> 8;
 	memset(resp + 6, 0, 4);
 	resp[10] = 0;
-	resp[11] = (uint8_t)ar;
+	resp[11] = optlen ? 1 : 0;
 	return (int)len;
+}
+
+int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *resp, int n,
+                         size_t qend, size_t opt_at)
+{
+	struct guard_req gr = {
+		.g = __atomic_load_n(&current_guard, __ATOMIC_ACQUIRE),
+		.verdict = cookie_ok ? COOKIE_VALID : COOKIE_NONE,
+	};
+	gr.iplen = cookie_client_ip(peer, gr.ip);
+	return guard_response(&gr, resp, n, qend, opt_at, false);
+}
+
+bool guard_chaos_allowed(const struct guard_req *gr)
+{
+	const struct guard *g = gr->g;
+	if (!gr->iplen)
+		return false;
+	if (!g) {
+		/* Not configured (unit tests): the default, loopback. */
+		static const uint8_t v6lo[16] = { [15] = 1 };
+		return gr->iplen == 4 ? gr->ip[0] == 127 : memcmp(gr->ip, v6lo, 16) == 0;
+	}
+	return rrl_exempt(&g->chaos, gr->ip, gr->iplen);
+}
+
+bool guard_cookie_valid(const struct guard_req *gr)
+{
+	return gr->verdict == COOKIE_VALID || gr->verdict == COOKIE_RENEW;
 }

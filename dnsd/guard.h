@@ -51,12 +51,30 @@ struct guard_req {
 enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
                                 const struct dns_query *q, const struct sockaddr *peer, bool tcp);
 
+/* opt_at for guard_response: not known, found if needed (cache hits). */
+#define GUARD_OPT_FIND ((size_t)-1)
+
 /* Rate limiting of the finished response resp[0..n) (UDP only; exempt:
- * TCP, a valid server cookie, the exempt prefixes). qend is where the
- * question ends, opt_at where the OPT record starts (0: none; it must be
- * the last record). Returns n, the length of the truncated (TC, OPT kept)
- * form, or -1 to drop it. */
+ * TCP, a valid server cookie, the exempt prefixes): every UDP answer,
+ * authoritative, from the cache or forwarded, goes through it. qend is
+ * where the question ends, opt_at where the OPT record starts (0: none;
+ * GUARD_OPT_FIND: look for it). Returns n, the length of the truncated
+ * (TC, OPT kept) form, or -1 to drop it. */
 int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend, size_t opt_at,
                    bool tcp);
+
+/* The same for a UDP answer given later (the forwarder's): peer is the
+ * client, cookie_ok whether its query carried a valid server cookie. The
+ * caller must be an online RCU reader. */
+int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *resp, int n,
+                         size_t qend, size_t opt_at);
+
+/* True if the client of gr may read CHAOS service status (<service>,
+ * _why.<service>): its address is in chaos.allow (default loopback). */
+bool guard_chaos_allowed(const struct guard_req *gr);
+
+/* True if the request carried a valid server cookie (the client has shown
+ * it receives at its address: no amplification through it). */
+bool guard_cookie_valid(const struct guard_req *gr);
 
 #endif

@@ -531,11 +531,24 @@ static void render_forward_metrics(struct textbuf *tb, void *arg)
 	          "# HELP dnsd_forward_errors_total SERVFAIL to the client, by reason.\n"
 	          "# TYPE dnsd_forward_errors_total counter\n"
 	          "dnsd_forward_errors_total{reason=\"upstream\"} %llu\n"
-	          "dnsd_forward_errors_total{reason=\"max-outstanding\"} %llu\n",
+	          "dnsd_forward_errors_total{reason=\"max-outstanding\"} %llu\n"
+	          "# HELP dnsd_forward_coalesced_total Queries that waited for the same question "
+	          "already upstream.\n"
+	          "# TYPE dnsd_forward_coalesced_total counter\n"
+	          "dnsd_forward_coalesced_total %llu\n"
+	          "# HELP dnsd_forward_ignored_total UDP datagrams from upstreams that answered no "
+	          "query of ours.\n"
+	          "# TYPE dnsd_forward_ignored_total counter\n"
+	          "dnsd_forward_ignored_total %llu\n"
+	          "# HELP dnsd_forward_tcp_total Queries asked again over TCP (truncated over UDP).\n"
+	          "# TYPE dnsd_forward_tcp_total counter\n"
+	          "dnsd_forward_tcp_total %llu\n",
 	          (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	          (unsigned long long)cs.entries, (unsigned long long)cs.evictions,
 	          (unsigned long long)fs.forwarded, (unsigned long long)fs.answered,
-	          (unsigned long long)fs.failed, (unsigned long long)fs.over_cap);
+	          (unsigned long long)fs.failed, (unsigned long long)fs.over_cap,
+	          (unsigned long long)fs.coalesced, (unsigned long long)fs.bad,
+	          (unsigned long long)fs.via_tcp);
 	tb_printf(tb, "# HELP dnsd_forward_request_duration_seconds Upstream round trips, "
 	              "answered or failed.\n"
 	              "# TYPE dnsd_forward_request_duration_seconds histogram\n");
@@ -655,9 +668,12 @@ static void forward_teardown(void)
 	forward_stats(forwarder, &fs);
 	cache_stats(fwd_cache, &cs);
 	log_info("forward: %llu sent upstream, %llu answered, %llu SERVFAIL, %llu over "
-	         "max-outstanding; cache: %llu hits, %llu misses, %llu entries",
+	         "max-outstanding, %llu coalesced, %llu ignored datagrams, %llu rate-limited; "
+	         "cache: %llu hits, %llu misses, %llu entries",
 	         (unsigned long long)fs.forwarded, (unsigned long long)fs.answered,
 	         (unsigned long long)fs.failed, (unsigned long long)fs.over_cap,
+	         (unsigned long long)fs.coalesced, (unsigned long long)fs.bad,
+	         (unsigned long long)fs.rrl_dropped,
 	         (unsigned long long)cs.hits, (unsigned long long)cs.misses,
 	         (unsigned long long)cs.entries);
 	forward_free(forwarder);

@@ -27,6 +27,11 @@ enum {
 	/* answer_in's verdict for a name outside our zones when forwarding
 	 * is on (beyond every 12-bit RCODE). */
 	RCODE_FORWARD = 0x10000,
+	/* Over UDP without a valid server cookie, a CHAOS answer may be at
+	 * most this many times the query's size (a status answer was 33
+	 * times a 37-byte query): a bigger one goes out empty with TC, and
+	 * the client asks over TCP, or again with its server cookie. */
+	CHAOS_UDP_FACTOR = 3,
 };
 
 enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
@@ -706,9 +711,11 @@ static void chaos_why(struct query_worker *qw, struct answer *a, const struct dn
 }
 
 /* CHAOS class: version.bind/version.server TXT, and the status (<service>)
- * and explanation (_why.<service>) of services, for meshdig and operators. */
+ * and explanation (_why.<service>) of services, for meshdig and operators.
+ * Status reveals backend addresses, health and check errors: only clients
+ * in chaos.allow get it (others REFUSED, as for a name we do not have). */
 static unsigned answer_chaos(struct query_worker *qw, struct answer *a, const struct dns_question *q,
-                             bool *aa)
+                             const struct guard_req *gr, bool *aa)
 {
 	static const uint8_t vbind[] = "\7version\4bind";
 	static const uint8_t vserver[] = "\7version\6server";
@@ -717,6 +724,8 @@ static unsigned answer_chaos(struct query_worker *qw, struct answer *a, const st
 	               wire_name_equal(q->name, q->namelen, vserver, sizeof(vserver));
 	bool why = q->namelen > 5 && q->name[0] == 4 && strncasecmp((const char *)q->name + 1, "_why", 4) == 0;
 	const struct zone_service *svc = NULL;
+	if (!version && !guard_chaos_allowed(gr))
+		return DNS_RCODE_REFUSED;
 	if (!version && a->snap) {
 		struct zone_result r;
 		size_t skip = why ? 5 : 0;
@@ -854,7 +863,21 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	} else if (qt == DNS_TYPE_MAILA || qt == DNS_TYPE_MAILB) {
 		rcode = DNS_RCODE_NOTIMP;
 	} else if (q.q.qclass == DNS_CLASS_CH) {
-		rcode = answer_chaos(qw, &a, &q.q, &aa);
+		bool capped = !tcp && !guard_cookie_valid(&gr);
+		struct wire_mark qm = wire_mark(&a.w);
+		if (capped) {
+			size_t reserve = limit - a.w.cap;
+			size_t most = reqlen * CHAOS_UDP_FACTOR;
+			size_t cap = most > reserve + a.w.pos ? most - reserve : a.w.pos;
+			if (cap < a.w.cap)
+				a.w.cap = cap;
+		}
+		rcode = answer_chaos(qw, &a, &q.q, &gr, &aa);
+		if (capped && a.tc) {
+			/* All or nothing: the whole status comes over TCP. */
+			wire_rollback(&a.w, qm);
+			a.count[SEC_ANSWER] = 0;
+		}
 	} else if (q.q.qclass != DNS_CLASS_IN && q.q.qclass != DNS_CLASS_ANY) {
 		rcode = DNS_RCODE_REFUSED;
 	} else if (qt == DNS_TYPE_AXFR || qt == DNS_TYPE_IXFR) {
@@ -871,13 +894,15 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		                     : q.edns.do_bit ? CACHE_EDNS_DO : CACHE_EDNS_PLAIN;
 		size_t n = cache_get(fwd_cache, &q.q, ek, q.hdr.id, q.hdr.flags, resp, respcap, limit);
 		if (n)
-			return (int)n;
+			return guard_response(&gr, resp, (int)n, DNS_HEADER_LEN + q.q.namelen + 4,
+			                      GUARD_OPT_FIND, tcp);
 		if (q.hdr.flags & DNS_FLAG_RD) {
 			qw->fwd.q = q.q;
 			qw->fwd.id = q.hdr.id;
 			qw->fwd.flags = q.hdr.flags;
 			qw->fwd.edns = (uint8_t)ek;
 			qw->fwd.limit = (uint16_t)(limit < DNS_MSG_MAX ? limit : DNS_MSG_MAX);
+			qw->fwd.cookie_ok = guard_cookie_valid(&gr);
 			return QUERY_FORWARD;
 		}
 		rcode = DNS_RCODE_REFUSED;

@@ -22,6 +22,7 @@ struct query_forward {
 	uint16_t flags;               /* the client's header flags (RD, CD) */
 	uint8_t edns;                 /* enum cache_edns */
 	uint16_t limit;               /* the longest answer the client takes */
+	bool cookie_ok;               /* it sent a valid server cookie (no RRL) */
 };
 
 struct cache;

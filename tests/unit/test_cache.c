@@ -22,7 +22,7 @@ static uint64_t fake_clock(void *arg)
 /* A response under construction. */
 struct msg {
 	struct wire_writer w;
-	uint8_t buf[4096];
+	uint8_t buf[DNS_MSG_MAX];
 	uint16_t count[3];
 };
 
@@ -142,16 +142,16 @@ static void test_positive(void)
 	msg_rr(&m, 0, "www.example.test", DNS_TYPE_A, 60, addr2, 4);
 	size_t len = msg_end(&m);
 	struct dns_question q = question("www.example.test", DNS_TYPE_A);
-	ok(cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "positive answer stored");
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "positive answer stored");
 
 	uint8_t out[4096];
 	struct dns_question q2 = question("WwW.ExAmple.TEST", DNS_TYPE_A);
-	size_t n = cache_get(c, &q2, CACHE_EDNS_NONE, 0xbeef, DNS_FLAG_CD, out, sizeof(out), 512);
+	size_t n = cache_get(c, &q2, CACHE_EDNS_NONE, 0xbeef, 0, out, sizeof(out), 512);
 	is_int(n, len, "hit in another case: same length");
 	is_int(out[0] << 8 | out[1], 0xbeef, "client's id");
 	uint16_t flags = (uint16_t)(out[2] << 8 | out[3]);
 	ok(!(flags & DNS_FLAG_AA) && (flags & DNS_FLAG_RA), "AA cleared, RA set");
-	ok(!(flags & DNS_FLAG_RD) && (flags & DNS_FLAG_CD), "RD and CD are the client's");
+	ok(!(flags & DNS_FLAG_RD) && !(flags & DNS_FLAG_CD), "RD and CD are the client's");
 	ok(memcmp(out + 12, q2.name, q2.namelen) == 0, "question in the client's case");
 	uint32_t ttl[4];
 	is_int(answer_ttls(out, n, ttl, 4, NULL), 2, "two answers");
@@ -185,7 +185,7 @@ static void test_keys(void)
 	msg_opt(&m, 4096, false);
 	size_t len = msg_end(&m);
 	struct dns_question q = question("a.example.test", DNS_TYPE_A);
-	ok(cache_put(c, &q, CACHE_EDNS_PLAIN, m.buf, len), "answer with OPT stored");
+	ok(cache_put(c, &q, CACHE_EDNS_PLAIN, 0, m.buf, len), "answer with OPT stored");
 	uint8_t out[4096];
 	ok(cache_get(c, &q, CACHE_EDNS_PLAIN, 1, 0, out, sizeof(out), 1232) == len, "EDNS client: hit");
 	ok(out[len - 11 + 3] == (1232 >> 8) && out[len - 11 + 4] == (1232 & 0xff),
@@ -197,7 +197,7 @@ static void test_keys(void)
 	is_int(cache_get(c, &qaaaa, CACHE_EDNS_PLAIN, 1, 0, out, sizeof(out), 512), 0,
 	       "other type: miss");
 	struct dns_question other = question("b.example.test", DNS_TYPE_A);
-	ok(!cache_put(c, &other, CACHE_EDNS_PLAIN, m.buf, len), "answer to another question refused");
+	ok(!cache_put(c, &other, CACHE_EDNS_PLAIN, 0, m.buf, len), "answer to another question refused");
 	cache_free(c);
 }
 
@@ -212,7 +212,7 @@ static void test_negative(void)
 	msg_soa(&m, "example.test", 3600, 30);
 	size_t len = msg_end(&m);
 	struct dns_question q = question("nx.example.test", DNS_TYPE_A);
-	ok(cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "NXDOMAIN with SOA stored");
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "NXDOMAIN with SOA stored");
 	size_t n = cache_get(c, &q, CACHE_EDNS_NONE, 7, 0, out, sizeof(out), 512);
 	struct dns_header h;
 	answer_ttls(out, n, ttl, 4, &h);
@@ -227,7 +227,7 @@ static void test_negative(void)
 	msg_soa(&m, "example.test", 20, 7200);
 	len = msg_end(&m);
 	q = question("www.example.test", DNS_TYPE_MX);
-	ok(cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "NODATA with SOA stored");
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "NODATA with SOA stored");
 	n = cache_get(c, &q, CACHE_EDNS_NONE, 7, 0, out, sizeof(out), 512);
 	answer_ttls(out, n, ttl, 4, NULL);
 	is_int(ttl[0], 20, "NODATA lifetime: SOA TTL 20 < MINIMUM");
@@ -236,7 +236,7 @@ static void test_negative(void)
 	msg_soa(&m, "example.test", 86400, 86400);
 	len = msg_end(&m);
 	q = question("big.example.test", DNS_TYPE_A);
-	cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len);
+	cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len);
 	n = cache_get(c, &q, CACHE_EDNS_NONE, 7, 0, out, sizeof(out), 512);
 	answer_ttls(out, n, ttl, 4, NULL);
 	is_int(ttl[0], 3600, "negative lifetime capped by neg-max-ttl");
@@ -244,22 +244,22 @@ static void test_negative(void)
 	msg_begin(&m, "nosoa.example.test", DNS_TYPE_A, DNS_RCODE_NXDOMAIN);
 	len = msg_end(&m);
 	q = question("nosoa.example.test", DNS_TYPE_A);
-	ok(!cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "NXDOMAIN without SOA not cached");
+	ok(!cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "NXDOMAIN without SOA not cached");
 	msg_begin(&m, "sf.example.test", DNS_TYPE_A, DNS_RCODE_SERVFAIL);
 	len = msg_end(&m);
 	q = question("sf.example.test", DNS_TYPE_A);
-	ok(!cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "SERVFAIL not cached");
+	ok(!cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "SERVFAIL not cached");
 	msg_begin(&m, "tc.example.test", DNS_TYPE_A, DNS_FLAG_TC);
 	msg_rr(&m, 0, "tc.example.test", DNS_TYPE_A, 300, addr1, 4);
 	len = msg_end(&m);
 	q = question("tc.example.test", DNS_TYPE_A);
-	ok(!cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "truncated answer not cached");
+	ok(!cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "truncated answer not cached");
 	msg_begin(&m, "zero.example.test", DNS_TYPE_A, 0);
 	msg_rr(&m, 0, "zero.example.test", DNS_TYPE_A, 0, addr1, 4);
 	len = msg_end(&m);
 	q = question("zero.example.test", DNS_TYPE_A);
-	ok(!cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "TTL 0 not cached");
-	ok(!cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len - 1), "malformed message not cached");
+	ok(!cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "TTL 0 not cached");
+	ok(!cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len - 1), "malformed message not cached");
 	cache_free(c);
 }
 
@@ -278,7 +278,7 @@ static void test_clamp(void)
 	msg_rr(&m, 0, "c.example.test", DNS_TYPE_A, 100000, addr2, 4);
 	size_t len = msg_end(&m);
 	struct dns_question q = question("c.example.test", DNS_TYPE_A);
-	ok(cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len), "stored");
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "stored");
 	size_t n = cache_get(c, &q, CACHE_EDNS_NONE, 1, 0, out, sizeof(out), 512);
 	answer_ttls(out, n, ttl, 4, NULL);
 	ok(ttl[0] == 30 && ttl[1] == 600, "TTLs clamped to min-ttl and max-ttl (%u, %u)", ttl[0], ttl[1]);
@@ -299,7 +299,7 @@ static void test_truncate(void)
 	msg_opt(&m, 1232, true);
 	size_t len = msg_end(&m);
 	struct dns_question q = question("many.example.test", DNS_TYPE_A);
-	ok(len > 512 && cache_put(c, &q, CACHE_EDNS_DO, m.buf, len), "%zu-byte answer stored", len);
+	ok(len > 512 && cache_put(c, &q, CACHE_EDNS_DO, 0, m.buf, len), "%zu-byte answer stored", len);
 	uint8_t out[4096];
 	size_t n = cache_get(c, &q, CACHE_EDNS_DO, 9, 0, out, sizeof(out), 512);
 	struct dns_header h;
@@ -326,7 +326,7 @@ static void test_lru(void)
 	msg_rr(&m, 0, "n0.example.test", DNS_TYPE_A, 300, addr1, 4);
 	size_t len = msg_end(&m);
 	struct dns_question q0 = question("n0.example.test", DNS_TYPE_A);
-	cache_put(c, &q0, CACHE_EDNS_NONE, m.buf, len);
+	cache_put(c, &q0, CACHE_EDNS_NONE, 0, m.buf, len);
 	bool kept = true;
 	for (int i = 1; i <= 1000; i++) {
 		snprintf(name, sizeof(name), "n%d.example.test", i);
@@ -334,7 +334,7 @@ static void test_lru(void)
 		msg_rr(&m, 0, name, DNS_TYPE_A, 300, addr1, 4);
 		len = msg_end(&m);
 		struct dns_question q = question(name, DNS_TYPE_A);
-		cache_put(c, &q, CACHE_EDNS_NONE, m.buf, len);
+		cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len);
 		kept &= cache_get(c, &q0, CACHE_EDNS_NONE, 1, 0, out, sizeof(out), 512) > 0;
 	}
 	ok(kept, "the entry read after every insertion is never evicted");
@@ -349,7 +349,7 @@ static void test_lru(void)
 	cache_free(c);
 
 	struct cache *none = new_cache(0);
-	ok(!cache_put(none, &q0, CACHE_EDNS_NONE, m.buf, len), "max-entries 0 stores nothing");
+	ok(!cache_put(none, &q0, CACHE_EDNS_NONE, 0, m.buf, len), "max-entries 0 stores nothing");
 	cache_free(none);
 }
 
@@ -373,7 +373,7 @@ static void *worker(void *p)
 		if ((i + a->id) % 3 == 0) {
 			msg_begin(m, name, DNS_TYPE_A, 0);
 			msg_rr(m, 0, name, DNS_TYPE_A, 300, addr1, 4);
-			cache_put(a->c, &q, CACHE_EDNS_NONE, m->buf, msg_end(m));
+			cache_put(a->c, &q, CACHE_EDNS_NONE, 0, m->buf, msg_end(m));
 		} else if (cache_get(a->c, &q, CACHE_EDNS_NONE, (uint16_t)i, 0, out, 4096, 512)) {
 			a->hits++;
 		}
@@ -400,7 +400,7 @@ static void test_threads(void)
 		struct dns_question q = question(name, DNS_TYPE_A);
 		msg_begin(&m, name, DNS_TYPE_A, 0);
 		msg_rr(&m, 0, name, DNS_TYPE_A, 300, addr1, 4);
-		cache_put(c, &q, CACHE_EDNS_NONE, m.buf, msg_end(&m));
+		cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, msg_end(&m));
 	}
 	pthread_barrier_t go;
 	pthread_barrier_init(&go, NULL, 2);
@@ -418,19 +418,99 @@ static void test_threads(void)
 	cache_free(c);
 }
 
-static void test_prepare(void)
+/* RFC 4035 3.2.2: what a validating upstream gives CD=1 (data it would
+ * SERVFAIL for CD=0) must never be served to a CD=0 client. */
+static void test_cd_key(void)
+{
+	struct cache *c = new_cache(100);
+	struct msg m;
+	msg_begin(&m, "bogus.example.test", DNS_TYPE_A, DNS_FLAG_CD);
+	msg_rr(&m, 0, "bogus.example.test", DNS_TYPE_A, 300, addr1, 4);
+	size_t len = msg_end(&m);
+	struct dns_question q = question("bogus.example.test", DNS_TYPE_A);
+	uint8_t out[4096];
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, DNS_FLAG_RD | DNS_FLAG_CD, m.buf, len),
+	   "CD=1 answer stored");
+	is_int(cache_get(c, &q, CACHE_EDNS_NONE, 1, DNS_FLAG_RD, out, sizeof(out), 512), 0,
+	       "CD=0 client: miss (not the CD=1 answer)");
+	ok(cache_get(c, &q, CACHE_EDNS_NONE, 1, DNS_FLAG_RD | DNS_FLAG_CD, out, sizeof(out), 512) ==
+	   len, "CD=1 client: hit");
+	ok((out[3] & DNS_FLAG_CD), "CD echoed");
+	cache_free(c);
+}
+
+static void test_rewrite(void)
 {
 	struct msg m;
+	uint8_t out[DNS_MSG_MAX];
+	size_t opt = 0;
 	msg_begin(&m, "p.example.test", DNS_TYPE_A, DNS_FLAG_AA);
 	msg_rr(&m, 0, "p.example.test", DNS_TYPE_A, 300, addr1, 4);
 	msg_opt(&m, 4096, false);
 	size_t len = msg_end(&m);
-	ok(cache_prepare_answer(m.buf, len, 1232), "prepared");
-	uint16_t f = (uint16_t)(m.buf[2] << 8 | m.buf[3]);
-	ok(!(f & DNS_FLAG_AA) && (f & DNS_FLAG_RA), "AA off, RA on");
-	ok((m.buf[len - 8] << 8 | m.buf[len - 7]) == 1232, "our payload size");
-	ok(!cache_prepare_answer(m.buf, len - 3, 1232), "garbage refused");
+	struct dns_question q = question("P.eXample.test", DNS_TYPE_A);
+	is_int(cache_answer_rewrite(m.buf, len, &q, 0x4242, DNS_FLAG_RD, 1232, out, sizeof(out), &opt),
+	       len, "rewritten, same length");
+	uint16_t f = (uint16_t)(out[2] << 8 | out[3]);
+	ok(!(f & DNS_FLAG_AA) && (f & DNS_FLAG_RA) && (f & DNS_FLAG_RD), "AA off, RA on, RD the client's");
+	is_int(out[0] << 8 | out[1], 0x4242, "client's id");
+	ok(memcmp(out + 12, q.name, q.namelen) == 0, "question in the client's spelling");
+	is_int(opt, len - 11, "OPT found");
+	ok((out[len - 8] << 8 | out[len - 7]) == 1232, "our payload size");
+	is_int(cache_answer_rewrite(m.buf, len - 3, &q, 1, 0, 1232, out, sizeof(out), NULL), 0,
+	       "garbage refused");
+	struct dns_question other = question("q.example.test", DNS_TYPE_A);
+	is_int(cache_answer_rewrite(m.buf, len, &other, 1, 0, 1232, out, sizeof(out), NULL), 0,
+	       "another question refused");
+	m.buf[2] &= (uint8_t)~(DNS_FLAG_QR >> 8);
+	is_int(cache_answer_rewrite(m.buf, len, &q, 1, 0, 1232, out, sizeof(out), NULL), 0,
+	       "QR=0 refused");
+	m.buf[2] |= DNS_FLAG_QR >> 8;
+	m.buf[2] |= 1 << 3;  /* opcode IQUERY */
+	is_int(cache_answer_rewrite(m.buf, len, &q, 1, 0, 1232, out, sizeof(out), NULL), 0,
+	       "opcode other than QUERY refused");
+	ok(!cache_put(NULL, &q, CACHE_EDNS_NONE, 0, m.buf, len), "NULL cache: nothing");
 	is_int(cache_truncate(m.buf, len, 4096), len, "short enough: unchanged");
+
+	/* The question "." written as a pointer to the header's zero byte
+	 * (offset 4: qdcount's high byte): was patched in place, leaving a
+	 * stray byte, and cached. */
+	static const uint8_t ptrq[] = {
+		0x11, 0x11, 0x84, 0x00, 0, 1, 0, 1, 0, 0, 0, 0,
+		0xc0, 0x04, 0, 2, 0, 1,
+		0, 0, 2, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 0x04,
+	};
+	struct dns_question root = question(".", DNS_TYPE_NS);
+	is_int(cache_answer_rewrite(ptrq, sizeof(ptrq), &root, 1, 0, 1232, out, sizeof(out), NULL), 0,
+	       "question compressed into the header refused");
+	struct cache *c = new_cache(100);
+	ok(!cache_put(c, &root, CACHE_EDNS_NONE, 0, ptrq, sizeof(ptrq)), "and not cached");
+	cache_free(c);
+}
+
+/* More records than the old fixed 1024: passed on and cached. */
+static void test_many_records(void)
+{
+	struct msg m;
+	static uint8_t out[DNS_MSG_MAX];
+	msg_begin(&m, "big.example.test", DNS_TYPE_A, 0);
+	for (unsigned i = 0; i < 1500; i++) {
+		uint8_t a[4] = { 10, (uint8_t)(i >> 8), (uint8_t)i, 1 };
+		msg_rr(&m, 0, "big.example.test", DNS_TYPE_A, 300, a, 4);
+	}
+	size_t len = msg_end(&m);
+	ok(len > 20000, "1500 records, %zu bytes", len);
+	struct dns_question q = question("big.example.test", DNS_TYPE_A);
+	is_int(cache_answer_rewrite(m.buf, len, &q, 1, 0, 1232, out, sizeof(out), NULL), len,
+	       "1500 records passed on");
+	struct cache *c = new_cache(100);
+	ok(cache_put(c, &q, CACHE_EDNS_NONE, 0, m.buf, len), "and cached");
+	fake_now += 5000;
+	size_t n = cache_get(c, &q, CACHE_EDNS_NONE, 1, 0, out, sizeof(out), DNS_MSG_MAX);
+	uint32_t ttl[1500];
+	is_int(answer_ttls(out, n, ttl, 1500, NULL), 1500, "1500 records from the cache");
+	ok(ttl[0] == 295 && ttl[1499] == 295, "every TTL aged (%u, %u)", ttl[0], ttl[1499]);
+	cache_free(c);
 }
 
 int main(void)
@@ -442,6 +522,8 @@ int main(void)
 	test_truncate();
 	test_lru();
 	test_threads();
-	test_prepare();
+	test_cd_key();
+	test_rewrite();
+	test_many_records();
 	return done_testing();
 }

@@ -1073,6 +1073,32 @@ static void test_cookies_rrl(void)
 	    "rrl: exempt not a list");
 	bad("rrl: {rate: 5}\nzones: [{name: mesh}]\n", "1:7", "unknown key 'rate'",
 	    "rrl: unknown key");
+	/* chaos.allow: who may read CHAOS service status (issue 14). */
+	cfg = load("zones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "chaos defaults")) {
+		ok(cfg->chaos.nallow == 2 && cfg->chaos.allow[0].family == AF_INET &&
+		   cfg->chaos.allow[0].addr[0] == 127 && cfg->chaos.allow[0].prefix == 8 &&
+		   cfg->chaos.allow[1].family == AF_INET6 && cfg->chaos.allow[1].prefix == 128,
+		   "chaos status: loopback by default");
+		config_free(cfg);
+	}
+	cfg = load("chaos: {allow: [10.0.0.0/8, \"fd00::/8\"]}\nzones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "chaos allow list loads")) {
+		ok(cfg->chaos.nallow == 2 && cfg->chaos.allow[0].addr[0] == 10 &&
+		   cfg->chaos.allow[1].family == AF_INET6, "allow list replaces the default");
+		config_free(cfg);
+	}
+	cfg = load("chaos: {allow: []}\nzones: [{name: mesh}]\n");
+	if (ok(cfg != NULL, "empty chaos allow list")) {
+		is_int(cfg->chaos.nallow, 0, "nobody allowed");
+		config_free(cfg);
+	}
+	bad("chaos: {allow: [10.0.0.1/8]}\nzones: [{name: mesh}]\n", "1:17",
+	    "bits set beyond the prefix", "chaos: host bits in an allow prefix");
+	bad("chaos: {allow: 10.0.0.0/8}\nzones: [{name: mesh}]\n", "1:16", "expected a list",
+	    "chaos: allow not a list");
+	bad("chaos: {deny: []}\nzones: [{name: mesh}]\n", "1:9", "unknown key 'deny'",
+	    "chaos: unknown key");
 }
 
 /* oversize (per service) and search-path (top level). */
@@ -1111,6 +1137,8 @@ static void test_oversize_search_path(void)
 	bad("zones:\n  - name: mesh\n    services:\n      - {name: a, ports: {http: 80}, "
 	    "backends: [10.0.0.1], oversize: tc}\n", NULL, "expected one of subset, truncate",
 	    "unknown oversize");
+}
+
 /* Messages that say what to write instead: a near key or value, IPv6
  * with a port. */
 static void test_ergonomics(void)

@@ -73,6 +73,16 @@ static void test_is_self(void)
 	memset(&((struct sockaddr_in *)&port0[0].ss)->sin_port, 0, 2);
 	up = addr("127.0.0.1:53");
 	ok(!forward_is_self(&up, port0, 1), "listen port 0 cannot be named in advance");
+	/* issue 14: one query became 1,000 upstream queries through these. */
+	up = addr("[::ffff:127.0.0.53]:53");
+	ok(forward_is_self(&up, listen, 2), "IPv4-mapped IPv6 form of our address");
+	up = addr("[::ffff:127.0.0.9]:53");
+	ok(forward_is_self(&up, any, 1), "IPv4-mapped loopback, wildcard listener");
+	up = addr("[::ffff:127.0.0.54]:53");
+	ok(!forward_is_self(&up, listen, 2), "IPv4-mapped other address");
+	struct cfg_listen mapped_listen[1] = { addr("[::ffff:127.0.0.53]:53") };
+	up = addr("127.0.0.53:53");
+	ok(forward_is_self(&up, mapped_listen, 1), "listening on the mapped form");
 }
 
 static void test_error(void)
