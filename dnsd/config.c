@@ -2844,20 +2844,8 @@ void config_free(struct config *cfg)
 		struct cfg_zone *z = &cfg->zones[i];
 		for (size_t j = 0; j < z->nrecords; j++)
 			free(z->records[j].rdata);
-		for (size_t j = 0; j < z->nservices; j++) {
-			struct cfg_service *s = &z->services[j];
-			for (size_t k = 0; k < s->nports; k++)
-				free(s->ports[k].name);
-			for (size_t k = 0; k < s->nbackends; k++) {
-				free(s->backends[k].name);
-				free(s->backends[k].locality);
-				backend_check_free(&s->backends[k]);
-			}
-			free(s->name);
-			free(s->ports);
-			free(s->backends);
-			check_clear(&s->check);
-		}
+		for (size_t j = 0; j < z->nservices; j++)
+			config_service_clear(&z->services[j]);
 		free(z->name);
 		free(z->ns);
 		free(z->nslen);
@@ -3011,6 +2999,76 @@ long config_find_service(const struct config *cfg, size_t zi, const uint8_t *nam
 		if (wire_name_equal(z->services[i].owner, z->services[i].ownerlen, name, len))
 			return (long)i;
 	return -1;
+}
+
+void config_service_clear(struct cfg_service *s)
+{
+	for (size_t k = 0; k < s->nports; k++)
+		free(s->ports[k].name);
+	for (size_t k = 0; k < s->nbackends; k++) {
+		free(s->backends[k].name);
+		free(s->backends[k].locality);
+		backend_check_free(&s->backends[k]);
+	}
+	free(s->name);
+	free(s->ports);
+	free(s->backends);
+	check_clear(&s->check);
+	memset(s, 0, sizeof(*s));
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	*oom |= !d;
+	return d;
+}
+
+int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
+{
+	bool oom = false;
+	*dst = *src;
+	dst->name = dup_or_null(src->name, &oom);
+	dst->check.path = dup_or_null(src->check.path, &oom);
+	dst->check.host = dup_or_null(src->check.host, &oom);
+	dst->ports = calloc(src->nports ? src->nports : 1, sizeof(*dst->ports));
+	dst->backends = calloc(src->nbackends ? src->nbackends : 1, sizeof(*dst->backends));
+	if (!dst->ports || !dst->backends) {
+		free(dst->ports);
+		free(dst->backends);
+		dst->ports = NULL;
+		dst->backends = NULL;
+		dst->nports = dst->nbackends = 0;
+		config_service_clear(dst);
+		return -1;
+	}
+	for (size_t i = 0; i < src->nports; i++) {
+		dst->ports[i] = src->ports[i];
+		dst->ports[i].name = dup_or_null(src->ports[i].name, &oom);
+	}
+	for (size_t i = 0; i < src->nbackends; i++) {
+		struct cfg_backend *b = &dst->backends[i];
+		*b = src->backends[i];
+		b->name = dup_or_null(src->backends[i].name, &oom);
+		b->locality = dup_or_null(src->backends[i].locality, &oom);
+		if (src->backends[i].check) {
+			b->check = malloc(sizeof(*b->check));
+			if (b->check) {
+				*b->check = *src->backends[i].check;
+				b->check->path = dup_or_null(src->backends[i].check->path, &oom);
+				b->check->host = dup_or_null(src->backends[i].check->host, &oom);
+			} else {
+				oom = true;
+			}
+		}
+	}
+	if (oom) {
+		config_service_clear(dst);
+		return -1;
+	}
+	return 0;
 }
 
 int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cfg_backend *tmpl,

@@ -320,6 +320,10 @@ int config_parse_duration(const char *text, bool ms, uint32_t *out);
  * validate as the loader does. Errors go to err without a file position. */
 
 /* The index of the service of zone zi whose owner is name, or -1. */
+/* A deep copy of src into dst (which it overwrites). 0, or -1 when out of
+ * memory (dst then empty). config_service_clear frees what dst holds. */
+int config_service_copy(struct cfg_service *dst, const struct cfg_service *src);
+void config_service_clear(struct cfg_service *s);
 long config_find_service(const struct config *cfg, size_t zi, const uint8_t *name, size_t len);
 /* Adds a backend to service si of zone zi, from tmpl's family, addr,
  * port, weight and priority (other fields ignored); its name is made from

@@ -163,6 +163,11 @@ struct view {
 	size_t nheap;
 	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
 	size_t nby_sid;
+	/* Probes by backend identity (zone, service, address, port): how
+	 * health_sid finds a backend's id whatever its position, so a service
+	 * changed in place (an UPDATE) does not shift the others. */
+	uint32_t *by_key;             /* probe index + 1, 0: empty */
+	size_t key_mask;
 };
 
 struct health {
@@ -552,6 +557,7 @@ static void view_free(struct view *v)
 	free(v->svc_first);
 	free(v->heap);
 	free(v->by_sid);
+	free(v->by_key);
 	free(v);
 }
 
@@ -1208,6 +1214,32 @@ static void probe_adopt_inflight(struct health *h, struct view *v, struct probe 
 	o->phase = PH_IDLE;
 }
 
+/* A backend's identity for health_sid: zone, service name, address, port. */
+static uint64_t id_hash(const struct cfg_zone *z, const struct cfg_service *s,
+                        const struct cfg_backend *b)
+{
+	uint64_t x = 0xcbf29ce484222325ull;
+	const unsigned char *p = z->origin;
+	for (size_t i = 0; i < z->originlen; i++)
+		x = (x ^ p[i]) * 0x100000001b3ull;
+	for (const char *c = s->name; *c; c++)
+		x = (x ^ (unsigned char)*c) * 0x100000001b3ull;
+	for (int i = 0; i < (b->family == AF_INET6 ? 16 : 4); i++)
+		x = (x ^ b->addr[i]) * 0x100000001b3ull;
+	x = (x ^ b->port) * 0x100000001b3ull;
+	return x ^ (x >> 31);
+}
+
+static bool id_same(const struct probe *p, const struct cfg_zone *z, const struct cfg_service *s,
+                    const struct cfg_backend *b)
+{
+	return p->zone->originlen == z->originlen &&
+	       memcmp(p->zone->origin, z->origin, z->originlen) == 0 &&
+	       strcmp(p->svc->name, s->name) == 0 && p->be->family == b->family &&
+	       memcmp(p->be->addr, b->addr, b->family == AF_INET6 ? 16 : 4) == 0 &&
+	       p->be->port == b->port;
+}
+
 /* Schedules every checked probe of v, carrying state over from old (may
  * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
 static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
@@ -1278,6 +1310,21 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			heap_push(v, p, key);
 	}
 	free(slots);
+	/* The identity index (health_sid); without memory for it, ids are
+	 * looked up by position (health_sid falls back). */
+	size_t ksize = 16;
+	while (ksize < 2 * v->nprobes)
+		ksize *= 2;
+	v->by_key = calloc(ksize, sizeof(*v->by_key));
+	if (v->by_key) {
+		v->key_mask = ksize - 1;
+		for (size_t i = 0; i < v->nprobes; i++) {
+			size_t s = id_hash(v->probes[i].zone, v->probes[i].svc, v->probes[i].be) & v->key_mask;
+			while (v->by_key[s])
+				s = (s + 1) & v->key_mask;
+			v->by_key[s] = (uint32_t)i + 1;
+		}
+	}
 	/* The id index (health_get_sid); without memory for it, lookups by
 	 * id find nothing (status shows no details), nothing else changes. */
 	uint32_t maxsid = 0;
@@ -1668,8 +1715,21 @@ uint32_t health_sid(void *arg, size_t zi, size_t si, size_t bi)
 	if (zi >= cfg->nzones || si >= cfg->zones[zi].nservices ||
 	    bi >= cfg->zones[zi].services[si].nbackends)
 		return 0;
-	uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
-	return k == NO_HEAP ? 0 : v->probes[k].sid;
+	const struct cfg_zone *z = &cfg->zones[zi];
+	const struct cfg_service *s = &z->services[si];
+	const struct cfg_backend *b = &s->backends[bi];
+	if (!v->by_key) {
+		uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
+		return k == NO_HEAP ? 0 : v->probes[k].sid;
+	}
+	if (cfg_backend_check(s, b)->type == CFG_CHECK_NONE)
+		return 0;
+	for (size_t i = id_hash(z, s, b) & v->key_mask; v->by_key[i]; i = (i + 1) & v->key_mask) {
+		const struct probe *p = &v->probes[v->by_key[i] - 1];
+		if (id_same(p, z, s, b))
+			return p->sid;
+	}
+	return 0;
 }
 
 const uint32_t health_hist_le_ms[HEALTH_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000,

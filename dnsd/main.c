@@ -828,9 +828,9 @@ static void apply_health_changes(struct health *h)
 		struct xfr_txn *t = xfr_txn_new();
 		for (size_t i = 0; t && i < n; i++) {
 			uint32_t zi;
-			const struct zone_slot *slot = zone_sid_slot(snap, chg[i].sid, &zi);
+			const struct zone_slot *slot = registry_sid_slot(reg, chg[i].sid, &zi);
 			if (slot)
-				xfr_txn_add(t, &snap->zones[zi], zone_slot_service(slot));
+				xfr_txn_add(t, &snap->zones[zi], slot);
 		}
 		if (t)
 			xfr_txn_lock(t);
@@ -912,6 +912,62 @@ static int update_commit(void *arg, struct config *ncfg)
 	config_free(*l->cfg);
 	*l->cfg = ncfg;
 	return 0;
+}
+
+static const struct config *update_live(void *arg)
+{
+	return *((struct live *)arg)->cfg;
+}
+
+static bool service_checked(const struct cfg_service *s)
+{
+	for (size_t i = 0; i < s->nbackends; i++)
+		if (cfg_backend_check(s, &s->backends[i])->type != CFG_CHECK_NONE)
+			return true;
+	return false;
+}
+
+/* An UPDATE of one service's backends, in place: the running config takes
+ * the new service (*ns, taken), the watcher follows if the service is
+ * checked, the service's block alone is rebuilt and swapped, and its zone
+ * gets a new serial, an IXFR difference and NOTIFY, all from the records
+ * of that service. No snapshot is built: O(service) (plus the watcher's
+ * view when the service is checked). */
+static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *ns)
+{
+	struct live *l = arg;
+	struct config *cfg = *l->cfg;
+	const struct zone_snapshot *snap = zone_current();
+	if (!snap || zi >= snap->nzones || si >= snap->zones[zi].nservices)
+		return -1;
+	struct cfg_service old = cfg->zones[zi].services[si];
+	bool checked = service_checked(&old) || service_checked(ns);
+	cfg->zones[zi].services[si] = *ns;
+	memset(ns, 0, sizeof(*ns));
+	if (checked && health_reconfigure(l->health, cfg) == -1) {
+		*ns = cfg->zones[zi].services[si];
+		cfg->zones[zi].services[si] = old;
+		return -1;
+	}
+	char err[256];
+	const struct zone *z = &snap->zones[zi];
+	struct xfr_txn *t = xfr_txn_new();
+	if (t) {
+		xfr_txn_add(t, z, z->slots[si]);
+		xfr_txn_lock(t);
+	}
+	int rc = registry_replace(reg, z->slots[si], &cfg->zones[zi], &cfg->zones[zi].services[si],
+	                          states, health_sid, l->health, zi, si, err, sizeof(err));
+	if (rc == -1)
+		log_err("update: %s", err);
+	if (t)
+		xfr_txn_commit(t);
+	/* The watcher no longer points into the old service, readers no longer
+	 * into its old block after a grace period. */
+	config_service_clear(&old);
+	synchronize_rcu();
+	registry_reclaim(reg);
+	return rc;
 }
 
 /* Health checks hold one socket per probe in flight and TCP clients one
@@ -1136,6 +1192,8 @@ int main(int argc, char **argv)
 	uint64_t watch_first = 0, watch_last = 0;  /* ms of a pending burst's events */
 
 	struct live live = { .cfg = &cfg, .health = health };
+	const struct update_ops uops = { .live = update_live, .commit = update_commit,
+		                         .service = update_service, .arg = &live };
 	for (;;) {
 		struct pollfd pfd[4] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
 		                         { .fd = ufd, .events = POLLIN },
@@ -1175,7 +1233,7 @@ int main(int argc, char **argv)
 				apply_health_changes(health);
 		}
 		if (pfd[2].revents & POLLIN)
-			update_process(upd, update_commit, &live);
+			update_process(upd, &uops);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;

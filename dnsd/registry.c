@@ -20,6 +20,12 @@ struct rslot {
 	uint8_t key[2 * DNS_NAME_MAX];
 	size_t keylen;
 	uint64_t hash;
+	uint32_t zi;                  /* its zone's index in the last build */
+};
+
+/* Where a state id is served: the slot whose block has a backend with it. */
+struct sidref {
+	struct rslot *slot;
 };
 
 struct registry {
@@ -33,6 +39,8 @@ struct registry {
 	size_t ngarbage, gcap;
 	struct rslot **dead;
 	size_t ndead, dcap;
+	struct sidref *bysid;         /* indexed by state id */
+	size_t nbysid;
 };
 
 static uint64_t key_hash(const uint8_t *k, size_t len)
@@ -85,6 +93,7 @@ void registry_free(struct registry *r)
 	free(r->table);
 	free(r->garbage);
 	free(r->dead);
+	free(r->bysid);
 	free(r);
 }
 
@@ -131,6 +140,54 @@ static int push(void ***v, size_t *n, size_t *cap, void *p)
 	return 0;
 }
 
+/* Points the state ids of svc's backends at s. Out of memory leaves
+ * some unpointed: their health changes are then not served until the
+ * service's next change (logged by the caller's metrics, not fatal). */
+static void point_sids(struct registry *r, const struct zone_service *svc, struct rslot *s)
+{
+	for (unsigned i = 0; svc && i < svc->nbackends; i++) {
+		uint32_t sid = svc->backends[i].sid;
+		if (!sid)
+			continue;
+		if (sid >= r->nbysid) {
+			size_t n = r->nbysid ? r->nbysid : 1024;
+			while (n <= sid)
+				n *= 2;
+			struct sidref *nb = realloc(r->bysid, n * sizeof(*nb));
+			if (!nb)
+				continue;
+			memset(nb + r->nbysid, 0, (n - r->nbysid) * sizeof(*nb));
+			r->bysid = nb;
+			r->nbysid = n;
+		}
+		r->bysid[sid].slot = s;
+	}
+}
+
+static void unpoint_sids(struct registry *r, const struct zone_service *svc, const struct rslot *s)
+{
+	for (unsigned i = 0; svc && i < svc->nbackends; i++) {
+		uint32_t sid = svc->backends[i].sid;
+		if (sid && sid < r->nbysid && r->bysid[sid].slot == s)
+			r->bysid[sid].slot = NULL;
+	}
+}
+
+const struct zone_slot *registry_sid_slot(const struct registry *r, uint32_t sid, uint32_t *zi)
+{
+	if (!r || !sid || sid >= r->nbysid || !r->bysid[sid].slot)
+		return NULL;
+	const struct rslot *s = r->bysid[sid].slot;
+	/* The id may have left the service (an UPDATE removed its backend). */
+	const struct zone_service *svc = s->cur;
+	for (unsigned i = 0; svc && i < svc->nbackends; i++)
+		if (svc->backends[i].sid == sid) {
+			*zi = s->zi;
+			return &s->pub;
+		}
+	return NULL;
+}
+
 void registry_begin(struct registry *r)
 {
 	r->gen++;
@@ -164,6 +221,7 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
 		r->table[i] = (uint32_t)r->n;
 	}
 	s->used = r->gen;
+	s->zi = (uint32_t)zi;
 	uint64_t k = zone_block_key(cs, states, sid, sarg, zi, si);
 	if (s->pending && s->pending_key != k) {
 		zone_block_free(s->pending);
@@ -198,6 +256,7 @@ void registry_commit(struct registry *r)
 		if (s->used != r->gen) {
 			/* Not in the new snapshot: the old one reads it until the
 			 * grace period is over. */
+			unpoint_sids(r, s->cur, s);
 			if (push((void ***)&r->dead, &r->ndead, &r->dcap, s) == -1)
 				r->slots[k++] = s;    /* kept (leaked until the next commit) */
 			else
@@ -213,6 +272,7 @@ void registry_commit(struct registry *r)
 			s->cur_key = s->pending_key;
 			s->pending = NULL;
 			__atomic_store_n(&s->pub.svc, s->cur, __ATOMIC_RELEASE);
+			point_sids(r, s->cur, s);
 		}
 		s->fresh = false;
 		r->slots[k++] = s;
@@ -279,7 +339,9 @@ int registry_replace(struct registry *r, const struct zone_slot *slot, const str
 		r->garbage[r->ngarbage++] = s->cur;
 	s->cur = nb;
 	s->cur_key = zone_block_key(cs, states, sid, sarg, zi, si);
+	s->zi = (uint32_t)zi;
 	__atomic_store_n(&s->pub.svc, nb, __ATOMIC_RELEASE);
+	point_sids(r, nb, s);
 	return 0;
 }
 

@@ -53,6 +53,11 @@ int registry_replace(struct registry *r, const struct zone_slot *slot, const str
                      const struct cfg_service *cs, const struct bstate *states, zone_sid_fn sid,
                      void *sarg, size_t zi, size_t si, char *err, size_t errlen);
 
+/* The slot (and *zi, its zone's index in the snapshot) whose current
+ * block has a backend with state id sid, or NULL: for the control thread
+ * applying health changes, whatever reloads and UPDATEs did. */
+const struct zone_slot *registry_sid_slot(const struct registry *r, uint32_t sid, uint32_t *zi);
+
 /* Live slots and the bytes of their blocks (metrics, tests). */
 size_t registry_count(const struct registry *r);
 size_t registry_bytes(const struct registry *r);

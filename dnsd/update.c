@@ -1038,8 +1038,92 @@ static void maybe_compact(struct overlay *o)
 }
 
 /* One UPDATE: returns the rcode to answer with. */
-static unsigned process_one(struct update *u, struct update_req *req, update_commit_fn commit,
-                            void *arg)
+/* Whether every operation of ops is about the backends of one service of
+ * zone zi of cfg (A/AAAA/SRV at its owner, or deleting its RRsets or
+ * name): then *si is that service and the UPDATE changes it in place. */
+static bool one_service(const struct config *cfg, size_t zi, const struct pending *ops, size_t *si)
+{
+	long found = -1;
+	for (size_t i = 0; i < ops->n; i++) {
+		const struct journal_op *op = &ops->ops[i];
+		long s = config_find_service(cfg, zi, op->owner, op->ownerlen);
+		if (s < 0 || (found >= 0 && s != found))
+			return false;
+		if (op->kind != JOURNAL_DEL_NAME && op->type != DNS_TYPE_A &&
+		    op->type != DNS_TYPE_AAAA && op->type != DNS_TYPE_SRV)
+			return false;
+		found = s;
+	}
+	if (found < 0)
+		return false;
+	*si = (size_t)found;
+	return true;
+}
+
+/* The fast path: the ops applied to a copy of service si alone, checked
+ * as a build of its block would check them (names, counts) and against
+ * the zone's other names, journaled, then handed to ops->service. */
+static unsigned apply_one_service(struct overlay *o, const struct update_ops *uo,
+                                  const struct config *cfg, size_t zi, size_t si,
+                                  const struct zone *zone, const struct pending *ops,
+                                  struct overlay *trial)
+{
+	struct cfg_service ns;
+	char err[512] = "";
+	unsigned rc = DNS_RCODE_NOERROR;
+	if (config_service_copy(&ns, &cfg->zones[zi].services[si]) == -1)
+		return DNS_RCODE_SERVFAIL;
+	/* A config of one zone holding the copy: apply_op works on it. */
+	struct cfg_zone tz = cfg->zones[zi];
+	tz.services = &ns;
+	tz.nservices = 1;
+	struct config tc = { .path = cfg->path, .zones = &tz, .nzones = 1 };
+	for (size_t i = 0; i < ops->n && rc == DNS_RCODE_NOERROR; i++) {
+		if (apply_op(&tc, 0, &ops->ops[i], err, sizeof(err)) == -1) {
+			log_info("update refused: %s", err);
+			rc = DNS_RCODE_REFUSED;
+		}
+	}
+	if (rc == DNS_RCODE_NOERROR) {
+		struct zone_service *blk = zone_block_build(&tz, &ns, 0, NULL, NULL, NULL, 0, 0, err,
+		                                            sizeof(err));
+		for (uint32_t k = 1; blk && k < blk->nnodes; k++) {
+			const struct zone_node *bn = &blk->nodes[k];
+			const struct zone_node *zn = zone_find(zone, bn->name, bn->namelen);
+			if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
+			           bn->kind != ZONE_NODE_PLAIN)) {
+				char txt[DNS_NAME_MAX * 4 + 1];
+				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
+				snprintf(err, sizeof(err), "%.400s clashes with other data", txt);
+				zone_block_free(blk);
+				blk = NULL;
+			}
+		}
+		if (!blk) {
+			log_info("update refused: %s", err);
+			rc = DNS_RCODE_REFUSED;
+		}
+		zone_block_free(blk);
+	}
+	if (rc == DNS_RCODE_NOERROR && o->j && journal_append(o->j, ops->ops, ops->n) == -1)
+		rc = DNS_RCODE_SERVFAIL;
+	if (rc == DNS_RCODE_NOERROR && uo->service(uo->arg, zi, si, &ns) == -1) {
+		log_err("update: journaled but not applied; it applies at the next reload or start");
+		rc = DNS_RCODE_SERVFAIL;
+	}
+	config_service_clear(&ns);
+	if (rc == DNS_RCODE_NOERROR) {
+		overlay_clear(o);
+		o->ops = trial->ops;
+		o->nops = trial->nops;
+		o->cap = trial->cap;
+		memset(trial, 0, sizeof(*trial));
+		maybe_compact(o);
+	}
+	return rc;
+}
+
+static unsigned process_one(struct update *u, struct update_req *req, const struct update_ops *uo)
 {
 	const uint8_t *msg = req->msg;
 	size_t len = req->len;
@@ -1074,21 +1158,14 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 	bool have_trial = false;
 	struct config *ncfg = NULL;
 	char err[512] = "";
-	/* The zone as configured, for the prescan's names. */
-	struct config_error ce;
-	struct config *base = NULL;
-	if (config_load_string(u->yaml, u->yamllen, u->path, &base, &ce) == -1) {
-		rc = DNS_RCODE_SERVFAIL;
-		goto out;
-	}
-	long zi = zone_index(base, zq.name, zq.namelen);
+	/* The zone as it runs, for the prescan's names: no parse of the YAML. */
+	const struct config *live = uo->live(uo->arg);
+	long zi = zone_index(live, zq.name, zq.namelen);
 	if (zi < 0) {
 		rc = DNS_RCODE_NOTAUTH;
 		goto out;
 	}
-	rc = read_updates(msg, len, &r, h.nscount, &base->zones[zi], &ops);
-	config_free(base);
-	base = NULL;
+	rc = read_updates(msg, len, &r, h.nscount, &live->zones[zi], &ops);
 	if (rc != DNS_RCODE_NOERROR)
 		goto out;
 	if (overlay_copy(&trial, o) == -1) {
@@ -1104,7 +1181,15 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 			goto out;
 		}
 	}
-	/* Build the effective config with the trial overlay in place. */
+	/* The backends of one service: changed in place, O(service). */
+	size_t si;
+	if (uo->service && one_service(live, (size_t)zi, &ops, &si)) {
+		rc = apply_one_service(o, uo, live, (size_t)zi, si, zone, &ops, &trial);
+		have_trial = rc != DNS_RCODE_NOERROR;
+		goto out;
+	}
+	/* Anything else: the effective config with the trial overlay in
+	 * place, built and committed whole. */
 	struct overlay saved = *o;
 	o->ops = trial.ops;
 	o->nops = trial.nops;
@@ -1133,7 +1218,7 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 		rc = DNS_RCODE_SERVFAIL;
 		goto out;
 	}
-	if (commit(arg, ncfg) == -1) {
+	if (uo->commit(uo->arg, ncfg) == -1) {
 		log_err("update: journaled but not applied (health watcher); it applies at the next "
 		        "reload or start");
 		rc = DNS_RCODE_SERVFAIL;
@@ -1150,20 +1235,19 @@ static unsigned process_one(struct update *u, struct update_req *req, update_com
 out:
 	if (have_trial)
 		overlay_clear(&trial);
-	config_free(base);
 	config_free(ncfg);
 	pending_free(&ops);
 	return rc;
 }
 
-void update_process(struct update *u, update_commit_fn commit, void *arg)
+void update_process(struct update *u, const struct update_ops *uo)
 {
 	uint64_t n;
 	if (read(qfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("update queue: %s", strerror(errno));
 	struct update_req *req;
 	while ((req = queue_pop())) {
-		unsigned rc = u ? process_one(u, req, commit, arg) : DNS_RCODE_REFUSED;
+		unsigned rc = u ? process_one(u, req, uo) : DNS_RCODE_REFUSED;
 		uint8_t resp[DNS_UDP_MIN + TSIG_RR_MAX];
 		int len = short_reply(req->msg, req->len, rc, resp, sizeof(resp));
 		if (len > 0)

@@ -65,11 +65,23 @@ size_t update_count(const struct update *u);
  * live (health watcher, snapshot) and free the previous one. */
 typedef int (*update_commit_fn)(void *arg, struct config *cfg);
 
+/* How the control thread applies an UPDATE: the running effective
+ * config (read for the zone's names), a whole new config (commit: static
+ * records), or one service changed in place (service: its backends; the
+ * callee takes what *ns holds on 0, swaps it into the running config and
+ * rebuilds that service alone: O(service)). */
+struct update_ops {
+	const struct config *(*live)(void *arg);
+	update_commit_fn commit;
+	int (*service)(void *arg, size_t zi, size_t si, struct cfg_service *ns);
+	void *arg;
+};
+
 /* Drains the queue (after its eventfd was readable): every request is
  * checked (zone, key, prerequisites against the published snapshot),
  * applied to a new effective config, validated, journaled (fsync), handed
  * to commit, and answered. */
-void update_process(struct update *u, update_commit_fn commit, void *arg);
+void update_process(struct update *u, const struct update_ops *ops);
 
 /* For tests: merges op into u's overlay of zone zi (of u's zones, in
  * config order), as an accepted update does. 0, or -1 (overlay full). */

@@ -644,7 +644,7 @@ static void render_service(const struct zone_service *svc, struct rset *rs, uint
 
 struct txn_svc {
 	const struct zone *z;
-	const struct zone_service *svc;
+	const struct zone_slot *slot;
 };
 
 struct xfr_txn {
@@ -662,7 +662,7 @@ struct xfr_txn *xfr_txn_new(void)
 	return calloc(1, sizeof(struct xfr_txn));
 }
 
-void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_service *svc)
+void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_slot *slot)
 {
 	if (t->n == t->cap) {
 		size_t nc = t->cap ? 2 * t->cap : 64;
@@ -674,7 +674,7 @@ void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_serv
 		t->s = ns;
 		t->cap = nc;
 	}
-	t->s[t->n++] = (struct txn_svc){ z, svc };
+	t->s[t->n++] = (struct txn_svc){ z, slot };
 }
 
 static int txn_cmp(const void *a, const void *b)
@@ -682,7 +682,7 @@ static int txn_cmp(const void *a, const void *b)
 	const struct txn_svc *x = a, *y = b;
 	if (x->z != y->z)
 		return (uintptr_t)x->z < (uintptr_t)y->z ? -1 : 1;
-	return (uintptr_t)x->svc < (uintptr_t)y->svc ? -1 : (uintptr_t)x->svc > (uintptr_t)y->svc;
+	return (uintptr_t)x->slot < (uintptr_t)y->slot ? -1 : (uintptr_t)x->slot > (uintptr_t)y->slot;
 }
 
 /* Renders the services of zone slot zi (t->zones[zi]) into rs, sorted. */
@@ -690,7 +690,7 @@ static void txn_render(struct xfr_txn *t, size_t zi, struct rset *rs)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (t->s[i].z == t->zones[zi])
-			render_service(t->s[i].svc, rs, t->idx);
+			render_service(zone_slot_service(t->s[i].slot), rs, t->idx);
 	rset_sort(rs);
 }
 

@@ -45,16 +45,16 @@ int xfr_configure(const struct config *cfg);
  * (for IXFR, when the zone allows transfers) and sends NOTIFY. */
 void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev);
 
-/* A change of backend states in place (control thread): collect the
- * services whose backends change with xfr_txn_add, then xfr_txn_lock
- * renders their records as they are and takes the transfer lock; the
- * caller writes the new states (bstate_set); xfr_txn_commit renders them
- * again, and for each zone whose records changed raises the serial,
+/* A change in place (control thread): collect the services that change
+ * (by slot) with xfr_txn_add, then xfr_txn_lock renders their records as
+ * they are and takes the transfer lock; the caller writes the new backend
+ * states (bstate_set) or swaps a service's block (registry_replace);
+ * xfr_txn_commit renders them again, and for each zone whose records changed raises the serial,
  * records the difference (when transfers are allowed), releases the lock,
  * sends NOTIFY and frees t. Costs O(records of the services changed). */
 struct xfr_txn;
 struct xfr_txn *xfr_txn_new(void);
-void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_service *svc);
+void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_slot *slot);
 void xfr_txn_lock(struct xfr_txn *t);
 void xfr_txn_commit(struct xfr_txn *t);
 /* Starts and stops the NOTIFY thread; frees the journal and settings. */
