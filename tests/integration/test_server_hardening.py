@@ -9,6 +9,11 @@ import time
 
 import pytest
 
+import dns.message
+import dns.rcode
+import dns.tsig
+import dns.tsigkeyring
+
 from dnsd_harness import Dnsd
 
 SMALL_YAML = """\
@@ -17,6 +22,13 @@ zones:
     records:
       - {name: static, type: A, data: 192.0.2.1}
 """
+
+SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+KEYRING = dns.tsigkeyring.from_text({"k.": ("hmac-sha256", SECRET)})
+KEY_YAML = """\
+keys:
+  - {name: k, algorithm: hmac-sha256, secret: "%s"}
+""" % SECRET + SMALL_YAML
 
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 NOTIMP = 4
@@ -62,3 +74,42 @@ class TestOpcodes:
         raw = small.raw_udp(header(qid=7, flags=RD | CD) + question())
         _, rflags = struct.unpack(">HH", raw[:4])
         assert rflags & RD and rflags & CD and rflags & 15 == 0
+
+
+# ======================================================= item 13: TSIG time
+
+class TestTsigWindow:
+    """A signed request is accepted within min(its fudge, 300 s) of its
+    time signed (RFC 8945 5.2.3, 10): a signer's fudge of 65535 does not
+    stretch the window to 18 hours."""
+
+    @pytest.fixture(scope="class")
+    def keyed(self, tmp_path_factory):
+        d = Dnsd(tmp_path_factory.mktemp("keyed"), KEY_YAML).start()
+        yield d
+        assert d.stop() == 0, d.log()
+
+    def _signed(self, monkeypatch, age, fudge):
+        q = dns.message.make_query("static.mesh.", "A")
+        q.use_tsig(KEYRING, "k.", fudge=fudge)
+        real = time.time
+        with monkeypatch.context() as m:
+            m.setattr(time, "time", lambda: real() - age)
+            wire = q.to_wire()
+        return q, wire
+
+    @pytest.mark.parametrize("age,fudge,ok", [
+        (0, 300, True), (200, 65535, True), (-200, 65535, True),
+        (50000, 65535, False), (-50000, 65535, False), (400, 65535, False),
+        (200, 100, False),
+    ])
+    def test_window(self, keyed, monkeypatch, age, fudge, ok):
+        q, wire = self._signed(monkeypatch, age, fudge)
+        raw = keyed.raw_udp(wire)
+        assert raw is not None
+        if ok:
+            r = dns.message.from_wire(raw, keyring=KEYRING, request_mac=q.mac)
+            assert r.rcode() == dns.rcode.NOERROR and r.had_tsig
+        else:
+            with pytest.raises(dns.tsig.PeerBadTime):
+                dns.message.from_wire(raw, keyring=KEYRING, request_mac=q.mac)
