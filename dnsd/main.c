@@ -633,6 +633,21 @@ static bool forward_config_equal(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* A reload's tcp: settings: idle-timeout and max-per-client apply to the
+ * running server; max-clients sizes what the server allocated at start. */
+static void tcp_reconfigure(struct server *srv, unsigned running_max_clients,
+                            const struct config *a, const struct config *b)
+{
+	server_set_tcp_limits(srv, b->tcp_max_per_client, b->tcp_idle_timeout_ms);
+	if (a->tcp_idle_timeout_ms != b->tcp_idle_timeout_ms ||
+	    a->tcp_max_per_client != b->tcp_max_per_client)
+		log_info("reload: tcp idle-timeout %u ms, max-per-client %u", b->tcp_idle_timeout_ms,
+		         b->tcp_max_per_client);
+	if (running_max_clients != b->tcp_max_clients)
+		log_warn("reload: tcp max-clients %u takes effect at the next start (%u until then)",
+		         b->tcp_max_clients, running_max_clients);
+}
+
 static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
 {
 	metrics_set(&metrics_global.snapshot_generation, snap->generation);
@@ -1100,6 +1115,7 @@ int main(int argc, char **argv)
 			if (cfg->nsearch != ncfg->nsearch ||
 			    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
 				log_warn("reload: search-path takes effect at the next start");
+			tcp_reconfigure(srv, set.tcp_max_clients, cfg, ncfg);
 			if (xfr_configure(ncfg) == -1)
 				log_err("reload: out of memory for keys and transfer settings; the previous "
 				        "ones stay");

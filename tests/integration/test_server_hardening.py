@@ -113,3 +113,70 @@ class TestTsigWindow:
         else:
             with pytest.raises(dns.tsig.PeerBadTime):
                 dns.message.from_wire(raw, keyring=KEYRING, request_mac=q.mac)
+
+
+# ======================================================= item 11: tcp on reload
+
+def tcp_connect(d, src="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(3)
+    s.connect((d.host, d.port))
+    return s
+
+
+def closed_by_peer(s, timeout):
+    """True if the server closes s within timeout seconds."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            if not s.recv(4096):
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def tcp_query(s):
+    q = dns.message.make_query("static.mesh.", "A")
+    w = q.to_wire()
+    s.sendall(struct.pack(">H", len(w)) + w)
+    hdr = s.recv(2)
+    if len(hdr) < 2:
+        return False
+    n = struct.unpack(">H", hdr)[0]
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            return False
+        data += chunk
+    return dns.message.from_wire(data).id == q.id
+
+
+class TestTcpReload:
+    """A reload applies tcp.idle-timeout and tcp.max-per-client to the
+    running server (open connections included) and says that a changed
+    tcp.max-clients needs a restart."""
+
+    def test_reload_applies_tcp(self, dnsd):
+        d = dnsd("tcp: {idle-timeout: 20s, max-clients: 32}\n" + SMALL_YAML)
+        old = tcp_connect(d)
+        assert tcp_query(old)
+        start = len(d.log())
+        assert d.reload("tcp: {idle-timeout: 400ms, max-clients: 64, max-per-client: 2}\n"
+                        + SMALL_YAML)
+        d.wait_log(r"max-clients 64 takes effect at the next start \(32 until then\)", start=start)
+        d.wait_log(r"reload: tcp idle-timeout 400 ms, max-per-client 2", start=start)
+        t0 = time.monotonic()
+        assert closed_by_peer(old, 3.0), "an open connection kept the 20 s idle timeout"
+        assert time.monotonic() - t0 < 1.5
+        old.close()
+        c = [tcp_connect(d, "127.0.142.7") for _ in range(3)]
+        try:
+            assert tcp_query(c[0]) and tcp_query(c[1])
+            assert closed_by_peer(c[2], 1.0), "a third connection from one address was served"
+        finally:
+            for s in c:
+                s.close()
