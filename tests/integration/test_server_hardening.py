@@ -180,3 +180,80 @@ class TestTcpReload:
         finally:
             for s in c:
                 s.close()
+
+
+# ======================================================= item 9: HTTP slowloris
+
+def http_get(host, port, path, src, timeout=1.0):
+    """One GET over a fresh connection from src; the status code, or None
+    if no complete status line came within timeout."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(src, 0)) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            parts = data.split(b" ", 2)
+            return int(parts[1]) if len(parts) > 1 else None
+    except OSError:
+        return None
+
+
+class TestHttpSlowloris:
+    """80 connections from 10 addresses send a header byte every second
+    (libmicrohttpd's own timeout restarts with each byte): /health keeps
+    answering throughout, each slow connection is closed about 5 s after
+    it opened (the header timeout), and an address gets 8 connections."""
+
+    def test_slowloris(self, dnsd):
+        d = dnsd(SMALL_YAML, args=["--http", "127.0.0.1:0"])
+        m = d.wait_log(r"http status on http://([\d.]+):(\d+)/")
+        host, port = m.group(1), int(m.group(2))
+        assert http_get(host, port, "/health", "127.0.142.100") == 200
+        slow = []
+        t0 = time.monotonic()
+        for i in range(80):
+            s = socket.socket()
+            s.bind(("127.0.142.%d" % (i % 10 + 1), 0))
+            s.settimeout(1)
+            try:
+                s.connect((host, port))
+                s.sendall(b"GET /metrics HTTP/1.1\r\n")
+            except OSError:
+                pass
+            slow.append(s)
+        closed_at = [None] * len(slow)
+        probes, fails = 0, []
+        while time.monotonic() - t0 < 8.0:
+            for i, s in enumerate(slow):
+                if closed_at[i] is not None:
+                    continue
+                try:
+                    s.setblocking(False)
+                    try:
+                        if s.recv(4096) == b"":
+                            closed_at[i] = time.monotonic() - t0
+                            continue
+                    except BlockingIOError:
+                        pass
+                    s.send(b"X")
+                except OSError:
+                    closed_at[i] = time.monotonic() - t0
+            for path in ("/health", "/ready"):
+                probes += 1
+                t = time.monotonic()
+                code = http_get(host, port, path, "127.0.142.100")
+                if code != 200 or time.monotonic() - t > 0.9:
+                    fails.append((round(t - t0, 1), path, code))
+            time.sleep(0.5)
+        for s in slow:
+            s.close()
+        assert not fails, "%d of %d probes failed: %r" % (len(fails), probes, fails[:5])
+        assert all(c is not None for c in closed_at), \
+            "%d slow connections still open after 8 s" % sum(c is None for c in closed_at)
+        # 10 addresses x 8 per address: each address's extra ones go at once.
+        assert sum(c < 1.0 for c in closed_at) >= 8, sorted(closed_at)
