@@ -69,6 +69,7 @@ struct http {
 	int stopfd;
 	int port;
 	bool serving;                 /* atomic: DNS listeners bound */
+	uint64_t ready_by_ms;         /* atomic: /ready stops waiting for first checks */
 	bool stop;                    /* atomic */
 	/* Open connections; only the http thread (MHD_run's callbacks and
 	 * the sweep) touches them. */
@@ -231,7 +232,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: no zone loaded\n");
 		if (!__atomic_load_n(&h->serving, __ATOMIC_ACQUIRE))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: listeners not bound\n");
-		if (h->health && !health_first_round_done(h->health))
+		if (h->health && now < __atomic_load_n(&h->ready_by_ms, __ATOMIC_RELAXED) &&
+		    !health_first_round_done(h->health))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			                  "not ready: first health checks still running\n");
 		return reply_text(c, MHD_HTTP_OK, "ready\n");
@@ -339,6 +341,12 @@ void http_set_serving(struct http *h, bool serving)
 {
 	if (h)
 		__atomic_store_n(&h->serving, serving, __ATOMIC_RELEASE);
+}
+
+void http_set_ready_bound(struct http *h, unsigned ms)
+{
+	if (h)
+		__atomic_store_n(&h->ready_by_ms, health_now_ms() + ms, __ATOMIC_RELAXED);
 }
 
 int http_local_port(const struct http *h)

@@ -843,6 +843,28 @@ static int update_commit(void *arg, struct config *ncfg)
 	return 0;
 }
 
+/* How long /ready waits for the first health checks at most: 2 x the
+ * longest check timeout (a probe started at once would be done, with room
+ * to spare), capped at READY_BOUND_MAX_MS. Backends not probed by then
+ * count as up, as they do in answers. */
+enum { READY_BOUND_MAX_MS = 30000 };
+static unsigned ready_bound_ms(const struct config *cfg)
+{
+	uint32_t longest = 0;
+	for (size_t i = 0; i < cfg->nzones; i++)
+		for (size_t j = 0; j < cfg->zones[i].nservices; j++) {
+			const struct cfg_service *s = &cfg->zones[i].services[j];
+			for (size_t k = 0; k < s->nbackends; k++) {
+				const struct cfg_check *c = cfg_backend_check(s, &s->backends[k]);
+				uint32_t t = c->timeout_ms && c->timeout_ms <= c->interval_ms ? c->timeout_ms
+				                                                             : c->interval_ms;
+				if (c->type != CFG_CHECK_NONE && t > longest)
+					longest = t;
+			}
+		}
+	return 2 * (uint64_t)longest < READY_BOUND_MAX_MS ? 2 * longest : READY_BOUND_MAX_MS;
+}
+
 /* Health checks hold one socket per probe in flight and TCP clients one
  * each: lift the soft descriptor limit to the hard one (often 1024 vs
  * 524288), as NSD and HAProxy do. */
@@ -1040,6 +1062,7 @@ int main(int argc, char **argv)
 			unlink(o.pid_file);
 		return 1;
 	}
+	http_set_ready_bound(http, ready_bound_ms(cfg));
 	http_set_serving(http, true);
 	{
 		char msg[128];

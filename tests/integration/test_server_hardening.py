@@ -257,3 +257,39 @@ class TestHttpSlowloris:
             "%d slow connections still open after 8 s" % sum(c is None for c in closed_at)
         # 10 addresses x 8 per address: each address's extra ones go at once.
         assert sum(c < 1.0 for c in closed_at) >= 8, sorted(closed_at)
+
+
+# ======================================================= item 12: /ready bound
+
+READY_YAML = """\
+zones:
+  - name: mesh
+    services:
+      - name: slow
+        ports: {http: 9}
+        check: {type: tcp, interval: 10m, timeout: 1s}
+        backends: [127.0.142.21, 127.0.142.22]
+"""
+
+
+def test_ready_bounded_by_twice_the_longest_timeout(dnsd):
+    """A first probe comes at a random point of its first interval (up to
+    10 minutes here): /ready does not wait for it longer than 2 x the
+    longest check timeout (2 s), and says why it waits before that."""
+    t0 = time.monotonic()
+    d = dnsd(READY_YAML, args=["--http", "127.0.0.1:0"])
+    m = d.wait_log(r"http status on http://([\d.]+):(\d+)/")
+    host, port = m.group(1), int(m.group(2))
+    first = http_get(host, port, "/ready", "127.0.0.1")
+    elapsed_first = time.monotonic() - t0
+    while True:
+        code = http_get(host, port, "/ready", "127.0.0.1")
+        if code == 200:
+            break
+        assert code == 503
+        assert time.monotonic() - t0 < 5.0, "/ready still 503 after 5 s"
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    if elapsed_first < 1.5:
+        assert first == 503, "ready before any backend was probed"
+    assert took >= 1.9, "ready after %.2f s, before the 2 s bound" % took
