@@ -802,7 +802,7 @@ static void test_reclaim_under_load(void)
 		if (st[i] != -1)
 			send_all(st[i], f, fl);
 	}
-	for (int i = 0; i < 100 && atomic_load(&streams_started) - started0 < 8; i++)
+	for (int i = 0; i < 500 && atomic_load(&streams_started) - started0 < 8; i++)
 		sleep_ms(20);
 	is_int(atomic_load(&streams_started) - started0, 8, "eight transfers streaming");
 	int x = tcp_connect(&a);
