@@ -774,8 +774,8 @@ static bool conn_peer_gone(const struct tcp_conn *c)
  * gone (answering what it sent before, as the event would have). Called
  * when that client is at max-per-client: a client that closes its
  * connections and at once opens a new one is not refused because the
- * closes are still queued. Costs one recv per connection of that client,
- * at most max-per-client. */
+ * closes are still queued. A walk over the open connections and one recv
+ * per connection of that client (at most max-per-client). */
 static void conn_reap_client(struct server *srv, uint64_t key, void *ctx, uint64_t now)
 {
 	struct tcp_conn *next;
@@ -818,6 +818,7 @@ static void tcp_accept(struct server *srv, size_t li, void *ctx, uint64_t now)
 {
 	struct tcp_thread *t = &srv->tcp;
 	struct listen_sock *ls = &srv->listen[li];
+	uint64_t reaped = 0;
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -847,7 +848,11 @@ static void tcp_accept(struct server *srv, size_t li, void *ctx, uint64_t now)
 		}
 		uint64_t ckey = server_client_key((const struct sockaddr *)&ss);
 		if (!cc_take(t, ckey)) {
-			conn_reap_client(srv, ckey, ctx, now);
+			/* Once per client and wakeup: the walk is over every open
+			 * connection, and a client at its cap may connect in a loop. */
+			if (ckey != reaped)
+				conn_reap_client(srv, ckey, ctx, now);
+			reaped = ckey;
 			if (!cc_take(t, ckey)) {
 				close(fd);
 				if (warn_allowed(&t->last_warn_ms))
