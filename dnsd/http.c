@@ -4,8 +4,18 @@
  * MHD_run from our thread). That thread registers with liburcu-qsbr and is
  * offline while it sleeps, online while handlers read the snapshot, and
  * unregisters before it exits: the same discipline as the DNS workers.
- * Limits: 64 connections (8 per client address), 10 s idle timeout, 32 KiB
- * per connection, GET and HEAD only. */
+ * Limits: 64 connections (8 per client: an IPv4 address or an IPv6 /64),
+ * 10 s idle timeout, 32 KiB per connection, GET and HEAD only.
+ *
+ * Slowloris: libmicrohttpd's timeout restarts with every byte, so clients
+ * sending a header byte every few seconds could hold every slot and leave
+ * /health unanswered (a liveness probe then kills dnsd). We track each
+ * connection from libmicrohttpd's notifications: one that has not
+ * completed a request's header HTTP_HEADER_TIMEOUT_MS after it opened (or
+ * after its previous answer) is shut down, and while fewer than
+ * HTTP_RESERVE slots are free the longest-waiting such connections are
+ * shut down at once, so a probe always finds a slot. shutdown() rather
+ * than close(): libmicrohttpd owns the descriptor, sees EOF and closes it. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +35,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 #include "status.h"
 #include "textbuf.h"
 #include "zone.h"
@@ -34,6 +46,20 @@ enum {
 	HTTP_TIMEOUT_S = 10,
 	HTTP_CONN_MEMORY = 32 << 10,
 	HTTP_WAIT_MS = 200,
+	/* A request's header must be complete this long after the
+	 * connection opened or its previous answer was sent. */
+	HTTP_HEADER_TIMEOUT_MS = 5000,
+	/* Slots kept free for new connections by shutting down the
+	 * connections that have waited longest for a header. */
+	HTTP_RESERVE = 16,
+};
+
+/* One open connection, from libmicrohttpd's connection notifications. */
+struct http_conn {
+	struct MHD_Connection *c;     /* NULL: slot free */
+	uint64_t key;                 /* server_client_key of the client */
+	uint64_t waiting_since_ms;    /* waiting for a header since; 0: a request is served */
+	bool shut;                    /* shut down by us, close pending */
 };
 
 struct http {
@@ -43,8 +69,110 @@ struct http {
 	int stopfd;
 	int port;
 	bool serving;                 /* atomic: DNS listeners bound */
+	uint64_t ready_by_ms;         /* atomic: /ready stops waiting for first checks */
 	bool stop;                    /* atomic */
+	/* Open connections; only the http thread (MHD_run's callbacks and
+	 * the sweep) touches them. */
+	struct http_conn conns[HTTP_MAX_CONNS];
 };
+
+/* Accept policy: at most HTTP_MAX_PER_IP connections per client. */
+static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http *h = cls;
+	(void)addrlen;
+	uint64_t key = server_client_key(addr);
+	unsigned n = 0;
+	for (size_t i = 0; i < HTTP_MAX_CONNS; i++)
+		n += h->conns[i].c && h->conns[i].key == key;
+	return n < HTTP_MAX_PER_IP ? MHD_YES : MHD_NO;
+}
+
+static void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct http_conn *hc = *socket_context;
+		if (hc)
+			memset(hc, 0, sizeof(*hc));
+		*socket_context = NULL;
+		return;
+	}
+	*socket_context = NULL;
+	for (size_t i = 0; i < HTTP_MAX_CONNS; i++) {
+		struct http_conn *hc = &h->conns[i];
+		if (hc->c)
+			continue;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		hc->c = c;
+		hc->key = ci && ci->client_addr ? server_client_key(ci->client_addr) : 0;
+		hc->waiting_since_ms = health_now_ms();
+		hc->shut = false;
+		*socket_context = hc;
+		return;
+	}
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* A request was answered (or failed): the connection waits for the next
+ * header from now. */
+static void http_request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)con_cls;
+	(void)toe;
+	struct http_conn *hc = conn_of(c);
+	if (hc && hc->c == c)
+		hc->waiting_since_ms = health_now_ms();
+}
+
+static void http_conn_shut(struct http_conn *hc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		shutdown(ci->connect_fd, SHUT_RDWR);
+	hc->shut = true;
+}
+
+/* Shuts down the connections whose header is overdue, then, while fewer
+ * than HTTP_RESERVE slots are free, the one that has waited longest for a
+ * header. O(HTTP_MAX_CONNS) per round of the thread. */
+static void http_sweep(struct http *h, uint64_t now)
+{
+	unsigned open = 0;
+	for (size_t i = 0; i < HTTP_MAX_CONNS; i++) {
+		struct http_conn *hc = &h->conns[i];
+		if (!hc->c || hc->shut)
+			continue;
+		if (hc->waiting_since_ms && now - hc->waiting_since_ms >= HTTP_HEADER_TIMEOUT_MS)
+			http_conn_shut(hc);
+		else
+			open++;
+	}
+	while (open + HTTP_RESERVE > HTTP_MAX_CONNS) {
+		struct http_conn *old = NULL;
+		for (size_t i = 0; i < HTTP_MAX_CONNS; i++) {
+			struct http_conn *hc = &h->conns[i];
+			if (hc->c && !hc->shut && hc->waiting_since_ms &&
+			    (!old || hc->waiting_since_ms < old->waiting_since_ms))
+				old = hc;
+		}
+		if (!old)
+			break;
+		http_conn_shut(old);
+		open--;
+	}
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
                              char *body, size_t len, bool must_free)
@@ -86,6 +214,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	(void)version;
 	(void)upload_data;
 	(void)con_cls;
+	struct http_conn *hc = conn_of(c);
+	if (hc && hc->c == c)
+		hc->waiting_since_ms = 0;    /* the header is complete */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
 	if (*upload_size != 0)
@@ -101,7 +232,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: no zone loaded\n");
 		if (!__atomic_load_n(&h->serving, __ATOMIC_ACQUIRE))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: listeners not bound\n");
-		if (h->health && !health_first_round_done(h->health))
+		if (h->health && now < __atomic_load_n(&h->ready_by_ms, __ATOMIC_RELAXED) &&
+		    !health_first_round_done(h->health))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			                  "not ready: first health checks still running\n");
 		return reply_text(c, MHD_HTTP_OK, "ready\n");
@@ -142,6 +274,7 @@ static void *http_main(void *arg)
 			break;
 		}
 		MHD_run(h->d);
+		http_sweep(h, health_now_ms());
 		rcu_quiescent_state();
 	}
 	rcu_unregister_thread();
@@ -169,10 +302,11 @@ struct http *http_start(const struct cfg_listen *addr, struct health *health, ch
 	uint16_t port = ntohs(addr->ss.ss_family == AF_INET6
 	                          ? ((const struct sockaddr_in6 *)&addr->ss)->sin6_port
 	                          : ((const struct sockaddr_in *)&addr->ss)->sin_port);
-	h->d = MHD_start_daemon(flags, port, NULL, NULL, handle, h,
+	h->d = MHD_start_daemon(flags, port, http_accept, h, handle, h,
 	                        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
-	                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+	                        MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, h,
+	                        MHD_OPTION_NOTIFY_COMPLETED, http_request_done, h,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	                        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
@@ -207,6 +341,12 @@ void http_set_serving(struct http *h, bool serving)
 {
 	if (h)
 		__atomic_store_n(&h->serving, serving, __ATOMIC_RELEASE);
+}
+
+void http_set_ready_bound(struct http *h, unsigned ms)
+{
+	if (h)
+		__atomic_store_n(&h->ready_by_ms, health_now_ms() + ms, __ATOMIC_RELAXED);
 }
 
 int http_local_port(const struct http *h)

@@ -18,8 +18,13 @@ struct http;
 struct http *http_start(const struct cfg_listen *addr, struct health *health, char *err,
                         size_t errlen);
 /* /ready answers 200 only after this was called with true (DNS listeners
- * bound) and every checked backend has been probed once. */
+ * bound) and every checked backend has been probed once or the bound set
+ * with http_set_ready_bound has passed. */
 void http_set_serving(struct http *h, bool serving);
+/* /ready waits for the first health checks at most ms from now (a first
+ * probe comes at a random point of its first interval, which may be
+ * minutes). Until called, it does not wait for them. Any thread. */
+void http_set_ready_bound(struct http *h, unsigned ms);
 /* The bound port. */
 int http_local_port(const struct http *h);
 /* Stops the thread, closes connections; http_stop(NULL) is a no-op. */

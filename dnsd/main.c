@@ -697,6 +697,21 @@ static bool forward_config_equal(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* A reload's tcp: settings: idle-timeout and max-per-client apply to the
+ * running server; max-clients sizes what the server allocated at start. */
+static void tcp_reconfigure(struct server *srv, unsigned running_max_clients,
+                            const struct config *a, const struct config *b)
+{
+	server_set_tcp_limits(srv, b->tcp_max_per_client, b->tcp_idle_timeout_ms);
+	if (a->tcp_idle_timeout_ms != b->tcp_idle_timeout_ms ||
+	    a->tcp_max_per_client != b->tcp_max_per_client)
+		log_info("reload: tcp idle-timeout %u ms, max-per-client %u", b->tcp_idle_timeout_ms,
+		         b->tcp_max_per_client);
+	if (running_max_clients != b->tcp_max_clients)
+		log_warn("reload: tcp max-clients %u takes effect at the next start (%u until then)",
+		         b->tcp_max_clients, running_max_clients);
+}
+
 static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
 {
 	for (unsigned i = 0; i < snap->nzones; i++)
@@ -968,6 +983,26 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 	synchronize_rcu();
 	registry_reclaim(reg);
 	return rc;
+/* How long /ready waits for the first health checks at most: 2 x the
+ * longest check timeout (a probe started at once would be done, with room
+ * to spare), capped at READY_BOUND_MAX_MS. Backends not probed by then
+ * count as up, as they do in answers. */
+enum { READY_BOUND_MAX_MS = 30000 };
+static unsigned ready_bound_ms(const struct config *cfg)
+{
+	uint32_t longest = 0;
+	for (size_t i = 0; i < cfg->nzones; i++)
+		for (size_t j = 0; j < cfg->zones[i].nservices; j++) {
+			const struct cfg_service *s = &cfg->zones[i].services[j];
+			for (size_t k = 0; k < s->nbackends; k++) {
+				const struct cfg_check *c = cfg_backend_check(s, &s->backends[k]);
+				uint32_t t = c->timeout_ms && c->timeout_ms <= c->interval_ms ? c->timeout_ms
+				                                                             : c->interval_ms;
+				if (c->type != CFG_CHECK_NONE && t > longest)
+					longest = t;
+			}
+		}
+	return 2 * (uint64_t)longest < READY_BOUND_MAX_MS ? 2 * longest : READY_BOUND_MAX_MS;
 }
 
 /* Health checks hold one socket per probe in flight and TCP clients one
@@ -1173,6 +1208,7 @@ int main(int argc, char **argv)
 			unlink(o.pid_file);
 		return 1;
 	}
+	http_set_ready_bound(http, ready_bound_ms(cfg));
 	http_set_serving(http, true);
 	{
 		char msg[128];
@@ -1283,6 +1319,7 @@ int main(int argc, char **argv)
 			if (cfg->nsearch != ncfg->nsearch ||
 			    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
 				log_warn("reload: search-path takes effect at the next start");
+			tcp_reconfigure(srv, set.tcp_max_clients, cfg, ncfg);
 			if (xfr_configure(ncfg) == -1)
 				log_err("reload: out of memory for keys and transfer settings; the previous "
 				        "ones stay");

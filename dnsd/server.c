@@ -58,6 +58,9 @@ enum {
 	/* Accepts per wakeup, so a connection storm does not starve
 	 * established connections. */
 	ACCEPT_BATCH = 64,
+	/* When every slot is taken, this many of the least recently active
+	 * connections are looked at for one to close for the newcomer. */
+	RECLAIM_SCAN = 16,
 	/* After EMFILE/ENFILE/ENOBUFS/ENOMEM on accept, listening sockets are
 	 * taken out of the epoll set this long: a level-triggered listener
 	 * with a pending connection we cannot accept would spin otherwise. */
@@ -126,12 +129,12 @@ struct tcp_conn {
 	uint8_t *stream;              /* server_stream: [streamoff, streamlen) not yet in out */
 	size_t streamoff, streamlen;
 	struct sockaddr_storage peer;
-	uint64_t ckey;                /* client_key(&peer), for max-per-client */
+	uint64_t ckey;                /* server_client_key(&peer), for max-per-client */
 	socklen_t peerlen;
 };
 
 struct client_count {
-	uint64_t key;                 /* client_key(); 0: empty slot */
+	uint64_t key;                 /* server_client_key(); 0: empty slot */
 	uint32_t n;
 };
 
@@ -155,12 +158,14 @@ struct tcp_thread {
 	pthread_mutex_t rmu;
 	struct tcp_reply *rhead, *rtail;
 	int rfd;
-	/* Open connections per client address (max-per-client): open
-	 * addressing over 2 x max_clients slots, key 0 = empty, deleted by
-	 * backward shift. Only the TCP thread touches it. */
+	/* Open connections per client (max-per-client): open addressing
+	 * over 2 x max_clients slots, key 0 = empty, deleted by backward
+	 * shift. Every connection is counted, so the cap can be switched on
+	 * by a reload. Only the TCP thread touches it. */
 	struct client_count *cc;
 	size_t cc_mask;
 	unsigned max_per_client;      /* 0: no per-client cap */
+	uint64_t reclaimed;           /* connections closed for a newcomer */
 };
 
 struct listen_sock {
@@ -175,7 +180,9 @@ enum phase { PHASE_STARTING = 0, PHASE_RUNNING, PHASE_ABORT };
 struct server {
 	struct server_ops ops;
 	unsigned max_clients;
-	unsigned idle_ms;
+	unsigned idle_ms;             /* TCP thread's; set_* below are the wanted ones */
+	/* server_set_tcp_limits: read and applied by the TCP thread. */
+	atomic_uint set_idle_ms, set_per_client;
 	size_t nlisten;
 	struct listen_sock *listen;
 	size_t nudp;
@@ -673,20 +680,29 @@ static void listeners_arm(struct server *srv, uint32_t events)
 	}
 }
 
-/* Connection cap: when all tcp_max_clients slots are in use a new
- * connection is accepted and closed at once, so the client learns right
- * away instead of waiting in the backlog; established connections are
- * never sacrificed for new ones (they are reclaimed by the idle timeout). */
-/* A nonzero 64-bit key for a client's address (port ignored). */
-static uint64_t client_key(const struct sockaddr_storage *ss)
+/* Connection cap: when all tcp_max_clients slots are in use, a new
+ * connection takes the place of the least recently active one that owes
+ * no answer (conn_reclaim), as Knot and Unbound reclaim idle connections
+ * under pressure: clients that keep many connections open with a query
+ * now and then cannot lock everyone else out. If none of the oldest
+ * RECLAIM_SCAN qualifies, the new connection is accepted and closed at
+ * once, so the client learns right away instead of waiting in the
+ * backlog. */
+uint64_t server_client_key(const struct sockaddr *sa)
 {
 	const uint8_t *a;
 	size_t n;
-	if (ss->ss_family == AF_INET6) {
-		a = ((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr.s6_addr;
-		n = 16;
+	if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		n = 8;
+		/* IPv4-mapped (::ffff:a.b.c.d, a dual-stack socket): by the IPv4
+		 * address, or every IPv4 client would share one /64. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+			a += 12;
+			n = 4;
+		}
 	} else {
-		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 		n = 4;
 	}
 	uint64_t h = 0xcbf29ce484222325ull ^ n;
@@ -708,10 +724,8 @@ static size_t cc_find(const struct tcp_thread *t, uint64_t key)
  * already has max_per_client open. */
 static bool cc_take(struct tcp_thread *t, uint64_t key)
 {
-	if (!t->max_per_client || !t->cc)
-		return true;
 	size_t i = cc_find(t, key);
-	if (t->cc[i].key && t->cc[i].n >= t->max_per_client)
+	if (t->max_per_client && t->cc[i].key && t->cc[i].n >= t->max_per_client)
 		return false;
 	t->cc[i].key = key;
 	t->cc[i].n++;
@@ -720,8 +734,6 @@ static bool cc_take(struct tcp_thread *t, uint64_t key)
 
 static void cc_release(struct tcp_thread *t, uint64_t key)
 {
-	if (!t->max_per_client || !t->cc)
-		return;
 	size_t i = cc_find(t, key);
 	if (!t->cc[i].key || --t->cc[i].n > 0)
 		return;
@@ -745,10 +757,68 @@ static void cc_release(struct tcp_thread *t, uint64_t key)
 	}
 }
 
-static void tcp_accept(struct server *srv, size_t li, uint64_t now)
+static void conn_event(struct server *srv, struct tcp_conn *c, uint32_t events, void *ctx,
+                       uint64_t now);
+
+/* True if the client of c has closed or reset its side though the event
+ * saying so may not have been handled yet (it can come later in the same
+ * epoll batch as, or a batch after, the client's new connection). */
+static bool conn_peer_gone(const struct tcp_conn *c)
+{
+	uint8_t b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Runs the pending close of every connection of client key whose peer is
+ * gone (answering what it sent before, as the event would have). Called
+ * when that client is at max-per-client: a client that closes its
+ * connections and at once opens a new one is not refused because the
+ * closes are still queued. A walk over the open connections and one recv
+ * per connection of that client (at most max-per-client). */
+static void conn_reap_client(struct server *srv, uint64_t key, void *ctx, uint64_t now)
+{
+	struct tcp_conn *next;
+	for (struct tcp_conn *c = srv->tcp.head; c; c = next) {
+		next = c->next;
+		if (c->ckey == key && conn_peer_gone(c)) {
+			/* conn_event may close c, never another connection. */
+			conn_event(srv, c, EPOLLIN, ctx, now);
+		}
+	}
+}
+
+/* Frees a slot when all are in use: closes the least recently active of
+ * the oldest RECLAIM_SCAN connections that owes nothing (no answer being
+ * made elsewhere, no transfer streaming). A peer that is already gone is
+ * preferred. False if none qualifies. */
+static bool conn_reclaim(struct server *srv)
+{
+	struct tcp_thread *t = &srv->tcp;
+	struct tcp_conn *pick = NULL;
+	unsigned n = 0;
+	for (struct tcp_conn *c = t->head; c && n < RECLAIM_SCAN; c = c->next, n++) {
+		if (c->inflight || c->stream)
+			continue;
+		if (!pick)
+			pick = c;
+		if (conn_peer_gone(c)) {
+			pick = c;
+			break;
+		}
+	}
+	if (!pick)
+		return false;
+	conn_close(t, pick);
+	__atomic_store_n(&t->reclaimed, t->reclaimed + 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+static void tcp_accept(struct server *srv, size_t li, void *ctx, uint64_t now)
 {
 	struct tcp_thread *t = &srv->tcp;
 	struct listen_sock *ls = &srv->listen[li];
+	uint64_t reaped = 0;
 	for (int k = 0; k < ACCEPT_BATCH; k++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -776,22 +846,34 @@ static void tcp_accept(struct server *srv, size_t li, uint64_t now)
 				continue;
 			}
 		}
-		struct tcp_conn *c = t->free_list;
-		if (!c) {
-			close(fd);
-			if (warn_allowed(&t->last_warn_ms))
-				log_warn("TCP: %u connections open (max-clients), closing new ones",
-				         srv->max_clients);
-			continue;
-		}
-		uint64_t ckey = client_key(&ss);
+		uint64_t ckey = server_client_key((const struct sockaddr *)&ss);
 		if (!cc_take(t, ckey)) {
-			close(fd);
-			if (warn_allowed(&t->last_warn_ms))
-				log_warn("TCP: a client has %u connections open (max-per-client), closing "
-				         "its new ones", t->max_per_client);
-			continue;
+			/* Once per client and wakeup: the walk is over every open
+			 * connection, and a client at its cap may connect in a loop. */
+			if (ckey != reaped)
+				conn_reap_client(srv, ckey, ctx, now);
+			reaped = ckey;
+			if (!cc_take(t, ckey)) {
+				close(fd);
+				if (warn_allowed(&t->last_warn_ms))
+					log_warn("TCP: a client has %u connections open (max-per-client), "
+					         "closing its new ones", t->max_per_client);
+				continue;
+			}
 		}
+		if (!t->free_list) {
+			bool freed = conn_reclaim(srv);
+			if (warn_allowed(&t->last_warn_ms))
+				log_warn("TCP: %u connections open (max-clients): %s", srv->max_clients,
+				         freed ? "closing the least recently active idle ones for new ones"
+				               : "none idle to close, closing new ones");
+			if (!freed) {
+				cc_release(t, ckey);
+				close(fd);
+				continue;
+			}
+		}
+		struct tcp_conn *c = t->free_list;
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct epoll_event ev = {
@@ -1037,6 +1119,23 @@ static void tcp_replies(struct server *srv, void *ctx, uint64_t now)
 	}
 }
 
+/* Applies what server_set_tcp_limits asked for. A new idle timeout moves
+ * every deadline by the same amount, which keeps the list sorted; one now
+ * in the past closes that connection in this round. */
+static void tcp_apply_limits(struct server *srv, uint64_t now)
+{
+	struct tcp_thread *t = &srv->tcp;
+	t->max_per_client = atomic_load_explicit(&srv->set_per_client, memory_order_relaxed);
+	unsigned idle = atomic_load_explicit(&srv->set_idle_ms, memory_order_relaxed);
+	if (idle == srv->idle_ms)
+		return;
+	for (struct tcp_conn *c = t->head; c; c = c->next) {
+		uint64_t last = c->deadline_ms - srv->idle_ms;
+		c->deadline_ms = last + idle > now ? last + idle : now;
+	}
+	srv->idle_ms = idle;
+}
+
 /* Milliseconds epoll_wait may sleep: until the next connection deadline or
  * accept resumption, at most WAIT_MS. */
 static int tcp_wait_ms(const struct tcp_thread *t, uint64_t now)
@@ -1070,6 +1169,12 @@ static void tcp_loop(struct server *srv, void *ctx)
 			return;
 		}
 		uint64_t now = now_ms();
+		tcp_apply_limits(srv, now);
+		/* Listeners last: the closes in this batch free their slots and
+		 * per-client counts before new connections are counted, and no
+		 * slot is reused while an event for its old fd is pending. */
+		size_t accepts[EPOLL_BATCH];
+		size_t naccepts = 0;
 		for (int i = 0; i < n; i++) {
 			int fd = (int)(uint32_t)(ev[i].data.u64 >> 32);
 			size_t key = (uint32_t)ev[i].data.u64;
@@ -1078,13 +1183,15 @@ static void tcp_loop(struct server *srv, void *ctx)
 				continue;
 			}
 			if (key < srv->nlisten) {
-				tcp_accept(srv, key, now);
+				accepts[naccepts++] = key;
 				continue;
 			}
 			struct tcp_conn *c = &t->conns[key - srv->nlisten];
 			if (c->fd == fd)
 				conn_event(srv, c, ev[i].events, ctx, now);
 		}
+		for (size_t i = 0; i < naccepts; i++)
+			tcp_accept(srv, accepts[i], ctx, now);
 		while (t->head && t->head->deadline_ms <= now)
 			conn_close(t, t->head);
 		if (t->accept_resume_ms && t->accept_resume_ms <= now) {
@@ -1268,6 +1375,8 @@ int server_start(struct server **out, const struct server_settings *set,
 	srv->max_clients = set->tcp_max_clients;
 	srv->tcp.max_per_client = set->tcp_max_per_client;
 	srv->idle_ms = set->tcp_idle_timeout_ms;
+	atomic_init(&srv->set_per_client, set->tcp_max_per_client);
+	atomic_init(&srv->set_idle_ms, set->tcp_idle_timeout_ms);
 	srv->tcp.epfd = -1;
 	srv->tcp.rfd = -1;
 	pthread_mutex_init(&srv->tcp.rmu, NULL);
@@ -1380,6 +1489,19 @@ void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len)
 	c->streamoff = 0;
 	c->streamlen = len;
 	active_streams++;
+}
+
+void server_set_tcp_limits(struct server *srv, unsigned max_per_client, unsigned idle_timeout_ms)
+{
+	if (!srv || idle_timeout_ms == 0)
+		return;
+	atomic_store(&srv->set_per_client, max_per_client);
+	atomic_store(&srv->set_idle_ms, idle_timeout_ms);
+}
+
+uint64_t server_tcp_reclaimed(const struct server *srv)
+{
+	return srv ? __atomic_load_n(&srv->tcp.reclaimed, __ATOMIC_RELAXED) : 0;
 }
 
 int server_local_port(const struct server *srv, size_t listen_idx)

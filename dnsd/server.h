@@ -69,8 +69,11 @@ struct server_settings {
 	const struct cfg_listen *listen;
 	size_t nlisten;
 	unsigned udp_workers;          /* per listen address, >= 1 */
-	unsigned tcp_max_clients;      /* open connections across all listeners */
-	unsigned tcp_max_per_client;   /* of them from one client address; 0: no cap */
+	/* Open connections across all listeners. When all are in use a new
+	 * one takes the place of the least recently active idle one. */
+	unsigned tcp_max_clients;
+	/* Of them from one client (server_client_key); 0: no cap. */
+	unsigned tcp_max_per_client;
 	unsigned tcp_idle_timeout_ms;  /* idle or slow connections closed after this */
 };
 
@@ -103,6 +106,19 @@ void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len);
  * server_streams_full() before building another (REFUSED then). */
 enum { SERVER_STREAMS_MAX = 8 };
 bool server_streams_full(void);
+
+/* Changes max-per-client and the idle timeout of a running server (a
+ * reload); max-clients sizes memory allocated at start and cannot change.
+ * The TCP thread applies them within about 0.2 s; open connections get
+ * the new timeout counted from their last progress. idle_timeout_ms 0 is
+ * ignored. Any thread. */
+void server_set_tcp_limits(struct server *srv, unsigned max_per_client, unsigned idle_timeout_ms);
+/* Connections closed so far to make room for new ones at max-clients. */
+uint64_t server_tcp_reclaimed(const struct server *srv);
+/* What max-per-client counts by: an IPv4 address, an IPv6 /64 (one host or
+ * site usually holds a whole /64, RFC 6177), an IPv4-mapped IPv6 address as
+ * its IPv4 address. Nonzero; the port is ignored. */
+uint64_t server_client_key(const struct sockaddr *sa);
 
 /* The port listen address listen_idx is bound to (UDP and TCP share it; a
  * configured port 0 was replaced by the one the kernel picked), or -1 if

@@ -240,6 +240,14 @@ static int check_maclen(const struct tsig_key *key, uint16_t maclen)
 	return 0;
 }
 
+/* The time window a message is accepted in: its signer's fudge, but never
+ * more than TSIG_FUDGE (RFC 8945 10 recommends 300 s). A signer's fudge of
+ * 65535 would otherwise let a request captured 18 hours ago be replayed. */
+static uint64_t window(uint16_t fudge)
+{
+	return fudge < TSIG_FUDGE ? fudge : TSIG_FUDGE;
+}
+
 int tsig_verify(const uint8_t *msg, size_t len, size_t tsig_off, const struct tsig_key *keys,
                 size_t nkeys, uint64_t now, struct tsig_ctx *ctx)
 {
@@ -274,8 +282,9 @@ int tsig_verify(const uint8_t *msg, size_t len, size_t tsig_off, const struct ts
 	/* The answer covers the request's MAC as sent. */
 	memcpy(ctx->mac, t.mac, t.maclen);
 	ctx->maclen = t.maclen;
-	uint64_t lo = t.time > t.fudge ? t.time - t.fudge : 0;
-	if (now < lo || now > t.time + t.fudge) {
+	uint64_t fudge = window(t.fudge);
+	uint64_t lo = t.time > fudge ? t.time - fudge : 0;
+	if (now < lo || now > t.time + fudge) {
 		ctx->error = TSIG_BADTIME;
 		return TSIG_BADTIME;
 	}
@@ -297,7 +306,7 @@ int tsig_verify_response(const uint8_t *msg, size_t len, size_t tsig_off, uint64
 	compute_mac(ctx->key, ctx->mac, ctx->maclen, msg, tsig_off, t.orig_id, true, &t, false, mac);
 	if (sodium_memcmp(mac, t.mac, t.maclen) != 0)
 		return -1;
-	if (now + t.fudge < t.time || now > t.time + t.fudge)
+	if (now + window(t.fudge) < t.time || now > t.time + window(t.fudge))
 		return -1;
 	memcpy(ctx->mac, t.mac, t.maclen);
 	ctx->maclen = t.maclen;

@@ -81,7 +81,8 @@ const struct tsig_key *tsig_key_find(const struct tsig_key *keys, size_t nkeys,
 /* Verifies the TSIG RR at offset tsig_off of msg (the last RR of its
  * additional section, as wire_parse_query found it) against keys, at time
  * now (seconds since the epoch), in the order RFC 8945 5.2 gives: key
- * (BADKEY), MAC (BADSIG, BADTRUNC), time (BADTIME). ctx is filled in
+ * (BADKEY), MAC (BADSIG, BADTRUNC), time (BADTIME: now is more than
+ * min(the request's fudge, TSIG_FUDGE) from its time signed). ctx is filled in
  * every case but -1 and is what tsig_sign and tsig_error_response need.
  * Returns TSIG_NOERROR (0), a TSIG error (> 0), or -1 if the RR is
  * malformed (FORMERR). */

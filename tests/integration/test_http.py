@@ -269,8 +269,9 @@ def test_check_duration_histogram(served):
 
 
 def ch_status(d, name):
-    """{ADDR:PORT: {state, weight, effective, for, checks, last}} from CH TXT name."""
-    r = d.query(name, "TXT", rdclass="CH")
+    """{ADDR:PORT: {state, weight, effective, for, checks, last}} from CH TXT name
+    (over TCP: over UDP without a server cookie the answer is capped)."""
+    r = d.query(name, "TXT", rdclass="CH", tcp=True)
     rows = {}
     for rrset in r.answer:
         for rd in rrset:
