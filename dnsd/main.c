@@ -983,6 +983,8 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 	synchronize_rcu();
 	registry_reclaim(reg);
 	return rc;
+}
+
 /* How long /ready waits for the first health checks at most: 2 x the
  * longest check timeout (a probe started at once would be done, with room
  * to spare), capped at READY_BOUND_MAX_MS. Backends not probed by then
