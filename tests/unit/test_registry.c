@@ -1,0 +1,270 @@
+/* test_registry.c -- services by identity: a rebuild keeps the blocks of
+ * unchanged services, a changed service gets a block of its own, a
+ * removed one is retired; and the property that matters: after any
+ * sequence of health flips, in-place service changes (as UPDATE makes)
+ * and rebuilds (as reloads make), the registry's snapshot transfers
+ * exactly what a snapshot built from scratch from the same state does. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bstate.h"
+#include "config.h"
+#include "registry.h"
+#include "tap.h"
+#include "wire.h"
+#include "xfr.h"
+#include "zone.h"
+
+static struct config *load(const char *yaml)
+{
+	struct config *cfg = NULL;
+	struct config_error err;
+	if (config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, &err) != 0) {
+		diag("config: %s", err.msg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static const char base_yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    records:\n"
+	"      - {name: www, type: A, data: 192.0.2.1}\n"
+	"    services:\n"
+	"      - {name: a, ports: {http: 80}, backends: [10.0.0.1, 10.0.0.2]}\n"
+	"      - {name: b, ports: {http: 80, dns: {port: 53, proto: udp}}, policy: failover,\n"
+	"         backends: [{address: 10.0.1.1, priority: 0}, {address: 10.0.1.2, priority: 1}]}\n"
+	"      - {name: c.sub, ports: {grpc: 9000}, backends: ['fd00::1', 10.0.2.1]}\n";
+
+/* Every state id in one table; ids by (service index, backend address). */
+static struct bstate *states;
+static uint32_t ids[64][64];
+
+static uint32_t sid_of(void *arg, size_t zi, size_t si, size_t bi)
+{
+	const struct config *cfg = arg;
+	const struct cfg_backend *b = &cfg->zones[zi].services[si].backends[bi];
+	uint8_t k = b->family == AF_INET ? b->addr[3] : b->addr[15];
+	if (si >= 64 || k >= 64)
+		return 0;
+	if (!ids[si][k] && bstate_alloc(states, &ids[si][k]) == -1)
+		return 0;
+	return ids[si][k];
+}
+
+/* Sorted text of every record a transfer of zone 0 holds, SOA aside. */
+struct lines {
+	char **v;
+	size_t n, cap;
+};
+
+static void add_line(void *arg, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+                     const uint8_t *rd, uint16_t rdlen)
+{
+	struct lines *l = arg;
+	if (type == DNS_TYPE_SOA)
+		return;
+	char name[DNS_NAME_MAX * 4 + 2], hex[2 * 300 + 1] = "";
+	wire_name_to_text(owner, ownerlen, name, sizeof(name));
+	for (size_t i = 0; i < rdlen && i < 300; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rd[i]);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+	}
+	char *s = malloc(strlen(name) + strlen(hex) + 32);
+	sprintf(s, "%s %u %u %s", name, type, ttl, hex);
+	l->v[l->n++] = s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *render(const struct zone_snapshot *snap)
+{
+	struct lines l = { 0 };
+	xfr_render_zone(&snap->zones[0], add_line, &l);
+	qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	size_t len = 1;
+	for (size_t i = 0; i < l.n; i++)
+		len += strlen(l.v[i]) + 1;
+	char *out = malloc(len);
+	out[0] = '\0';
+	for (size_t i = 0; i < l.n; i++) {
+		strcat(out, l.v[i]);
+		strcat(out, "\n");
+		free(l.v[i]);
+	}
+	free(l.v);
+	return out;
+}
+
+static struct zone_snapshot *build(const struct config *cfg, struct registry *reg)
+{
+	struct zone_snapshot *snap = NULL;
+	char err[256];
+	if (zone_build(cfg, NULL, reg, states, sid_of, (void *)cfg, &snap, err, sizeof(err)) != 0) {
+		diag("build: %s", err);
+		return NULL;
+	}
+	return snap;
+}
+
+static void test_reuse(void)
+{
+	struct registry *reg = registry_new();
+	struct config *c1 = load(base_yaml);
+	struct zone_snapshot *s1 = build(c1, reg);
+	registry_commit(reg);
+	is_int(registry_builds(reg), 3, "first build: a block per service");
+	is_int(registry_count(reg), 3, "three slots");
+	const struct zone_service *a1 = zone_slot_service(s1->zones[0].slots[0]);
+	const struct zone_service *b1 = zone_slot_service(s1->zones[0].slots[1]);
+
+	/* The same config again (a reload of an unchanged file). */
+	struct config *c2 = load(base_yaml);
+	struct zone_snapshot *s2 = build(c2, reg);
+	registry_commit(reg);
+	is_int(registry_builds(reg), 3, "unchanged services keep their blocks");
+	ok(s2->zones[0].slots[0] == s1->zones[0].slots[0] &&
+	   zone_slot_service(s2->zones[0].slots[0]) == a1, "same slot, same block");
+
+	/* One service changed: only it is rebuilt. */
+	char *y3 = strdup(base_yaml);
+	char *p = strstr(y3, "10.0.0.2");
+	memcpy(p, "10.0.0.3", 8);
+	struct config *c3 = load(y3);
+	struct zone_snapshot *s3 = build(c3, reg);
+	is_int(registry_builds(reg), 4, "one changed service: one block built");
+	ok(zone_slot_service(s3->zones[0].slots[0]) == a1, "before commit the old block serves");
+	registry_commit(reg);
+	const struct zone_service *a3 = zone_slot_service(s3->zones[0].slots[0]);
+	ok(a3 != a1 && a3->backends[1].addr[3] == 3, "after commit the new block serves");
+	ok(zone_slot_service(s3->zones[0].slots[1]) == b1, "the others keep theirs");
+	struct zone_result r;
+	uint8_t name[DNS_NAME_MAX];
+	size_t len;
+	wire_name_from_text("10-0-0-3.a.mesh", name, &len);
+	zone_lookup(s1, name, len, &r);
+	ok(r.status == ZONE_FOUND, "the old snapshot reads the new block through the slot");
+
+	/* A service removed: retired at commit, freed at reclaim. */
+	struct config *c4 = load("zones:\n  - name: mesh\n    services:\n"
+	                         "      - {name: a, ports: {http: 80}, backends: [10.0.0.1, 10.0.0.3]}\n");
+	struct zone_snapshot *s4 = build(c4, reg);
+	registry_commit(reg);
+	is_int(registry_count(reg), 1, "two services gone: one slot left");
+	is_int(registry_builds(reg), 4, "the remaining one kept its block");
+	registry_reclaim(reg);
+	zone_free(s1);
+	zone_free(s2);
+	zone_free(s3);
+	zone_free(s4);
+	registry_free(reg);
+	config_free(c1);
+	config_free(c2);
+	config_free(c3);
+	config_free(c4);
+	free(y3);
+}
+
+/* xorshift, for a reproducible sequence. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % n);
+}
+
+static const char prop_yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    services:\n"
+	"      - {name: s0, ports: {http: 80}, check: {type: tcp}, backends: [10.1.0.1, 10.1.0.2]}\n"
+	"      - {name: s1, ports: {http: 80, dns: {port: 53, proto: udp}}, check: {type: tcp},\n"
+	"         policy: failover, backends: [{address: 10.1.1.1, priority: 1}, 10.1.1.2]}\n"
+	"      - {name: s2, ports: {http: 80}, check: {type: tcp}, fail-open: false,\n"
+	"         backends: ['fd00::5', 10.1.2.1]}\n";
+
+static void test_property(void)
+{
+	struct registry *reg = registry_new();
+	struct config *cfg = load(prop_yaml);
+	struct zone_snapshot *live = build(cfg, reg);
+	registry_commit(reg);
+	unsigned steps = 0, mismatches = 0, flips = 0, edits = 0, rebuilds = 0;
+	char first[512] = "";
+	for (int step = 0; step < 600 && live; step++) {
+		int what = (int)rnd(10);
+		size_t si = rnd(3);
+		struct cfg_service *s = &cfg->zones[0].services[si];
+		if (what < 5) {
+			/* A health flip: one word. */
+			if (s->nbackends) {
+				uint32_t id = sid_of(cfg, 0, si, rnd((uint32_t)s->nbackends));
+				uint64_t w = bstate_load(bstate_slot(states, id));
+				bstate_set(states, id, !bstate_word_up(w), 1000 + (uint64_t)step);
+				flips++;
+			}
+		} else if (what < 9) {
+			/* An UPDATE of one service: add or remove a backend, then
+			 * that service's block alone is replaced. */
+			struct cfg_backend b = { .family = AF_INET };
+			b.addr[0] = 10;
+			b.addr[1] = 1;
+			b.addr[2] = (uint8_t)si;
+			b.addr[3] = (uint8_t)(1 + rnd(8));
+			char err[256];
+			if (rnd(2) && s->nbackends > 0)
+				config_remove_backends(cfg, 0, si, AF_INET, b.addr, false, 0);
+			else
+				config_add_backend(cfg, 0, si, &b, err, sizeof(err));
+			if (registry_replace(reg, live->zones[0].slots[si], &cfg->zones[0], s, states,
+			                     sid_of, cfg, 0, si, err, sizeof(err)) != 0)
+				diag("replace: %s", err);
+			registry_reclaim(reg);
+			edits++;
+		} else {
+			/* A reload: a new snapshot over the same registry. */
+			struct zone_snapshot *n = build(cfg, reg);
+			registry_commit(reg);
+			zone_free(live);
+			registry_reclaim(reg);
+			live = n;
+			rebuilds++;
+		}
+		/* The property: the registry's snapshot transfers what a fresh
+		 * build of the same config and states transfers. */
+		struct zone_snapshot *fresh = build(cfg, NULL);
+		char *x = render(live), *y = fresh ? render(fresh) : strdup("");
+		if (strcmp(x, y) != 0 && mismatches++ == 0)
+			snprintf(first, sizeof(first), "step %d (kind %d, service %zu)", step, what, si);
+		free(x);
+		free(y);
+		zone_free(fresh);
+		steps++;
+	}
+	ok(steps == 600, "600 random steps (%u flips, %u in-place service changes, %u rebuilds)", flips,
+	   edits, rebuilds);
+	is_int(mismatches, 0, "incremental transfers equal a fresh build's at every step%s%s",
+	       first[0] ? ": first at " : "", first);
+	zone_free(live);
+	registry_free(reg);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	states = bstate_new();
+	test_reuse();
+	test_property();
+	bstate_free(states);
+	return done_testing();
+}
