@@ -7,6 +7,7 @@
 #include "arena.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,31 @@ static void *take(struct arena *a, size_t size, size_t align)
 	a->total += off + size - b->used;
 	b->used = off + size;
 	return p;             /* mmap'd or calloc'd memory is zero and never reused */
+}
+
+void arena_reset(struct arena *a)
+{
+	/* Keep the block that holds a itself (the first one allocated). */
+	struct arena_block *home =
+		(struct arena_block *)(void *)((char *)a - offsetof(struct arena_block, data));
+	struct arena_block *b = a->head;
+	while (b) {
+		struct arena_block *next = b->next;
+		if (b != home) {
+			if (a->heap)
+				free(b);
+			else
+				munmap(b, b->size + sizeof(*b));
+		}
+		b = next;
+	}
+	/* Its data after a is reused, and arena memory is handed out zeroed. */
+	size_t hdr = (sizeof(struct arena) + 15) & ~(size_t)15;
+	memset(home->data + hdr, 0, home->used - hdr);
+	home->used = hdr;
+	home->next = NULL;
+	a->head = home;
+	a->total = 0;
 }
 
 void *arena_alloc(struct arena *a, size_t size)

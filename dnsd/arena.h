@@ -15,6 +15,9 @@ struct arena *arena_new(size_t chunk);
  * many small arenas (one per service): what does not fit gets a block of
  * its own. Same interface. */
 struct arena *arena_new_heap(size_t size);
+/* Forgets everything allocated (keeping the first block): a scratch arena
+ * used over and over. */
+void arena_reset(struct arena *a);
 /* Frees every block. arena_free(NULL) is a no-op. */
 void arena_free(struct arena *a);
 /* Zeroed memory aligned to 16 bytes; NULL on ENOMEM or overflow. */

@@ -2323,6 +2323,7 @@ static char *read_secret_file(struct cfg_ctx *c, yaml_node_t *n, const char *pat
 		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - c->name), c->name, path);
 	else
 		snprintf(full, sizeof(full), "%s", path);
+	c->cfg->reads_files = true;
 	FILE *f = fopen(full, "rb");
 	if (!f) {
 		fail(c, n, "secret-file: %s: %s", full, strerror(errno));

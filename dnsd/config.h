@@ -261,6 +261,7 @@ struct cfg_chaos {
 
 struct config {
 	char *path;
+	bool reads_files;             /* other files were read (secret-file): a reload reads them */
 	struct cfg_listen *listen;    /* default: 127.0.0.1:53 */
 	size_t nlisten;
 	uint32_t workers;             /* UDP workers per address; 0: one per core */

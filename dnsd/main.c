@@ -1279,6 +1279,17 @@ int main(int argc, char **argv)
 			continue;
 		if (si.ssi_signo == SIGHUP) {
 			sd_notify_msg("RELOADING=1");
+			/* The same text, and no other file read from it (secrets, a
+			 * resolv.conf): the result would be what serves now, and the
+			 * updates since are applied already. Parsing a million
+			 * backends again only to find that costs seconds. */
+			if (!cfg->reads_files && !cfg->forward.resolv_conf &&
+			    update_unchanged(upd, o.config)) {
+				metrics_add(&metrics_global.reloads, 1);
+				log_info("reloaded %s: unchanged, nothing to do", o.config);
+				sd_notify_msg("READY=1\nSTATUS=reloaded (unchanged)");
+				continue;
+			}
 			struct config *ncfg;
 			struct zone_snapshot *nsnap;
 			struct update *nupd = NULL;

@@ -17,10 +17,10 @@ struct rslot {
 	uint64_t cur_key, pending_key;
 	uint64_t used;                /* generation of the last build that used it */
 	bool fresh;                   /* made by the current build, never served */
-	uint8_t key[2 * DNS_NAME_MAX];
-	size_t keylen;
 	uint64_t hash;
 	uint32_t zi;                  /* its zone's index in the last build */
+	uint16_t keylen;
+	uint8_t key[];                /* zone origin, then the owner: exactly keylen */
 };
 
 /* Where a state id is served: the slot whose block has a backend with it. */
@@ -206,13 +206,13 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
 	if (!s) {
 		if ((r->n + 1) * 2 > r->tsize && rehash(r, r->tsize ? 2 * r->tsize : 256) == -1)
 			goto oom;
-		s = calloc(1, sizeof(*s));
+		s = calloc(1, sizeof(*s) + len);
 		if (!s || push((void ***)&r->slots, &r->n, &r->cap, s) == -1) {
 			free(s);
 			goto oom;
 		}
 		memcpy(s->key, key, len);
-		s->keylen = len;
+		s->keylen = (uint16_t)len;
 		s->hash = h;
 		s->fresh = true;
 		size_t i = h & (r->tsize - 1);

@@ -640,6 +640,18 @@ static int effective(struct update *u, bool drop, struct config *parsed, struct 
 	return 0;
 }
 
+bool update_unchanged(const struct update *u, const char *path)
+{
+	char *text;
+	size_t len;
+	char err[256];
+	if (!u || read_text(path, &text, &len, err, sizeof(err)) == -1)
+		return false;
+	bool same = len == u->yamllen && memcmp(text, u->yaml, len) == 0;
+	free(text);
+	return same;
+}
+
 int update_load(const char *path, bool check, struct config **cfgp, struct update **up,
                 char *err, size_t errlen)
 {

@@ -58,6 +58,8 @@ int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
 int update_load(const char *path, bool check, struct config **cfgp, struct update **up,
                 char *err, size_t errlen);
 void update_free(struct update *u);
+/* Whether the file at path holds exactly the text u was loaded from. */
+bool update_unchanged(const struct update *u, const char *path);
 /* Operations in all overlays (for dnsd --check). */
 size_t update_count(const struct update *u);
 

@@ -657,38 +657,40 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 		          (uint16_t)alen) == -1)
 			goto oom;
 	}
-	/* One heap block sized for all of it: names, nodes, table, rrsets,
-	 * backends and schedules (a round-robin schedule is at most 1024). */
-	size_t tsize = 16;
-	while (tsize < b.n * 2)
-		tsize *= 2;
-	size_t est = sizeof(struct zone_block) + b.names_len + b.n * (sizeof(struct zone_node) + 16) +
-	             tsize * 4 + b.nents * (sizeof(struct zone_rrset) + 8 + 2 + 16 + 32) +
-	             cs->nports * (sizeof(struct zone_port) + 32) +
-	             cs->nbackends * (sizeof(struct zone_backend) + 48) + cs->ownerlen + 256;
-	if (cs->policy == CFG_POLICY_ROUND_ROBIN)
-		est += 3 * 2 * 1024;
-	for (size_t bi = 0; bi < cs->nbackends; bi++)
-		est += (cs->backends[bi].name ? strlen(cs->backends[bi].name) + 1 : 0) +
-		       (cs->backends[bi].locality ? strlen(cs->backends[bi].locality) + 1 : 0);
-	for (size_t pi = 0; pi < cs->nports; pi++)
-		est += strlen(cs->ports[pi].name) + 1;
-	a = arena_new_heap(est);
-	struct zone_block *blk = a ? arena_alloc(a, sizeof(*blk)) : NULL;
-	if (!blk)
+	/* The block is laid out twice: in a scratch arena to learn its exact
+	 * size (alignment included), then in one heap block of that size, so
+	 * 100k services waste nothing on estimates. */
+	static _Thread_local struct arena *scratch;
+	if (!scratch && !(scratch = arena_new(0)))
 		goto oom;
-	blk->arena = a;
+	struct zone_block *blk = NULL;
 	struct zone_node *nodes;
 	const uint32_t *table;
 	uint32_t mask;
-	int r = emit_nodes(a, &b, NULL, &blk->svc, &nodes, &table, &mask);
-	if (r == -1)
-		goto oom;
-	if (r < 0)
-		goto out;
-	struct build_ctx bc = { .states = states, .sid = sid, .sarg = sarg, .zi = zi };
-	if (copy_service(a, nodes, cs, b.target, &blk->svc, &bc, si, id) == -1)
-		goto oom;
+	for (int pass = 0; pass < 2; pass++) {
+		struct arena *into = scratch;
+		if (pass == 1) {
+			size_t need = arena_used(scratch);
+			arena_reset(scratch);
+			if (!(a = arena_new_heap(need)))
+				goto oom;
+			into = a;
+		}
+		blk = arena_alloc(into, sizeof(*blk));
+		if (!blk)
+			goto oom;
+		blk->arena = into;
+		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &table, &mask);
+		if (r == -1)
+			goto oom;
+		if (r < 0)
+			goto out;
+		/* The sizing pass asks no state ids: they change no size. */
+		struct build_ctx bc = { .states = states, .sid = pass ? sid : NULL, .sarg = sarg,
+			                .zi = zi };
+		if (copy_service(into, nodes, cs, b.target, &blk->svc, &bc, si, id) == -1)
+			goto oom;
+	}
 	blk->svc.nodes = nodes;
 	blk->svc.nnodes = (uint32_t)b.n;
 	blk->svc.table = table;
@@ -700,6 +702,8 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 oom:
 	snprintf(err, errlen, "out of memory building service %s", cs->name);
 out:
+	if (scratch && arena_used(scratch))
+		arena_reset(scratch);
 	arena_free(a);
 	b_free(&b);
 	return out;
