@@ -28,6 +28,7 @@ struct pending {
 	uint64_t next_ms;
 	uint64_t sent_ms;             /* the last send */
 	bool newer;                   /* a newer serial came while this one was out */
+	bool idle;                    /* answered: kept until next_ms only to space the next */
 	struct tsig_ctx tsig;
 };
 
@@ -153,7 +154,7 @@ static void receive(int fd, struct pending **list)
 		return;
 	for (struct pending **pp = list; *pp; pp = &(*pp)->next) {
 		struct pending *p = *pp;
-		if (p->id != id || !same_addr(&p->job.addr, &from))
+		if (p->idle || p->id != id || !same_addr(&p->job.addr, &from))
 			continue;
 		char a[80], zn[DNS_NAME_MAX * 4 + 2];
 		addr_text(&p->job.addr, a, sizeof(a));
@@ -181,8 +182,10 @@ static void receive(int fd, struct pending **list)
 			p->next_ms = p->sent_ms + NOTIFY_MIN_INTERVAL_MS;
 			return;
 		}
-		*pp = p->next;
-		free(p);
+		/* Kept a little, idle: a serial that comes before the interval
+		 * is over waits for it instead of going out at once. */
+		p->idle = true;
+		p->next_ms = p->sent_ms + NOTIFY_MIN_INTERVAL_MS;
 		return;
 	}
 }
@@ -210,7 +213,15 @@ static void *notify_main(void *arg)
 			              wire_name_equal(p->job.zone, p->job.zonelen, in->job.zone,
 			                              in->job.zonelen)))
 				p = p->next;
-			if (p) {
+			if (p && p->idle) {
+				/* Answered less than the interval ago: the new serial
+				 * goes out when it is over. */
+				p->job = in->job;
+				p->idle = false;
+				p->newer = false;
+				p->attempts = 0;
+				free(in);
+			} else if (p) {
 				p->job.serial = in->job.serial;
 				p->newer = p->attempts > 0;
 				free(in);
@@ -224,6 +235,11 @@ static void *notify_main(void *arg)
 		uint64_t now = mono_ms(), wake = now + 1000;
 		for (struct pending **pp = &list; *pp;) {
 			struct pending *p = *pp;
+			if (p->next_ms <= now && p->idle) {
+				*pp = p->next;
+				free(p);
+				continue;
+			}
 			if (p->next_ms <= now) {
 				if (p->attempts >= NOTIFY_ATTEMPTS) {
 					char a[80], zn[DNS_NAME_MAX * 4 + 2];
