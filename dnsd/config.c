@@ -2931,6 +2931,14 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	}
 	if (check_keyrefs(&c) == -1 || check_search_path(&c, root) == -1)
 		goto out;
+	/* Which services have backends with checks of their own: the watcher
+	 * then looks at the backends of checked services only. */
+	for (size_t zi = 0; zi < c.cfg->nzones; zi++)
+		for (size_t si = 0; si < c.cfg->zones[zi].nservices; si++) {
+			struct cfg_service *s = &c.cfg->zones[zi].services[si];
+			for (size_t bi = 0; bi < s->nbackends && !s->own_checks; bi++)
+				s->own_checks = s->backends[bi].check != NULL;
+		}
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
 		if (!c.cfg->listen || config_parse_listen("127.0.0.1:53", 53, c.cfg->listen) == -1) {

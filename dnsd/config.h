@@ -93,6 +93,7 @@ struct cfg_service {
 	bool fail_open;               /* default true */
 	uint32_t slow_start_ms;       /* 0: off (default) */
 	struct cfg_check check;       /* defaults for its backends */
+	bool own_checks;              /* some backend has a check of its own */
 	struct cfg_port *ports;
 	size_t nports;
 	struct cfg_backend *backends;

@@ -155,10 +155,7 @@ struct view {
 	size_t nprobes;
 	/* Per backend (zone, service, backend order): its probe, or NO_HEAP
 	 * for a backend without a check, which costs these 4 bytes only. */
-	uint32_t *pidx;
-	size_t nbackends;
-	size_t *zone_first;           /* per zone: index into svc_first */
-	size_t *svc_first;            /* per service: index of its backend 0 */
+	size_t nbackends;             /* checked or not, for the log */
 	struct heap_ent *heap;
 	size_t nheap;
 	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
@@ -552,9 +549,6 @@ static void view_free(struct view *v)
 	for (size_t i = 0; i < v->nprobes; i++)
 		probe_release(&v->probes[i]);
 	free(v->probes);
-	free(v->pidx);
-	free(v->zone_first);
-	free(v->svc_first);
 	free(v->heap);
 	free(v->by_sid);
 	free(v->by_key);
@@ -566,45 +560,43 @@ static void view_free(struct view *v)
  * their socket callbacks). */
 static struct view *view_new(struct health *h, const struct config *cfg, char *err, size_t errlen)
 {
-	size_t nsvc = 0, nbe = 0;
-	for (size_t zi = 0; zi < cfg->nzones; zi++) {
-		nsvc += cfg->zones[zi].nservices;
-		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
-			nbe += cfg->zones[zi].services[si].nbackends;
-	}
-	if (nbe >= NO_HEAP) {
-		snprintf(err, errlen, "too many backends (%zu)", nbe);
-		return NULL;
-	}
-	size_t nchk = 0;
+	/* Only services with a check cost a look at their backends: a million
+	 * unchecked backends cost a pass over their services, nothing more. */
+	size_t nbe = 0, nchk = 0;
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
 		for (size_t si = 0; si < cfg->zones[zi].nservices; si++) {
 			const struct cfg_service *s = &cfg->zones[zi].services[si];
+			nbe += s->nbackends;
+			if (s->check.type == CFG_CHECK_NONE && !s->own_checks)
+				continue;
 			for (size_t bi = 0; bi < s->nbackends; bi++)
-				nchk += cfg_backend_check(s, &s->backends[bi])->type != CFG_CHECK_NONE;
+				if ((s->check.type != CFG_CHECK_NONE || s->backends[bi].check) &&
+				    cfg_backend_check(s, &s->backends[bi])->type != CFG_CHECK_NONE)
+					nchk++;
 		}
+	if (nchk >= NO_HEAP) {
+		snprintf(err, errlen, "too many checked backends (%zu)", nchk);
+		return NULL;
+	}
 	struct view *v = calloc(1, sizeof(*v));
 	if (!v)
 		goto nomem;
 	v->cfg = cfg;
-	v->zone_first = calloc(cfg->nzones + 1, sizeof(*v->zone_first));
-	v->svc_first = calloc(nsvc + 1, sizeof(*v->svc_first));
-	v->pidx = malloc((nbe + 1) * sizeof(*v->pidx));
 	v->probes = calloc(nchk + 1, sizeof(*v->probes));
 	v->heap = calloc(nchk + 1, sizeof(*v->heap));
-	if (!v->zone_first || !v->svc_first || !v->pidx || !v->probes || !v->heap)
+	if (!v->probes || !v->heap)
 		goto nomem;
 	v->nbackends = nbe;
-	size_t k = 0, g = 0, sk = 0;
+	size_t k = 0;
 	for (size_t zi = 0; zi < cfg->nzones; zi++) {
 		const struct cfg_zone *z = &cfg->zones[zi];
-		v->zone_first[zi] = sk;
 		for (size_t si = 0; si < z->nservices; si++) {
 			const struct cfg_service *s = &z->services[si];
-			v->svc_first[sk++] = g;
-			for (size_t bi = 0; bi < s->nbackends; bi++, g++) {
-				v->pidx[g] = NO_HEAP;
-				if (cfg_backend_check(s, &s->backends[bi])->type == CFG_CHECK_NONE)
+			if (s->check.type == CFG_CHECK_NONE && !s->own_checks)
+				continue;
+			for (size_t bi = 0; bi < s->nbackends; bi++) {
+				if ((s->check.type == CFG_CHECK_NONE && !s->backends[bi].check) ||
+				    cfg_backend_check(s, &s->backends[bi])->type == CFG_CHECK_NONE)
 					continue;
 				struct probe *p = &v->probes[k];
 				v->nprobes = k + 1;
@@ -617,14 +609,14 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 					v->nprobes = k;
 					continue;
 				}
-				v->pidx[g] = (uint32_t)k++;
+				k++;
 			}
 		}
 	}
 	v->nprobes = k;
 	return v;
 nomem:
-	snprintf(err, errlen, "out of memory setting up %zu health checks", nbe);
+	snprintf(err, errlen, "out of memory setting up %zu health checks", nchk);
 	view_free(v);
 	return NULL;
 }
@@ -1310,13 +1302,17 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			heap_push(v, p, key);
 	}
 	free(slots);
-	/* The identity index (health_sid); without memory for it, ids are
-	 * looked up by position (health_sid falls back). */
+	/* The identity index (health_sid, health_get): a backend is found by
+	 * zone, service, address and port, whatever its position. */
 	size_t ksize = 16;
 	while (ksize < 2 * v->nprobes)
 		ksize *= 2;
 	v->by_key = calloc(ksize, sizeof(*v->by_key));
-	if (v->by_key) {
+	if (!v->by_key) {
+		slots = NULL;         /* freed above */
+		goto nomem;
+	}
+	{
 		v->key_mask = ksize - 1;
 		for (size_t i = 0; i < v->nprobes; i++) {
 			size_t s = id_hash(v->probes[i].zone, v->probes[i].svc, v->probes[i].be) & v->key_mask;
@@ -1673,25 +1669,48 @@ bool health_get_sid(struct health *h, uint32_t sid, struct health_state *out)
 	return found;
 }
 
+/* The probe of backend bi of service si of zone zi of v's config, found
+ * by identity (by_key), or NULL when it is not checked; *in says whether
+ * the indexes are inside the config. */
+static const struct probe *probe_find(const struct view *v, size_t zi, size_t si, size_t bi,
+                                      bool *in)
+{
+	const struct config *cfg = v->cfg;
+	*in = zi < cfg->nzones && si < cfg->zones[zi].nservices &&
+	      bi < cfg->zones[zi].services[si].nbackends;
+	if (!*in || !v->by_key)
+		return NULL;
+	const struct cfg_zone *z = &cfg->zones[zi];
+	const struct cfg_service *s = &z->services[si];
+	const struct cfg_backend *b = &s->backends[bi];
+	if (cfg_backend_check(s, b)->type == CFG_CHECK_NONE)
+		return NULL;
+	/* The probe made for this very backend first (two backends may share
+	 * an identity, e.g. with different checks); else one of its identity. */
+	const struct probe *same = NULL;
+	for (size_t i = id_hash(z, s, b) & v->key_mask; v->by_key[i]; i = (i + 1) & v->key_mask) {
+		const struct probe *p = &v->probes[v->by_key[i] - 1];
+		if (p->be == b)
+			return p;
+		if (!same && id_same(p, z, s, b))
+			same = p;
+	}
+	return same;
+}
+
 bool health_get(struct health *h, size_t zi, size_t si, size_t bi, struct health_state *out)
 {
-	bool found = false;
+	bool in;
 	pthread_mutex_lock(&h->mu);
-	const struct view *v = h->view;
-	const struct config *cfg = v->cfg;
-	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
-	    bi < cfg->zones[zi].services[si].nbackends) {
-		uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
-		if (k == NO_HEAP) {
-			memset(out, 0, sizeof(*out));
-			out->up = true;
-		} else {
-			*out = v->probes[k].st;
-		}
-		found = true;
+	const struct probe *p = probe_find(h->view, zi, si, bi, &in);
+	if (p) {
+		*out = p->st;
+	} else if (in) {
+		memset(out, 0, sizeof(*out));
+		out->up = true;
 	}
 	pthread_mutex_unlock(&h->mu);
-	return found;
+	return in;
 }
 
 size_t health_take_changes(struct health *h, struct health_change *out, size_t max)
@@ -1710,26 +1729,9 @@ size_t health_take_changes(struct health *h, struct health_change *out, size_t m
 uint32_t health_sid(void *arg, size_t zi, size_t si, size_t bi)
 {
 	struct health *h = arg;
-	const struct view *v = h->view;
-	const struct config *cfg = v->cfg;
-	if (zi >= cfg->nzones || si >= cfg->zones[zi].nservices ||
-	    bi >= cfg->zones[zi].services[si].nbackends)
-		return 0;
-	const struct cfg_zone *z = &cfg->zones[zi];
-	const struct cfg_service *s = &z->services[si];
-	const struct cfg_backend *b = &s->backends[bi];
-	if (!v->by_key) {
-		uint32_t k = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi];
-		return k == NO_HEAP ? 0 : v->probes[k].sid;
-	}
-	if (cfg_backend_check(s, b)->type == CFG_CHECK_NONE)
-		return 0;
-	for (size_t i = id_hash(z, s, b) & v->key_mask; v->by_key[i]; i = (i + 1) & v->key_mask) {
-		const struct probe *p = &v->probes[v->by_key[i] - 1];
-		if (id_same(p, z, s, b))
-			return p->sid;
-	}
-	return 0;
+	bool in;
+	const struct probe *p = probe_find(h->view, zi, si, bi, &in);
+	return p ? p->sid : 0;
 }
 
 const uint32_t health_hist_le_ms[HEALTH_HIST_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000,
@@ -1746,13 +1748,9 @@ void health_histogram(struct health *h, uint64_t *buckets, uint64_t *count, uint
 
 bool health_checked(struct health *h, size_t zi, size_t si, size_t bi)
 {
-	bool checked = false;
+	bool in;
 	pthread_mutex_lock(&h->mu);
-	const struct view *v = h->view;
-	const struct config *cfg = v->cfg;
-	if (zi < cfg->nzones && si < cfg->zones[zi].nservices &&
-	    bi < cfg->zones[zi].services[si].nbackends)
-		checked = v->pidx[v->svc_first[v->zone_first[zi] + si] + bi] != NO_HEAP;
+	bool checked = probe_find(h->view, zi, si, bi, &in) != NULL;
 	pthread_mutex_unlock(&h->mu);
 	return checked;
 }

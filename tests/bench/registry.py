@@ -226,6 +226,20 @@ def run(args):
         out["update_visible_at_ack"] = all(seen)
         print("update: add acked in %.1f ms, delete in %.1f ms (fsync included); visible at "
               "ack: %s" % (acks[0], acks[1], all(seen)))
+        # The same on the checked service: the watcher switches configs too.
+        cacks = []
+        for op in ("add", "delete"):
+            u = dns.update.UpdateMessage("mesh.", keyring=RING, keyname="upd-key.")
+            if op == "add":
+                u.add("flip.mesh.", 30, "A", "127.0.91.9")
+            else:
+                u.delete("flip.mesh.", "A", "127.0.91.9")
+            t = now()
+            r = dns.query.tcp(u, "127.0.0.1", port=port, timeout=30)
+            cacks.append(round((now() - t) * 1000, 1))
+        out["update_checked_ack_ms"] = cacks
+        print("update of the checked service: add acked in %.1f ms, delete in %.1f ms"
+              % (cacks[0], cacks[1]))
 
         # Reload of the unchanged file, with the flip backend held DOWN.
         listeners[1].stop()

@@ -316,6 +316,7 @@ static struct config *tcfg_new(const struct tb *tb, size_t n)
 		b->port = tb[i].port;
 		b->weight = 100;
 		b->check = calloc(1, sizeof(*b->check));
+		s->own_checks = true;
 		b->check->type = tb[i].type;
 		b->check->interval_ms = tb[i].interval_ms ? tb[i].interval_ms : 100;
 		b->check->timeout_ms = tb[i].timeout_ms ? tb[i].timeout_ms : 50;
