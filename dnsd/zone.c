@@ -860,8 +860,27 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	}
 	/* The names of each service's block must not be names of the zone
 	 * (a static record at a backend's target name, a service named like
-	 * another's backend); empty non-terminals on both sides are fine. */
+	 * another's backend); empty non-terminals on both sides are fine.
+	 * Only a service with zone names below it can clash: those are found
+	 * from the zone's own names (few), not from every block's. */
+	bool *below = calloc(cz->nservices + 1, sizeof(*below));
+	if (!below)
+		goto oom;
+	for (size_t i = 1; i < b.n; i++) {
+		const uint8_t *nm = nodes[i].name;
+		size_t len = nodes[i].namelen;
+		while (len > z->originlen) {
+			size_t skip = nm[0] + 1;
+			nm += skip;
+			len -= skip;
+			const struct zone_node *anc = zone_find(z, nm, len);
+			if (anc && anc->kind == ZONE_NODE_SERVICE)
+				below[b.nodes[anc - nodes].svc_idx] = true;
+		}
+	}
 	for (size_t si = 0; si < cz->nservices; si++) {
+		if (!below[si])
+			continue;
 		const struct zone_service *svc = registry_slot_next(slots[si]);
 		for (uint32_t k = 1; k < svc->nnodes; k++) {
 			const struct zone_node *bn = &svc->nodes[k];
@@ -872,10 +891,12 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
 				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
 				        txt);
+				free(below);
 				goto out;
 			}
 		}
 	}
+	free(below);
 	z->apex = &nodes[0];
 	z->soa = zone_node_rrset(z->apex, DNS_TYPE_SOA);
 	uint32_t min = cz->soa.minimum;
