@@ -939,6 +939,7 @@ static int item_localities(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 /* ---- checks ------------------------------------------------------------- */
 
 static const char *const check_type_names[] = { "none", "tcp", "http", "https", NULL };
+static const char *const initial_state_names[] = { "up", "down", NULL };
 
 static int expect_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 {
@@ -985,6 +986,7 @@ static const struct schema_item check_items[] = {
 	ITEM("path", item_path, struct cfg_check, path, 0, 0, 0),
 	ITEM("host", item_str, struct cfg_check, host, 0, 0, 0),
 	ITEM("expect", item_expect, struct cfg_check, expect, 0, 0, 0),
+	ITEM_ENUM("initial-state", struct cfg_check, initial, initial_state_names),
 	ITEM("flap-limit", item_u32, struct cfg_check, flap_limit, 0, 1000, 0),
 	ITEM("flap-window", item_msecs, struct cfg_check, flap_window_ms, 1000, CFG_DAY_MS, 0),
 	ITEM("flap-hold", item_msecs, struct cfg_check, flap_hold_ms, 1000, CFG_DAY_MS, 0),

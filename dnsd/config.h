@@ -57,6 +57,11 @@ struct cfg_check {
 	uint32_t flap_limit;
 	uint32_t flap_window_ms;      /* default 60 s */
 	uint32_t flap_hold_ms;        /* default 60 s */
+	/* The state of a backend new to the watcher (at start, or added by a
+	 * reload or UPDATE) before its first checks: up (the default: a
+	 * restart does not blackhole traffic) or down (no traffic until rise
+	 * checks passed). */
+	enum cfg_initial_state { CFG_INITIAL_UP = 0, CFG_INITIAL_DOWN } initial;
 };
 
 struct cfg_port {

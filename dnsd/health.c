@@ -1271,6 +1271,15 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			if (bstate_alloc(h->states, &p->sid) == -1)
 				goto nomem;
 			p->fresh = true;
+			if (p->checked &&
+			    cfg_backend_check(p->svc, p->be)->initial == CFG_INITIAL_DOWN) {
+				/* No traffic before rise good checks. The word is not
+				 * served yet (no block points at a fresh id), so the
+				 * watcher may set it. */
+				bstate_set(h->states, p->sid, false, 0);
+				p->st.up = false;
+				p->hup = false;
+			}
 		}
 		if (o) {
 			o->taken = true;

@@ -277,3 +277,39 @@ def test_update_served_at_ack_and_nothing_rebuilt(dnsd, tmp_path):
         good.close()
         churn.close()
 
+
+
+def test_initial_state_down_for_new_backends(dnsd, tmp_path):
+    """initial-state: down: a backend added by UPDATE gets no traffic
+    until rise checks passed; one nobody listens on never gets any. The
+    default (up) serves a new backend at once."""
+    lst = Listener("127.0.91.5")
+    text = conf(tmp_path / "j", lst.port, lst.port).replace(
+        "      - name: churn\n", "      - name: gated\n"
+        "        ports: {http: %d}\n"
+        "        check: {type: tcp, interval: 100ms, timeout: 50ms, rise: 2, fall: 1,"
+        " initial-state: down}\n"
+        "        fail-open: false\n"
+        "        backends: [127.0.91.4]\n"
+        "      - name: churn\n" % lst.port)
+    d = dnsd(text)
+    try:
+        r = send_update(d, add="127.0.91.5", name="gated")
+        assert r.rcode() == dns.rcode.NOERROR
+        assert "127.0.91.5" not in addrs(d, "gated.mesh.")     # not before its checks
+        t0 = time.monotonic()
+        while "127.0.91.5" not in addrs(d, "gated.mesh.") and time.monotonic() - t0 < 3:
+            time.sleep(0.01)
+        took = time.monotonic() - t0
+        assert "127.0.91.5" in addrs(d, "gated.mesh."), "never served after good checks"
+        assert took >= 0.08, took                              # rise 2 at 100 ms
+        r = send_update(d, add="127.0.91.6", name="gated")     # nothing listens there
+        assert r.rcode() == dns.rcode.NOERROR
+        time.sleep(0.6)
+        assert "127.0.91.6" not in addrs(d, "gated.mesh.")
+        # The default: up until proven down.
+        r = send_update(d, add="127.0.91.7", name="churn")
+        assert r.rcode() == dns.rcode.NOERROR
+        assert "127.0.91.7" in addrs(d, "churn.mesh.")
+    finally:
+        lst.close()
