@@ -58,7 +58,7 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 		name_text(z->origin, z->originlen, buf, sizeof(buf));
 		tb_printf(tb, "%s{\"name\":", zi ? "," : "");
 		tb_json_str(tb, buf);
-		tb_printf(tb, ",\"serial\":%u,\"services\":[", z->serial);
+		tb_printf(tb, ",\"serial\":%u,\"services\":[", zone_serial(z));
 		size_t ns;
 		const struct zone_service **svcs = zone_services(z, &ns);
 		for (size_t k = 0; k < ns; k++) {
