@@ -279,3 +279,21 @@ def test_malformed_and_oversized_skipped(cluster, watchers):
         log = f.read()
     # Rate-limited: the first skip is logged, the burst after it is not.
     assert log.count("etcd: skipped") <= 2, log
+
+
+def test_dnsd_starts_the_client(cluster, dnsd):
+    """dnsd with an etcd: section reads and follows the prefix (its records
+    are not served yet: the registry integration is pending), and stops
+    cleanly with the client running."""
+    p = "/t-dnsd/"
+    cluster.put(p + "mesh/user-service/a", val("10.9.0.1", 5000))
+    cluster.put(p + "mesh/user-service/b", val("10.9.0.2", 5000))
+    eps = ", ".join(cluster.endpoints())
+    d = dnsd("zones:\n  - name: mesh\n    services:\n      - name: user-service\n"
+             "        ports: {http: 80}\n        backends: [10.0.0.1]\n"
+             "etcd:\n  endpoints: [%s]\n  prefix: %s\n  dial-timeout: 300ms\n" % (eps, p))
+    deadline = time.monotonic() + 10
+    while "etcd: 2 records at revision" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "etcd: 2 records at revision" in d.log(), d.log()
+    assert [r.address for r in d.query("user-service.mesh.", "A").answer[0]] == ["10.0.0.1"]
