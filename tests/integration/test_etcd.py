@@ -249,6 +249,27 @@ def test_etcd_down_at_start(tmp_path, watchers):
         c.stop()
 
 
+def test_auth(tmp_path, watchers):
+    """With etcd auth on, the client authenticates (username, password) and
+    sends the token with the range and the watch; a wrong password is an
+    error, counted, never a sync."""
+    c = EtcdCluster(tmp_path / "auth", 1, first_host=5).start()
+    try:
+        c.etcdctl("user", "add", "root", "--new-user-password=pw", "--interactive=false")
+        c.etcdctl("auth", "enable")
+        c.etcdctl("--user=root:pw", "put", "/skydns/mesh/a/1", val("10.10.0.1"))
+        w = watchers(c.endpoints(), "/skydns/", ["-u", "root", "-P", "pw"])
+        bad = watchers(c.endpoints(), "/skydns/", ["-u", "root", "-P", "wrong"])
+        w.wait_status(synced=1, connected=1)
+        assert set(w.snapshots[0][1]) == {"/skydns/mesh/a/1"}
+        c.etcdctl("--user=root:pw", "put", "/skydns/mesh/a/2", val("10.10.0.2"))
+        w.wait(lambda w: w.state() == {"/skydns/mesh/a/1", "/skydns/mesh/a/2"}, 5, "the put")
+        st = bad.wait_status(errors=lambda n: n >= 1)
+        assert st["synced"] == 0 and not bad.snapshots
+    finally:
+        c.stop()
+
+
 def test_malformed_and_oversized_skipped(cluster, watchers):
     """Bad keys and values are skipped and counted, never fatal; a bad put
     over a good key reads as its delete (a fresh read would not have it)."""
