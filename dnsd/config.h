@@ -276,6 +276,8 @@ struct cfg_etcd {
 	char *tls_ca;                 /* PEM files; NULL: none */
 	char *tls_cert;               /* with tls_key: client certificate */
 	char *tls_key;
+	uint32_t page_keys;           /* keys per range page; 0: 10,000. Not a YAML
+	                               * key: the tests make pages small */
 };
 
 struct config {

@@ -3,7 +3,7 @@
  * line on stdout, and its status whenever the status changes, until SIGTERM.
  *
  *   etcd_watch [-p PREFIX] [-m MAX_VALUE_SIZE] [-d DIAL_MS] [-r REQUEST_MS]
- *              [-u USER -P PASSWORD] ENDPOINT...
+ *              [-k PAGE_KEYS] [-u USER -P PASSWORD] ENDPOINT...
  *
  * Lines (fields separated by one space; keys and ids hold no spaces):
  *   snapshot REV
@@ -82,7 +82,7 @@ static void on_event(void *ud, const struct etcd_kv *kv)
 static void usage(void)
 {
 	fprintf(stderr, "usage: etcd_watch [-p PREFIX] [-m MAX_VALUE_SIZE] [-d DIAL_MS] "
-	        "[-r REQUEST_MS] [-u USER -P PASSWORD] ENDPOINT...\n");
+	        "[-r REQUEST_MS] [-k PAGE_KEYS] [-u USER -P PASSWORD] ENDPOINT...\n");
 	exit(2);
 }
 
@@ -91,12 +91,13 @@ int main(int argc, char **argv)
 	struct cfg_etcd cfg = { .prefix = "/skydns/", .dial_timeout_ms = 500,
 	                        .request_timeout_ms = 2000, .max_value_size = 4096 };
 	int opt;
-	while ((opt = getopt(argc, argv, "p:m:d:r:u:P:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:m:d:r:k:u:P:")) != -1) {
 		switch (opt) {
 		case 'p': cfg.prefix = optarg; break;
 		case 'm': cfg.max_value_size = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'd': cfg.dial_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'r': cfg.request_timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'k': cfg.page_keys = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'u': cfg.username = optarg; break;
 		case 'P': cfg.password = optarg; break;
 		default: usage();

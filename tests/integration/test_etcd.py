@@ -91,7 +91,7 @@ def test_paged_range_is_one_revision(cluster, watchers):
     t.start()
     try:
         time.sleep(0.05)
-        w = watchers(cluster.endpoints(), p)
+        w = watchers(cluster.endpoints(), p, ["-k", "1000"])
         w.wait_status(timeout=15, synced=1, connected=1)
         time.sleep(0.2)
     finally:
