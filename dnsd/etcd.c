@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -407,6 +409,18 @@ static size_t write_stream(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+/* The watch's socket: 3 unanswered keepalives (after 5 s idle, 2 s apart)
+ * end it, so a member behind a dead link is left after ~11 s. (A member
+ * that is frozen but whose kernel still answers is not noticed.) */
+static int watch_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)ud;
+	int cnt = 3;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	return CURL_SOCKOPT_OK;
+}
+
 /* POSTs body to path on the current endpoint. Without stream the response
  * is in e->resp (NUL-terminated) when 0 is returned; with it the body goes
  * to watch_line and the call lasts as long as the stream. Returns 0 on
@@ -456,6 +470,7 @@ static int http_post(struct etcd *e, const char *path, const char *body, bool st
 		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
 		curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 2L);
+		curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, watch_sockopt);
 	} else {
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->req_ms);
 	}
@@ -588,7 +603,7 @@ static int record_parse(struct etcd *e, const char *key, size_t keylen, const ch
 		goto skip;
 	}
 	*key_ok = true;
-	if (oversize) {
+	if (oversize || vallen > e->max_value) {
 		why = "value over max-value-size";
 		goto skip;
 	}

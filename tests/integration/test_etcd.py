@@ -243,8 +243,9 @@ def test_etcd_down_at_start(tmp_path, watchers):
         assert st["synced"] == 0 and st["connected"] == 0 and st["stale"] == 1
         c.start()
         c.put("/skydns/mesh/user-service/a", val("10.6.0.1", 5000))
-        st = w.wait_status(timeout=10, synced=1, connected=1, stale=0)
-        assert w.state() == {"/skydns/mesh/user-service/a"}
+        w.wait_status(timeout=10, synced=1, connected=1, stale=0)
+        # In the snapshot, or as an event if the sync came before the put.
+        w.wait(lambda w: w.state() == {"/skydns/mesh/user-service/a"}, 5, "the record")
     finally:
         c.stop()
 
