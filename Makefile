@@ -62,6 +62,8 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+# Helper programs the integration tests run (not TAP tests themselves).
+HELPER_BIN := $(BUILD)/tests/helpers/etcd_watch
 FUZZ_BIN   := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 
 .PHONY: all run test check unit integration replay fuzz fuzz-build deps test-deps install clean \
@@ -96,6 +98,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdnsd.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/tests/helpers/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/libdnsd.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/fuzz/replay_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/obj/fuzz/replay.o $(BUILD)/libdnsd.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -104,7 +110,7 @@ run: $(BUILD)/dnsd $(BUILD)/meshdig
 	@echo "dnsd serving zones/mesh.yaml on 127.0.0.1:$(PORT) (try: dig @127.0.0.1 -p $(PORT) user-service.mesh A)"
 	$(BUILD)/dnsd -c zones/mesh.yaml -l 127.0.0.1:$(PORT) -l [::1]:$(PORT)
 
-test: all $(UNIT_BIN) $(REPLAY_BIN)
+test: all $(UNIT_BIN) $(REPLAY_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # Without SANITIZE: the ASan+UBSan build, then the TSan build (threads).

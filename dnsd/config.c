@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <yaml.h>
 
@@ -2296,6 +2297,145 @@ static int chaos_defaults(struct config *cfg)
 	return 0;
 }
 
+/* ---- etcd ------------------------------------------------------------------ */
+
+static int etcd_endpoint_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+{
+	struct cfg_etcd *e = obj;
+	(void)idx;
+	const char *s = scalar(c, n, "endpoints", "a URL or host:port");
+	if (!s)
+		return -1;
+	size_t len = strlen(s);
+	if (len == 0 || len > 200 || strpbrk(s, " \t\r\n\"\\"))
+		return fail(c, n, "endpoints: bad endpoint '%.*s' (expected e.g. "
+		            "http://127.0.0.1:2379 or 127.0.0.1:2379)", CFG_QUOTE, s);
+	const char *colon = strstr(s, "://");
+	if (colon && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		return fail(c, n, "endpoints: '%.*s': the scheme must be http or https", CFG_QUOTE,
+		            s);
+	for (size_t i = 0; i < e->nendpoints; i++) {
+		if (strcmp(e->endpoints[i], s) == 0)
+			return fail(c, n, "endpoints: duplicate endpoint '%.*s'", CFG_QUOTE, s);
+	}
+	if (!(e->endpoints[e->nendpoints] = dup_str(c, n, s)))
+		return -1;
+	e->nendpoints++;
+	return 0;
+}
+
+static int item_etcd_endpoints(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                               const struct schema_item *it)
+{
+	struct cfg_etcd *e = obj;
+	(void)it;
+	size_t count = item_count(n);
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "endpoints: expected an endpoint or a list, got a mapping");
+	if (count == 0)
+		return fail(c, n, "endpoints: empty list");
+	if (count > CFG_ETCD_MAX_ENDPOINTS)
+		return fail(c, n, "endpoints: at most %d endpoints", CFG_ETCD_MAX_ENDPOINTS);
+	e->endpoints = alloc_array(c, n, count, sizeof(*e->endpoints));
+	if (!e->endpoints)
+		return -1;
+	return each_item(c, n, "endpoints", true, e, etcd_endpoint_one);
+}
+
+/* prefix: an absolute key prefix; a missing trailing '/' is added, so that
+ * /skydns does not also read /skydnsfoo/. */
+static int item_etcd_prefix(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                            const struct schema_item *it)
+{
+	struct cfg_etcd *e = obj;
+	const char *s = scalar(c, n, it->key, "a key prefix");
+	if (!s)
+		return -1;
+	size_t len = strlen(s);
+	if (s[0] != '/' || len > 200)
+		return fail(c, n, "prefix: '%.*s' must start with '/' (e.g. /skydns/), at most 200 "
+		            "bytes", CFG_QUOTE, s);
+	char *d = malloc(len + 2);
+	if (!d)
+		return fail(c, n, "out of memory");
+	memcpy(d, s, len + 1);
+	if (d[len - 1] != '/')
+		memcpy(d + len, "/", 2);
+	free(e->prefix);
+	e->prefix = d;
+	return 0;
+}
+
+/* A TLS file: relative to the configuration file's directory, and readable
+ * now (a typo fails at load, not at the first connection). */
+static int item_etcd_file(struct cfg_ctx *c, yaml_node_t *n, void *obj,
+                          const struct schema_item *it)
+{
+	const char *s = scalar(c, n, it->key, "a file path");
+	if (!s)
+		return -1;
+	char full[4096];
+	const char *slash = strrchr(c->name, '/');
+	if (s[0] != '/' && slash)
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - c->name), c->name, s);
+	else
+		snprintf(full, sizeof(full), "%s", s);
+	if (access(full, R_OK) == -1)
+		return fail(c, n, "%s: %s: %s", it->key, full, strerror(errno));
+	char *d = dup_str(c, n, full);
+	if (!d)
+		return -1;
+	char **dst = field(obj, it);
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static const struct schema_item etcd_items[] = {
+	ITEM_FN("endpoints", item_etcd_endpoints, ITEM_REQUIRED),
+	ITEM("prefix", item_etcd_prefix, struct cfg_etcd, prefix, 0, 0, 0),
+	ITEM("dial-timeout", item_msecs, struct cfg_etcd, dial_timeout_ms, 10, 60000, 0),
+	ITEM("request-timeout", item_msecs, struct cfg_etcd, request_timeout_ms, 100, 600000, 0),
+	ITEM("max-value-size", item_u32, struct cfg_etcd, max_value_size, 64, 1048576, 0),
+	ITEM("username", item_str, struct cfg_etcd, username, 0, 0, 0),
+	ITEM("password", item_str, struct cfg_etcd, password, 0, 0, 0),
+	ITEM("tls-ca", item_etcd_file, struct cfg_etcd, tls_ca, 0, 0, 0),
+	ITEM("tls-cert", item_etcd_file, struct cfg_etcd, tls_cert, 0, 0, 0),
+	ITEM("tls-key", item_etcd_file, struct cfg_etcd, tls_key, 0, 0, 0),
+	ITEM_END,
+};
+
+static int item_etcd(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
+{
+	struct config *cfg = obj;
+	struct cfg_etcd *e = &cfg->etcd;
+	if (schema_map(c, n, etcd_items, e, 0, it->key) == -1)
+		return -1;
+	if (!e->username != !e->password)
+		return fail(c, n, "etcd: give username and password together");
+	if (!e->tls_cert != !e->tls_key)
+		return fail(c, n, "etcd: give tls-cert and tls-key together");
+	if (!e->prefix && !(e->prefix = dup_str(c, n, "/skydns/")))
+		return -1;
+	return 0;
+}
+
+static void etcd_clear(struct cfg_etcd *e)
+{
+	for (size_t i = 0; i < e->nendpoints; i++)
+		free(e->endpoints[i]);
+	free(e->endpoints);
+	free(e->prefix);
+	free(e->username);
+	if (e->password)
+		sodium_memzero(e->password, strlen(e->password));
+	free(e->password);
+	free(e->tls_ca);
+	free(e->tls_cert);
+	free(e->tls_key);
+	memset(e, 0, sizeof(*e));
+}
+
 /* ---- TSIG keys --------------------------------------------------------------- */
 
 struct key_parse {
@@ -2524,6 +2664,7 @@ static const struct schema_item top_items[] = {
 	ITEM_FN("rrl", item_rrl, 0),
 	ITEM_FN("search-path", item_search_path, 0),
 	ITEM_FN("chaos", item_chaos, 0),
+	ITEM_FN("etcd", item_etcd, 0),
 	ITEM_END,
 };
 
@@ -2868,6 +3009,7 @@ void config_free(struct config *cfg)
 	transfer_clear(&cfg->transfer);
 	free(cfg->rrl.exempt);
 	free(cfg->chaos.allow);
+	etcd_clear(&cfg->etcd);
 	sodium_memzero(&cfg->cookies, sizeof(cfg->cookies));
 	for (size_t i = 0; i < cfg->nlocalities; i++)
 		free(cfg->localities[i].label);
@@ -2921,6 +3063,8 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	c.cfg->forward.max_outstanding = 1000;
 	c.cfg->cache = (struct cfg_cache){ .max_entries = 10000, .max_ttl = 86400, .neg_max_ttl = 3600 };
 	c.cfg->cookies.enabled = true;
+	c.cfg->etcd = (struct cfg_etcd){ .dial_timeout_ms = 2000, .request_timeout_ms = 5000,
+	                                 .max_value_size = 4096 };
 	if (rrl_defaults(c.cfg) == -1 || chaos_defaults(c.cfg) == -1) {
 		fail_at(&c, 1, 1, "out of memory");
 		goto out;

@@ -265,6 +265,26 @@ struct cfg_chaos {
 	size_t nallow;
 };
 
+/* etcd: backends read from an etcd key prefix (etcd.c). Off when not
+ * given; given, endpoints is non-empty. */
+enum { CFG_ETCD_MAX_ENDPOINTS = 16 };
+struct cfg_etcd {
+	char **endpoints;             /* "http[s]://host:port" (a bare host:port gets
+	                               * http://, or https:// with tls-ca) */
+	size_t nendpoints;
+	char *prefix;                 /* default "/skydns/"; always ends in '/' */
+	uint32_t dial_timeout_ms;     /* default 2000 */
+	uint32_t request_timeout_ms;  /* default 5000: a range read, not the watch */
+	uint32_t max_value_size;      /* default 4096 bytes; larger values are skipped */
+	char *username;               /* with password: etcd auth; NULL: none */
+	char *password;
+	char *tls_ca;                 /* PEM files; NULL: none */
+	char *tls_cert;               /* with tls_key: client certificate */
+	char *tls_key;
+	uint32_t page_keys;           /* keys per range page; 0: 10,000. Not a YAML
+	                               * key: the tests make pages small */
+};
+
 struct config {
 	char *path;
 	bool reads_files;             /* other files were read (secret-file): a reload reads them */
@@ -291,6 +311,7 @@ struct config {
 	struct cfg_search search[CFG_SEARCH_MAX];   /* default: none (off) */
 	size_t nsearch;
 	struct cfg_chaos chaos;
+	struct cfg_etcd etcd;         /* nendpoints 0: no etcd */
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */

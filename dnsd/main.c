@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "etcd.h"
 #include "forward.h"
 #include "guard.h"
 #include "health.h"
@@ -241,6 +243,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* systemd's notification protocol: one datagram to $NOTIFY_SOCKET (a path,
  * or an abstract socket when it starts with '@'). No-op without it. */
+/* The etcd client's callbacks until the registry consumes its records
+ * (issue 12): dnsd reads and follows the prefix and says what it read. */
+static void etcd_nop_begin(void *ud, int64_t rev) { (void)ud; (void)rev; }
+static void etcd_nop_kv(void *ud, const struct etcd_kv *kv) { (void)ud; (void)kv; }
+static void etcd_log_end(void *ud, int64_t rev, size_t n)
+{
+	(void)ud;
+	log_info("etcd: %zu records at revision %" PRId64 " (not served yet)", n, rev);
+}
+
 static void sd_notify_msg(const char *msg)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
@@ -1228,6 +1240,14 @@ int main(int argc, char **argv)
 			config_watch_changed(watch);      /* the content loaded now */
 	}
 	uint64_t watch_first = 0, watch_last = 0;  /* ms of a pending burst's events */
+	/* Read at start only: a reload does not change the etcd client yet. */
+	struct etcd *etcd = NULL;
+	if (cfg->etcd.nendpoints) {
+		struct etcd_callbacks ecb = { etcd_nop_begin, etcd_nop_kv, etcd_log_end, etcd_nop_kv,
+		                              NULL };
+		if (!(etcd = etcd_new(&cfg->etcd, &ecb, err, sizeof(err))))
+			log_err("%s", err);
+	}
 
 	struct live live = { .cfg = &cfg, .health = health };
 	const struct update_ops uops = { .live = update_live, .commit = update_commit,
@@ -1354,6 +1374,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	sd_notify_msg("STOPPING=1");
+	etcd_free(etcd);
 	config_watch_free(watch);
 	http_stop(http);
 	/* The forwarder answers through the server's sockets: it stops first,

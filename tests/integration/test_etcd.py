@@ -1,0 +1,321 @@
+"""dnsd's etcd client (dnsd/etcd.c, run by the etcd_watch helper) against a
+real 3-member etcd cluster on 127.0.120.1-3: the initial range, 1,000
+changes in order, lease expiry, the leader killed mid-stream, compaction
+past our revision, etcd down at start, malformed and oversized values.
+
+Each test reads its own key prefix, so the one cluster serves them all."""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+
+from etcd_harness import ETCD, WATCH, EtcdCluster, EtcdError, EtcdWatch
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(ETCD, os.X_OK) and os.access(WATCH, os.X_OK)),
+    reason="needs etcd (make test-deps: etcd-server) and %s (make test)" % WATCH)
+
+
+def val(host, port=80, **kw):
+    return json.dumps(dict(host=host, port=port, **kw))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = EtcdCluster(tmp_path_factory.mktemp("etcd"), 3).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def watchers(tmp_path):
+    started = []
+
+    def start(endpoints, prefix, args=()):
+        w = EtcdWatch(endpoints, prefix, args)
+        started.append(w)
+        return w.start(str(tmp_path / ("watch%d.log" % len(started))))
+
+    yield start
+    codes = [w.stop() for w in started]
+    assert all(c == 0 for c in codes), "etcd_watch did not stop cleanly: %r" % codes
+
+
+def test_initial_range(cluster, watchers):
+    p = "/t-range/"
+    want = {}
+    for i in range(50):
+        key = "%smesh/svc%d/inst-%d" % (p, i % 5, i)
+        cluster.put(key, val("10.1.0.%d" % i, 8000 + i, priority=1, weight=5, ttl=7))
+        want[key] = ("10.1.0.%d" % i, 8000 + i)
+    # Neighbours that are not below the prefix: never read.
+    cluster.put("/t-range", val("10.9.9.9"))
+    cluster.put("/t-rangex/mesh/a/b", val("10.9.9.9"))
+    cluster.put("/t-range0/mesh/a/b", val("10.9.9.9"))
+    rev = cluster.revision()
+    w = watchers(cluster.endpoints(), p)
+    st = w.wait_status(synced=1, connected=1)
+    assert len(w.snapshots) == 1
+    srev, kvs = w.snapshots[0]
+    assert srev == rev and kvs == want
+    assert st["rev"] == rev and st["skipped"] == 0 and st["snapshots"] == 1
+    line = next(x for x in w.lines if x.startswith("kv ") and " %smesh/svc3/inst-13 " % p in x)
+    assert line.split()[3:] == ["svc3.mesh.", "inst-13", "10.1.0.13", "8013", "1", "5", "7", "0"]
+
+
+def test_paged_range_is_one_revision(cluster, watchers):
+    """2,500 keys read in pages of 1,000 while a writer changes the prefix:
+    the snapshot is exactly the prefix at its revision, and the events
+    after it bring the client to the final state."""
+    p = "/t-paged/"
+    cluster.put_many([("%smesh/svc%d/i%04d" % (p, i % 9, i), val("10.8.%d.%d" % (i // 250, i % 250)))
+                      for i in range(2500)])
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 3000:
+            if i % 3 == 2:
+                cluster.delete("%smesh/svc%d/i%04d" % (p, i % 9, i))
+            else:
+                cluster.put("%smesh/zz/w%d" % (p, i), val("10.8.9.1"))
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(0.05)
+        w = watchers(cluster.endpoints(), p, ["-k", "1000"])
+        w.wait_status(timeout=15, synced=1, connected=1)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join()
+    srev, kvs = w.snapshots[0]
+    assert len(kvs) > 2000
+    assert set(kvs) == set(cluster.range(p, srev)[0]), "the snapshot mixes revisions"
+    final, rev = cluster.range(p)
+    w.wait_rev(rev)
+    assert w.state() == set(final)
+
+
+def test_thousand_changes_in_order(cluster, watchers):
+    """1,000 puts and deletes: every one seen once, in revision order."""
+    p = "/t-thousand/"
+    w = watchers(cluster.endpoints(), p)
+    w.wait_status(synced=1, connected=1)
+    rng = random.Random(12)
+    live, expect = [], []
+    t0 = time.monotonic()
+    for i in range(1000):
+        if live and rng.random() < 0.35:
+            key = live.pop(rng.randrange(len(live)))
+            expect.append(("del", cluster.delete(key), key))
+        else:
+            key = "%smesh/svc%d/i%d" % (p, rng.randrange(10), i)
+            expect.append(("put", cluster.put(key, val("10.2.%d.%d" % (i // 250, i % 250))), key))
+            live.append(key)
+    w.wait_rev(expect[-1][1], timeout=15)
+    took = time.monotonic() - t0
+    after = [e for e in w.events if e[1] > w.snapshots[0][0]]
+    assert after == expect, "lost, repeated or reordered events"
+    assert w.state() == set(cluster.range(p)[0])
+    st = w.status()
+    assert st["events"] == 1000 and st["snapshots"] == 1 and st["errors"] == 0
+    print("1000 changes written and seen in %.2fs" % took)
+
+
+def test_lease_expiry_is_a_delete(cluster, watchers):
+    """The README's etcdctl registration: put with a 2 s lease, no keepalive."""
+    p = "/t-lease/"
+    key = p + "mesh/user-service/i-1"
+    w = watchers(cluster.endpoints(), p)
+    w.wait_status(synced=1, connected=1)
+    out = cluster.etcdctl("lease", "grant", "2")
+    lease = re.search(r"lease ([0-9a-f]+) granted", out).group(1)
+    cluster.etcdctl("put", "--lease=" + lease, key, val("10.3.0.1", 5000))
+    t0 = time.monotonic()
+    w.wait(lambda w: any(e[0] == "put" and e[2] == key for e in w.events), 5, "put")
+    w.wait(lambda w: any(e[0] == "del" and e[2] == key for e in w.events), 6, "lease expiry")
+    took = time.monotonic() - t0
+    assert 1.0 <= took <= 3.5, "expired after %.2fs (lease 2s)" % took
+    assert key not in w.state()
+
+
+def test_leader_killed_during_puts(cluster, watchers):
+    """The client follows the leader; SIGKILL it during a stream of puts:
+    the watch resumes on another member from the last revision + 1, with no
+    event lost or repeated and no full read."""
+    p = "/t-leader/"
+    leader = cluster.leader()
+    w = watchers(cluster.endpoints(first=leader), p)
+    w.wait_status(synced=1, connected=1, endpoint="http://" + cluster.members[leader].endpoint)
+    acked, stop = [], threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set() and i < 2000:
+            key = "%smesh/svc%d/k%d" % (p, i % 7, i)
+            try:
+                acked.append((cluster.put(key, val("10.4.%d.%d" % (i // 250, i % 250))), key))
+            except EtcdError:
+                time.sleep(0.02)     # no leader yet: the put may or may not have landed
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(acked) < 150 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cluster.kill(leader)
+        killed_at = len(acked)
+        deadline = time.monotonic() + 15
+        while len(acked) < killed_at + 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join()
+    try:
+        assert len(acked) >= killed_at + 300, "writes did not go on after the kill"
+        final, rev = cluster.range(p)
+        st = w.wait_rev(rev, timeout=15)
+        revs = [e[1] for e in w.events]
+        assert revs == sorted(set(revs)), "an event repeated or out of order"
+        seen = {(e[1], e[2]) for e in w.events if e[0] == "put"}
+        missing = [a for a in acked if a not in seen]
+        assert not missing, "acknowledged puts never seen: %r" % missing[:5]
+        assert w.state() == set(final)
+        assert st["snapshots"] == 1, "a full read instead of a resume"
+        assert st["resumes"] >= 1 and st["errors"] >= 1
+        assert st["endpoint"] != "http://" + cluster.members[leader].endpoint
+    finally:
+        cluster.restart(leader)
+
+
+def test_compaction_rerange(cluster, watchers, tmp_path):
+    """Our next revision compacted away while the client was cut off: it
+    reads the prefix again and delivers a second snapshot."""
+    p = "/t-compact/"
+    for i in range(5):
+        cluster.put("%smesh/a/k%d" % (p, i), val("10.5.0.%d" % i))
+    first = 0
+    w = watchers(cluster.endpoints(first=first), p)
+    w.wait_status(synced=1, connected=1, endpoint="http://" + cluster.members[first].endpoint)
+    w.proc.send_signal(signal.SIGSTOP)
+    try:
+        cluster.kill(first)
+        other = 1
+        cluster.delete(p + "mesh/a/k0", member=other)
+        for i in range(5, 10):
+            cluster.put("%smesh/b/k%d" % (p, i), val("10.5.1.%d" % i), member=other)
+        rev = cluster.revision()
+        cluster.compact(rev)
+    finally:
+        w.proc.send_signal(signal.SIGCONT)
+    try:
+        st = w.wait_status(timeout=15, snapshots=2, connected=1)
+        assert st["compactions"] == 1
+        srev, kvs = w.snapshots[1]
+        assert srev >= rev and set(kvs) == set(cluster.range(p)[0])
+        assert p + "mesh/a/k0" not in kvs and p + "mesh/b/k9" in kvs
+        # And it follows changes after the new snapshot.
+        r = cluster.put(p + "mesh/c/k", val("10.5.2.1"))
+        w.wait_rev(r)
+        assert ("put", r, p + "mesh/c/k") in w.events
+    finally:
+        cluster.restart(first)
+
+
+def test_etcd_down_at_start(tmp_path, watchers):
+    """No etcd yet: errors counted, stale, not synced; then etcd starts
+    and the client syncs by itself (backoff at most 5 s)."""
+    c = EtcdCluster(tmp_path / "solo", 1, first_host=4)
+    try:
+        w = watchers(c.endpoints(), "/skydns/")
+        st = w.wait_status(errors=lambda n: n >= 2)
+        assert st["synced"] == 0 and st["connected"] == 0 and st["stale"] == 1
+        c.start()
+        c.put("/skydns/mesh/user-service/a", val("10.6.0.1", 5000))
+        w.wait_status(timeout=10, synced=1, connected=1, stale=0)
+        # In the snapshot, or as an event if the sync came before the put.
+        w.wait(lambda w: w.state() == {"/skydns/mesh/user-service/a"}, 5, "the record")
+    finally:
+        c.stop()
+
+
+def test_auth(tmp_path, watchers):
+    """With etcd auth on, the client authenticates (username, password) and
+    sends the token with the range and the watch; a wrong password is an
+    error, counted, never a sync."""
+    c = EtcdCluster(tmp_path / "auth", 1, first_host=5).start()
+    try:
+        c.etcdctl("user", "add", "root", "--new-user-password=pw", "--interactive=false")
+        c.etcdctl("auth", "enable")
+        c.etcdctl("--user=root:pw", "put", "/skydns/mesh/a/1", val("10.10.0.1"))
+        w = watchers(c.endpoints(), "/skydns/", ["-u", "root", "-P", "pw"])
+        bad = watchers(c.endpoints(), "/skydns/", ["-u", "root", "-P", "wrong"])
+        w.wait_status(synced=1, connected=1)
+        assert set(w.snapshots[0][1]) == {"/skydns/mesh/a/1"}
+        c.etcdctl("--user=root:pw", "put", "/skydns/mesh/a/2", val("10.10.0.2"))
+        w.wait(lambda w: w.state() == {"/skydns/mesh/a/1", "/skydns/mesh/a/2"}, 5, "the put")
+        st = bad.wait_status(errors=lambda n: n >= 1)
+        assert st["synced"] == 0 and not bad.snapshots
+    finally:
+        c.stop()
+
+
+def test_malformed_and_oversized_skipped(cluster, watchers):
+    """Bad keys and values are skipped and counted, never fatal; a bad put
+    over a good key reads as its delete (a fresh read would not have it)."""
+    p = "/t-bad/"
+    good = p + "mesh/svc/good"
+    cluster.put(good, val("10.7.0.1"))
+    cluster.put(p + "mesh/svc/notjson", "{not json")
+    cluster.put(p + "mesh/svc/name", val("example.com"))
+    cluster.put(p + "mesh/svc/big", val("10.7.0.2", text="x" * 200) + " " * 300)
+    cluster.put(p + "nolabel", val("10.7.0.3"))
+    w = watchers(cluster.endpoints(), p, ["-m", "256"])
+    st = w.wait_status(synced=1, connected=1)
+    assert set(w.snapshots[0][1]) == {good}
+    assert st["skipped"] == 4
+    victim = p + "mesh/svc/victim"
+    r1 = cluster.put(victim, val("10.7.0.4"))
+    r2 = cluster.put(victim, '{"host":"10.7.0.4","port":"80"}')
+    r3 = cluster.put(good, "x" * 1000)
+    r4 = cluster.put(p + "mesh//x", val("10.7.0.5"))
+    r5 = cluster.put(p + "mesh/svc/after", val("10.7.0.6"))
+    w.wait_rev(r5)
+    assert [e for e in w.events if e[1] > w.snapshots[0][0]] == [
+        ("put", r1, victim), ("del", r2, victim), ("del", r3, good), ("put", r5, p + "mesh/svc/after")]
+    assert r4 < r5
+    st = w.status()
+    assert st["skipped"] == 4 + 3 and st["connected"] == 1 and st["errors"] == 0
+    with open(w.stderr_path) as f:
+        log = f.read()
+    # Rate-limited: the first skip is logged, the burst after it is not.
+    assert log.count("etcd: skipped") <= 2, log
+
+
+def test_dnsd_starts_the_client(cluster, dnsd):
+    """dnsd with an etcd: section reads and follows the prefix (its records
+    are not served yet: the registry integration is pending), and stops
+    cleanly with the client running."""
+    p = "/t-dnsd/"
+    cluster.put(p + "mesh/user-service/a", val("10.9.0.1", 5000))
+    cluster.put(p + "mesh/user-service/b", val("10.9.0.2", 5000))
+    eps = ", ".join(cluster.endpoints())
+    d = dnsd("zones:\n  - name: mesh\n    services:\n      - name: user-service\n"
+             "        ports: {http: 80}\n        backends: [10.0.0.1]\n"
+             "etcd:\n  endpoints: [%s]\n  prefix: %s\n  dial-timeout: 300ms\n" % (eps, p))
+    deadline = time.monotonic() + 10
+    while "etcd: 2 records at revision" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "etcd: 2 records at revision" in d.log(), d.log()
+    assert [r.address for r in d.query("user-service.mesh.", "A").answer[0]] == ["10.0.0.1"]
