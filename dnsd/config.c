@@ -2402,6 +2402,7 @@ static const struct schema_item etcd_items[] = {
 	ITEM("tls-ca", item_etcd_file, struct cfg_etcd, tls_ca, 0, 0, 0),
 	ITEM("tls-cert", item_etcd_file, struct cfg_etcd, tls_cert, 0, 0, 0),
 	ITEM("tls-key", item_etcd_file, struct cfg_etcd, tls_key, 0, 0, 0),
+	ITEM("serve-stale", item_bool, struct cfg_etcd, serve_stale, 0, 0, 0),
 	ITEM_END,
 };
 
@@ -3163,6 +3164,7 @@ void config_service_clear(struct cfg_service *s)
 	for (size_t k = 0; k < s->nbackends; k++) {
 		free(s->backends[k].name);
 		free(s->backends[k].locality);
+		free(s->backends[k].src_key);
 		backend_check_free(&s->backends[k]);
 	}
 	free(s->name);
@@ -3208,6 +3210,7 @@ int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
 		*b = src->backends[i];
 		b->name = dup_or_null(src->backends[i].name, &oom);
 		b->locality = dup_or_null(src->backends[i].locality, &oom);
+		b->src_key = dup_or_null(src->backends[i].src_key, &oom);
 		if (src->backends[i].check) {
 			b->check = malloc(sizeof(*b->check));
 			if (b->check) {
@@ -3284,6 +3287,7 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 	}
 	b->name = strdup(label);
 	b->check = NULL;              /* the service's */
+	b->source = CFG_SRC_UPDATE;
 	if (!b->name) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -83,7 +83,11 @@ struct cfg_backend {
 	                               * service's (a million backends share
 	                               * it): read it with cfg_backend_check */
 	int line, col;
+	uint8_t source;               /* enum cfg_source: where it comes from */
+	char *src_key;                /* etcd: its key; NULL otherwise */
 };
+
+enum cfg_source { CFG_SRC_YAML = 0, CFG_SRC_UPDATE, CFG_SRC_ETCD };
 
 struct cfg_service {
 	char *name;                   /* single label relative to the zone, or
@@ -99,6 +103,7 @@ struct cfg_service {
 	uint32_t slow_start_ms;       /* 0: off (default) */
 	struct cfg_check check;       /* defaults for its backends */
 	bool own_checks;              /* some backend has a check of its own */
+	bool from_etcd;               /* not in the YAML: made for etcd records */
 	struct cfg_port *ports;
 	size_t nports;
 	struct cfg_backend *backends;
@@ -283,6 +288,7 @@ struct cfg_etcd {
 	char *tls_key;
 	uint32_t page_keys;           /* keys per range page; 0: 10,000. Not a YAML
 	                               * key: the tests make pages small */
+	bool serve_stale;             /* /ready before the first sync (default false) */
 };
 
 struct config {

@@ -69,6 +69,7 @@ struct http {
 	int stopfd;
 	int port;
 	bool serving;                 /* atomic: DNS listeners bound */
+	bool waiting;                 /* atomic: another source not read yet (etcd) */
 	uint64_t ready_by_ms;         /* atomic: /ready stops waiting for first checks */
 	bool stop;                    /* atomic */
 	/* Open connections; only the http thread (MHD_run's callbacks and
@@ -232,6 +233,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: no zone loaded\n");
 		if (!__atomic_load_n(&h->serving, __ATOMIC_ACQUIRE))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: listeners not bound\n");
+		if (__atomic_load_n(&h->waiting, __ATOMIC_ACQUIRE))
+			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			                  "not ready: etcd not read yet\n");
 		if (h->health && now < __atomic_load_n(&h->ready_by_ms, __ATOMIC_RELAXED) &&
 		    !health_first_round_done(h->health))
 			return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -335,6 +339,12 @@ struct http *http_start(const struct cfg_listen *addr, struct health *health, ch
 		return NULL;
 	}
 	return h;
+}
+
+void http_set_waiting(struct http *h, bool waiting)
+{
+	if (h)
+		__atomic_store_n(&h->waiting, waiting, __ATOMIC_RELEASE);
 }
 
 void http_set_serving(struct http *h, bool serving)

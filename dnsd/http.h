@@ -21,6 +21,9 @@ struct http *http_start(const struct cfg_listen *addr, struct health *health, ch
  * bound) and every checked backend has been probed once or the bound set
  * with http_set_ready_bound has passed. */
 void http_set_serving(struct http *h, bool serving);
+/* /ready answers 503 "etcd not read yet" while waiting is true (set until
+ * the first etcd snapshot is served, unless etcd.serve-stale). Any thread. */
+void http_set_waiting(struct http *h, bool waiting);
 /* /ready waits for the first health checks at most ms from now (a first
  * probe comes at a random point of its first interval, which may be
  * minutes). Until called, it does not wait for them. Any thread. */

@@ -27,6 +27,7 @@
 #include "cache.h"
 #include "config.h"
 #include "etcd.h"
+#include "etcdsrc.h"
 #include "forward.h"
 #include "guard.h"
 #include "health.h"
@@ -243,14 +244,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* systemd's notification protocol: one datagram to $NOTIFY_SOCKET (a path,
  * or an abstract socket when it starts with '@'). No-op without it. */
-/* The etcd client's callbacks until the registry consumes its records
- * (issue 12): dnsd reads and follows the prefix and says what it read. */
-static void etcd_nop_begin(void *ud, int64_t rev) { (void)ud; (void)rev; }
-static void etcd_nop_kv(void *ud, const struct etcd_kv *kv) { (void)ud; (void)kv; }
-static void etcd_log_end(void *ud, int64_t rev, size_t n)
+/* etcd records as backends (etcdsrc.h): NULL without etcd: in the YAML.
+ * Control thread; process lifetime. */
+static struct etcdsrc *src;
+
+/* Adds the etcd records to a config just loaded (a start, reload or whole
+ * UPDATE), so they survive every rebuild. */
+static int etcd_decorate(struct config *cfg)
 {
-	(void)ud;
-	log_info("etcd: %zu records at revision %" PRId64 " (not served yet)", n, rev);
+	if (!src)
+		return 0;
+	char err[256];
+	size_t skipped;
+	if (etcdsrc_apply(src, cfg, &skipped, err, sizeof(err)) == -1) {
+		log_err("etcd: %s", err);
+		return -1;
+	}
+	if (skipped)
+		log_warn("etcd: %zu records not served (outside our zones, or at a name with static "
+		         "records)", skipped);
+	return 0;
 }
 
 static void sd_notify_msg(const char *msg)
@@ -930,7 +943,7 @@ struct live {
 static int update_commit(void *arg, struct config *ncfg)
 {
 	struct live *l = arg;
-	if (health_reconfigure(l->health, ncfg) == -1)
+	if (etcd_decorate(ncfg) == -1 || health_reconfigure(l->health, ncfg) == -1)
 		return -1;
 	if (rebuild(ncfg, l->health) == -1) {
 		health_rollback(*l->cfg, l->health);
@@ -995,6 +1008,51 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 	synchronize_rcu();
 	registry_reclaim(reg);
 	return rc;
+}
+
+/* What the etcd thread queued, served: each changed name whose service
+ * exists is changed in place (its etcd backends replaced: O(service), as
+ * an UPDATE); a snapshot, a name new to us or a service losing its last
+ * record asks for a whole rebuild (returns true). */
+static bool apply_etcd(struct live *l)
+{
+	struct etcdsrc_changes ch;
+	if (etcdsrc_drain(src, &ch) == -1)
+		log_err("etcd: out of memory applying changes; the rest follows");
+	bool full = ch.snapshot;
+	struct config *cfg = *l->cfg;
+	for (size_t i = 0; i < ch.n && !full; i++) {
+		long zi = -1;
+		for (size_t k = 0; k < cfg->nzones; k++) {
+			const struct cfg_zone *z = &cfg->zones[k];
+			if (wire_name_is_subdomain(ch.owner[i], ch.ownerlen[i], z->origin, z->originlen) &&
+			    (zi < 0 || z->originlen > cfg->zones[zi].originlen))
+				zi = (long)k;
+		}
+		if (zi < 0)
+			continue;
+		long si = config_find_service(cfg, (size_t)zi, ch.owner[i], ch.ownerlen[i]);
+		if (si < 0) {
+			full = true;          /* a new name: a new service */
+			break;
+		}
+		struct cfg_service ns;
+		if (etcdsrc_service(src, &cfg->zones[zi].services[si], &ns) == -1) {
+			full = true;
+			break;
+		}
+		if (cfg->zones[zi].services[si].from_etcd && ns.nbackends == 0) {
+			config_service_clear(&ns);
+			full = true;          /* its last record went: the name goes */
+			break;
+		}
+		if (update_service(l, (size_t)zi, (size_t)si, &ns) == -1) {
+			config_service_clear(&ns);
+			full = true;
+		}
+	}
+	etcdsrc_changes_free(&ch);
+	return full;
 }
 
 /* How long /ready waits for the first health checks at most: 2 x the
@@ -1240,28 +1298,37 @@ int main(int argc, char **argv)
 			config_watch_changed(watch);      /* the content loaded now */
 	}
 	uint64_t watch_first = 0, watch_last = 0;  /* ms of a pending burst's events */
-	/* Read at start only: a reload does not change the etcd client yet. */
+	/* Read at start only: a reload does not change the etcd client. Until
+	 * its first snapshot is served, /ready says so (serve-stale: not). */
 	struct etcd *etcd = NULL;
 	if (cfg->etcd.nendpoints) {
-		struct etcd_callbacks ecb = { etcd_nop_begin, etcd_nop_kv, etcd_log_end, etcd_nop_kv,
-		                              NULL };
-		if (!(etcd = etcd_new(&cfg->etcd, &ecb, err, sizeof(err))))
-			log_err("%s", err);
+		struct etcd_callbacks ecb;
+		if ((src = etcdsrc_new()))
+			ecb = etcdsrc_callbacks(src);
+		if (!src || !(etcd = etcd_new(&cfg->etcd, &ecb, err, sizeof(err)))) {
+			log_err("etcd: %s", src ? err : "out of memory");
+			etcdsrc_free(src);
+			src = NULL;
+		} else if (!cfg->etcd.serve_stale) {
+			http_set_waiting(http, true);
+		}
 	}
 
 	struct live live = { .cfg = &cfg, .health = health };
+	bool etcd_served = false;
 	const struct update_ops uops = { .live = update_live, .commit = update_commit,
 		                         .service = update_service, .arg = &live };
 	for (;;) {
-		struct pollfd pfd[4] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
+		struct pollfd pfd[5] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
 		                         { .fd = ufd, .events = POLLIN },
-		                         { .fd = watch ? config_watch_fd(watch) : -1, .events = POLLIN } };
+		                         { .fd = watch ? config_watch_fd(watch) : -1, .events = POLLIN },
+		                         { .fd = src ? etcdsrc_fd(src) : -1, .events = POLLIN } };
 		int wait_ms = -1;
 		if (watch_first) {
 			uint64_t now = now_ns() / 1000000, due = watch_due(watch_first, watch_last);
 			wait_ms = due > now ? (int)(due - now) : 0;
 		}
-		if (poll(pfd, 4, wait_ms) == -1) {
+		if (poll(pfd, 5, wait_ms) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
@@ -1292,18 +1359,21 @@ int main(int argc, char **argv)
 		}
 		if (pfd[2].revents & POLLIN)
 			update_process(upd, &uops);
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		struct signalfd_siginfo si;
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGHUP) {
+		/* etcd: changes in place, or a whole rebuild as a reload does
+		 * (the file read again, the records added). */
+		bool etcd_full = src && (pfd[4].revents & POLLIN) && apply_etcd(&live);
+		bool etcd_first = etcd_full && etcdsrc_synced(src) && !etcd_served;
+		struct signalfd_siginfo si = { .ssi_signo = 0 };
+		if (pfd[0].revents & POLLIN && read(sfd, &si, sizeof(si)) != sizeof(si))
+			si.ssi_signo = 0;
+		if (si.ssi_signo == SIGHUP || etcd_full) {
+			bool by_etcd = si.ssi_signo != SIGHUP;
 			sd_notify_msg("RELOADING=1");
 			/* The same text, and no other file read from it (secrets, a
 			 * resolv.conf): the result would be what serves now, and the
 			 * updates since are applied already. Parsing a million
 			 * backends again only to find that costs seconds. */
-			if (!cfg->reads_files && !cfg->forward.resolv_conf &&
+			if (!by_etcd && !cfg->reads_files && !cfg->forward.resolv_conf &&
 			    update_unchanged(upd, o.config)) {
 				metrics_add(&metrics_global.reloads, 1);
 				log_info("reloaded %s: unchanged, nothing to do", o.config);
@@ -1321,7 +1391,8 @@ int main(int argc, char **argv)
 			 * address and check) so that one build, with their states,
 			 * both validates the zones and makes the snapshot served; if
 			 * it fails the watcher goes back to the running config. */
-			if (load_config(o.config, false, &ncfg, &nupd) == -1) {
+			if (load_config(o.config, false, &ncfg, &nupd) == -1 ||
+			    (etcd_decorate(ncfg) == -1 && (config_free(ncfg), update_free(nupd), 1))) {
 				log_err("reload failed, continuing with the previous configuration");
 				metrics_add(&metrics_global.reload_failures, 1);
 				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
@@ -1363,6 +1434,16 @@ int main(int argc, char **argv)
 			cfg = ncfg;
 			publish(nsnap, took);
 			summarize(cfg, &nsvc, &nbe);
+			if (by_etcd) {
+				log_info("etcd: rebuilt with %zu etcd records: %zu %s, %zu %s", etcdsrc_count(src),
+				         nsvc, plural(nsvc, "service"), nbe, plural(nbe, "backend"));
+				if (etcd_first) {
+					etcd_served = true;
+					http_set_waiting(http, false);
+				}
+				sd_notify_msg("READY=1\nSTATUS=etcd records applied");
+				continue;
+			}
 			metrics_add(&metrics_global.reloads, 1);
 			log_info("reloaded %s: %zu %s, %zu %s, %zu %s", o.config, cfg->nzones,
 			         plural(cfg->nzones, "zone"), nsvc, plural(nsvc, "service"), nbe,
@@ -1370,6 +1451,8 @@ int main(int argc, char **argv)
 			sd_notify_msg("READY=1\nSTATUS=reloaded");
 			continue;
 		}
+		if (!(pfd[0].revents & POLLIN) || !si.ssi_signo)
+			continue;
 		log_info("received %s, stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}

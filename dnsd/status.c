@@ -94,7 +94,14 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 				tb_json_str(tb, v.result);
 				tb_printf(tb, ",\"last_check\":");
 				tb_json_str(tb, v.last);
-				tb_printf(tb, ",\"last_check_ms\":%u}", v.last_ms);
+				tb_printf(tb, ",\"last_check_ms\":%u,\"source\":\"%s\"", v.last_ms,
+				          b->source == CFG_SRC_ETCD ? "etcd"
+				          : b->source == CFG_SRC_UPDATE ? "update" : "yaml");
+				if (b->src_key) {
+					tb_printf(tb, ",\"key\":");
+					tb_json_str(tb, b->src_key);
+				}
+				tb_printf(tb, "}");
 			}
 			tb_printf(tb, "]}");
 		}

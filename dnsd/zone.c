@@ -424,6 +424,10 @@ static int copy_service(struct arena *a, const struct zone_node *nodes, const st
 		zb->target = tn->name;
 		zb->targetlen = tn->namelen;
 		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
+		zb->source = cb->source;
+		zb->src_key = cb->src_key ? arena_bytes(a, cb->src_key, strlen(cb->src_key) + 1) : NULL;
+		if (cb->src_key && !zb->src_key)
+			return -1;
 		zb->locality = cb->locality ? arena_bytes(a, cb->locality, strlen(cb->locality) + 1)
 		                            : NULL;
 		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
@@ -569,6 +573,8 @@ uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *state
 		h = hash_bytes(h, v, sizeof(v));
 		h = hash_str(h, b->name);
 		h = hash_str(h, b->locality);
+		h = hash_str(h, b->src_key);
+		h = hash_bytes(h, &b->source, sizeof(b->source));
 	}
 	(void)states;
 	return mix64(h);

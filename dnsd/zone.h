@@ -46,6 +46,8 @@ struct zone_backend {
 	uint8_t family;               /* AF_INET or AF_INET6 */
 	uint8_t targetlen;
 	uint32_t sid;                 /* its state id (0: not checked) */
+	uint8_t source;               /* enum cfg_source */
+	const char *src_key;          /* etcd: its key (status only); NULL otherwise */
 	uint16_t port;                /* 0: the service's port */
 	uint16_t priority;
 	uint16_t addr_first;          /* index of the first backend with this address */

@@ -1321,8 +1321,9 @@ static void print_status(const struct reply *rp, const char *server_text)
 		if (sscanf(line, "%127s %127s %31s", bname, addr, state) != 3)
 			continue;
 		if (!header) {
-			printf("%-24s %-28s %-5s %6s %9s %4s %-10s %8s %7s  %s\n", "BACKEND", "ADDRESS",
-			       "STATE", "WEIGHT", "EFFECTIVE", "PRIO", "LOCALITY", "FOR", "CHECKS", "LAST");
+			printf("%-24s %-28s %-5s %6s %9s %4s %-10s %8s %7s %-6s %s\n", "BACKEND", "ADDRESS",
+			       "STATE", "WEIGHT", "EFFECTIVE", "PRIO", "LOCALITY", "FOR", "CHECKS", "SOURCE",
+			       "LAST");
 			header = true;
 		}
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
@@ -1751,11 +1752,14 @@ static int status_http(const char *url, unsigned timeout_ms)
 				else
 					snprintf(last, sizeof(last), "%s/%lldms", jstr(b, "last_result", "?"),
 					         jint(b, "last_check_ms"));
-				printf("%-24s %-28s %-5s %6lld %9lld %4lld %-10s %8s %7lld  %s\n",
+				printf("%-24s %-28s %-5s %6lld %9lld %4lld %-10s %8s %7lld %-6s %s%s%s\n",
 				       jstr(b, "name", "-"), addr, jstr(b, "state", "?"), jint(b, "weight"),
 				       jint(b, "effective_weight"), jint(b, "priority"),
 				       jstr(b, "locality", "-"), since, jint(b, "checks"),
-				       json_is_true(json_object_get(b, "checked")) ? last : "unchecked");
+				       jstr(b, "source", "yaml"),
+				       json_is_true(json_object_get(b, "checked")) ? last : "unchecked",
+				       json_is_string(json_object_get(b, "key")) ? "  key " : "",
+				       json_is_string(json_object_get(b, "key")) ? jstr(b, "key", "") : "");
 			}
 		}
 	}

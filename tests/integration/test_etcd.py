@@ -303,19 +303,136 @@ def test_malformed_and_oversized_skipped(cluster, watchers):
     assert log.count("etcd: skipped") <= 2, log
 
 
-def test_dnsd_starts_the_client(cluster, dnsd):
-    """dnsd with an etcd: section reads and follows the prefix (its records
-    are not served yet: the registry integration is pending), and stops
-    cleanly with the client running."""
+def addrs(d, name):
+    r = d.query(name, "A", tcp=True)      # all of them (UDP may carry a subset)
+    return sorted(rr.address for rrs in r.answer for rr in rrs)
+
+
+def wait_for(fn, limit=10.0, step=0.005):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        v = fn()
+        if v:
+            return time.monotonic() - t0
+        time.sleep(step)
+    return None
+
+
+DNSD_YAML = """zones:
+  - name: mesh
+    ns: [ns1]
+    records:
+      - {name: ns1, type: A, data: 127.0.0.1}
+    services:
+      - name: user-service
+        ports: {http: 80}
+        backends: [10.0.0.1]
+etcd:
+  endpoints: [%s]
+  prefix: %s
+  dial-timeout: 300ms
+"""
+
+
+def http_port(d):
+    return int(re.search(r"http status on http://127\.0\.0\.1:(\d+)/", d.log()).group(1))
+
+
+def test_dnsd_serves_etcd_records(cluster, dnsd):
+    """Records under the prefix are backends: of the YAML's service at
+    their name (with its policy and ports), or of a service with the
+    zone's defaults for a name the YAML lacks; puts and deletes follow in
+    place; a name losing its last record goes; /status.json says where
+    each backend comes from; a reload keeps them."""
+    import urllib.request
     p = "/t-dnsd/"
     cluster.put(p + "mesh/user-service/a", val("10.9.0.1", 5000))
-    cluster.put(p + "mesh/user-service/b", val("10.9.0.2", 5000))
+    cluster.put(p + "mesh/user-service/b", val("10.9.0.2", 5000, weight=50))
+    cluster.put(p + "mesh/new-svc/x1", val("10.9.1.1", 8080))
     eps = ", ".join(cluster.endpoints())
-    d = dnsd("zones:\n  - name: mesh\n    services:\n      - name: user-service\n"
-             "        ports: {http: 80}\n        backends: [10.0.0.1]\n"
-             "etcd:\n  endpoints: [%s]\n  prefix: %s\n  dial-timeout: 300ms\n" % (eps, p))
-    deadline = time.monotonic() + 10
-    while "etcd: 2 records at revision" not in d.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "etcd: 2 records at revision" in d.log(), d.log()
-    assert [r.address for r in d.query("user-service.mesh.", "A").answer[0]] == ["10.0.0.1"]
+    d = dnsd(DNSD_YAML % (eps, p), args=["--http", "127.0.0.1:0"])
+    assert wait_for(lambda: addrs(d, "user-service.mesh.") == ["10.0.0.1", "10.9.0.1",
+                                                              "10.9.0.2"]), d.log()
+    assert addrs(d, "new-svc.mesh.") == ["10.9.1.1"]
+    srv = d.query("user-service.mesh.", "SRV", tcp=True)
+    targets = sorted(rr.target.to_text() for rrs in srv.answer for rr in rrs)
+    assert "a.user-service.mesh." in targets and "b.user-service.mesh." in targets, targets
+    assert addrs(d, "x1.new-svc.mesh.") == ["10.9.1.1"]      # the instance id names it
+    st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port(d),
+                                           timeout=5).read())
+    bes = {b["address"]: b for z in st["zones"] for sv in z["services"] for b in sv["backends"]}
+    assert bes["10.0.0.1"]["source"] == "yaml" and "key" not in bes["10.0.0.1"]
+    assert bes["10.9.0.1"]["source"] == "etcd"
+    assert bes["10.9.0.1"]["key"] == p + "mesh/user-service/a"
+    # In place: a put and a delete of a known name.
+    cluster.put(p + "mesh/user-service/c", val("10.9.0.3"))
+    cluster.delete(p + "mesh/user-service/a")
+    want = ["10.0.0.1", "10.9.0.2", "10.9.0.3"]
+    assert wait_for(lambda: addrs(d, "user-service.mesh.") == want), addrs(d, "user-service.mesh.")
+    # The last record of an undeclared name goes: so does the name.
+    cluster.delete(p + "mesh/new-svc/x1")
+    assert wait_for(lambda: d.query("new-svc.mesh.", "A").rcode() == 3), d.log()   # NXDOMAIN
+    # A reload (changed file) keeps the etcd backends.
+    assert d.reload(DNSD_YAML % (eps, p) + "# changed\n")
+    assert addrs(d, "user-service.mesh.") == want
+
+
+def test_two_replicas_follow_puts_and_leases(cluster, dnsd):
+    """Two dnsd on one prefix answer every change; put-to-answer measured
+    on both; an instance registered with a lease leaves both when its
+    keepalives stop."""
+    p = "/t-repl/"
+    eps = ", ".join(cluster.endpoints())
+    d1 = dnsd(DNSD_YAML % (eps, p))
+    d2 = dnsd(DNSD_YAML % (eps, p))
+    for d in (d1, d2):
+        assert wait_for(lambda: "etcd: rebuilt" in d.log(), 10), d.log()
+    lat = []
+    for i in range(60):
+        ip = "10.8.%d.%d" % (i // 200, 1 + i % 200)
+        key = p + "mesh/user-service/i%d" % i
+        t0 = time.monotonic()
+        cluster.put(key, val(ip))
+        for d in (d1, d2):
+            t = wait_for(lambda: ip in addrs(d, "user-service.mesh."), 5, 0.002)
+            assert t is not None, (ip, d.log()[-2000:])
+            lat.append(time.monotonic() - t0)
+        if i % 3 == 2:
+            cluster.delete(key)
+            for d in (d1, d2):
+                assert wait_for(lambda: ip not in addrs(d, "user-service.mesh."), 5, 0.002)
+    lat.sort()
+    p99 = lat[int(len(lat) * 0.99) - 1]
+    print("\nput -> answer on both replicas: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (lat[len(lat) // 2] * 1000, p99 * 1000, lat[-1] * 1000))
+    assert p99 < 0.5, lat[-5:]
+    assert addrs(d1, "user-service.mesh.") == addrs(d2, "user-service.mesh.")
+    # Self-registration with a lease: it leaves when the lease runs out.
+    out = cluster.etcdctl("lease", "grant", "2")
+    lease = re.search(r"lease ([0-9a-f]+) granted", out).group(1)
+    cluster.etcdctl("put", "--lease=" + lease, p + "mesh/leased/me", val("10.7.0.1"))
+    for d in (d1, d2):
+        assert wait_for(lambda: addrs(d, "leased.mesh.") == ["10.7.0.1"], 5)
+    t0 = time.monotonic()
+    for d in (d1, d2):
+        assert wait_for(lambda: d.query("leased.mesh.", "A").rcode() == 3, 8), d.log()[-2000:]
+    print("lease of 2 s: gone from both replicas %.1f s after the put" % (time.monotonic() - t0))
+
+
+def test_etcd_down_at_start_serves_yaml_not_ready(cluster, dnsd):
+    """etcd unreachable at start: the YAML part is served, /ready says
+    "etcd not read yet"; with serve-stale it is ready."""
+    import urllib.error
+    import urllib.request
+    y = DNSD_YAML % ("http://127.0.120.9:1", "/t-down/")
+    d = dnsd(y, args=["--http", "127.0.0.1:0"])
+    assert addrs(d, "user-service.mesh.") == ["10.0.0.1"]
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/ready" % http_port(d), timeout=5)
+        assert False, "ready without etcd"
+    except urllib.error.HTTPError as e:
+        assert e.code == 503 and b"etcd" in e.read()
+    d2 = dnsd(y.replace("  dial-timeout: 300ms\n", "  dial-timeout: 300ms\n  serve-stale: true\n"),
+              args=["--http", "127.0.0.1:0"])
+    assert urllib.request.urlopen("http://127.0.0.1:%d/ready" % http_port(d2),
+                                  timeout=5).status == 200
