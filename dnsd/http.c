@@ -33,6 +33,10 @@
 
 #include "health.h"
 #include "http.h"
+
+#include <time.h>
+
+#include "etcd.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -70,12 +74,16 @@ struct http {
 	int port;
 	bool serving;                 /* atomic: DNS listeners bound */
 	bool waiting;                 /* atomic: another source not read yet (etcd) */
+	struct etcd *etcd;            /* atomic: NULL without etcd */
 	uint64_t ready_by_ms;         /* atomic: /ready stops waiting for first checks */
 	bool stop;                    /* atomic */
 	/* Open connections; only the http thread (MHD_run's callbacks and
 	 * the sweep) touches them. */
 	struct http_conn conns[HTTP_MAX_CONNS];
 };
+
+static void etcd_metrics(struct textbuf *tb, struct etcd *e);
+static void etcd_json(struct textbuf *tb, struct etcd *e);
 
 /* Accept policy: at most HTTP_MAX_PER_IP connections per client. */
 static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
@@ -245,10 +253,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, "/metrics") == 0) {
 		metrics_render(&tb);
 		status_metrics(&tb, zone_current(), h->health, now);
+		struct etcd *e = __atomic_load_n(&h->etcd, __ATOMIC_ACQUIRE);
+		if (e)
+			etcd_metrics(&tb, e);
 		return reply_tb(c, "text/plain; version=0.0.4; charset=utf-8", &tb);
 	}
 	if (strcmp(url, "/status.json") == 0) {
 		status_json(&tb, zone_current(), h->health, now);
+		struct etcd *e = __atomic_load_n(&h->etcd, __ATOMIC_ACQUIRE);
+		if (e)
+			etcd_json(&tb, e);
 		return reply_tb(c, "application/json", &tb);
 	}
 	if (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0)
@@ -339,6 +353,65 @@ struct http *http_start(const struct cfg_listen *addr, struct health *health, ch
 		return NULL;
 	}
 	return h;
+}
+
+void http_set_etcd(struct http *h, struct etcd *e)
+{
+	if (h)
+		__atomic_store_n(&h->etcd, e, __ATOMIC_RELEASE);
+}
+
+/* The etcd client's state: as metrics, or as the "etcd" member of
+ * /status.json (added before its closing brace). */
+static void etcd_metrics(struct textbuf *tb, struct etcd *e)
+{
+	struct etcd_status st;
+	etcd_status(e, &st);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	tb_printf(tb,
+	          "# HELP dnsd_etcd_synced 1 once the etcd prefix was read.\n"
+	          "# TYPE dnsd_etcd_synced gauge\ndnsd_etcd_synced %d\n"
+	          "# HELP dnsd_etcd_connected 1 while a watch stream is open.\n"
+	          "# TYPE dnsd_etcd_connected gauge\ndnsd_etcd_connected %d\n"
+	          "# HELP dnsd_etcd_stale_seconds Seconds since the etcd data stopped being followed "
+	          "(0 while connected).\n"
+	          "# TYPE dnsd_etcd_stale_seconds gauge\ndnsd_etcd_stale_seconds %.3f\n"
+	          "# HELP dnsd_etcd_revision The etcd revision served.\n"
+	          "# TYPE dnsd_etcd_revision gauge\ndnsd_etcd_revision %lld\n"
+	          "# HELP dnsd_etcd_errors_total Failed etcd requests and broken streams.\n"
+	          "# TYPE dnsd_etcd_errors_total counter\ndnsd_etcd_errors_total %llu\n"
+	          "# HELP dnsd_etcd_skipped_total Malformed or oversized etcd records skipped.\n"
+	          "# TYPE dnsd_etcd_skipped_total counter\ndnsd_etcd_skipped_total %llu\n"
+	          "# HELP dnsd_etcd_events_total etcd changes received.\n"
+	          "# TYPE dnsd_etcd_events_total counter\ndnsd_etcd_events_total %llu\n",
+	          st.synced, st.connected,
+	          st.stale_since_ms && now > st.stale_since_ms ? (double)(now - st.stale_since_ms) / 1e3
+	                                                       : 0.0,
+	          (long long)st.revision, (unsigned long long)st.errors,
+	          (unsigned long long)st.skipped, (unsigned long long)st.events);
+}
+
+static void etcd_json(struct textbuf *tb, struct etcd *e)
+{
+	struct etcd_status st;
+	etcd_status(e, &st);
+	/* status_json ends with "}\n": the member goes before it. */
+	if (tb->len < 2 || tb->p[tb->len - 2] != '}')
+		return;
+	tb->len -= 2;
+	tb_printf(tb, ",\"etcd\":{\"synced\":%s,\"connected\":%s,\"revision\":%lld,"
+	              "\"stale_since_ms\":%llu,\"last_sync_ms\":%llu,\"errors\":%llu,"
+	              "\"skipped\":%llu,\"events\":%llu,\"endpoint\":",
+	          st.synced ? "true" : "false", st.connected ? "true" : "false",
+	          (long long)st.revision, (unsigned long long)st.stale_since_ms,
+	          (unsigned long long)st.last_sync_ms, (unsigned long long)st.errors,
+	          (unsigned long long)st.skipped, (unsigned long long)st.events);
+	tb_json_str(tb, st.endpoint);
+	tb_printf(tb, ",\"last_error\":");
+	tb_json_str(tb, st.last_error);
+	tb_printf(tb, "}}\n");
 }
 
 void http_set_waiting(struct http *h, bool waiting)

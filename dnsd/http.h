@@ -24,6 +24,10 @@ void http_set_serving(struct http *h, bool serving);
 /* /ready answers 503 "etcd not read yet" while waiting is true (set until
  * the first etcd snapshot is served, unless etcd.serve-stale). Any thread. */
 void http_set_waiting(struct http *h, bool waiting);
+/* /metrics and /status.json add the etcd client's state (stale since
+ * when, revision, errors). e must outlive h, or be set back to NULL. */
+struct etcd;
+void http_set_etcd(struct http *h, struct etcd *e);
 /* /ready waits for the first health checks at most ms from now (a first
  * probe comes at a random point of its first interval, which may be
  * minutes). Until called, it does not wait for them. Any thread. */

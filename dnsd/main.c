@@ -1309,8 +1309,10 @@ int main(int argc, char **argv)
 			log_err("etcd: %s", src ? err : "out of memory");
 			etcdsrc_free(src);
 			src = NULL;
-		} else if (!cfg->etcd.serve_stale) {
-			http_set_waiting(http, true);
+		} else {
+			http_set_etcd(http, etcd);
+			if (!cfg->etcd.serve_stale)
+				http_set_waiting(http, true);
 		}
 	}
 
@@ -1457,9 +1459,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	sd_notify_msg("STOPPING=1");
-	etcd_free(etcd);
-	config_watch_free(watch);
+	/* The http thread reads the etcd client's status: it stops first. */
 	http_stop(http);
+	etcd_free(etcd);
+	etcdsrc_free(src);
+	src = NULL;
+	config_watch_free(watch);
 	/* The forwarder answers through the server's sockets: it stops first,
 	 * and is freed once no worker can hand it a query. */
 	forward_stop(forwarder);

@@ -432,6 +432,15 @@ def test_etcd_down_at_start_serves_yaml_not_ready(cluster, dnsd):
         assert False, "ready without etcd"
     except urllib.error.HTTPError as e:
         assert e.code == 503 and b"etcd" in e.read()
+    time.sleep(0.5)
+    m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port(d), timeout=5).read()
+    assert b"dnsd_etcd_synced 0" in m
+    stale = float(re.search(rb"dnsd_etcd_stale_seconds ([0-9.]+)", m).group(1))
+    assert stale > 0.3, stale
+    st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port(d),
+                                           timeout=5).read())
+    assert st["etcd"]["synced"] is False and st["etcd"]["stale_since_ms"] > 0
+    assert st["etcd"]["errors"] >= 1 and st["etcd"]["last_error"]
     d2 = dnsd(y.replace("  dial-timeout: 300ms\n", "  dial-timeout: 300ms\n  serve-stale: true\n"),
               args=["--http", "127.0.0.1:0"])
     assert urllib.request.urlopen("http://127.0.0.1:%d/ready" % http_port(d2),
