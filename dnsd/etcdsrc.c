@@ -24,6 +24,7 @@ struct rec {
 	size_t ownerlen;
 	char id[ETCD_ID_MAX + 1];
 	struct etcd_value v;
+	struct rec *onext, **oprev;   /* in its owner bucket (records by name) */
 };
 
 /* What the etcd thread queued: a put (v set) or delete, or a snapshot
@@ -45,6 +46,10 @@ struct etcdsrc {
 	/* Control thread only. */
 	struct rec **tab;             /* open addressing by key; NULL empty, TOMB deleted */
 	size_t tsize, n, used;
+	/* The same records by owner name: chains of buckets, so the records
+	 * of one name cost a bucket, not the table. */
+	struct rec **obucket;
+	size_t obsize;
 	bool synced;
 };
 
@@ -95,6 +100,34 @@ static void tab_clear(struct etcdsrc *s)
 	free(s->tab);
 	s->tab = NULL;
 	s->tsize = s->n = s->used = 0;
+	free(s->obucket);
+	s->obucket = NULL;
+	s->obsize = 0;
+}
+
+static uint64_t owner_hash(const uint8_t *o, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ o[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static void olink(struct etcdsrc *s, struct rec *r)
+{
+	struct rec **b = &s->obucket[owner_hash(r->owner, r->ownerlen) & (s->obsize - 1)];
+	r->onext = *b;
+	if (*b)
+		(*b)->oprev = &r->onext;
+	r->oprev = b;
+	*b = r;
+}
+
+static void ounlink(struct rec *r)
+{
+	*r->oprev = r->onext;
+	if (r->onext)
+		r->onext->oprev = r->oprev;
 }
 
 void etcdsrc_free(struct etcdsrc *s)
@@ -258,10 +291,21 @@ static int tab_grow(struct etcdsrc *s)
 			j = (j + 1) & (nsize - 1);
 		nt[j] = r;
 	}
+	struct rec **nb = calloc(nsize, sizeof(*nb));
+	if (!nb) {
+		free(nt);
+		return -1;
+	}
 	free(s->tab);
 	s->tab = nt;
 	s->tsize = nsize;
 	s->used = s->n;
+	free(s->obucket);
+	s->obucket = nb;
+	s->obsize = nsize;
+	for (size_t i = 0; i < nsize; i++)
+		if (nt[i])
+			olink(s, nt[i]);
 	return 0;
 }
 
@@ -271,6 +315,7 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 	if (q->kind == Q_DEL) {
 		struct rec **slot = tab_slot(s, q->r.key, false);
 		if (slot) {
+			ounlink(*slot);
 			free((*slot)->key);
 			free(*slot);
 			*slot = TOMB;
@@ -282,8 +327,10 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 		return -1;
 	struct rec **slot = tab_slot(s, q->r.key, true);
 	if (*slot && *slot != TOMB) {
+		ounlink(*slot);
 		free((*slot)->key);
 		**slot = q->r;
+		olink(s, *slot);
 	} else {
 		struct rec *r = malloc(sizeof(*r));
 		if (!r)
@@ -293,6 +340,7 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 			s->used++;
 		*slot = r;
 		s->n++;
+		olink(s, r);
 	}
 	q->r.key = NULL;              /* the table owns it now */
 	return 0;
@@ -467,9 +515,9 @@ static size_t records_of(const struct etcdsrc *s, const uint8_t *owner, size_t l
 {
 	size_t n = 0, cap = 0;
 	const struct rec **v = NULL;
-	for (size_t i = 0; i < s->tsize; i++) {
-		const struct rec *r = s->tab[i];
-		if (!r || r == TOMB || r->ownerlen != len || memcmp(r->owner, owner, len) != 0)
+	const struct rec *r = s->obsize ? s->obucket[owner_hash(owner, len) & (s->obsize - 1)] : NULL;
+	for (; r; r = r->onext) {
+		if (r->ownerlen != len || memcmp(r->owner, owner, len) != 0)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 8;

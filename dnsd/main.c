@@ -973,6 +973,8 @@ static bool service_checked(const struct cfg_service *s)
  * gets a new serial, an IXFR difference and NOTIFY, all from the records
  * of that service. No snapshot is built: O(service) (plus the watcher's
  * view when the service is checked). */
+static bool defer_reclaim;
+
 static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *ns)
 {
 	struct live *l = arg;
@@ -1003,10 +1005,13 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 	if (t)
 		xfr_txn_commit(t);
 	/* The watcher no longer points into the old service, readers no longer
-	 * into its old block after a grace period. */
+	 * into its old block after a grace period (one for a batch of etcd
+	 * changes: apply_etcd waits once). */
 	config_service_clear(&old);
-	synchronize_rcu();
-	registry_reclaim(reg);
+	if (!defer_reclaim) {
+		synchronize_rcu();
+		registry_reclaim(reg);
+	}
 	return rc;
 }
 
@@ -1021,19 +1026,23 @@ static bool apply_etcd(struct live *l)
 		log_err("etcd: out of memory applying changes; the rest follows");
 	bool full = ch.snapshot;
 	struct config *cfg = *l->cfg;
-	for (size_t i = 0; i < ch.n && !full; i++) {
-		long zi = -1;
-		for (size_t k = 0; k < cfg->nzones; k++) {
-			const struct cfg_zone *z = &cfg->zones[k];
-			if (wire_name_is_subdomain(ch.owner[i], ch.ownerlen[i], z->origin, z->originlen) &&
-			    (zi < 0 || z->originlen > cfg->zones[zi].originlen))
-				zi = (long)k;
-		}
-		if (zi < 0)
-			continue;
-		long si = config_find_service(cfg, (size_t)zi, ch.owner[i], ch.ownerlen[i]);
-		if (si < 0) {
+	const struct zone_snapshot *snap = zone_current();
+	for (size_t i = 0; i < ch.n && !full && snap; i++) {
+		/* The served snapshot is built from cfg: its service node gives
+		 * the service's position (no scan of the services). */
+		struct zone_result r;
+		zone_lookup(snap, ch.owner[i], ch.ownerlen[i], &r);
+		if (r.status == ZONE_NOTAUTH ||
+		    (r.status == ZONE_FOUND && r.node->kind == ZONE_NODE_PLAIN && r.node->nrrsets))
+			continue;             /* outside our zones, or static records: not served */
+		if (r.status != ZONE_FOUND || r.node->kind != ZONE_NODE_SERVICE ||
+		    !wire_name_equal(r.node->name, r.node->namelen, ch.owner[i], ch.ownerlen[i])) {
 			full = true;          /* a new name: a new service */
+			break;
+		}
+		size_t zi = (size_t)(r.zone - snap->zones), si = r.node->svc_idx;
+		if (zi >= cfg->nzones || si >= cfg->zones[zi].nservices) {
+			full = true;
 			break;
 		}
 		struct cfg_service ns;
@@ -1046,12 +1055,17 @@ static bool apply_etcd(struct live *l)
 			full = true;          /* its last record went: the name goes */
 			break;
 		}
-		if (update_service(l, (size_t)zi, (size_t)si, &ns) == -1) {
+		defer_reclaim = true;
+		int rc = update_service(l, zi, si, &ns);
+		defer_reclaim = false;
+		if (rc == -1) {
 			config_service_clear(&ns);
 			full = true;
 		}
 	}
 	etcdsrc_changes_free(&ch);
+	synchronize_rcu();
+	registry_reclaim(reg);
 	return full;
 }
 

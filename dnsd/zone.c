@@ -859,8 +859,10 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	}
 	for (size_t i = 0; i < b.n; i++) {
 		struct bnode *bn = &b.nodes[i];
-		if (bn->kind == ZONE_NODE_SERVICE)
+		if (bn->kind == ZONE_NODE_SERVICE) {
 			nodes[i].slot = slots[bn->svc_idx];
+			nodes[i].svc_idx = bn->svc_idx;
+		}
 		nodes[i].delegation = i != 0 && zone_node_rrset(&nodes[i], DNS_TYPE_NS) != NULL;
 		z->has_cuts |= nodes[i].delegation;
 	}

@@ -129,6 +129,7 @@ struct zone_node {
 	bool delegation;              /* NS below the apex: a zone cut */
 	uint16_t nrrsets;
 	uint16_t port_idx;            /* SRV nodes */
+	uint32_t svc_idx;             /* SERVICE nodes: its index in the zone's slots (and config) */
 };
 
 struct zone {
