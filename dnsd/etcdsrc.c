@@ -18,14 +18,26 @@
 enum { ETCDSRC_MAX_BACKENDS = ZONE_MAX_BACKENDS };
 
 /* One record as the table keeps it. */
+/* Small: a hundred thousand instances are a hundred thousand of these
+ * (the value's ttl and text are not served: not kept). */
 struct rec {
-	char *key;
-	uint8_t owner[DNS_NAME_MAX];
-	size_t ownerlen;
-	char id[ETCD_ID_MAX + 1];
-	struct etcd_value v;
+	char *key;                    /* malloc'd, NUL-terminated */
+	uint8_t *owner;               /* malloc'd, ownerlen bytes */
+	uint8_t ownerlen;
+	uint16_t id_off;              /* the instance id: key + id_off */
+	uint8_t family;
+	uint8_t addr[16];
+	uint16_t port, priority, weight;
 	struct rec *onext, **oprev;   /* in its owner bucket (records by name) */
 };
+
+static void rec_free_parts(struct rec *r)
+{
+	free(r->key);
+	free(r->owner);
+	r->key = NULL;
+	r->owner = NULL;
+}
 
 /* What the etcd thread queued: a put (v set) or delete, or a snapshot
  * boundary. */
@@ -84,7 +96,7 @@ static void q_free(struct qent *q)
 {
 	while (q) {
 		struct qent *n = q->next;
-		free(q->r.key);
+		rec_free_parts(&q->r);
 		free(q);
 		q = n;
 	}
@@ -94,7 +106,7 @@ static void tab_clear(struct etcdsrc *s)
 {
 	for (size_t i = 0; i < s->tsize; i++)
 		if (s->tab[i] && s->tab[i] != TOMB) {
-			free(s->tab[i]->key);
+			rec_free_parts(s->tab[i]);
 			free(s->tab[i]);
 		}
 	free(s->tab);
@@ -167,17 +179,22 @@ static struct qent *qent_of(enum qkind kind, const struct etcd_kv *kv)
 	q->kind = kind;
 	if (kv) {
 		q->r.key = strndup(kv->key, kv->keylen);
-		if (!q->r.key) {
+		q->r.owner = malloc(kv->ownerlen ? kv->ownerlen : 1);
+		if (!q->r.key || !q->r.owner) {
+			rec_free_parts(&q->r);
 			free(q);
 			return NULL;
 		}
 		memcpy(q->r.owner, kv->owner, kv->ownerlen);
-		q->r.ownerlen = kv->ownerlen;
-		size_t idl = kv->idlen < ETCD_ID_MAX ? kv->idlen : ETCD_ID_MAX;
-		memcpy(q->r.id, kv->id, idl);
-		q->r.id[idl] = '\0';
-		if (kv->value)
-			q->r.v = *kv->value;
+		q->r.ownerlen = (uint8_t)kv->ownerlen;
+		q->r.id_off = (uint16_t)(kv->id - kv->key);
+		if (kv->value) {
+			q->r.family = (uint8_t)kv->value->family;
+			memcpy(q->r.addr, kv->value->addr, sizeof(q->r.addr));
+			q->r.port = kv->value->port;
+			q->r.priority = kv->value->priority;
+			q->r.weight = kv->value->weight;
+		}
 	}
 	return q;
 }
@@ -316,7 +333,7 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 		struct rec **slot = tab_slot(s, q->r.key, false);
 		if (slot) {
 			ounlink(*slot);
-			free((*slot)->key);
+			rec_free_parts(*slot);
 			free(*slot);
 			*slot = TOMB;
 			s->n--;
@@ -328,7 +345,7 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 	struct rec **slot = tab_slot(s, q->r.key, true);
 	if (*slot && *slot != TOMB) {
 		ounlink(*slot);
-		free((*slot)->key);
+		rec_free_parts(*slot);
 		**slot = q->r;
 		olink(s, *slot);
 	} else {
@@ -342,7 +359,8 @@ static int tab_apply(struct etcdsrc *s, struct qent *q)
 		s->n++;
 		olink(s, r);
 	}
-	q->r.key = NULL;              /* the table owns it now */
+	q->r.key = NULL;              /* the table owns them now */
+	q->r.owner = NULL;
 	return 0;
 }
 
@@ -428,22 +446,23 @@ void etcdsrc_changes_free(struct etcdsrc_changes *ch)
  * '-', '_', 1..63), else from the address as the YAML's default. */
 static void label_of(const struct rec *r, char *out, size_t cap)
 {
-	size_t n = strlen(r->id);
+	const char *id = r->key + r->id_off;
+	size_t n = strlen(id);
 	bool ok = n >= 1 && n <= 63;
 	for (size_t i = 0; ok && i < n; i++) {
-		char c = r->id[i];
+		char c = id[i];
 		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		     c == '-' || c == '_';
 	}
 	if (ok) {
-		snprintf(out, cap, "%s", r->id);
+		snprintf(out, cap, "%s", id);
 		for (char *p = out; *p; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p += 'a' - 'A';
 		return;
 	}
 	char a[INET6_ADDRSTRLEN] = "?";
-	inet_ntop(r->v.family, r->v.addr, a, sizeof(a));
+	inet_ntop(r->family, r->addr, a, sizeof(a));
 	snprintf(out, cap, "%s", a);
 	for (char *p = out; *p; p++)
 		if (*p == '.' || *p == ':')
@@ -454,11 +473,11 @@ static void label_of(const struct rec *r, char *out, size_t cap)
  * and port is one backend (RFC 2181 5). 0, or -1 when out of memory. */
 static int add_backend(struct cfg_service *s, const struct rec *r)
 {
-	size_t alen = r->v.family == AF_INET6 ? 16 : 4;
+	size_t alen = r->family == AF_INET6 ? 16 : 4;
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct cfg_backend *o = &s->backends[i];
-		if (o->family == r->v.family && memcmp(o->addr, r->v.addr, alen) == 0 &&
-		    o->port == r->v.port)
+		if (o->family == r->family && memcmp(o->addr, r->addr, alen) == 0 &&
+		    o->port == r->port)
 			return 0;
 	}
 	if (s->nbackends >= ETCDSRC_MAX_BACKENDS)
@@ -469,11 +488,11 @@ static int add_backend(struct cfg_service *s, const struct rec *r)
 	s->backends = nb;
 	struct cfg_backend *b = &nb[s->nbackends];
 	memset(b, 0, sizeof(*b));
-	b->family = r->v.family;
-	memcpy(b->addr, r->v.addr, alen);
-	b->port = r->v.port;
-	b->weight = r->v.weight ? r->v.weight : ETCD_WEIGHT_DEFAULT;
-	b->priority = r->v.priority;
+	b->family = r->family;
+	memcpy(b->addr, r->addr, alen);
+	b->port = r->port;
+	b->weight = r->weight ? r->weight : ETCD_WEIGHT_DEFAULT;
+	b->priority = r->priority;
 	b->source = CFG_SRC_ETCD;
 	b->line = s->line;
 	b->col = s->col;
@@ -486,7 +505,7 @@ static int add_backend(struct cfg_service *s, const struct rec *r)
 		    !(o->family == b->family && memcmp(o->addr, b->addr, alen) == 0)) {
 			char a[INET6_ADDRSTRLEN] = "?";
 			inet_ntop(b->family, b->addr, a, sizeof(a));
-			snprintf(label, sizeof(label), "%s-%s", a, r->id[0] ? "x" : "y");
+			snprintf(label, sizeof(label), "%s-x", a);
 			for (char *p = label; *p; p++)
 				if (*p == '.' || *p == ':')
 					*p = '-';
