@@ -35,8 +35,14 @@
  * interval) so thousands of backends do not fire in lockstep.
  *
  * Cost: a check should cost little more than the kernel's work for it
- * (tests/bench/bench_health.c measures both). A tcp check is socket,
- * connect, one epoll event, close. http and https checks keep their
+ * (tests/bench/bench_health.c measures both). A tcp check keeps one socket
+ * per backend: connect, a second connect() that reports the result at once
+ * when the handshake is already over (always on loopback, where the peer's
+ * side runs inside our first call), else one EPOLLONESHOT event; then
+ * connect(AF_UNSPEC), which resets the connection (a RST, no TIME_WAIT)
+ * and leaves the socket ready for the next probe. That saves socket(),
+ * close(), SO_LINGER and the epoll registration per check: 31 -> 22 us on
+ * the bench VM's loopback. http and https checks keep their
  * connection open between probes (HTTP/1.1 keep-alive): a check is one
  * send and one recv (one TLS record each way for https) on a descriptor
  * that stays in the epoll set, with no epoll_ctl. A new connection costs
@@ -71,9 +77,9 @@
  * built the new view, carried states (and kept connections) over by key
  * and swapped it in.
  *
- * Descriptors: one per checked backend at most (in flight, or an http(s)
- * connection kept between probes), so the watcher needs up to (checked
- * backends) descriptors besides the server's. RLIMIT_NOFILE must allow for
+ * Descriptors: one per checked backend (in flight, a tcp check's socket,
+ * or an http(s) connection kept between probes), so the watcher needs up
+ * to (checked backends) descriptors besides the server's. RLIMIT_NOFILE must allow for
  * that (main.c's job); when it does not, socket() fails with EMFILE, logged
  * at most every 10 s. Check connections are closed with a RST (as
  * HAProxy's): TIME_WAIT on our side would use up the ephemeral ports
@@ -723,7 +729,13 @@ static bool log_allowed(struct probe *p, uint64_t now)
 static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
                        enum fail_kind kind, int fail_code, int32_t code)
 {
-	if (!p->keep || p->fd == -1)
+	if (p->type == CFG_CHECK_TCP && p->fd != -1) {
+		/* A RST if connected, and the socket is ready for the next
+		 * connect (tcp_connect_init clears the error this leaves). */
+		struct sockaddr un = { .sa_family = AF_UNSPEC };
+		if (connect(p->fd, &un, sizeof(un)) == -1)
+			probe_close(p, true);
+	} else if (!p->keep || p->fd == -1)
 		probe_close(p, p->phase != PH_CONNECT || ok);
 	else if (p->ev != EPOLLIN && probe_watch(h, p, EPOLLIN) == -1)
 		probe_close(p, true);
@@ -858,11 +870,59 @@ static void probe_connect(struct health *h, struct probe *p, uint64_t now)
 		probe_local_error(h, p, now, "epoll_ctl", errno);
 }
 
+/* A tcp probe on the backend's socket (see "Cost" above). */
+static void probe_start_tcp(struct health *h, struct probe *p, uint64_t now)
+{
+	if (p->fd == -1) {
+		p->fd = socket(p->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (p->fd == -1) {
+			probe_local_error(h, p, now, "socket", errno);
+			return;
+		}
+		p->ev = 0;
+	}
+	p->phase = PH_CONNECT;
+	if (connect(p->fd, &p->addr.sa, p->addrlen) == 0) {
+		probe_done(h, p, now, true, FAIL_NONE, 0, 0);
+		return;
+	}
+	int e = errno;
+	if (e == EINPROGRESS) {
+		if (connect(p->fd, &p->addr.sa, p->addrlen) == 0 || errno == EISCONN) {
+			probe_done(h, p, now, true, FAIL_NONE, 0, 0);
+			return;
+		}
+		e = errno;
+	}
+	if (e == EINPROGRESS || e == EALREADY) {
+		/* One event, then the registration sleeps until the next probe
+		 * arms it again: an idle socket (CLOSE) would poll as HUP. */
+		struct epoll_event ev = {
+			.events = EPOLLOUT | EPOLLONESHOT,
+			.data.u64 = tag(TAG_PROBE, (uint32_t)(p - h->view->probes)),
+		};
+		if (epoll_ctl(h->epfd, p->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) == -1) {
+			probe_local_error(h, p, now, "epoll_ctl", errno);
+			return;
+		}
+		p->ev = ev.events;
+		return;
+	}
+	if (e == EADDRNOTAVAIL || e == EAGAIN || e == ENOBUFS || e == ENOMEM)
+		probe_local_error(h, p, now, "connect", e);
+	else
+		probe_fail_errno(h, p, now, FAIL_CONNECT, e);
+}
+
 static void probe_start(struct health *h, struct probe *p, uint64_t now)
 {
 	p->started_ms = now;
 	response_reset(p);
 	heap_schedule(h->view, p, now + p->timeout_ms);
+	if (p->type == CFG_CHECK_TCP) {
+		probe_start_tcp(h, p, now);
+		return;
+	}
 	if (p->fd != -1) {
 		/* A connection kept from the last probe. */
 		p->reused = true;
@@ -1213,7 +1273,9 @@ static void probe_event(struct health *h, struct probe *p, uint32_t events, uint
 		probe_recv(h, p, now);
 		break;
 	case PH_IDLE:
-		if (p->fd != -1)
+		/* A tcp socket's late one-shot event (after a timeout) is
+		 * spent by now; a kept http(s) connection has news. */
+		if (p->fd != -1 && p->type != CFG_CHECK_TCP)
 			probe_idle_event(p);
 		break;
 	}

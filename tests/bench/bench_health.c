@@ -352,8 +352,19 @@ struct fb {
 	SSL_SESSION *sess;            /* -c https: the session to resume */
 };
 
+/* tcp floor variants (-V): how completion is seen and how the socket ends. */
+enum tcp_variant {
+	TV_EPOLL,       /* socket, connect, epoll EPOLLOUT, SO_LINGER 0, close */
+	TV_CONNECT2,    /* the same, but a second connect() first: on loopback the
+	                 * handshake is done when the first returns */
+	TV_DISCONNECT,  /* one socket per backend for good: connect, epoll
+	                 * (EPOLLONESHOT), connect(AF_UNSPEC) (a RST), again */
+	TV_BOTH,        /* TV_DISCONNECT with TV_CONNECT2's second connect() */
+};
+
 struct floor {
 	enum mode mode;
+	enum tcp_variant tv;
 	bool reconnect;               /* -c: a fresh connection per check */
 	size_t n;
 	uint32_t interval;
@@ -442,18 +453,54 @@ static void fb_handshake(struct floor *f, struct fb *b, uint32_t idx)
  * request on the open one. */
 static void fb_start(struct floor *f, struct fb *b, uint32_t idx)
 {
+	struct sockaddr_in sin = backend_addr(idx, f->port);
+	if (f->mode == MODE_TCP && f->tv >= TV_DISCONNECT) {
+		struct sockaddr un = { .sa_family = AF_UNSPEC };
+		bool fresh = b->fd == -1;
+		if (fresh && (b->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+			return;
+		if (connect(b->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 && errno != EINPROGRESS) {
+			atomic_fetch_add_explicit(&f->checks, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
+			connect(b->fd, &un, sizeof(un));
+			return;
+		}
+		if (f->tv == TV_BOTH) {
+			int rc = connect(b->fd, (struct sockaddr *)&sin, sizeof(sin));
+			if (rc == 0 || (errno != EALREADY && errno != EINPROGRESS)) {
+				atomic_fetch_add_explicit(&f->checks, 1, memory_order_relaxed);
+				if (rc != 0 && errno != EISCONN)
+					atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
+				connect(b->fd, &un, sizeof(un));
+				return;
+			}
+		}
+		b->phase = F_CONNECT;
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u32 = idx };
+		epoll_ctl(f->epfd, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, b->fd, &ev);
+		return;
+	}
 	if (b->fd != -1) {
 		if (b->phase == F_IDLE)
 			fb_send(f, b);
 		return;
 	}
-	struct sockaddr_in sin = backend_addr(idx, f->port);
 	b->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (b->fd == -1)
 		return;
 	if (connect(b->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 && errno != EINPROGRESS) {
 		fb_result(f, b, false);
 		return;
+	}
+	if (f->mode == MODE_TCP && f->tv == TV_CONNECT2) {
+		if (connect(b->fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 || errno == EISCONN) {
+			fb_result(f, b, true);
+			return;
+		}
+		if (errno != EALREADY && errno != EINPROGRESS) {
+			fb_result(f, b, false);
+			return;
+		}
 	}
 	b->phase = F_CONNECT;
 	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = idx };
@@ -467,6 +514,13 @@ static void fb_event(struct floor *f, struct fb *b, uint32_t idx, uint32_t event
 	case F_CONNECT:
 		if (events & (EPOLLERR | EPOLLHUP)) {
 			fb_result(f, b, false);
+			return;
+		}
+		if (f->mode == MODE_TCP && f->tv >= TV_DISCONNECT) {
+			struct sockaddr un = { .sa_family = AF_UNSPEC };
+			atomic_fetch_add_explicit(&f->checks, 1, memory_order_relaxed);
+			connect(b->fd, &un, sizeof(un));
+			b->phase = F_IDLE;
 			return;
 		}
 		if (f->mode == MODE_TCP) {
@@ -663,7 +717,8 @@ int main(int argc, char **argv)
 	enum mode mode = MODE_TCP;
 	bool use_floor = false, close_each = false, json = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:t:i:m:Fcj")) != -1) {
+	enum tcp_variant tv = TV_EPOLL;
+	while ((opt = getopt(argc, argv, "n:t:i:m:FcjV:")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoul(optarg, NULL, 10);
@@ -688,6 +743,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'V':
+			tv = (enum tcp_variant)atoi(optarg);
 			break;
 		default:
 			goto usage;
@@ -720,6 +778,7 @@ int main(int argc, char **argv)
 	if (use_floor) {
 		fl.mode = mode == MODE_REFUSED ? MODE_TCP : mode;
 		fl.reconnect = close_each;
+		fl.tv = tv;
 		fl.n = n;
 		fl.interval = interval;
 		fl.port = l.port;

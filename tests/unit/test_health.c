@@ -1003,6 +1003,36 @@ int main(void)
 	is_int(st.last_code, -ECONNREFUSED, "  last_code is -ECONNREFUSED");
 	close(hold);
 
+	/* tcp checks reuse one socket per backend (connect, then
+	 * connect(AF_UNSPEC)): a connect that times out (SYNs dropped by a
+	 * listener whose accept queue is full) is aborted and the same socket
+	 * connects again once the listener accepts. */
+	uint16_t bh_port;
+	int bh = bind_port(0, &bh_port);
+	int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in bsin = { .sin_family = AF_INET, .sin_port = htons(bh_port) };
+	bsin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok(bh != -1 && listen(bh, 0) == 0 && filler != -1 &&
+	   connect(filler, (struct sockaddr *)&bsin, sizeof(bsin)) == 0,
+	   "a listener with a full accept queue (SYNs dropped)");
+	const struct tb tb6[] = { { "blackhole", bh_port, CFG_CHECK_TCP, 0, 100, 50, NULL } };
+	struct config *c6 = tcfg_new(tb6, 1);
+	is_int(health_reconfigure(h, c6), 0, "switch to it");
+	ok(wait_state(h, 0, 0, false, 3000) >= 0, "tcp check whose SYNs are dropped goes DOWN");
+	ok(wait_code(h, 0, 0, -ETIMEDOUT, 0), "  last_code is -ETIMEDOUT");
+	t0 = health_now_ms();
+	struct srv *bhs = srv_start(SRV_ACCEPT, bh);
+	t = wait_state(h, 0, 0, true, 3000);
+	ok(t >= 0, "  and UP again %ld ms after the listener accepts (the socket connects again)", t);
+	uint64_t c6a = get(h, 0, 0).checks;
+	unsigned acc6 = atomic_load(&bhs->accepted);
+	usleep(500000);
+	st = get(h, 0, 0);
+	ok(st.up && st.checks >= c6a + 3 && atomic_load(&bhs->accepted) - acc6 + 1 >= st.checks - c6a,
+	   "  every tcp check is a connection the listener accepts (%llu checks, %u accepts)",
+	   (unsigned long long)(st.checks - c6a), atomic_load(&bhs->accepted) - acc6);
+	close(filler);
+
 	/* Stop with probes in flight (the hang server holds connections). */
 	health_stop(h);
 	ok(1, "health_stop");
@@ -1028,6 +1058,8 @@ int main(void)
 	tcfg_free(c3[1]);
 	tcfg_free(c4);
 	tcfg_free(c5);
+	tcfg_free(c6);
+	srv_stop(bhs);
 	srv_stop(kdrop);
 	srv_stop(kidle);
 	srv_stop(tkeep);
