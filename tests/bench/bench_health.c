@@ -22,6 +22,10 @@
  *               request, response, close with a RST
  *   -c    the listener closes every connection after its response
  *         (Connection: close), so every http(s) check connects again
+ *   -V N  the tcp floor's variant (0-3, see enum tcp_variant)
+ *   -w MS warm-up before measuring (default 1.5 intervals + 0.5 s)
+ *   -r N  dnsd: backends join in N steps 1.5 intervals apart (https: the
+ *         listener on this machine cannot do 2,000 handshakes at once)
  *
  * Output: the checking thread's CPU time (/proc/self/task/<tid>/schedstat;
  * dnsd's watcher and the floor thread are both named "health") as a
@@ -246,6 +250,10 @@ static int listener_start(struct listener *l, enum mode mode, bool close_each)
 	}
 	if (mode == MODE_HTTPS && !(l->ctx = tls_server_ctx()))
 		return -1;
+	/* Idle connections give their buffers back, as dnsd's do: RSS is
+	 * then mostly the SSL objects of both sides. */
+	if (l->ctx)
+		SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);
 	l->stopfd = eventfd(0, EFD_CLOEXEC);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->lfd };
@@ -610,6 +618,7 @@ static int floor_start(struct floor *f)
 		f->ctx = SSL_CTX_new(TLS_client_method());
 		SSL_CTX_set_verify(f->ctx, SSL_VERIFY_NONE, NULL);
 		SSL_CTX_set_session_cache_mode(f->ctx, SSL_SESS_CACHE_CLIENT);
+		SSL_CTX_set_mode(f->ctx, SSL_MODE_RELEASE_BUFFERS);
 	}
 	f->t0 = now_ms();
 	for (size_t i = 0; i < f->n; i++)
@@ -718,7 +727,8 @@ int main(int argc, char **argv)
 	bool use_floor = false, close_each = false, json = false;
 	int opt;
 	enum tcp_variant tv = TV_EPOLL;
-	while ((opt = getopt(argc, argv, "n:t:i:m:FcjV:")) != -1) {
+	uint32_t warmup = 0, ramp = 1;
+	while ((opt = getopt(argc, argv, "n:t:i:m:FcjV:w:r:")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoul(optarg, NULL, 10);
@@ -747,11 +757,17 @@ int main(int argc, char **argv)
 		case 'V':
 			tv = (enum tcp_variant)atoi(optarg);
 			break;
+		case 'w':
+			warmup = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			ramp = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			goto usage;
 		}
 	}
-	if (n == 0 || n > 254 * 65536 || interval == 0 || secs == 0)
+	if (n == 0 || n > 254 * 65536 || interval == 0 || secs == 0 || ramp == 0 || ramp > 100)
 		goto usage;
 	signal(SIGPIPE, SIG_IGN);
 	/* In refused mode every backend goes DOWN: no line per backend. */
@@ -790,16 +806,37 @@ int main(int argc, char **argv)
 		cfg = bench_config(n, l.port, mode, interval);
 		char err[256];
 		states = bstate_new();
-		h = health_start(cfg, states, NULL, NULL, err, sizeof(err));
-		if (!h) {
-			fprintf(stderr, "health_start: %s\n", err);
-			return 1;
+		/* -r: the backends join in steps, one interval and a half apart
+		 * (the first services, then more): the listener serves every
+		 * backend's TLS handshakes on this machine's cores, and 2,000 at
+		 * once with a 1 s timeout never all finish in time. Backends
+		 * already probed keep their connections across the steps. */
+		struct config part[100];
+		struct cfg_zone pz[100];
+		for (uint32_t k = 0; k < ramp; k++) {
+			part[k] = *cfg;
+			pz[k] = cfg->zones[0];
+			pz[k].nservices = (cfg->zones[0].nservices * (k + 1) + ramp - 1) / ramp;
+			part[k].zones = &pz[k];
+			/* The last step is cfg itself, which outlives this block. */
+			const struct config *step = k + 1 == ramp ? cfg : &part[k];
+			if (k == 0)
+				h = health_start(step, states, NULL, NULL, err, sizeof(err));
+			else if (health_reconfigure(h, step) != 0)
+				h = NULL;
+			if (!h) {
+				fprintf(stderr, "health_start: %s\n", err);
+				return 1;
+			}
+			if (k + 1 < ramp)
+				sleep_ms(interval + interval / 2);
 		}
 	}
 	long tid = watcher_tid();
 	/* First probes are spread over the first interval; connections that
-	 * are kept are opened then. */
-	sleep_ms(interval + interval / 2 + 500);
+	 * are kept are opened then. 2,000 full TLS handshakes take longer
+	 * than one interval on two cores (-w: a longer warm-up). */
+	sleep_ms(warmup ? warmup : interval + interval / 2 + 500);
 
 	uint64_t c0 = 0, c1 = 0, f0 = 0, f1 = 0;
 	size_t down = 0;
@@ -847,6 +884,27 @@ int main(int argc, char **argv)
 		printf("  checking thread: %5.2f%% of one core, %.2f us/check\n", core, us);
 		printf("  whole process:   %5.2f%% of one core (checks + listener), RSS %ld kB\n",
 		       proc, rss);
+		if (h) {
+			/* The last result of every backend, by code. */
+			int codes[8] = { 0 }, counts[8] = { 0 }, nc = 0;
+			for (size_t si = 0; si < cfg->zones[0].nservices; si++)
+				for (size_t bi = 0; bi < cfg->zones[0].services[si].nbackends; bi++) {
+					struct health_state st;
+					if (!health_get(h, 0, si, bi, &st))
+						continue;
+					int k = 0;
+					while (k < nc && codes[k] != st.last_code)
+						k++;
+					if (k == nc && nc < 8)
+						codes[nc++] = st.last_code;
+					if (k < nc)
+						counts[k]++;
+				}
+			printf("  last results:  ");
+			for (int k = 0; k < nc; k++)
+				printf(" %d x %d", counts[k], codes[k]);
+			printf("\n");
+		}
 		if (use_floor && mode == MODE_HTTPS)
 			printf("  TLS handshakes:  %.0f/s, %.0f/s resumed\n", (double)(hs1 - hs0) / wall,
 			       (double)(r1 - r0) / wall);
@@ -862,6 +920,7 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: %s [-n backends] [-t seconds] [-i interval_ms] "
-	                "[-m tcp|http|https|refused] [-F] [-c] [-j]\n", argv[0]);
+	                "[-m tcp|http|https|refused] [-F] [-c] [-j] [-V 0-3] [-w warmup_ms]\n",
+	        argv[0]);
 	return 2;
 }
