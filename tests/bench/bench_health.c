@@ -62,7 +62,8 @@ enum mode { MODE_TCP, MODE_HTTP, MODE_HTTPS, MODE_REFUSED };
 static const char *const mode_name[] = { "tcp", "http", "https", "refused" };
 
 static const char resp_keep[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-static const char resp_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+static const char resp_close[] =
+	"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 static void sleep_ms(uint64_t ms)
 {
