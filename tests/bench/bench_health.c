@@ -24,6 +24,8 @@
  *         (Connection: close), so every http(s) check connects again
  *   -V N  the tcp floor's variant (0-3, see enum tcp_variant)
  *   -w MS warm-up before measuring (default 1.5 intervals + 0.5 s)
+ *   -R    floor: probe the backends in a fixed random order (dnsd's start
+ *         offsets are random, so its sockets are not used in creation order)
  *   -r N  dnsd: backends join in N steps 1.5 intervals apart (https: the
  *         listener on this machine cannot do 2,000 handshakes at once)
  *
@@ -384,6 +386,7 @@ struct floor {
 	atomic_bool stop;
 	atomic_ulong checks, failures, resumed, handshakes;
 	uint64_t t0, started;         /* check k starts at t0 + interval * k / n */
+	uint32_t *order;              /* -R: backends in a random order, else NULL */
 	pthread_t thread;
 	char req[128];
 	size_t reqlen;
@@ -598,6 +601,8 @@ static void *floor_main(void *arg)
 		 * on loopback). */
 		while (f->t0 + (uint64_t)f->interval * f->started / f->n <= now) {
 			uint32_t i = (uint32_t)(f->started++ % f->n);
+			if (f->order)
+				i = f->order[i];
 			if (f->b[i].phase == F_IDLE)
 				fb_start(f, &f->b[i], i);
 		}
@@ -624,6 +629,20 @@ static int floor_start(struct floor *f)
 	f->t0 = now_ms();
 	for (size_t i = 0; i < f->n; i++)
 		f->b[i].fd = -1;
+	if (f->order) {
+		/* A fixed random permutation (Fisher-Yates, seeded): the order
+		 * in which the backends' sockets were created is not the order
+		 * they are probed in, as with dnsd's random start offsets. */
+		srand(1);
+		for (size_t i = 0; i < f->n; i++)
+			f->order[i] = (uint32_t)i;
+		for (size_t i = f->n - 1; i > 0; i--) {
+			size_t j = (size_t)rand() % (i + 1);
+			uint32_t t = f->order[i];
+			f->order[i] = f->order[j];
+			f->order[j] = t;
+		}
+	}
 	if (f->epfd == -1 || !f->b || pthread_create(&f->thread, NULL, floor_main, f) != 0)
 		return -1;
 	/* The watcher's name, so that one measurement serves both. */
@@ -642,6 +661,7 @@ static void floor_stop(struct floor *f)
 		SSL_SESSION_free(f->b[i].sess);
 	}
 	free(f->b);
+	free(f->order);
 	SSL_CTX_free(f->ctx);
 	close(f->epfd);
 }
@@ -729,7 +749,8 @@ int main(int argc, char **argv)
 	int opt;
 	enum tcp_variant tv = TV_EPOLL;
 	uint32_t warmup = 0, ramp = 1;
-	while ((opt = getopt(argc, argv, "n:t:i:m:FcjV:w:r:")) != -1) {
+	bool shuffle = false;
+	while ((opt = getopt(argc, argv, "n:t:i:m:FcjV:w:r:R")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoul(optarg, NULL, 10);
@@ -764,6 +785,9 @@ int main(int argc, char **argv)
 		case 'r':
 			ramp = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'R':
+			shuffle = true;
+			break;
 		default:
 			goto usage;
 		}
@@ -796,6 +820,7 @@ int main(int argc, char **argv)
 		fl.mode = mode == MODE_REFUSED ? MODE_TCP : mode;
 		fl.reconnect = close_each;
 		fl.tv = tv;
+		fl.order = shuffle ? calloc(n, sizeof(*fl.order)) : NULL;
 		fl.n = n;
 		fl.interval = interval;
 		fl.port = l.port;
