@@ -979,7 +979,11 @@ static void probe_handshake(struct health *h, struct probe *p, uint64_t now)
 	}
 	if (tls_wait(h, p, rc, now))
 		return;
-	/* Counted like a failed connect; the errno (or EPROTO) is last_code. */
+	/* Counted like a failed connect; the errno (or EPROTO) is last_code.
+	 * The next connection starts without the session, in case it is
+	 * what the server refused. */
+	SSL_SESSION_free(p->sess);
+	p->sess = NULL;
 	int fc = p->fail_code;
 	probe_done(h, p, now, false, FAIL_TLS, fc, fc ? -fc : -EPROTO);
 }
