@@ -45,6 +45,9 @@ enum srv_mode {
 	SRV_KEEP_DROP,  /* closes a connection on its second request, unanswered */
 	SRV_KEEP_IDLE,  /* closes a connection idle for 20 ms after a response */
 	SRV_CLOSE_EACH, /* closes after each response (no Connection: close) */
+	SRV_KEEP_ODD,   /* keep-alive; a 300-byte header line, a 5000-byte body
+	                 * in two writes 20 ms apart */
+	SRV_CHUNKED,    /* keep-alive server, but a chunked body: not read through */
 };
 
 enum { HELD_MAX = 64 };
@@ -146,9 +149,29 @@ static void keep_serve(struct srv *s, int fd)
 		if (s->mode == SRV_KEEP_DROP && k == 1)
 			break;
 		atomic_fetch_add(&s->requests, 1);
-		int w = ssl ? SSL_write(ssl, ok200, (int)strlen(ok200))
-		            : (int)send(fd, ok200, strlen(ok200), MSG_NOSIGNAL);
-		if (w != (int)strlen(ok200) || s->mode == SRV_CLOSE_EACH)
+		char odd[8192];
+		const char *resp = ok200;
+		size_t first = strlen(ok200), total = first;
+		if (s->mode == SRV_KEEP_ODD) {
+			int hl = snprintf(odd, sizeof(odd), "HTTP/1.1 200 OK\r\nX-Long: %0300d\r\n"
+			                  "Content-Length: 5000\r\n\r\n", 7);
+			memset(odd + hl, 'b', 5000);
+			resp = odd;
+			total = (size_t)hl + 5000;
+			first = (size_t)hl + 2000;
+		} else if (s->mode == SRV_CHUNKED) {
+			resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+			first = total = strlen(resp);
+		}
+		int w = ssl ? SSL_write(ssl, resp, (int)first)
+		            : (int)send(fd, resp, first, MSG_NOSIGNAL);
+		if (w == (int)first && total > first) {
+			usleep(20000);
+			w = ssl ? SSL_write(ssl, resp + first, (int)(total - first))
+			        : (int)send(fd, resp + first, total - first, MSG_NOSIGNAL);
+			first = total - first;
+		}
+		if (w != (int)first || s->mode == SRV_CLOSE_EACH)
 			break;
 		if (s->mode == SRV_KEEP_IDLE && !keep_wait(s, fd, ssl, 20))
 			break;
@@ -288,6 +311,8 @@ static void *srv_main(void *arg)
 		case SRV_KEEP_DROP:
 		case SRV_KEEP_IDLE:
 		case SRV_CLOSE_EACH:
+		case SRV_KEEP_ODD:
+		case SRV_CHUNKED:
 			keep_serve(s, fd);
 			break;
 		}
@@ -925,6 +950,8 @@ int main(void)
 	struct srv *tkeep = srv_start_tls(SRV_KEEP, -1, sctx);
 	struct srv *tclose = srv_start_tls(SRV_CLOSE_EACH, -1, sctx);
 	struct srv *tdrop = srv_start_tls(SRV_KEEP_DROP, -1, sctx);
+	struct srv *kodd = srv_start(SRV_KEEP_ODD, -1);
+	struct srv *kchunk = srv_start(SRV_CHUNKED, -1);
 	const struct tb tb5[] = {
 		/* 0,0 */ { "keep", keep->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
 		/* 0,1 */ { "keep", kdrop->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
@@ -932,6 +959,8 @@ int main(void)
 		/* 1,0 */ { "tkeep", tkeep->port, CFG_CHECK_HTTPS, 0, 100, 300, NULL },
 		/* 1,1 */ { "tkeep", tclose->port, CFG_CHECK_HTTPS, 0, 100, 300, "api.example" },
 		/* 1,2 */ { "tkeep", tdrop->port, CFG_CHECK_HTTPS, 0, 100, 300, NULL },
+		/* 2,0 */ { "odd", kodd->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+		/* 2,1 */ { "odd", kchunk->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
 	};
 	struct config *c5 = tcfg_new(tb5, sizeof(tb5) / sizeof(tb5[0]));
 	struct cfg_service *s5 = c5->zones[0].services;
@@ -945,6 +974,7 @@ int main(void)
 		for (size_t si = 0; si < 2; si++)
 			for (size_t bi = 0; bi < 3; bi++)
 				enough &= get(h, si, bi).checks >= 10;
+		enough &= get(h, 2, 0).checks >= 10 && get(h, 2, 1).checks >= 10;
 		if (enough)
 			break;
 		usleep(10000);
@@ -988,6 +1018,18 @@ int main(void)
 	   "https: a kept connection closed as the request goes out is retried (fall 1; %llu "
 	   "checks, %u handshakes, %u resumed)", (unsigned long long)st.checks,
 	   atomic_load(&tdrop->handshakes), atomic_load(&tdrop->resumed));
+
+	st = get(h, 2, 0);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 && atomic_load(&kodd->accepted) <= 2,
+	   "http: a 300-byte header line and a 5000-byte body in two pieces are read through "
+	   "and the connection kept (%u connections for %llu checks)",
+	   atomic_load(&kodd->accepted), (unsigned long long)st.checks);
+	st = get(h, 2, 1);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 &&
+	   atomic_load(&kchunk->accepted) + 1 >= st.checks,
+	   "http: a chunked response decides by its status and closes the connection (%u "
+	   "connections for %llu checks)", atomic_load(&kchunk->accepted),
+	   (unsigned long long)st.checks);
 
 	/* The kept-alive backend dies: its connection closes, the next probe
 	 * reconnects and is refused. interval 100 ms x fall 2 + timeout 180. */
@@ -1065,6 +1107,8 @@ int main(void)
 	srv_stop(tkeep);
 	srv_stop(tclose);
 	srv_stop(tdrop);
+	srv_stop(kodd);
+	srv_stop(kchunk);
 	SSL_CTX_free(sctx);
 	srv_stop(tcp);
 	srv_stop(h200);
