@@ -22,7 +22,7 @@ PKG_CONFIG ?= pkg-config
 FUZZ_TIME  ?= 60
 PORT       ?= 1053
 
-PKGS := yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson
+PKGS := yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson openssl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -1,7 +1,8 @@
 /* health.h -- the health watcher: one thread probing every checked backend
- * (tcp connect, http/https GET) with non-blocking I/O, applying rise/fall
- * hysteresis, and telling the control thread when a backend's state really
- * changed. It never touches zone snapshots itself. */
+ * (tcp connect, http/https GET on connections kept between probes) with
+ * non-blocking I/O, applying rise/fall hysteresis, and telling the control
+ * thread when a backend's state really changed. It never touches zone
+ * snapshots itself. */
 #ifndef MESHDNS_HEALTH_H
 #define MESHDNS_HEALTH_H
 

@@ -3,7 +3,7 @@
 and prints where each one wrote its results.
 
   failover.py     dead backend -> first answer without it: dnsd, gdnsd, PowerDNS
-  health_cpu.sh   health watcher CPU for 1k and 10k backends at 1 s interval
+  checks.py       CPU per health check (tcp, http, https), dnsd vs the floor
   perf.py         CPU per query, max qps, latency: dnsd vs NSD, Knot, gdnsd,
                   PowerDNS and a null responder; dnsd scaling and reload
 
@@ -17,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = [
     ("failover", [sys.executable, os.path.join(HERE, "failover.py")]),
-    ("health watcher CPU", ["sh", os.path.join(HERE, "health_cpu.sh"), "10", "tcp"]),
+    ("health check CPU", [sys.executable, os.path.join(HERE, "checks.py")]),
     ("performance", [sys.executable, os.path.join(HERE, "perf.py")]),
 ]
 

@@ -68,11 +68,16 @@ FAST_CHECK = "{type: tcp, interval: 100ms, timeout: 50ms, rise: 2, fall: 2}"
 
 BACKEND_SCRIPT = r'''
 """A test backend: tcp (accept, close), http or https (answer with the
-status in STATUS_FILE, log request line, Host header and TLS server name to
-REQ_LOG) or hang (accept, read, never answer). Prints "ready" once
+status in STATUS_FILE, log request line, Host header, TLS server name,
+connection number and whether its TLS session was resumed to REQ_LOG) or
+hang (accept, read, never answer). http and https answer one request per
+connection with Connection: close; http-keep and https-keep answer every
+request of a connection (HTTP/1.1 keep-alive). Prints "ready" once
 listening."""
 import socket, sys, threading
 mode, addr, port, status_file, req_log = sys.argv[1:6]
+keep = mode.endswith("-keep")
+mode = mode[:-5] if keep else mode
 ctx = None
 if mode == "https":
     import ssl
@@ -88,35 +93,48 @@ s.bind((addr, int(port)))
 s.listen(256)
 held = []
 lock = threading.Lock()
+nconn = [0]
 
 def http(c):
     server_name = ""
+    with lock:
+        nconn[0] += 1
+        conn = nconn[0]
     try:
-        c.settimeout(2)
+        c.settimeout(5 if keep else 2)
+        reused = False
         if ctx is not None:
             c = ctx.wrap_socket(c, server_side=True)
             server_name = getattr(sni, "name", "")
+            reused = c.session_reused
         data = b""
-        while b"\r\n\r\n" not in data and len(data) < 8192:
-            chunk = c.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        head = data.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-        host = ""
-        for h in head[1:]:
-            k, _, v = h.partition(":")
-            if k.strip().lower() == "host":
-                host = v.strip()
-        with lock:
-            with open(req_log, "a") as f:
-                f.write("%s\t%s\t%s\n" % (head[0], host, server_name))
-        try:
-            with open(status_file) as f:
-                code = int(f.read().strip() or 200)
-        except (OSError, ValueError):
-            code = 200
-        c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % code)
+        while True:
+            while b"\r\n\r\n" not in data and len(data) < 8192:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            head_raw, _, data = data.partition(b"\r\n\r\n")
+            head = head_raw.decode("latin-1").split("\r\n")
+            host = ""
+            for h in head[1:]:
+                k, _, v = h.partition(":")
+                if k.strip().lower() == "host":
+                    host = v.strip()
+            with lock:
+                with open(req_log, "a") as f:
+                    f.write("%s\t%s\t%s\t%d\t%d\n"
+                            % (head[0], host, server_name, conn, reused))
+            try:
+                with open(status_file) as f:
+                    code = int(f.read().strip() or 200)
+            except (OSError, ValueError):
+                code = 200
+            if not keep:
+                c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                          % code)
+                return
+            c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\nok" % code)
     except (OSError, ValueError):
         pass
     finally:
@@ -160,6 +178,11 @@ class Backend:
 
     def requests_tls(self):
         """[(request line, Host header, TLS server name)] seen so far."""
+        return [r[:3] for r in self.requests_conn()]
+
+    def requests_conn(self):
+        """[(request line, Host header, TLS server name, connection number,
+        "1" if its TLS session was resumed else "0")] seen so far."""
         try:
             with open(self.req_log) as f:
                 return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
@@ -625,6 +648,47 @@ def test_https_status_path_host_and_sni(dnsd, backends, tls_cert):
     assert {r[2] for r in named} == {"web.example"}, named[:3]
     assert {r[1] for r in plain} <= {good.addr, "%s:%d" % (good.addr, port)}, plain[:3]
     assert {r[2] for r in plain} == {""}, plain[:3]     # no SNI for an IP address
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_checks_keep_connections(dnsd, backends, tls_cert, scheme):
+    """Issue 16: http(s) checks reuse their connection (many requests, one
+    connection per backend); against a server that closes each connection
+    the https reconnects resume the TLS session; a kept-alive backend that
+    is killed leaves the answers within interval x fall + timeout (its
+    kept connection closes, the reconnect is refused)."""
+    addrs = ["127.0.77.41", "127.0.77.42"]
+    tls = tls_cert if scheme == "https" else ()
+    port, (a, b) = backends(addrs, mode=scheme + "-keep", tls=tls)
+    cport, (closer,) = backends(["127.0.77.43"], mode=scheme, tls=tls)
+    check = "{type: %s, interval: 100ms, timeout: 80ms, rise: 2, fall: 2}" % scheme
+    d = dnsd(zone_yaml(service_yaml("web", port, addrs, check=check)
+                       + service_yaml("closer", cport, [closer.addr], check=check)))
+    wait_for(lambda: len(a.requests_conn()) >= 10 and len(b.requests_conn()) >= 10
+             and len(closer.requests_conn()) >= 10, 5.0, what="10 checks each")
+    for k in (a, b):
+        reqs = k.requests_conn()
+        conns = {r[3] for r in reqs}
+        print("\n%s keep-alive %s: %d requests on %d connections"
+              % (scheme, k.addr, len(reqs), len(conns)))
+        assert len(conns) <= 2, reqs[:5]
+    reqs = closer.requests_conn()
+    assert len({r[3] for r in reqs}) == len(reqs), reqs[:5]
+    if scheme == "https":
+        resumed = sum(r[4] == "1" for r in reqs)
+        print("https reconnects: %d of %d handshakes resumed" % (resumed, len(reqs)))
+        assert resumed >= len(reqs) - 2, reqs[:5]
+    assert "is DOWN" not in d.log(), d.log()[-2000:]
+    assert a_set(d, "web.mesh.") == set(addrs)
+
+    t0 = time.monotonic()
+    a.kill()
+    _, dt = wait_for(lambda: a_set(d, "web.mesh.") == {b.addr}, 3.0,
+                     what="the killed keep-alive backend out of answers")
+    print("%s keep-alive backend killed: out of answers after %.0f ms" % (scheme, dt * 1000))
+    assert dt < DETECT_BOUND, dt
+    d.wait_log(r"%s:%d of web\.mesh is DOWN \(2 failures; last: connect: Connection refused\)"
+               % (re.escape(a.addr), port), 2.0)
 
 
 def test_http_hanging_backend_times_out(dnsd, backends):

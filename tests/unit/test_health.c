@@ -1,6 +1,7 @@
 /* test_health.c -- the health watcher against real fake backends (threads
- * listening on 127.0.0.1, and `openssl s_server` for https when present).
- * Builds struct config by hand: config.c is not needed. */
+ * listening on 127.0.0.1, plain or TLS through OpenSSL, and `openssl
+ * s_server` for https when present). Builds struct config by hand:
+ * config.c is not needed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +17,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "health.h"
 #include "log.h"
@@ -33,6 +39,15 @@ enum srv_mode {
 	SRV_GARBAGE,    /* answers something that is not HTTP */
 	SRV_HANG,       /* accepts, reads, never answers */
 	SRV_RESET,      /* accepts and resets (SO_LINGER 0) */
+	/* HTTP/1.1 keep-alive: 200 with a 3-byte body, as many requests per
+	 * connection as the client sends (the ones below too; TLS if s->ctx) */
+	SRV_KEEP,
+	SRV_KEEP_DROP,  /* closes a connection on its second request, unanswered */
+	SRV_KEEP_IDLE,  /* closes a connection idle for 20 ms after a response */
+	SRV_CLOSE_EACH, /* closes after each response (no Connection: close) */
+	SRV_KEEP_ODD,   /* keep-alive; a 300-byte header line, a 5000-byte body
+	                 * in two writes 20 ms apart */
+	SRV_CHUNKED,    /* keep-alive server, but a chunked body: not read through */
 };
 
 enum { HELD_MAX = 64 };
@@ -48,7 +63,126 @@ struct srv {
 	atomic_uint accepted;
 	pthread_mutex_t mu;
 	char request[1024];           /* the last request head, under mu */
+	SSL_CTX *ctx;                 /* keep-alive modes: TLS when set */
+	atomic_uint requests, handshakes, resumed;
 };
+
+/* ---- keep-alive servers (plain or TLS) ------------------------------------ */
+
+/* A throw-away self-signed P-256 certificate. */
+static SSL_CTX *tls_server_ctx(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!key || !x || !ctx)
+		goto fail;
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	X509_NAME *nm = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"test", -1, -1, 0);
+	X509_set_issuer_name(x, nm);
+	if (!X509_sign(x, key, EVP_sha256()) || SSL_CTX_use_certificate(ctx, x) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		goto fail;
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ctx;
+fail:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Waits up to ms for fd to be readable; false on timeout, or when a new
+ * connection or the stop request is pending (they take over). */
+static bool keep_wait(struct srv *s, int fd, SSL *ssl, int ms)
+{
+	if (ssl && SSL_pending(ssl))
+		return true;
+	struct pollfd pfd[3] = { { .fd = fd, .events = POLLIN },
+		                 { .fd = s->lfd, .events = POLLIN },
+		                 { .fd = s->stopfd, .events = POLLIN } };
+	if (poll(pfd, 3, ms) <= 0 || pfd[1].revents || pfd[2].revents)
+		return false;
+	return pfd[0].revents != 0;
+}
+
+/* Serves one connection until the client closes it, the mode closes it,
+ * or another connection or the stop request comes. */
+static void keep_serve(struct srv *s, int fd)
+{
+	SSL *ssl = NULL;
+	struct timeval tv = { .tv_sec = 1 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (s->ctx) {
+		ssl = SSL_new(s->ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) != 1)
+			goto out;
+		atomic_fetch_add(&s->handshakes, 1);
+		if (SSL_session_reused(ssl))
+			atomic_fetch_add(&s->resumed, 1);
+	}
+	static const char ok200[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+	for (unsigned k = 0;; k++) {
+		if (!keep_wait(s, fd, ssl, 2000))
+			break;
+		char buf[1024];
+		size_t n = 0;
+		while (n < sizeof(buf) - 1) {
+			int r = ssl ? SSL_read(ssl, buf + n, (int)(sizeof(buf) - 1 - n))
+			            : (int)recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+			if (r <= 0)
+				goto out;
+			n += (size_t)r;
+			buf[n] = 0;
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		pthread_mutex_lock(&s->mu);
+		snprintf(s->request, sizeof(s->request), "%s", buf);
+		pthread_mutex_unlock(&s->mu);
+		if (s->mode == SRV_KEEP_DROP && k == 1)
+			break;
+		atomic_fetch_add(&s->requests, 1);
+		char odd[8192];
+		const char *resp = ok200;
+		size_t first = strlen(ok200), total = first;
+		if (s->mode == SRV_KEEP_ODD) {
+			int hl = snprintf(odd, sizeof(odd), "HTTP/1.1 200 OK\r\nX-Long: %0300d\r\n"
+			                  "Content-Length: 5000\r\n\r\n", 7);
+			memset(odd + hl, 'b', 5000);
+			resp = odd;
+			total = (size_t)hl + 5000;
+			first = (size_t)hl + 2000;
+		} else if (s->mode == SRV_CHUNKED) {
+			resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+			first = total = strlen(resp);
+		}
+		int w = ssl ? SSL_write(ssl, resp, (int)first)
+		            : (int)send(fd, resp, first, MSG_NOSIGNAL);
+		if (w == (int)first && total > first) {
+			usleep(20000);
+			w = ssl ? SSL_write(ssl, resp + first, (int)(total - first))
+			        : (int)send(fd, resp + first, total - first, MSG_NOSIGNAL);
+			first = total - first;
+		}
+		if (w != (int)first || s->mode == SRV_CLOSE_EACH)
+			break;
+		if (s->mode == SRV_KEEP_IDLE && !keep_wait(s, fd, ssl, 20))
+			break;
+	}
+out:
+	if (ssl) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	ERR_clear_error();
+}
 
 /* A socket bound to 127.0.0.1:port (0: any), not listening: connections
  * to it are refused, and no other process gets the port meanwhile (tests
@@ -173,19 +307,29 @@ static void *srv_main(void *arg)
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			break;
 		}
+		case SRV_KEEP:
+		case SRV_KEEP_DROP:
+		case SRV_KEEP_IDLE:
+		case SRV_CLOSE_EACH:
+		case SRV_KEEP_ODD:
+		case SRV_CHUNKED:
+			keep_serve(s, fd);
+			break;
 		}
 		close(fd);
 	}
 	return NULL;
 }
 
-/* Serves on fd (from bind_port), or on a new port if fd is -1. */
-static struct srv *srv_start(enum srv_mode mode, int fd)
+/* Serves on fd (from bind_port), or on a new port if fd is -1; over TLS
+ * with ctx (keep-alive modes). */
+static struct srv *srv_start_tls(enum srv_mode mode, int fd, SSL_CTX *ctx)
 {
 	struct srv *s = calloc(1, sizeof(*s));
 	if (!s)
 		exit(2);
 	s->mode = mode;
+	s->ctx = ctx;
 	pthread_mutex_init(&s->mu, NULL);
 	s->lfd = fd != -1 ? fd : bind_port(0, &s->port);
 	struct sockaddr_in sin;
@@ -199,6 +343,11 @@ static struct srv *srv_start(enum srv_mode mode, int fd)
 	}
 	s->port = ntohs(sin.sin_port);
 	return s;
+}
+
+static struct srv *srv_start(enum srv_mode mode, int fd)
+{
+	return srv_start_tls(mode, fd, NULL);
 }
 
 static void srv_stop(struct srv *s)
@@ -614,8 +763,11 @@ int main(void)
 	   st.last_code, st.last_ms);
 	pthread_mutex_lock(&h200->mu);
 	is_str(h200->request,
-	       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: meshdns-health\r\n"
-	       "Connection: close\r\n\r\n", "http check request on the wire");
+	       "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: meshdns-health\r\n\r\n",
+	       "http check request on the wire (HTTP/1.1: the connection may persist)");
+	ok(atomic_load(&h200->accepted) >= get(h, 1, 0).checks,
+	   "a server answering Connection: close gets a connection per check (%u for %llu)",
+	   atomic_load(&h200->accepted), (unsigned long long)get(h, 1, 0).checks);
 	pthread_mutex_unlock(&h200->mu);
 	st = get(h, 1, 5);
 	ok(st.up && st.last_code == 500 && st.transitions == 0, "http 500 with expect [500] is UP");
@@ -785,6 +937,144 @@ int main(void)
 	ok(served <= 2, "  served changes bounded: %zu queued for %llu transitions", served,
 	   (unsigned long long)st.transitions);
 
+	/* Kept connections (issue 16): http and https checks reuse their
+	 * connection; a server closing it (idle, or as we send) never fails a
+	 * check; a reconnect resumes the TLS session; a dead backend is still
+	 * seen within interval x fall + timeout. rise 1 / fall 1 on the
+	 * closing servers: one failed check would take them DOWN. */
+	SSL_CTX *sctx = tls_server_ctx();
+	ok(sctx != NULL, "a TLS server context (self-signed P-256)");
+	struct srv *keep = srv_start(SRV_KEEP, -1);
+	struct srv *kdrop = srv_start(SRV_KEEP_DROP, -1);
+	struct srv *kidle = srv_start(SRV_KEEP_IDLE, -1);
+	struct srv *tkeep = srv_start_tls(SRV_KEEP, -1, sctx);
+	struct srv *tclose = srv_start_tls(SRV_CLOSE_EACH, -1, sctx);
+	struct srv *tdrop = srv_start_tls(SRV_KEEP_DROP, -1, sctx);
+	struct srv *kodd = srv_start(SRV_KEEP_ODD, -1);
+	struct srv *kchunk = srv_start(SRV_CHUNKED, -1);
+	const struct tb tb5[] = {
+		/* 0,0 */ { "keep", keep->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+		/* 0,1 */ { "keep", kdrop->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+		/* 0,2 */ { "keep", kidle->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+		/* 1,0 */ { "tkeep", tkeep->port, CFG_CHECK_HTTPS, 0, 100, 300, NULL },
+		/* 1,1 */ { "tkeep", tclose->port, CFG_CHECK_HTTPS, 0, 100, 300, "api.example" },
+		/* 1,2 */ { "tkeep", tdrop->port, CFG_CHECK_HTTPS, 0, 100, 300, NULL },
+		/* 2,0 */ { "odd", kodd->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+		/* 2,1 */ { "odd", kchunk->port, CFG_CHECK_HTTP, 0, 100, 180, NULL },
+	};
+	struct config *c5 = tcfg_new(tb5, sizeof(tb5) / sizeof(tb5[0]));
+	struct cfg_service *s5 = c5->zones[0].services;
+	s5[0].backends[1].check->rise = s5[0].backends[1].check->fall = 1;
+	s5[0].backends[2].check->rise = s5[0].backends[2].check->fall = 1;
+	s5[1].backends[1].check->rise = s5[1].backends[1].check->fall = 1;
+	s5[1].backends[2].check->rise = s5[1].backends[2].check->fall = 1;
+	is_int(health_reconfigure(h, c5), 0, "switch to the keep-alive backends");
+	for (int i = 0; i < 400; i++) {
+		bool enough = true;
+		for (size_t si = 0; si < 2; si++)
+			for (size_t bi = 0; bi < 3; bi++)
+				enough &= get(h, si, bi).checks >= 10;
+		enough &= get(h, 2, 0).checks >= 10 && get(h, 2, 1).checks >= 10;
+		if (enough)
+			break;
+		usleep(10000);
+	}
+	st = get(h, 0, 0);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 && atomic_load(&keep->accepted) <= 2 &&
+	   atomic_load(&keep->requests) >= 10,
+	   "http keep-alive: %u requests on %u connections for %llu checks",
+	   atomic_load(&keep->requests), atomic_load(&keep->accepted),
+	   (unsigned long long)st.checks);
+	st = get(h, 0, 1);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 &&
+	   atomic_load(&kdrop->accepted) >= st.checks / 2,
+	   "http: a kept connection closed as the request goes out is retried at once on a new "
+	   "one, never a failure (fall 1; %llu checks, %u connections)",
+	   (unsigned long long)st.checks, atomic_load(&kdrop->accepted));
+	st = get(h, 0, 2);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 &&
+	   atomic_load(&kidle->accepted) + 1 >= st.checks,
+	   "http: a kept connection the server closes while idle is dropped, not a failure "
+	   "(fall 1; %llu checks, %u connections)", (unsigned long long)st.checks,
+	   atomic_load(&kidle->accepted));
+	st = get(h, 1, 0);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 && atomic_load(&tkeep->handshakes) <= 2 &&
+	   atomic_load(&tkeep->requests) >= 10,
+	   "https keep-alive: %u requests over %u TLS handshakes for %llu checks",
+	   atomic_load(&tkeep->requests), atomic_load(&tkeep->handshakes),
+	   (unsigned long long)st.checks);
+	st = get(h, 1, 1);
+	unsigned hs = atomic_load(&tclose->handshakes), res = atomic_load(&tclose->resumed);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 && hs >= 10 && res + 2 >= hs,
+	   "https reconnecting every check resumes the TLS session: %u of %u handshakes resumed",
+	   res, hs);
+	pthread_mutex_lock(&tclose->mu);
+	ok(strstr(tclose->request, "Host: api.example\r\n") != NULL,
+	   "  the request carries the configured Host");
+	pthread_mutex_unlock(&tclose->mu);
+	st = get(h, 1, 2);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 &&
+	   atomic_load(&tdrop->handshakes) >= st.checks / 2,
+	   "https: a kept connection closed as the request goes out is retried (fall 1; %llu "
+	   "checks, %u handshakes, %u resumed)", (unsigned long long)st.checks,
+	   atomic_load(&tdrop->handshakes), atomic_load(&tdrop->resumed));
+
+	st = get(h, 2, 0);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 && atomic_load(&kodd->accepted) <= 2,
+	   "http: a 300-byte header line and a 5000-byte body in two pieces are read through "
+	   "and the connection kept (%u connections for %llu checks)",
+	   atomic_load(&kodd->accepted), (unsigned long long)st.checks);
+	st = get(h, 2, 1);
+	ok(st.up && st.transitions == 0 && st.checks >= 10 &&
+	   atomic_load(&kchunk->accepted) + 1 >= st.checks,
+	   "http: a chunked response decides by its status and closes the connection (%u "
+	   "connections for %llu checks)", atomic_load(&kchunk->accepted),
+	   (unsigned long long)st.checks);
+
+	/* The kept-alive backend dies: its connection closes, the next probe
+	 * reconnects and is refused. interval 100 ms x fall 2 + timeout 180. */
+	checks0 = get(h, 0, 0).checks;
+	hold = bind_port(keep->port, &again);
+	ok(hold != -1, "the keep-alive listener's port is held while it is closed");
+	t0 = health_now_ms();
+	srv_stop(keep);
+	t = wait_callback(h, 0, 0, false, t0, 3000);
+	ok(t >= 0 && t < 100 * 2 + 180 + 200,
+	   "a kept-alive backend that dies goes DOWN after %ld ms (bound 380 ms + 200 slack)", t);
+	st = get(h, 0, 0);
+	is_int(st.last_code, -ECONNREFUSED, "  last_code is -ECONNREFUSED");
+	close(hold);
+
+	/* tcp checks reuse one socket per backend (connect, then
+	 * connect(AF_UNSPEC)): a connect that times out (SYNs dropped by a
+	 * listener whose accept queue is full) is aborted and the same socket
+	 * connects again once the listener accepts. */
+	uint16_t bh_port;
+	int bh = bind_port(0, &bh_port);
+	int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in bsin = { .sin_family = AF_INET, .sin_port = htons(bh_port) };
+	bsin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok(bh != -1 && listen(bh, 0) == 0 && filler != -1 &&
+	   connect(filler, (struct sockaddr *)&bsin, sizeof(bsin)) == 0,
+	   "a listener with a full accept queue (SYNs dropped)");
+	const struct tb tb6[] = { { "blackhole", bh_port, CFG_CHECK_TCP, 0, 100, 50, NULL } };
+	struct config *c6 = tcfg_new(tb6, 1);
+	is_int(health_reconfigure(h, c6), 0, "switch to it");
+	ok(wait_state(h, 0, 0, false, 3000) >= 0, "tcp check whose SYNs are dropped goes DOWN");
+	ok(wait_code(h, 0, 0, -ETIMEDOUT, 0), "  last_code is -ETIMEDOUT");
+	t0 = health_now_ms();
+	struct srv *bhs = srv_start(SRV_ACCEPT, bh);
+	t = wait_state(h, 0, 0, true, 3000);
+	ok(t >= 0, "  and UP again %ld ms after the listener accepts (the socket connects again)", t);
+	uint64_t c6a = get(h, 0, 0).checks;
+	unsigned acc6 = atomic_load(&bhs->accepted);
+	usleep(500000);
+	st = get(h, 0, 0);
+	ok(st.up && st.checks >= c6a + 3 && atomic_load(&bhs->accepted) - acc6 + 1 >= st.checks - c6a,
+	   "  every tcp check is a connection the listener accepts (%llu checks, %u accepts)",
+	   (unsigned long long)(st.checks - c6a), atomic_load(&bhs->accepted) - acc6);
+	close(filler);
+
 	/* Stop with probes in flight (the hang server holds connections). */
 	health_stop(h);
 	ok(1, "health_stop");
@@ -809,6 +1099,17 @@ int main(void)
 	tcfg_free(c3[0]);
 	tcfg_free(c3[1]);
 	tcfg_free(c4);
+	tcfg_free(c5);
+	tcfg_free(c6);
+	srv_stop(bhs);
+	srv_stop(kdrop);
+	srv_stop(kidle);
+	srv_stop(tkeep);
+	srv_stop(tclose);
+	srv_stop(tdrop);
+	srv_stop(kodd);
+	srv_stop(kchunk);
+	SSL_CTX_free(sctx);
 	srv_stop(tcp);
 	srv_stop(h200);
 	srv_stop(h500);
