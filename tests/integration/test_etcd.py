@@ -514,3 +514,35 @@ def test_leader_killed_replicas_agree_with_a_fresh_read(cluster, dnsd):
               % (len(done), len(want)))
     finally:
         cluster.restart(leader)
+
+
+def test_etcd_gone_keeps_serving_and_says_stale(cluster, dnsd):
+    """Every etcd member gone: the last records keep serving, /metrics and
+    /status.json say stale and since when; when etcd is back the watch
+    resumes and new records are served."""
+    import urllib.request
+    p = "/t-gone/"
+    cluster.put(p + "mesh/user-service/a", val("10.5.0.1"))
+    eps = ", ".join(cluster.endpoints())
+    d = dnsd(DNSD_YAML % (eps, p), args=["--http", "127.0.0.1:0"])
+    assert wait_for(lambda: "10.5.0.1" in addrs(d, "user-service.mesh."), 10), d.log()
+    for i in range(len(cluster.members)):
+        cluster.kill(i)
+    try:
+        time.sleep(3)
+        assert addrs(d, "user-service.mesh.") == ["10.0.0.1", "10.5.0.1"]
+        m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port(d), timeout=5).read()
+        assert b"dnsd_etcd_connected 0" in m and b"dnsd_etcd_synced 1" in m
+        stale = float(re.search(rb"dnsd_etcd_stale_seconds ([0-9.]+)", m).group(1))
+        assert stale >= 2.0, stale
+        st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port(d),
+                                               timeout=5).read())
+        assert st["etcd"]["stale_since_ms"] > 0 and not st["etcd"]["connected"]
+    finally:
+        # All at once: one member alone has no quorum to be healthy.
+        for m in cluster.members:
+            if not m.alive():
+                cluster._spawn(m)
+        cluster.wait_healthy(30)
+    cluster.put(p + "mesh/user-service/b", val("10.5.0.2"))
+    assert wait_for(lambda: "10.5.0.2" in addrs(d, "user-service.mesh."), 20), d.log()[-2000:]
