@@ -378,9 +378,9 @@ def test_dnsd_serves_etcd_records(cluster, dnsd):
 
 
 def test_two_replicas_follow_puts_and_leases(cluster, dnsd):
-    """Two dnsd on one prefix answer every change; put-to-answer measured
-    on both; an instance registered with a lease leaves both when its
-    keepalives stop."""
+    """Two dnsd on one prefix answer every change (200 puts, 66 deletes);
+    put-to-answer measured on both (printed); an instance
+    registered with a lease leaves both when its keepalives stop."""
     p = "/t-repl/"
     eps = ", ".join(cluster.endpoints())
     d1 = dnsd(DNSD_YAML % (eps, p))
@@ -388,7 +388,7 @@ def test_two_replicas_follow_puts_and_leases(cluster, dnsd):
     for d in (d1, d2):
         assert wait_for(lambda: "etcd: rebuilt" in d.log(), 10), d.log()
     lat = []
-    for i in range(60):
+    for i in range(200):
         ip = "10.8.%d.%d" % (i // 200, 1 + i % 200)
         key = p + "mesh/user-service/i%d" % i
         t0 = time.monotonic()
@@ -405,6 +405,8 @@ def test_two_replicas_follow_puts_and_leases(cluster, dnsd):
     p99 = lat[int(len(lat) * 0.99) - 1]
     print("\nput -> answer on both replicas: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
           % (lat[len(lat) // 2] * 1000, p99 * 1000, lat[-1] * 1000))
+    # The target (100 ms) is for the release build on an idle machine; the
+    # sanitizer builds of make check run this too, several times slower.
     assert p99 < 0.5, lat[-5:]
     assert addrs(d1, "user-service.mesh.") == addrs(d2, "user-service.mesh.")
     # Self-registration with a lease: it leaves when the lease runs out.
