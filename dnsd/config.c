@@ -2675,12 +2675,15 @@ static const struct schema_item top_items[] = {
  * and <backend>.<service> (the SRV targets); nothing else may live there. */
 enum owner_kind { OWN_APEX, OWN_RECORD, OWN_SERVICE, OWN_SRV, OWN_TARGET };
 
-/* Small, as a million of them are sorted twice for a big zone: the names
- * live in one pool (struct owner_pool). */
+/* Small, as a million of them are made for a big zone: names built here
+ * (SRV names, backend targets) live in one pool (struct owner_pool), the
+ * others point at their owner's. */
 struct owner_ent {
 	const uint8_t *name;
-	const struct cfg_record *rec; /* OWN_RECORD */
-	const struct cfg_service *svc;
+	union {
+		const struct cfg_record *rec;  /* OWN_RECORD */
+		const struct cfg_service *svc; /* OWN_SERVICE, OWN_SRV, OWN_TARGET */
+	};
 	uint8_t len;
 	uint8_t kind;                 /* enum owner_kind */
 	uint16_t type;                /* OWN_APEX and OWN_RECORD */
@@ -2719,12 +2722,10 @@ static int name_cmp(const struct owner_ent *a, const struct owner_ent *b)
 	return memcmp(a->name, b->name, a->len);
 }
 
-/* Groups equal names, each group in file order. */
-static int ent_cmp_name(const void *pa, const void *pb)
+/* File order. */
+static int ent_cmp_pos(const void *pa, const void *pb)
 {
-	const struct owner_ent *a = pa, *b = pb;
-	int r = name_cmp(a, b);
-	return r ? r : pos_cmp(a, b);
+	return pos_cmp(pa, pb);
 }
 
 /* Groups records of one RRset, identical rdata next to each other. */
@@ -2736,7 +2737,7 @@ static int ent_cmp_rrset(const void *pa, const void *pb)
 		return r;
 	if (a->type != b->type)
 		return a->type < b->type ? -1 : 1;
-	if (a->rec && b->rec) {
+	if (a->kind == OWN_RECORD && b->kind == OWN_RECORD) {
 		if (a->rec->rdlen != b->rec->rdlen)
 			return a->rec->rdlen < b->rec->rdlen ? -1 : 1;
 		if ((r = memcmp(a->rec->rdata, b->rec->rdata, a->rec->rdlen)) != 0)
@@ -2748,7 +2749,7 @@ static int ent_cmp_rrset(const void *pa, const void *pb)
 /* The conflict to report: of all found, the first in the file. */
 struct conflict {
 	bool found;
-	struct owner_ent at;          /* a copy: the array is sorted again */
+	struct owner_ent at;          /* a copy: groups are sorted in place */
 	char msg[sizeof(((struct config_error *)0)->msg)];
 };
 
@@ -2847,17 +2848,74 @@ static void check_rrset(const struct owner_ent *g, size_t count, struct conflict
 	}
 }
 
+/* The entries of a zone by name, so that a zone of a million names is
+ * checked in linear time (no sort of them all): an open-addressing table
+ * of the first entry of each name, and per entry the next of its name.
+ * Only names held by two entries or more (shared) are looked at closely. */
+struct owner_index {
+	struct owner_ent *ents;
+	struct owner_slot {
+		uint32_t ent;             /* index + 1 of a name's first entry, 0: empty */
+		uint32_t tag;             /* its hash's high bits: most probes stop here */
+	} *slots;
+	size_t mask;
+	uint32_t *next;               /* per entry: index + 1 of the next at its name, 0: none */
+	uint32_t *shared;             /* first entries of the names held more than once */
+	size_t nshared;
+};
+
+/* Files ents[m] under its name. A backend target already held by a target
+ * of the same service is not filed (returns false): backends sharing a name
+ * share one address (backend_one), so the name is one SRV target. */
+static bool owner_add(struct owner_index *x, size_t m)
+{
+	const struct owner_ent *e = &x->ents[m];
+	uint64_t h = name_hash(e->name, e->len);
+	uint32_t tag = (uint32_t)(h >> 32);
+	for (size_t i = h & x->mask;; i = (i + 1) & x->mask) {
+		uint32_t v = x->slots[i].ent;
+		if (v == 0) {
+			x->slots[i] = (struct owner_slot){ .ent = (uint32_t)m + 1, .tag = tag };
+			return true;
+		}
+		if (x->slots[i].tag != tag || name_cmp(&x->ents[v - 1], e) != 0)
+			continue;
+		if (e->kind == OWN_TARGET) {
+			for (uint32_t j = v; j; j = x->next[j - 1]) {
+				if (x->ents[j - 1].kind == OWN_TARGET && x->ents[j - 1].svc == e->svc)
+					return false;
+			}
+		}
+		if (x->next[v - 1] == 0)
+			x->shared[x->nshared++] = v - 1;
+		x->next[m] = x->next[v - 1];
+		x->next[v - 1] = (uint32_t)m + 1;
+		return true;
+	}
+}
+
+/* The checks of one name held by count entries (g, in any order; sorted
+ * here): check_group in file order, then check_rrset per RRset. */
+static void check_shared(struct owner_ent *g, size_t count, struct conflict *cf)
+{
+	qsort(g, count, sizeof(*g), ent_cmp_pos);
+	check_group(g, count, cf);
+	qsort(g, count, sizeof(*g), ent_cmp_rrset);
+	for (size_t i = 0, j; i < count; i = j) {
+		for (j = i + 1; j < count && g[i].type == g[j].type; j++)
+			;
+		if (j - i > 1 && g[i].type != 0)
+			check_rrset(&g[i], j - i, cf);
+	}
+}
+
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z)
 {
 	size_t count = 2 + z->nrecords;
 	struct owner_pool pool = { .len = 0 };
-	pool.cap = 2 * z->originlen;
-	for (size_t i = 0; i < z->nrecords; i++)
-		pool.cap += z->records[i].ownerlen;
 	for (size_t i = 0; i < z->nservices; i++) {
 		const struct cfg_service *s = &z->services[i];
 		count += 1 + s->nports + s->nbackends;
-		pool.cap += s->ownerlen;
 		for (size_t j = 0; j < s->nports; j++) {
 			size_t l = s->ownerlen + 7 + strlen(s->ports[j].name);
 			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
@@ -2867,53 +2925,49 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
 		}
 	}
-	if (count > UINT32_MAX)
+	if (count > UINT32_MAX / 4)
 		return fail(c, n, "too many names in one zone");
-	struct owner_ent *ents = calloc(count, sizeof(*ents));
+	size_t tsize = 16;
+	while (tsize < 2 * count)
+		tsize *= 2;
+	struct owner_index x = { .mask = tsize - 1, .nshared = 0 };
+	x.ents = malloc(count * sizeof(*x.ents));
+	x.slots = calloc(tsize, sizeof(*x.slots));
+	x.next = calloc(count, sizeof(*x.next));
+	x.shared = malloc(count * sizeof(*x.shared));
 	pool.bytes = malloc(pool.cap + 1);
-	if (!ents || !pool.bytes) {
-		free(ents);
-		free(pool.bytes);
-		return fail(c, n, "out of memory");
+	struct owner_ent *group = NULL;
+	int rc = -1;
+	if (!x.ents || !x.slots || !x.next || !x.shared || !pool.bytes) {
+		fail(c, n, "out of memory");
+		goto out;
 	}
 
 	size_t m = 0;
 	static const uint16_t apex_types[] = { DNS_TYPE_SOA, DNS_TYPE_NS };
 	for (size_t i = 0; i < 2; i++) {
-		struct owner_ent *e = &ents[m];
-		owner_name(&pool, e, z->origin, z->originlen);
-		e->kind = OWN_APEX;
-		e->type = apex_types[i];
-		e->line = z->line;
-		e->col = z->col;
-		e->seq = (uint32_t)m++;
+		x.ents[m] = (struct owner_ent){ .name = z->origin, .len = (uint8_t)z->originlen,
+		                                .kind = OWN_APEX, .type = apex_types[i], .line = z->line,
+		                                .col = z->col, .seq = (uint32_t)m };
+		owner_add(&x, m++);
 	}
 	for (size_t i = 0; i < z->nrecords; i++) {
-		struct owner_ent *e = &ents[m];
 		const struct cfg_record *r = &z->records[i];
-		owner_name(&pool, e, r->owner, r->ownerlen);
-		e->kind = OWN_RECORD;
-		e->type = r->type;
-		e->rec = r;
-		e->line = r->line;
-		e->col = r->col;
-		e->seq = (uint32_t)m++;
+		x.ents[m] = (struct owner_ent){ .name = r->owner, .len = (uint8_t)r->ownerlen,
+		                                .rec = r, .kind = OWN_RECORD, .type = r->type,
+		                                .line = r->line, .col = r->col, .seq = (uint32_t)m };
+		owner_add(&x, m++);
 	}
-	int rc = -1;
 	for (size_t i = 0; i < z->nservices; i++) {
 		const struct cfg_service *s = &z->services[i];
-		struct owner_ent *e = &ents[m];
-		owner_name(&pool, e, s->owner, s->ownerlen);
-		e->kind = OWN_SERVICE;
-		e->svc = s;
-		e->line = s->line;
-		e->col = s->col;
-		e->seq = (uint32_t)m++;
+		x.ents[m] = (struct owner_ent){ .name = s->owner, .len = (uint8_t)s->ownerlen,
+		                                .svc = s, .kind = OWN_SERVICE, .line = s->line,
+		                                .col = s->col, .seq = (uint32_t)m };
+		owner_add(&x, m++);
 		for (size_t j = 0; j < s->nports; j++) {
 			uint8_t tmp[DNS_NAME_MAX], full[DNS_NAME_MAX];
 			size_t tlen, flen;
 			char label[DNS_LABEL_MAX + 1];
-			e = &ents[m];
 			snprintf(label, sizeof(label), "_%s", s->ports[j].name);
 			if (name_prepend(tmp, &tlen, s->ports[j].proto == IPPROTO_UDP ? "_udp" : "_tcp",
 			                 s->owner, s->ownerlen) == -1 ||
@@ -2923,50 +2977,49 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 				        s->ports[j].proto == IPPROTO_UDP ? "udp" : "tcp", s->name);
 				goto out;
 			}
-			owner_name(&pool, e, full, flen);
-			e->kind = OWN_SRV;
-			e->svc = s;
-			e->line = s->line;
-			e->col = s->col;
-			e->seq = (uint32_t)m++;
+			x.ents[m] = (struct owner_ent){ .svc = s, .kind = OWN_SRV, .line = s->line,
+			                                .col = s->col, .seq = (uint32_t)m };
+			owner_name(&pool, &x.ents[m], full, flen);
+			owner_add(&x, m++);
 		}
 		for (size_t j = 0; j < s->nbackends; j++) {
 			const struct cfg_backend *b = &s->backends[j];
 			uint8_t full[DNS_NAME_MAX];
 			size_t flen;
-			/* Backends sharing a name share one address (backend_one). */
-			bool seen = false;
-			for (size_t k = 0; k < j && !seen; k++)
-				seen = strcasecmp(s->backends[k].name, b->name) == 0;
-			if (seen)
-				continue;
-			e = &ents[m];
 			if (name_prepend(full, &flen, b->name, s->owner, s->ownerlen) == -1)
 				continue;  /* reported by backend_one */
-			owner_name(&pool, e, full, flen);
-			e->kind = OWN_TARGET;
-			e->svc = s;
-			e->line = b->line;
-			e->col = b->col;
-			e->seq = (uint32_t)m++;
+			size_t mark = pool.len;
+			x.ents[m] = (struct owner_ent){ .svc = s, .kind = OWN_TARGET, .line = b->line,
+			                                .col = b->col, .seq = (uint32_t)m };
+			owner_name(&pool, &x.ents[m], full, flen);
+			if (owner_add(&x, m))
+				m++;
+			else
+				pool.len = mark;
 		}
 	}
 
+	/* The names held more than once, each checked alone: the conflicts
+	 * found (and so the first of them in the file) are those a sort of
+	 * all entries by name would find. */
 	struct conflict cf = { .found = false };
-	qsort(ents, m, sizeof(*ents), ent_cmp_name);
-	for (size_t i = 0, j; i < m; i = j) {
-		for (j = i + 1; j < m && name_cmp(&ents[i], &ents[j]) == 0; j++)
-			;
-		if (j - i > 1)
-			check_group(&ents[i], j - i, &cf);
-	}
-	qsort(ents, m, sizeof(*ents), ent_cmp_rrset);
-	for (size_t i = 0, j; i < m; i = j) {
-		for (j = i + 1; j < m && name_cmp(&ents[i], &ents[j]) == 0 &&
-		                ents[i].type == ents[j].type; j++)
-			;
-		if (j - i > 1 && ents[i].type != 0)
-			check_rrset(&ents[i], j - i, &cf);
+	size_t gcap = 0;
+	for (size_t k = 0; k < x.nshared; k++) {
+		size_t gn = 0;
+		for (uint32_t j = (uint32_t)x.shared[k] + 1; j; j = x.next[j - 1]) {
+			if (gn == gcap) {
+				size_t ncap = gcap ? 2 * gcap : 16;
+				struct owner_ent *ng = realloc(group, ncap * sizeof(*ng));
+				if (!ng) {
+					fail(c, n, "out of memory");
+					goto out;
+				}
+				group = ng;
+				gcap = ncap;
+			}
+			group[gn++] = x.ents[j - 1];
+		}
+		check_shared(group, gn, &cf);
 	}
 	if (cf.found) {
 		fail_at(c, cf.at.line, cf.at.col, "%s", cf.msg);
@@ -2974,7 +3027,11 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 	}
 	rc = 0;
 out:
-	free(ents);
+	free(group);
+	free(x.ents);
+	free(x.slots);
+	free(x.next);
+	free(x.shared);
 	free(pool.bytes);
 	return rc;
 }

@@ -1190,6 +1190,50 @@ static void test_ergonomics(void)
 	config_free(c1);
 }
 
+/* The name checks of a big zone (hashed, not sorted): 20,000 services of
+ * 4 backends, where names are shared across services only by conflicts. Of
+ * several conflicts the first in the file is reported, wherever the hash
+ * puts them; backends of one service sharing a name (one address, two
+ * ports) are one SRV target, not a conflict. */
+static void test_names_at_scale(void)
+{
+	enum { NSVC = 20000, CAP = 4 << 20 };
+	char *y = malloc(CAP);
+	if (!y) {
+		ok(false, "out of memory");
+		return;
+	}
+	size_t n = (size_t)snprintf(y, CAP, "zones:\n  - name: mesh\n    services:\n");
+	for (int i = 0; i < NSVC; i++)
+		n += (size_t)snprintf(y + n, CAP - n, "      - {name: s%d, ports: {http: 80}, backends: "
+		                      "[{address: 10.%d.%d.1, name: b-1}, {address: 10.%d.%d.1, port: 81, "
+		                      "name: b-1}, 10.%d.%d.2, 10.%d.%d.3]}\n", i, i / 250, i % 250,
+		                      i / 250, i % 250, i / 250, i % 250, i / 250, i % 250);
+	size_t base = n;
+	snprintf(y + n, CAP - n, "    records:\n      - {name: r, type: A, data: 1.2.3.4}\n");
+	struct config *cfg = load(y);
+	ok(cfg && cfg->zones[0].nservices == NSVC && cfg->zones[0].services[NSVC - 1].nbackends == 4,
+	   "20,000 services, two backends of each sharing a name");
+	config_free(cfg);
+
+	/* Lines: 1-3 header, service i on 4 + i, "records:" on NSVC + 4. */
+	char pos[32];
+	snprintf(y + base, CAP - base, "    records:\n"
+	                            "      - {name: b-1.s15000, type: A, data: 1.2.3.4}\n"
+	                            "      - {name: s100, type: TXT, data: x}\n"
+	                            "      - {name: 10-0-7-2.s7, type: A, data: 1.2.3.4}\n");
+	snprintf(pos, sizeof(pos), "%d:9", NSVC + 5);
+	bad(y, pos, "'b-1.s15000.mesh.' is already used by a backend of service 's15000' (line 15004)",
+	    "of three conflicts in a big zone, the first in the file");
+	snprintf(y + base, CAP - base, "    records:\n"
+	                         "      - {name: s100, type: TXT, data: x}\n"
+	                         "      - {name: 10-0-7-2.s7, type: A, data: 1.2.3.4}\n");
+	snprintf(pos, sizeof(pos), "%d:9", NSVC + 5);
+	bad(y, pos, "'s100.mesh.' is already used by service 's100' (line 104)",
+	    "a record at the name of a service far from it");
+	free(y);
+}
+
 int main(void)
 {
 	test_example();
@@ -1208,6 +1252,7 @@ int main(void)
 	test_bad_zone();
 	test_bad_records();
 	test_bad_services();
+	test_names_at_scale();
 	test_forward();
 	test_transfer();
 	test_cookies_rrl();

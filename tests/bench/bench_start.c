@@ -1,0 +1,108 @@
+/* bench_start.c -- the start-up phases of dnsd at scale, without sockets or
+ * the watcher: config_load of a file, then zone_build with a registry (as
+ * main.c's first build), each timed, with the RSS after each phase and the
+ * peak. Generate a big config with tests/bench/registry.py's write_config.
+ *
+ * Build and run (against the library of a build):
+ *   cc -std=c11 -D_GNU_SOURCE -O2 -g -Idnsd -o /tmp/bench_start \
+ *      tests/bench/bench_start.c build/libdnsd.a \
+ *      $(pkg-config --libs yaml-0.1 libcares libsodium liburcu-qsbr libcurl \
+ *        libmicrohttpd jansson) -lpthread -lm
+ *   /tmp/bench_start /tmp/big.yaml [repeats (1)]
+ * Prints per repeat: config_load and zone_build, wall and CPU ms, the RSS
+ * after each (MB), and at the end the peak RSS (VmHWM). The first repeat
+ * is the one a start pays (later ones reuse the heap's pages). */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu-qsbr.h>
+
+#include "bstate.h"
+#include "config.h"
+#include "registry.h"
+#include "zone.h"
+
+static double clock_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double now_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* CPU time (user + system) of this thread: steadier than wall time on a
+ * machine shared with other work. */
+static double cpu_ms(void)
+{
+	return clock_ms(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* A field of /proc/self/status in MB ("VmRSS:", "VmHWM:"). */
+static double status_mb(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	double mb = -1;
+	size_t n = strlen(field);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, field, n) == 0) {
+			mb = strtod(line + n, NULL) / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return mb;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_start CONFIG.yaml [repeats]\n");
+		return 2;
+	}
+	int repeats = argc > 2 ? atoi(argv[2]) : 1;
+	rcu_register_thread();
+	for (int r = 0; r < repeats; r++) {
+		struct config *cfg;
+		struct config_error ce;
+		double t0 = now_ms(), c0 = cpu_ms();
+		if (config_load(argv[1], &cfg, &ce) == -1) {
+			fprintf(stderr, "%s\n", ce.msg);
+			return 1;
+		}
+		double t1 = now_ms(), c1 = cpu_ms();
+		malloc_trim(0);
+		double rss_cfg = status_mb("VmRSS:");
+		struct registry *reg = registry_new();
+		struct zone_snapshot *snap;
+		char err[512];
+		double t2 = now_ms(), c2 = cpu_ms();
+		if (zone_build(cfg, NULL, reg, NULL, NULL, NULL, &snap, err, sizeof(err)) == -1) {
+			fprintf(stderr, "zone_build: %s\n", err);
+			return 1;
+		}
+		registry_commit(reg);
+		double t3 = now_ms(), c3 = cpu_ms();
+		double rss_zone = status_mb("VmRSS:");
+		printf("config_load %.0f ms (cpu %.0f, RSS %.0f MB)  zone_build %.0f ms (cpu %.0f, "
+		       "RSS %.0f MB; blocks %.0f MB, snapshot %.0f MB)\n", t1 - t0, c1 - c0, rss_cfg,
+		       t3 - t2, c3 - c2, rss_zone, (double)registry_bytes(reg) / 1048576.0,
+		       (double)snap->bytes / 1048576.0);
+		zone_free(snap);
+		registry_free(reg);
+		config_free(cfg);
+		malloc_trim(0);
+	}
+	printf("peak RSS %.0f MB\n", status_mb("VmHWM:"));
+	rcu_unregister_thread();
+	return 0;
+}
