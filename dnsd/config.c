@@ -1941,6 +1941,7 @@ static int zone_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 		return fail(c, n, "zone: default rname hostmaster.<zone> is longer than 255 bytes");
 	if (item_zone_check_names(c, n, z) == -1)
 		return -1;
+	z->names_checked = true;
 	c->zone = NULL;
 	return 0;
 }
@@ -3350,6 +3351,7 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 		return -1;
 	}
 	s->nbackends++;
+	cfg->zones[zi].names_checked = false;
 	return 0;
 }
 
@@ -3374,6 +3376,8 @@ size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int fami
 		s->backends[out++] = *b;
 	}
 	s->nbackends = out;
+	if (removed)
+		cfg->zones[zi].names_checked = false;
 	return removed;
 }
 
@@ -3392,6 +3396,7 @@ int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_
 		return -1;
 	}
 	bool dup = false;
+	z->names_checked = false;     /* TTLs change even for a duplicate */
 	for (size_t i = 0; i < z->nrecords; i++) {
 		struct cfg_record *r = &z->records[i];
 		if (r->type != type || !wire_name_equal(r->owner, r->ownerlen, owner, ownerlen))
@@ -3447,6 +3452,8 @@ size_t config_remove_records(struct config *cfg, size_t zi, const uint8_t *owner
 		z->records[out++] = *r;
 	}
 	z->nrecords = out;
+	if (removed)
+		z->names_checked = false;
 	return removed;
 }
 
@@ -3457,8 +3464,12 @@ int config_check_zone(struct config *cfg, size_t zi, char *err, size_t errlen)
 	yaml_node_t none;
 	memset(&none, 0, sizeof(none));
 	ce.msg[0] = '\0';
-	if (item_zone_check_names(&c, &none, &cfg->zones[zi]) == 0)
+	if (cfg->zones[zi].names_checked)
 		return 0;
+	if (item_zone_check_names(&c, &none, &cfg->zones[zi]) == 0) {
+		cfg->zones[zi].names_checked = true;
+		return 0;
+	}
 	/* Drop the "file:line:col: " of a position the update does not have. */
 	const char *m = ce.msg, *p = strstr(m, ": ");
 	if (p)

@@ -200,6 +200,11 @@ struct cfg_zone {
 	struct cfg_notify *notify;
 	size_t nnotify;
 	struct cfg_update update;
+	/* The name checks of config_check_zone passed and nothing changed the
+	 * zone since: the loader sets it and the editing functions below clear
+	 * it, so the journal replay at start does not check a million names a
+	 * second time. Code that changes a zone's names otherwise clears it. */
+	bool names_checked;
 	int line, col;
 };
 
@@ -382,7 +387,8 @@ size_t config_remove_records(struct config *cfg, size_t zi, const uint8_t *owner
                              size_t ownerlen, uint16_t type, const uint8_t *rdata,
                              uint16_t rdlen);
 /* The loader's name checks of zone zi (CNAME and service conflicts, one
- * TTL per RRset, duplicates). 0, or -1 with err set. */
+ * TTL per RRset, duplicates). 0, or -1 with err set. Nothing to do (0) if
+ * the zone's names_checked is set. */
 int config_check_zone(struct config *cfg, size_t zi, char *err, size_t errlen);
 
 #endif

@@ -1234,6 +1234,46 @@ static void test_names_at_scale(void)
 	free(y);
 }
 
+/* config_check_zone skips a zone the loader checked and nothing edited
+ * since (the journal replay at start), and checks again after every kind
+ * of edit. */
+static void test_check_zone_after_edits(void)
+{
+	static const char yaml[] =
+		"zones:\n  - name: mesh\n    records:\n      - {name: x, type: A, data: 1.2.3.4}\n"
+		"    services:\n      - {name: svc, ports: {http: 80}, backends: [10.0.0.1]}\n";
+	static const uint8_t x[] = "\1x\4mesh", svc[] = "\3svc\4mesh", t2[] = "\x08" "10-0-0-2\3svc\4mesh";
+	static const uint8_t a[4] = { 1, 2, 3, 5 }, cname[] = "\1y\4mesh";
+	char err[256];
+	struct config *cfg = load(yaml);
+	if (!cfg) {
+		ok(false, "config loads");
+		return;
+	}
+	ok(cfg->zones[0].names_checked && config_check_zone(cfg, 0, err, sizeof(err)) == 0,
+	   "a loaded zone is checked once");
+	ok(config_add_record(cfg, 0, x, sizeof(x), DNS_TYPE_A, 5, a, 4, err, sizeof(err)) == 0 &&
+	   !cfg->zones[0].names_checked && config_check_zone(cfg, 0, err, sizeof(err)) == 0,
+	   "an added record of an RRset (its TTL with it) passes a new check");
+	ok(config_add_record(cfg, 0, svc, sizeof(svc), DNS_TYPE_TXT, 30, (const uint8_t *)"\1t", 2,
+	                     err, sizeof(err)) == 0 &&
+	   config_check_zone(cfg, 0, err, sizeof(err)) == -1 && strstr(err, "already used by") &&
+	   !cfg->zones[0].names_checked, "a record added at a service's name fails the check");
+	ok(config_remove_records(cfg, 0, svc, sizeof(svc), 0, NULL, 0) == 1 &&
+	   config_check_zone(cfg, 0, err, sizeof(err)) == 0, "and passes once removed");
+	ok(config_add_record(cfg, 0, t2, sizeof(t2), DNS_TYPE_CNAME, 30, cname, sizeof(cname), err,
+	                     sizeof(err)) == 0 &&
+	   config_check_zone(cfg, 0, err, sizeof(err)) == 0 && cfg->zones[0].names_checked,
+	   "a CNAME at a name no backend has yet");
+	struct cfg_backend b = { .family = AF_INET, .addr = { 10, 0, 0, 2 } };
+	ok(config_add_backend(cfg, 0, 0, &b, err, sizeof(err)) == 0 &&
+	   config_check_zone(cfg, 0, err, sizeof(err)) == -1 && strstr(err, "10-0-0-2.svc.mesh."),
+	   "a backend added whose target holds that CNAME fails the check");
+	ok(config_remove_backends(cfg, 0, 0, AF_INET, b.addr, false, 0) == 1 &&
+	   config_check_zone(cfg, 0, err, sizeof(err)) == 0, "and passes once removed");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_example();
@@ -1253,6 +1293,7 @@ int main(void)
 	test_bad_records();
 	test_bad_services();
 	test_names_at_scale();
+	test_check_zone_after_edits();
 	test_forward();
 	test_transfer();
 	test_cookies_rrl();
