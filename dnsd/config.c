@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <yaml.h>
@@ -2865,6 +2866,30 @@ struct owner_index {
 	size_t nshared;
 };
 
+/* Zeroed memory for a big temporary table, straight from the kernel in
+ * huge pages where the kernel offers them (madvise mode): a zone of a
+ * million names makes 60 MB of tables read in random order, where 4 KiB
+ * pages cost a page fault each and a TLB miss per probe. NULL on ENOMEM;
+ * free with table_free(p, size). */
+static void *table_alloc(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	               -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= (2u << 20))
+		madvise(p, size, MADV_HUGEPAGE);      /* only an optimisation */
+#endif
+	return p;
+}
+
+static void table_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size ? size : 1);
+}
+
 /* Files ents[m] under its name. A backend target already held by a target
  * of the same service is not filed (returns false): backends sharing a name
  * share one address (backend_one), so the name is one SRV target. */
@@ -2932,11 +2957,11 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 	while (tsize < 2 * count)
 		tsize *= 2;
 	struct owner_index x = { .mask = tsize - 1, .nshared = 0 };
-	x.ents = malloc(count * sizeof(*x.ents));
-	x.slots = calloc(tsize, sizeof(*x.slots));
-	x.next = calloc(count, sizeof(*x.next));
-	x.shared = malloc(count * sizeof(*x.shared));
-	pool.bytes = malloc(pool.cap + 1);
+	x.ents = table_alloc(count * sizeof(*x.ents));
+	x.slots = table_alloc(tsize * sizeof(*x.slots));
+	x.next = table_alloc(count * sizeof(*x.next));
+	x.shared = table_alloc(count * sizeof(*x.shared));
+	pool.bytes = table_alloc(pool.cap + 1);
 	struct owner_ent *group = NULL;
 	int rc = -1;
 	if (!x.ents || !x.slots || !x.next || !x.shared || !pool.bytes) {
@@ -3029,11 +3054,11 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 	rc = 0;
 out:
 	free(group);
-	free(x.ents);
-	free(x.slots);
-	free(x.next);
-	free(x.shared);
-	free(pool.bytes);
+	table_free(x.ents, count * sizeof(*x.ents));
+	table_free(x.slots, tsize * sizeof(*x.slots));
+	table_free(x.next, count * sizeof(*x.next));
+	table_free(x.shared, count * sizeof(*x.shared));
+	table_free(pool.bytes, pool.cap + 1);
 	return rc;
 }
 
