@@ -56,6 +56,11 @@ struct cfg_ctx {
 	uint32_t *svc_slots;
 	size_t svc_mask;
 	uint8_t *rdbuf;               /* CFG_RDATA_MAX bytes of scratch */
+	/* The default backend names of the service being read, copied to its
+	 * name_pool when its backends are all read: room for every backend
+	 * of it, so that the names do not move meanwhile. */
+	char *names;
+	size_t names_len, names_cap;
 	/* Aliases let a small document expand into a huge tree; every mapping
 	 * pair and sequence item visited counts against max_visits, which an
 	 * alias-free document can never reach (each node is visited once). */
@@ -1130,6 +1135,35 @@ static void addr_text(int family, const uint8_t *addr, char *buf, size_t cap)
 		snprintf(buf, cap, "?");
 }
 
+/* A backend's default name, its address as a label: 127.0.0.2 ->
+ * 127-0-0-2, fd00::5 -> fd00--5 (the text of inet_ntop, so one address
+ * has one name and two addresses never share one). IPv4 without printf:
+ * a million of them are made for a big config. Returns the length. */
+static size_t default_name(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
+{
+	size_t n = 0;
+	if (family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			unsigned v = addr[i];
+			if (i)
+				out[n++] = '-';
+			if (v >= 100)
+				out[n++] = (char)('0' + v / 100);
+			if (v >= 10)
+				out[n++] = (char)('0' + v / 10 % 10);
+			out[n++] = (char)('0' + v % 10);
+		}
+		out[n] = '\0';
+		return n;
+	}
+	addr_text(family, addr, out, INET6_ADDRSTRLEN);
+	for (; out[n]; n++) {
+		if (out[n] == '.' || out[n] == ':')
+			out[n] = '-';
+	}
+	return n;
+}
+
 static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 {
 	struct cfg_service *s = obj;
@@ -1149,17 +1183,11 @@ static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 		return -1;
 	}
 
-	char text[INET6_ADDRSTRLEN];
-	addr_text(b->family, b->addr, text, sizeof(text));
 	if (!b->name) {
-		/* 127.0.0.2 -> 127-0-0-2, fd00::5 -> fd00--5: a valid label. */
-		for (char *p = text; *p; p++) {
-			if (*p == '.' || *p == ':')
-				*p = '-';
-		}
-		if (!(b->name = dup_str(c, n, text)))
-			return -1;
-		addr_text(b->family, b->addr, text, sizeof(text));
+		/* item_backends made room for a name per backend. */
+		b->name = c->names + c->names_len;
+		b->name_pooled = true;
+		c->names_len += default_name(b->family, b->addr, b->name) + 1;
 	}
 	uint8_t target[DNS_NAME_MAX];
 	size_t tlen;
@@ -1172,15 +1200,18 @@ static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 		bool same_addr = o->family == b->family &&
 		                 memcmp(o->addr, b->addr, (size_t)addr_len(b->family)) == 0;
 		if (same_addr && o->port == b->port) {
-			char port[16] = "";
+			char text[INET6_ADDRSTRLEN], port[16] = "";
+			addr_text(b->family, b->addr, text, sizeof(text));
 			if (b->port)
 				snprintf(port, sizeof(port), " port %u", (unsigned)b->port);
 			return fail(c, n, "backend: duplicate backend %s%s (first at line %d)", text, port,
 			            o->line);
 		}
 		/* Two backends on one address (other ports) may share the name,
-		 * since it names the host: the SRV target with that address. */
-		if (!same_addr && strcasecmp(o->name, b->name) == 0)
+		 * since it names the host: the SRV target with that address.
+		 * Default names of two addresses always differ. */
+		if (!same_addr && !(o->name_pooled && b->name_pooled) &&
+		    strcasecmp(o->name, b->name) == 0)
 			return fail(c, n, "backend: name '%s' is already used by the backend at line %d "
 			            "(another address)", b->name, o->line);
 	}
@@ -1200,7 +1231,35 @@ static int item_backends(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	s->backends = alloc_array(c, n, count, sizeof(*s->backends));
 	if (!s->backends)
 		return -1;
-	return each_item(c, n, "backends", false, s, backend_one);
+	if (count * INET6_ADDRSTRLEN > c->names_cap) {
+		char *p = realloc(c->names, count * INET6_ADDRSTRLEN);
+		if (!p)
+			return fail(c, n, "out of memory");
+		c->names = p;
+		c->names_cap = count * INET6_ADDRSTRLEN;
+	}
+	c->names_len = 0;
+	if (each_item(c, n, "backends", false, s, backend_one) == -1)
+		return -1;
+	if (c->names_len == 0)
+		return 0;
+	/* The default names move from the scratch to the service's pool. */
+	if (!(s->name_pool = malloc(c->names_len))) {
+		for (size_t i = 0; i < s->nbackends; i++) {
+			if (s->backends[i].name_pooled) {
+				s->backends[i].name = NULL;
+				s->backends[i].name_pooled = false;
+			}
+		}
+		return fail(c, n, "out of memory");
+	}
+	memcpy(s->name_pool, c->names, c->names_len);
+	for (size_t i = 0; i < s->nbackends; i++) {
+		struct cfg_backend *b = &s->backends[i];
+		if (b->name_pooled)
+			b->name = s->name_pool + (b->name - c->names);
+	}
+	return 0;
 }
 
 /* ---- services ----------------------------------------------------------- */
@@ -3184,6 +3243,7 @@ out:
 	config_free(c.cfg);
 	free(c.rdbuf);
 	free(c.svc_slots);
+	free(c.names);
 	yamldoc_free(&yd);
 	return rc;
 }
@@ -3245,7 +3305,8 @@ void config_service_clear(struct cfg_service *s)
 	for (size_t k = 0; k < s->nports; k++)
 		free(s->ports[k].name);
 	for (size_t k = 0; k < s->nbackends; k++) {
-		free(s->backends[k].name);
+		if (!s->backends[k].name_pooled)
+			free(s->backends[k].name);
 		free(s->backends[k].locality);
 		free(s->backends[k].src_key);
 		backend_check_free(&s->backends[k]);
@@ -3253,6 +3314,7 @@ void config_service_clear(struct cfg_service *s)
 	free(s->name);
 	free(s->ports);
 	free(s->backends);
+	free(s->name_pool);
 	check_clear(&s->check);
 	memset(s, 0, sizeof(*s));
 }
@@ -3270,6 +3332,7 @@ int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
 {
 	bool oom = false;
 	*dst = *src;
+	dst->name_pool = NULL;        /* the copy's names are its own */
 	dst->name = dup_or_null(src->name, &oom);
 	dst->check.path = dup_or_null(src->check.path, &oom);
 	dst->check.host = dup_or_null(src->check.host, &oom);
@@ -3292,6 +3355,7 @@ int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
 		struct cfg_backend *b = &dst->backends[i];
 		*b = src->backends[i];
 		b->name = dup_or_null(src->backends[i].name, &oom);
+		b->name_pooled = false;
 		b->locality = dup_or_null(src->backends[i].locality, &oom);
 		b->src_key = dup_or_null(src->backends[i].src_key, &oom);
 		if (src->backends[i].check) {
@@ -3392,7 +3456,8 @@ size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int fami
 		              memcmp(b->addr, addr, (size_t)addr_len(family)) == 0 &&
 		              (!with_port || b->port == port));
 		if (match) {
-			free(b->name);
+			if (!b->name_pooled)
+				free(b->name);
 			free(b->locality);
 			backend_check_free(b);
 			removed++;

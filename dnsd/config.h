@@ -78,6 +78,7 @@ struct cfg_backend {
 	uint16_t port;                /* 0: use each service port */
 	uint32_t weight;              /* 1..65535, default 100 */
 	uint16_t priority;            /* 0..65535, default 0 (lower wins) */
+	bool name_pooled;             /* name lives in the service's name_pool */
 	char *locality;               /* NULL if none */
 	struct cfg_check *check;      /* its own check settings; NULL: the
 	                               * service's (a million backends share
@@ -108,6 +109,9 @@ struct cfg_service {
 	size_t nports;
 	struct cfg_backend *backends;
 	size_t nbackends;
+	/* The default names of the loaded backends, in one block (a million
+	 * backends are not a million mallocs); names added later are their own. */
+	char *name_pool;
 	int line, col;
 };
 

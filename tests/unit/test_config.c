@@ -1274,6 +1274,45 @@ static void test_check_zone_after_edits(void)
 	config_free(cfg);
 }
 
+/* Default backend names live in one pool per service: each digit count
+ * of IPv4, IPv6 and mapped forms; copies own their names, and removing,
+ * copying and freeing pooled backends frees nothing twice. */
+static void test_default_names(void)
+{
+	struct config *cfg = load("zones:\n  - name: mesh\n    services:\n"
+	                          "      - {name: s, ports: {a: 1}, backends: [0.9.10.99, 100.199.200.255, "
+	                          "{address: 10.0.0.1, name: web}, \"fd00::5\", \"::ffff:1.2.3.4\", "
+	                          "{address: 0.9.10.99, port: 8}]}\n");
+	if (!cfg) {
+		ok(false, "config loads");
+		return;
+	}
+	struct cfg_service *s = &cfg->zones[0].services[0];
+	is_str(s->backends[0].name, "0-9-10-99", "IPv4 name, 1 and 2 digits");
+	is_str(s->backends[1].name, "100-199-200-255", "IPv4 name, 3 digits");
+	is_str(s->backends[2].name, "web", "a name given stays");
+	is_str(s->backends[3].name, "fd00--5", "IPv6 name");
+	is_str(s->backends[4].name, "--ffff-1-2-3-4", "IPv4-mapped IPv6 name");
+	is_str(s->backends[5].name, "0-9-10-99", "the same address on another port, the same name");
+	ok(s->name_pool && s->backends[0].name_pooled && !s->backends[2].name_pooled,
+	   "default names are pooled");
+	struct cfg_service copy;
+	ok(config_service_copy(&copy, s) == 0 && !copy.name_pool && !copy.backends[0].name_pooled &&
+	   copy.backends[0].name != s->backends[0].name && strcmp(copy.backends[1].name,
+	                                                           "100-199-200-255") == 0,
+	   "a copy owns its names");
+	config_service_clear(&copy);
+	uint8_t a[4] = { 0, 9, 10, 99 };
+	char err[128];
+	ok(config_remove_backends(cfg, 0, 0, AF_INET, a, false, 0) == 2 && s->nbackends == 4 &&
+	   strcmp(s->backends[0].name, "100-199-200-255") == 0, "pooled backends removed");
+	struct cfg_backend b = { .family = AF_INET, .addr = { 100, 199, 200, 255 }, .port = 9 };
+	ok(config_add_backend(cfg, 0, 0, &b, err, sizeof(err)) == 0 && s->nbackends == 5 &&
+	   !s->backends[4].name_pooled && strcmp(s->backends[4].name, "100-199-200-255") == 0,
+	   "an added backend shares its address's name, a copy of its own");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_example();
@@ -1294,6 +1333,7 @@ int main(void)
 	test_bad_services();
 	test_names_at_scale();
 	test_check_zone_after_edits();
+	test_default_names();
 	test_forward();
 	test_transfer();
 	test_cookies_rrl();
