@@ -2994,61 +2994,108 @@ static void check_shared(struct owner_ent *g, size_t count, struct conflict *cf)
 	}
 }
 
+/* The parents of a zone's names other than backend targets (the name
+ * without its first label), by pointer into the names themselves. A
+ * backend target <name>.<service> can only clash with a name that is not
+ * a target: two services' targets never clash (their parents, the
+ * services' names, differ) and one service's targets sharing a name are
+ * one target. So a service's targets need a check only when its name is
+ * such a parent: in a zone of 100,000 services, almost never. */
+struct parent_set {
+	struct parent_slot {
+		const uint8_t *name;      /* NULL: empty */
+		uint32_t tag;
+		uint8_t len;
+	} *slots;
+	size_t mask;
+};
+
+static struct parent_slot *parent_slot(const struct parent_set *p, const uint8_t *name,
+                                       size_t len)
+{
+	uint64_t h = name_hash(name, len);
+	uint32_t tag = (uint32_t)(h >> 32);
+	for (size_t i = h & p->mask;; i = (i + 1) & p->mask) {
+		struct parent_slot *s = &p->slots[i];
+		if (!s->name || (s->tag == tag && s->len == len && memcmp(s->name, name, len) == 0)) {
+			s->tag = tag;
+			return s;
+		}
+	}
+}
+
+static void parent_add(struct parent_set *p, const uint8_t *name, size_t len)
+{
+	size_t skip = 1 + (size_t)name[0];
+	if (len <= skip)
+		return;               /* the root has no parent */
+	struct parent_slot *s = parent_slot(p, name + skip, len - skip);
+	s->name = name + skip;
+	s->len = (uint8_t)(len - skip);
+}
+
+static bool parent_has(const struct parent_set *p, const uint8_t *name, size_t len)
+{
+	return parent_slot(p, name, len)->name != NULL;
+}
+
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z)
 {
-	size_t count = 2 + z->nrecords;
-	struct owner_pool pool = { .len = 0 };
+	/* Entries other than targets first (apex, records, services, SRV
+	 * names), then the targets that need a check. seq keeps the order of
+	 * creation of one pass over the zone (a service, its SRV names, its
+	 * targets), for ties of line:col. */
+	size_t nother = 2 + z->nrecords, count = nother, srvcap = 0;
 	for (size_t i = 0; i < z->nservices; i++) {
 		const struct cfg_service *s = &z->services[i];
+		nother += 1 + s->nports;
 		count += 1 + s->nports + s->nbackends;
 		for (size_t j = 0; j < s->nports; j++) {
 			size_t l = s->ownerlen + 7 + strlen(s->ports[j].name);
-			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
-		}
-		for (size_t j = 0; j < s->nbackends; j++) {
-			size_t l = s->ownerlen + 1 + strlen(s->backends[j].name);
-			pool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
+			srvcap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
 		}
 	}
 	if (count > UINT32_MAX / 4)
 		return fail(c, n, "too many names in one zone");
-	size_t tsize = 16;
-	while (tsize < 2 * count)
-		tsize *= 2;
-	struct owner_index x = { .mask = tsize - 1, .nshared = 0 };
+	size_t psize = 16;
+	while (psize < 2 * nother)
+		psize *= 2;
+	struct parent_set parents = { .mask = psize - 1 };
+	struct owner_index x = { .nshared = 0 };
+	struct owner_pool srvpool = { .cap = srvcap }, tpool = { .len = 0 };
+	size_t tsize = 0;
+	/* Mapped, not touched: only the entries made cost memory. */
 	x.ents = table_alloc(count * sizeof(*x.ents));
-	x.slots = table_alloc(tsize * sizeof(*x.slots));
 	x.next = table_alloc(count * sizeof(*x.next));
 	x.shared = table_alloc(count * sizeof(*x.shared));
-	pool.bytes = table_alloc(pool.cap + 1);
+	parents.slots = table_alloc(psize * sizeof(*parents.slots));
+	srvpool.bytes = table_alloc(srvpool.cap + 1);
 	struct owner_ent *group = NULL;
 	int rc = -1;
-	if (!x.ents || !x.slots || !x.next || !x.shared || !pool.bytes) {
+	if (!x.ents || !x.next || !x.shared || !parents.slots || !srvpool.bytes) {
 		fail(c, n, "out of memory");
 		goto out;
 	}
 
 	size_t m = 0;
+	uint32_t seq = 0;
 	static const uint16_t apex_types[] = { DNS_TYPE_SOA, DNS_TYPE_NS };
 	for (size_t i = 0; i < 2; i++) {
-		x.ents[m] = (struct owner_ent){ .name = z->origin, .len = (uint8_t)z->originlen,
-		                                .kind = OWN_APEX, .type = apex_types[i], .line = z->line,
-		                                .col = z->col, .seq = (uint32_t)m };
-		owner_add(&x, m++);
+		x.ents[m++] = (struct owner_ent){ .name = z->origin, .len = (uint8_t)z->originlen,
+		                                  .kind = OWN_APEX, .type = apex_types[i],
+		                                  .line = z->line, .col = z->col, .seq = seq++ };
 	}
 	for (size_t i = 0; i < z->nrecords; i++) {
 		const struct cfg_record *r = &z->records[i];
-		x.ents[m] = (struct owner_ent){ .name = r->owner, .len = (uint8_t)r->ownerlen,
-		                                .rec = r, .kind = OWN_RECORD, .type = r->type,
-		                                .line = r->line, .col = r->col, .seq = (uint32_t)m };
-		owner_add(&x, m++);
+		x.ents[m++] = (struct owner_ent){ .name = r->owner, .len = (uint8_t)r->ownerlen,
+		                                  .rec = r, .kind = OWN_RECORD, .type = r->type,
+		                                  .line = r->line, .col = r->col, .seq = seq++ };
 	}
 	for (size_t i = 0; i < z->nservices; i++) {
 		const struct cfg_service *s = &z->services[i];
-		x.ents[m] = (struct owner_ent){ .name = s->owner, .len = (uint8_t)s->ownerlen,
-		                                .svc = s, .kind = OWN_SERVICE, .line = s->line,
-		                                .col = s->col, .seq = (uint32_t)m };
-		owner_add(&x, m++);
+		x.ents[m++] = (struct owner_ent){ .name = s->owner, .len = (uint8_t)s->ownerlen,
+		                                  .svc = s, .kind = OWN_SERVICE, .line = s->line,
+		                                  .col = s->col, .seq = seq++ };
 		for (size_t j = 0; j < s->nports; j++) {
 			uint8_t tmp[DNS_NAME_MAX], full[DNS_NAME_MAX];
 			size_t tlen, flen;
@@ -3063,24 +3110,60 @@ static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct
 				goto out;
 			}
 			x.ents[m] = (struct owner_ent){ .svc = s, .kind = OWN_SRV, .line = s->line,
-			                                .col = s->col, .seq = (uint32_t)m };
-			owner_name(&pool, &x.ents[m], full, flen);
-			owner_add(&x, m++);
+			                                .col = s->col, .seq = seq++ };
+			owner_name(&srvpool, &x.ents[m++], full, flen);
 		}
+		seq += (uint32_t)s->nbackends;
+	}
+	for (size_t k = 0; k < m; k++)
+		parent_add(&parents, x.ents[k].name, x.ents[k].len);
+
+	/* The services whose targets are checked, and room for those. */
+	size_t ntargets = 0;
+	for (size_t i = 0; i < z->nservices; i++) {
+		const struct cfg_service *s = &z->services[i];
+		if (!parent_has(&parents, s->owner, s->ownerlen))
+			continue;
+		ntargets += s->nbackends;
 		for (size_t j = 0; j < s->nbackends; j++) {
+			size_t l = s->ownerlen + 1 + strlen(s->backends[j].name);
+			tpool.cap += l < DNS_NAME_MAX ? l : DNS_NAME_MAX;
+		}
+	}
+	tsize = 16;
+	while (tsize < 2 * (m + ntargets))
+		tsize *= 2;
+	x.mask = tsize - 1;
+	x.slots = table_alloc(tsize * sizeof(*x.slots));
+	tpool.bytes = table_alloc(tpool.cap + 1);
+	if (!x.slots || !tpool.bytes) {
+		fail(c, n, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < m; k++)
+		owner_add(&x, k);
+	seq = (uint32_t)(2 + z->nrecords);
+	for (size_t i = 0; i < z->nservices; i++) {
+		const struct cfg_service *s = &z->services[i];
+		seq += (uint32_t)(1 + s->nports);
+		if (!parent_has(&parents, s->owner, s->ownerlen)) {
+			seq += (uint32_t)s->nbackends;
+			continue;
+		}
+		for (size_t j = 0; j < s->nbackends; j++, seq++) {
 			const struct cfg_backend *b = &s->backends[j];
 			uint8_t full[DNS_NAME_MAX];
 			size_t flen;
 			if (name_prepend(full, &flen, b->name, s->owner, s->ownerlen) == -1)
 				continue;  /* reported by backend_one */
-			size_t mark = pool.len;
+			size_t mark = tpool.len;
 			x.ents[m] = (struct owner_ent){ .svc = s, .kind = OWN_TARGET, .line = b->line,
-			                                .col = b->col, .seq = (uint32_t)m };
-			owner_name(&pool, &x.ents[m], full, flen);
+			                                .col = b->col, .seq = seq };
+			owner_name(&tpool, &x.ents[m], full, flen);
 			if (owner_add(&x, m))
 				m++;
 			else
-				pool.len = mark;
+				tpool.len = mark;
 		}
 	}
 
@@ -3117,7 +3200,9 @@ out:
 	table_free(x.slots, tsize * sizeof(*x.slots));
 	table_free(x.next, count * sizeof(*x.next));
 	table_free(x.shared, count * sizeof(*x.shared));
-	table_free(pool.bytes, pool.cap + 1);
+	table_free(parents.slots, psize * sizeof(*parents.slots));
+	table_free(srvpool.bytes, srvpool.cap + 1);
+	table_free(tpool.bytes, tpool.cap + 1);
 	return rc;
 }
 

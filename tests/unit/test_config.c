@@ -1232,6 +1232,23 @@ static void test_names_at_scale(void)
 	bad(y, pos, "'s100.mesh.' is already used by service 's100' (line 104)",
 	    "a record at the name of a service far from it");
 	free(y);
+
+	/* Targets are checked where a service's name has other names below
+	 * it: a service or an SRV name there, whichever comes first. */
+	bad("zones:\n  - name: mesh\n    services:\n"
+	    "      - {name: a, ports: {http: 80}, backends: [10.0.0.1]}\n"
+	    "      - {name: 10-0-0-1.a, ports: {http: 80}, backends: [10.0.0.2]}\n",
+	    "5:9", "'10-0-0-1.a.mesh.' is already used by a backend of service 'a' (line 4)",
+	    "a service at another's backend target");
+	bad("zones:\n  - name: mesh\n    services:\n"
+	    "      - {name: 10-0-0-1.a, ports: {http: 80}, backends: [10.0.0.2]}\n"
+	    "      - {name: a, ports: {http: 80}, backends: [10.0.0.1]}\n",
+	    "5:49", "'10-0-0-1.a.mesh.' is already used by service '10-0-0-1.a' (line 4)",
+	    "a backend target at an earlier service");
+	bad("zones:\n  - name: mesh\n    services:\n"
+	    "      - {name: a, ports: {b-1: 80}, backends: [10.0.0.2]}\n"
+	    "      - {name: _tcp.a, ports: {http: 80}, backends: [{address: 10.0.0.1, name: _b-1}]}\n",
+	    "5:54", "the SRV name of service 'a' (line 4)", "a backend target at an SRV name");
 }
 
 /* config_check_zone skips a zone the loader checked and nothing edited
