@@ -23,10 +23,12 @@
 #define HEAP_GLIBC 0
 #endif
 
+#if HEAP_GLIBC
 enum { HEAP_DEFAULT_TOP_PAD = 128 << 10 };    /* glibc's DEFAULT_TOP_PAD */
 
 static bool active;
 static size_t reserved;                       /* the pad while active */
+#endif
 
 bool heap_huge_begin(size_t expect)
 {

@@ -11,6 +11,7 @@
 #include "tap.h"
 
 /* Whether the mapping holding addr has the "hg" flag (MADV_HUGEPAGE). */
+__attribute__((unused))
 static bool advised(const void *addr)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
