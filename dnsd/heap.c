@@ -6,7 +6,11 @@
  * advised MADV_HUGEPAGE, and the config and the zone blocks allocated next
  * fill it in 2 MiB pages. glibc's tunable glibc.malloc.hugetlb=1 does the
  * same for the whole process and its life (it can only be set from the
- * environment); this is the start-up only, for the main heap only. */
+ * environment); this is the start-up only, for the main heap only.
+ * One lasting effect: setting M_TOP_PAD turns off glibc's dynamic mmap
+ * threshold, so allocations of 128 KiB or more are mmap'd (and given back
+ * when freed) for the rest of the process's life, as with M_MMAP_THRESHOLD
+ * set. */
 #include "heap.h"
 
 #include <malloc.h>
