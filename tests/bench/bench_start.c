@@ -114,6 +114,11 @@ int main(int argc, char **argv)
 		registry_commit(reg);
 		double t3 = now_ms(), c3 = cpu_ms();
 		double rss_zone = status_mb("VmRSS:");
+		struct mallinfo2 mi = mallinfo2();
+		printf("heap %.0f MB: in use %.0f MB, free %.0f MB (top %.0f MB); mmap'd %.0f MB\n",
+		       (double)mi.arena / 1048576.0, (double)mi.uordblks / 1048576.0,
+		       (double)mi.fordblks / 1048576.0, (double)mi.keepcost / 1048576.0,
+		       (double)mi.hblkhd / 1048576.0);
 		printf("config_check_zone cpu %.0f ms\n", cc1 - cc0);
 		printf("config_load %.0f ms (cpu %.0f, RSS %.0f MB)  zone_build %.0f ms (cpu %.0f, "
 		       "RSS %.0f MB; blocks %.0f MB, snapshot %.0f MB)\n", t1 - t0, c1 - c0, rss_cfg,
