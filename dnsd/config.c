@@ -3010,17 +3010,17 @@ struct parent_set {
 	size_t mask;
 };
 
+/* The slot of name (its hash's high bits in *tag): its own, or the empty
+ * one where it would go. */
 static struct parent_slot *parent_slot(const struct parent_set *p, const uint8_t *name,
-                                       size_t len)
+                                       size_t len, uint32_t *tag)
 {
 	uint64_t h = name_hash(name, len);
-	uint32_t tag = (uint32_t)(h >> 32);
+	*tag = (uint32_t)(h >> 32);
 	for (size_t i = h & p->mask;; i = (i + 1) & p->mask) {
 		struct parent_slot *s = &p->slots[i];
-		if (!s->name || (s->tag == tag && s->len == len && memcmp(s->name, name, len) == 0)) {
-			s->tag = tag;
+		if (!s->name || (s->tag == *tag && s->len == len && memcmp(s->name, name, len) == 0))
 			return s;
-		}
 	}
 }
 
@@ -3029,14 +3029,15 @@ static void parent_add(struct parent_set *p, const uint8_t *name, size_t len)
 	size_t skip = 1 + (size_t)name[0];
 	if (len <= skip)
 		return;               /* the root has no parent */
-	struct parent_slot *s = parent_slot(p, name + skip, len - skip);
-	s->name = name + skip;
-	s->len = (uint8_t)(len - skip);
+	uint32_t tag;
+	struct parent_slot *s = parent_slot(p, name + skip, len - skip, &tag);
+	*s = (struct parent_slot){ .name = name + skip, .tag = tag, .len = (uint8_t)(len - skip) };
 }
 
 static bool parent_has(const struct parent_set *p, const uint8_t *name, size_t len)
 {
-	return parent_slot(p, name, len)->name != NULL;
+	uint32_t tag;
+	return parent_slot(p, name, len, &tag)->name != NULL;
 }
 
 static int item_zone_check_names(struct cfg_ctx *c, const yaml_node_t *n, struct cfg_zone *z)
