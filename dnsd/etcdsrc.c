@@ -617,7 +617,9 @@ static bool has_records(const struct cfg_zone *z, const uint8_t *name, size_t le
 }
 
 /* A service with the zone's defaults for owner, appended to z. */
-static long add_service(struct cfg_zone *z, const uint8_t *owner, size_t len)
+/* *cap: the room in z->services, grown by doubling (10,000 new names are
+ * not 10,000 reallocs of the whole array). */
+static long add_service(struct cfg_zone *z, size_t *cap, const uint8_t *owner, size_t len)
 {
 	char text[DNS_NAME_MAX * 4 + 2], zt[DNS_NAME_MAX * 4 + 2];
 	if (wire_name_to_text(owner, len, text, sizeof(text)) < 0 ||
@@ -627,11 +629,15 @@ static long add_service(struct cfg_zone *z, const uint8_t *owner, size_t len)
 	size_t tl = strlen(text), zl = strlen(zt);
 	if (tl > zl && text[tl - zl - 1] == '.')
 		text[tl - zl - 1] = '\0';
-	struct cfg_service *ns = realloc(z->services, (z->nservices + 1) * sizeof(*ns));
-	if (!ns)
-		return -1;
-	z->services = ns;
-	struct cfg_service *s = &ns[z->nservices];
+	if (z->nservices + 1 > *cap) {
+		size_t nc = *cap < 16 ? 16 : 2 * *cap;
+		struct cfg_service *ns = realloc(z->services, nc * sizeof(*ns));
+		if (!ns)
+			return -1;
+		z->services = ns;
+		*cap = nc;
+	}
+	struct cfg_service *s = &z->services[z->nservices];
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(text);
 	s->check.path = strdup("/");
@@ -720,6 +726,14 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
 		for (size_t si = 0; si < cfg->zones[zi].nservices; si++)
 			map_put(&map, cfg, zi, si);
+	size_t *cap = calloc(cfg->nzones + 1, sizeof(*cap));
+	if (!cap) {
+		free(map.e);
+		snprintf(err, errlen, "out of memory adding etcd records");
+		return -1;
+	}
+	for (size_t zi = 0; zi < cfg->nzones; zi++)
+		cap[zi] = cfg->zones[zi].nservices;
 	/* In key order, so services and backends come out the same on every
 	 * replica and every rebuild. */
 	const struct rec **v = malloc((s->n + 1) * sizeof(*v));
@@ -746,7 +760,7 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 				(*skipped)++;
 				continue;
 			}
-			if ((si = add_service(z, r->owner, r->ownerlen)) < 0)
+			if ((si = add_service(z, &cap[zi], r->owner, r->ownerlen)) < 0)
 				goto oom;
 			map_put(&map, cfg, (size_t)zi, (size_t)si);
 		}
@@ -755,10 +769,12 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 	}
 	free(v);
 	free(map.e);
+	free(cap);
 	return 0;
 oom:
 	free(v);
 	free(map.e);
+	free(cap);
 	snprintf(err, errlen, "out of memory adding etcd records");
 	return -1;
 }
