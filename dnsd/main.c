@@ -1304,6 +1304,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	http_set_ready_bound(http, ready_bound_ms(cfg));
+	/* Not ready before the first etcd read is served (unless serve-stale):
+	 * said before /ready can first answer 200. */
+	if (cfg->etcd.nendpoints && !cfg->etcd.serve_stale)
+		http_set_waiting(http, true);
 	http_set_serving(http, true);
 	{
 		char msg[128];
@@ -1329,13 +1333,12 @@ int main(int argc, char **argv)
 		if ((src = etcdsrc_new()))
 			ecb = etcdsrc_callbacks(src);
 		if (!src || !(etcd = etcd_new(&cfg->etcd, &ecb, err, sizeof(err)))) {
-			log_err("etcd: %s", src ? err : "out of memory");
+			log_err("etcd: %s; serving the configuration's data alone", src ? err : "out of memory");
 			etcdsrc_free(src);
 			src = NULL;
+			http_set_waiting(http, false);
 		} else {
 			http_set_etcd(http, etcd);
-			if (!cfg->etcd.serve_stale)
-				http_set_waiting(http, true);
 		}
 	}
 

@@ -8,6 +8,8 @@ before dnsd starts; dnsd with a small YAML and `etcd:` on that prefix.
 
   sync     dnsd's start to its "etcd: rebuilt" line, and RSS then, beside the
            RSS of the same dnsd without etcd (the YAML alone);
+  replicas two more dnsd on another prefix: 1,000 puts (and a delete of
+           every third key) one at a time, each timed until both answer it;
   churn    RATE changes a second (puts of existing names' instances, in
            transactions of RATE/100 every 10 ms) for SECS seconds; every
            100 ms one marker put is timed to the first answer holding it
@@ -169,6 +171,51 @@ def run(args):
               "dnsd %.1f%% of a core" % (out["changes_per_s"], wall, out["p50_ms"], out["p99_ms"],
                                          100 * out["cpu_core"]))
         perf.stop_proc(p)
+
+        # Two replicas following single changes one at a time: each put
+        # (and every third key's delete) timed until both answer it.
+        if args.replica_changes:
+            rprefix = "/repl/"
+            y2 = YAML + "etcd:\n  endpoints: [%s]\n  prefix: %s\n" % (
+                ", ".join(cluster.endpoints()), rprefix)
+            reps = []
+            for tag in ("r1", "r2"):
+                rport = perf.free_port()
+                rp, rlog = start_dnsd(tmp, y2, rport, tag)
+                while b"etcd: rebuilt" not in rlog.read_bytes():
+                    time.sleep(0.02)
+                reps.append((rp, rport))
+            lats = {1: [], 2: []}
+            n = 0
+            for i in range(args.replica_changes):
+                ip = "10.240.%d.%d" % (i // 250 % 250, 1 + i % 250)
+                key = rprefix + "mesh/declared/i%d" % i
+                t1 = now()
+                marker_cluster.put(key, val(ip))
+                for j, (rp, rport) in enumerate(reps, 1):
+                    while ip not in a_set(rport, "declared.mesh.") and now() - t1 < 5:
+                        time.sleep(0.001)
+                    lats[j].append(now() - t1)
+                n += 1
+                if i % 3 == 2:
+                    t1 = now()
+                    marker_cluster.delete(key)
+                    for j, (rp, rport) in enumerate(reps, 1):
+                        while ip in a_set(rport, "declared.mesh.") and now() - t1 < 5:
+                            time.sleep(0.001)
+                        lats[j].append(now() - t1)
+                    n += 1
+            for j in (1, 2):
+                lats[j].sort()
+                out["replica%d_p50_ms" % j] = round(lats[j][len(lats[j]) // 2] * 1000, 1)
+                out["replica%d_p99_ms" % j] = round(
+                    lats[j][max(0, int(len(lats[j]) * 0.99) - 1)] * 1000, 1)
+            out["replica_changes"] = n
+            print("two replicas, %d puts and deletes one at a time: change to answer p50 %.1f / "
+                  "%.1f ms, p99 %.1f / %.1f ms" % (n, out["replica1_p50_ms"], out["replica2_p50_ms"],
+                                                  out["replica1_p99_ms"], out["replica2_p99_ms"]))
+            for rp, _ in reps:
+                perf.stop_proc(rp)
     finally:
         cluster.stop()
     return out
@@ -179,6 +226,8 @@ def main(argv=None):
     ap.add_argument("--instances", type=int, default=100000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--secs", type=float, default=10)
+    ap.add_argument("--replica-changes", type=int, default=1000,
+                    help="puts (plus a delete every third) timed on two replicas; 0: skip")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     out = run(args)

@@ -335,7 +335,14 @@ etcd:
 
 
 def http_port(d):
-    return int(re.search(r"http status on http://127\.0\.0\.1:(\d+)/", d.log()).group(1))
+    """The endpoint's port, from its log line (written just after the DNS
+    one the harness waits for)."""
+    t0 = time.monotonic()
+    while True:
+        m = re.search(r"http status on http://127\.0\.0\.1:(\d+)/", d.log())
+        if m or time.monotonic() - t0 > 10:
+            return int(m.group(1))
+        time.sleep(0.02)
 
 
 def test_dnsd_serves_etcd_records(cluster, dnsd):
