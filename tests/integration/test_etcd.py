@@ -526,9 +526,9 @@ def test_leader_killed_replicas_agree_with_a_fresh_read(cluster, dnsd):
 
 
 def test_etcd_gone_keeps_serving_and_says_stale(cluster, dnsd):
-    """Every etcd member gone: the last records keep serving, /metrics and
-    /status.json say stale and since when; when etcd is back the watch
-    resumes and new records are served."""
+    """Every etcd member gone for 30 s: the last records keep serving,
+    /metrics and /status.json say stale and since when; when etcd is back
+    the watch resumes and new records are served."""
     import urllib.request
     p = "/t-gone/"
     cluster.put(p + "mesh/user-service/a", val("10.5.0.1"))
@@ -538,12 +538,13 @@ def test_etcd_gone_keeps_serving_and_says_stale(cluster, dnsd):
     for i in range(len(cluster.members)):
         cluster.kill(i)
     try:
-        time.sleep(3)
-        assert addrs(d, "user-service.mesh.") == ["10.0.0.1", "10.5.0.1"]
+        for _ in range(6):
+            time.sleep(5)
+            assert addrs(d, "user-service.mesh.") == ["10.0.0.1", "10.5.0.1"]
         m = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port(d), timeout=5).read()
         assert b"dnsd_etcd_connected 0" in m and b"dnsd_etcd_synced 1" in m
         stale = float(re.search(rb"dnsd_etcd_stale_seconds ([0-9.]+)", m).group(1))
-        assert stale >= 2.0, stale
+        assert stale >= 29.0, stale
         st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status.json" % http_port(d),
                                                timeout=5).read())
         assert st["etcd"]["stale_since_ms"] > 0 and not st["etcd"]["connected"]
