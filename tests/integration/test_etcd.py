@@ -472,9 +472,10 @@ def axfr_records(d):
 
 
 def test_leader_killed_replicas_agree_with_a_fresh_read(cluster, dnsd):
-    """Changes keep coming while the etcd leader is killed: afterwards both
-    replicas transfer exactly what a dnsd started fresh on the prefix
-    transfers (no change lost, none applied twice)."""
+    """Changes keep coming (several hundred a second, from three writers)
+    while the etcd leader is killed: afterwards both replicas transfer
+    exactly what a dnsd started fresh on the prefix transfers (no change
+    lost, none applied twice)."""
     p = "/t-kill/"
     eps = ", ".join(cluster.endpoints())
     y = (DNSD_YAML % (eps, p)).replace("    ns: [ns1]\n",
@@ -486,30 +487,54 @@ def test_leader_killed_replicas_agree_with_a_fresh_read(cluster, dnsd):
     stop = threading.Event()
     done = []
 
-    def writer():
+    def own_connections():
+        """The cluster with connections of its own (http.client is one
+        request at a time per connection)."""
+        c = EtcdCluster.__new__(EtcdCluster)
+        c.__dict__.update(cluster.__dict__)
+        c.members = []
+        for m in cluster.members:
+            n = type(m)(m.name, m.host, m.client_port, m.peer_port, m.data_dir, m.log_path)
+            n.proc = m.proc
+            c.members.append(n)
+        return c
+
+    def writer(seed):
+        # Three of these in parallel, each a transaction of 4 puts or a
+        # single delete at a time: together several hundred changes a second.
+        c = own_connections()
+        rng = random.Random(seed)
         i = 0
-        rng = random.Random(7)
-        while not stop.is_set() and i < 1500:
-            svc = "user-service" if rng.random() < 0.7 else "svc%d" % rng.randrange(5)
-            key = p + "mesh/%s/i%d" % (svc, rng.randrange(40))
+        while not stop.is_set() and i < 2000:
+            def key():
+                svc = "user-service" if rng.random() < 0.7 else "svc%d" % rng.randrange(5)
+                return p + "mesh/%s/i%d" % (svc, rng.randrange(40))
             try:
-                if rng.random() < 0.3:
-                    cluster.delete(key)
+                if i % 5 == 4:
+                    k = key()
+                    c.delete(k)
+                    done.append(k)
                 else:
-                    cluster.put(key, val("10.6.%d.%d" % (rng.randrange(4), 1 + rng.randrange(200))))
-                done.append(key)
+                    batch = [(key(), val("10.6.%d.%d" % (rng.randrange(4), 1 + rng.randrange(200))))
+                             for _ in range(4)]
+                    c.put_many(batch)
+                    done.extend(k for k, _ in batch)
             except Exception:
                 time.sleep(0.05)      # no leader for a moment: try the next change
             i += 1
 
-    leader = cluster.leader()     # before the writer: the harness's connections are not shared
-    t = threading.Thread(target=writer)
-    t.start()
+    leader = cluster.leader()     # before the writers: the harness's connections are not shared
+    ts = [threading.Thread(target=writer, args=(seed,)) for seed in (7, 8, 9)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
     time.sleep(1.0)
-    cluster.kill(leader)
+    cluster.kill(leader)          # its process is shared by the writers' clusters
     time.sleep(1.5)
+    rate = len(done) / (time.monotonic() - t0)
     stop.set()
-    t.join(30)
+    for t in ts:
+        t.join(30)
     assert len(done) > 100, len(done)
     try:
         # Let both replicas take the last changes, then compare.
@@ -519,8 +544,8 @@ def test_leader_killed_replicas_agree_with_a_fresh_read(cluster, dnsd):
         for d in (d1, d2):
             assert wait_for(lambda: axfr_records(d) == want, 10), d.log()[-3000:]
         assert any("user-service" in r for r in want)
-        print("\n%d changes around a leader kill; replicas equal a fresh read (%d records)"
-              % (len(done), len(want)))
+        print("\n%d changes (%.0f a second) around a leader kill; replicas equal a fresh "
+              "read (%d records)" % (len(done), rate, len(want)))
     finally:
         cluster.restart(leader)
 
