@@ -142,9 +142,9 @@ class EtcdCluster:
         if m.alive():
             m.proc.send_signal(sig)
             m.proc.wait(timeout=10)
-        if m.conn:
-            m.conn.close()
-            m.conn = None
+        conn, m.conn = m.conn, None   # a writer thread may be using it
+        if conn:
+            conn.close()
 
     def restart(self, i, timeout=20.0):
         m = self.members[i]
@@ -172,17 +172,21 @@ class EtcdCluster:
         EtcdError on an etcd error, OSError when the member is gone."""
         if isinstance(m, int):
             m = self.members[m]
-        if m.conn is None:
-            m.conn = http.client.HTTPConnection(m.host, m.client_port, timeout=timeout)
-        m.conn.timeout = timeout
+        # One local reference: kill() may drop m.conn from another thread
+        # while this request runs (a writer thread during a leader kill).
+        conn = m.conn
+        if conn is None:
+            conn = m.conn = http.client.HTTPConnection(m.host, m.client_port, timeout=timeout)
+        conn.timeout = timeout
         try:
-            m.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-            r = m.conn.getresponse()
+            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            r = conn.getresponse()
             data = r.read()
-        except (OSError, http.client.HTTPException):
-            m.conn.close()
-            m.conn = None
-            raise
+        except (OSError, http.client.HTTPException, AttributeError):
+            conn.close()
+            if m.conn is conn:
+                m.conn = None
+            raise OSError("%s %s: connection lost" % (m.name, path))
         ans = json.loads(data) if data else {}
         if r.status != 200 or "error" in ans:
             raise EtcdError("%s %s: %d %s" % (m.name, path, r.status, data[:300]))
