@@ -9,7 +9,7 @@ set -e
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-PKGS="yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson"
+PKGS="yaml-0.1 libcares libsodium liburcu-qsbr libcurl libmicrohttpd jansson openssl"
 # shellcheck disable=SC2046
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -I"$ROOT/dnsd" -o "$TMP/bench_churn" \
 	"$ROOT/tests/bench/bench_churn.c" "$ROOT/build/libdnsd.a" \
