@@ -29,12 +29,40 @@ struct arena {
 	bool heap;                    /* blocks from calloc, sized to fit (arena_new_heap) */
 };
 
+enum { HUGE_PAGE = 2 << 20 };
+
+/* A block of len bytes from the kernel. From 2 MiB up it is aligned to
+ * 2 MiB and advised for transparent huge pages (a tail short of 2 MiB
+ * stays in small pages): a big snapshot's table, nodes and names are
+ * read at random by every query, and in 4 KiB pages each of those reads
+ * is a TLB miss (a page walk, several times dearer in a VM). */
 static void *map(size_t len)
 {
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	if (len >= HUGE_PAGE) {
+		size_t want = len;
+		size_t span = want + HUGE_PAGE;
+		char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		char *start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+		size_t head = (size_t)(start - p), tail = span - head - want;
+		if (head)
+			munmap(p, head);
+		if (tail)
+			munmap(start + want, tail);
+		madvise(start, want, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+		/* Filled at once (one call, not a fault per page); an older
+		 * kernel faults them in as they are written instead. */
+		madvise(start, want, MADV_POPULATE_WRITE);
+#endif
+		return start;
+	}
 	/* A block of a megabyte or more is filled at once: populating it in
 	 * one call costs far less than a page fault per 4 KiB. */
 	int pop = len >= (1 << 20) ? MAP_POPULATE : 0;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | pop, -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags | pop, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -90,6 +118,14 @@ void arena_free(struct arena *a)
 	}
 }
 
+/* The offset at or after used in b's data where an object aligned to
+ * align (a power of two) can start: alignment of the address itself. */
+static size_t align_off(const struct arena_block *b, size_t used, size_t align)
+{
+	uintptr_t at = (uintptr_t)(b->data + used);
+	return used + (size_t)(((at + align - 1) & ~(uintptr_t)(align - 1)) - at);
+}
+
 static void *take(struct arena *a, size_t size, size_t align)
 {
 	if (size > SIZE_MAX / 4)
@@ -97,22 +133,24 @@ static void *take(struct arena *a, size_t size, size_t align)
 	if (size == 0)
 		size = 1;
 	struct arena_block *b = a->head;
-	size_t off = (b->used + align - 1) & ~(align - 1);
+	size_t off = align_off(b, b->used, align);
+	/* A new block's data is 16-aligned: more alignment needs room for it. */
+	size_t slack = align > 16 ? align - 16 : 0;
 	if ((off > b->size || b->size - off < size) && a->heap) {
 		/* A heap arena was sized to fit: an overflow gets a block of
 		 * just what it asks. */
-		struct arena_block *nb = calloc(1, sizeof(*nb) + size + 16);
+		struct arena_block *nb = calloc(1, sizeof(*nb) + size + slack + 16);
 		if (!nb)
 			return NULL;
-		nb->size = size + 16;
+		nb->size = size + slack + 16;
 		nb->next = b->next;
 		b->next = nb;
 		b = nb;
-		off = 0;
+		off = align_off(b, 0, align);
 	} else if (off > b->size || b->size - off < size) {
 		/* Big requests get a block of their own, after the current one,
 		 * so the current block's remaining space is not wasted. */
-		size_t need = (sizeof(*b) + size + 4095) & ~(size_t)4095;
+		size_t need = (sizeof(*b) + size + slack + 4095) & ~(size_t)4095;
 		size_t next = a->chunk * 2 > ARENA_MAX_CHUNK ? ARENA_MAX_CHUNK : a->chunk * 2;
 		bool own = need > next / 4;
 		size_t len = own ? need : next;
@@ -130,7 +168,7 @@ static void *take(struct arena *a, size_t size, size_t align)
 			a->chunk = next;
 		}
 		b = nb;
-		off = 0;
+		off = align_off(b, 0, align);
 	}
 	void *p = b->data + off;
 	a->total += off + size - b->used;
@@ -170,7 +208,7 @@ void *arena_alloc(struct arena *a, size_t size)
 
 void *arena_alloc_aligned(struct arena *a, size_t size, size_t align)
 {
-	if (align == 0 || (align & (align - 1)) || align > 16)
+	if (align == 0 || (align & (align - 1)) || align > 64)
 		return NULL;
 	return take(a, size, align);
 }

@@ -23,8 +23,9 @@ void arena_free(struct arena *a);
 /* Zeroed memory aligned to 16 bytes; NULL on ENOMEM or overflow. */
 void *arena_alloc(struct arena *a, size_t size);
 void *arena_memdup(struct arena *a, const void *src, size_t size);
-/* Zeroed memory aligned to align (1, 2, 4, 8 or 16), packed tightly: for
- * the many small strings and records of a big snapshot. */
+/* Zeroed memory aligned to align (1, 2, 4, 8, 16, 32 or 64: a cache line),
+ * packed tightly: for the many small strings and records of a big
+ * snapshot. */
 void *arena_alloc_aligned(struct arena *a, size_t size, size_t align);
 /* A copy of size bytes, unaligned. */
 void *arena_bytes(struct arena *a, const void *src, size_t size);

@@ -15,6 +15,8 @@ struct rslot {
 	struct zone_service *cur;     /* served (pub.svc), owned */
 	struct zone_service *pending; /* built by the current build, not served yet */
 	uint64_t cur_key, pending_key;
+	struct zone_node *node;       /* in the served snapshot: its svc follows cur */
+	struct zone_node *pending_node;   /* in the snapshot being built */
 	uint64_t used;                /* generation of the last build that used it */
 	bool fresh;                   /* made by the current build, never served */
 	uint64_t hash;
@@ -241,6 +243,12 @@ oom:
 	return NULL;
 }
 
+void registry_bind(struct registry *r, const struct zone_slot *slot, struct zone_node *node)
+{
+	if (r && slot)
+		((struct rslot *)(uintptr_t)slot)->pending_node = node;
+}
+
 const struct zone_service *registry_slot_next(const struct zone_slot *slot)
 {
 	const struct rslot *s = (const struct rslot *)slot;
@@ -257,6 +265,7 @@ void registry_commit(struct registry *r)
 			/* Not in the new snapshot: the old one reads it until the
 			 * grace period is over. */
 			unpoint_sids(r, s->cur, s);
+			s->node = s->pending_node = NULL;
 			if (push((void ***)&r->dead, &r->ndead, &r->dcap, s) == -1)
 				r->slots[k++] = s;    /* kept (leaked until the next commit) */
 			else
@@ -274,6 +283,8 @@ void registry_commit(struct registry *r)
 			__atomic_store_n(&s->pub.svc, s->cur, __ATOMIC_RELEASE);
 			point_sids(r, s->cur, s);
 		}
+		s->node = s->pending_node;
+		s->pending_node = NULL;
 		s->fresh = false;
 		r->slots[k++] = s;
 	}
@@ -298,6 +309,7 @@ void registry_abort(struct registry *r)
 			zone_block_free(s->pending);
 			s->pending = NULL;
 		}
+		s->pending_node = NULL;
 		if (s->fresh) {
 			free(s);
 			removed = true;
@@ -341,6 +353,8 @@ int registry_replace(struct registry *r, const struct zone_slot *slot, const str
 	s->cur_key = zone_block_key(cs, states, sid, sarg, zi, si);
 	s->zi = (uint32_t)zi;
 	__atomic_store_n(&s->pub.svc, nb, __ATOMIC_RELEASE);
+	if (s->node)
+		__atomic_store_n(&s->node->svc, nb, __ATOMIC_RELEASE);
 	point_sids(r, nb, s);
 	return 0;
 }

@@ -34,6 +34,10 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
                                      const struct bstate *states, zone_sid_fn sid, void *sarg,
                                      size_t zi, size_t si, const struct zone_service **svc,
                                      char *err, size_t errlen);
+/* node is the build's zone node for slot (NULL reg: nothing to do). At
+ * commit it becomes the node registry_replace keeps pointing at the
+ * slot's block, as the slot itself: the served snapshot's node. */
+void registry_bind(struct registry *r, const struct zone_slot *slot, struct zone_node *node);
 /* The block slot will serve once the pending build is committed. */
 const struct zone_service *registry_slot_next(const struct zone_slot *slot);
 /* Makes the pending blocks current (one release store each) and retires

@@ -380,9 +380,11 @@ out:
 
 /* Fills s from cs. Target names are shared with the zone's nodes (built
  * before the services), so a backend costs no name of its own. */
+/* bes: the backends' array, allocated by the caller right after s (an
+ * answer reads s and then the backends: adjacent lines). */
 static int copy_service(struct arena *a, const struct zone_node *nodes, const struct cfg_service *cs,
-                        const uint32_t *target, struct zone_service *s, struct build_ctx *bc,
-                        size_t si, uint32_t id)
+                        const uint32_t *target, struct zone_service *s, struct zone_backend *bes,
+                        struct build_ctx *bc, size_t si, uint32_t id)
 {
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;
@@ -392,7 +394,6 @@ static int copy_service(struct arena *a, const struct zone_node *nodes, const st
 	s->fail_open = cs->fail_open;
 	s->oversize = (uint8_t)cs->oversize;
 	struct zone_port *ports = arena_alloc_aligned(a, cs->nports * sizeof(*ports), 8);
-	struct zone_backend *bes = arena_alloc_aligned(a, cs->nbackends * sizeof(*bes), 8);
 	if (!s->owner || !ports || !bes)
 		return -1;
 	for (size_t i = 0; i < cs->nports; i++) {
@@ -463,17 +464,33 @@ static int copy_service(struct arena *a, const struct zone_node *nodes, const st
 	return 0;
 }
 
+/* Table entries are node index + 1 in the low bits and, above them, that
+ * many bits of the name's hash as a tag: the bits the index does not need
+ * for n nodes. */
+static uint32_t table_tagmask(size_t n)
+{
+	unsigned bits = 1;
+	while (bits < 32 && ((size_t)1 << bits) <= n)
+		bits++;
+	return bits >= 32 ? 0 : ~(((uint32_t)1 << bits) - 1);
+}
+
 /* Copies the builder's nodes, their names and table into a: for a zone
  * (zone set) or a service's block (svc set: SRV nodes answer for it). */
 static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
                       const struct zone_service *svc, struct zone_node **nodesp,
-                      const uint32_t **tablep, uint32_t *maskp)
+                      const uint32_t **tablep, uint32_t *maskp, uint32_t *tagmaskp)
 {
 	size_t tsize = 16;
 	while (tsize < b->n * 2)
 		tsize *= 2;
-	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), 8);
-	struct zone_node *nodes = arena_alloc_aligned(a, b->n * sizeof(*nodes), 8);
+	uint32_t tagmask = table_tagmask(b->n);
+	/* A zone's nodes one per cache line, so a lookup touches one line per
+	 * node. A service's block stays packed: it is small, and sized to fit
+	 * by a first layout whose addresses differ. */
+	size_t align = svc ? 8 : 64;
+	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), align);
+	struct zone_node *nodes = arena_alloc_aligned(a, b->n * sizeof(*nodes), align);
 	/* The names, in one block: each node's own bytes. */
 	uint8_t *names = arena_bytes(a, b->names, b->names_len);
 	if (!table || !nodes || !names)
@@ -492,27 +509,35 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
 		int r = copy_rrsets(a, b, bn, zn);
 		if (r != 0)
 			return r;
-		size_t h = name_hash(b->key, zn->name, zn->namelen) & (tsize - 1);
+		uint64_t hv = name_hash(b->key, zn->name, zn->namelen);
+		size_t h = hv & (tsize - 1);
 		while (table[h])
 			h = (h + 1) & (tsize - 1);
-		table[h] = (uint32_t)i + 1;
+		table[h] = ((uint32_t)(hv >> 32) & tagmask) | ((uint32_t)i + 1);
 	}
 	*nodesp = nodes;
 	*tablep = table;
 	*maskp = (uint32_t)(tsize - 1);
+	*tagmaskp = tagmask;
 	return 0;
 }
 
-static const struct zone_node *table_find(uint64_t key, uint32_t mask, const uint32_t *table,
-                                          const struct zone_node *nodes, const uint8_t *name,
-                                          size_t len)
+static const struct zone_node *table_find(uint64_t key, uint32_t mask, uint32_t tagmask,
+                                          const uint32_t *table, const struct zone_node *nodes,
+                                          const uint8_t *name, size_t len)
 {
-	size_t h = name_hash(key, name, len) & mask;
-	uint32_t i;
-	while ((i = table[h])) {
-		const struct zone_node *n = &nodes[i - 1];
-		if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
-			return n;
+	uint64_t hv = name_hash(key, name, len);
+	uint32_t tag = (uint32_t)(hv >> 32) & tagmask;
+	size_t h = hv & mask;
+	uint32_t e;
+	while ((e = table[h])) {
+		/* Only a node whose tag matches is read (a miss costs table
+		 * probes, not a cache line per node probed). */
+		if ((e & tagmask) == tag) {
+			const struct zone_node *n = &nodes[(e & ~tagmask) - 1];
+			if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
+				return n;
+		}
 		h = (h + 1) & mask;
 	}
 	return NULL;
@@ -672,7 +697,7 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	struct zone_block *blk = NULL;
 	struct zone_node *nodes;
 	const uint32_t *table;
-	uint32_t mask;
+	uint32_t mask, tagmask;
 	for (int pass = 0; pass < 2; pass++) {
 		struct arena *into = scratch;
 		if (pass == 1) {
@@ -683,10 +708,11 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 			into = a;
 		}
 		blk = arena_alloc(into, sizeof(*blk));
-		if (!blk)
+		struct zone_backend *bes = arena_alloc_aligned(into, cs->nbackends * sizeof(*bes), 8);
+		if (!blk || !bes)
 			goto oom;
 		blk->arena = into;
-		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &table, &mask);
+		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &table, &mask, &tagmask);
 		if (r == -1)
 			goto oom;
 		if (r < 0)
@@ -694,13 +720,14 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 		/* The sizing pass asks no state ids: they change no size. */
 		struct build_ctx bc = { .states = states, .sid = pass ? sid : NULL, .sarg = sarg,
 			                .zi = zi };
-		if (copy_service(into, nodes, cs, b.target, &blk->svc, &bc, si, id) == -1)
+		if (copy_service(into, nodes, cs, b.target, &blk->svc, bes, &bc, si, id) == -1)
 			goto oom;
 	}
 	blk->svc.nodes = nodes;
 	blk->svc.nnodes = (uint32_t)b.n;
 	blk->svc.table = table;
 	blk->svc.mask = mask;
+	blk->svc.tagmask = tagmask;
 	blk->svc.hash_key = b.key;
 	out = &blk->svc;
 	a = NULL;
@@ -721,8 +748,8 @@ static const struct zone_node *block_find(const struct zone_service *svc, const 
 {
 	if (!svc->table)
 		return NULL;
-	const struct zone_node *n = table_find(svc->hash_key, svc->mask, svc->table, svc->nodes, name,
-	                                       len);
+	const struct zone_node *n = table_find(svc->hash_key, svc->mask, svc->tagmask, svc->table,
+	                                       svc->nodes, name, len);
 	/* Node 0 is the owner itself: the zone's node answers for it. */
 	return n == svc->nodes ? NULL : n;
 }
@@ -835,8 +862,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		goto oom;
 	struct zone_node *nodes;
 	const uint32_t *table;
-	uint32_t mask;
-	int r = emit_nodes(a, &b, z, NULL, &nodes, &table, &mask);
+	uint32_t mask, tagmask;
+	int r = emit_nodes(a, &b, z, NULL, &nodes, &table, &mask, &tagmask);
 	if (r == -1)
 		goto oom;
 	if (r < 0)
@@ -844,6 +871,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	z->nodes = nodes;
 	z->table = table;
 	z->mask = mask;
+	z->tagmask = tagmask;
 	z->nnodes = (uint32_t)b.n;
 	z->slots = slots;
 	z->nservices = (uint32_t)cz->nservices;
@@ -861,7 +889,9 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		struct bnode *bn = &b.nodes[i];
 		if (bn->kind == ZONE_NODE_SERVICE) {
 			nodes[i].slot = slots[bn->svc_idx];
+			nodes[i].svc = registry_slot_next(slots[bn->svc_idx]);
 			nodes[i].svc_idx = bn->svc_idx;
+			registry_bind(bc->reg, slots[bn->svc_idx], &nodes[i]);
 		}
 		nodes[i].delegation = i != 0 && zone_node_rrset(&nodes[i], DNS_TYPE_NS) != NULL;
 		z->has_cuts |= nodes[i].delegation;
@@ -886,6 +916,9 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 				below[b.nodes[anc - nodes].svc_idx] = true;
 		}
 	}
+	for (size_t i = 1; i < b.n; i++)
+		if (b.nodes[i].kind == ZONE_NODE_SERVICE)
+			nodes[i].names_below = below[b.nodes[i].svc_idx];
 	for (size_t si = 0; si < cz->nservices; si++) {
 		if (!below[si])
 			continue;
@@ -1088,7 +1121,7 @@ void zone_free(struct zone_snapshot *snap)
 
 const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len)
 {
-	return table_find(z->hash_key, z->mask, z->table, z->nodes, name, len);
+	return table_find(z->hash_key, z->mask, z->tagmask, z->table, z->nodes, name, len);
 }
 
 const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t type)
@@ -1119,7 +1152,46 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 	if (!best)
 		return;
 	res->zone = best;
-	const struct zone_node *n = zone_find(best, name, len);
+	const struct zone_node *n;
+	if (best->has_services && len > best->originlen) {
+		/* From the apex down: every ancestor of a zone name is a zone
+		 * name (empty non-terminals included), so the first one missing
+		 * ends the search, and the first service met answers for the
+		 * names below it from its block: a name inside a block costs one
+		 * zone probe per label above it, not one per label below. A
+		 * service with zone names below it takes the general way. */
+		uint8_t off[DNS_NAME_MAX / 2];
+		size_t nl = 0;
+		for (size_t i = 0; i < len - best->originlen && nl < sizeof(off); i += name[i] + 1u)
+			off[nl++] = (uint8_t)i;
+		while (nl > 0) {
+			size_t skip = off[--nl];
+			n = zone_find(best, name + skip, len - skip);
+			if (!n) {
+				res->status = ZONE_NXDOMAIN;
+				return;
+			}
+			if (n->cut) {
+				res->status = ZONE_REFERRAL;
+				res->node = n->cut;
+				return;
+			}
+			if (nl == 0) {
+				res->status = ZONE_FOUND;
+				res->node = n;
+				return;
+			}
+			if (n->kind == ZONE_NODE_SERVICE) {
+				if (n->names_below)
+					break;
+				const struct zone_node *bn = block_find(zone_node_service(n), name, len);
+				res->status = bn ? ZONE_FOUND : ZONE_NXDOMAIN;
+				res->node = bn;
+				return;
+			}
+		}
+	}
+	n = zone_find(best, name, len);
 	if (n) {
 		if (n->cut) {
 			res->status = ZONE_REFERRAL;
@@ -1152,7 +1224,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			return;
 		}
 		if (n->kind == ZONE_NODE_SERVICE) {
-			const struct zone_node *bn = block_find(zone_slot_service(n->slot), name, len);
+			const struct zone_node *bn = block_find(zone_node_service(n), name, len);
 			if (bn) {
 				res->status = ZONE_FOUND;
 				res->node = bn;

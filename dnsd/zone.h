@@ -54,36 +54,38 @@ struct zone_backend {
 };
 
 struct zone_service {
-	const uint8_t *owner;
-	uint8_t ownerlen;
+	/* What a lookup and an answer read first, in one cache line. The
+	 * names below the owner (backend targets, _port._proto SRV names and
+	 * their empty non-terminals), found by zone_lookup through the
+	 * service: a service is a block of its own (below), so changing its
+	 * backends rebuilds it alone. */
+	const uint32_t *table;        /* node index + 1 | hash tag (zone.c), 0: empty */
+	uint32_t mask;
+	uint32_t tagmask;
+	uint64_t hash_key;
+	const struct zone_node *nodes;
+	const struct zone_backend *backends;
+	unsigned nbackends;
 	uint32_t ttl;
 	enum cfg_policy policy;
 	uint32_t max_answers;
-	bool fail_open;
-	uint8_t oversize;             /* enum cfg_oversize */
-	const struct zone_port *ports;
-	unsigned nports;
-	const struct zone_backend *backends;
-	unsigned nbackends;
-	unsigned n4, n6;              /* backends per family */
-	bool dup_addrs;               /* some backends share an address (host on two ports) */
 	uint32_t id;                  /* for per-worker round-robin counters */
 	uint32_t slow_start_ms;
+	bool fail_open;
+	uint8_t oversize;             /* enum cfg_oversize */
+	bool dup_addrs;               /* some backends share an address (host on two ports) */
+	uint8_t ownerlen;
+	uint32_t nnodes;
+	const uint8_t *owner;
+	const struct zone_port *ports;
+	unsigned nports;
+	unsigned n4, n6;              /* backends per family */
 	/* Smooth weighted round-robin schedules over the backends of each
 	 * family (index 0: AF_INET, 1: AF_INET6, 2: both), built with the
 	 * snapshot so a query only indexes them with its own counter and skips
 	 * the entries of backends that are down at that moment. */
 	const uint16_t *rr_sched[3];
 	uint16_t rr_len[3];
-	/* The names below the owner (backend targets, _port._proto SRV
-	 * names and their empty non-terminals), found by zone_lookup through
-	 * the service: a service is a block of its own (below), so changing
-	 * its backends rebuilds it alone. */
-	const struct zone_node *nodes;
-	uint32_t nnodes;
-	const uint32_t *table;        /* node index + 1, 0: empty */
-	uint32_t mask;
-	uint64_t hash_key;
 };
 
 /* Where a service is served: zone-level nodes and snapshots point at the
@@ -120,13 +122,18 @@ struct zone;
 struct zone_node {
 	const uint8_t *name;          /* lowercase absolute wire name */
 	const struct zone_rrset *rrsets;
-	const struct zone_slot *slot;     /* SERVICE nodes (zone level) */
-	const struct zone_service *svc;   /* SRV nodes (inside their service's block) */
+	const struct zone_slot *slot;     /* SERVICE nodes (zone level): the registry's handle */
+	/* The service it answers for, read with zone_node_service(): SRV nodes
+	 * (inside their service's block) and SERVICE nodes, whose copy of
+	 * the slot's block saves a query a dependent read; registry_replace
+	 * stores a new block in both. */
+	const struct zone_service *svc;
 	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
 	const struct zone *zone;          /* NULL for the names inside a service */
 	uint8_t namelen;
 	uint8_t kind;
 	bool delegation;              /* NS below the apex: a zone cut */
+	bool names_below;             /* SERVICE nodes: the zone has names below it */
 	uint16_t nrrsets;
 	uint16_t port_idx;            /* SRV nodes */
 	uint32_t svc_idx;             /* SERVICE nodes: its index in the zone's slots (and config) */
@@ -146,7 +153,8 @@ struct zone {
 	bool has_cuts;
 	uint64_t hash_key;
 	uint32_t mask;                /* table size - 1 */
-	const uint32_t *table;        /* node index + 1, 0: empty; open addressing */
+	uint32_t tagmask;             /* the hash tag's bits in table entries */
+	const uint32_t *table;        /* node index + 1 | hash tag, 0: empty; open addressing */
 	const struct zone_node *nodes;    /* all names, the apex first */
 	uint32_t nnodes;
 	const struct zone_slot *const *slots;  /* its services, in config order */
@@ -157,7 +165,7 @@ struct zone {
 /* The service a SERVICE or SRV node answers for, as of now. */
 static inline const struct zone_service *zone_node_service(const struct zone_node *n)
 {
-	return n->slot ? zone_slot_service(n->slot) : n->svc;
+	return __atomic_load_n(&n->svc, __ATOMIC_ACQUIRE);
 }
 
 /* Where a checked backend's state id is served (for the control thread

@@ -150,8 +150,16 @@ static void test_reuse(void)
 	uint8_t name[DNS_NAME_MAX];
 	size_t len;
 	wire_name_from_text("10-0-0-3.a.mesh", name, &len);
+	zone_lookup(s3, name, len, &r);
+	ok(r.status == ZONE_FOUND, "the new snapshot finds the new block's names");
+	/* The old snapshot, read until the grace period ends, keeps the
+	 * block it was built with (freed only after that grace period). */
 	zone_lookup(s1, name, len, &r);
-	ok(r.status == ZONE_FOUND, "the old snapshot reads the new block through the slot");
+	ok(r.status == ZONE_NXDOMAIN, "the old snapshot keeps its block");
+	wire_name_from_text("a.mesh", name, &len);
+	zone_lookup(s3, name, len, &r);
+	ok(r.status == ZONE_FOUND && zone_node_service(r.node) == a3,
+	   "the new snapshot's service node serves the committed block");
 
 	/* A service removed: retired at commit, freed at reclaim. */
 	struct config *c4 = load("zones:\n  - name: mesh\n    services:\n"
@@ -199,8 +207,9 @@ static void test_property(void)
 	struct config *cfg = load(prop_yaml);
 	struct zone_snapshot *live = build(cfg, reg);
 	registry_commit(reg);
-	unsigned steps = 0, mismatches = 0, flips = 0, edits = 0, rebuilds = 0;
+	unsigned steps = 0, mismatches = 0, node_mismatches = 0, flips = 0, edits = 0, rebuilds = 0;
 	char first[512] = "";
+	char first_node[128] = "";
 	for (int step = 0; step < 600 && live; step++) {
 		int what = (int)rnd(10);
 		size_t si = rnd(3);
@@ -240,6 +249,17 @@ static void test_property(void)
 			live = n;
 			rebuilds++;
 		}
+		/* Queries find a service through its zone node: that node
+		 * serves the slot's block after every kind of change. */
+		for (size_t k = 0; k < live->zones[0].nservices; k++) {
+			const struct zone_service *want = zone_slot_service(live->zones[0].slots[k]);
+			struct zone_result zr;
+			zone_lookup(live, want->owner, want->ownerlen, &zr);
+			if ((zr.status != ZONE_FOUND || zone_node_service(zr.node) != want) &&
+			    node_mismatches++ == 0)
+				snprintf(first_node, sizeof(first_node), "step %d (kind %d, service %zu)",
+				         step, what, k);
+		}
 		/* The property: the registry's snapshot transfers what a fresh
 		 * build of the same config and states transfers. */
 		struct zone_snapshot *fresh = build(cfg, NULL);
@@ -255,6 +275,8 @@ static void test_property(void)
 	   edits, rebuilds);
 	is_int(mismatches, 0, "incremental transfers equal a fresh build's at every step%s%s",
 	       first[0] ? ": first at " : "", first);
+	is_int(node_mismatches, 0, "a query reaches the slot's block at every step%s%s",
+	       first_node[0] ? ": first at " : "", first_node);
 	zone_free(live);
 	registry_free(reg);
 	config_free(cfg);

@@ -1389,7 +1389,7 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 	for (uint32_t i = 0; i <= z->mask; i++) {
 		if (!z->table[i])
 			continue;
-		const struct zone_node *n = &z->nodes[z->table[i] - 1];
+		const struct zone_node *n = &z->nodes[(z->table[i] & ~z->tagmask) - 1];
 		nodes++;
 		if (n->zone != z || zone_find(z, n->name, n->namelen) != n)
 			reader_error(r, "table entry", gen);
@@ -1480,12 +1480,82 @@ out:
 	config_free(cfg[1]);
 }
 
+/* A zone with services is searched from the apex down (zone_lookup): the
+ * first missing ancestor ends it, a cut above refers, a service answers
+ * for the names below it from its block unless the zone has names below
+ * that service (then the general search). Each outcome here is one the
+ * top-down search can get wrong. */
+static const char lookup_yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    records:\n"
+	"      - {name: a.b.c, type: TXT, data: deep}\n"
+	"      - {name: sub, type: NS, data: ns.sub}\n"
+	"      - {name: ns.sub, type: A, data: 10.0.9.53}\n"
+	"      - {name: x.web, type: TXT, data: below-web}\n"
+	"    services:\n"
+	"      - name: api\n"
+	"        ports: {http: 80}\n"
+	"        backends: [10.0.0.1, {address: 10.0.0.2, name: two}]\n"
+	"      - name: web\n"
+	"        ports: {http: 80}\n"
+	"        backends: [10.0.1.1]\n"
+	"      - name: svc.team\n"
+	"        ports: {http: 80}\n"
+	"        backends: [10.0.2.1]\n";
+
+static void test_lookup_top_down(void)
+{
+	struct config *cfg = load(lookup_yaml);
+	struct zone_snapshot *snap = build(cfg, NULL, NULL, NULL);
+	if (!ok(snap != NULL, "lookup zone builds"))
+		goto out;
+	const struct zone_node *n = found(snap, "api.mesh");
+	ok(n && n->kind == ZONE_NODE_SERVICE && !n->names_below, "service found; no zone names below it");
+	n = found(snap, "TWO.api.mesh");
+	ok(n && n->kind == ZONE_NODE_PLAIN && zone_node_rrset(n, DNS_TYPE_A),
+	   "a backend target is found in the service's block, any case");
+	n = found(snap, "_http._tcp.api.mesh");
+	ok(n && n->kind == ZONE_NODE_SRV, "the SRV name of a port is found in the block");
+	n = found(snap, "_tcp.api.mesh");
+	ok(n && n->kind == ZONE_NODE_PLAIN && n->nrrsets == 0, "... and its empty non-terminal");
+	is_int(status_of(snap, "x._http._tcp.api.mesh"), ZONE_NXDOMAIN, "below a block name: NXDOMAIN");
+	is_int(status_of(snap, "nope.api.mesh"), ZONE_NXDOMAIN, "not in the block: NXDOMAIN");
+	n = found(snap, "web.mesh");
+	ok(n && n->names_below, "a service with zone names below it is marked");
+	n = found(snap, "x.web.mesh");
+	ok(n && zone_node_rrset(n, DNS_TYPE_TXT), "the zone's name below a service is found");
+	ok(found(snap, "10-0-1-1.web.mesh") != NULL, "... and the service's target beside it");
+	is_int(status_of(snap, "y.web.mesh"), ZONE_NXDOMAIN, "... and a name in neither: NXDOMAIN");
+	n = found(snap, "a.b.c.mesh");
+	ok(n && zone_node_rrset(n, DNS_TYPE_TXT), "a deep static name is found from the apex down");
+	n = found(snap, "b.c.mesh");
+	ok(n && n->nrrsets == 0, "its empty non-terminal is found");
+	is_int(status_of(snap, "z.a.b.c.mesh"), ZONE_NXDOMAIN, "below the deepest name: NXDOMAIN");
+	is_int(status_of(snap, "q.nothere.mesh"), ZONE_NXDOMAIN, "below a missing name: NXDOMAIN");
+	struct zone_result r;
+	look(snap, "host.deep.sub.mesh", &r);
+	ok(r.status == ZONE_REFERRAL && r.node == find(zone_named(snap, "mesh"), "sub.mesh"),
+	   "below a cut: a referral to the cut");
+	look(snap, "ns.sub.mesh", &r);
+	is_int(r.status, ZONE_REFERRAL, "glue below a cut: a referral");
+	n = found(snap, "svc.team.mesh");
+	ok(n && n->kind == ZONE_NODE_SERVICE, "a two-label service is found");
+	n = found(snap, "team.mesh");
+	ok(n && n->kind == ZONE_NODE_PLAIN && n->nrrsets == 0, "... its parent an empty non-terminal");
+	ok(found(snap, "10-0-2-1.svc.team.mesh") != NULL, "... and its target in its block");
+out:
+	zone_free(snap);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_static();
 	test_soa_defaults();
 	test_multi_zone();
 	test_services();
+	test_lookup_top_down();
 	test_health();
 	test_serial();
 	test_errors();
