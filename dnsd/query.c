@@ -436,7 +436,8 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 
 /* Answers qtype at a found node. Returns true if something was answered
  * (false: NODATA). *next is set to a CNAME target to follow. */
-static bool answer_node(struct query_worker *qw, struct answer *a, const struct zone_node *n,
+static bool answer_node(struct query_worker *qw, struct answer *a, const struct zone *z,
+                        const struct zone_node *n,
                         const uint8_t *owner, size_t ownerlen, uint16_t qtype,
                         const uint8_t **next, size_t *nextlen)
 {
@@ -485,7 +486,7 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 	if (!rs)
 		return false;
 	if (rs->type == DNS_TYPE_SOA)
-		put_soa_rrset(a, SEC_ANSWER, n->zone, owner, ownerlen, UINT32_MAX);
+		put_soa_rrset(a, SEC_ANSWER, z, owner, ownerlen, UINT32_MAX);
 	else
 		put_rrset(a, SEC_ANSWER, owner, ownerlen, rs, UINT32_MAX);
 	addl_from_rrset(a, rs);
@@ -606,7 +607,7 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 			*aa = true;
 		const uint8_t *next;
 		size_t nextlen;
-		if (!answer_node(qw, a, r.node, name, len, q->qtype, &next, &nextlen)) {
+		if (!answer_node(qw, a, r.zone, r.node, name, len, q->qtype, &next, &nextlen)) {
 			put_soa(a, r.zone);
 			return rcode;
 		}

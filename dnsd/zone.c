@@ -491,17 +491,29 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
 	size_t align = svc ? 8 : 64;
 	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), align);
 	struct zone_node *nodes = arena_alloc_aligned(a, b->n * sizeof(*nodes), align);
-	/* The names, in one block: each node's own bytes. */
-	uint8_t *names = arena_bytes(a, b->names, b->names_len);
-	if (!table || !nodes || !names)
+	/* Short names live in their node; the others in one block. */
+	size_t long_len = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->nodes[i].namelen > ZONE_NODE_INLINE)
+			long_len += b->nodes[i].namelen;
+	uint8_t *names = long_len ? arena_alloc_aligned(a, long_len, 1) : NULL;
+	if (!table || !nodes || (long_len && !names))
 		return -1;
+	(void)z;
 	for (size_t i = 0; i < b->n; i++) {
 		struct bnode *bn = &b->nodes[i];
 		struct zone_node *zn = &nodes[i];
-		zn->name = names + bn->name_off;
+		const uint8_t *src = b->names + bn->name_off;
+		if (bn->namelen <= ZONE_NODE_INLINE) {
+			memcpy(zn->inline_name, src, bn->namelen);
+			zn->name = zn->inline_name;
+		} else {
+			memcpy(names, src, bn->namelen);
+			zn->name = names;
+			names += bn->namelen;
+		}
 		zn->namelen = bn->namelen;
 		zn->kind = bn->kind;
-		zn->zone = z;
 		if (bn->kind == ZONE_NODE_SRV) {
 			zn->svc = svc;
 			zn->port_idx = bn->port_idx;
@@ -888,7 +900,6 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	for (size_t i = 0; i < b.n; i++) {
 		struct bnode *bn = &b.nodes[i];
 		if (bn->kind == ZONE_NODE_SERVICE) {
-			nodes[i].slot = slots[bn->svc_idx];
 			nodes[i].svc = registry_slot_next(slots[bn->svc_idx]);
 			nodes[i].svc_idx = bn->svc_idx;
 			registry_bind(bc->reg, slots[bn->svc_idx], &nodes[i]);
@@ -952,7 +963,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			while (len > z->originlen) {
 				const struct zone_node *anc = zone_find(z, nm, len);
 				if (anc && anc->delegation)
-					zn->cut = anc;
+					zn->cut = (uint32_t)(anc - nodes) + 1;
 				size_t skip = nm[0] + 1;
 				nm += skip;
 				len -= skip;
@@ -1173,7 +1184,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			}
 			if (n->cut) {
 				res->status = ZONE_REFERRAL;
-				res->node = n->cut;
+				res->node = &best->nodes[n->cut - 1];
 				return;
 			}
 			if (nl == 0) {
@@ -1195,7 +1206,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 	if (n) {
 		if (n->cut) {
 			res->status = ZONE_REFERRAL;
-			res->node = n->cut;
+			res->node = &best->nodes[n->cut - 1];
 		} else {
 			res->status = ZONE_FOUND;
 			res->node = n;
@@ -1220,7 +1231,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			continue;
 		if (n->cut) {
 			res->status = ZONE_REFERRAL;
-			res->node = n->cut;
+			res->node = &best->nodes[n->cut - 1];
 			return;
 		}
 		if (n->kind == ZONE_NODE_SERVICE) {

@@ -119,25 +119,32 @@ enum zone_node_kind {
 
 struct zone;
 
+enum { ZONE_NODE_INLINE = 24 };  /* name bytes kept in the node itself */
+
+/* One cache line: a lookup that finds a node reads its name from the same
+ * line when the name is short (most service names are). */
 struct zone_node {
-	const uint8_t *name;          /* lowercase absolute wire name */
+	const uint8_t *name;          /* lowercase absolute wire name: inline_name[]
+	                               * when it fits, else the zone's name block */
 	const struct zone_rrset *rrsets;
-	const struct zone_slot *slot;     /* SERVICE nodes (zone level): the registry's handle */
 	/* The service it answers for, read with zone_node_service(): SRV nodes
-	 * (inside their service's block) and SERVICE nodes, whose copy of
+	 * (inside their service's block) and SERVICE nodes (zone level; the
+	 * registry's handle is the zone's slots[svc_idx], and this copy of
 	 * the slot's block saves a query a dependent read; registry_replace
-	 * stores a new block in both. */
+	 * stores a new block in both). */
 	const struct zone_service *svc;
-	const struct zone_node *cut;      /* nearest zone cut at or above, or NULL */
-	const struct zone *zone;          /* NULL for the names inside a service */
+	uint32_t cut;                 /* zone level: index + 1 in the zone's nodes of the
+	                               * nearest zone cut at or above; 0: none */
+	uint32_t svc_idx;             /* SERVICE nodes: its index in the zone's slots (and config) */
+	uint16_t nrrsets;
+	uint16_t port_idx;            /* SRV nodes */
 	uint8_t namelen;
 	uint8_t kind;
 	bool delegation;              /* NS below the apex: a zone cut */
 	bool names_below;             /* SERVICE nodes: the zone has names below it */
-	uint16_t nrrsets;
-	uint16_t port_idx;            /* SRV nodes */
-	uint32_t svc_idx;             /* SERVICE nodes: its index in the zone's slots (and config) */
+	uint8_t inline_name[ZONE_NODE_INLINE];
 };
+_Static_assert(sizeof(struct zone_node) == 64, "a zone node is one cache line");
 
 struct zone {
 	const uint8_t *origin;        /* lowercase */

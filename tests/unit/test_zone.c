@@ -91,6 +91,12 @@ static enum zone_status status_of(const struct zone_snapshot *snap, const char *
 	return r.status;
 }
 
+/* n is one of z's own nodes (not a name inside a service's block). */
+static bool in_zone(const struct zone *z, const struct zone_node *n)
+{
+	return z && n >= z->nodes && n < z->nodes + z->nnodes;
+}
+
 /* The zone of snap whose origin is text, or NULL. */
 static const struct zone *zone_named(const struct zone_snapshot *snap, const char *text)
 {
@@ -260,7 +266,7 @@ static void test_static(void)
 	ok(apex && apex == z->apex, "apex found and is z->apex");
 	ok(found(snap, "MESH.") == z->apex, "apex found in upper case");
 	ok(apex && !apex->delegation && !apex->cut, "apex is not a cut");
-	ok(apex && apex->zone == z, "node knows its zone");
+	ok(apex && apex == &z->nodes[0], "the apex is the zone's first node");
 	ok(z->soa && z->soa == rrset(apex, DNS_TYPE_SOA), "z->soa is the apex SOA RRset");
 	ok(apex && apex->nrrsets > 0 && apex->rrsets[0].type == DNS_TYPE_SOA, "SOA is the apex's first RRset");
 	is_int(rr_count(apex, DNS_TYPE_SOA), 1, "one SOA");
@@ -376,7 +382,7 @@ static void test_static(void)
 	ok(z->has_cuts, "zone has cuts");
 	const struct zone_node *sub = find(z, "sub.mesh");
 	ok(sub && sub->delegation, "sub.mesh is a delegation");
-	ok(sub && sub->cut == sub, "a cut's own cut is itself");
+	ok(sub && sub->cut && &z->nodes[sub->cut - 1] == sub, "a cut's own cut is itself");
 	is_int(rr_count(sub, DNS_TYPE_NS), 2, "delegation NS RRset");
 	ok(has_name_rdata(sub, DNS_TYPE_NS, "ns.sub.mesh.") &&
 	   has_name_rdata(sub, DNS_TYPE_NS, "ns.other.example."), "delegation NS names");
@@ -390,15 +396,18 @@ static void test_static(void)
 	look(snap, "a.b.c.nothere.sub.mesh", &r);
 	ok(r.status == ZONE_REFERRAL && r.node == sub, "deep missing name below the cut: REFERRAL");
 	const struct zone_node *glue = find(z, "ns.sub.mesh");
-	ok(glue && glue->cut == sub && !glue->delegation, "zone_find returns the glue, under the cut");
+	ok(glue && glue->cut && &z->nodes[glue->cut - 1] == sub && !glue->delegation,
+	   "zone_find returns the glue, under the cut");
 	ok(has_a(glue, "10.0.9.53") && has_aaaa(glue, "fd00::53"), "glue A and AAAA");
 	ok(find(z, "NS.SUB.MESH") == glue, "glue found in any case");
 	const struct zone_node *deeper = find(z, "deeper.sub.mesh");
-	ok(deeper && deeper->cut == sub, "a cut below a cut: the highest one rules");
+	ok(deeper && deeper->cut && &z->nodes[deeper->cut - 1] == sub,
+	   "a cut below a cut: the highest one rules");
 	look(snap, "ns.deeper.sub.mesh", &r);
 	ok(r.status == ZONE_REFERRAL && r.node == sub, "name below both cuts: REFERRAL to the upper one");
 	const struct zone_node *lab = find(z, "far.away.lab.mesh");
-	ok(lab && lab->delegation && lab->cut == lab, "delegation two labels below ENTs");
+	ok(lab && lab->delegation && lab->cut && &z->nodes[lab->cut - 1] == lab,
+	   "delegation two labels below ENTs");
 	const struct zone_node *away = found(snap, "away.lab.mesh");
 	ok(away && !away->cut && !away->delegation && away->nrrsets == 0,
 	   "ENT above a cut is not under it");
@@ -522,7 +531,7 @@ static void test_multi_zone(void)
 		look(snap, cases[i].name, &r);
 		bool good = r.status == cases[i].st && r.zone == cases[i].zone;
 		if (good && cases[i].st == ZONE_FOUND)
-			good = r.node && r.node->zone == cases[i].zone &&
+			good = r.node && in_zone(cases[i].zone, r.node) &&
 			       (cases[i].a ? has_a(r.node, cases[i].a) : r.node == cases[i].zone->apex);
 		ok(good, "%s: right zone and status", cases[i].name);
 	}
@@ -733,7 +742,7 @@ static void test_services(void)
 				seen |= 1u << all[i]->id;
 		is_int(seen, 0xf, "service ids are 0..3, each once");
 	}
-	ok(z && n && n->zone == z, "service node's zone");
+	ok(z && n && in_zone(z, n), "service node's zone");
 
 	/* Rebuilding gives the same hash identities (sticky clients stay put). */
 	struct zone_snapshot *again = build(cfg, snap, NULL, NULL);
@@ -851,7 +860,8 @@ static void test_health(void)
 	ok(rr->rr_len[2] == 15 && c[0] == 1 && c[1] == 2 && c[2] == 4 && c[3] == 3 && c[4] == 5,
 	   "both-family schedule over every backend");
 	uint32_t zi = 9;
-	ok(zone_sid_slot(s1, h.sid[1][1][0], &zi) == found(s1, "y.b.test")->slot && zi == 1,
+	const struct zone_slot *sl = zone_sid_slot(s1, h.sid[1][1][0], &zi);
+	ok(sl && zi == 1 && sl == s1->zones[1].slots[found(s1, "y.b.test")->svc_idx],
 	   "the sid map finds a backend's service and zone");
 	ok(zone_sid_slot(s1, 999999, &zi) == NULL, "an unknown id has no service");
 
@@ -1370,7 +1380,7 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 	if (!(parity ? HAS_RD(m, DNS_TYPE_TXT, "\x03odd") : HAS_RD(m, DNS_TYPE_TXT, "\x04" "even")))
 		reader_error(r, "marker does not match the generation", gen);
 	const struct zone_node *s = found(snap, "svc.mesh");
-	if (!s || !zone_node_service(s) || zone_node_service(s)->nbackends != (parity ? 3u : 2u) || s->zone != z)
+	if (!s || !zone_node_service(s) || zone_node_service(s)->nbackends != (parity ? 3u : 2u) || !in_zone(z, s))
 		reader_error(r, "service does not match the generation", gen);
 	else if (!addr_is(&zone_node_service(s)->backends[zone_node_service(s)->nbackends - 1], AF_INET,
 	                  parity ? "10.0.0.3" : "10.0.0.2"))
@@ -1391,7 +1401,7 @@ static void reader_check(struct reader *r, const struct zone_snapshot *snap)
 			continue;
 		const struct zone_node *n = &z->nodes[(z->table[i] & ~z->tagmask) - 1];
 		nodes++;
-		if (n->zone != z || zone_find(z, n->name, n->namelen) != n)
+		if (!in_zone(z, n) || zone_find(z, n->name, n->namelen) != n)
 			reader_error(r, "table entry", gen);
 	}
 	/* mesh, marker, a.b.c, b.c, c, svc; in svc's block: svc itself,
@@ -1493,6 +1503,7 @@ static const char lookup_yaml[] =
 	"      - {name: sub, type: NS, data: ns.sub}\n"
 	"      - {name: ns.sub, type: A, data: 10.0.9.53}\n"
 	"      - {name: x.web, type: TXT, data: below-web}\n"
+	"      - {name: a-label-long-enough-to-live-apart, type: TXT, data: long}\n"
 	"    services:\n"
 	"      - name: api\n"
 	"        ports: {http: 80}\n"
@@ -1539,6 +1550,12 @@ static void test_lookup_top_down(void)
 	   "below a cut: a referral to the cut");
 	look(snap, "ns.sub.mesh", &r);
 	is_int(r.status, ZONE_REFERRAL, "glue below a cut: a referral");
+	n = found(snap, "a-label-long-enough-to-live-apart.mesh");
+	ok(n && zone_node_rrset(n, DNS_TYPE_TXT) && n->name != n->inline_name &&
+	   n->namelen > ZONE_NODE_INLINE, "a long name is found, its bytes outside the node");
+	ok(found(snap, "A-LABEL-LONG-ENOUGH-TO-LIVE-APART.mesh") == n, "... in any case");
+	n = found(snap, "api.mesh");
+	ok(n && n->name == n->inline_name, "a short name lives in its node");
 	n = found(snap, "svc.team.mesh");
 	ok(n && n->kind == ZONE_NODE_SERVICE, "a two-label service is found");
 	n = found(snap, "team.mesh");
