@@ -754,6 +754,18 @@ out:
 	return out;
 }
 
+/* A query that found a service reads its block next: the head, the
+ * backends right after it, and for a name below it the table and nodes.
+ * Asking for the first lines at once lets their cache misses overlap
+ * instead of following one another (a miss costs more than the query's
+ * own work at a million names). Prefetches never fault. */
+static inline void block_prefetch(const struct zone_service *svc)
+{
+	const char *p = (const char *)svc;
+	for (int i = 0; i < 12; i++)
+		__builtin_prefetch(p + 64 * i);
+}
+
 /* The node named exactly name inside svc's block, or NULL. */
 static const struct zone_node *block_find(const struct zone_service *svc, const uint8_t *name,
                                           size_t len)
@@ -1187,6 +1199,8 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 				res->node = &best->nodes[n->cut - 1];
 				return;
 			}
+			if (n->kind == ZONE_NODE_SERVICE)
+				block_prefetch(zone_node_service(n));
 			if (nl == 0) {
 				res->status = ZONE_FOUND;
 				res->node = n;
