@@ -1035,7 +1035,8 @@ static bool apply_etcd(struct live *l)
 		struct zone_result r;
 		zone_lookup(snap, ch.owner[i], ch.ownerlen[i], &r);
 		if (r.status == ZONE_NOTAUTH ||
-		    (r.status == ZONE_FOUND && r.node->kind == ZONE_NODE_PLAIN && r.node->nrrsets))
+		    (r.status == ZONE_FOUND && ((r.node->kind == ZONE_NODE_PLAIN && r.node->nrrsets) ||
+		                                r.node->kind == ZONE_NODE_TARGET)))
 			continue;             /* outside our zones, or static records: not served */
 		if (r.status != ZONE_FOUND || r.node->kind != ZONE_NODE_SERVICE ||
 		    !wire_name_equal(r.node->name, r.node->namelen, ch.owner[i], ch.ownerlen[i])) {

@@ -241,6 +241,25 @@ static void addl_from_rrset(struct answer *a, const struct zone_rrset *rs)
 	}
 }
 
+/* The address record of a backend's target name (a ZONE_NODE_TARGET) as
+ * one unit of sec, if qtype (0: any address type) asks for it. Returns
+ * whether it matched. */
+static bool put_target(struct answer *a, enum section sec, const struct zone_node *n,
+                       const uint8_t *owner, size_t ownerlen, uint16_t qtype)
+{
+	const struct zone_service *svc = zone_node_service(n);
+	const struct zone_backend *b = &svc->backends[n->port_idx];
+	uint16_t type = b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
+	if (qtype && qtype != type && qtype != DNS_TYPE_ANY)
+		return false;
+	if (a->full)
+		return true;
+	struct wire_mark m = unit_begin(a);
+	put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, b->family == AF_INET ? 4 : 16);
+	unit_end(a, m, sec, 1);
+	return true;
+}
+
 /* A and AAAA of the queued names that we are authoritative for (or hold as
  * glue below a cut). Each name's addresses are one unit. */
 static void put_additional(struct answer *a, const struct zone_snapshot *snap)
@@ -257,6 +276,10 @@ static void put_additional(struct answer *a, const struct zone_snapshot *snap)
 			continue;
 		if (n->kind == ZONE_NODE_SERVICE)
 			continue; /* service names in NS/MX targets: not glue material */
+		if (n->kind == ZONE_NODE_TARGET) {
+			put_target(a, SEC_ADDITIONAL, n, n->name, n->namelen, 0);
+			continue;
+		}
 		const struct zone_rrset *v4 = zone_node_rrset(n, DNS_TYPE_A);
 		const struct zone_rrset *v6 = zone_node_rrset(n, DNS_TYPE_AAAA);
 		if (v4)
@@ -464,6 +487,8 @@ static bool answer_node(struct query_worker *qw, struct answer *a, const struct 
 		}
 		return a->count[SEC_ANSWER] != before || a->tc;
 	}
+	if (n->kind == ZONE_NODE_TARGET)
+		return put_target(a, SEC_ANSWER, n, owner, ownerlen, qtype) || a->tc;
 	if (n->kind == ZONE_NODE_SRV) {
 		if (qtype != DNS_TYPE_SRV && qtype != DNS_TYPE_ANY)
 			return false;

@@ -1111,6 +1111,17 @@ static unsigned apply_one_service(struct overlay *o, const struct update_ops *uo
 				blk = NULL;
 			}
 		}
+		/* A target name holds its backend's address: any zone name there clashes. */
+		for (unsigned k = 0; blk && k < blk->nbackends; k++) {
+			const struct zone_backend *be = &blk->backends[k];
+			if (be->target_first && zone_find(zone, be->target, be->targetlen)) {
+				char txt[DNS_NAME_MAX * 4 + 1];
+				wire_name_to_text(be->target, be->targetlen, txt, sizeof(txt));
+				snprintf(err, sizeof(err), "%.400s clashes with other data", txt);
+				zone_block_free(blk);
+				blk = NULL;
+			}
+		}
 		if (!blk) {
 			log_info("update refused: %s", err);
 			rc = DNS_RCODE_REFUSED;

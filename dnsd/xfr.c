@@ -337,8 +337,16 @@ static void render_nodes(const struct zone_node *nodes, uint32_t first, uint32_t
 			}
 			if (svc->nports)
 				render_srv(node, svc, -1, idx, fn, arg);
-			/* Its block's names (node 0 is the owner itself). */
+			/* Its block's names (node 0 is the owner itself), then each
+			 * target name's address, whatever the backend's state. */
 			render_nodes(svc->nodes, 1, svc->nnodes, idx, fn, arg);
+			for (unsigned i = 0; i < svc->nbackends; i++) {
+				const struct zone_backend *b = &svc->backends[i];
+				if (b->target_first)
+					fn(arg, b->target, b->targetlen,
+					   b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, svc->ttl, b->addr,
+					   b->family == AF_INET ? 4 : 16);
+			}
 		} else if (node->kind == ZONE_NODE_SRV) {
 			render_srv(node, zone_node_service(node), (int)node->port_idx, idx, fn, arg);
 		}

@@ -382,10 +382,25 @@ out:
  * before the services), so a backend costs no name of its own. */
 /* bes: the backends' array, allocated by the caller right after s (an
  * answer reads s and then the backends: adjacent lines). */
-static int copy_service(struct arena *a, const struct zone_node *nodes, const struct cfg_service *cs,
+static int copy_service(struct arena *a, const struct builder *b, const struct cfg_service *cs,
                         const uint32_t *target, struct zone_service *s, struct zone_backend *bes,
                         struct build_ctx *bc, size_t si, uint32_t id)
 {
+	/* The target names first, right after the backends (an SRV answer
+	 * reads both): once per name, shared by the backends that have it. */
+	for (size_t i = 0; i < cs->nbackends; i++) {
+		const struct bnode *tn = &b->nodes[target[i]];
+		if (tn->t_be != i + 1) {
+			bes[i].target = bes[tn->t_be - 1].target;
+			bes[i].targetlen = tn->namelen;
+			continue;
+		}
+		bes[i].target = arena_bytes(a, bn_name(b, tn), tn->namelen);
+		bes[i].targetlen = tn->namelen;
+		bes[i].target_first = true;
+		if (!bes[i].target)
+			return -1;
+	}
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;
 	s->ttl = cs->ttl;
@@ -421,9 +436,6 @@ static int copy_service(struct arena *a, const struct zone_node *nodes, const st
 		for (int k = 0; k < 16; k++)
 			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
 		zb->hkey = mix64(hk ^ cb->port);
-		const struct zone_node *tn = &nodes[target[i]];
-		zb->target = tn->name;
-		zb->targetlen = tn->namelen;
 		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
 		zb->source = cb->source;
 		zb->src_key = cb->src_key ? arena_bytes(a, cb->src_key, strlen(cb->src_key) + 1) : NULL;
@@ -478,56 +490,69 @@ static uint32_t table_tagmask(size_t n)
 /* Copies the builder's nodes, their names and table into a: for a zone
  * (zone set) or a service's block (svc set: SRV nodes answer for it). */
 static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
-                      const struct zone_service *svc, struct zone_node **nodesp,
+                      const struct zone_service *svc, struct zone_node **nodesp, uint32_t *nnodesp,
                       const uint32_t **tablep, uint32_t *maskp, uint32_t *tagmaskp)
 {
+	/* In a block, the backends' target names get no node: their table
+	 * entries point at the backend (index nnodes + backend index). */
+	size_t nn = 0, nbe = svc ? svc->nbackends : 0;
+	for (size_t i = 0; i < b->n; i++)
+		nn += !(svc && b->nodes[i].t_be);
 	size_t tsize = 16;
 	while (tsize < b->n * 2)
 		tsize *= 2;
-	uint32_t tagmask = table_tagmask(b->n);
+	uint32_t tagmask = table_tagmask(nn + nbe);
 	/* A zone's nodes one per cache line, so a lookup touches one line per
 	 * node. A service's block stays packed: it is small, and sized to fit
 	 * by a first layout whose addresses differ. */
 	size_t align = svc ? 8 : 64;
 	uint32_t *table = arena_alloc_aligned(a, tsize * sizeof(*table), align);
-	struct zone_node *nodes = arena_alloc_aligned(a, b->n * sizeof(*nodes), align);
+	struct zone_node *nodes = arena_alloc_aligned(a, nn * sizeof(*nodes), align);
 	/* Short names live in their node; the others in one block. */
 	size_t long_len = 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (b->nodes[i].namelen > ZONE_NODE_INLINE)
+		if (b->nodes[i].namelen > ZONE_NODE_INLINE && !(svc && b->nodes[i].t_be))
 			long_len += b->nodes[i].namelen;
 	uint8_t *names = long_len ? arena_alloc_aligned(a, long_len, 1) : NULL;
-	if (!table || !nodes || (long_len && !names))
+	if (!table || (nn && !nodes) || (long_len && !names))
 		return -1;
 	(void)z;
+	size_t k = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct bnode *bn = &b->nodes[i];
-		struct zone_node *zn = &nodes[i];
 		const uint8_t *src = b->names + bn->name_off;
-		if (bn->namelen <= ZONE_NODE_INLINE) {
-			memcpy(zn->inline_name, src, bn->namelen);
-			zn->name = zn->inline_name;
+		uint32_t entry;
+		if (svc && bn->t_be) {
+			entry = (uint32_t)(nn + bn->t_be - 1) + 1;
 		} else {
-			memcpy(names, src, bn->namelen);
-			zn->name = names;
-			names += bn->namelen;
+			struct zone_node *zn = &nodes[k];
+			if (bn->namelen <= ZONE_NODE_INLINE) {
+				memcpy(zn->inline_name, src, bn->namelen);
+				zn->name = zn->inline_name;
+			} else {
+				memcpy(names, src, bn->namelen);
+				zn->name = names;
+				names += bn->namelen;
+			}
+			zn->namelen = bn->namelen;
+			zn->kind = bn->kind;
+			if (bn->kind == ZONE_NODE_SRV) {
+				zn->svc = svc;
+				zn->port_idx = bn->port_idx;
+			}
+			int r = copy_rrsets(a, b, bn, zn);
+			if (r != 0)
+				return r;
+			entry = (uint32_t)++k;
 		}
-		zn->namelen = bn->namelen;
-		zn->kind = bn->kind;
-		if (bn->kind == ZONE_NODE_SRV) {
-			zn->svc = svc;
-			zn->port_idx = bn->port_idx;
-		}
-		int r = copy_rrsets(a, b, bn, zn);
-		if (r != 0)
-			return r;
-		uint64_t hv = name_hash(b->key, zn->name, zn->namelen);
+		uint64_t hv = name_hash(b->key, src, bn->namelen);
 		size_t h = hv & (tsize - 1);
 		while (table[h])
 			h = (h + 1) & (tsize - 1);
-		table[h] = ((uint32_t)(hv >> 32) & tagmask) | ((uint32_t)i + 1);
+		table[h] = ((uint32_t)(hv >> 32) & tagmask) | entry;
 	}
 	*nodesp = nodes;
+	*nnodesp = (uint32_t)nn;
 	*tablep = table;
 	*maskp = (uint32_t)(tsize - 1);
 	*tagmaskp = tagmask;
@@ -695,10 +720,9 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 			}
 			continue;
 		}
+		/* Its A/AAAA is the backend's address, read from the backend:
+		 * the name gets a table entry, no node and no RRset. */
 		tn->t_be = (uint32_t)bi + 1;
-		if (b_add(&b, tn, cb->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, cs->ttl, cb->addr,
-		          (uint16_t)alen) == -1)
-			goto oom;
 	}
 	/* The block is laid out twice: in a scratch arena to learn its exact
 	 * size (alignment included), then in one heap block of that size, so
@@ -709,7 +733,7 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	struct zone_block *blk = NULL;
 	struct zone_node *nodes;
 	const uint32_t *table;
-	uint32_t mask, tagmask;
+	uint32_t mask, tagmask, nnodes;
 	for (int pass = 0; pass < 2; pass++) {
 		struct arena *into = scratch;
 		if (pass == 1) {
@@ -724,19 +748,19 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 		if (!blk || !bes)
 			goto oom;
 		blk->arena = into;
-		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &table, &mask, &tagmask);
+		/* The sizing pass asks no state ids: they change no size. */
+		struct build_ctx bc = { .states = states, .sid = pass ? sid : NULL, .sarg = sarg,
+			                .zi = zi };
+		if (copy_service(into, &b, cs, b.target, &blk->svc, bes, &bc, si, id) == -1)
+			goto oom;
+		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &nnodes, &table, &mask, &tagmask);
 		if (r == -1)
 			goto oom;
 		if (r < 0)
 			goto out;
-		/* The sizing pass asks no state ids: they change no size. */
-		struct build_ctx bc = { .states = states, .sid = pass ? sid : NULL, .sarg = sarg,
-			                .zi = zi };
-		if (copy_service(into, nodes, cs, b.target, &blk->svc, bes, &bc, si, id) == -1)
-			goto oom;
 	}
 	blk->svc.nodes = nodes;
-	blk->svc.nnodes = (uint32_t)b.n;
+	blk->svc.nnodes = nnodes;
 	blk->svc.table = table;
 	blk->svc.mask = mask;
 	blk->svc.tagmask = tagmask;
@@ -766,16 +790,39 @@ static inline void block_prefetch(const struct zone_service *svc)
 		__builtin_prefetch(p + 64 * i);
 }
 
-/* The node named exactly name inside svc's block, or NULL. */
+/* The node named exactly name inside svc's block, or NULL. A backend's
+ * target name has no node: it is made in *tnode. */
 static const struct zone_node *block_find(const struct zone_service *svc, const uint8_t *name,
-                                          size_t len)
+                                          size_t len, struct zone_node *tnode)
 {
 	if (!svc->table)
 		return NULL;
-	const struct zone_node *n = table_find(svc->hash_key, svc->mask, svc->tagmask, svc->table,
-	                                       svc->nodes, name, len);
-	/* Node 0 is the owner itself: the zone's node answers for it. */
-	return n == svc->nodes ? NULL : n;
+	uint64_t hv = name_hash(svc->hash_key, name, len);
+	uint32_t tag = (uint32_t)(hv >> 32) & svc->tagmask;
+	for (size_t h = hv & svc->mask;; h = (h + 1) & svc->mask) {
+		uint32_t e = svc->table[h];
+		if (!e)
+			return NULL;
+		if ((e & svc->tagmask) != tag)
+			continue;
+		uint32_t i = (e & ~svc->tagmask) - 1;
+		if (i < svc->nnodes) {
+			const struct zone_node *n = &svc->nodes[i];
+			if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
+				return i == 0 ? NULL : n;  /* node 0: the owner, the zone's node answers */
+			continue;
+		}
+		const struct zone_backend *b = &svc->backends[i - svc->nnodes];
+		if (b->targetlen == len && wire_name_equal(b->target, b->targetlen, name, len)) {
+			memset(tnode, 0, sizeof(*tnode));
+			tnode->name = b->target;
+			tnode->namelen = b->targetlen;
+			tnode->kind = ZONE_NODE_TARGET;
+			tnode->svc = svc;
+			tnode->port_idx = (uint16_t)(i - svc->nnodes);
+			return tnode;
+		}
+	}
 }
 
 static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
@@ -886,8 +933,8 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		goto oom;
 	struct zone_node *nodes;
 	const uint32_t *table;
-	uint32_t mask, tagmask;
-	int r = emit_nodes(a, &b, z, NULL, &nodes, &table, &mask, &tagmask);
+	uint32_t mask, tagmask, nnodes;
+	int r = emit_nodes(a, &b, z, NULL, &nodes, &nnodes, &table, &mask, &tagmask);
 	if (r == -1)
 		goto oom;
 	if (r < 0)
@@ -953,6 +1000,19 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 			           bn->kind != ZONE_NODE_PLAIN)) {
 				char txt[DNS_NAME_MAX * 4 + 1];
 				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
+				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
+				        txt);
+				free(below);
+				goto out;
+			}
+		}
+		/* A backend's target name holds its address: any zone name
+		 * there clashes. */
+		for (unsigned k = 0; k < svc->nbackends; k++) {
+			const struct zone_backend *be = &svc->backends[k];
+			if (be->target_first && zone_find(z, be->target, be->targetlen)) {
+				char txt[DNS_NAME_MAX * 4 + 1];
+				wire_name_to_text(be->target, be->targetlen, txt, sizeof(txt));
 				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
 				        txt);
 				free(below);
@@ -1209,7 +1269,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			if (n->kind == ZONE_NODE_SERVICE) {
 				if (n->names_below)
 					break;
-				const struct zone_node *bn = block_find(zone_node_service(n), name, len);
+				const struct zone_node *bn = block_find(zone_node_service(n), name, len, &res->tnode);
 				res->status = bn ? ZONE_FOUND : ZONE_NXDOMAIN;
 				res->node = bn;
 				return;
@@ -1249,7 +1309,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			return;
 		}
 		if (n->kind == ZONE_NODE_SERVICE) {
-			const struct zone_node *bn = block_find(zone_node_service(n), name, len);
+			const struct zone_node *bn = block_find(zone_node_service(n), name, len, &res->tnode);
 			if (bn) {
 				res->status = ZONE_FOUND;
 				res->node = bn;

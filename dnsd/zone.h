@@ -51,6 +51,8 @@ struct zone_backend {
 	uint16_t port;                /* 0: the service's port */
 	uint16_t priority;
 	uint16_t addr_first;          /* index of the first backend with this address */
+	bool target_first;            /* the first backend with its target name: that
+	                               * name's A/AAAA (transfers render it once) */
 };
 
 struct zone_service {
@@ -59,7 +61,9 @@ struct zone_service {
 	 * their empty non-terminals), found by zone_lookup through the
 	 * service: a service is a block of its own (below), so changing its
 	 * backends rebuilds it alone. */
-	const uint32_t *table;        /* node index + 1 | hash tag (zone.c), 0: empty */
+	const uint32_t *table;        /* index + 1 | hash tag (zone.c), 0: empty; an index
+	                               * from nnodes on is backend index - nnodes: the
+	                               * backend's target name */
 	uint32_t mask;
 	uint32_t tagmask;
 	uint64_t hash_key;
@@ -115,6 +119,12 @@ enum zone_node_kind {
 	ZONE_NODE_PLAIN = 0,          /* static RRsets only (maybe none: empty non-terminal) */
 	ZONE_NODE_SERVICE,            /* A/AAAA/SRV made per query from svc */
 	ZONE_NODE_SRV,                /* _port._proto.<service>: SRV of one port */
+	/* A backend's target name (<name>.<service>): its A or AAAA is the
+	 * backend's address. Targets have no node in their block (a million
+	 * of them would be 64 bytes each plus an RRset): only a lookup result
+	 * holds one (zone_result.tnode), with svc and port_idx, the index of
+	 * the first backend of that name. */
+	ZONE_NODE_TARGET,
 };
 
 struct zone;
@@ -208,7 +218,8 @@ enum zone_status {
 struct zone_result {
 	enum zone_status status;
 	const struct zone *zone;
-	const struct zone_node *node;
+	const struct zone_node *node;     /* may be &tnode: valid while the result is */
+	struct zone_node tnode;           /* a ZONE_NODE_TARGET found */
 };
 
 /* The state id of backend bi of service si of zone zi (indexes into cfg),
