@@ -1342,8 +1342,17 @@ static int item_svc_name(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	const char *text = scalar(c, n, it->key, "a name");
 	if (!text)
 		return -1;
-	if (name_parse(c, n, it->key, text, z->origin, z->originlen, s->owner, &s->ownerlen) == -1)
+	uint8_t owner[DNS_NAME_MAX];
+	size_t ownerlen;
+	if (name_parse(c, n, it->key, text, z->origin, z->originlen, owner, &ownerlen) == -1)
 		return -1;
+	uint8_t *own = malloc(ownerlen);
+	if (!own)
+		return fail(c, n, "out of memory");
+	memcpy(own, owner, ownerlen);
+	free(s->owner);
+	s->owner = own;
+	s->ownerlen = ownerlen;
 	if (!wire_name_is_subdomain(s->owner, s->ownerlen, z->origin, z->originlen))
 		return fail(c, n, "name: service '%.*s' is outside zone %s", CFG_QUOTE, text,
 		            zone_text(z, zt, sizeof(zt)));
@@ -3398,6 +3407,7 @@ void config_service_clear(struct cfg_service *s)
 		backend_check_free(&s->backends[k]);
 	}
 	free(s->name);
+	free(s->owner);
 	free(s->ports);
 	free(s->backends);
 	free(s->name_pool);
@@ -3420,6 +3430,11 @@ int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
 	*dst = *src;
 	dst->name_pool = NULL;        /* the copy's names are its own */
 	dst->name = dup_or_null(src->name, &oom);
+	dst->owner = NULL;
+	if (src->owner && !(dst->owner = malloc(src->ownerlen ? src->ownerlen : 1)))
+		oom = true;
+	else if (src->owner)
+		memcpy(dst->owner, src->owner, src->ownerlen);
 	dst->check.path = dup_or_null(src->check.path, &oom);
 	dst->check.host = dup_or_null(src->check.host, &oom);
 	dst->ports = calloc(src->nports ? src->nports : 1, sizeof(*dst->ports));

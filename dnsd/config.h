@@ -95,7 +95,8 @@ enum cfg_source { CFG_SRC_YAML = 0, CFG_SRC_UPDATE, CFG_SRC_ETCD };
 struct cfg_service {
 	char *name;                   /* single label relative to the zone, or
 	                               * a relative multi-label name */
-	uint8_t owner[DNS_NAME_MAX];  /* absolute wire name */
+	uint8_t *owner;               /* absolute wire name, ownerlen bytes (malloc'd:
+	                               * 100k services do not carry 255 bytes each) */
 	size_t ownerlen;
 	uint32_t ttl;                 /* default: the zone's ttl */
 	bool ttl_auto;                /* ttl: auto, from the checks' interval x fall */

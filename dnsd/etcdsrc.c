@@ -641,9 +641,11 @@ static long add_service(struct cfg_zone *z, size_t *cap, const uint8_t *owner, s
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(text);
 	s->check.path = strdup("/");
-	if (!s->name || !s->check.path) {
+	s->owner = malloc(len);
+	if (!s->name || !s->check.path || !s->owner) {
 		free(s->name);
 		free(s->check.path);
+		free(s->owner);
 		return -1;
 	}
 	memcpy(s->owner, owner, len);
