@@ -43,6 +43,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -763,43 +764,72 @@ def run_server(srv, qfile, a, say, first=True):
 
 # ---------------------------------------------------------------- scaling
 
-def scale_run(tmp, env, names, a, say):
-    """dnsd with names/5 services x 3 backends, checks off: CPU/query, RSS."""
-    nsvc = max(1, names // 5)
-    data = zone_data(nsvc, 3, short=True)
-    qfile = Path(tmp) / ("q-scale-%d" % names)
-    write_queries(qfile, nsvc, a.qlimit)
-    srv = Dnsd(tmp, free_port(), env, name="dnsd-%dnames" % names, data=data,
-               check="{type: none}", compact=True)
-    out = dict(names=names, services=nsvc, backends=nsvc * 3, status="ok")
-    if srv.missing():
-        out.update(status="skipped", reason=srv.missing())
-        return out
+def scale_runs(tmp, env, sizes, a, say):
+    """dnsd with names/5 services x 3 backends per size, checks off, all
+    started first and then measured in a.rounds interleaved rounds (the
+    VM's speed drifts: a ratio is only fair within one round). Per size:
+    median CPU/query, and x_first, the median of the same-round ratios to
+    the first (smallest) size."""
+    servers = []
+    outs = []
     try:
-        argv = srv.argv()
-        why = srv.too_big()
-        if why:
-            out.update(status="skipped", reason=why)
-            say("%s: skipped: %s" % (srv.name, why))
-            return out
-        t0 = now()
-        srv.proc = spawn(argv, srv.log, SERVER_CPU)
-        if wait_answer(srv, limit=a.scale_start_max) is None:
-            rc = srv.proc.poll()
-            out.update(status="skipped", reason="no answer within %ds%s" % (
-                a.scale_start_max, "" if rc is None else " (exited %d)" % rc))
-            say("%s: skipped: %s\n%s" % (srv.name, out["reason"], tail(srv.log)))
-            return out
-        out["start_s"] = round(now() - t0, 2)
-        c = measure_cpu(srv, qfile, a.secs, a.rate, 0)
-        out.update(us_user=c.get("us_user"), us_sys=c.get("us_sys"),
-                   us_total=c.get("us_total"), rss_kb=c["rss_kb"],
-                   completed=c["dnsperf"].get("completed"), sent=c["dnsperf"].get("sent"))
-        say("scale %d names: start %.1f s, %s us/q, RSS %d MB" % (
-            names, out["start_s"], out["us_total"], out["rss_kb"] // 1024))
+        for names in sizes:
+            nsvc = max(1, names // 5)
+            data = zone_data(nsvc, 3, short=True)
+            qfile = Path(tmp) / ("q-scale-%d" % names)
+            write_queries(qfile, nsvc, a.qlimit)
+            srv = Dnsd(tmp, free_port(), env, name="dnsd-%dnames" % names, data=data,
+                       check="{type: none}", compact=True)
+            out = dict(names=names, services=nsvc, backends=nsvc * 3, status="ok", rounds=[])
+            outs.append(out)
+            if srv.missing():
+                out.update(status="skipped", reason=srv.missing())
+                continue
+            argv = srv.argv()
+            why = srv.too_big()
+            if why:
+                out.update(status="skipped", reason=why)
+                say("%s: skipped: %s" % (srv.name, why))
+                continue
+            t0 = now()
+            srv.proc = spawn(argv, srv.log, SERVER_CPU)
+            servers.append(srv)
+            if wait_answer(srv, limit=a.scale_start_max) is None:
+                rc = srv.proc.poll()
+                out.update(status="skipped", reason="no answer within %ds%s" % (
+                    a.scale_start_max, "" if rc is None else " (exited %d)" % rc))
+                say("%s: skipped: %s\n%s" % (srv.name, out["reason"], tail(srv.log)))
+                continue
+            out["start_s"] = round(now() - t0, 2)
+            out["srv"], out["qfile"] = srv, qfile
+        for rnd in range(a.rounds):
+            for out in outs:
+                if out["status"] != "ok":
+                    continue
+                c = measure_cpu(out["srv"], out["qfile"], a.secs, a.rate, 0)
+                out["rounds"].append(c)
+                say("scale %d names, round %d: %s us/q, RSS %d MB" % (
+                    out["names"], rnd + 1, c.get("us_total"), c["rss_kb"] // 1024))
     finally:
-        srv.stop()
-    return out
+        for srv in servers:
+            srv.stop()
+    first = outs[0] if outs and outs[0]["status"] == "ok" else None
+    for out in outs:
+        out.pop("srv", None)
+        out.pop("qfile", None)
+        rs = [r for r in out.pop("rounds") if r.get("us_total")]
+        if out["status"] != "ok" or not rs:
+            continue
+        med = lambda k: round(statistics.median(r[k] for r in rs), 3)
+        out.update(us_total=med("us_total"), us_user=med("us_user"), us_sys=med("us_sys"),
+                   rss_kb=max(r["rss_kb"] for r in rs),
+                   us_rounds=[r["us_total"] for r in rs])
+        if first is not None and first.get("us_rounds"):
+            ratios = [x / y for x, y in zip(out["us_rounds"], first["us_rounds"]) if y]
+            out["x_first"] = round(statistics.median(ratios), 2) if ratios else None
+        say("scale %d names: start %.1f s, %s us/q (median of %d), RSS %d MB" % (
+            out["names"], out["start_s"], out["us_total"], len(rs), out["rss_kb"] // 1024))
+    return outs
 
 
 def big_run(tmp, env, nsvc, nbe, say, limit, reloads=2):
@@ -941,15 +971,20 @@ def table(results, scale, big, null_total, a):
     if scale:
         lines.append("")
         lines.append("dnsd scaling (services x 3 backends, check none), at %d qps:" % a.rate)
-        lines.append("%-10s %9s %9s %8s %8s %8s %8s %8s" % (
-            "names", "services", "backends", "us/q", "user", "sys", "RSS MB", "start s"))
+        lines.append("(%d interleaved rounds; x first: median of the same-round ratios to "
+                     "the first size)" % a.rounds)
+        lines.append("%-10s %9s %9s %8s %8s %8s %8s %8s %8s" % (
+            "names", "services", "backends", "us/q", "x first", "user", "sys", "RSS MB",
+            "start s"))
         for s in scale:
-            if s["status"] != "ok":
-                lines.append("%-10d %s: %s" % (s["names"], s["status"], s.get("reason", "")))
+            if s["status"] != "ok" or "us_total" not in s:
+                lines.append("%-10d %s: %s" % (s["names"], s["status"],
+                                                s.get("reason", "no round measured")))
                 continue
-            lines.append("%-10d %9d %9d %8s %8s %8s %8.1f %8.1f" % (
+            lines.append("%-10d %9d %9d %8s %8s %8s %8s %8.1f %8.1f" % (
                 s["names"], s["services"], s["backends"], fmt(s["us_total"]),
-                fmt(s["us_user"]), fmt(s["us_sys"]), s["rss_kb"] / 1024, s["start_s"]))
+                fmt(s.get("x_first")), fmt(s["us_user"]), fmt(s["us_sys"]),
+                s["rss_kb"] / 1024, s["start_s"]))
     if big:
         lines.append("")
         if big["status"] != "ok":
@@ -1096,8 +1131,8 @@ def main(argv=None):
                         write_queries(qf, 3334, a.qlimit)
                 per.setdefault(n, []).append(run_server(srv, qf, a, say, first=rnd == 0))
         results = [merge_rounds(rs, per.get("null")) for rs in per.values()]
-        for names_n in scale_sizes:
-            scale.append(scale_run(tmp, env, names_n, a, say))
+        if scale_sizes:
+            scale = scale_runs(tmp, env, scale_sizes, a, say)
         if big_spec:
             s, b = big_spec.lower().split("x")
             big = big_run(tmp, env, int(s), int(b), say, a.scale_start_max)
