@@ -515,7 +515,8 @@ static int name_prepend(uint8_t out[DNS_NAME_MAX], size_t *outlen, const char *l
 		return -1;
 	out[0] = (uint8_t)llen;
 	memcpy(out + 1, label, llen);
-	memcpy(out + 1 + llen, parent, plen);
+	if (plen)                     /* a service's owner is NULL until its name is read */
+		memcpy(out + 1 + llen, parent, plen);
 	*outlen = 1 + llen + plen;
 	wire_name_lower(out, *outlen);
 	return 0;
