@@ -1099,28 +1099,14 @@ static unsigned apply_one_service(struct overlay *o, const struct update_ops *uo
 	if (rc == DNS_RCODE_NOERROR) {
 		struct zone_service *blk = zone_block_build(&tz, &ns, 0, NULL, NULL, NULL, 0, 0, err,
 		                                            sizeof(err));
-		for (uint32_t k = 1; blk && k < blk->nnodes; k++) {
-			const struct zone_node *bn = &blk->nodes[k];
-			const struct zone_node *zn = zone_find(zone, bn->name, bn->namelen);
-			if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
-			           bn->kind != ZONE_NODE_PLAIN)) {
-				char txt[DNS_NAME_MAX * 4 + 1];
-				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
-				snprintf(err, sizeof(err), "%.400s clashes with other data", txt);
-				zone_block_free(blk);
-				blk = NULL;
-			}
-		}
-		/* A target name holds its backend's address: any zone name there clashes. */
-		for (unsigned k = 0; blk && k < blk->nbackends; k++) {
-			const struct zone_backend *be = &blk->backends[k];
-			if (be->target_first && zone_find(zone, be->target, be->targetlen)) {
-				char txt[DNS_NAME_MAX * 4 + 1];
-				wire_name_to_text(be->target, be->targetlen, txt, sizeof(txt));
-				snprintf(err, sizeof(err), "%.400s clashes with other data", txt);
-				zone_block_free(blk);
-				blk = NULL;
-			}
+		size_t clen;
+		const uint8_t *clash = blk ? zone_block_clash(zone, blk, &clen) : NULL;
+		if (clash) {
+			char txt[DNS_NAME_MAX * 4 + 1];
+			wire_name_to_text(clash, clen, txt, sizeof(txt));
+			snprintf(err, sizeof(err), "%.400s clashes with other data", txt);
+			zone_block_free(blk);
+			blk = NULL;
 		}
 		if (!blk) {
 			log_info("update refused: %s", err);

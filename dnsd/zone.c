@@ -825,6 +825,30 @@ static const struct zone_node *block_find(const struct zone_service *svc, const 
 	}
 }
 
+const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service *svc, size_t *len)
+{
+	/* Empty non-terminals on both sides are fine. */
+	for (uint32_t k = 1; k < svc->nnodes; k++) {
+		const struct zone_node *bn = &svc->nodes[k];
+		const struct zone_node *zn = zone_find(z, bn->name, bn->namelen);
+		if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
+		           bn->kind != ZONE_NODE_PLAIN)) {
+			*len = bn->namelen;
+			return bn->name;
+		}
+	}
+	/* A backend's target name holds its address: any zone name there
+	 * clashes. */
+	for (unsigned k = 0; k < svc->nbackends; k++) {
+		const struct zone_backend *be = &svc->backends[k];
+		if (be->target_first && zone_find(z, be->target, be->targetlen)) {
+			*len = be->targetlen;
+			return be->target;
+		}
+	}
+	return NULL;
+}
+
 static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t serial,
                       struct zone *z, struct build_ctx *bc, char *err, size_t errlen)
 {
@@ -993,31 +1017,14 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 		if (!below[si])
 			continue;
 		const struct zone_service *svc = registry_slot_next(slots[si]);
-		for (uint32_t k = 1; k < svc->nnodes; k++) {
-			const struct zone_node *bn = &svc->nodes[k];
-			const struct zone_node *zn = zone_find(z, bn->name, bn->namelen);
-			if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
-			           bn->kind != ZONE_NODE_PLAIN)) {
-				char txt[DNS_NAME_MAX * 4 + 1];
-				wire_name_to_text(bn->name, bn->namelen, txt, sizeof(txt));
-				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
-				        txt);
-				free(below);
-				goto out;
-			}
-		}
-		/* A backend's target name holds its address: any zone name
-		 * there clashes. */
-		for (unsigned k = 0; k < svc->nbackends; k++) {
-			const struct zone_backend *be = &svc->backends[k];
-			if (be->target_first && zone_find(z, be->target, be->targetlen)) {
-				char txt[DNS_NAME_MAX * 4 + 1];
-				wire_name_to_text(be->target, be->targetlen, txt, sizeof(txt));
-				set_err(&b, "service %s: %s clashes with other data", cz->services[si].name,
-				        txt);
-				free(below);
-				goto out;
-			}
+		size_t clen;
+		const uint8_t *clash = zone_block_clash(z, svc, &clen);
+		if (clash) {
+			char txt[DNS_NAME_MAX * 4 + 1];
+			wire_name_to_text(clash, clen, txt, sizeof(txt));
+			set_err(&b, "service %s: %s clashes with other data", cz->services[si].name, txt);
+			free(below);
+			goto out;
 		}
 	}
 	free(below);

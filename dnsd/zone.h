@@ -285,6 +285,11 @@ size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend 
 /* Looks up an absolute wire name (any case). Never allocates. */
 void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t len,
                  struct zone_result *res);
+/* A name of svc's block that z also has with data on either side (a
+ * static record at a backend's target name, a service named like
+ * another's backend), with *len, or NULL: a block must not be served
+ * beside such a name. */
+const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service *svc, size_t *len);
 /* The node named exactly name in z (glue under cuts included), or NULL. */
 const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len);
 /* The node's RRset of type, or NULL. */

@@ -101,6 +101,25 @@ def test_add_remove_backend_dnspython(dnsd, tmp_path, listener):
     assert addrs(d) == ["127.0.0.1"]
 
 
+def test_backend_whose_target_name_clashes_is_refused(dnsd, tmp_path, listener):
+    """A backend added by UPDATE whose target name (<address>.<service>)
+    is already a static name of the zone: REFUSED, nothing changes; the
+    target of a backend that is added is answered from the backend."""
+    d = dnsd(conf(tmp_path, listener,
+                  extra="      - {name: 127-0-0-9.user-service, type: TXT, data: taken}"))
+    u = update(d)
+    u.add("user-service", 30, "A", "127.0.0.9")
+    assert send(d, u).rcode() == dns.rcode.REFUSED
+    assert addrs(d) == ["127.0.0.1"]
+    assert answers(d.query("127-0-0-9.user-service.mesh.", "TXT"), "TXT") == ['"taken"']
+    u = update(d)
+    u.add("user-service", 30, "A", "127.0.0.8")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d, "127-0-0-8.user-service.mesh.") == ["127.0.0.8"]
+    r = d.query("127-0-0-8.user-service.mesh.", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer
+
+
 def test_nsupdate_and_knsupdate(dnsd, tmp_path, listener):
     d = dnsd(conf(tmp_path, listener))
     script = ("server %s %d\nzone mesh.\nupdate add user-service.mesh. 30 A 127.0.0.3\n"
