@@ -289,7 +289,7 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 		if (label) {
 			unsigned k = 0;
 			for (unsigned i = 0; i < n; i++) {
-				const char *bl = svc->backends[idx[i]].locality;
+				const char *bl = zone_backend_locality(&svc->backends[idx[i]]);
 				if (bl && strcmp(bl, label) == 0)
 					idx[k++] = idx[i];
 			}

@@ -698,11 +698,14 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 		bool have = status_fn && b->sid && status_fn(status_arg, b->sid, &hs);
 		struct backend_view v;
 		backend_fmt(&v, svc, b, have ? &hs : NULL, have && hs.checks, now, uptime);
+		char bname[DNS_LABEL_MAX + 1];
+		const char *nm = zone_backend_name(b, bname, sizeof(bname));
 		snprintf(line, sizeof(line),
 		         "%s %s:%u %s weight=%u effective=%u priority=%u locality=%s for=%llus checks=%llu "
 		         "last=%s",
-		         b->name ? b->name : "-", v.addr, v.port, v.up ? "up" : "down", v.weight,
-		         v.effective, b->priority, b->locality ? b->locality : "-",
+		         nm[0] ? nm : "-",
+		         v.addr, v.port, v.up ? "up" : "down", v.weight, v.effective, b->priority,
+		         zone_backend_locality(b) ? zone_backend_locality(b) : "-",
 		         (unsigned long long)v.since_s, (unsigned long long)v.checks, v.last);
 		put_ch_txt(a, q->name, q->namelen, line);
 	}

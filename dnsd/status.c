@@ -78,14 +78,15 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 				struct backend_view v;
 				backend_view_of(&v, svc, i, h, now_ms, uptime);
 				backend_addr(b, addr, sizeof(addr));
+				char bname[DNS_LABEL_MAX + 1];
 				tb_printf(tb, "%s{\"name\":", i ? "," : "");
-				tb_json_str(tb, b->name ? b->name : "");
+				tb_json_str(tb, zone_backend_name(b, bname, sizeof(bname)));
 				tb_printf(tb, ",\"address\":\"%s\",\"port\":%u,\"state\":\"%s\",\"checked\":%s,"
 				              "\"weight\":%u,\"effective_weight\":%u,\"priority\":%u,\"locality\":",
 				          addr, v.port, v.up ? "up" : "down", v.checked ? "true" : "false",
 				          v.weight, v.effective, b->priority);
-				if (b->locality)
-					tb_json_str(tb, b->locality);
+				if (zone_backend_locality(b))
+					tb_json_str(tb, zone_backend_locality(b));
 				else
 					tb_printf(tb, "null");
 				tb_printf(tb, ",\"since_seconds\":%llu,\"checks\":%llu,\"transitions\":%llu,"
@@ -97,9 +98,9 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 				tb_printf(tb, ",\"last_check_ms\":%u,\"source\":\"%s\"", v.last_ms,
 				          b->source == CFG_SRC_ETCD ? "etcd"
 				          : b->source == CFG_SRC_UPDATE ? "update" : "yaml");
-				if (b->src_key) {
+				if (zone_backend_src_key(b)) {
 					tb_printf(tb, ",\"key\":");
-					tb_json_str(tb, b->src_key);
+					tb_json_str(tb, zone_backend_src_key(b));
 				}
 				tb_printf(tb, "}");
 			}
@@ -184,7 +185,8 @@ void status_metrics(struct textbuf *tb, const struct zone_snapshot *snap, struct
 					tb_printf(tb, "%s{service=\"", metric[m]);
 					label(tb, svcname);
 					tb_printf(tb, "\",backend=\"");
-					label(tb, b->name ? b->name : "");
+					char bname[DNS_LABEL_MAX + 1];
+					label(tb, zone_backend_name(b, bname, sizeof(bname)));
 					tb_printf(tb, "\",address=\"%s\",port=\"%u\"} ", addr, v.port);
 					switch (m) {
 					case 0: tb_printf(tb, "%d\n", v.up ? 1 : 0); break;

@@ -425,7 +425,7 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 		zb->family = (uint8_t)cb->family;
 		memcpy(zb->addr, cb->addr, sizeof(zb->addr));
 		zb->port = cb->port;
-		zb->weight = cb->weight;
+		zb->weight = (uint16_t)(cb->weight > 65535 ? 65535 : cb->weight);
 		zb->priority = cb->priority;
 		zb->sid = bc->sid ? bc->sid(bc->sarg, bc->zi, si, i) : 0;
 		zb->state = bstate_slot(bc->states, zb->sid);
@@ -436,15 +436,25 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 		for (int k = 0; k < 16; k++)
 			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
 		zb->hkey = mix64(hk ^ cb->port);
-		zb->name = cb->name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
 		zb->source = cb->source;
-		zb->src_key = cb->src_key ? arena_bytes(a, cb->src_key, strlen(cb->src_key) + 1) : NULL;
-		if (cb->src_key && !zb->src_key)
-			return -1;
-		zb->locality = cb->locality ? arena_bytes(a, cb->locality, strlen(cb->locality) + 1)
-		                            : NULL;
-		if ((cb->name && !zb->name) || (cb->locality && !zb->locality))
-			return -1;
+		/* The name is the target's first label (lowercase): kept apart
+		 * only when written otherwise, with the locality and etcd key. */
+		bool own_name = cb->name && (strlen(cb->name) != (size_t)zb->target[0] ||
+		                             memcmp(cb->name, zb->target + 1, zb->target[0]) != 0);
+		if (own_name || cb->locality || cb->src_key) {
+			struct zone_backend_info *in = arena_alloc_aligned(a, sizeof(*in), 8);
+			if (!in)
+				return -1;
+			in->name = own_name ? arena_bytes(a, cb->name, strlen(cb->name) + 1) : NULL;
+			in->locality = cb->locality ? arena_bytes(a, cb->locality,
+			                                          strlen(cb->locality) + 1) : NULL;
+			in->src_key = cb->src_key ? arena_bytes(a, cb->src_key, strlen(cb->src_key) + 1)
+			                          : NULL;
+			if ((own_name && !in->name) || (cb->locality && !in->locality) ||
+			    (cb->src_key && !in->src_key))
+				return -1;
+			zb->info = in;
+		}
 		if (cb->family == AF_INET)
 			s->n4++;
 		else
@@ -823,6 +833,18 @@ static const struct zone_node *block_find(const struct zone_service *svc, const 
 			return tnode;
 		}
 	}
+}
+
+const char *zone_backend_name(const struct zone_backend *b, char *buf, size_t len)
+{
+	if (b->info && b->info->name)
+		return b->info->name;
+	size_t n = b->target && b->targetlen ? b->target[0] : 0;
+	if (!len || n >= len)
+		return len ? (buf[0] = '\0', buf) : "";
+	memcpy(buf, b->target + 1, n);
+	buf[n] = '\0';
+	return buf;
 }
 
 const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service *svc, size_t *len)

@@ -32,28 +32,51 @@ struct zone_port {
 	uint8_t proto;                /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
+/* What answers seldom read: the name as configured when it is not its
+ * target's first label (it has capitals), the locality label, the etcd
+ * key. Most backends have none of them: no info at all. */
+struct zone_backend_info {
+	const char *name;
+	const char *locality;
+	const char *src_key;          /* etcd: its key (status only) */
+};
+
+/* 64 bytes: a million of them, and an answer reads those of its service. */
 struct zone_backend {
 	/* Health lives outside the name data: the backend's word in the state
 	 * table (bstate.h), read at answer time; &bstate_always_up when the
 	 * backend is not checked. A state change writes that word only. */
 	const uint64_t *state;
 	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
-	const uint8_t *target;        /* SRV target, absolute wire name (its node's name) */
-	const char *name;
-	const char *locality;
-	uint32_t weight;
+	const uint8_t *target;        /* SRV target, absolute wire name (lowercase), in the block */
+	const struct zone_backend_info *info;   /* NULL: none (zone_backend_name etc.) */
 	uint8_t addr[16];
-	uint8_t family;               /* AF_INET or AF_INET6 */
-	uint8_t targetlen;
 	uint32_t sid;                 /* its state id (0: not checked) */
-	uint8_t source;               /* enum cfg_source */
-	const char *src_key;          /* etcd: its key (status only); NULL otherwise */
+	uint16_t weight;              /* 1..65535 */
 	uint16_t port;                /* 0: the service's port */
 	uint16_t priority;
 	uint16_t addr_first;          /* index of the first backend with this address */
+	uint8_t family;               /* AF_INET or AF_INET6 */
+	uint8_t targetlen;
+	uint8_t source;               /* enum cfg_source */
 	bool target_first;            /* the first backend with its target name: that
 	                               * name's A/AAAA (transfers render it once) */
 };
+_Static_assert(sizeof(struct zone_backend) == 64, "a zone backend is one cache line");
+
+static inline const char *zone_backend_locality(const struct zone_backend *b)
+{
+	return b->info ? b->info->locality : NULL;
+}
+
+static inline const char *zone_backend_src_key(const struct zone_backend *b)
+{
+	return b->info ? b->info->src_key : NULL;
+}
+
+/* The backend's name as configured, in buf if need be: its target's first
+ * label unless its info says otherwise. "" if buf is too small. */
+const char *zone_backend_name(const struct zone_backend *b, char *buf, size_t len);
 
 struct zone_service {
 	/* What a lookup and an answer read first, in one cache line. The

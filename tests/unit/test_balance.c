@@ -275,9 +275,10 @@ int main(void)
 	snap.localities = locs;
 	snap.nlocalities = 2;
 	setup(3, w3, CFG_POLICY_LOCALITY);
-	be[0].locality = "a";
-	be[1].locality = "b";
-	be[2].locality = "b";
+	static const struct zone_backend_info loc_a = { .locality = "a" }, loc_b = { .locality = "b" };
+	be[0].info = &loc_a;
+	be[1].info = &loc_b;
+	be[2].info = &loc_b;
 	struct balance_client cl;
 	client_v4(&cl, 0x0a010101u);
 	is_str(balance_locality(&snap, &cl), "a", "10.1.1.1 is in a");

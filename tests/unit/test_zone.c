@@ -598,7 +598,7 @@ static const char svc_yaml[] =
 	"        ports: {grpc: 9000}\n"
 	"        backends:\n"
 	"          - {address: 10.1.0.1, weight: 1, name: one}\n"
-	"          - {address: 10.1.0.2, weight: 2, name: two}\n"
+	"          - {address: 10.1.0.2, weight: 2, name: Two}\n"
 	"          - {address: 10.1.0.3, weight: 3, name: three}\n"
 	"          - {address: 'fd00::1:4', weight: 5, name: four}\n"
 	"      - name: empty\n"
@@ -664,9 +664,13 @@ static void test_services(void)
 		is_int(b[0].weight, 100, "default weight 100");
 		is_int(b[0].priority, 0, "default priority 0");
 		ok(b[0].state == &bstate_always_up, "up, since 0 without health (the always-up word)");
-		is_str(b[0].name, "10-0-0-1", "default name from the address");
+		char nb[DNS_LABEL_MAX + 1];
+		is_str(zone_backend_name(&b[0], nb, sizeof(nb)), "10-0-0-1",
+		       "default name from the address (the target's first label)");
+		ok(b[0].info == NULL, "nothing kept apart for a plain backend");
 		is_str(ntext(b[0].target, b[0].targetlen), "10-0-0-1.web.mesh.", "target <name>.<service>");
-		ok(b[0].locality == NULL, "no locality");
+		ok(zone_backend_locality(&b[0]) == NULL && zone_backend_src_key(&b[0]) == NULL,
+		   "no locality, no etcd key");
 		ok(addr_is(&b[1], AF_INET, "10.0.0.2"), "backend 1 address");
 		is_int(b[1].port, 9090, "backend 1 port");
 		is_int(b[1].weight, 300, "backend 1 weight");
@@ -674,7 +678,7 @@ static void test_services(void)
 		is_str(ntext(b[1].target, b[1].targetlen), "b2.web.mesh.", "named target");
 		ok(addr_is(&b[2], AF_INET6, "fd00::3"), "backend 2 is IPv6");
 		is_int(b[2].weight, 7, "backend 2 weight");
-		is_str(b[2].locality, "zone-a", "backend 2 locality");
+		is_str(zone_backend_locality(&b[2]), "zone-a", "backend 2 locality");
 		is_str(ntext(b[2].target, b[2].targetlen), "fd00--3.web.mesh.", "IPv6 default name");
 		is_int(b[3].port, 8081, "backend 3 port");
 		ok(b[3].targetlen == b[0].targetlen && memcmp(b[3].target, b[0].target, b[0].targetlen) == 0,
@@ -728,6 +732,14 @@ static void test_services(void)
 	ok(has_aaaa(found(snap, "four.api.v1.mesh"), "fd00::1:4"), "two-label service IPv6 target");
 	const struct zone_service *as = api ? zone_node_service(api) : NULL;
 	if (as && as->nbackends == 4) {
+		char nb[DNS_LABEL_MAX + 1];
+		is_str(zone_backend_name(&as->backends[1], nb, sizeof(nb)), "Two",
+		       "a name with capitals is kept as written");
+		is_str(ntext(as->backends[1].target, as->backends[1].targetlen), "two.api.v1.mesh.",
+		       "... its target lowercase");
+		char tiny[3];
+		is_str(zone_backend_name(&as->backends[2], tiny, sizeof(tiny)), "",
+		       "a name that does not fit its buffer: empty");
 		unsigned c[4];
 		is_int(as->rr_len[0], 6, "IPv4 schedule: length = sum of weights 1+2+3");
 		sched_counts(as, 0, c, 4);
