@@ -110,6 +110,12 @@ static int ask(struct resp *r, const char *name, uint16_t type, int edns_size, b
 	uint8_t q[512];
 	size_t ql = make_query(q, sizeof(q), name, type, DNS_FLAG_RD, edns_size, 0);
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	/* Nothing of the previous answer survives: a dropped query leaves an
+	 * empty header, so a check of counts or flags fails. */
+	memset(&r->h, 0, sizeof(r->h));
+	memset(&r->q, 0, sizeof(r->q));
+	r->nrr = 0;
+	r->opt = false;
 	r->len = query_process(qw, q, ql, r->buf, sizeof(r->buf), (struct sockaddr *)&peer, tcp);
 	if (r->len <= 0)
 		return -1;
@@ -296,12 +302,12 @@ int main(void)
 	ask(&r, "mesh", DNS_TYPE_NS, -1, false);
 	is_int(r.h.ancount, 1, "NS at the apex");
 	is_int(r.h.arcount, 1, "NS address in additional");
-	ask(&r, "mesh", DNS_TYPE_MX, -1, false);
-	is_int(r.h.ancount, 1, "MX");
-	ask(&r, "info.mesh", DNS_TYPE_TXT, -1, false);
-	is_int(r.h.ancount, 1, "TXT");
-	ask(&r, "mesh", DNS_TYPE_ANY, -1, false);
-	is_int(r.h.ancount, 1, "ANY: one RRset (RFC 8482)");
+	ok(ask(&r, "mesh", DNS_TYPE_MX, -1, false) == 0 && r.h.ancount == 1 &&
+	   r.rr[0].type == DNS_TYPE_MX, "MX");
+	ok(ask(&r, "info.mesh", DNS_TYPE_TXT, -1, false) == 0 && r.h.ancount == 1 &&
+	   r.rr[0].type == DNS_TYPE_TXT && !strcmp(rr_name(&r, 0), "info.mesh."), "TXT");
+	ok(ask(&r, "mesh", DNS_TYPE_ANY, -1, false) == 0 && r.h.ancount == 1 &&
+	   !strcmp(rr_name(&r, 0), "mesh."), "ANY: one RRset (RFC 8482)");
 
 	ask(&r, "host.sub.mesh", DNS_TYPE_A, -1, false);
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "below a cut: referral");
