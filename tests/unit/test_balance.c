@@ -1,12 +1,15 @@
-/* test_balance.c -- balance.c policies over hand-built services: weight
+/* test_balance.c -- balance.c policies over hand-built services (round
+ * robin over the schedule zone.c builds for them): weight
  * accuracy, round-robin smoothness, hash stickiness, failover groups,
  * locality, fail-open and slow start. */
 #include <arpa/inet.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "balance.h"
+#include "config.h"
 #include "tap.h"
 #include "zone.h"
 
@@ -41,26 +44,40 @@ static void setup(unsigned n, const uint32_t *w, enum cfg_policy pol)
 	svc.fail_open = true;
 }
 
-/* Builds the round-robin schedule as zone.c does, for the test service. */
+/* The round-robin schedule zone.c builds for these weights: a service of
+ * the same backends loaded from YAML and built into a block, whose
+ * schedule the test service then uses. */
 static void setup_rr(unsigned n)
 {
-	uint64_t total = 0;
+	char yaml[1024];
+	int len = snprintf(yaml, sizeof(yaml),
+	                   "zones:\n  - name: mesh\n    services:\n      - name: rr\n"
+	                   "        policy: round-robin\n        ports: {http: 80}\n"
+	                   "        backends:\n");
 	for (unsigned i = 0; i < n; i++)
-		total += be[i].weight;
-	int64_t cur[8] = { 0 };
-	for (uint64_t k = 0; k < total; k++) {
-		unsigned best = 0;
-		for (unsigned i = 0; i < n; i++) {
-			cur[i] += be[i].weight;
-			if (cur[i] > cur[best])
-				best = i;
-		}
-		cur[best] -= (int64_t)total;
-		sched[0][k] = sched[2][k] = (uint16_t)best;
+		len += snprintf(yaml + len, sizeof(yaml) - (size_t)len,
+		                "          - {address: 10.0.0.%u, weight: %u}\n", i + 1,
+		                (unsigned)be[i].weight);
+	struct config *cfg = NULL;
+	struct config_error cerr;
+	char err[256];
+	struct zone_service *blk = NULL;
+	if (config_load_string(yaml, (size_t)len, "rr.yaml", &cfg, &cerr) == -1)
+		diag("rr config: %s", cerr.msg);
+	else if (!(blk = zone_block_build(&cfg->zones[0], &cfg->zones[0].services[0], 0, NULL, NULL,
+	                                  NULL, 0, 0, err, sizeof(err))))
+		diag("rr block: %s", err);
+	for (int f = 0; f < 3; f += 2) {
+		unsigned l = blk && blk->rr_sched[f] ? blk->rr_len[f] : 0;
+		if (l > 1024)
+			l = 1024;
+		if (l)
+			memcpy(sched[f], blk->rr_sched[f], l * sizeof(sched[f][0]));
+		svc.rr_sched[f] = l ? sched[f] : NULL;
+		svc.rr_len[f] = (uint16_t)l;
 	}
-	svc.rr_sched[0] = sched[0];
-	svc.rr_sched[2] = sched[2];
-	svc.rr_len[0] = svc.rr_len[2] = (uint16_t)total;
+	zone_block_free(blk);
+	config_free(cfg);
 }
 
 static struct balance_state st;
