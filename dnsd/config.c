@@ -2236,22 +2236,49 @@ out:
 	return rc;
 }
 
-static int rrl_exempt_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+/* A list of address prefixes (rrl exempt, chaos allow) into *v and *nv,
+ * replacing what was there; errors name key. */
+struct prefix_list {
+	struct cfg_prefix **v;
+	size_t *nv;
+	const char *key;
+};
+
+static int prefix_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 {
-	struct cfg_rrl *r = obj;
+	struct prefix_list *l = obj;
 	(void)idx;
-	const char *s = scalar(c, n, "exempt", "an address prefix");
+	const char *s = scalar(c, n, l->key, "an address prefix");
 	if (!s)
 		return -1;
 	struct cfg_locality loc;
 	const char *why;
 	if (parse_subnet(s, &loc, &why) == -1)
-		return fail(c, n, "exempt: bad prefix '%.*s': %s", CFG_QUOTE, s, why);
-	struct cfg_prefix *p = &r->exempt[r->nexempt++];
+		return fail(c, n, "%s: bad prefix '%.*s': %s", l->key, CFG_QUOTE, s, why);
+	struct cfg_prefix *p = &(*l->v)[(*l->nv)++];
 	p->family = loc.family;
 	memcpy(p->addr, loc.addr, 16);
 	p->prefix = loc.prefix;
 	return 0;
+}
+
+static int prefix_list(struct cfg_ctx *c, yaml_node_t *n, const char *key, struct cfg_prefix **v,
+                       size_t *nv)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "%s: expected a list of prefixes, got %s", key, node_kind(n));
+	if (item_count(n) > CFG_RRL_EXEMPT_MAX)
+		return fail(c, n, "%s: at most %d prefixes", key, CFG_RRL_EXEMPT_MAX);
+	free(*v);
+	*v = NULL;
+	*nv = 0;
+	if (item_count(n) == 0)
+		return 0;
+	*v = alloc_array(c, n, item_count(n), sizeof(**v));
+	if (!*v)
+		return -1;
+	struct prefix_list l = { v, nv, key };
+	return each_item(c, n, key, false, &l, prefix_one);
 }
 
 static int item_rrl_exempt(struct cfg_ctx *c, yaml_node_t *n, void *obj,
@@ -2259,19 +2286,7 @@ static int item_rrl_exempt(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 {
 	struct cfg_rrl *r = obj;
 	(void)it;
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, "exempt: expected a list of prefixes, got %s", node_kind(n));
-	if (item_count(n) > CFG_RRL_EXEMPT_MAX)
-		return fail(c, n, "exempt: at most %d prefixes", CFG_RRL_EXEMPT_MAX);
-	free(r->exempt);
-	r->exempt = NULL;
-	r->nexempt = 0;
-	if (item_count(n) == 0)
-		return 0;
-	r->exempt = alloc_array(c, n, item_count(n), sizeof(*r->exempt));
-	if (!r->exempt)
-		return -1;
-	return each_item(c, n, "exempt", false, r, rrl_exempt_one);
+	return prefix_list(c, n, "exempt", &r->exempt, &r->nexempt);
 }
 
 static const struct schema_item rrl_items[] = {
@@ -2307,42 +2322,12 @@ static int rrl_defaults(struct config *cfg)
 /* chaos: {allow: [prefixes]}: who may read CHAOS service status
  * (<service>, _why.<service>: backend addresses, health, check errors).
  * Default loopback; an empty list allows nobody. */
-static int chaos_allow_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
-{
-	struct cfg_chaos *ch = obj;
-	(void)idx;
-	const char *s = scalar(c, n, "allow", "an address prefix");
-	if (!s)
-		return -1;
-	struct cfg_locality loc;
-	const char *why;
-	if (parse_subnet(s, &loc, &why) == -1)
-		return fail(c, n, "allow: bad prefix '%.*s': %s", CFG_QUOTE, s, why);
-	struct cfg_prefix *p = &ch->allow[ch->nallow++];
-	p->family = loc.family;
-	memcpy(p->addr, loc.addr, 16);
-	p->prefix = loc.prefix;
-	return 0;
-}
-
 static int item_chaos_allow(struct cfg_ctx *c, yaml_node_t *n, void *obj,
                             const struct schema_item *it)
 {
 	struct cfg_chaos *ch = obj;
 	(void)it;
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(c, n, "allow: expected a list of prefixes, got %s", node_kind(n));
-	if (item_count(n) > CFG_RRL_EXEMPT_MAX)
-		return fail(c, n, "allow: at most %d prefixes", CFG_RRL_EXEMPT_MAX);
-	free(ch->allow);
-	ch->allow = NULL;
-	ch->nallow = 0;
-	if (item_count(n) == 0)
-		return 0;
-	ch->allow = alloc_array(c, n, item_count(n), sizeof(*ch->allow));
-	if (!ch->allow)
-		return -1;
-	return each_item(c, n, "allow", false, ch, chaos_allow_one);
+	return prefix_list(c, n, "allow", &ch->allow, &ch->nallow);
 }
 
 static const struct schema_item chaos_items[] = {
