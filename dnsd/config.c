@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "cookie.h"
+#include "hash.h"
 #include "rdata.h"
 #include "wire.h"
 #include "yamldoc.h"
@@ -1409,14 +1410,7 @@ static void service_auto_ttl(struct cfg_service *s, uint32_t zone_ttl)
 /* Case-insensitive hash of a wire name (FNV-1a over lowercased bytes). */
 static uint64_t name_hash(const uint8_t *name, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t b = name[i];
-		if (b >= 'A' && b <= 'Z')
-			b = (uint8_t)(b + 32);
-		h = (h ^ b) * 0x100000001b3ull;
-	}
-	return h;
+	return fnv_lower(FNV_SEED, name, len);
 }
 
 /* An empty index for a zone of up to count services (at most half full). */

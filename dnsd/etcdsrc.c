@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 #include "zone.h"
 
@@ -70,9 +71,7 @@ static struct rec tomb_rec;
 
 static uint64_t key_hash(const char *k)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 0x100000001b3ull;
+	uint64_t h = fnv_str(FNV_SEED, k);
 	return h ^ (h >> 29);
 }
 
@@ -119,9 +118,7 @@ static void tab_clear(struct etcdsrc *s)
 
 static uint64_t owner_hash(const uint8_t *o, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ o[i]) * 0x100000001b3ull;
+	uint64_t h = fnv_bytes(FNV_SEED, o, len);
 	return h ^ (h >> 29);
 }
 
@@ -675,13 +672,7 @@ struct svcmap {
 
 static uint64_t name_hash(const uint8_t *n, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = n[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		h = (h ^ c) * 0x100000001b3ull;
-	}
+	uint64_t h = fnv_lower(FNV_SEED, n, len);
 	return h ^ (h >> 29);
 }
 

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "bstate.h"
+#include "hash.h"
 #include "log.h"
 
 /* Scheduling: every checked backend owns one preallocated probe and sits in
@@ -1296,21 +1297,13 @@ static void probe_timeout(struct health *h, struct probe *p, uint64_t now)
 
 static uint64_t key_hash(const struct probe *p)
 {
-	uint64_t x = 0xcbf29ce484222325ull;
-#define MIX(ptr, len)                                                   \
-	do {                                                            \
-		const unsigned char *b_ = (const unsigned char *)(ptr); \
-		for (size_t i_ = 0; i_ < (len); i_++)                   \
-			x = (x ^ b_[i_]) * 0x100000001b3ull;            \
-	} while (0)
-	MIX(p->zone->origin, p->zone->originlen);
-	MIX(p->svc->name, strlen(p->svc->name));
-	MIX(&p->be->family, sizeof(p->be->family));
-	MIX(p->be->addr, p->be->family == AF_INET6 ? 16u : 4u);
-	MIX(&p->be->port, sizeof(p->be->port));
-	MIX(&p->port, sizeof(p->port));
-	MIX(&p->type, sizeof(p->type));
-#undef MIX
+	uint64_t x = fnv_bytes(FNV_SEED, p->zone->origin, p->zone->originlen);
+	x = fnv_str(x, p->svc->name);
+	x = fnv_bytes(x, &p->be->family, sizeof(p->be->family));
+	x = fnv_bytes(x, p->be->addr, p->be->family == AF_INET6 ? 16u : 4u);
+	x = fnv_bytes(x, &p->be->port, sizeof(p->be->port));
+	x = fnv_bytes(x, &p->port, sizeof(p->port));
+	x = fnv_bytes(x, &p->type, sizeof(p->type));
 	return x ^ (x >> 31);
 }
 
@@ -1390,15 +1383,10 @@ static void probe_adopt_inflight(struct health *h, struct view *v, struct probe 
 static uint64_t id_hash(const struct cfg_zone *z, const struct cfg_service *s,
                         const struct cfg_backend *b)
 {
-	uint64_t x = 0xcbf29ce484222325ull;
-	const unsigned char *p = z->origin;
-	for (size_t i = 0; i < z->originlen; i++)
-		x = (x ^ p[i]) * 0x100000001b3ull;
-	for (const char *c = s->name; *c; c++)
-		x = (x ^ (unsigned char)*c) * 0x100000001b3ull;
-	for (int i = 0; i < (b->family == AF_INET6 ? 16 : 4); i++)
-		x = (x ^ b->addr[i]) * 0x100000001b3ull;
-	x = (x ^ b->port) * 0x100000001b3ull;
+	uint64_t x = fnv_bytes(FNV_SEED, z->origin, z->originlen);
+	x = fnv_str(x, s->name);
+	x = fnv_bytes(x, b->addr, b->family == AF_INET6 ? 16u : 4u);
+	x = (x ^ b->port) * FNV_PRIME;
 	return x ^ (x >> 31);
 }
 

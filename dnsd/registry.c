@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "wire.h"
 
 struct rslot {
@@ -47,13 +48,7 @@ struct registry {
 
 static uint64_t key_hash(const uint8_t *k, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = k[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		h = (h ^ c) * 0x100000001b3ull;
-	}
+	uint64_t h = fnv_lower(FNV_SEED, k, len);
 	return h ^ (h >> 29);
 }
 

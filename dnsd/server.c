@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "hash.h"
 #include "log.h"
 
 /* Threads: nlisten * udp_workers UDP workers (thread_init idx 0.. in listen
@@ -705,10 +706,7 @@ uint64_t server_client_key(const struct sockaddr *sa)
 		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 		n = 4;
 	}
-	uint64_t h = 0xcbf29ce484222325ull ^ n;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ a[i]) * 0x100000001b3ull;
-	return h | 1;
+	return fnv_bytes(FNV_SEED ^ n, a, n) | 1;
 }
 
 /* The slot of key, or the empty slot where it would go. */

@@ -15,6 +15,7 @@
 #include <urcu-qsbr.h>
 
 #include "arena.h"
+#include "hash.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -25,14 +26,7 @@
  * per-snapshot key still keeps probe lengths independent of the names. */
 static uint64_t name_hash(uint64_t key, const uint8_t *name, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ key;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = name[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		h ^= c;
-		h *= 0x100000001b3ull;
-	}
+	uint64_t h = fnv_lower(FNV_SEED ^ key, name, len);
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 32;
@@ -608,45 +602,37 @@ size_t zone_block_bytes(const struct zone_service *svc)
 	return svc ? arena_used(((const struct zone_block *)svc)->arena) : 0;
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "\xff", 1);
+	return s ? fnv_bytes(h, s, strlen(s) + 1) : fnv_bytes(h, "\xff", 1);
 }
 
 uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *states, zone_sid_fn sid,
                         void *sarg, size_t zi, size_t si)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = FNV_SEED;
 	if (cs->nbackends > ZONE_MAX_BACKENDS || cs->nports > UINT16_MAX)
 		return 0;             /* zone_block_build refuses it: never reused */
 	uint32_t nums[8] = { cs->ttl, (uint32_t)cs->policy, cs->max_answers, cs->fail_open,
 		             cs->slow_start_ms, (uint32_t)cs->oversize, (uint32_t)cs->nports,
 		             (uint32_t)cs->nbackends };
-	h = hash_bytes(h, cs->owner, cs->ownerlen);
-	h = hash_bytes(h, nums, sizeof(nums));
+	h = fnv_bytes(h, cs->owner, cs->ownerlen);
+	h = fnv_bytes(h, nums, sizeof(nums));
 	for (size_t i = 0; i < cs->nports; i++) {
 		h = hash_str(h, cs->ports[i].name);
-		h = hash_bytes(h, &cs->ports[i].port, sizeof(cs->ports[i].port));
-		h = hash_bytes(h, &cs->ports[i].proto, sizeof(cs->ports[i].proto));
+		h = fnv_bytes(h, &cs->ports[i].port, sizeof(cs->ports[i].port));
+		h = fnv_bytes(h, &cs->ports[i].proto, sizeof(cs->ports[i].proto));
 	}
 	for (size_t i = 0; i < cs->nbackends; i++) {
 		const struct cfg_backend *b = &cs->backends[i];
 		uint32_t v[5] = { (uint32_t)b->family, b->port, b->weight, b->priority,
 			          sid ? sid(sarg, zi, si, i) : 0 };
-		h = hash_bytes(h, b->addr, sizeof(b->addr));
-		h = hash_bytes(h, v, sizeof(v));
+		h = fnv_bytes(h, b->addr, sizeof(b->addr));
+		h = fnv_bytes(h, v, sizeof(v));
 		h = hash_str(h, b->name);
 		h = hash_str(h, b->locality);
 		h = hash_str(h, b->src_key);
-		h = hash_bytes(h, &b->source, sizeof(b->source));
+		h = fnv_bytes(h, &b->source, sizeof(b->source));
 	}
 	(void)states;
 	return mix64(h);
