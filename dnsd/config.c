@@ -3276,7 +3276,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	c.cfg->tcp_idle_timeout_ms = 10000;
 	c.cfg->tcp_max_clients = 256;
 	c.cfg->tcp_max_per_client = 64;
-	c.cfg->udp_max_payload = 1232;
+	c.cfg->udp_max_payload = DNS_UDP_DEFAULT;
 	c.cfg->forward.timeout_ms = 2000;
 	c.cfg->forward.max_outstanding = 1000;
 	c.cfg->cache = (struct cfg_cache){ .max_entries = 10000, .max_ttl = 86400, .neg_max_ttl = 3600 };

@@ -845,7 +845,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_FORMERR, resp, respcap);
 
 	const struct zone_snapshot *snap = zone_current();
-	uint16_t ourmax = snap ? snap->udp_max_payload : 1232;
+	uint16_t ourmax = snap ? snap->udp_max_payload : DNS_UDP_DEFAULT;
 	size_t limit;
 	if (tcp)
 		limit = respcap < DNS_MSG_MAX ? respcap : DNS_MSG_MAX;

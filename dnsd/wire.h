@@ -13,6 +13,9 @@ enum {
 	DNS_NAME_MAX = 255,  /* uncompressed wire length, root label included */
 	DNS_LABEL_MAX = 63,
 	DNS_UDP_MIN = 512,
+	/* The EDNS UDP payload size DNS Flag Day 2020 settled on: the
+	 * default of dnsd's answers and of meshdig's queries. */
+	DNS_UDP_DEFAULT = 1232,
 	DNS_MSG_MAX = 65535,
 };
 

@@ -1068,7 +1068,7 @@ static size_t client_limit(const struct dns_query *q, bool tcp)
 	if (tcp)
 		return DNS_MSG_MAX;
 	const struct zone_snapshot *snap = zone_current();
-	uint16_t ourmax = snap ? snap->udp_max_payload : 1232;
+	uint16_t ourmax = snap ? snap->udp_max_payload : DNS_UDP_DEFAULT;
 	if (!q->edns.present || q->edns.udp_size < DNS_UDP_MIN)
 		return DNS_UDP_MIN;
 	return q->edns.udp_size < ourmax ? q->edns.udp_size : ourmax;

@@ -1194,7 +1194,8 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev, struc
 		goto fail;
 	}
 	s->generation = prev ? prev->generation + 1 : 1;
-	s->udp_max_payload = cfg->udp_max_payload >= 512 ? cfg->udp_max_payload : 1232;
+	s->udp_max_payload = cfg->udp_max_payload >= DNS_UDP_MIN ? cfg->udp_max_payload
+	                                                            : DNS_UDP_DEFAULT;
 	s->bytes = arena_used(s->arena);
 	if (s->own)
 		registry_commit(s->own);

@@ -39,7 +39,7 @@ enum exit_code {
 
 enum {
 	DEFAULT_PORT = 53,     /* as dig; dnsd's default listener */
-	DEFAULT_BUFSIZE = 1232,
+	DEFAULT_BUFSIZE = DNS_UDP_DEFAULT,
 	DEFAULT_TIMEOUT_MS = 2000,
 	DEFAULT_TRIES = 2,
 	COOKIE_CLIENT_LEN = 8,
