@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 enum {
 	SHARDS = 64,                  /* a power of two; the hash's top bits pick one */
 	SHARD_BITS = 6,
@@ -143,9 +145,7 @@ struct cache {
 static uint64_t clock_ms(void *arg)
 {
 	(void)arg;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 struct cache *cache_new(const struct cache_settings *set)

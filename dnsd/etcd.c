@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "log.h"
 
 enum {
@@ -98,17 +99,10 @@ struct etcd {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static uint64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Whether a line may be logged now; counts it as suppressed if not. */
 static bool ratelimit_pass(struct ratelimit *rl, uint64_t *suppressed)
 {
-	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+	uint64_t now = clock_mono_ms();
 	if (rl->last_ms && now - rl->last_ms < LOG_EVERY_MS) {
 		rl->suppressed++;
 		return false;
@@ -330,7 +324,7 @@ static void status_error(struct etcd *e, const char *fmt, ...)
 	e->st.errors++;
 	e->st.connected = false;
 	if (!e->st.stale_since_ms)
-		e->st.stale_since_ms = clock_ms(CLOCK_REALTIME);
+		e->st.stale_since_ms = clock_wall_ms();
 	snprintf(e->st.last_error, sizeof(e->st.last_error), "%s", msg);
 	pthread_mutex_unlock(&e->lock);
 	uint64_t sup;
@@ -483,7 +477,7 @@ static int http_post(struct etcd *e, const char *path, const char *body, bool st
 
 	int rc = 0;
 	CURLcode cc = CURLE_OK;
-	uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+	uint64_t t0 = clock_mono_ms();
 	curl_multi_add_handle(e->multi, h);
 	for (;;) {
 		int running = 0;
@@ -508,7 +502,7 @@ static int http_post(struct etcd *e, const char *path, const char *body, bool st
 		}
 		/* A watch that is not created within the request timeout is as
 		 * good as a failed request. */
-		if (stream && !e->created && clock_ms(CLOCK_MONOTONIC) - t0 > e->req_ms) {
+		if (stream && !e->created && clock_mono_ms() - t0 > e->req_ms) {
 			cc = CURLE_OPERATION_TIMEDOUT;
 			break;
 		}
@@ -674,7 +668,7 @@ static int do_range(struct etcd *e)
 {
 	struct packed pk = { .b.max = SNAPSHOT_MAX };
 	int64_t rev = 0;
-	uint64_t t0 = clock_ms(CLOCK_MONOTONIC), t_read = 0;
+	uint64_t t0 = clock_mono_ms(), t_read = 0;
 	char *from = NULL;            /* base64 of the next page's first key */
 	int rc = auth_ensure(e);
 	if (rc)
@@ -750,7 +744,7 @@ static int do_range(struct etcd *e)
 		goto out;
 	}
 
-	t_read = clock_ms(CLOCK_MONOTONIC);
+	t_read = clock_mono_ms();
 	e->cb.snapshot_begin(e->cb.ud, rev);
 	size_t delivered = 0;
 	const char *p = pk.b.p;
@@ -784,9 +778,9 @@ static int do_range(struct etcd *e)
 	e->st.synced = true;
 	e->st.revision = rev;
 	e->st.snapshots++;
-	e->st.last_sync_ms = clock_ms(CLOCK_REALTIME);
+	e->st.last_sync_ms = clock_wall_ms();
 	pthread_mutex_unlock(&e->lock);
-	uint64_t t1 = clock_ms(CLOCK_MONOTONIC);
+	uint64_t t1 = clock_mono_ms();
 	log_info("etcd: read %zu records of %s at revision %" PRId64 " from %s in %" PRIu64 " ms "
 	         "(%" PRIu64 " ms reading, %" PRIu64 " ms handing over)", delivered, e->prefix, rev,
 	         e->urls[e->cur], t1 - t0, t_read - t0, t1 - t_read);
@@ -976,8 +970,8 @@ static void *etcd_main(void *arg)
 		if (backoff < BACKOFF_MAX_MS)
 			backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
 		failures = 0;
-		uint64_t until = clock_ms(CLOCK_MONOTONIC) + wait;
-		for (uint64_t now; !atomic_load(&e->stop) && (now = clock_ms(CLOCK_MONOTONIC)) < until; )
+		uint64_t until = clock_mono_ms() + wait;
+		for (uint64_t now; !atomic_load(&e->stop) && (now = clock_mono_ms()) < until; )
 			curl_multi_poll(e->multi, NULL, 0, (int)(until - now), NULL);
 	}
 	return NULL;
@@ -1082,7 +1076,7 @@ struct etcd *etcd_new(const struct cfg_etcd *cfg, const struct etcd_callbacks *c
 	e->max_value = cfg->max_value_size ? cfg->max_value_size : 4096;
 	e->cb = *cb;
 	e->page_keys = cfg->page_keys ? cfg->page_keys : PAGE_KEYS;
-	e->st.stale_since_ms = clock_ms(CLOCK_REALTIME);
+	e->st.stale_since_ms = clock_wall_ms();
 	snprintf(e->st.endpoint, sizeof(e->st.endpoint), "%s", e->urls[0]);
 	int prc = pthread_create(&e->thread, NULL, etcd_main, e);
 	if (prc != 0) {

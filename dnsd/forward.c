@@ -24,6 +24,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
 
@@ -119,17 +120,10 @@ const uint32_t forward_bucket_us[FORWARD_NBUCKETS] = {
 	2500000, 5000000,
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* One upstream round trip of r, answered or not. Forwarder thread. */
 static void observe_upstream(struct forward *f, const struct fwd_req *r)
 {
-	uint64_t us = now_us() - r->sent_us;
+	uint64_t us = clock_mono_us() - r->sent_us;
 	unsigned b = 0;
 	while (b < FORWARD_NBUCKETS && us > forward_bucket_us[b])
 		b++;
@@ -137,13 +131,6 @@ static void observe_upstream(struct forward *f, const struct fwd_req *r)
 		atomic_fetch_add_explicit(&f->dur_bucket[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->dur_count, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&f->dur_sum_us, us, memory_order_relaxed);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- answers we make ourselves ---------------------------------------- */
@@ -594,7 +581,7 @@ static void start_query(struct forward *f, struct fwd_req *r, uint64_t now)
 	r->in_flight = true;
 	pending_append(f, r);
 	atomic_fetch_add(&f->forwarded, 1);
-	r->sent_us = now_us();
+	r->sent_us = clock_mono_us();
 	if (f->set.tcp)
 		send_tcp(f, r);
 	else
@@ -685,12 +672,12 @@ static void *forward_main(void *arg)
 	rcu_register_thread();
 	rcu_thread_offline();
 	while (!atomic_load(&f->stop)) {
-		int n = epoll_wait(f->epfd, ev, EPOLL_BATCH, wait_ms(f, now_ms()));
+		int n = epoll_wait(f->epfd, ev, EPOLL_BATCH, wait_ms(f, clock_mono_ms()));
 		if (n == -1 && errno != EINTR) {
 			log_err("forward: epoll_wait: %s; forwarding stopped", strerror(errno));
 			break;
 		}
-		uint64_t now = now_ms();
+		uint64_t now = clock_mono_ms();
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd;
 			if (fd == f->evfd) {
@@ -708,7 +695,7 @@ static void *forward_main(void *arg)
 		}
 		/* Timeouts and retries. */
 		ares_process_fd(f->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-		now = now_ms();
+		now = clock_mono_ms();
 		resend_due(f, now);
 		expire(f, now);
 		log_over_cap(f, now);

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "bstate.h"
+#include "clock.h"
 #include "hash.h"
 #include "log.h"
 
@@ -256,9 +257,7 @@ struct health {
 
 uint64_t health_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return clock_mono_ms();
 }
 
 /* ---- helpers -------------------------------------------------------------- */

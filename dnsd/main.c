@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "etcd.h"
 #include "etcdsrc.h"
@@ -395,13 +396,6 @@ static void thread_fini(void *ctx)
 	free(w);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* One query log line, within the thread's per-second budget; lines over it
  * are counted and reported once the next second starts. */
 static void query_log(struct worker *w, const uint8_t *req, size_t len, const uint8_t *resp,
@@ -471,7 +465,7 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
                   const struct server_peer *peer)
 {
 	struct worker *w = ctx;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_mono_ns();
 	/* Transfers and TSIG-signed requests first (xfr.c); a signed ordinary
 	 * request is answered below from its unsigned copy, then signed. */
 	struct xfr_signed sig;
@@ -482,7 +476,7 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 	int n = xfr_process(req, len, resp, cap, peer->addr, peer->tcp, &sig, &stream, &slen);
 	if (n == XFR_STREAM) {
 		metrics_observe(w->m, req, len, stream + 2, (int)(stream[0] << 8 | stream[1]), true,
-		                now_ns() - t0);
+		                clock_mono_ns() - t0);
 		server_stream(peer, stream, slen);
 		return SERVER_STREAM;
 	}
@@ -506,7 +500,7 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 		else
 			n = forward_error(fq, DNS_RCODE_SERVFAIL, fwd_payload, resp, cap);
 	}
-	uint64_t t1 = now_ns();
+	uint64_t t1 = clock_mono_ns();
 	metrics_observe(w->m, req, len, resp, n, peer->tcp, t1 - t0);
 	if (w->qlog_rate)
 		query_log(w, req, len, resp, n, peer, t1);
@@ -799,13 +793,13 @@ static int build(const struct config *cfg, struct health *h, struct zone_snapsho
                  uint64_t *took_ns)
 {
 	char err[512];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = clock_mono_ns();
 	if (zone_build(cfg, zone_current(), reg, h ? states : NULL, h ? health_sid : NULL, h, snap,
 	               err, sizeof(err)) == -1) {
 		log_err("rebuild failed, keeping the current snapshot: %s", err);
 		return -1;
 	}
-	*took_ns = now_ns() - t0;
+	*took_ns = clock_mono_ns() - t0;
 	return 0;
 }
 
@@ -1354,7 +1348,7 @@ int main(int argc, char **argv)
 		                         { .fd = src ? etcdsrc_fd(src) : -1, .events = POLLIN } };
 		int wait_ms = -1;
 		if (watch_first) {
-			uint64_t now = now_ns() / 1000000, due = watch_due(watch_first, watch_last);
+			uint64_t now = clock_mono_ns() / 1000000, due = watch_due(watch_first, watch_last);
 			wait_ms = due > now ? (int)(due - now) : 0;
 		}
 		if (poll(pfd, 5, wait_ms) == -1) {
@@ -1364,11 +1358,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[3].revents & POLLIN && config_watch_read(watch)) {
-			watch_last = now_ns() / 1000000;
+			watch_last = clock_mono_ns() / 1000000;
 			if (!watch_first)
 				watch_first = watch_last;
 		}
-		if (watch_first && now_ns() / 1000000 >= watch_due(watch_first, watch_last)) {
+		if (watch_first && clock_mono_ns() / 1000000 >= watch_due(watch_first, watch_last)) {
 			/* Quiet long enough: reload as SIGHUP does (the signalfd
 			 * below takes it), unless the content is what is loaded. */
 			watch_first = watch_last = 0;

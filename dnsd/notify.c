@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct pending {
@@ -41,13 +42,6 @@ static struct {
 	bool stop;
 	int fd4, fd6;
 } ns = { .mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1, .fd4 = -1, .fd6 = -1 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -107,7 +101,7 @@ static void send_one(struct pending *p)
 		log_debug("notify %s: %s", a, strerror(errno));
 	}
 	p->attempts++;
-	p->sent_ms = mono_ms();
+	p->sent_ms = clock_mono_ms();
 	p->next_ms = p->sent_ms + ((uint64_t)NOTIFY_FIRST_WAIT_MS << (p->attempts - 1));
 }
 
@@ -232,7 +226,7 @@ static void *notify_main(void *arg)
 			}
 			in = next;
 		}
-		uint64_t now = mono_ms(), wake = now + 1000;
+		uint64_t now = clock_mono_ms(), wake = now + 1000;
 		for (struct pending **pp = &list; *pp;) {
 			struct pending *p = *pp;
 			if (p->next_ms <= now && p->idle) {

@@ -14,6 +14,7 @@
 #include "backend_fmt.h"
 #include "balance.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "guard.h"
 #include "metrics.h"
@@ -318,11 +319,8 @@ static unsigned select_backends(struct query_worker *qw, struct answer *a,
                                 unsigned *all)
 {
 	struct balance_explain ex;
-	if (svc->slow_start_ms) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		qw->bal.now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	}
+	if (svc->slow_start_ms)
+		qw->bal.now_ms = clock_mono_ms();
 	unsigned n = balance_select(a->snap, svc, family, &qw->bal, &a->client, qw->order, max, &ex);
 	a->ecs_used |= ex.used_client;
 	if (all) {

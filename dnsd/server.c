@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "clock.h"
 #include "hash.h"
 #include "log.h"
 
@@ -200,17 +201,10 @@ struct server {
 	enum phase phase;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* True at most once per WARN_EVERY_MS for *last (one per thread). */
 static bool warn_allowed(uint64_t *last)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	if (*last && now - *last < WARN_EVERY_MS)
 		return false;
 	*last = now;
@@ -1154,7 +1148,7 @@ static void tcp_loop(struct server *srv, void *ctx)
 		/* As for UDP: poll first, go offline only to sleep. */
 		int n = epoll_wait(t->epfd, ev, EPOLL_BATCH, 0);
 		if (n == 0) {
-			int ms = tcp_wait_ms(t, now_ms());
+			int ms = tcp_wait_ms(t, clock_mono_ms());
 			rcu_thread_offline();
 			n = epoll_wait(t->epfd, ev, EPOLL_BATCH, ms);
 			rcu_thread_online();
@@ -1166,7 +1160,7 @@ static void tcp_loop(struct server *srv, void *ctx)
 			log_err("TCP epoll_wait: %s; TCP service stopped", strerror(errno));
 			return;
 		}
-		uint64_t now = now_ms();
+		uint64_t now = clock_mono_ms();
 		tcp_apply_limits(srv, now);
 		/* Listeners last: the closes in this batch free their slots and
 		 * per-client counts before new connections are counted, and no
