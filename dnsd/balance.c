@@ -124,14 +124,6 @@ const char *balance_locality(const struct zone_snapshot *snap, const struct bala
 	return best ? best->label : NULL;
 }
 
-static const char *const policy_names[] = {
-	[CFG_POLICY_WEIGHTED] = "weighted",
-	[CFG_POLICY_ROUND_ROBIN] = "round-robin",
-	[CFG_POLICY_HASH] = "hash",
-	[CFG_POLICY_FAILOVER] = "failover",
-	[CFG_POLICY_LOCALITY] = "locality",
-};
-
 /* Weighted random order without replacement: each slot picks among the
  * remaining candidates with probability proportional to weight, so the
  * first answer's share equals the weight share exactly. */
@@ -269,7 +261,7 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 				idx[n++] = (uint16_t)i;
 	}
 	if (ex) {
-		ex->policy = policy_names[svc->policy];
+		ex->policy = cfg_policy_name(svc->policy);
 		ex->healthy = healthy;
 		ex->fail_open = healthy == 0 && n > 0;
 		ex->locality = NULL;

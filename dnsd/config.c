@@ -1266,8 +1266,13 @@ static int item_backends(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 
 /* ---- services ----------------------------------------------------------- */
 
-static const char *const policy_names[] = {
-	"weighted", "round-robin", "hash", "failover", "locality", NULL
+const char *const cfg_policy_names[] = {
+	[CFG_POLICY_WEIGHTED] = "weighted",
+	[CFG_POLICY_ROUND_ROBIN] = "round-robin",
+	[CFG_POLICY_HASH] = "hash",
+	[CFG_POLICY_FAILOVER] = "failover",
+	[CFG_POLICY_LOCALITY] = "locality",
+	NULL
 };
 
 static const char *const proto_names[] = { "tcp", "udp", NULL };
@@ -1445,7 +1450,7 @@ static const struct cfg_service *svc_index_add(struct cfg_ctx *c, struct cfg_zon
 static const struct schema_item service_items[] = {
 	ITEM("name", item_svc_name, struct cfg_service, name, 0, 0, ITEM_REQUIRED),
 	ITEM("ttl", item_svc_ttl, struct cfg_service, ttl, 0, CFG_TTL_MAX, 0),
-	ITEM_ENUM("policy", struct cfg_service, policy, policy_names),
+	ITEM_ENUM("policy", struct cfg_service, policy, cfg_policy_names),
 	ITEM("max-answers", item_u32, struct cfg_service, max_answers, 0, 65535, 0),
 	ITEM_ENUM("oversize", struct cfg_service, oversize, oversize_names),
 	ITEM("fail-open", item_bool, struct cfg_service, fail_open, 0, 0, 0),

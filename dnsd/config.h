@@ -25,6 +25,15 @@ enum cfg_policy {
 	CFG_POLICY_LOCALITY,
 };
 
+/* The policies' names as written in the YAML (and shown in status,
+ * CHAOS answers and explanations), indexed by enum cfg_policy; NULL last. */
+extern const char *const cfg_policy_names[];
+
+static inline const char *cfg_policy_name(enum cfg_policy p)
+{
+	return (unsigned)p <= CFG_POLICY_LOCALITY ? cfg_policy_names[p] : "?";
+}
+
 /* A service answer (A/AAAA/SRV) larger than the client takes over UDP. */
 enum cfg_oversize {
 	CFG_OVERSIZE_SUBSET = 0,      /* default: the policy's best backends that fit, no TC */

@@ -94,29 +94,19 @@ void cookie_answer(const struct cookie_secrets *s, enum cookie_verdict v, const 
 		cookie_make(s->current, opt, ip, iplen, now, out + COOKIE_CLIENT_LEN);
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 int cookie_secret_from_hex(const char *text, uint8_t out[COOKIE_SECRET_LEN])
 {
 	while (isspace((unsigned char)*text))
 		text++;
-	for (size_t i = 0; i < COOKIE_SECRET_LEN; i++) {
-		int hi = hexval((unsigned char)text[2 * i]);
-		int lo = hi < 0 ? -1 : hexval((unsigned char)text[2 * i + 1]);
-		if (lo < 0)
+	/* Exactly the secret's digits, then only whitespace. */
+	size_t len = strlen(text), got = 0;
+	const char *end = NULL;
+	if (len < 2 * COOKIE_SECRET_LEN ||
+	    sodium_hex2bin(out, COOKIE_SECRET_LEN, text, 2 * COOKIE_SECRET_LEN, NULL, &got, &end) != 0 ||
+	    got != COOKIE_SECRET_LEN)
+		return -1;
+	for (text = end; *text; text++)
+		if (!isspace((unsigned char)*text))
 			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	text += 2 * COOKIE_SECRET_LEN;
-	while (isspace((unsigned char)*text))
-		text++;
-	return *text ? -1 : 0;
+	return 0;
 }

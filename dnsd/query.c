@@ -665,7 +665,6 @@ static void put_ch_txt(struct answer *a, const uint8_t *owner, size_t ownerlen, 
 	unit_end(a, m, SEC_ANSWER, 1);
 }
 
-static const char *const policy_text[] = { "weighted", "round-robin", "hash", "failover", "locality" };
 
 static void addr_text(const struct zone_backend *b, char *out, size_t len)
 {
@@ -685,7 +684,7 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 	for (unsigned i = 0; i < svc->nbackends; i++)
 		up += zone_backend_up(&svc->backends[i]);
 	snprintf(line, sizeof(line), "service policy=%s healthy=%u/%u ttl=%u max-answers=%u fail-open=%s",
-	         policy_text[svc->policy], up, svc->nbackends, svc->ttl, svc->max_answers,
+	         cfg_policy_name(svc->policy), up, svc->nbackends, svc->ttl, svc->max_answers,
 	         svc->fail_open ? "yes" : "no");
 	put_ch_txt(a, q->name, q->namelen, line);
 	(void)qw;

@@ -10,9 +10,6 @@
 #include "status.h"
 #include "wire.h"
 
-static const char *const policy_name[] = { "weighted", "round-robin", "hash", "failover",
-	                                       "locality" };
-
 /* The services of zone z in config order (by si). Caller frees. */
 static const struct zone_service **zone_services(const struct zone *z, size_t *n)
 {
@@ -71,7 +68,7 @@ void status_json(struct textbuf *tb, const struct zone_snapshot *snap, struct he
 			tb_json_str(tb, buf);
 			tb_printf(tb, ",\"policy\":\"%s\",\"ttl\":%u,\"max_answers\":%u,\"fail_open\":%s,"
 			              "\"healthy\":%u,\"backends\":[",
-			          policy_name[svc->policy], svc->ttl, svc->max_answers,
+			          cfg_policy_name(svc->policy), svc->ttl, svc->max_answers,
 			          svc->fail_open ? "true" : "false", up);
 			for (unsigned i = 0; i < svc->nbackends; i++) {
 				const struct zone_backend *b = &svc->backends[i];

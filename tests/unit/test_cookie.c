@@ -170,6 +170,10 @@ static void test_forms(void)
 	is_int(cookie_secret_from_hex("e5e973e5a6b2a43f48e7dc849e37bfc", k), -1, "31 digits");
 	is_int(cookie_secret_from_hex(SECRET1 "00", k), -1, "34 digits");
 	is_int(cookie_secret_from_hex("g5e973e5a6b2a43f48e7dc849e37bfcf", k), -1, "not hex");
+	is_int(cookie_secret_from_hex("e5e973e5a6b2a43f 48e7dc849e37bfcf", k), -1,
+	       "whitespace inside the digits");
+	is_int(cookie_secret_from_hex("E5E973E5A6B2A43F48E7DC849E37BFCF", k), 0, "upper case hex");
+	ok(k[0] == 0xe5 && k[15] == 0xcf, "... its bytes");
 }
 
 int main(void)
