@@ -1348,7 +1348,7 @@ int main(int argc, char **argv)
 		                         { .fd = src ? etcdsrc_fd(src) : -1, .events = POLLIN } };
 		int wait_ms = -1;
 		if (watch_first) {
-			uint64_t now = clock_mono_ns() / 1000000, due = watch_due(watch_first, watch_last);
+			uint64_t now = clock_mono_ms(), due = watch_due(watch_first, watch_last);
 			wait_ms = due > now ? (int)(due - now) : 0;
 		}
 		if (poll(pfd, 5, wait_ms) == -1) {
@@ -1358,11 +1358,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[3].revents & POLLIN && config_watch_read(watch)) {
-			watch_last = clock_mono_ns() / 1000000;
+			watch_last = clock_mono_ms();
 			if (!watch_first)
 				watch_first = watch_last;
 		}
-		if (watch_first && clock_mono_ns() / 1000000 >= watch_due(watch_first, watch_last)) {
+		if (watch_first && clock_mono_ms() >= watch_due(watch_first, watch_last)) {
 			/* Quiet long enough: reload as SIGHUP does (the signalfd
 			 * below takes it), unless the content is what is loaded. */
 			watch_first = watch_last = 0;

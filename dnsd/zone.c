@@ -493,8 +493,7 @@ static uint32_t table_tagmask(size_t n)
 
 /* Copies the builder's nodes, their names and table into a: for a zone
  * (zone set) or a service's block (svc set: SRV nodes answer for it). */
-static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
-                      const struct zone_service *svc, struct zone_node **nodesp, uint32_t *nnodesp,
+static int emit_nodes(struct arena *a, struct builder *b, const struct zone_service *svc, struct zone_node **nodesp, uint32_t *nnodesp,
                       const uint32_t **tablep, uint32_t *maskp, uint32_t *tagmaskp)
 {
 	/* In a block, the backends' target names get no node: their table
@@ -520,7 +519,6 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
 	uint8_t *names = long_len ? arena_alloc_aligned(a, long_len, 1) : NULL;
 	if (!table || (nn && !nodes) || (long_len && !names))
 		return -1;
-	(void)z;
 	size_t k = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct bnode *bn = &b->nodes[i];
@@ -563,21 +561,36 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone *z,
 	return 0;
 }
 
+/* The node named name in a table of nodes[0..nnodes) (a zone's, or a
+ * block's). A block's entries from nnodes on are its backends' target
+ * names: a match there sets *be and returns NULL (backends NULL: none). */
 static const struct zone_node *table_find(uint64_t key, uint32_t mask, uint32_t tagmask,
                                           const uint32_t *table, const struct zone_node *nodes,
-                                          const uint8_t *name, size_t len)
+                                          uint32_t nnodes, const struct zone_backend *backends,
+                                          const uint8_t *name, size_t len,
+                                          const struct zone_backend **be)
 {
 	uint64_t hv = name_hash(key, name, len);
 	uint32_t tag = (uint32_t)(hv >> 32) & tagmask;
 	size_t h = hv & mask;
 	uint32_t e;
+	*be = NULL;
 	while ((e = table[h])) {
-		/* Only a node whose tag matches is read (a miss costs table
+		/* Only an entry whose tag matches is read (a miss costs table
 		 * probes, not a cache line per node probed). */
 		if ((e & tagmask) == tag) {
-			const struct zone_node *n = &nodes[(e & ~tagmask) - 1];
-			if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
-				return n;
+			uint32_t i = (e & ~tagmask) - 1;
+			if (i < nnodes) {
+				const struct zone_node *n = &nodes[i];
+				if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
+					return n;
+			} else if (backends) {
+				const struct zone_backend *b = &backends[i - nnodes];
+				if (b->targetlen == len && wire_name_equal(b->target, b->targetlen, name, len)) {
+					*be = b;
+					return NULL;
+				}
+			}
 		}
 		h = (h + 1) & mask;
 	}
@@ -749,7 +762,7 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 			                .zi = zi };
 		if (copy_service(into, &b, cs, b.target, &blk->svc, bes, &bc, si, id) == -1)
 			goto oom;
-		int r = emit_nodes(into, &b, NULL, &blk->svc, &nodes, &nnodes, &table, &mask, &tagmask);
+		int r = emit_nodes(into, &b, &blk->svc, &nodes, &nnodes, &table, &mask, &tagmask);
 		if (r == -1)
 			goto oom;
 		if (r < 0)
@@ -793,32 +806,20 @@ static const struct zone_node *block_find(const struct zone_service *svc, const 
 {
 	if (!svc->table)
 		return NULL;
-	uint64_t hv = name_hash(svc->hash_key, name, len);
-	uint32_t tag = (uint32_t)(hv >> 32) & svc->tagmask;
-	for (size_t h = hv & svc->mask;; h = (h + 1) & svc->mask) {
-		uint32_t e = svc->table[h];
-		if (!e)
-			return NULL;
-		if ((e & svc->tagmask) != tag)
-			continue;
-		uint32_t i = (e & ~svc->tagmask) - 1;
-		if (i < svc->nnodes) {
-			const struct zone_node *n = &svc->nodes[i];
-			if (n->namelen == len && wire_name_equal(n->name, n->namelen, name, len))
-				return i == 0 ? NULL : n;  /* node 0: the owner, the zone's node answers */
-			continue;
-		}
-		const struct zone_backend *b = &svc->backends[i - svc->nnodes];
-		if (b->targetlen == len && wire_name_equal(b->target, b->targetlen, name, len)) {
-			memset(tnode, 0, sizeof(*tnode));
-			tnode->name = b->target;
-			tnode->namelen = b->targetlen;
-			tnode->kind = ZONE_NODE_TARGET;
-			tnode->svc = svc;
-			tnode->port_idx = (uint16_t)(i - svc->nnodes);
-			return tnode;
-		}
+	const struct zone_backend *b;
+	const struct zone_node *n = table_find(svc->hash_key, svc->mask, svc->tagmask, svc->table,
+	                                       svc->nodes, svc->nnodes, svc->backends, name, len, &b);
+	if (b) {
+		memset(tnode, 0, sizeof(*tnode));
+		tnode->name = b->target;
+		tnode->namelen = b->targetlen;
+		tnode->kind = ZONE_NODE_TARGET;
+		tnode->svc = svc;
+		tnode->port_idx = (uint16_t)(b - svc->backends);
+		return tnode;
 	}
+	/* Node 0 is the owner itself: the zone's node answers for it. */
+	return n == svc->nodes ? NULL : n;
 }
 
 const char *zone_backend_name(const struct zone_backend *b, char *buf, size_t len)
@@ -966,7 +967,7 @@ static int build_zone(struct arena *a, const struct cfg_zone *cz, uint32_t seria
 	struct zone_node *nodes;
 	const uint32_t *table;
 	uint32_t mask, tagmask, nnodes;
-	int r = emit_nodes(a, &b, z, NULL, &nodes, &nnodes, &table, &mask, &tagmask);
+	int r = emit_nodes(a, &b, NULL, &nodes, &nnodes, &table, &mask, &tagmask);
 	if (r == -1)
 		goto oom;
 	if (r < 0)
@@ -1220,7 +1221,9 @@ void zone_free(struct zone_snapshot *snap)
 
 const struct zone_node *zone_find(const struct zone *z, const uint8_t *name, size_t len)
 {
-	return table_find(z->hash_key, z->mask, z->tagmask, z->table, z->nodes, name, len);
+	const struct zone_backend *none;
+	return table_find(z->hash_key, z->mask, z->tagmask, z->table, z->nodes, z->nnodes, NULL, name,
+	                  len, &none);
 }
 
 const struct zone_rrset *zone_node_rrset(const struct zone_node *node, uint16_t type)
