@@ -233,6 +233,91 @@ static void *alloc_array(struct cfg_ctx *c, const yaml_node_t *n, size_t count, 
 	return p;
 }
 
+/* ---- the slab: the loaded backends --------------------------------------- */
+
+/* The backend arrays and default names of a loaded config, packed in big
+ * mappings of their own rather than a heap block per service: once the
+ * registry's blocks hold the backends (registry_freeze), the mappings go
+ * back to the kernel whole, where freed heap blocks among the config's
+ * other allocations would stay resident (a million backends: 84 MB). */
+struct cfg_slab {
+	struct cfg_slab *next;
+	size_t size, used;            /* bytes of the mapping; used counts this header */
+};
+enum { CFG_SLAB_CHUNK = 4 << 20, CFG_SLAB_ALIGN = 16 };
+
+/* n zeroed bytes in cfg's slab, or NULL. */
+static void *slab_alloc(struct config *cfg, size_t n)
+{
+	size_t hdr = (sizeof(struct cfg_slab) + CFG_SLAB_ALIGN - 1) & ~(size_t)(CFG_SLAB_ALIGN - 1);
+	n = (n + CFG_SLAB_ALIGN - 1) & ~(size_t)(CFG_SLAB_ALIGN - 1);
+	struct cfg_slab *sl = cfg->slab;
+	if (!sl || sl->size - sl->used < n) {
+		size_t size = CFG_SLAB_CHUNK;
+		if (hdr + n > size)
+			size = (hdr + n + 4095) & ~(size_t)4095;
+		void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		sl = m;
+		sl->next = cfg->slab;
+		sl->size = size;
+		sl->used = hdr;
+		cfg->slab = sl;
+	}
+	void *p = (char *)sl + sl->used;
+	sl->used += n;
+	return p;
+}
+
+static void slab_free(struct config *cfg)
+{
+	while (cfg->slab) {
+		struct cfg_slab *next = cfg->slab->next;
+		munmap(cfg->slab, cfg->slab->size);
+		cfg->slab = next;
+	}
+}
+
+int config_service_own(struct cfg_service *s)
+{
+	if (!s->in_slab)
+		return 0;
+	struct cfg_backend *nb = malloc((s->nbackends ? s->nbackends : 1) * sizeof(*nb));
+	if (!nb)
+		return -1;
+	memcpy(nb, s->backends, s->nbackends * sizeof(*nb));
+	for (size_t i = 0; i < s->nbackends; i++) {
+		if (!nb[i].name_pooled)
+			continue;
+		char *d = strdup(nb[i].name);
+		if (!d) {
+			for (size_t k = 0; k < i; k++)
+				if (s->backends[k].name_pooled)
+					free(nb[k].name);
+			free(nb);
+			return -1;
+		}
+		nb[i].name = d;
+	}
+	for (size_t i = 0; i < s->nbackends; i++)
+		nb[i].name_pooled = false;
+	s->backends = nb;
+	s->name_pool = NULL;
+	s->in_slab = false;
+	return 0;
+}
+
+int config_slab_release(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nzones; i++)
+		for (size_t j = 0; j < cfg->zones[i].nservices; j++)
+			if (config_service_own(&cfg->zones[i].services[j]) == -1)
+				return -1;
+	slab_free(cfg);
+	return 0;
+}
+
 /* ---- scalars ------------------------------------------------------------ */
 
 /* Decimal digits only (no sign, no spaces), value <= max <= UINT32_MAX. */
@@ -1230,9 +1315,11 @@ static int item_backends(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	size_t count = seq_len(n);
 	if (count > CFG_MAX_BACKENDS)
 		count = CFG_MAX_BACKENDS;
-	s->backends = alloc_array(c, n, count, sizeof(*s->backends));
+	/* In the slab (see there): the schema refuses a second backends key. */
+	s->backends = slab_alloc(c->cfg, (count ? count : 1) * sizeof(*s->backends));
 	if (!s->backends)
-		return -1;
+		return fail(c, n, "out of memory");
+	s->in_slab = true;
 	if (count * INET6_ADDRSTRLEN > c->names_cap) {
 		char *p = realloc(c->names, count * INET6_ADDRSTRLEN);
 		if (!p)
@@ -1246,7 +1333,7 @@ static int item_backends(struct cfg_ctx *c, yaml_node_t *n, void *obj,
 	if (c->names_len == 0)
 		return 0;
 	/* The default names move from the scratch to the service's pool. */
-	if (!(s->name_pool = malloc(c->names_len))) {
+	if (!(s->name_pool = slab_alloc(c->cfg, c->names_len))) {
 		for (size_t i = 0; i < s->nbackends; i++) {
 			if (s->backends[i].name_pooled) {
 				s->backends[i].name = NULL;
@@ -3242,6 +3329,7 @@ void config_free(struct config *cfg)
 	free(cfg->zones);
 	free(cfg->listen);
 	free(cfg->path);
+	slab_free(cfg);
 	free(cfg);
 }
 
@@ -3301,12 +3389,18 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 	if (check_keyrefs(&c) == -1 || check_search_path(&c, root) == -1)
 		goto out;
 	/* Which services have backends with checks of their own: the watcher
-	 * then looks at the backends of checked services only. */
+	 * then looks at the backends of checked services only. It points at
+	 * them, so theirs leave the slab now, before it can. */
 	for (size_t zi = 0; zi < c.cfg->nzones; zi++)
 		for (size_t si = 0; si < c.cfg->zones[zi].nservices; si++) {
 			struct cfg_service *s = &c.cfg->zones[zi].services[si];
 			for (size_t bi = 0; bi < s->nbackends && !s->own_checks; bi++)
 				s->own_checks = s->backends[bi].check != NULL;
+			if ((s->own_checks || s->check.type != CFG_CHECK_NONE) &&
+			    config_service_own(s) == -1) {
+				fail_at(&c, s->line, s->col, "out of memory");
+				goto out;
+			}
 		}
 	if (!c.cfg->listen) {
 		c.cfg->listen = calloc(1, sizeof(*c.cfg->listen));
@@ -3380,10 +3474,8 @@ long config_find_service(const struct config *cfg, size_t zi, const uint8_t *nam
 	return -1;
 }
 
-void config_service_clear(struct cfg_service *s)
+static void backends_free(struct cfg_service *s)
 {
-	for (size_t k = 0; k < s->nports; k++)
-		free(s->ports[k].name);
 	for (size_t k = 0; k < s->nbackends; k++) {
 		if (!s->backends[k].name_pooled)
 			free(s->backends[k].name);
@@ -3391,13 +3483,45 @@ void config_service_clear(struct cfg_service *s)
 		free(s->backends[k].src_key);
 		backend_check_free(&s->backends[k]);
 	}
+	if (!s->in_slab) {
+		free(s->backends);
+		free(s->name_pool);
+	}
+	s->in_slab = false;
+	s->backends = NULL;
+	s->name_pool = NULL;
+	s->nbackends = 0;
+}
+
+void config_service_clear(struct cfg_service *s)
+{
+	for (size_t k = 0; k < s->nports; k++)
+		free(s->ports[k].name);
+	backends_free(s);
 	free(s->name);
 	free(s->owner);
 	free(s->ports);
-	free(s->backends);
-	free(s->name_pool);
 	check_clear(&s->check);
 	memset(s, 0, sizeof(*s));
+}
+
+bool config_service_freezable(const struct cfg_service *s)
+{
+	if (s->frozen || s->nbackends == 0 || s->check.type != CFG_CHECK_NONE || s->own_checks)
+		return false;
+	for (size_t i = 0; i < s->nbackends; i++)
+		if (s->backends[i].check)
+			return false;
+	return true;
+}
+
+void config_service_freeze(struct cfg_service *s, uint64_t key)
+{
+	size_t n = s->nbackends;
+	backends_free(s);
+	s->frozen = true;
+	s->nfrozen = (uint32_t)n;
+	s->block_key = key;
 }
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -3414,6 +3538,7 @@ int config_service_copy(struct cfg_service *dst, const struct cfg_service *src)
 	bool oom = false;
 	*dst = *src;
 	dst->name_pool = NULL;        /* the copy's names are its own */
+	dst->in_slab = false;
 	dst->name = dup_or_null(src->name, &oom);
 	dst->owner = NULL;
 	if (src->owner && !(dst->owner = malloc(src->ownerlen ? src->ownerlen : 1)))
@@ -3479,7 +3604,8 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 		snprintf(err, errlen, "service %s: more than %d backends", s->name, CFG_MAX_BACKENDS);
 		return -1;
 	}
-	struct cfg_backend *nb = realloc(s->backends, (s->nbackends + 1) * sizeof(*nb));
+	struct cfg_backend *nb = config_service_own(s) == -1 ? NULL
+	                         : realloc(s->backends, (s->nbackends + 1) * sizeof(*nb));
 	if (!nb) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

@@ -125,7 +125,23 @@ struct cfg_service {
 	 * backends are not a million mallocs); names added later are their own. */
 	char *name_pool;
 	int line, col;
+	/* Frozen (config_service_freeze): once its block serves, an unchecked
+	 * service's backends are kept there alone, not here as well (a million
+	 * of them would be 72 MB twice). backends is then NULL and nbackends
+	 * 0; nfrozen is their count and block_key the key of the block that
+	 * holds them (zone_block_key). zone_service_copy gives a copy its
+	 * backends back from the block, for an edit. */
+	bool frozen;
+	bool in_slab;                 /* backends and name_pool are in the config's slab */
+	uint32_t nfrozen;
+	uint64_t block_key;
 };
+
+/* Its backends, frozen or not. */
+static inline size_t cfg_service_nbackends(const struct cfg_service *s)
+{
+	return s->frozen ? s->nfrozen : s->nbackends;
+}
 
 /* The check settings of backend b of service s. */
 static inline const struct cfg_check *cfg_backend_check(const struct cfg_service *s,
@@ -339,6 +355,10 @@ struct config {
 	size_t nsearch;
 	struct cfg_chaos chaos;
 	struct cfg_etcd etcd;         /* nendpoints 0: no etcd */
+	/* The loaded services' backend arrays and default names (cfg_service
+	 * in_slab), packed in mappings of their own: config_slab_release
+	 * gives them back to the kernel whole once the blocks hold them. */
+	struct cfg_slab *slab;
 };
 
 /* Errors read "file:line:col: message" (line and column 1-based). */
@@ -379,6 +399,19 @@ int config_parse_duration(const char *text, bool ms, uint32_t *out);
  * memory (dst then empty). config_service_clear frees what dst holds. */
 int config_service_copy(struct cfg_service *dst, const struct cfg_service *src);
 void config_service_clear(struct cfg_service *s);
+/* Whether s may be frozen: it has backends, none of them checked (the
+ * watcher reads checked backends from the config). */
+bool config_service_freezable(const struct cfg_service *s);
+/* Frees s's backends, which the block of key key holds (see frozen). */
+void config_service_freeze(struct cfg_service *s, uint64_t key);
+/* s's backends in memory of its own (out of the slab), before an edit
+ * that reallocates the array. 0, or -1 out of memory (s unchanged). */
+int config_service_own(struct cfg_service *s);
+/* Gives cfg's slab back: the services still in it get arrays and names
+ * of their own first. 0, or -1 out of memory (the slab stays). Checked
+ * services are never in the slab (the watcher points at their backends:
+ * they must not move); the others may move until this returns. */
+int config_slab_release(struct config *cfg);
 long config_find_service(const struct config *cfg, size_t zi, const uint8_t *name, size_t len);
 /* Adds a backend to service si of zone zi, from tmpl's family, addr,
  * port, weight and priority (other fields ignored); its name is made from

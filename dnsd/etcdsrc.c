@@ -479,6 +479,8 @@ static int add_backend(struct cfg_service *s, const struct rec *r)
 	}
 	if (s->nbackends >= ETCDSRC_MAX_BACKENDS)
 		return 0;             /* the zone's limit per service: the rest not served */
+	if (config_service_own(s) == -1)
+		return -1;
 	struct cfg_backend *nb = realloc(s->backends, (s->nbackends + 1) * sizeof(*nb));
 	if (!nb)
 		return -1;

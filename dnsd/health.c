@@ -487,7 +487,7 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
 		for (size_t si = 0; si < cfg->zones[zi].nservices; si++) {
 			const struct cfg_service *s = &cfg->zones[zi].services[si];
-			nbe += s->nbackends;
+			nbe += cfg_service_nbackends(s);
 			if (s->check.type == CFG_CHECK_NONE && !s->own_checks)
 				continue;
 			for (size_t bi = 0; bi < s->nbackends; bi++)

@@ -775,7 +775,7 @@ static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
 	for (size_t i = 0; i < cfg->nzones; i++) {
 		*nsvc += cfg->zones[i].nservices;
 		for (size_t j = 0; j < cfg->zones[i].nservices; j++)
-			*nbe += cfg->zones[i].services[j].nbackends;
+			*nbe += cfg_service_nbackends(&cfg->zones[i].services[j]);
 	}
 }
 
@@ -839,6 +839,17 @@ static int rebuild(const struct config *cfg, struct health *h)
 		return -1;
 	publish(snap, took);
 	return 0;
+}
+
+/* cfg serves now: its unchecked services keep their backends in their
+ * blocks alone (registry_freeze), and the heap gives the copies back. */
+static void freeze(struct config *cfg)
+{
+	size_t n = registry_freeze(reg, cfg);
+	if (n) {
+		malloc_trim(0);
+		log_debug("%zu %s keep their backends in their blocks alone", n, plural(n, "service"));
+	}
 }
 
 /* The watcher went to a config whose build then failed: it goes back to
@@ -947,6 +958,7 @@ static int update_commit(void *arg, struct config *ncfg)
 	}
 	config_free(*l->cfg);
 	*l->cfg = ncfg;
+	freeze(ncfg);
 	return 0;
 }
 
@@ -994,10 +1006,13 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 		xfr_txn_add(t, z, z->slots[si]);
 		xfr_txn_lock(t);
 	}
-	int rc = registry_replace(reg, z->slots[si], &cfg->zones[zi], &cfg->zones[zi].services[si],
-	                          states, health_sid, l->health, zi, si, err, sizeof(err));
+	struct cfg_service *cs = &cfg->zones[zi].services[si];
+	int rc = registry_replace(reg, z->slots[si], &cfg->zones[zi], cs, states, health_sid,
+	                          l->health, zi, si, err, sizeof(err));
 	if (rc == -1)
 		log_err("update: %s", err);
+	else if (config_service_freezable(cs))
+		config_service_freeze(cs, registry_slot_key(z->slots[si]));
 	if (t)
 		xfr_txn_commit(t);
 	/* The watcher no longer points into the old service, readers no longer
@@ -1042,8 +1057,17 @@ static bool apply_etcd(struct live *l)
 			full = true;
 			break;
 		}
-		struct cfg_service ns;
-		if (etcdsrc_service(src, &cfg->zones[zi].services[si], &ns) == -1) {
+		struct cfg_service base, ns;
+		const struct zone *z = &snap->zones[zi];
+		if (si >= z->nservices ||
+		    zone_service_copy(&base, &cfg->zones[zi].services[si],
+		                      zone_slot_service(z->slots[si])) == -1) {
+			full = true;
+			break;
+		}
+		int erc = etcdsrc_service(src, &base, &ns);
+		config_service_clear(&base);
+		if (erc == -1) {
 			full = true;
 			break;
 		}
@@ -1189,6 +1213,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int built = rebuild(cfg, health);
+	if (built == 0)
+		freeze(cfg);
 	heap_huge_end();
 	if (built == -1) {
 		log_err("%s: the zones could not be built", o.config);
@@ -1456,6 +1482,7 @@ int main(int argc, char **argv)
 			config_free(cfg);
 			cfg = ncfg;
 			publish(nsnap, took);
+			freeze(cfg);
 			summarize(cfg, &nsvc, &nbe);
 			if (by_etcd) {
 				log_info("etcd: rebuilt with %zu etcd records: %zu %s, %zu %s", etcdsrc_count(src),

@@ -220,6 +220,11 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
 	s->used = r->gen;
 	s->zi = (uint32_t)zi;
 	uint64_t k = zone_block_key(cs, states, sid, sarg, zi, si);
+	if (cs->frozen && !(s->pending && s->pending_key == k) && !(s->cur && s->cur_key == k)) {
+		/* Its backends are in a block of this slot, or nowhere. */
+		snprintf(err, errlen, "service %s: its backends are not in this registry", cs->name);
+		return NULL;
+	}
 	if (s->pending && s->pending_key != k) {
 		zone_block_free(s->pending);
 		s->pending = NULL;
@@ -352,6 +357,36 @@ int registry_replace(struct registry *r, const struct zone_slot *slot, const str
 		__atomic_store_n(&s->node->svc, nb, __ATOMIC_RELEASE);
 	point_sids(r, nb, s);
 	return 0;
+}
+
+uint64_t registry_slot_key(const struct zone_slot *slot)
+{
+	return ((const struct rslot *)slot)->cur_key;
+}
+
+size_t registry_freeze(struct registry *r, struct config *cfg)
+{
+	size_t n = 0;
+	for (size_t zi = 0; zi < cfg->nzones; zi++) {
+		const struct cfg_zone *cz = &cfg->zones[zi];
+		for (size_t si = 0; si < cz->nservices; si++) {
+			struct cfg_service *cs = &cz->services[si];
+			if (!config_service_freezable(cs))
+				continue;
+			uint8_t key[2 * DNS_NAME_MAX];
+			size_t len = make_key(key, cz->origin, cz->originlen, cs->owner, cs->ownerlen);
+			const struct rslot *s = find(r, key, len, key_hash(key, len));
+			if (!s || !s->cur || s->pending ||
+			    s->cur_key != zone_block_key(cs, NULL, NULL, NULL, zi, si))
+				continue;
+			config_service_freeze(cs, s->cur_key);
+			n++;
+		}
+	}
+	/* What did not freeze leaves the slab, which goes (out of memory: it
+	 * stays, and so does its memory). */
+	config_slab_release(cfg);
+	return n;
 }
 
 size_t registry_count(const struct registry *r)

@@ -62,6 +62,14 @@ int registry_replace(struct registry *r, const struct zone_slot *slot, const str
  * applying health changes, whatever reloads and UPDATEs did. */
 const struct zone_slot *registry_sid_slot(const struct registry *r, uint32_t sid, uint32_t *zi);
 
+/* The key (zone_block_key) of the block slot serves. */
+uint64_t registry_slot_key(const struct zone_slot *slot);
+/* Freezes (config_service_freeze) every unchecked service of cfg whose
+ * block in r, served now, was built from it: cfg must be the config the
+ * served snapshot was built from, and a later build of cfg reuses those
+ * blocks (or fails). Returns how many it froze. O(services). */
+size_t registry_freeze(struct registry *r, struct config *cfg);
+
 /* Live slots and the bytes of their blocks (metrics, tests). */
 size_t registry_count(const struct registry *r);
 size_t registry_bytes(const struct registry *r);

@@ -1083,7 +1083,8 @@ static unsigned apply_one_service(struct overlay *o, const struct update_ops *uo
 	struct cfg_service ns;
 	char err[512] = "";
 	unsigned rc = DNS_RCODE_NOERROR;
-	if (config_service_copy(&ns, &cfg->zones[zi].services[si]) == -1)
+	if (zone_service_copy(&ns, &cfg->zones[zi].services[si],
+	                      si < zone->nservices ? zone_slot_service(zone->slots[si]) : NULL) == -1)
 		return DNS_RCODE_SERVFAIL;
 	/* A config of one zone holding the copy: apply_op works on it. */
 	struct cfg_zone tz = cfg->zones[zi];

@@ -624,6 +624,8 @@ uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *state
                         void *sarg, size_t zi, size_t si)
 {
 	uint64_t h = FNV_SEED;
+	if (cs->frozen)
+		return cs->block_key;
 	if (cs->nbackends > ZONE_MAX_BACKENDS || cs->nports > UINT16_MAX)
 		return 0;             /* zone_block_build refuses it: never reused */
 	uint32_t nums[8] = { cs->ttl, (uint32_t)cs->policy, cs->max_answers, cs->fail_open,
@@ -660,6 +662,10 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	struct arena *a = NULL;
 	uint8_t name[DNS_NAME_MAX];
 	(void)cz;
+	if (cs->frozen) {
+		set_err(&b, "service %s: its backends are in its block (frozen)", cs->name);
+		return NULL;
+	}
 	if (cs->nbackends > ZONE_MAX_BACKENDS) {
 		set_err(&b, "service %s: more than %d backends", cs->name, ZONE_MAX_BACKENDS);
 		return NULL;
@@ -832,6 +838,49 @@ const char *zone_backend_name(const struct zone_backend *b, char *buf, size_t le
 	memcpy(buf, b->target + 1, n);
 	buf[n] = '\0';
 	return buf;
+}
+
+int zone_service_copy(struct cfg_service *dst, const struct cfg_service *src,
+                      const struct zone_service *blk)
+{
+	if (config_service_copy(dst, src) == -1)
+		return -1;
+	if (!src->frozen)
+		return 0;
+	size_t n = src->nfrozen;
+	struct cfg_backend *bs = calloc(n ? n : 1, sizeof(*bs));
+	if (!bs || !blk || blk->nbackends != n ||
+	    !wire_name_equal(blk->owner, blk->ownerlen, src->owner, src->ownerlen)) {
+		free(bs);
+		config_service_clear(dst);
+		return -1;
+	}
+	free(dst->backends);
+	dst->backends = bs;
+	dst->frozen = false;
+	dst->nfrozen = 0;
+	dst->block_key = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct zone_backend *zb = &blk->backends[i];
+		struct cfg_backend *b = &bs[i];
+		char buf[DNS_LABEL_MAX + 1];
+		const char *loc = zone_backend_locality(zb), *key = zone_backend_src_key(zb);
+		b->name = strdup(zone_backend_name(zb, buf, sizeof(buf)));
+		b->locality = loc ? strdup(loc) : NULL;
+		b->src_key = key ? strdup(key) : NULL;
+		dst->nbackends = i + 1;
+		if (!b->name || (loc && !b->locality) || (key && !b->src_key)) {
+			config_service_clear(dst);
+			return -1;
+		}
+		b->family = zb->family;
+		memcpy(b->addr, zb->addr, sizeof(b->addr));
+		b->port = zb->port;
+		b->weight = zb->weight;
+		b->priority = zb->priority;
+		b->source = zb->source;
+	}
+	return 0;
 }
 
 const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service *svc, size_t *len)

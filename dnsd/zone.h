@@ -305,6 +305,14 @@ enum { ZONE_SRV_RDATA_MAX = 6 + 255 };
 size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend *b,
                       unsigned port_idx, uint32_t weight, uint8_t *rd);
 
+/* A copy of src (config_service_copy) with backends of its own: when src
+ * is frozen, made from its block blk (the backends' names, addresses,
+ * ports, weights, priorities, localities and etcd keys; the line numbers
+ * of the YAML are gone). For an edit: O(service). 0, or -1 (out of
+ * memory, blk not src's block): dst is then empty. */
+int zone_service_copy(struct cfg_service *dst, const struct cfg_service *src,
+                      const struct zone_service *blk);
+
 /* Looks up an absolute wire name (any case). Never allocates. */
 void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t len,
                  struct zone_result *res);

@@ -282,11 +282,178 @@ static void test_property(void)
 	config_free(cfg);
 }
 
+/* Frozen services: unchecked ones keep their backends in their blocks
+ * alone once served (registry_freeze). A rebuild of the frozen config
+ * reuses those blocks; an edit works on a copy thawed from the block; and
+ * after any sequence of edits and rebuilds, the snapshot transfers what a
+ * fresh build of the thawed config does. */
+static const char freeze_yaml[] =
+	"zones:\n"
+	"  - name: mesh\n"
+	"    services:\n"
+	"      - {name: a, ports: {http: 80}, backends: [10.2.0.1, 10.2.0.2]}\n"
+	"      - {name: b, ports: {http: 80, dns: {port: 53, proto: udp}}, policy: round-robin,\n"
+	"         backends: [{address: 10.2.1.1, weight: 3}, {address: 'fd00::7', port: 8080}]}\n"
+	"      - {name: c, ports: {grpc: 9000}, policy: locality,\n"
+	"         backends: [{address: 10.2.2.1, name: Web1, locality: east}, 10.2.2.2]}\n"
+	"      - {name: d, ports: {http: 80}, check: {type: tcp}, backends: [10.2.3.1]}\n";
+
+/* As the watcher: state ids for checked backends only. */
+static uint32_t checked_sid(void *arg, size_t zi, size_t si, size_t bi)
+{
+	const struct config *cfg = arg;
+	const struct cfg_service *s = &cfg->zones[zi].services[si];
+	if (cfg_backend_check(s, &s->backends[bi])->type == CFG_CHECK_NONE)
+		return 0;
+	return sid_of(arg, zi, si, bi);
+}
+
+static struct zone_snapshot *build_checked(const struct config *cfg, struct registry *reg)
+{
+	struct zone_snapshot *snap = NULL;
+	char err[256];
+	if (zone_build(cfg, NULL, reg, states, checked_sid, (void *)cfg, &snap, err, sizeof(err))) {
+		diag("build: %s", err);
+		return NULL;
+	}
+	return snap;
+}
+
+/* Zone 0 of cfg with every service thawed from snap's blocks (a config
+ * of its own; thawed_free frees it). */
+static struct config *thawed(const struct config *cfg, const struct zone_snapshot *snap)
+{
+	struct config *t = calloc(1, sizeof(*t));
+	struct cfg_zone *z = calloc(1, sizeof(*z));
+	*z = cfg->zones[0];
+	z->services = calloc(z->nservices, sizeof(*z->services));
+	for (size_t i = 0; i < z->nservices; i++)
+		if (zone_service_copy(&z->services[i], &cfg->zones[0].services[i],
+		                      zone_slot_service(snap->zones[0].slots[i])) == -1)
+			diag("thaw of service %zu failed", i);
+	t->zones = z;
+	t->nzones = 1;
+	return t;
+}
+
+static void thawed_free(struct config *t)
+{
+	for (size_t i = 0; i < t->zones[0].nservices; i++)
+		config_service_clear(&t->zones[0].services[i]);
+	free(t->zones[0].services);
+	free(t->zones);
+	free(t);
+}
+
+static void test_freeze(void)
+{
+	struct registry *reg = registry_new();
+	struct config *cfg = load(freeze_yaml);
+	struct zone_snapshot *live = build_checked(cfg, reg);
+	registry_commit(reg);
+	char *before = render(live);
+	is_int(registry_freeze(reg, cfg), 3, "the three unchecked services freeze");
+	const struct cfg_service *sv = cfg->zones[0].services;
+	ok(sv[0].frozen && !sv[0].backends && sv[0].nbackends == 0 && sv[0].nfrozen == 2 &&
+	   sv[2].frozen && !sv[3].frozen && sv[3].nbackends == 1,
+	   "frozen: no backends of their own; the checked one keeps its own");
+	ok(cfg->slab == NULL, "the slab is given back");
+	is_int(registry_freeze(reg, cfg), 0, "freezing again: nothing to do");
+
+	/* A rebuild of the frozen config (a health rollback): blocks reused. */
+	uint64_t builds = registry_builds(reg);
+	struct zone_snapshot *n = build_checked(cfg, reg);
+	registry_commit(reg);
+	is_int(registry_builds(reg), builds, "a rebuild of the frozen config reuses every block");
+	char *after = n ? render(n) : strdup("");
+	is_str(after, before, "and transfers the same records");
+	free(after);
+	zone_free(live);
+	registry_reclaim(reg);
+	live = n;
+
+	/* Thawed: the same key, the name as written, the locality. */
+	struct cfg_service ns;
+	ok(zone_service_copy(&ns, &sv[2], zone_slot_service(live->zones[0].slots[2])) == 0 &&
+	   ns.nbackends == 2 && !ns.frozen && strcmp(ns.backends[0].name, "Web1") == 0 &&
+	   ns.backends[0].locality && strcmp(ns.backends[0].locality, "east") == 0 &&
+	   zone_block_key(&ns, NULL, NULL, NULL, 0, 2) == sv[2].block_key,
+	   "a thawed copy has the backends back, and its block's key");
+	config_service_clear(&ns);
+	ok(zone_service_copy(&ns, &sv[2], zone_slot_service(live->zones[0].slots[0])) == -1 &&
+	   ns.backends == NULL, "another service's block does not thaw it");
+	struct zone_snapshot *lone;
+	char err[256];
+	ok(zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &lone, err, sizeof(err)) == -1 &&
+	   strstr(err, "not in this registry"), "a frozen config outside its registry: an error (%s)",
+	   err);
+
+	/* Random edits (as UPDATE and etcd make them) and rebuilds. */
+	unsigned mismatches = 0, steps = 0, refused = 0;
+	char first[128] = "";
+	for (int step = 0; step < 300 && live; step++) {
+		size_t si = rnd(4);
+		int what = (int)rnd(4);
+		struct cfg_service *s = &cfg->zones[0].services[si];
+		if (what < 3) {
+			struct cfg_service copy;
+			if (zone_service_copy(&copy, s, zone_slot_service(live->zones[0].slots[si]))) {
+				refused++;
+				continue;
+			}
+			struct cfg_zone tz = cfg->zones[0];
+			tz.services = &copy;
+			tz.nservices = 1;
+			struct config tc = { .zones = &tz, .nzones = 1 };
+			struct cfg_backend b = { .family = AF_INET, .addr = { 10, 2, (uint8_t)si } };
+			b.addr[3] = (uint8_t)(1 + rnd(6));
+			if (rnd(2) && copy.nbackends > 1)
+				config_remove_backends(&tc, 0, 0, AF_INET, b.addr, false, 0);
+			else
+				config_add_backend(&tc, 0, 0, &b, err, sizeof(err));
+			struct cfg_service old = *s;
+			*s = copy;
+			if (registry_replace(reg, live->zones[0].slots[si], &cfg->zones[0], s, states,
+			                     checked_sid, cfg, 0, si, err, sizeof(err)) != 0)
+				diag("replace: %s", err);
+			else if (config_service_freezable(s))
+				config_service_freeze(s, registry_slot_key(live->zones[0].slots[si]));
+			config_service_clear(&old);
+			registry_reclaim(reg);
+		} else {
+			struct zone_snapshot *r = build_checked(cfg, reg);
+			registry_commit(reg);
+			registry_freeze(reg, cfg);
+			zone_free(live);
+			registry_reclaim(reg);
+			live = r;
+		}
+		struct config *t = thawed(cfg, live);
+		struct zone_snapshot *fresh = build_checked(t, NULL);
+		char *x = render(live), *y = fresh ? render(fresh) : strdup("");
+		if (strcmp(x, y) != 0 && mismatches++ == 0)
+			snprintf(first, sizeof(first), "step %d (kind %d, service %zu)", step, what, si);
+		free(x);
+		free(y);
+		zone_free(fresh);
+		thawed_free(t);
+		steps++;
+	}
+	ok(steps == 300 && refused == 0, "300 steps of thaw, edit, replace, freeze and rebuild");
+	is_int(mismatches, 0, "transfers equal a fresh build of the thawed config%s%s",
+	       first[0] ? ": first at " : "", first);
+	free(before);
+	zone_free(live);
+	registry_free(reg);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	states = bstate_new();
 	test_reuse();
 	test_property();
+	test_freeze();
 	bstate_free(states);
 	return done_testing();
 }
