@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "log.h"
 #include "rdata.h"
@@ -170,10 +171,14 @@ struct overlay {
 	size_t nkeys;
 };
 
+/* The YAML as loaded is not kept (a million backends: 14 MB): only its
+ * length and hash, which tell whether the file still holds it. */
+enum { UPDATE_HASH_LEN = crypto_generichash_BYTES };
+
 struct update {
 	char *path;
-	char *yaml;
 	size_t yamllen;
+	uint8_t yamlhash[UPDATE_HASH_LEN];
 	struct overlay *zones;
 	size_t nzones;
 };
@@ -223,7 +228,6 @@ void update_free(struct update *u)
 	for (size_t i = 0; i < u->nzones; i++)
 		overlay_free(&u->zones[i]);
 	free(u->zones);
-	free(u->yaml);
 	free(u->path);
 	free(u);
 }
@@ -614,15 +618,47 @@ static int replay_one(void *arg, const struct journal_op *op)
 	return overlay_merge(arg, op);
 }
 
-/* The effective config: the YAML text of u plus every overlay. */
+static void text_hash(const char *text, size_t len, uint8_t out[UPDATE_HASH_LEN])
+{
+	crypto_generichash(out, UPDATE_HASH_LEN, (const unsigned char *)text, len, NULL, 0);
+}
+
+/* Whether text is the YAML u was loaded from. */
+static bool same_text(const struct update *u, const char *text, size_t len)
+{
+	uint8_t h[UPDATE_HASH_LEN];
+	if (len != u->yamllen)
+		return false;
+	text_hash(text, len, h);
+	return sodium_memcmp(h, u->yamlhash, sizeof(h)) == 0;
+}
+
+/* The effective config: the YAML of u (parsed, or read again from its
+ * file) plus every overlay. -1 with err set; -2 (err set) when the file
+ * no longer holds the YAML that was loaded (edited and not reloaded yet,
+ * or gone). */
 static int effective(struct update *u, bool drop, struct config *parsed, struct config **out,
                      char *err, size_t errlen)
 {
 	struct config_error ce;
 	struct config *cfg = parsed;
-	if (!cfg && config_load_string(u->yaml, u->yamllen, u->path, &cfg, &ce) == -1) {
-		snprintf(err, errlen, "%s", ce.msg);
-		return -1;
+	if (!cfg) {
+		char *text;
+		size_t len;
+		if (read_text(u->path, &text, &len, err, errlen) == -1)
+			return -2;
+		if (!same_text(u, text, len)) {
+			free(text);
+			snprintf(err, errlen, "%s changed since it was loaded: reload it, then send the "
+			         "update again", u->path);
+			return -2;
+		}
+		int rc = config_load_string(text, len, u->path, &cfg, &ce);
+		free(text);
+		if (rc == -1) {
+			snprintf(err, errlen, "%s", ce.msg);
+			return -1;
+		}
 	}
 	for (size_t i = 0; i < u->nzones; i++) {
 		long rc = overlay_apply(&u->zones[i], cfg, drop, err, errlen);
@@ -642,14 +678,23 @@ static int effective(struct update *u, bool drop, struct config *parsed, struct 
 
 bool update_unchanged(const struct update *u, const char *path)
 {
-	char *text;
-	size_t len;
-	char err[256];
-	if (!u || read_text(path, &text, &len, err, sizeof(err)) == -1)
+	/* Hashed as read: a big file is not held in memory for this. */
+	FILE *f = u ? fopen(path, "rb") : NULL;
+	if (!f)
 		return false;
-	bool same = len == u->yamllen && memcmp(text, u->yaml, len) == 0;
-	free(text);
-	return same;
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, UPDATE_HASH_LEN);
+	char buf[65536];
+	size_t n, total = 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		crypto_generichash_update(&st, (const unsigned char *)buf, n);
+		total += n;
+	}
+	bool failed = ferror(f);
+	fclose(f);
+	uint8_t h[UPDATE_HASH_LEN];
+	crypto_generichash_final(&st, h, sizeof(h));
+	return !failed && total == u->yamllen && sodium_memcmp(h, u->yamlhash, sizeof(h)) == 0;
 }
 
 int update_load(const char *path, bool check, struct config **cfgp, struct update **up,
@@ -662,10 +707,14 @@ int update_load(const char *path, bool check, struct config **cfgp, struct updat
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (read_text(path, &u->yaml, &u->yamllen, err, errlen) == -1)
+	char *text;
+	if (read_text(path, &text, &u->yamllen, err, errlen) == -1)
 		goto fail;
+	text_hash(text, u->yamllen, u->yamlhash);
 	struct config_error ce;
-	if (config_load_string(u->yaml, u->yamllen, path, &base, &ce) == -1) {
+	int lrc = config_load_string(text, u->yamllen, path, &base, &ce);
+	free(text);
+	if (lrc == -1) {
 		snprintf(err, errlen, "%s", ce.msg);
 		goto fail;
 	}
@@ -712,7 +761,7 @@ int update_load(const char *path, bool check, struct config **cfgp, struct updat
 	/* Acknowledged updates are never dropped behind the operator's back:
 	 * one that conflicts with the YAML fails the load (a reload keeps the
 	 * running configuration) with the YAML position and the update. */
-	if (effective(u, false, parsed, cfgp, err, errlen) == -1)
+	if (effective(u, false, parsed, cfgp, err, errlen) < 0)
 		goto fail;
 	*up = u;
 	return 0;
@@ -1211,6 +1260,13 @@ static unsigned process_one(struct update *u, struct update_req *req, const stru
 	o->ops = saved.ops;
 	o->nops = saved.nops;
 	o->cap = saved.cap;
+	if (erc == -2) {
+		/* Not the update's fault: the server cannot tell what it would
+		 * change until the file is reloaded. */
+		log_warn("update not applied: %s", err);
+		rc = DNS_RCODE_SERVFAIL;
+		goto out;
+	}
 	if (erc == -1) {
 		log_info("update refused: %s", err);
 		rc = DNS_RCODE_REFUSED;

@@ -164,6 +164,33 @@ def test_static_records_and_delete(dnsd, tmp_path, listener):
     assert d.query("ns1.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
 
 
+def test_static_update_waits_for_an_edited_file_to_be_reloaded(dnsd, tmp_path, listener):
+    """dnsd keeps no copy of the YAML text: an update of static records
+    re-reads the file. Edited and not reloaded yet, the file is not what
+    serves: SERVFAIL with the reason logged, nothing changes; a service's
+    backends (changed in place) still update; after the reload the static
+    update applies over the new file."""
+    d = dnsd(conf(tmp_path, listener))
+    with open(d.conf, "w") as f:
+        f.write(conf(tmp_path, listener, extra="      - {name: added, type: A, data: 10.9.0.1}"))
+    u = update(d)
+    u.add("web", 60, "A", "10.1.1.1")
+    assert send(d, u).rcode() == dns.rcode.SERVFAIL
+    assert d.query("web.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
+    assert d.wait_log("changed since it was loaded: reload it")
+    u = update(d)
+    u.add("user-service", 30, "A", "127.0.0.5")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d) == ["127.0.0.1", "127.0.0.5"]
+    assert d.reload()
+    u = update(d)
+    u.add("web", 60, "A", "10.1.1.1")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d, "web.mesh.") == ["10.1.1.1"]
+    assert addrs(d, "added.mesh.") == ["10.9.0.1"]
+    assert addrs(d) == ["127.0.0.1", "127.0.0.5"]
+
+
 def test_prerequisites(dnsd, tmp_path, listener):
     d = dnsd(conf(tmp_path, listener))
     cases = [
