@@ -61,6 +61,11 @@ bool heap_huge_begin(size_t expect)
 		free(taken[--n]);
 	if (before == (void *)-1 || end == before)
 		return false;
+	/* Those frees may have trimmed the top a little (by the trim
+	 * threshold, less the pad): advise what is mapped now, or madvise
+	 * fails with ENOMEM whenever the old end was past a 2 MiB boundary
+	 * that the new one is not. */
+	end = sbrk(0);
 	const uintptr_t huge = 2 << 20;
 	uintptr_t hi = (uintptr_t)end & ~(huge - 1);
 	uintptr_t lo = ((uintptr_t)end - expect + huge - 1) & ~(huge - 1);
