@@ -16,13 +16,6 @@ static uint64_t splitmix64(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 void balance_init(struct balance_state *st, uint64_t seed, unsigned worker)
 {
 	uint64_t x;
@@ -165,11 +158,11 @@ static void order_hash(const struct zone_service *svc, const struct balance_clie
 	double score[ZONE_MAX_BACKENDS];
 	uint64_t ch = 0x636c69656e74ull ^ (uint64_t)c->family;
 	for (unsigned i = 0; i < 16; i++)
-		ch = mix64(ch ^ c->addr[i] ^ ((uint64_t)i << 8));
-	ch = mix64(ch ^ c->prefix);
+		ch = hash_mix64(ch ^ c->addr[i] ^ ((uint64_t)i << 8));
+	ch = hash_mix64(ch ^ c->prefix);
 	for (unsigned i = 0; i < n; i++) {
 		const struct zone_backend *b = &svc->backends[idx[i]];
-		uint64_t h = mix64(ch ^ b->hkey);
+		uint64_t h = hash_mix64(ch ^ zone_backend_hkey(b));
 		double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
 		score[i] = (double)balance_weight(svc, b, now_ms) / -log(u);
 	}

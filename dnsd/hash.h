@@ -1,7 +1,8 @@
 /* hash.h -- FNV-1a (64 bits) for the in-memory tables: over bytes, over
  * bytes with ASCII letters folded to lowercase (DNS names compare that
  * way), over a C string. Each table adds its own seed and finishing mix;
- * one where an outsider picks the keys seeds it with a random key. */
+ * one where an outsider picks the keys seeds it with a random key. And
+ * the finishing mix of 64-bit values (splitmix64's). */
 #ifndef MESHDNS_HASH_H
 #define MESHDNS_HASH_H
 
@@ -29,6 +30,14 @@ static inline uint64_t fnv_lower(uint64_t h, const void *p, size_t n)
 		h = (h ^ c) * FNV_PRIME;
 	}
 	return h;
+}
+
+/* splitmix64's finalizer: every input bit moves every output bit. */
+static inline uint64_t hash_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }
 
 static inline uint64_t fnv_str(uint64_t h, const char *s)

@@ -440,13 +440,13 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
 		bool dup = false;
 		for (unsigned j = 0; j < i; j++)
-			dup |= wire_name_equal(svc->backends[qw->order[j]].target,
-			                       svc->backends[qw->order[j]].targetlen, b->target,
-			                       b->targetlen);
+			dup |= wire_name_equal(zone_backend_target(&svc->backends[qw->order[j]]),
+			                       svc->backends[qw->order[j]].targetlen,
+			                       zone_backend_target(b), b->targetlen);
 		if (dup)
 			continue;
 		struct wire_mark am = unit_begin(a);
-		put_rr(a, b->target, b->targetlen, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+		put_rr(a, zone_backend_target(b), b->targetlen, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
 		       svc->ttl, b->addr, b->family == AF_INET ? 4 : 16);
 		unit_end(a, am, SEC_ADDITIONAL, 1);
 	}

@@ -311,12 +311,12 @@ static void render_srv(const struct zone_node *node, const struct zone_service *
 	}
 }
 
-/* The static RRsets of nodes[first..n) (SOA aside), and what each service
+/* The static RRsets of nodes[0..n) (SOA aside), and what each service
  * or SRV node makes; a service's block is rendered where its node is. */
-static void render_nodes(const struct zone_node *nodes, uint32_t first, uint32_t n, uint16_t *idx,
-                         xfr_rr_fn fn, void *arg)
+static void render_nodes(const struct zone_node *nodes, uint32_t n, uint16_t *idx, xfr_rr_fn fn,
+                         void *arg)
 {
-	for (uint32_t h = first; h < n; h++) {
+	for (uint32_t h = 0; h < n; h++) {
 		const struct zone_node *node = &nodes[h];
 		for (unsigned i = 0; i < node->nrrsets; i++) {
 			const struct zone_rrset *rs = &node->rrsets[i];
@@ -337,13 +337,13 @@ static void render_nodes(const struct zone_node *nodes, uint32_t first, uint32_t
 			}
 			if (svc->nports)
 				render_srv(node, svc, -1, idx, fn, arg);
-			/* Its block's names (node 0 is the owner itself), then each
+			/* Its block's names (the owner is not one), then each
 			 * target name's address, whatever the backend's state. */
-			render_nodes(svc->nodes, 1, svc->nnodes, idx, fn, arg);
+			render_nodes(svc->nodes, svc->nnodes, idx, fn, arg);
 			for (unsigned i = 0; i < svc->nbackends; i++) {
 				const struct zone_backend *b = &svc->backends[i];
 				if (b->target_first)
-					fn(arg, b->target, b->targetlen,
+					fn(arg, zone_backend_target(b), b->targetlen,
 					   b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, svc->ttl, b->addr,
 					   b->family == AF_INET ? 4 : 16);
 			}
@@ -362,7 +362,7 @@ int xfr_render_zone(const struct zone *z, xfr_rr_fn fn, void *arg)
 	size_t soalen = zone_soa_rdata(z, soa);
 	if (soalen)
 		fn(arg, z->origin, z->originlen, DNS_TYPE_SOA, z->soa->ttl, soa, (uint16_t)soalen);
-	render_nodes(z->nodes, 0, z->nnodes, idx, fn, arg);
+	render_nodes(z->nodes, z->nnodes, idx, fn, arg);
 	free(idx);
 	return 0;
 }

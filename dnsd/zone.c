@@ -304,13 +304,6 @@ static int build_rr(struct arena *a, struct zone_service *s, struct zone_backend
 	return 0;
 }
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Copies the rdata of n's records (sorted by type) into RRsets in the
  * arena: per RRset one pointer array, per record len + data, packed. */
 static int copy_rrsets(struct arena *a, struct builder *b, const struct bnode *bn,
@@ -385,15 +378,16 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 	for (size_t i = 0; i < cs->nbackends; i++) {
 		const struct bnode *tn = &b->nodes[target[i]];
 		if (tn->t_be != i + 1) {
-			bes[i].target = bes[tn->t_be - 1].target;
+			zone_backend_set_target(&bes[i], zone_backend_target(&bes[tn->t_be - 1]));
 			bes[i].targetlen = tn->namelen;
 			continue;
 		}
-		bes[i].target = arena_bytes(a, bn_name(b, tn), tn->namelen);
+		const uint8_t *t = arena_bytes(a, bn_name(b, tn), tn->namelen);
+		if (!t)
+			return -1;
+		zone_backend_set_target(&bes[i], t);
 		bes[i].targetlen = tn->namelen;
 		bes[i].target_first = true;
-		if (!bes[i].target)
-			return -1;
 	}
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;
@@ -424,17 +418,12 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 		zb->sid = bc->sid ? bc->sid(bc->sarg, bc->zi, si, i) : 0;
 		zb->state = bstate_slot(bc->states, zb->sid);
 		bc->nchecked += zb->sid != 0;
-		/* Identity for rendezvous hashing: stable across restarts and
-		 * reloads, so sticky clients stay where they are. */
-		uint64_t hk = 0x6d657368646e73ull ^ (uint64_t)cb->family;
-		for (int k = 0; k < 16; k++)
-			hk = mix64(hk ^ cb->addr[k] ^ ((uint64_t)k << 8));
-		zb->hkey = mix64(hk ^ cb->port);
 		zb->source = cb->source;
 		/* The name is the target's first label (lowercase): kept apart
 		 * only when written otherwise, with the locality and etcd key. */
-		bool own_name = cb->name && (strlen(cb->name) != (size_t)zb->target[0] ||
-		                             memcmp(cb->name, zb->target + 1, zb->target[0]) != 0);
+		const uint8_t *tname = zone_backend_target(zb);
+		bool own_name = cb->name && (strlen(cb->name) != (size_t)tname[0] ||
+		                             memcmp(cb->name, tname + 1, tname[0]) != 0);
 		if (own_name || cb->locality || cb->src_key) {
 			struct zone_backend_info *in = arena_alloc_aligned(a, sizeof(*in), 8);
 			if (!in)
@@ -447,7 +436,7 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 			if ((own_name && !in->name) || (cb->locality && !in->locality) ||
 			    (cb->src_key && !in->src_key))
 				return -1;
-			zb->info = in;
+			zone_backend_set_info(zb, in);
 		}
 		if (cb->family == AF_INET)
 			s->n4++;
@@ -498,8 +487,9 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone_serv
 {
 	/* In a block, the backends' target names get no node: their table
 	 * entries point at the backend (index nnodes + backend index). */
+	/* Nor the owner (a block's node 0): the zone's node answers for it. */
 	size_t nn = 0, nbe = svc ? svc->nbackends : 0;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = svc ? 1 : 0; i < b->n; i++)
 		nn += !(svc && b->nodes[i].t_be);
 	size_t tsize = 16;
 	while (tsize < b->n * 2)
@@ -513,14 +503,14 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone_serv
 	struct zone_node *nodes = arena_alloc_aligned(a, nn * sizeof(*nodes), align);
 	/* Short names live in their node; the others in one block. */
 	size_t long_len = 0;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = svc ? 1 : 0; i < b->n; i++)
 		if (b->nodes[i].namelen > ZONE_NODE_INLINE && !(svc && b->nodes[i].t_be))
 			long_len += b->nodes[i].namelen;
 	uint8_t *names = long_len ? arena_alloc_aligned(a, long_len, 1) : NULL;
 	if (!table || (nn && !nodes) || (long_len && !names))
 		return -1;
 	size_t k = 0;
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = svc ? 1 : 0; i < b->n; i++) {
 		struct bnode *bn = &b->nodes[i];
 		const uint8_t *src = b->names + bn->name_off;
 		uint32_t entry;
@@ -586,7 +576,8 @@ static const struct zone_node *table_find(uint64_t key, uint32_t mask, uint32_t 
 					return n;
 			} else if (backends) {
 				const struct zone_backend *b = &backends[i - nnodes];
-				if (b->targetlen == len && wire_name_equal(b->target, b->targetlen, name, len)) {
+				if (b->targetlen == len &&
+				    wire_name_equal(zone_backend_target(b), b->targetlen, name, len)) {
 					*be = b;
 					return NULL;
 				}
@@ -650,7 +641,7 @@ uint64_t zone_block_key(const struct cfg_service *cs, const struct bstate *state
 		h = fnv_bytes(h, &b->source, sizeof(b->source));
 	}
 	(void)states;
-	return mix64(h);
+	return hash_mix64(h);
 }
 
 struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cfg_service *cs,
@@ -817,25 +808,26 @@ static const struct zone_node *block_find(const struct zone_service *svc, const 
 	                                       svc->nodes, svc->nnodes, svc->backends, name, len, &b);
 	if (b) {
 		memset(tnode, 0, sizeof(*tnode));
-		tnode->name = b->target;
+		tnode->name = zone_backend_target(b);
 		tnode->namelen = b->targetlen;
 		tnode->kind = ZONE_NODE_TARGET;
 		tnode->svc = svc;
 		tnode->port_idx = (uint16_t)(b - svc->backends);
 		return tnode;
 	}
-	/* Node 0 is the owner itself: the zone's node answers for it. */
-	return n == svc->nodes ? NULL : n;
+	return n;
 }
 
 const char *zone_backend_name(const struct zone_backend *b, char *buf, size_t len)
 {
-	if (b->info && b->info->name)
-		return b->info->name;
-	size_t n = b->target && b->targetlen ? b->target[0] : 0;
+	const struct zone_backend_info *in = zone_backend_info(b);
+	if (in && in->name)
+		return in->name;
+	const uint8_t *target = zone_backend_target(b);
+	size_t n = b->targetlen ? target[0] : 0;
 	if (!len || n >= len)
 		return len ? (buf[0] = '\0', buf) : "";
-	memcpy(buf, b->target + 1, n);
+	memcpy(buf, target + 1, n);
 	buf[n] = '\0';
 	return buf;
 }
@@ -886,7 +878,7 @@ int zone_service_copy(struct cfg_service *dst, const struct cfg_service *src,
 const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service *svc, size_t *len)
 {
 	/* Empty non-terminals on both sides are fine. */
-	for (uint32_t k = 1; k < svc->nnodes; k++) {
+	for (uint32_t k = 0; k < svc->nnodes; k++) {
 		const struct zone_node *bn = &svc->nodes[k];
 		const struct zone_node *zn = zone_find(z, bn->name, bn->namelen);
 		if (zn && (zn->nrrsets || zn->kind != ZONE_NODE_PLAIN || bn->nrrsets ||
@@ -899,9 +891,9 @@ const uint8_t *zone_block_clash(const struct zone *z, const struct zone_service 
 	 * clashes. */
 	for (unsigned k = 0; k < svc->nbackends; k++) {
 		const struct zone_backend *be = &svc->backends[k];
-		if (be->target_first && zone_find(z, be->target, be->targetlen)) {
+		if (be->target_first && zone_find(z, zone_backend_target(be), be->targetlen)) {
 			*len = be->targetlen;
-			return be->target;
+			return zone_backend_target(be);
 		}
 	}
 	return NULL;
@@ -1136,7 +1128,7 @@ static int build_sidmap(struct zone_snapshot *s, size_t nchecked)
 				uint32_t sid = svc->backends[bi].sid;
 				if (!sid)
 					continue;
-				size_t h = mix64(sid) & (size - 1);
+				size_t h = hash_mix64(sid) & (size - 1);
 				while (map[h].sid && map[h].sid != sid)
 					h = (h + 1) & (size - 1);
 				map[h] = (struct zone_sidref){ sid, zi, z->slots[si] };
@@ -1152,7 +1144,7 @@ const struct zone_slot *zone_sid_slot(const struct zone_snapshot *snap, uint32_t
 {
 	if (!snap || !snap->sidmap || !sid)
 		return NULL;
-	for (size_t h = mix64(sid) & snap->sidmask; snap->sidmap[h].sid; h = (h + 1) & snap->sidmask)
+	for (size_t h = hash_mix64(sid) & snap->sidmask; snap->sidmap[h].sid; h = (h + 1) & snap->sidmask)
 		if (snap->sidmap[h].sid == sid) {
 			*zi = snap->sidmap[h].zi;
 			return snap->sidmap[h].slot;
@@ -1400,7 +1392,7 @@ size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend 
 	rd[3] = (uint8_t)wgt;
 	rd[4] = (uint8_t)(port >> 8);
 	rd[5] = (uint8_t)port;
-	memcpy(rd + 6, b->target, b->targetlen);
+	memcpy(rd + 6, zone_backend_target(b), b->targetlen);
 	return 6 + (size_t)b->targetlen;
 }
 

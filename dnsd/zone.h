@@ -8,9 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bstate.h"
 #include "config.h"
+#include "hash.h"
 
 enum { ZONE_MAX_BACKENDS = 4096 }; /* per service; bounds per-query scratch */
 
@@ -41,16 +43,19 @@ struct zone_backend_info {
 	const char *src_key;          /* etcd: its key (status only) */
 };
 
-/* 64 bytes: a million of them, and an answer reads those of its service. */
+/* 48 bytes: a million of them, and an answer reads those of its service. */
 struct zone_backend {
 	/* Health lives outside the name data: the backend's word in the state
 	 * table (bstate.h), read at answer time; &bstate_always_up when the
 	 * backend is not checked. A state change writes that word only. */
 	const uint64_t *state;
-	uint64_t hkey;                /* stable identity for rendezvous hashing (address, port) */
-	const uint8_t *target;        /* SRV target, absolute wire name (lowercase), in the block */
-	const struct zone_backend_info *info;   /* NULL: none (zone_backend_name etc.) */
 	uint8_t addr[16];
+	/* In the block, as byte offsets from the backend itself (half a
+	 * pointer each; a block is never copied): the SRV target, an absolute
+	 * wire name (lowercase), and the info (0: none). Read them with
+	 * zone_backend_target and zone_backend_info. */
+	int32_t target_off;
+	int32_t info_off;
 	uint32_t sid;                 /* its state id (0: not checked) */
 	uint16_t weight;              /* 1..65535 */
 	uint16_t port;                /* 0: the service's port */
@@ -62,16 +67,50 @@ struct zone_backend {
 	bool target_first;            /* the first backend with its target name: that
 	                               * name's A/AAAA (transfers render it once) */
 };
-_Static_assert(sizeof(struct zone_backend) == 64, "a zone backend is one cache line");
+_Static_assert(sizeof(struct zone_backend) == 48, "a zone backend grew");
+
+static inline const uint8_t *zone_backend_target(const struct zone_backend *b)
+{
+	return (const uint8_t *)((intptr_t)b + b->target_off);
+}
+
+static inline const struct zone_backend_info *zone_backend_info(const struct zone_backend *b)
+{
+	return b->info_off ? (const struct zone_backend_info *)((intptr_t)b + b->info_off) : NULL;
+}
+
+/* For builders (and tests): target and info at offsets from b. */
+static inline void zone_backend_set_target(struct zone_backend *b, const uint8_t *target)
+{
+	b->target_off = (int32_t)((intptr_t)target - (intptr_t)b);
+}
+
+static inline void zone_backend_set_info(struct zone_backend *b, const struct zone_backend_info *in)
+{
+	b->info_off = in ? (int32_t)((intptr_t)in - (intptr_t)b) : 0;
+}
+
+/* The backend's identity for rendezvous hashing: its address and port,
+ * so sticky clients stay where they are across rebuilds and restarts. */
+static inline uint64_t zone_backend_hkey(const struct zone_backend *b)
+{
+	uint64_t lo, hi;
+	memcpy(&lo, b->addr, sizeof(lo));
+	memcpy(&hi, b->addr + 8, sizeof(hi));
+	return hash_mix64(hash_mix64(lo ^ 0x6d657368646e73ull ^ b->family) ^ hi ^
+	                  ((uint64_t)b->port << 40));
+}
 
 static inline const char *zone_backend_locality(const struct zone_backend *b)
 {
-	return b->info ? b->info->locality : NULL;
+	const struct zone_backend_info *in = zone_backend_info(b);
+	return in ? in->locality : NULL;
 }
 
 static inline const char *zone_backend_src_key(const struct zone_backend *b)
 {
-	return b->info ? b->info->src_key : NULL;
+	const struct zone_backend_info *in = zone_backend_info(b);
+	return in ? in->src_key : NULL;
 }
 
 /* The backend's name as configured, in buf if need be: its target's first

@@ -35,7 +35,6 @@ static void setup(unsigned n, const uint32_t *w, enum cfg_policy pol)
 		be[i].weight = w[i];
 		word[i] = bstate_word(true, 0);
 		be[i].state = &word[i];
-		be[i].hkey = 0x1234567ull * (i + 1) ^ 0xabcdefull;
 	}
 	svc.backends = be;
 	svc.nbackends = n;
@@ -293,9 +292,9 @@ int main(void)
 	snap.nlocalities = 2;
 	setup(3, w3, CFG_POLICY_LOCALITY);
 	static const struct zone_backend_info loc_a = { .locality = "a" }, loc_b = { .locality = "b" };
-	be[0].info = &loc_a;
-	be[1].info = &loc_b;
-	be[2].info = &loc_b;
+	zone_backend_set_info(&be[0], &loc_a);
+	zone_backend_set_info(&be[1], &loc_b);
+	zone_backend_set_info(&be[2], &loc_b);
 	struct balance_client cl;
 	client_v4(&cl, 0x0a010101u);
 	is_str(balance_locality(&snap, &cl), "a", "10.1.1.1 is in a");
