@@ -3683,6 +3683,32 @@ size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int fami
 	return removed;
 }
 
+int config_records_copy(struct cfg_record **out, const struct cfg_record *src, size_t n)
+{
+	struct cfg_record *r = calloc(n ? n : 1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		r[i] = src[i];
+		if (!(r[i].rdata = malloc(src[i].rdlen ? src[i].rdlen : 1))) {
+			config_records_free(r, i);
+			return -1;
+		}
+		if (src[i].rdlen)
+			memcpy(r[i].rdata, src[i].rdata, src[i].rdlen);
+	}
+	*out = r;
+	return 0;
+}
+
+void config_records_free(struct cfg_record *recs, size_t n)
+{
+	for (size_t i = 0; recs && i < n; i++)
+		free(recs[i].rdata);
+	free(recs);
+}
+
 int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_t ownerlen,
                       uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                       char *err, size_t errlen)

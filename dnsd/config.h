@@ -427,6 +427,10 @@ size_t config_remove_backends(struct config *cfg, size_t zi, size_t si, int fami
 /* Adds a static record (rdata uncompressed wire, copied). An identical
  * record is not added again (returns 1); a record joining an RRset with
  * another TTL gives the whole RRset its TTL. 0, 1, or -1. */
+/* A copy of n records (their rdata too) in *out; 0, or -1 out of memory
+ * (*out NULL). config_records_free frees such an array (NULL: no-op). */
+int config_records_copy(struct cfg_record **out, const struct cfg_record *src, size_t n);
+void config_records_free(struct cfg_record *recs, size_t n);
 int config_add_record(struct config *cfg, size_t zi, const uint8_t *owner, size_t ownerlen,
                       uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen,
                       char *err, size_t errlen);

@@ -967,6 +967,60 @@ static const struct config *update_live(void *arg)
 	return *((struct live *)arg)->cfg;
 }
 
+/* An UPDATE of static records: a snapshot of cfg (the running config
+ * with one zone's records replaced) built with the registry, so every
+ * service keeps its block; served by records_commit once journaled. */
+struct pending_build {
+	struct zone_snapshot *snap;
+	uint64_t took_ns;
+};
+
+static int records_prepare(void *arg, const struct config *cfg, void **pending, char *err,
+                           size_t errlen)
+{
+	struct live *l = arg;
+	struct pending_build *p = malloc(sizeof(*p));
+	uint64_t t0 = clock_mono_ns();
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (zone_build(cfg, zone_current(), reg, states, health_sid, l->health, &p->snap, err,
+	               errlen) == -1) {
+		free(p);
+		return -1;
+	}
+	p->took_ns = clock_mono_ns() - t0;
+	*pending = p;
+	return 0;
+}
+
+static void records_commit(void *arg, void *pending, size_t zi, struct cfg_record **recs,
+                           size_t *nrecs)
+{
+	struct live *l = arg;
+	struct pending_build *p = pending;
+	struct cfg_zone *z = &(*l->cfg)->zones[zi];
+	struct cfg_record *old = z->records;
+	size_t nold = z->nrecords;
+	z->records = *recs;
+	z->nrecords = *nrecs;
+	z->names_checked = false;
+	*recs = old;
+	*nrecs = nold;
+	publish(p->snap, p->took_ns);
+	free(p);
+}
+
+static void records_abort(void *arg, void *pending)
+{
+	struct pending_build *p = pending;
+	(void)arg;
+	registry_abort(reg);
+	zone_free(p->snap);
+	free(p);
+}
+
 static bool service_checked(const struct cfg_service *s)
 {
 	for (size_t i = 0; i < s->nbackends; i++)
@@ -1366,7 +1420,9 @@ int main(int argc, char **argv)
 	struct live live = { .cfg = &cfg, .health = health };
 	bool etcd_served = false;
 	const struct update_ops uops = { .live = update_live, .commit = update_commit,
-		                         .service = update_service, .arg = &live };
+		                         .service = update_service, .records_prepare = records_prepare,
+		                         .records_commit = records_commit,
+		                         .records_abort = records_abort, .arg = &live };
 	for (;;) {
 		struct pollfd pfd[5] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
 		                         { .fd = ufd, .events = POLLIN },

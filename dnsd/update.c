@@ -1121,6 +1121,73 @@ static bool one_service(const struct config *cfg, size_t zi, const struct pendin
 	return true;
 }
 
+/* Whether no operation of ops is at a service's name (each is a static
+ * record's, or refused by apply_op as below a service). */
+static bool only_records(const struct config *cfg, size_t zi, const struct pending *ops)
+{
+	for (size_t i = 0; i < ops->n; i++)
+		if (config_find_service(cfg, zi, ops->ops[i].owner, ops->ops[i].ownerlen) >= 0)
+			return false;
+	return ops->n > 0;
+}
+
+/* Static records: the ops applied to a copy of zone zi's records beside
+ * the running config (which shares everything else), checked as the
+ * loader checks them, built with the registry (every service's block
+ * reused: nothing is parsed), journaled, then served. */
+static unsigned apply_records(struct overlay *o, const struct update_ops *uo,
+                              const struct config *cfg, size_t zi, const struct pending *ops,
+                              struct overlay *trial)
+{
+	char err[512] = "";
+	unsigned rc = DNS_RCODE_NOERROR;
+	struct cfg_zone *zones = malloc(cfg->nzones * sizeof(*zones));
+	struct cfg_record *recs;
+	if (!zones || config_records_copy(&recs, cfg->zones[zi].records,
+	                                  cfg->zones[zi].nrecords) == -1) {
+		free(zones);
+		return DNS_RCODE_SERVFAIL;
+	}
+	memcpy(zones, cfg->zones, cfg->nzones * sizeof(*zones));
+	zones[zi].records = recs;
+	zones[zi].names_checked = false;
+	struct config tc = *cfg;
+	tc.zones = zones;
+	for (size_t i = 0; i < ops->n && rc == DNS_RCODE_NOERROR; i++) {
+		if (apply_op(&tc, zi, &ops->ops[i], err, sizeof(err)) == -1) {
+			log_info("update refused: %s", err);
+			rc = DNS_RCODE_REFUSED;
+		}
+	}
+	if (rc == DNS_RCODE_NOERROR && config_check_zone(&tc, zi, err, sizeof(err)) == -1) {
+		log_info("update refused: %s", err);
+		rc = DNS_RCODE_REFUSED;
+	}
+	void *pending = NULL;
+	if (rc == DNS_RCODE_NOERROR &&
+	    uo->records_prepare(uo->arg, &tc, &pending, err, sizeof(err)) == -1) {
+		log_info("update refused: %s", err);
+		rc = DNS_RCODE_REFUSED;
+	}
+	if (rc == DNS_RCODE_NOERROR && o->j && journal_append(o->j, ops->ops, ops->n) == -1)
+		rc = DNS_RCODE_SERVFAIL;
+	if (rc == DNS_RCODE_NOERROR)
+		uo->records_commit(uo->arg, pending, zi, &zones[zi].records, &zones[zi].nrecords);
+	else if (pending)
+		uo->records_abort(uo->arg, pending);
+	config_records_free(zones[zi].records, zones[zi].nrecords);
+	free(zones);
+	if (rc == DNS_RCODE_NOERROR) {
+		overlay_clear(o);
+		o->ops = trial->ops;
+		o->nops = trial->nops;
+		o->cap = trial->cap;
+		memset(trial, 0, sizeof(*trial));
+		maybe_compact(o);
+	}
+	return rc;
+}
+
 /* The fast path: the ops applied to a copy of service si alone, checked
  * as a build of its block would check them (names, counts) and against
  * the zone's other names, journaled, then handed to ops->service. */
@@ -1247,7 +1314,14 @@ static unsigned process_one(struct update *u, struct update_req *req, const stru
 		have_trial = rc != DNS_RCODE_NOERROR;
 		goto out;
 	}
-	/* Anything else: the effective config with the trial overlay in
+	/* Static records alone: beside the running config, nothing parsed. */
+	if (uo->records_prepare && only_records(live, (size_t)zi, &ops)) {
+		rc = apply_records(o, uo, live, (size_t)zi, &ops, &trial);
+		have_trial = rc != DNS_RCODE_NOERROR;
+		goto out;
+	}
+	/* Anything else (services and records in one update): the
+	 * effective config with the trial overlay in
 	 * place, built and committed whole. */
 	struct overlay saved = *o;
 	o->ops = trial.ops;

@@ -68,14 +68,25 @@ size_t update_count(const struct update *u);
 typedef int (*update_commit_fn)(void *arg, struct config *cfg);
 
 /* How the control thread applies an UPDATE: the running effective
- * config (read for the zone's names), a whole new config (commit: static
- * records), or one service changed in place (service: its backends; the
- * callee takes what *ns holds on 0, swaps it into the running config and
- * rebuilds that service alone: O(service)). */
+ * config (read for the zone's names); one service changed in place
+ * (service: its backends; the callee takes what *ns holds on 0, swaps it
+ * into the running config and rebuilds that service alone: O(service));
+ * static records of one zone (records_prepare builds, and does not serve,
+ * the snapshot of cfg: the running config with zone zi's records
+ * replaced, sharing everything else; then records_commit serves it and
+ * the running zone takes the records (*recs, *nrecs: taken, left empty),
+ * or records_abort drops it: the services' blocks are reused, nothing is
+ * parsed); or a whole new config (commit: updates mixing services and
+ * records). */
 struct update_ops {
 	const struct config *(*live)(void *arg);
 	update_commit_fn commit;
 	int (*service)(void *arg, size_t zi, size_t si, struct cfg_service *ns);
+	int (*records_prepare)(void *arg, const struct config *cfg, void **pending, char *err,
+	                       size_t errlen);
+	void (*records_commit)(void *arg, void *pending, size_t zi, struct cfg_record **recs,
+	                       size_t *nrecs);
+	void (*records_abort)(void *arg, void *pending);
 	void *arg;
 };
 

@@ -164,31 +164,37 @@ def test_static_records_and_delete(dnsd, tmp_path, listener):
     assert d.query("ns1.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
 
 
-def test_static_update_waits_for_an_edited_file_to_be_reloaded(dnsd, tmp_path, listener):
-    """dnsd keeps no copy of the YAML text: an update of static records
-    re-reads the file. Edited and not reloaded yet, the file is not what
-    serves: SERVFAIL with the reason logged, nothing changes; a service's
-    backends (changed in place) still update; after the reload the static
-    update applies over the new file."""
+def test_updates_apply_to_the_running_config_not_the_file(dnsd, tmp_path, listener):
+    """An update of static records or of a service's backends changes the
+    running config in place: an edited file that is not reloaded yet does
+    not matter. An update mixing both is applied over the YAML as loaded,
+    which dnsd re-reads (it keeps no copy of the text): with the file
+    edited it gets SERVFAIL, the reason logged, and nothing changes. After
+    the reload every update applies over the new file."""
     d = dnsd(conf(tmp_path, listener))
     with open(d.conf, "w") as f:
         f.write(conf(tmp_path, listener, extra="      - {name: added, type: A, data: 10.9.0.1}"))
     u = update(d)
     u.add("web", 60, "A", "10.1.1.1")
-    assert send(d, u).rcode() == dns.rcode.SERVFAIL
-    assert d.query("web.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
-    assert d.wait_log("changed since it was loaded: reload it")
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d, "web.mesh.") == ["10.1.1.1"]
     u = update(d)
     u.add("user-service", 30, "A", "127.0.0.5")
     assert send(d, u).rcode() == dns.rcode.NOERROR
     assert addrs(d) == ["127.0.0.1", "127.0.0.5"]
-    assert d.reload()
     u = update(d)
-    u.add("web", 60, "A", "10.1.1.1")
-    assert send(d, u).rcode() == dns.rcode.NOERROR
-    assert addrs(d, "web.mesh.") == ["10.1.1.1"]
-    assert addrs(d, "added.mesh.") == ["10.9.0.1"]
+    u.add("user-service", 30, "A", "127.0.0.6")
+    u.add("web", 60, "A", "10.1.1.2")
+    assert send(d, u).rcode() == dns.rcode.SERVFAIL
+    assert d.wait_log("changed since it was loaded: reload it")
     assert addrs(d) == ["127.0.0.1", "127.0.0.5"]
+    assert addrs(d, "web.mesh.") == ["10.1.1.1"]
+    assert d.query("added.mesh.", "A").rcode() == dns.rcode.NXDOMAIN
+    assert d.reload()
+    assert send(d, u).rcode() == dns.rcode.NOERROR
+    assert addrs(d) == ["127.0.0.1", "127.0.0.5", "127.0.0.6"]
+    assert addrs(d, "web.mesh.") == ["10.1.1.1", "10.1.1.2"]
+    assert addrs(d, "added.mesh.") == ["10.9.0.1"]
 
 
 def test_prerequisites(dnsd, tmp_path, listener):
