@@ -138,26 +138,19 @@ static void observe_upstream(struct forward *f, const struct fwd_req *r)
 int forward_error(const struct query_forward *fq, unsigned rcode, uint16_t udp_max_payload,
                   uint8_t *out, size_t cap)
 {
+	struct dns_header req = { .id = fq->id, .flags = fq->flags };
+	int n = wire_reply_short(&req, &fq->q, rcode, DNS_FLAG_RA, out, cap);
+	if (n < 0 || fq->edns == CACHE_EDNS_NONE)
+		return n;
 	struct wire_writer w;
 	wire_writer_init(&w, out, cap);
-	struct dns_header h = {
-		.id = fq->id,
-		.flags = (uint16_t)(DNS_FLAG_QR | DNS_FLAG_RA | (fq->flags & (DNS_FLAG_RD | DNS_FLAG_CD)) |
-		                    (rcode & 0xfu)),
-		.qdcount = 1,
-		.arcount = fq->edns != CACHE_EDNS_NONE,
-	};
-	wire_write_header(&w, &h);
-	wire_write_name(&w, fq->q.name, fq->q.namelen, false);
-	wire_write_u16(&w, fq->q.qtype);
-	wire_write_u16(&w, fq->q.qclass);
-	if (fq->edns != CACHE_EDNS_NONE) {
-		wire_write_u8(&w, 0);
-		wire_write_u16(&w, DNS_TYPE_OPT);
-		wire_write_u16(&w, udp_max_payload);
-		wire_write_u32(&w, fq->edns == CACHE_EDNS_DO ? DNS_EDNS_DO : 0);
-		wire_write_u16(&w, 0);
-	}
+	w.pos = (size_t)n;
+	wire_patch_u16(&w, 10, 1);                /* ARCOUNT: the OPT */
+	wire_write_u8(&w, 0);
+	wire_write_u16(&w, DNS_TYPE_OPT);
+	wire_write_u16(&w, udp_max_payload);
+	wire_write_u32(&w, fq->edns == CACHE_EDNS_DO ? DNS_EDNS_DO : 0);
+	wire_write_u16(&w, 0);
 	return w.err ? -1 : (int)w.pos;
 }
 

@@ -800,28 +800,12 @@ static int parse_ecs(const uint8_t *req, const struct dns_query *q, struct balan
 	return 0;
 }
 
-/* An answer with no records beyond the question (and OPT if asked). RD
- * and CD are echoed for QUERY only: RFC 1035 4.1.1 and RFC 4035 3.2 define
- * them for queries, and ISC's genreport (opcodeflg) expects an answer to
- * any other opcode to carry none of RD, CD, AD, RA, AA. */
+/* An answer with no records beyond the question (wire_reply_short). */
 static int error_response(const struct dns_query *q, bool with_question, unsigned rcode,
                           uint8_t *resp, size_t cap)
 {
-	struct wire_writer w;
-	wire_writer_init(&w, resp, cap);
-	uint16_t echo = DNS_OPCODE(q->hdr.flags) == DNS_OPCODE_QUERY ? DNS_FLAG_RD | DNS_FLAG_CD : 0;
-	struct dns_header h = {
-		.id = q->hdr.id,
-		.flags = (uint16_t)(DNS_FLAG_QR | (q->hdr.flags & (0x7800u | echo)) | (rcode & 0xfu)),
-		.qdcount = with_question ? 1 : 0,
-	};
-	wire_write_header(&w, &h);
-	if (with_question) {
-		wire_write_name(&w, q->q.name, q->q.namelen, true);
-		wire_write_u16(&w, q->q.qtype);
-		wire_write_u16(&w, q->q.qclass);
-	}
-	return w.err ? QUERY_DROP : (int)w.pos;
+	int n = wire_reply_short(&q->hdr, with_question ? &q->q : NULL, rcode, 0, resp, cap);
+	return n < 0 ? QUERY_DROP : n;
 }
 
 int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,

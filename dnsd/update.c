@@ -91,20 +91,7 @@ static int short_reply(const uint8_t *req, size_t len, unsigned rcode, uint8_t *
 		wire_read_question(&r, &z);
 		zone = !r.err;
 	}
-	struct wire_writer w;
-	wire_writer_init(&w, resp, cap);
-	struct dns_header o = {
-		.id = h.id,
-		.flags = (uint16_t)(DNS_FLAG_QR | (h.flags & 0x7800u) | (rcode & 0xfu)),
-		.qdcount = zone ? 1 : 0,
-	};
-	wire_write_header(&w, &o);
-	if (zone) {
-		wire_write_name(&w, z.name, z.namelen, false);
-		wire_write_u16(&w, z.qtype);
-		wire_write_u16(&w, z.qclass);
-	}
-	return w.err ? -1 : (int)w.pos;
+	return wire_reply_short(&h, zone ? &z : NULL, rcode, 0, resp, cap);
 }
 
 int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,

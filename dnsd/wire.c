@@ -151,6 +151,26 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 	}
 }
 
+int wire_reply_short(const struct dns_header *req, const struct dns_question *q, unsigned rcode,
+                     uint16_t set, uint8_t *out, size_t cap)
+{
+	struct wire_writer w;
+	wire_writer_init(&w, out, cap);
+	uint16_t echo = DNS_OPCODE(req->flags) == DNS_OPCODE_QUERY ? DNS_FLAG_RD | DNS_FLAG_CD : 0;
+	struct dns_header h = {
+		.id = req->id,
+		.flags = (uint16_t)(DNS_FLAG_QR | (req->flags & (0x7800u | echo)) | set | (rcode & 0xfu)),
+		.qdcount = q ? 1 : 0,
+	};
+	wire_write_header(&w, &h);
+	if (q) {
+		wire_write_name(&w, q->name, q->namelen, false);
+		wire_write_u16(&w, q->qtype);
+		wire_write_u16(&w, q->qclass);
+	}
+	return w.err ? -1 : (int)w.pos;
+}
+
 void wire_read_question(struct wire_reader *r, struct dns_question *q)
 {
 	q->namelen = wire_read_name(r, q->name);

@@ -224,6 +224,17 @@ struct dns_rr {
 };
 
 void wire_read_question(struct wire_reader *r, struct dns_question *q);
+
+/* The one reply with no records: req's id and opcode, QR, rcode, the flags
+ * in set (AA, RA), and RD and CD echoed for QUERY only (RFC 1035 4.1.1
+ * and RFC 4035 3.2 define them for queries; ISC's genreport expects an
+ * answer to any other opcode to carry none of RD, CD, AD, RA, AA unless
+ * set says so); q, if not NULL, as its question. Every short answer of
+ * dnsd (FORMERR, NOTIMP, REFUSED, NOTAUTH, SERVFAIL of the forwarder, a
+ * refused transfer or update) is made here. The length, or -1 if cap is
+ * too small. */
+int wire_reply_short(const struct dns_header *req, const struct dns_question *q, unsigned rcode,
+                     uint16_t set, uint8_t *out, size_t cap);
 /* Reads an RR header and skips its rdata (bounds-checked). */
 void wire_read_rr(struct wire_reader *r, struct dns_rr *rr);
 

@@ -1017,25 +1017,11 @@ static int write_ixfr(struct out *o, const struct zone *z, struct delta *const *
 static int short_answer(const struct dns_query *q, unsigned rcode, bool aa, struct tsig_ctx *tsig,
                         uint8_t *resp, size_t cap)
 {
-	struct wire_writer w;
-	wire_writer_init(&w, resp, cap);
-	struct dns_header h = {
-		.id = q->hdr.id,
-		.flags = (uint16_t)(DNS_FLAG_QR | (q->hdr.flags & (0x7800u | DNS_FLAG_RD | DNS_FLAG_CD)) |
-		                    (aa ? DNS_FLAG_AA : 0) | (rcode & 0xfu)),
-		.qdcount = q->hdr.qdcount == 1 ? 1 : 0,
-	};
-	wire_write_header(&w, &h);
-	if (h.qdcount) {
-		wire_write_name(&w, q->q.name, q->q.namelen, true);
-		wire_write_u16(&w, q->q.qtype);
-		wire_write_u16(&w, q->q.qclass);
-	}
-	if (w.err)
-		return -1;
-	if (!tsig)
-		return (int)w.pos;
-	return tsig_sign(resp, w.pos, cap, tsig, (uint64_t)time(NULL));
+	int n = wire_reply_short(&q->hdr, q->hdr.qdcount == 1 ? &q->q : NULL, rcode,
+	                         aa ? DNS_FLAG_AA : 0, resp, cap);
+	if (n < 0 || !tsig)
+		return n;
+	return tsig_sign(resp, (size_t)n, cap, tsig, (uint64_t)time(NULL));
 }
 
 /* The serial of the SOA in an IXFR request's authority section, for zone. */

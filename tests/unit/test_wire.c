@@ -802,8 +802,38 @@ static void test_parse_edns(void)
 	       "truncated OPT: FORMERR");
 }
 
+/* The one short reply: flags by opcode, the question as asked. */
+static void test_reply_short(void)
+{
+	struct dns_question q = { .qtype = DNS_TYPE_AXFR, .qclass = DNS_CLASS_IN };
+	size_t l;
+	wire_name_from_text("MiXed.Example.", q.name, &l);
+	q.namelen = l;
+	uint8_t out[512];
+	struct dns_header req = { .id = 0xbeef,
+		                  .flags = DNS_FLAG_RD | DNS_FLAG_CD | DNS_FLAG_AD | DNS_FLAG_TC };
+	int n = wire_reply_short(&req, &q, DNS_RCODE_REFUSED, 0, out, sizeof(out));
+	ok(n == (int)(DNS_HEADER_LEN + l + 4), "header and question (%d bytes)", n);
+	ok(out[0] == 0xbe && out[1] == 0xef, "the request's id");
+	is_int((out[2] << 8 | out[3]), DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_CD | DNS_RCODE_REFUSED,
+	       "QUERY: QR, RD and CD echoed, AD and TC not, the rcode");
+	ok(out[4] == 0 && out[5] == 1 && memcmp(out + 6, "\0\0\0\0\0\0", 6) == 0,
+	   "one question, no records");
+	ok(memcmp(out + DNS_HEADER_LEN, q.name, l) == 0, "the question in the case it was asked");
+	req.flags = (uint16_t)(DNS_OPCODE_NOTIFY << 11 | DNS_FLAG_RD | DNS_FLAG_CD);
+	n = wire_reply_short(&req, &q, DNS_RCODE_NOTIMP, DNS_FLAG_AA, out, sizeof(out));
+	is_int((out[2] << 8 | out[3]),
+	       DNS_FLAG_QR | DNS_OPCODE_NOTIFY << 11 | DNS_FLAG_AA | DNS_RCODE_NOTIMP,
+	       "another opcode: kept, no RD or CD; AA as asked");
+	n = wire_reply_short(&req, NULL, DNS_RCODE_FORMERR, 0, out, sizeof(out));
+	ok(n == DNS_HEADER_LEN && out[5] == 0, "no question: a header alone");
+	ok(wire_reply_short(&req, &q, DNS_RCODE_REFUSED, 0, out, DNS_HEADER_LEN + 2) == -1,
+	   "too small a buffer: -1");
+}
+
 int main(void)
 {
+	test_reply_short();
 	test_reader();
 	test_read_name();
 	test_read_rr();
