@@ -36,6 +36,7 @@
 #include "heap.h"
 #include "http.h"
 #include "log.h"
+#include "num.h"
 #include "metrics.h"
 #include "query.h"
 #include "rdata.h"
@@ -143,7 +144,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->workers = -1;
 	o->level = LOG_LEVEL_INFO;
 	int c;
-	char *end;
+	uint64_t v;
 	while ((c = getopt_long(argc, argv, "c:l:w:vqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -173,12 +174,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->nlisten++;
 			break;
 		case 'w':
-			errno = 0;
-			o->workers = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || o->workers < 0 || o->workers > 64) {
+			if (!num_parse(optarg, 64, &v)) {
 				fprintf(stderr, "dnsd: --workers takes 0..64, not '%s'\n", optarg);
 				return -1;
 			}
+			o->workers = (long)v;
 			break;
 		case OPT_HTTP:
 			if (config_parse_listen_port0(optarg, 0, true, &o->http) == -1 ||
@@ -204,22 +204,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_WATCH:
 			o->watch_config = true;
 			break;
-		case OPT_QLOG: {
-			unsigned long v = optarg ? strtoul(optarg, &end, 10) : 100;
-			if (optarg && (*optarg == '\0' || *end != '\0' || v == 0 || v > 1000000)) {
+		case OPT_QLOG:
+			v = 100;
+			if (optarg && (!num_parse(optarg, 1000000, &v) || v == 0)) {
 				fprintf(stderr, "dnsd: --query-log=N needs 1..1000000 lines per second\n");
 				return -1;
 			}
 			o->query_log = (unsigned)v;
 			break;
-		}
 		case OPT_SEED:
-			errno = 0;
-			o->seed = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || optarg[0] == '-') {
+			if (!num_parse(optarg, UINT64_MAX, &v)) {
 				fprintf(stderr, "dnsd: --seed takes a non-negative integer, not '%s'\n", optarg);
 				return -1;
 			}
+			o->seed = v;
 			break;
 		case 'v':
 			o->level = LOG_LEVEL_DEBUG;
@@ -448,17 +446,14 @@ static bool is_transfer(const uint8_t *req, size_t len)
 	return t == DNS_TYPE_AXFR || t == DNS_TYPE_IXFR;
 }
 
-/* REFUSED for req: header (ID, opcode, RD kept) and question echoed. */
+/* REFUSED for req, its question echoed (wire_reply_short). */
 static int refuse(const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
 {
 	struct dns_query q;
-	if (wire_parse_query(req, len, &q) == WIRE_PARSE_DROP || q.question_end > cap)
+	if (wire_parse_query(req, len, &q) == WIRE_PARSE_DROP)
 		return -1;
-	memcpy(resp, req, q.question_end);
-	resp[2] = (uint8_t)((req[2] & 0x79) | 0x80);          /* QR, opcode, RD */
-	resp[3] = DNS_RCODE_REFUSED;
-	memset(resp + 6, 0, 6);                             /* no AN/NS/AR */
-	return (int)q.question_end;
+	return wire_reply_short(&q.hdr, q.hdr.qdcount == 1 ? &q.q : NULL, DNS_RCODE_REFUSED, 0, resp,
+	                        cap);
 }
 
 static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,

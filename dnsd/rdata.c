@@ -3,6 +3,7 @@
  * path: used when loading config and by meshdig to print answers. */
 #include "rdata.h"
 
+#include "num.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -66,23 +67,6 @@ static const char *mnemonic_name(const struct mnemonic *t, size_t n, unsigned co
 	return NULL;
 }
 
-/* Strict decimal: digits only, no sign, no leading spaces, <= max. */
-static bool parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	unsigned long x = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		x = x * 10 + (unsigned long)(*s - '0');
-		if (x > max)
-			return false;
-	}
-	*v = x;
-	return true;
-}
-
 /* A mnemonic from the table, or prefix followed by a decimal code. */
 static int mnemonic_code(const struct mnemonic *t, size_t n, const char *prefix, const char *s,
                          uint16_t *code)
@@ -94,8 +78,8 @@ static int mnemonic_code(const struct mnemonic *t, size_t n, const char *prefix,
 		}
 	}
 	size_t plen = strlen(prefix);
-	unsigned long v;
-	if (strncasecmp(s, prefix, plen) == 0 && parse_uint(s + plen, 65535, &v)) {
+	uint64_t v;
+	if (strncasecmp(s, prefix, plen) == 0 && num_parse(s + plen, 65535, &v)) {
 		*code = (uint16_t)v;
 		return 0;
 	}
@@ -275,10 +259,10 @@ static bool put_name(struct parse *ps)
 
 static bool put_u16(struct parse *ps, const char *what)
 {
-	unsigned long v;
+	uint64_t v;
 	if (!lex_need(&ps->lx, ps->tok, what))
 		return false;
-	if (!parse_uint(ps->tok, 65535, &v)) {
+	if (!num_parse(ps->tok, 65535, &v)) {
 		ps->lx.err = what;
 		return false;
 	}
@@ -345,9 +329,9 @@ int rdata_hex_digit(char c)
 /* RFC 3597 3: "\# <length> <hex>", the hex in any number of words. */
 static bool parse_generic(struct parse *ps)
 {
-	unsigned long len;
+	uint64_t len;
 	if (!lex_need(&ps->lx, ps->tok, "missing length after \\#") ||
-	    !parse_uint(ps->tok, 65535, &len)) {
+	    !num_parse(ps->tok, 65535, &len)) {
 		ps->lx.err = "bad length after \\#";
 		return false;
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "num.h"
 #include "tap.h"
 
 static struct config *load(const char *yaml)
@@ -1330,8 +1331,25 @@ static void test_default_names(void)
 	config_free(cfg);
 }
 
+/* The one decimal parser (config values, record data, options). */
+static void test_num_parse(void)
+{
+	uint64_t v = 7;
+	ok(num_parse("0", 10, &v) && v == 0, "0");
+	ok(num_parse("65535", 65535, &v) && v == 65535, "max itself");
+	ok(!num_parse("65536", 65535, &v) && v == 65535, "max + 1 refused, *out untouched");
+	ok(!num_parse("", 10, &v) && !num_parse("+1", 10, &v) && !num_parse(" 1", 10, &v) &&
+	   !num_parse("1 ", 10, &v) && !num_parse("-0", 10, &v) && !num_parse("0x1", 10, &v),
+	   "digits only: no empty string, sign, space or hex");
+	ok(num_parse("18446744073709551615", UINT64_MAX, &v) && v == UINT64_MAX, "UINT64_MAX");
+	ok(!num_parse("18446744073709551616", UINT64_MAX, &v) &&
+	   !num_parse("99999999999999999999999", UINT64_MAX, &v), "no overflow");
+	ok(num_parse("000042", 100, &v) && v == 42, "leading zeros");
+}
+
 int main(void)
 {
+	test_num_parse();
 	test_example();
 	test_defaults();
 	test_variants();
