@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "list.h"
 
 enum {
 	SHARDS = 64,                  /* a power of two; the hash's top bits pick one */
@@ -249,26 +250,12 @@ static struct entry **find_slot(struct shard *s, uint64_t hash, const uint8_t *k
 
 static void lru_unlink(struct shard *s, struct entry *e)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		s->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		s->tail = e->prev;
-	e->prev = e->next = NULL;
+	DLIST_UNLINK(s->head, s->tail, e, prev, next);
 }
 
 static void lru_push(struct shard *s, struct entry *e)
 {
-	e->prev = NULL;
-	e->next = s->head;
-	if (s->head)
-		s->head->prev = e;
-	else
-		s->tail = e;
-	s->head = e;
+	DLIST_PREPEND(s->head, s->tail, e, prev, next);
 }
 
 /* Removes e (found at *pp in its chain) from the shard; the caller frees

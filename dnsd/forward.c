@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "list.h"
 #include "log.h"
 
 enum {
@@ -208,39 +209,19 @@ static void id_take(struct forward *f, struct fwd_req *r)
 /* The pending list is in deadline order: every query has the same timeout. */
 static void pending_append(struct forward *f, struct fwd_req *r)
 {
-	r->next = NULL;
-	r->prev = f->ptail;
-	if (f->ptail)
-		f->ptail->next = r;
-	else
-		f->phead = r;
-	f->ptail = r;
+	DLIST_APPEND(f->phead, f->ptail, r, prev, next);
 }
 
 static void pending_unlink(struct forward *f, struct fwd_req *r)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		f->phead = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	else
-		f->ptail = r->prev;
-	r->next = r->prev = NULL;
+	DLIST_UNLINK(f->phead, f->ptail, r, prev, next);
 }
 
 /* The retry list is in retry order: every resend waits retry_ms. */
 static void retry_append(struct forward *f, struct fwd_req *r, uint64_t when)
 {
 	r->retry_ms = when;
-	r->rnext = NULL;
-	r->rprev = f->rtail;
-	if (f->rtail)
-		f->rtail->rnext = r;
-	else
-		f->rhead = r;
-	f->rtail = r;
+	DLIST_APPEND(f->rhead, f->rtail, r, rprev, rnext);
 	r->in_retry = true;
 }
 
@@ -248,15 +229,7 @@ static void retry_unlink(struct forward *f, struct fwd_req *r)
 {
 	if (!r->in_retry)
 		return;
-	if (r->rprev)
-		r->rprev->rnext = r->rnext;
-	else
-		f->rhead = r->rnext;
-	if (r->rnext)
-		r->rnext->rprev = r->rprev;
-	else
-		f->rtail = r->rprev;
-	r->rnext = r->rprev = NULL;
+	DLIST_UNLINK(f->rhead, f->rtail, r, rprev, rnext);
 	r->in_retry = false;
 }
 

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "hash.h"
+#include "list.h"
 #include "log.h"
 
 /* Threads: nlisten * udp_workers UDP workers (thread_init idx 0.. in listen
@@ -604,26 +605,12 @@ static uint64_t ev_data(int fd, size_t key)
 
 static void conn_unlink(struct tcp_thread *t, struct tcp_conn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		t->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		t->tail = c->prev;
-	c->prev = c->next = NULL;
+	DLIST_UNLINK(t->head, t->tail, c, prev, next);
 }
 
 static void conn_append(struct tcp_thread *t, struct tcp_conn *c)
 {
-	c->prev = t->tail;
-	c->next = NULL;
-	if (t->tail)
-		t->tail->next = c;
-	else
-		t->head = c;
-	t->tail = c;
+	DLIST_APPEND(t->head, t->tail, c, prev, next);
 }
 
 /* Progress (a complete query, or answer bytes taken by the client): the
