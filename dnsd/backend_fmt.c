@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "balance.h"
 #include "metrics.h"
 
@@ -46,10 +47,7 @@ void backend_fmt(struct backend_view *v, const struct zone_service *svc,
 	/* A down backend gets no traffic whatever its weight would be. */
 	v->effective = v->up ? balance_weight(svc, b, now_ms) : 0;
 	v->port = b->port ? b->port : svc->nports ? svc->ports[0].port : 0;
-	char host[INET6_ADDRSTRLEN];
-	if (!inet_ntop(b->family, b->addr, host, sizeof(host)))
-		snprintf(host, sizeof(host), "?");
-	snprintf(v->addr, sizeof(v->addr), b->family == AF_INET6 ? "[%s]" : "%s", host);
+	addr_text(b->family, b->addr, -1, true, v->addr, sizeof(v->addr));
 	/* since_ms 0: never changed since the watcher took the backend, which
 	 * for backends of the file is dnsd's start. */
 	if (hs && hs->since_ms && now_ms >= hs->since_ms)

@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <yaml.h>
 
+#include "addr.h"
 #include "cookie.h"
 #include "hash.h"
 #include "num.h"
@@ -1212,17 +1213,11 @@ static int addr_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-static void addr_text(int family, const uint8_t *addr, char *buf, size_t cap)
-{
-	if (!inet_ntop(family, addr, buf, (socklen_t)cap))
-		snprintf(buf, cap, "?");
-}
-
 /* A backend's default name, its address as a label: 127.0.0.2 ->
  * 127-0-0-2, fd00::5 -> fd00--5 (the text of inet_ntop, so one address
  * has one name and two addresses never share one). IPv4 without printf:
  * a million of them are made for a big config. Returns the length. */
-static size_t default_name(int family, const uint8_t *addr, char out[INET6_ADDRSTRLEN])
+size_t config_addr_label(int family, const uint8_t *addr, char *out)
 {
 	size_t n = 0;
 	if (family == AF_INET) {
@@ -1239,7 +1234,7 @@ static size_t default_name(int family, const uint8_t *addr, char out[INET6_ADDRS
 		out[n] = '\0';
 		return n;
 	}
-	addr_text(family, addr, out, INET6_ADDRSTRLEN);
+	addr_text(family, addr, -1, false, out, INET6_ADDRSTRLEN);
 	for (; out[n]; n++) {
 		if (out[n] == '.' || out[n] == ':')
 			out[n] = '-';
@@ -1270,7 +1265,7 @@ static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 		/* item_backends made room for a name per backend. */
 		b->name = c->names + c->names_len;
 		b->name_pooled = true;
-		c->names_len += default_name(b->family, b->addr, b->name) + 1;
+		c->names_len += config_addr_label(b->family, b->addr, b->name) + 1;
 	}
 	uint8_t target[DNS_NAME_MAX];
 	size_t tlen;
@@ -1284,7 +1279,7 @@ static int backend_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 		                 memcmp(o->addr, b->addr, (size_t)addr_len(b->family)) == 0;
 		if (same_addr && o->port == b->port) {
 			char text[INET6_ADDRSTRLEN], port[16] = "";
-			addr_text(b->family, b->addr, text, sizeof(text));
+			addr_text(b->family, b->addr, -1, false, text, sizeof(text));
 			if (b->port)
 				snprintf(port, sizeof(port), " port %u", (unsigned)b->port);
 			return fail(c, n, "backend: duplicate backend %s%s (first at line %d)", text, port,
@@ -3588,7 +3583,7 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 {
 	struct cfg_service *s = &cfg->zones[zi].services[si];
 	char text[INET6_ADDRSTRLEN];
-	addr_text(tmpl->family, tmpl->addr, text, sizeof(text));
+	addr_text(tmpl->family, tmpl->addr, -1, false, text, sizeof(text));
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct cfg_backend *o = &s->backends[i];
 		if (o->family == tmpl->family &&
@@ -3618,10 +3613,7 @@ int config_add_backend(struct config *cfg, size_t zi, size_t si, const struct cf
 	b->col = s->col;
 	/* The loader's default name; a backend on the same address shares it. */
 	char label[INET6_ADDRSTRLEN];
-	snprintf(label, sizeof(label), "%s", text);
-	for (char *p = label; *p; p++)
-		if (*p == '.' || *p == ':')
-			*p = '-';
+	config_addr_label(b->family, b->addr, label);
 	for (size_t i = 0; i < s->nbackends; i++) {
 		const struct cfg_backend *o = &s->backends[i];
 		bool same_addr = o->family == b->family &&

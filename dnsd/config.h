@@ -397,6 +397,10 @@ int config_parse_duration(const char *text, bool ms, uint32_t *out);
 /* The index of the service of zone zi whose owner is name, or -1. */
 /* A deep copy of src into dst (which it overwrites). 0, or -1 when out of
  * memory (dst then empty). config_service_clear frees what dst holds. */
+/* A backend's default name: its address as a label, 127.0.0.2 ->
+ * 127-0-0-2, fd00::5 -> fd00--5 (one address, one name; two addresses
+ * never share one). out has INET6_ADDRSTRLEN bytes. Returns the length. */
+size_t config_addr_label(int family, const uint8_t *addr, char *out);
 int config_service_copy(struct cfg_service *dst, const struct cfg_service *src);
 void config_service_clear(struct cfg_service *s);
 /* Whether s may be frozen: it has backends, none of them checked (the

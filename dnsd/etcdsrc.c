@@ -458,12 +458,9 @@ static void label_of(const struct rec *r, char *out, size_t cap)
 				*p += 'a' - 'A';
 		return;
 	}
-	char a[INET6_ADDRSTRLEN] = "?";
-	inet_ntop(r->family, r->addr, a, sizeof(a));
+	char a[INET6_ADDRSTRLEN];
+	config_addr_label(r->family, r->addr, a);
 	snprintf(out, cap, "%s", a);
-	for (char *p = out; *p; p++)
-		if (*p == '.' || *p == ':')
-			*p = '-';
 }
 
 /* Appends r to s as an etcd backend; a second record of the same address
@@ -502,12 +499,9 @@ static int add_backend(struct cfg_service *s, const struct rec *r)
 		const struct cfg_backend *o = &s->backends[i];
 		if (o->name && strcasecmp(o->name, label) == 0 &&
 		    !(o->family == b->family && memcmp(o->addr, b->addr, alen) == 0)) {
-			char a[INET6_ADDRSTRLEN] = "?";
-			inet_ntop(b->family, b->addr, a, sizeof(a));
+			char a[INET6_ADDRSTRLEN];
+			config_addr_label(b->family, b->addr, a);
 			snprintf(label, sizeof(label), "%s-x", a);
-			for (char *p = label; *p; p++)
-				if (*p == '.' || *p == ':')
-					*p = '-';
 			break;
 		}
 	}

@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "addr.h"
 #include "bstate.h"
 #include "clock.h"
 #include "hash.h"
@@ -293,14 +294,8 @@ static uint64_t tag(enum ev_tag t, uint32_t v)
 /* "127.0.0.12:5000" or "[fd00::5]:5000" */
 static void probe_addr_text(const struct probe *p, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
 	const struct cfg_backend *be = p->be;
-	unsigned port = be->port ? be->port : p->port;
-	inet_ntop(be->family, be->addr, a, sizeof(a));
-	if (be->family == AF_INET6)
-		snprintf(buf, len, "[%s]:%u", a, port);
-	else
-		snprintf(buf, len, "%s:%u", a, port);
+	addr_text(be->family, be->addr, be->port ? be->port : p->port, true, buf, len);
 }
 
 /* Parses the start of a status line, "HTTP/1.x NNN" followed by a space or
@@ -407,7 +402,7 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 		         be->name ? be->name : "?", s->name);
 		return 0;
 	}
-	inet_ntop(be->family, be->addr, addr, sizeof(addr));
+	addr_text(be->family, be->addr, -1, false, addr, sizeof(addr));
 	if (be->family == AF_INET) {
 		p->addr.sin.sin_family = AF_INET;
 		p->addr.sin.sin_port = htons(p->port);

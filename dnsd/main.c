@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "addr.h"
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
@@ -413,14 +414,8 @@ static void query_log(struct worker *w, const uint8_t *req, size_t len, const ui
 		return;
 	}
 	w->qlog_lines++;
-	char client[INET6_ADDRSTRLEN] = "?", name[DNS_NAME_MAX * 4 + 2] = "-", type[16] = "-";
-	const struct sockaddr *sa = peer->addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client,
-		          sizeof(client));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client,
-		          sizeof(client));
+	char client[ADDR_TEXT_MAX], name[DNS_NAME_MAX * 4 + 2] = "-", type[16] = "-";
+	addr_sockaddr_host(peer->addr, client, sizeof(client));
 	struct dns_query q;
 	if (wire_parse_query(req, len, &q) != WIRE_PARSE_DROP && q.hdr.qdcount == 1) {
 		if (wire_name_to_text(q.q.name, q.q.namelen, name, sizeof(name)) < 0)
@@ -739,16 +734,7 @@ static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN];
-	if (l->ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&l->ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&l->ss;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	}
+	addr_sockaddr_text((const struct sockaddr *)&l->ss, buf, len);
 }
 
 /* "zone" or "zones" for n of them (word is one of the few used here). */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "log.h"
 
@@ -42,20 +43,6 @@ static struct {
 	bool stop;
 	int fd4, fd6;
 } ns = { .mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1, .fd4 = -1, .fd6 = -1 };
-
-static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char host[64] = "?";
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	}
-}
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -97,7 +84,7 @@ static void send_one(struct pending *p)
 	    sendto(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
 	           (const struct sockaddr *)&p->job.addr, p->job.addrlen) == -1) {
 		char a[80];
-		addr_text(&p->job.addr, a, sizeof(a));
+		addr_sockaddr_text((const struct sockaddr *)&p->job.addr, a, sizeof(a));
 		log_debug("notify %s: %s", a, strerror(errno));
 	}
 	p->attempts++;
@@ -151,7 +138,7 @@ static void receive(int fd, struct pending **list)
 		if (p->idle || p->id != id || !same_addr(&p->job.addr, &from))
 			continue;
 		char a[80], zn[DNS_NAME_MAX * 4 + 2];
-		addr_text(&p->job.addr, a, sizeof(a));
+		addr_sockaddr_text((const struct sockaddr *)&p->job.addr, a, sizeof(a));
 		zone_text(&p->job, zn, sizeof(zn));
 		if (p->job.has_key) {
 			size_t off = tsig_offset(buf, (size_t)n);
@@ -237,7 +224,7 @@ static void *notify_main(void *arg)
 			if (p->next_ms <= now) {
 				if (p->attempts >= NOTIFY_ATTEMPTS) {
 					char a[80], zn[DNS_NAME_MAX * 4 + 2];
-					addr_text(&p->job.addr, a, sizeof(a));
+					addr_sockaddr_text((const struct sockaddr *)&p->job.addr, a, sizeof(a));
 					zone_text(&p->job, zn, sizeof(zn));
 					log_warn("notify %s of %s serial %u: no answer after %u attempts", a, zn,
 					         p->job.serial, p->attempts);

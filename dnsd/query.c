@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "addr.h"
 #include "backend_fmt.h"
 #include "balance.h"
 #include "cache.h"
@@ -666,13 +667,6 @@ static void put_ch_txt(struct answer *a, const uint8_t *owner, size_t ownerlen, 
 }
 
 
-static void addr_text(const struct zone_backend *b, char *out, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-	inet_ntop(b->family, b->addr, host, sizeof(host));
-	snprintf(out, len, b->family == AF_INET6 ? "[%s]" : "%s", host);
-}
-
 /* CH TXT <service>: the service, then one line per backend with its state,
  * weights and the watcher's last result. */
 static void chaos_status(struct query_worker *qw, struct answer *a, const struct dns_question *q,
@@ -718,8 +712,8 @@ static void chaos_why(struct query_worker *qw, struct answer *a, const struct dn
 	unsigned n = balance_select(a->snap, svc, AF_UNSPEC, &qw->bal, &a->client, qw->order,
 	                            ZONE_MAX_BACKENDS, &ex);
 	if (a->client.family) {
-		char h[INET6_ADDRSTRLEN];
-		inet_ntop(a->client.family, a->client.addr, h, sizeof(h));
+		char h[ADDR_TEXT_MAX];
+		addr_text(a->client.family, a->client.addr, -1, false, h, sizeof(h));
 		snprintf(cl, sizeof(cl), "%s/%u", h, a->client.prefix);
 	}
 	snprintf(line, sizeof(line),
@@ -730,7 +724,8 @@ static void chaos_why(struct query_worker *qw, struct answer *a, const struct dn
 	put_ch_txt(a, q->name, q->namelen, line);
 	size_t off = (size_t)snprintf(line, sizeof(line), "order=");
 	for (unsigned i = 0; i < n && off < sizeof(line) - 48; i++) {
-		addr_text(&svc->backends[qw->order[i]], host, sizeof(host));
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		addr_text(b->family, b->addr, -1, true, host, sizeof(host));
 		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s", i ? "," : "", host);
 	}
 	put_ch_txt(a, q->name, q->namelen, line);

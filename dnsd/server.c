@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "hash.h"
 #include "list.h"
@@ -243,14 +244,7 @@ static bool addr_is_wildcard(const struct sockaddr_storage *ss)
 
 static void addr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, addr_port(ss));
-	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, addr_port(ss));
-	}
+	addr_sockaddr_text((const struct sockaddr *)ss, buf, len);
 }
 
 /* ---- binding ------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "backend_fmt.h"
 #include "balance.h"
 #include "status.h"
@@ -28,8 +29,7 @@ static void name_text(const uint8_t *name, size_t len, char *out, size_t cap)
 
 static void backend_addr(const struct zone_backend *b, char *out, size_t cap)
 {
-	if (!inet_ntop(b->family, b->addr, out, (socklen_t)cap))
-		snprintf(out, cap, "?");
+	addr_text(b->family, b->addr, -1, false, out, cap);
 }
 
 /* Backend i of svc through backend_fmt, the model every view shares. */
