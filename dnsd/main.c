@@ -672,8 +672,11 @@ static int forward_setup(const struct config *cfg, const struct cfg_listen *list
 /* After the server stopped: logs the counters and frees. */
 static void forward_teardown(void)
 {
-	if (!forwarder)
+	if (!forwarder) {
+		cache_free(fwd_cache);    /* a setup that failed after the cache */
+		fwd_cache = NULL;
 		return;
+	}
 	struct forward_stats fs;
 	struct cache_stats cs;
 	forward_stats(forwarder, &fs);
@@ -1162,6 +1165,56 @@ static void raise_nofile(void)
 	}
 }
 
+/* What main started, for the one teardown (in the reverse order of the
+ * start) that every exit takes, the failures included. */
+struct running {
+	struct config *cfg;
+	struct update *upd;
+	int sfd, efd, ufd;
+	bool xfr, guard;
+	struct health *health;
+	struct server *srv;
+	struct http *http;
+	struct config_watch *watch;
+	struct etcd *etcd;
+	const char *pid_file;         /* written by us: removed at exit */
+};
+
+static void teardown(struct running *r)
+{
+	/* The http thread reads the etcd client's status: it stops first. */
+	http_stop(r->http);
+	etcd_free(r->etcd);
+	etcdsrc_free(src);
+	src = NULL;
+	config_watch_free(r->watch);
+	/* The forwarder answers through the server's sockets: it stops first,
+	 * and is freed once no worker can hand it a query. */
+	forward_stop(forwarder);
+	server_stop(r->srv);
+	if (r->ufd != -1)
+		update_queue_shutdown();
+	update_free(r->upd);
+	forward_teardown();
+	if (r->guard)
+		guard_shutdown();
+	health_stop(r->health);
+	if (r->xfr)
+		xfr_stop();
+	zone_shutdown();
+	registry_free(reg);
+	reg = NULL;
+	bstate_free(states);
+	states = NULL;
+	config_free(r->cfg);
+	if (r->efd != -1)
+		close(r->efd);
+	if (r->sfd != -1)
+		close(r->sfd);
+	if (r->pid_file && unlink(r->pid_file) == -1)
+		log_warn("pid file %s: %s", r->pid_file, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -1203,12 +1256,20 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/* From here every exit goes through teardown (at out). */
+	int rc = 1;
+	int sfd = -1, efd = -1, ufd = -1;
+	bool xfr_on = false, guard_on = false, pid_written = false;
+	struct health *health = NULL;
+	struct server *srv = NULL;
+	struct http *http = NULL;
+	struct config_watch *watch = NULL;
+	struct etcd *etcd = NULL;
 	states = bstate_new();
 	reg = registry_new();
 	if (!states || !reg) {
 		log_err("out of memory");
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
 
 	raise_nofile();
@@ -1222,12 +1283,12 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	int ufd = update_queue_init();
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ufd = update_queue_init();
 	if (sfd == -1 || efd == -1 || ufd == -1) {
 		log_err("signalfd/eventfd: %s", strerror(errno));
-		return 1;
+		goto out;
 	}
 
 	metrics_set(&metrics_global.start_time_s, (uint64_t)time(NULL));
@@ -1235,17 +1296,15 @@ int main(int argc, char **argv)
 	snprintf(err, sizeof(err), "out of memory");
 	if (xfr_configure(cfg) == -1 || xfr_start(err, sizeof(err)) == -1) {
 		log_err("transfers: %s", err);
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
+	xfr_on = true;
 	/* The watcher first: it gives checked backends their state ids, and
 	 * the one build at start points them at their words. */
-	struct health *health = health_start(cfg, states, on_health_change, &efd, err, sizeof(err));
+	health = health_start(cfg, states, on_health_change, &efd, err, sizeof(err));
 	if (!health) {
 		log_err("health watcher: %s", err);
-		xfr_stop();
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
 	int built = rebuild(cfg, health);
 	if (built == 0)
@@ -1253,19 +1312,14 @@ int main(int argc, char **argv)
 	heap_huge_end();
 	if (built == -1) {
 		log_err("%s: the zones could not be built", o.config);
-		health_stop(health);
-		xfr_stop();
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
 	query_set_status_source(status_source, health);
 	if (guard_configure(cfg) == -1) {
 		log_err("cookies and rate limiting: out of memory");
-		health_stop(health);
-		zone_shutdown();
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
+	guard_on = true;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct server_settings set = {
 		.listen = o.nlisten ? o.listen : cfg->listen,
@@ -1291,20 +1345,12 @@ int main(int argc, char **argv)
 		.arg = &o,
 	};
 	query_set_search_path(cfg->search, cfg->nsearch);
-	if (forward_setup(cfg, set.listen, set.nlisten) == -1) {
-		health_stop(health);
-		zone_shutdown();
-		config_free(cfg);
-		return 1;
-	}
-	struct server *srv;
+	if (forward_setup(cfg, set.listen, set.nlisten) == -1)
+		goto out;
 	if (server_start(&srv, &set, &ops, err, sizeof(err)) == -1) {
 		log_err("%s", err);
-		forward_teardown();
-		health_stop(health);
-		zone_shutdown();
-		config_free(cfg);
-		return 1;
+		srv = NULL;
+		goto out;
 	}
 	size_t nsvc, nbe;
 	summarize(cfg, &nsvc, &nbe);
@@ -1323,7 +1369,6 @@ int main(int argc, char **argv)
 	log_info("dnsd %s serving %zu %s, %zu %s, %zu %s on %s (%u UDP workers per address)",
 	         MESHDNS_VERSION, cfg->nzones, plural(cfg->nzones, "zone"), nsvc,
 	         plural(nsvc, "service"), nbe, plural(nbe, "backend"), addrs, set.udp_workers);
-	struct http *http = NULL;
 	if (!o.have_http && cfg->have_http) {
 		o.http = cfg->http;       /* --http wins over the file */
 		o.have_http = true;
@@ -1332,11 +1377,7 @@ int main(int argc, char **argv)
 		http = http_start(&o.http, health, err, sizeof(err));
 		if (!http) {
 			log_err("http: %s", err);
-			server_stop(srv);
-			health_stop(health);
-			zone_shutdown();
-			config_free(cfg);
-			return 1;
+			goto out;
 		}
 		struct cfg_listen hl = o.http;
 		if (hl.ss.ss_family == AF_INET6)
@@ -1347,18 +1388,9 @@ int main(int argc, char **argv)
 		format_listen(&hl, one, sizeof(one));
 		log_info("http status on http://%s/ (/metrics, /status.json, /health, /ready)", one);
 	}
-	bool pid_written = false;
 	if ((o.pid_file && !(pid_written = write_pid_file(o.pid_file) == 0)) ||
-	    (o.user && drop_privileges(o.user) == -1)) {
-		http_stop(http);
-		server_stop(srv);
-		health_stop(health);
-		zone_shutdown();
-		config_free(cfg);
-		if (pid_written)
-			unlink(o.pid_file);
-		return 1;
-	}
+	    (o.user && drop_privileges(o.user) == -1))
+		goto out;
 	http_set_ready_bound(http, ready_bound_ms(cfg));
 	/* Not ready before the first etcd read is served (unless serve-stale):
 	 * said before /ready can first answer 200. */
@@ -1372,7 +1404,6 @@ int main(int argc, char **argv)
 		sd_notify_msg(msg);
 	}
 
-	struct config_watch *watch = NULL;
 	if (o.watch_config) {
 		watch = config_watch_new(o.config, err, sizeof(err));
 		if (!watch)
@@ -1383,7 +1414,6 @@ int main(int argc, char **argv)
 	uint64_t watch_first = 0, watch_last = 0;  /* ms of a pending burst's events */
 	/* Read at start only: a reload does not change the etcd client. Until
 	 * its first snapshot is served, /ready says so (serve-stale: not). */
-	struct etcd *etcd = NULL;
 	if (cfg->etcd.nendpoints) {
 		struct etcd_callbacks ecb;
 		if ((src = etcdsrc_new()))
@@ -1544,29 +1574,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	sd_notify_msg("STOPPING=1");
-	/* The http thread reads the etcd client's status: it stops first. */
-	http_stop(http);
-	etcd_free(etcd);
-	etcdsrc_free(src);
-	src = NULL;
-	config_watch_free(watch);
-	/* The forwarder answers through the server's sockets: it stops first,
-	 * and is freed once no worker can hand it a query. */
-	forward_stop(forwarder);
-	server_stop(srv);
-	update_queue_shutdown();
-	update_free(upd);
-	forward_teardown();
-	guard_shutdown();
-	health_stop(health);
-	xfr_stop();
-	zone_shutdown();
-	registry_free(reg);
-	bstate_free(states);
-	config_free(cfg);
-	close(efd);
-	close(sfd);
-	if (pid_written && unlink(o.pid_file) == -1)
-		log_warn("pid file %s: %s", o.pid_file, strerror(errno));
-	return 0;
+	rc = 0;
+out:;
+	struct running rt = { .cfg = cfg, .upd = upd, .sfd = sfd, .efd = efd, .ufd = ufd,
+		              .xfr = xfr_on, .guard = guard_on, .health = health, .srv = srv,
+		              .http = http, .watch = watch, .etcd = etcd,
+		              .pid_file = pid_written ? o.pid_file : NULL };
+	teardown(&rt);
+	return rc;
 }

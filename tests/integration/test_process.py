@@ -78,6 +78,9 @@ def test_user_drops_privileges(dnsd, tmp_path):
     (["--workers"], "requires an argument"),
     (["--bogus"], "unrecognized option"),
     (["-l", "1.2.3.4:99999"], "invalid listen address"),
+    (["--workers", "+3"], "--workers takes 0..64"),
+    (["--query-log= 5"], "--query-log=N needs"),
+    (["--pid-file", "/nonexistent-dir-xyz/dnsd.pid"], "/nonexistent-dir-xyz/dnsd.pid"),
 ])
 def test_bad_command_lines(tmp_path, argv, needle):
     conf = tmp_path / "d.yaml"
@@ -86,6 +89,27 @@ def test_bad_command_lines(tmp_path, argv, needle):
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert needle in p.stderr
+
+
+def test_http_port_taken_is_a_clean_failure(tmp_path):
+    """The status port is taken: dnsd says so and exits 1 after stopping
+    what it had started (the server, the watcher, transfers), by the one
+    teardown every exit takes (the sanitizer builds check it leaks and
+    crashes nothing)."""
+    import socket
+    conf = tmp_path / "d.yaml"
+    conf.write_text(ZONE)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        p = subprocess.run([DNSD, "-c", str(conf), "-l", "127.0.0.1:0", "--http",
+                            "127.0.0.1:%d" % port], capture_output=True, text=True, timeout=20)
+    finally:
+        s.close()
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "cannot listen for HTTP on port %d" % port in p.stderr, p.stderr
 
 
 def test_query_log_is_rate_limited(tmp_path):
