@@ -1165,6 +1165,94 @@ static void raise_nofile(void)
 	}
 }
 
+static void reload_failed(const char *why)
+{
+	log_err("reload failed%s, continuing with the previous configuration", why);
+	metrics_add(&metrics_global.reload_failures, 1);
+	sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
+}
+
+/* A reload (SIGHUP, --watch-config) or, by_etcd, a whole rebuild for etcd
+ * records: the file read again, the journals replayed over it, the etcd
+ * records added, the watcher moved to it and one build that both
+ * validates and serves it. Anything failing keeps the running config
+ * (*cfgp, *updp) serving. Returns true when the new one serves. */
+static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct update **updp,
+                   struct health *health, struct server *srv, unsigned tcp_max_clients)
+{
+	struct config *cfg = *cfgp;
+	sd_notify_msg("RELOADING=1");
+	/* The same text, and no other file read from it (secrets, a
+	 * resolv.conf): the result would be what serves now, and the updates
+	 * since are applied already. Parsing a million backends again only to
+	 * find that costs seconds. */
+	if (!by_etcd && !cfg->reads_files && !cfg->forward.resolv_conf &&
+	    update_unchanged(*updp, path)) {
+		metrics_add(&metrics_global.reloads, 1);
+		log_info("reloaded %s: unchanged, nothing to do", path);
+		sd_notify_msg("READY=1\nSTATUS=reloaded (unchanged)");
+		return false;
+	}
+	struct config *ncfg;
+	struct zone_snapshot *nsnap;
+	struct update *nupd = NULL;
+	uint64_t took;
+	/* Validate completely before touching anything live. The journals are
+	 * replayed over the new YAML: updates survive reloads, and one that
+	 * conflicts with it fails the reload. The watcher takes the new
+	 * backends first (states carry over by address and check) so that one
+	 * build, with their states, both validates the zones and makes the
+	 * snapshot served; if it fails the watcher goes back to the running
+	 * config. */
+	if (load_config(path, false, &ncfg, &nupd) == -1) {
+		reload_failed("");
+		return false;
+	}
+	if (etcd_decorate(ncfg) == -1 || health_reconfigure(health, ncfg) == -1) {
+		reload_failed(" (etcd records or health watcher)");
+		config_free(ncfg);
+		update_free(nupd);
+		return false;
+	}
+	if (build(ncfg, health, &nsnap, &took) == -1) {
+		health_rollback(cfg, health);
+		reload_failed("");
+		config_free(ncfg);
+		update_free(nupd);
+		return false;
+	}
+	update_free(*updp);
+	*updp = nupd;
+	if (!forward_config_equal(cfg, ncfg))
+		log_warn("reload: forward and cache settings take effect at the next start");
+	if (cfg->nsearch != ncfg->nsearch ||
+	    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
+		log_warn("reload: search-path takes effect at the next start");
+	tcp_reconfigure(srv, tcp_max_clients, cfg, ncfg);
+	if (xfr_configure(ncfg) == -1)
+		log_err("reload: out of memory for keys and transfer settings; the previous ones stay");
+	if (guard_configure(ncfg) == -1)
+		log_err("reload: out of memory for cookie and rate-limit settings; the previous ones "
+		        "stay");
+	config_free(cfg);
+	*cfgp = cfg = ncfg;
+	publish(nsnap, took);
+	freeze(cfg);
+	size_t nsvc, nbe;
+	summarize(cfg, &nsvc, &nbe);
+	if (by_etcd) {
+		log_info("etcd: rebuilt with %zu etcd records: %zu %s, %zu %s", etcdsrc_count(src), nsvc,
+		         plural(nsvc, "service"), nbe, plural(nbe, "backend"));
+		sd_notify_msg("READY=1\nSTATUS=etcd records applied");
+		return true;
+	}
+	metrics_add(&metrics_global.reloads, 1);
+	log_info("reloaded %s: %zu %s, %zu %s, %zu %s", path, cfg->nzones, plural(cfg->nzones, "zone"),
+	         nsvc, plural(nsvc, "service"), nbe, plural(nbe, "backend"));
+	sd_notify_msg("READY=1\nSTATUS=reloaded");
+	return true;
+}
+
 /* What main started, for the one teardown (in the reverse order of the
  * start) that every exit takes, the failures included. */
 struct running {
@@ -1483,89 +1571,12 @@ int main(int argc, char **argv)
 		if (pfd[0].revents & POLLIN && read(sfd, &si, sizeof(si)) != sizeof(si))
 			si.ssi_signo = 0;
 		if (si.ssi_signo == SIGHUP || etcd_full) {
-			bool by_etcd = si.ssi_signo != SIGHUP;
-			sd_notify_msg("RELOADING=1");
-			/* The same text, and no other file read from it (secrets, a
-			 * resolv.conf): the result would be what serves now, and the
-			 * updates since are applied already. Parsing a million
-			 * backends again only to find that costs seconds. */
-			if (!by_etcd && !cfg->reads_files && !cfg->forward.resolv_conf &&
-			    update_unchanged(upd, o.config)) {
-				metrics_add(&metrics_global.reloads, 1);
-				log_info("reloaded %s: unchanged, nothing to do", o.config);
-				sd_notify_msg("READY=1\nSTATUS=reloaded (unchanged)");
-				continue;
+			bool served = reload(o.config, si.ssi_signo != SIGHUP, &cfg, &upd, health, srv,
+			                     set.tcp_max_clients);
+			if (served && etcd_first) {
+				etcd_served = true;
+				http_set_waiting(http, false);
 			}
-			struct config *ncfg;
-			struct zone_snapshot *nsnap;
-			struct update *nupd = NULL;
-			uint64_t took;
-			/* Validate completely before touching anything live. The
-			 * journals are replayed over the new YAML: updates survive
-			 * reloads, and those that no longer apply are dropped. The
-			 * watcher takes the new backends first (states carry over by
-			 * address and check) so that one build, with their states,
-			 * both validates the zones and makes the snapshot served; if
-			 * it fails the watcher goes back to the running config. */
-			if (load_config(o.config, false, &ncfg, &nupd) == -1 ||
-			    (etcd_decorate(ncfg) == -1 && (config_free(ncfg), update_free(nupd), 1))) {
-				log_err("reload failed, continuing with the previous configuration");
-				metrics_add(&metrics_global.reload_failures, 1);
-				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
-				continue;
-			}
-			if (health_reconfigure(health, ncfg) == -1) {
-				log_err("reload failed (health watcher), continuing with the previous "
-				        "configuration");
-				metrics_add(&metrics_global.reload_failures, 1);
-				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
-				config_free(ncfg);
-				update_free(nupd);
-				continue;
-			}
-			if (build(ncfg, health, &nsnap, &took) == -1) {
-				health_rollback(cfg, health);
-				log_err("reload failed, continuing with the previous configuration");
-				metrics_add(&metrics_global.reload_failures, 1);
-				sd_notify_msg("READY=1\nSTATUS=reload failed, previous configuration serving");
-				config_free(ncfg);
-				update_free(nupd);
-				continue;
-			}
-			update_free(upd);
-			upd = nupd;
-			if (!forward_config_equal(cfg, ncfg))
-				log_warn("reload: forward and cache settings take effect at the next start");
-			if (cfg->nsearch != ncfg->nsearch ||
-			    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
-				log_warn("reload: search-path takes effect at the next start");
-			tcp_reconfigure(srv, set.tcp_max_clients, cfg, ncfg);
-			if (xfr_configure(ncfg) == -1)
-				log_err("reload: out of memory for keys and transfer settings; the previous "
-				        "ones stay");
-			if (guard_configure(ncfg) == -1)
-				log_err("reload: out of memory for cookie and rate-limit settings; the "
-				        "previous ones stay");
-			config_free(cfg);
-			cfg = ncfg;
-			publish(nsnap, took);
-			freeze(cfg);
-			summarize(cfg, &nsvc, &nbe);
-			if (by_etcd) {
-				log_info("etcd: rebuilt with %zu etcd records: %zu %s, %zu %s", etcdsrc_count(src),
-				         nsvc, plural(nsvc, "service"), nbe, plural(nbe, "backend"));
-				if (etcd_first) {
-					etcd_served = true;
-					http_set_waiting(http, false);
-				}
-				sd_notify_msg("READY=1\nSTATUS=etcd records applied");
-				continue;
-			}
-			metrics_add(&metrics_global.reloads, 1);
-			log_info("reloaded %s: %zu %s, %zu %s, %zu %s", o.config, cfg->nzones,
-			         plural(cfg->nzones, "zone"), nsvc, plural(nsvc, "service"), nbe,
-			         plural(nbe, "backend"));
-			sd_notify_msg("READY=1\nSTATUS=reloaded");
 			continue;
 		}
 		if (!(pfd[0].revents & POLLIN) || !si.ssi_signo)
