@@ -1863,23 +1863,36 @@ static int keyref_set(struct cfg_ctx *c, yaml_node_t *n, const char *key, struct
 	return 0;
 }
 
-static int xfr_key_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
+/* keys: one key name or a list of them (transfer, update). */
+struct keyrefs {
+	struct cfg_keyref **keys;
+	size_t *nkeys;
+};
+
+static int keyref_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
 {
-	struct cfg_transfer *t = obj;
+	struct keyrefs *k = obj;
 	(void)idx;
-	return keyref_set(c, n, "keys", &t->keys[t->nkeys++]);
+	return keyref_set(c, n, "keys", &(*k->keys)[(*k->nkeys)++]);
+}
+
+static int keyrefs_read(struct cfg_ctx *c, yaml_node_t *n, struct cfg_keyref **keys,
+                        size_t *nkeys)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return fail(c, n, "keys: expected a key name or a list, got a mapping");
+	*keys = alloc_array(c, n, item_count(n), sizeof(**keys));
+	if (!*keys)
+		return -1;
+	struct keyrefs k = { keys, nkeys };
+	return each_item(c, n, "keys", true, &k, keyref_one);
 }
 
 static int item_xfr_keys(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
 {
 	struct cfg_transfer *t = obj;
 	(void)it;
-	if (n->type == YAML_MAPPING_NODE)
-		return fail(c, n, "keys: expected a key name or a list, got a mapping");
-	t->keys = alloc_array(c, n, item_count(n), sizeof(*t->keys));
-	if (!t->keys)
-		return -1;
-	return each_item(c, n, "keys", true, t, xfr_key_one);
+	return keyrefs_read(c, n, &t->keys, &t->nkeys);
 }
 
 static const struct schema_item transfer_items[] = {
@@ -1982,23 +1995,11 @@ static int item_notify(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struc
 
 /* ---- dynamic updates ------------------------------------------------------ */
 
-static int upd_key_one(struct cfg_ctx *c, yaml_node_t *n, size_t idx, void *obj)
-{
-	struct cfg_update *u = obj;
-	(void)idx;
-	return keyref_set(c, n, "keys", &u->keys[u->nkeys++]);
-}
-
 static int item_upd_keys(struct cfg_ctx *c, yaml_node_t *n, void *obj, const struct schema_item *it)
 {
 	struct cfg_update *u = obj;
 	(void)it;
-	if (n->type == YAML_MAPPING_NODE)
-		return fail(c, n, "keys: expected a key name or a list, got a mapping");
-	u->keys = alloc_array(c, n, item_count(n), sizeof(*u->keys));
-	if (!u->keys)
-		return -1;
-	return each_item(c, n, "keys", true, u, upd_key_one);
+	return keyrefs_read(c, n, &u->keys, &u->nkeys);
 }
 
 static const struct schema_item update_items[] = {
