@@ -1363,112 +1363,77 @@ static void print_short(const struct reply *rp)
 
 /* ---- JSON output (RFC 8427 member names) -------------------------------- */
 
-enum { JSON_DEPTH_MAX = 8 };
-
-struct json {
-	int depth;
-	bool first[JSON_DEPTH_MAX + 1];
-};
-
-/* Escapes per RFC 8259 7. Our text is ASCII (names and rdata escape other
- * bytes as \DDD); any other byte becomes \u00XX so the output is always
- * valid UTF-8. */
-static void jout_string(const char *s, size_t n)
+/* A tree per reply (jansson), dumped in the order it was built with two
+ * spaces of indentation. */
+static void jset(json_t *o, const char *key, json_t *v)
 {
-	putchar('"');
+	json_object_set_new(o, key, v);
+}
+
+static json_t *jbytes(const uint8_t *p, size_t n);
+
+/* Our text is ASCII (names and rdata escape other bytes as \\DDD); any
+ * other string goes byte by byte (jbytes). */
+static void jset_str(json_t *o, const char *key, const char *s)
+{
+	json_t *v = json_string(s);
+	jset(o, key, v ? v : jbytes((const uint8_t *)s, strlen(s)));
+}
+
+static void jset_uint(json_t *o, const char *key, unsigned long v)
+{
+	jset(o, key, json_integer((json_int_t)v));
+}
+
+/* Bytes as a string: each byte is the code point of its value (ASCII as
+ * is, 0x80-0xff as U+0080-U+00FF), so any bytes make valid UTF-8. */
+static json_t *jbytes(const uint8_t *p, size_t n)
+{
+	char *u = malloc(2 * n + 1);
+	size_t k = 0;
+	if (!u)
+		return json_null();
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '"': fputs("\\\"", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		case '\b': fputs("\\b", stdout); break;
-		case '\f': fputs("\\f", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
-		default:
-			if (c < 0x20 || c >= 0x7f)
-				printf("\\u%04x", c);
-			else
-				putchar(c);
+		if (p[i] < 0x80) {
+			u[k++] = (char)p[i];
+		} else {
+			u[k++] = (char)(0xc0 | p[i] >> 6);
+			u[k++] = (char)(0x80 | (p[i] & 0x3f));
 		}
 	}
-	putchar('"');
+	json_t *s = json_stringn(u, k);
+	free(u);
+	return s ? s : json_null();
 }
 
-static void json_sep(struct json *j, const char *key)
+static json_t *jhex(const uint8_t *p, size_t n)
 {
-	if (j->depth > 0) {
-		if (!j->first[j->depth])
-			putchar(',');
-		j->first[j->depth] = false;
-		printf("\n%*s", j->depth * 2, "");
+	static const char digits[] = "0123456789abcdef";
+	char *h = malloc(2 * n + 1);
+	if (!h)
+		return json_null();
+	for (size_t i = 0; i < n; i++) {
+		h[2 * i] = digits[p[i] >> 4];
+		h[2 * i + 1] = digits[p[i] & 0xf];
 	}
-	if (key) {
-		jout_string(key, strlen(key));
-		fputs(": ", stdout);
-	}
+	json_t *s = json_stringn(h, 2 * n);
+	free(h);
+	return s;
 }
 
-static void json_open(struct json *j, const char *key, char bracket)
-{
-	json_sep(j, key);
-	putchar(bracket);
-	if (j->depth < JSON_DEPTH_MAX)
-		j->depth++;
-	j->first[j->depth] = true;
-}
-
-static void json_close(struct json *j, char bracket)
-{
-	bool empty = j->first[j->depth];
-	j->depth--;
-	if (!empty)
-		printf("\n%*s", j->depth * 2, "");
-	putchar(bracket);
-	if (j->depth == 0)
-		putchar('\n');
-}
-
-static void json_str(struct json *j, const char *key, const char *val)
-{
-	json_sep(j, key);
-	jout_string(val, strlen(val));
-}
-
-static void json_uint(struct json *j, const char *key, unsigned long val)
-{
-	json_sep(j, key);
-	printf("%lu", val);
-}
-
-static void json_bool(struct json *j, const char *key, bool val)
-{
-	json_sep(j, key);
-	fputs(val ? "true" : "false", stdout);
-}
-
-static void json_hex(struct json *j, const char *key, const uint8_t *p, size_t n)
-{
-	json_sep(j, key);
-	putchar('"');
-	print_hex(stdout, p, n, NULL);
-	putchar('"');
-}
-
-static void json_rr(struct json *j, const struct reply *rp, const struct dns_rr *rr)
+static json_t *json_rr(const struct reply *rp, const struct dns_rr *rr)
 {
 	char owner[NAME_TEXT_MAX];
 	name_text(rr->name, rr->namelen, owner);
-	json_open(j, NULL, '{');
-	json_str(j, "NAME", owner);
-	json_uint(j, "TYPE", rr->type);
-	json_str(j, "TYPEname", rdata_type_name(rr->type));
-	json_uint(j, "CLASS", rr->rclass);
+	json_t *o = json_object();
+	jset_str(o, "NAME", owner);
+	jset_uint(o, "TYPE", rr->type);
+	jset_str(o, "TYPEname", rdata_type_name(rr->type));
+	jset_uint(o, "CLASS", rr->rclass);
 	if (rr->type != DNS_TYPE_OPT)
-		json_str(j, "CLASSname", rdata_class_name(rr->rclass));
-	json_uint(j, "TTL", rr->ttl);
-	json_uint(j, "RDLENGTH", rr->rdlen);
+		jset_str(o, "CLASSname", rdata_class_name(rr->rclass));
+	jset_uint(o, "TTL", rr->ttl);
+	jset_uint(o, "RDLENGTH", rr->rdlen);
 	/* RFC 8427 2.3: "rdata" + type name holds the presentation form;
 	 * RDATAHEX for types we cannot print (and malformed rdata). */
 	bool typed = rr->type != DNS_TYPE_OPT && format_rdata(rp, rr) &&
@@ -1476,121 +1441,118 @@ static void json_rr(struct json *j, const struct reply *rp, const struct dns_rr 
 	if (typed) {
 		char key[32];
 		snprintf(key, sizeof(key), "rdata%s", rdata_type_name(rr->type));
-		json_str(j, key, rdtext);
+		jset_str(o, key, rdtext);
 	} else {
-		json_hex(j, "RDATAHEX", rp->msg + rr->rdoff, rr->rdlen);
+		jset(o, "RDATAHEX", jhex(rp->msg + rr->rdoff, rr->rdlen));
 	}
-	json_close(j, '}');
+	return o;
 }
 
-static void json_edns(struct json *j, const struct reply *rp, const struct context *cx)
+static json_t *json_edns(const struct reply *rp, const struct context *cx)
 {
 	const struct dns_rr *rr = &rp->rr[rp->opt].rr;
 	unsigned flags = rr->ttl & 0xffff;
-	json_open(j, "EDNS", '{');
-	json_uint(j, "version", (rr->ttl >> 16) & 0xff);
-	json_uint(j, "udpSize", rr->rclass);
-	json_bool(j, "DO", flags & DNS_EDNS_DO);
-	json_uint(j, "flags", flags);
-	json_uint(j, "extendedRCODE", rp->rcode);
-	json_open(j, "options", '[');
+	json_t *e = json_object(), *opts = json_array();
+	jset_uint(e, "version", (rr->ttl >> 16) & 0xff);
+	jset_uint(e, "udpSize", rr->rclass);
+	jset(e, "DO", json_boolean(flags & DNS_EDNS_DO));
+	jset_uint(e, "flags", flags);
+	jset_uint(e, "extendedRCODE", rp->rcode);
 	struct wire_reader r;
 	struct edns_opt opt;
 	opt_reader(rp, &r);
 	while (next_option(&r, &opt)) {
-		json_open(j, NULL, '{');
-		json_uint(j, "CODE", opt.code);
+		json_t *o = json_object();
+		jset_uint(o, "CODE", opt.code);
 		if (option_name(opt.code))
-			json_str(j, "NAME", option_name(opt.code));
-		json_hex(j, "HEX", opt.data, opt.len);
+			jset_str(o, "NAME", option_name(opt.code));
+		jset(o, "HEX", jhex(opt.data, opt.len));
 		if (opt.code == DNS_EDNS_NSID) {
-			size_t n = 0;
 			for (size_t i = 0; i < opt.len; i++)
-				rdtext[n++] = opt.data[i] >= 0x20 && opt.data[i] < 0x7f ? (char)opt.data[i] : '.';
-			json_sep(j, "text");
-			jout_string(rdtext, n);
+				rdtext[i] = opt.data[i] >= 0x20 && opt.data[i] < 0x7f ? (char)opt.data[i] : '.';
+			jset(o, "text", json_stringn(rdtext, opt.len));
 		} else if (opt.code == DNS_EDNS_COOKIE) {
-			json_str(j, "status", cookie_status(&opt, cx->cookie, cx->cookie_len));
+			jset_str(o, "status", cookie_status(&opt, cx->cookie, cx->cookie_len));
 		} else if (opt.code == 15 && opt.len >= 2) {
 			unsigned code = (unsigned)opt.data[0] << 8 | opt.data[1];
-			json_uint(j, "infoCode", code);
+			jset_uint(o, "infoCode", code);
 			if (ede_name(code))
-				json_str(j, "purpose", ede_name(code));
-			json_sep(j, "extraText");
-			jout_string((const char *)opt.data + 2, opt.len - 2u);
+				jset_str(o, "purpose", ede_name(code));
+			jset(o, "extraText", jbytes(opt.data + 2, opt.len - 2u));
 		}
-		json_close(j, '}');
+		json_array_append_new(opts, o);
 	}
-	json_close(j, ']');
-	json_close(j, '}');
+	jset(e, "options", opts);
+	return e;
 }
 
 static void print_json(const struct reply *rp, const struct context *cx)
 {
-	struct json j = { 0 };
 	const struct dns_header *h = &rp->hdr;
-	json_open(&j, NULL, '{');
+	json_t *j = json_object();
 	if (rp->hdr_ok) {
-		json_uint(&j, "ID", h->id);
-		json_uint(&j, "QR", !!(h->flags & DNS_FLAG_QR));
-		json_uint(&j, "Opcode", DNS_OPCODE(h->flags));
-		json_uint(&j, "AA", !!(h->flags & DNS_FLAG_AA));
-		json_uint(&j, "TC", !!(h->flags & DNS_FLAG_TC));
-		json_uint(&j, "RD", !!(h->flags & DNS_FLAG_RD));
-		json_uint(&j, "RA", !!(h->flags & DNS_FLAG_RA));
-		json_uint(&j, "AD", !!(h->flags & DNS_FLAG_AD));
-		json_uint(&j, "CD", !!(h->flags & DNS_FLAG_CD));
-		json_uint(&j, "RCODE", DNS_RCODE(h->flags));
-		json_str(&j, "rcodeName", rdata_rcode_name(rp->rcode));
-		json_uint(&j, "QDCOUNT", h->qdcount);
-		json_uint(&j, "ANCOUNT", h->ancount);
-		json_uint(&j, "NSCOUNT", h->nscount);
-		json_uint(&j, "ARCOUNT", h->arcount);
+		jset_uint(j, "ID", h->id);
+		jset_uint(j, "QR", !!(h->flags & DNS_FLAG_QR));
+		jset_uint(j, "Opcode", DNS_OPCODE(h->flags));
+		jset_uint(j, "AA", !!(h->flags & DNS_FLAG_AA));
+		jset_uint(j, "TC", !!(h->flags & DNS_FLAG_TC));
+		jset_uint(j, "RD", !!(h->flags & DNS_FLAG_RD));
+		jset_uint(j, "RA", !!(h->flags & DNS_FLAG_RA));
+		jset_uint(j, "AD", !!(h->flags & DNS_FLAG_AD));
+		jset_uint(j, "CD", !!(h->flags & DNS_FLAG_CD));
+		jset_uint(j, "RCODE", DNS_RCODE(h->flags));
+		jset_str(j, "rcodeName", rdata_rcode_name(rp->rcode));
+		jset_uint(j, "QDCOUNT", h->qdcount);
+		jset_uint(j, "ANCOUNT", h->ancount);
+		jset_uint(j, "NSCOUNT", h->nscount);
+		jset_uint(j, "ARCOUNT", h->arcount);
 	}
 	if (rp->nq > 0) {
 		char qname[NAME_TEXT_MAX];
 		name_text(rp->q[0].name, rp->q[0].namelen, qname);
-		json_str(&j, "QNAME", qname);
-		json_uint(&j, "QTYPE", rp->q[0].qtype);
-		json_str(&j, "QTYPEname", rdata_type_name(rp->q[0].qtype));
-		json_uint(&j, "QCLASS", rp->q[0].qclass);
-		json_str(&j, "QCLASSname", rdata_class_name(rp->q[0].qclass));
+		jset_str(j, "QNAME", qname);
+		jset_uint(j, "QTYPE", rp->q[0].qtype);
+		jset_str(j, "QTYPEname", rdata_type_name(rp->q[0].qtype));
+		jset_uint(j, "QCLASS", rp->q[0].qclass);
+		jset_str(j, "QCLASSname", rdata_class_name(rp->q[0].qclass));
 	}
 	if (rp->nq > 1) {
-		json_open(&j, "questionRRs", '[');
+		json_t *qs = json_array();
 		for (unsigned i = 0; i < rp->nq; i++) {
 			char qname[NAME_TEXT_MAX];
 			name_text(rp->q[i].name, rp->q[i].namelen, qname);
-			json_open(&j, NULL, '{');
-			json_str(&j, "NAME", qname);
-			json_uint(&j, "TYPE", rp->q[i].qtype);
-			json_str(&j, "TYPEname", rdata_type_name(rp->q[i].qtype));
-			json_uint(&j, "CLASS", rp->q[i].qclass);
-			json_str(&j, "CLASSname", rdata_class_name(rp->q[i].qclass));
-			json_close(&j, '}');
+			json_t *q = json_object();
+			jset_str(q, "NAME", qname);
+			jset_uint(q, "TYPE", rp->q[i].qtype);
+			jset_str(q, "TYPEname", rdata_type_name(rp->q[i].qtype));
+			jset_uint(q, "CLASS", rp->q[i].qclass);
+			jset_str(q, "CLASSname", rdata_class_name(rp->q[i].qclass));
+			json_array_append_new(qs, q);
 		}
-		json_close(&j, ']');
+		jset(j, "questionRRs", qs);
 	}
 	for (int s = 0; s < SEC_COUNT; s++) {
-		json_open(&j, section_json[s], '[');
+		json_t *sec = json_array();
 		for (unsigned i = 0; i < rp->nrr; i++)
 			if (rp->rr[i].sec == (enum section)s)
-				json_rr(&j, rp, &rp->rr[i].rr);
-		json_close(&j, ']');
+				json_array_append_new(sec, json_rr(rp, &rp->rr[i].rr));
+		jset(j, section_json[s], sec);
 	}
 	if (rp->opt >= 0)
-		json_edns(&j, rp, cx);
-	json_str(&j, "server", cx->server_text);
-	json_str(&j, "transport", cx->ex->over_tcp ? "TCP" : "UDP");
-	json_uint(&j, "queryTimeMsec", (unsigned long)cx->query_ms);
-	json_uint(&j, "messageSize", rp->len);
+		jset(j, "EDNS", json_edns(rp, cx));
+	jset_str(j, "server", cx->server_text);
+	jset_str(j, "transport", cx->ex->over_tcp ? "TCP" : "UDP");
+	jset_uint(j, "queryTimeMsec", (unsigned long)cx->query_ms);
+	jset_uint(j, "messageSize", rp->len);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	json_sep(&j, "dateSeconds");
-	printf("%lld.%03ld", (long long)now.tv_sec, now.tv_nsec / 1000000);
+	jset(j, "dateSeconds", json_real((double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1e3));
 	if (rp->error)
-		json_str(&j, "error", rp->errmsg);
-	json_close(&j, '}');
+		jset_str(j, "error", rp->errmsg);
+	/* Seconds and milliseconds: 13 significant digits. */
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+	putchar('\n');
+	json_decref(j);
 }
 
 /* ---- server address ----------------------------------------------------- */
