@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "rcupub.h"
 #include "rrl.h"
 
 struct guard {
@@ -47,12 +48,7 @@ static void guard_free(struct guard *g)
 
 static void publish(struct guard *g)
 {
-	/* Acquire/acq_rel atomics as zone.c, visible to ThreadSanitizer. */
-	struct guard *old = __atomic_exchange_n(&current_guard, g, __ATOMIC_ACQ_REL);
-	if (old) {
-		synchronize_rcu();
-		guard_free(old);
-	}
+	RCUPUB_REPLACE(current_guard, g, guard_free);
 }
 
 int guard_configure(const struct config *cfg)
@@ -115,7 +111,7 @@ void guard_shutdown(void)
 enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
                                 const struct dns_query *q, const struct sockaddr *peer, bool tcp)
 {
-	const struct guard *g = __atomic_load_n(&current_guard, __ATOMIC_ACQUIRE);
+	const struct guard *g = RCUPUB_LOAD(current_guard);
 	gr->g = g;
 	gr->verdict = COOKIE_NONE;
 	gr->cookie = false;
@@ -223,7 +219,7 @@ int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *r
                          size_t qend, size_t opt_at)
 {
 	struct guard_req gr = {
-		.g = __atomic_load_n(&current_guard, __ATOMIC_ACQUIRE),
+		.g = RCUPUB_LOAD(current_guard),
 		.verdict = cookie_ok ? COOKIE_VALID : COOKIE_NONE,
 	};
 	gr.iplen = cookie_client_ip(peer, gr.ip);

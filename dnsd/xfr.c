@@ -17,6 +17,7 @@
 #include "balance.h"
 #include "log.h"
 #include "notify.h"
+#include "rcupub.h"
 
 /* ---- settings (RCU) --------------------------------------------------------- */
 
@@ -118,11 +119,7 @@ int xfr_configure(const struct config *cfg)
 			}
 		}
 	}
-	struct xfr_conf *old = __atomic_exchange_n(&conf, c, __ATOMIC_ACQ_REL);
-	if (old) {
-		synchronize_rcu();
-		xfr_conf_free(old);
-	}
+	RCUPUB_REPLACE(conf, c, xfr_conf_free);
 	return 0;
 oom:
 	xfr_conf_free(c);
@@ -577,7 +574,7 @@ static int render_sorted(const struct zone *z, struct rset *rs)
 void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev)
 {
 	/* The settings are only replaced by this same thread. */
-	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
+	const struct xfr_conf *c = RCUPUB_LOAD(conf);
 	for (unsigned zi = 0; zi < snap->nzones; zi++) {
 		const struct zone *z = &snap->zones[zi];
 		const struct zone *pz = NULL;
@@ -728,7 +725,7 @@ void xfr_txn_lock(struct xfr_txn *t)
 
 void xfr_txn_commit(struct xfr_txn *t)
 {
-	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
+	const struct xfr_conf *c = RCUPUB_LOAD(conf);
 	uint32_t *notify_serial = calloc(t->nzones ? t->nzones : 1, sizeof(*notify_serial));
 	for (size_t zi = 0; zi < t->nzones; zi++) {
 		const struct zone *z = t->zones[zi];
@@ -794,11 +791,7 @@ void xfr_stop(void)
 	journal = NULL;
 	njournal = 0;
 	pthread_mutex_unlock(&jmu);
-	struct xfr_conf *old = __atomic_exchange_n(&conf, NULL, __ATOMIC_ACQ_REL);
-	if (old) {
-		synchronize_rcu();
-		xfr_conf_free(old);
-	}
+	RCUPUB_REPLACE(conf, NULL, xfr_conf_free);
 }
 
 /* ---- writing transfer messages ------------------------------------------------- */
@@ -1070,7 +1063,7 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	bool xfr = q.q.qtype == DNS_TYPE_AXFR || q.q.qtype == DNS_TYPE_IXFR;
 	if (!q.tsig_off && !xfr)
 		return XFR_PASS;
-	const struct xfr_conf *c = __atomic_load_n(&conf, __ATOMIC_ACQUIRE);
+	const struct xfr_conf *c = RCUPUB_LOAD(conf);
 	struct tsig_ctx *tsig = NULL;
 	if (q.tsig_off) {
 		int v = tsig_verify(req, len, q.tsig_off, c ? c->keys : NULL, c ? c->nkeys : 0,

@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "hash.h"
+#include "rcupub.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -1398,37 +1399,25 @@ size_t zone_srv_rdata(const struct zone_service *svc, const struct zone_backend 
 
 /* ---- publishing ------------------------------------------------------------ */
 
-/* The pointer is loaded with acquire and swapped with acq_rel: the same
- * instructions as rcu_dereference/rcu_xchg_pointer on x86 and ARM64, but
- * visible to ThreadSanitizer, which cannot see liburcu's own barriers.
- * (What TSan still cannot see is that synchronize_rcu orders readers'
- * last accesses before zone_free; tests/tsan.supp names that one pair.) */
+/* The served snapshot (rcupub.h). */
 static struct zone_snapshot *current_snapshot;
 
 const struct zone_snapshot *zone_current(void)
 {
-	return __atomic_load_n(&current_snapshot, __ATOMIC_ACQUIRE);
+	return RCUPUB_LOAD(current_snapshot);
 }
 
 struct zone_snapshot *zone_swap(struct zone_snapshot *snap)
 {
-	return __atomic_exchange_n(&current_snapshot, snap, __ATOMIC_ACQ_REL);
+	return RCUPUB_SWAP(current_snapshot, snap);
 }
 
 void zone_publish(struct zone_snapshot *snap)
 {
-	struct zone_snapshot *old = __atomic_exchange_n(&current_snapshot, snap, __ATOMIC_ACQ_REL);
-	if (old) {
-		synchronize_rcu();
-		zone_free(old);
-	}
+	RCUPUB_REPLACE(current_snapshot, snap, zone_free);
 }
 
 void zone_shutdown(void)
 {
-	struct zone_snapshot *old = __atomic_exchange_n(&current_snapshot, NULL, __ATOMIC_ACQ_REL);
-	if (old) {
-		synchronize_rcu();
-		zone_free(old);
-	}
+	RCUPUB_REPLACE(current_snapshot, NULL, zone_free);
 }
