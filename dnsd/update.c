@@ -632,6 +632,10 @@ static int effective(struct update *u, bool drop, struct config *parsed, struct 
 	if (!cfg) {
 		char *text;
 		size_t len;
+		if (!u->path) {
+			snprintf(err, errlen, "no configuration file to apply it over");
+			return -2;
+		}
 		if (read_text(u->path, &text, &len, err, errlen) == -1)
 			return -2;
 		if (!same_text(u, text, len)) {
@@ -1365,6 +1369,35 @@ out:
 	config_free(ncfg);
 	pending_free(&ops);
 	return rc;
+}
+
+unsigned update_process_for_test(struct update *u, const uint8_t *msg, size_t len,
+                                 const char *key, const struct update_ops *uo)
+{
+	struct update_req *r = calloc(1, sizeof(*r) + len);
+	if (!r || wire_name_from_text(key, r->key.name, &r->key.namelen) != 0) {
+		free(r);
+		return DNS_RCODE_SERVFAIL;
+	}
+	r->len = len;
+	memcpy(r->msg, msg, len);
+	unsigned rc = process_one(u, r, uo);
+	free(r);
+	return rc;
+}
+
+int update_allow_key_for_test(struct update *u, const char *key)
+{
+	struct overlay *o = &u->zones[0];
+	struct cfg_keyref *k = realloc(o->keys, (o->nkeys + 1) * sizeof(*k));
+	if (!k)
+		return -1;
+	o->keys = k;
+	memset(&k[o->nkeys], 0, sizeof(*k));
+	if (!(k[o->nkeys].name = strdup(key)))
+		return -1;
+	o->nkeys++;
+	return 0;
 }
 
 void update_process(struct update *u, const struct update_ops *uo)

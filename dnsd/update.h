@@ -104,5 +104,11 @@ int update_overlay_merge(struct update *u, size_t zi, const struct journal_op *o
 size_t update_overlay_apply(const struct update *u, size_t zi, struct config *cfg);
 /* For tests: an empty update state with one overlay for zone origin. */
 struct update *update_new_for_test(const uint8_t *origin, size_t originlen);
+/* For tests: that overlay takes updates signed with key (a key name). */
+int update_allow_key_for_test(struct update *u, const char *key);
+/* For tests: one UPDATE message (without its TSIG RR), as if signed with
+ * key, processed as update_process does; returns the rcode. */
+unsigned update_process_for_test(struct update *u, const uint8_t *msg, size_t len,
+                                 const char *key, const struct update_ops *uo);
 
 #endif
