@@ -250,7 +250,12 @@ enum { CFG_SLAB_CHUNK = 4 << 20, CFG_SLAB_ALIGN = 16 };
 
 /* LeakSanitizer scans the heap, not our mappings: the names a slab points
  * at would look leaked unless it is told where the slab is. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CFG_SLAB_LSAN 1             /* clang */
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(CFG_SLAB_LSAN)
 #include <sanitizer/lsan_interface.h>
 #define SLAB_LSAN_ROOT(p, n) __lsan_register_root_region((p), (n))
 #define SLAB_LSAN_UNROOT(p, n) __lsan_unregister_root_region((p), (n))

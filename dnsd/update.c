@@ -980,7 +980,8 @@ static unsigned check_prereqs(const uint8_t *msg, size_t len, struct wire_reader
 			goto out;
 		}
 	}
-	qsort(vals.ops, vals.n, sizeof(*vals.ops), pending_cmp);
+	if (vals.n > 1)
+		qsort(vals.ops, vals.n, sizeof(*vals.ops), pending_cmp);
 	for (size_t i = 0, j; i < vals.n; i = j) {
 		for (j = i + 1; j < vals.n && pending_cmp(&vals.ops[i], &vals.ops[j]) == 0; j++)
 			;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""gen_corpus.py -- writes the seed corpora fuzz/corpus/packet/ and
-fuzz/corpus/name/: real queries and responses from dnspython plus
+"""gen_corpus.py -- writes the seed corpora fuzz/corpus/packet/, name/,
+query/ and update/: real queries and responses from dnspython plus
 hand-made malformed packets, one file per case. Files named fuzz-* were
 found by libFuzzer (new coverage) and are kept as they are. Run from anywhere:
   /usr/bin/python3 fuzz/gen_corpus.py
@@ -267,3 +267,4 @@ if __name__ == "__main__":
     write(os.path.join(HERE, "corpus", "packet"), packets())
     write(os.path.join(HERE, "corpus", "name"), names())
     write(os.path.join(HERE, "corpus", "query"), queries())
+    write(os.path.join(HERE, "corpus", "update"), updates())
