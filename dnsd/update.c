@@ -1090,6 +1090,17 @@ static void maybe_compact(struct overlay *o)
 		         o->nops);
 }
 
+/* An accepted update: o becomes trial (left empty), compacted if need be. */
+static void overlay_take(struct overlay *o, struct overlay *trial)
+{
+	overlay_clear(o);
+	o->ops = trial->ops;
+	o->nops = trial->nops;
+	o->cap = trial->cap;
+	memset(trial, 0, sizeof(*trial));
+	maybe_compact(o);
+}
+
 /* One UPDATE: returns the rcode to answer with. */
 /* Whether every operation of ops is about the backends of one service of
  * zone zi of cfg (A/AAAA/SRV at its owner, or deleting its RRsets or
@@ -1169,14 +1180,8 @@ static unsigned apply_records(struct overlay *o, const struct update_ops *uo,
 		uo->records_abort(uo->arg, pending);
 	config_records_free(zones[zi].records, zones[zi].nrecords);
 	free(zones);
-	if (rc == DNS_RCODE_NOERROR) {
-		overlay_clear(o);
-		o->ops = trial->ops;
-		o->nops = trial->nops;
-		o->cap = trial->cap;
-		memset(trial, 0, sizeof(*trial));
-		maybe_compact(o);
-	}
+	if (rc == DNS_RCODE_NOERROR)
+		overlay_take(o, trial);
 	return rc;
 }
 
@@ -1230,14 +1235,8 @@ static unsigned apply_one_service(struct overlay *o, const struct update_ops *uo
 		rc = DNS_RCODE_SERVFAIL;
 	}
 	config_service_clear(&ns);
-	if (rc == DNS_RCODE_NOERROR) {
-		overlay_clear(o);
-		o->ops = trial->ops;
-		o->nops = trial->nops;
-		o->cap = trial->cap;
-		memset(trial, 0, sizeof(*trial));
-		maybe_compact(o);
-	}
+	if (rc == DNS_RCODE_NOERROR)
+		overlay_take(o, trial);
 	return rc;
 }
 
@@ -1357,12 +1356,8 @@ static unsigned process_one(struct update *u, struct update_req *req, const stru
 		goto out;
 	}
 	ncfg = NULL;
-	overlay_clear(o);
-	o->ops = trial.ops;
-	o->nops = trial.nops;
-	o->cap = trial.cap;
+	overlay_take(o, &trial);
 	have_trial = false;
-	maybe_compact(o);
 	rc = DNS_RCODE_NOERROR;
 out:
 	if (have_trial)
