@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """gen_corpus.py -- writes the seed corpora fuzz/corpus/packet/, name/,
-query/ and update/: real queries and responses from dnspython plus
+query/, update/ and xfr/: real queries and responses from dnspython plus
 hand-made malformed packets, one file per case. Files named fuzz-* were
 found by libFuzzer (new coverage) and are kept as they are. Run from anywhere:
   /usr/bin/python3 fuzz/gen_corpus.py
@@ -12,6 +12,7 @@ from unittest import mock
 import dns.edns
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rrset
 import dns.tsigkeyring
 
@@ -256,6 +257,49 @@ def updates():
     return u
 
 
+def xfrs():
+    """Requests for xfr_process, each after one byte that picks the
+    transport (1: TCP, 0: UDP): transfers of an open and a keyed zone,
+    IXFR from several serials, signed requests (at a fixed time, so
+    BADTIME today), NOTIFY, and an ordinary query that passes."""
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rrset
+    keyring = dns.tsigkeyring.from_text(
+        {"k.": ("hmac-sha256", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")})
+    x = {}
+
+    def wire(m, signed=False):
+        m.id = 0x4242
+        if signed:
+            m.use_tsig(keyring, keyname="k.", algorithm="hmac-sha256")
+            with mock.patch("time.time", return_value=1700000000.0):
+                return m.to_wire()
+        return m.to_wire()
+
+    for tcp in (1, 0):
+        t = "tcp" if tcp else "udp"
+        pre = bytes([tcp])
+        x["axfr-%s" % t] = pre + wire(dns.message.make_query("mesh.", "AXFR"))
+        x["axfr-keyed-unsigned-%s" % t] = pre + wire(dns.message.make_query("keyed.test.", "AXFR"))
+        x["axfr-keyed-signed-%s" % t] = pre + wire(dns.message.make_query("keyed.test.", "AXFR"),
+                                                   True)
+        for serial in (0, 100, 101, 4294967295):
+            m = dns.message.make_query("mesh.", "IXFR")
+            soa = dns.rrset.from_text("mesh.", 0, "IN", "SOA",
+                                      "ns1.mesh. hostmaster.mesh. %d 3600 600 86400 30" % serial)
+            m.authority.append(soa)
+            x["ixfr-%d-%s" % (serial, t)] = pre + wire(m)
+        x["query-a-%s" % t] = pre + wire(dns.message.make_query("user-service.mesh.", "A"))
+        x["query-a-signed-%s" % t] = pre + wire(
+            dns.message.make_query("user-service.mesh.", "A"), True)
+        n = dns.message.make_query("mesh.", "SOA")
+        n.set_opcode(dns.opcode.NOTIFY)
+        x["notify-%s" % t] = pre + wire(n)
+    x["short"] = bytes([1]) + header()[:7]
+    return x
+
+
 def write(directory, cases):
     os.makedirs(directory, exist_ok=True)
     for name, data in sorted(cases.items()):
@@ -268,3 +312,4 @@ if __name__ == "__main__":
     write(os.path.join(HERE, "corpus", "name"), names())
     write(os.path.join(HERE, "corpus", "query"), queries())
     write(os.path.join(HERE, "corpus", "update"), updates())
+    write(os.path.join(HERE, "corpus", "xfr"), xfrs())
