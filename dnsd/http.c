@@ -228,7 +228,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		hc->waiting_since_ms = 0;    /* the header is complete */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-	if (*upload_size != 0)
+	/* libmicrohttpd calls with the header alone first: a body announced
+	 * there is refused before any of it arrives. */
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (*upload_size != 0 || (clen && strcmp(clen, "0") != 0) ||
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding"))
 		return reply_text(c, MHD_HTTP_BAD_REQUEST, "no body expected\n");
 
 	uint64_t now = health_now_ms();
