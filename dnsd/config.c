@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "cookie.h"
+#include "file.h"
 #include "hash.h"
 #include "num.h"
 #include "rdata.h"
@@ -30,7 +31,6 @@ enum {
 	CFG_MAX_EXPECT = 16,          /* struct cfg_check expect[] */
 	CFG_TTL_MAX = 2147483647,     /* RFC 2181 section 8 */
 	CFG_DAY_MS = 86400000,
-	CFG_FILE_MAX = 256 << 20,     /* 100k services x 10 backends is ~20 MB */
 	CFG_RDATA_MAX = 65535,
 	CFG_QUOTE = 80,               /* longest piece of a value quoted in a message */
 	CFG_MAX_DEPTH = 32,           /* of nested lists and mappings (yamldoc_load) */
@@ -3421,42 +3421,12 @@ out:
 
 int config_load(const char *path, struct config **out, struct config_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+	char *buf;
+	size_t len;
+	if (file_read(path, CFG_FILE_MAX, &buf, &len, err->msg, sizeof(err->msg)) == -1)
 		return -1;
-	}
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = -1;
-	for (;;) {
-		if (len == cap) {
-			if (cap >= CFG_FILE_MAX) {
-				snprintf(err->msg, sizeof(err->msg), "%s: larger than %d bytes", path,
-				         CFG_FILE_MAX);
-				goto out;
-			}
-			cap = cap ? 2 * cap : 16384;
-			char *nbuf = realloc(buf, cap);
-			if (!nbuf) {
-				snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
-				goto out;
-			}
-			buf = nbuf;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = config_load_string(buf, len, path, out, err);
-out:
+	int rc = config_load_string(buf, len, path, out, err);
 	free(buf);
-	fclose(f);
 	return rc;
 }
 

@@ -361,6 +361,10 @@ struct config {
 	struct cfg_slab *slab;
 };
 
+/* The largest configuration file read (100k services x 10 backends is
+ * about 14 MB of YAML). */
+enum { CFG_FILE_MAX = 256 << 20 };
+
 /* Errors read "file:line:col: message" (line and column 1-based). */
 struct config_error {
 	char msg[512];

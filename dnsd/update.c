@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "file.h"
 #include "log.h"
 #include "rdata.h"
 #include "server.h"
@@ -558,46 +559,10 @@ struct update *update_new_for_test(const uint8_t *origin, size_t originlen)
 
 /* ---- loading ----------------------------------------------------------------- */
 
+/* The configuration's text (as config_load reads it). */
 static int read_text(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	size_t cap = 0, n = 0;
-	char *b = NULL;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= (size_t)256 * 1024 * 1024) {
-				snprintf(err, errlen, "%s: too large", path);
-				goto fail;
-			}
-			cap = cap ? 2 * cap : 16384;
-			char *nb = realloc(b, cap);
-			if (!nb) {
-				snprintf(err, errlen, "%s: out of memory", path);
-				goto fail;
-			}
-			b = nb;
-		}
-		size_t got = fread(b + n, 1, cap - n, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	fclose(f);
-	*buf = b;
-	*len = n;
-	return 0;
-fail:
-	free(b);
-	fclose(f);
-	return -1;
+	return file_read(path, CFG_FILE_MAX, buf, len, err, errlen);
 }
 
 static int replay_one(void *arg, const struct journal_op *op)
