@@ -771,19 +771,28 @@ static struct bstate *states;
  * lifetime. */
 static struct registry *reg;
 
-/* Builds a snapshot from cfg; checked backends point at their words in
- * the state table (h NULL: every backend up). */
+/* Builds a snapshot from cfg: 0, or -1 with err set. Checked backends
+ * point at their words in the state table (h NULL: every backend up). */
 static int build(const struct config *cfg, struct health *h, struct zone_snapshot **snap,
-                 uint64_t *took_ns)
+                 uint64_t *took_ns, char *err, size_t errlen)
 {
-	char err[512];
 	uint64_t t0 = clock_mono_ns();
 	if (zone_build(cfg, zone_current(), reg, h ? states : NULL, h ? health_sid : NULL, h, snap,
-	               err, sizeof(err)) == -1) {
+	               err, errlen) == -1)
+		return -1;
+	*took_ns = clock_mono_ns() - t0;
+	return 0;
+}
+
+/* build, and what a failure means for the running snapshot, logged. */
+static int build_logged(const struct config *cfg, struct health *h, struct zone_snapshot **snap,
+                        uint64_t *took_ns)
+{
+	char err[512];
+	if (build(cfg, h, snap, took_ns, err, sizeof(err)) == -1) {
 		log_err("rebuild failed, keeping the current snapshot: %s", err);
 		return -1;
 	}
-	*took_ns = clock_mono_ns() - t0;
 	return 0;
 }
 
@@ -819,7 +828,7 @@ static int rebuild(const struct config *cfg, struct health *h)
 {
 	struct zone_snapshot *snap;
 	uint64_t took;
-	if (build(cfg, h, &snap, &took) == -1)
+	if (build_logged(cfg, h, &snap, &took) == -1)
 		return -1;
 	publish(snap, took);
 	return 0;
@@ -964,17 +973,14 @@ static int records_prepare(void *arg, const struct config *cfg, void **pending, 
 {
 	struct live *l = arg;
 	struct pending_build *p = malloc(sizeof(*p));
-	uint64_t t0 = clock_mono_ns();
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (zone_build(cfg, zone_current(), reg, states, health_sid, l->health, &p->snap, err,
-	               errlen) == -1) {
+	if (build(cfg, l->health, &p->snap, &p->took_ns, err, errlen) == -1) {
 		free(p);
 		return -1;
 	}
-	p->took_ns = clock_mono_ns() - t0;
 	*pending = p;
 	return 0;
 }
@@ -1214,7 +1220,7 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 		update_free(nupd);
 		return false;
 	}
-	if (build(ncfg, health, &nsnap, &took) == -1) {
+	if (build_logged(ncfg, health, &nsnap, &took) == -1) {
 		health_rollback(cfg, health);
 		reload_failed("");
 		config_free(ncfg);
