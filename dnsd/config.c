@@ -3293,14 +3293,12 @@ void config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->nzones; i++) {
 		struct cfg_zone *z = &cfg->zones[i];
-		for (size_t j = 0; j < z->nrecords; j++)
-			free(z->records[j].rdata);
+		config_records_free(z->records, z->nrecords);
 		for (size_t j = 0; j < z->nservices; j++)
 			config_service_clear(&z->services[j]);
 		free(z->name);
 		free(z->ns);
 		free(z->nslen);
-		free(z->records);
 		free(z->services);
 		transfer_clear(&z->transfer);
 		for (size_t j = 0; j < z->nnotify; j++)
