@@ -489,8 +489,8 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone_serv
 	/* In a block, the backends' target names get no node: their table
 	 * entries point at the backend (index nnodes + backend index). */
 	/* Nor the owner (a block's node 0): the zone's node answers for it. */
-	size_t nn = 0, nbe = svc ? svc->nbackends : 0;
-	for (size_t i = svc ? 1 : 0; i < b->n; i++)
+	size_t first = svc ? 1 : 0, nn = 0, nbe = svc ? svc->nbackends : 0;
+	for (size_t i = first; i < b->n; i++)
 		nn += !(svc && b->nodes[i].t_be);
 	size_t tsize = 16;
 	while (tsize < b->n * 2)
@@ -504,14 +504,14 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone_serv
 	struct zone_node *nodes = arena_alloc_aligned(a, nn * sizeof(*nodes), align);
 	/* Short names live in their node; the others in one block. */
 	size_t long_len = 0;
-	for (size_t i = svc ? 1 : 0; i < b->n; i++)
+	for (size_t i = first; i < b->n; i++)
 		if (b->nodes[i].namelen > ZONE_NODE_INLINE && !(svc && b->nodes[i].t_be))
 			long_len += b->nodes[i].namelen;
 	uint8_t *names = long_len ? arena_alloc_aligned(a, long_len, 1) : NULL;
 	if (!table || (nn && !nodes) || (long_len && !names))
 		return -1;
 	size_t k = 0;
-	for (size_t i = svc ? 1 : 0; i < b->n; i++) {
+	for (size_t i = first; i < b->n; i++) {
 		struct bnode *bn = &b->nodes[i];
 		const uint8_t *src = b->names + bn->name_off;
 		uint32_t entry;
