@@ -29,12 +29,6 @@ static struct guard *current_guard;
 static struct rrl *rrl_table;
 static uint8_t generated[COOKIE_SECRET_LEN];
 static bool have_generated;
-static _Thread_local struct metrics_worker *thread_metrics;
-
-void guard_thread_metrics(struct metrics_worker *m)
-{
-	thread_metrics = m;
-}
 
 /* Frees a guard no reader can still hold (after synchronize_rcu; see
  * tests/tsan.supp). */
@@ -108,13 +102,14 @@ void guard_shutdown(void)
 	rrl_table = NULL;
 }
 
-enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
-                                const struct dns_query *q, const struct sockaddr *peer, bool tcp)
+enum guard_action guard_request(struct guard_req *gr, struct metrics_worker *m,
+                                const uint8_t *req, const struct dns_query *q, const struct sockaddr *peer, bool tcp)
 {
 	const struct guard *g = RCUPUB_LOAD(current_guard);
 	gr->g = g;
 	gr->verdict = COOKIE_NONE;
 	gr->cookie = false;
+	gr->m = m;
 	gr->iplen = cookie_client_ip(peer, gr->ip);
 	if (!g || !g->cookies)
 		return GUARD_ANSWER;
@@ -125,7 +120,6 @@ enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
 		gr->verdict = cookie_check(&g->secrets, opt, q->edns.cookie_len, gr->ip, gr->iplen, now);
 		cookie_answer(&g->secrets, gr->verdict, opt, gr->ip, gr->iplen, now, gr->opt);
 		gr->cookie = true;
-		struct metrics_worker *m = thread_metrics;
 		if (m)
 			METRICS_COUNT(m, cookies[gr->verdict - COOKIE_CLIENT_ONLY]);
 	}
@@ -135,10 +129,10 @@ enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
 	 * answered BADCOOKIE with a fresh cookie, for the client to repeat
 	 * with it. A request without any cookie can only be sent to TCP. */
 	if (gr->cookie) {
-		METRICS_COUNT(thread_metrics, cookie_badcookie);
+		METRICS_COUNT(m, cookie_badcookie);
 		return GUARD_BADCOOKIE;
 	}
-	METRICS_COUNT(thread_metrics, cookie_truncated);
+	METRICS_COUNT(m, cookie_truncated);
 	return GUARD_TRUNCATE;
 }
 
@@ -188,14 +182,14 @@ int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend
 	if (v == RRL_PASS)
 		return n;
 	if (v == RRL_DROP) {
-		METRICS_COUNT(thread_metrics, rrl_dropped);
+		METRICS_COUNT(gr->m, rrl_dropped);
 		return -1;
 	}
 	/* Slip: header and question with TC, no records but the OPT record
 	 * (copied alone: it need not be last in an upstream's answer), so
 	 * that a real client asks again over TCP (RFC 7766), never rate
 	 * limited. */
-	METRICS_COUNT(thread_metrics, rrl_slipped);
+	METRICS_COUNT(gr->m, rrl_slipped);
 	if (opt_at == GUARD_OPT_FIND)
 		opt_at = find_opt(resp, (size_t)n);
 	size_t len = qend, optlen = 0;

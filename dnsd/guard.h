@@ -26,9 +26,6 @@ struct metrics_worker;
 int guard_configure(const struct config *cfg);
 void guard_shutdown(void);
 
-/* The calling thread's metrics block, for the counters below (NULL: none). */
-void guard_thread_metrics(struct metrics_worker *m);
-
 enum guard_action {
 	GUARD_ANSWER = 0,             /* answer normally */
 	GUARD_BADCOOKIE,              /* require-under-load: answer BADCOOKIE, no records */
@@ -43,13 +40,15 @@ struct guard_req {
 	uint8_t opt[COOKIE_LEN];
 	uint8_t ip[16];
 	size_t iplen;
+	struct metrics_worker *m;     /* where the verdicts are counted, or NULL */
 };
 
 /* Judges the request's cookie (req is the message q was parsed from) and
- * decides per require-under-load. The caller must be an online RCU reader
+ * decides per require-under-load, counting in m (the calling worker's
+ * metrics, or NULL). The caller must be an online RCU reader
  * until guard_response returns. */
-enum guard_action guard_request(struct guard_req *gr, const uint8_t *req,
-                                const struct dns_query *q, const struct sockaddr *peer, bool tcp);
+enum guard_action guard_request(struct guard_req *gr, struct metrics_worker *m,
+                                const uint8_t *req, const struct dns_query *q, const struct sockaddr *peer, bool tcp);
 
 /* opt_at for guard_response: not known, found if needed (cache hits). */
 #define GUARD_OPT_FIND ((size_t)-1)

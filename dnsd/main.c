@@ -41,6 +41,7 @@
 #include "metrics.h"
 #include "query.h"
 #include "rdata.h"
+#include "request.h"
 #include "server.h"
 #include "update.h"
 #include "watch.h"
@@ -360,142 +361,28 @@ static int signal_running(const char *pid_file)
 	return 0;
 }
 
-/* Per server thread: its query state and its metrics block. */
-struct worker {
-	struct query_worker *qw;
-	struct metrics_worker *m;
-	unsigned qlog_rate;           /* lines per second, 0: off */
-	uint64_t qlog_second;         /* the second being counted */
-	unsigned qlog_lines;          /* lines logged in it */
-	uint64_t qlog_dropped;        /* lines over the rate since the last report */
-};
-
 static void *thread_init(void *arg, unsigned idx)
 {
-	const struct options *o = arg;
-	struct worker *w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	w->qw = query_worker_new(idx, o->seed);
-	if (!w->qw) {
-		free(w);
-		return NULL;
-	}
-	w->m = metrics_worker_new();
-	guard_thread_metrics(w->m);
-	query_worker_set_metrics(w->qw, w->m);
-	w->qlog_rate = o->query_log;
-	return w;
+	return request_worker_new(arg, idx);
 }
 
 static void thread_fini(void *ctx)
 {
-	struct worker *w = ctx;
-	query_worker_free(w->qw);
-	free(w);
+	request_worker_free(ctx);
 }
 
-/* One query log line, within the thread's per-second budget; lines over it
- * are counted and reported once the next second starts. */
-static void query_log(struct worker *w, const uint8_t *req, size_t len, const uint8_t *resp,
-                      int n, const struct server_peer *peer, uint64_t t_ns)
+static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                  const struct server_peer *peer)
 {
-	uint64_t sec = t_ns / 1000000000u;
-	if (sec != w->qlog_second) {
-		if (w->qlog_dropped)
-			log_info("query log: %llu lines over --query-log=%u not logged",
-			         (unsigned long long)w->qlog_dropped, w->qlog_rate);
-		w->qlog_second = sec;
-		w->qlog_lines = 0;
-		w->qlog_dropped = 0;
-	}
-	if (w->qlog_lines >= w->qlog_rate) {
-		w->qlog_dropped++;
-		return;
-	}
-	w->qlog_lines++;
-	char client[ADDR_TEXT_MAX], name[DNS_NAME_MAX * 4 + 2] = "-", type[16] = "-";
-	addr_sockaddr_host(peer->addr, client, sizeof(client));
-	struct dns_query q;
-	if (wire_parse_query(req, len, &q) != WIRE_PARSE_DROP && q.hdr.qdcount == 1) {
-		if (wire_name_to_text(q.q.name, q.q.namelen, name, sizeof(name)) < 0)
-			snprintf(name, sizeof(name), "?");
-		snprintf(type, sizeof(type), "%s", rdata_type_name(q.q.qtype));
-	}
-	if (n >= DNS_HEADER_LEN)
-		log_info("query %s %s %s %s -> %s%s %d bytes", peer->tcp ? "tcp" : "udp", client, name,
-		         type, rdata_rcode_name(resp[3] & 0x0f), (resp[2] & 0x02) ? " TC" : "", n);
-	else
-		log_info("query %s %s %s %s -> dropped", peer->tcp ? "tcp" : "udp", client, name, type);
+	return request_process(ctx, req, len, resp, cap, peer);
 }
 
 /* Forwarding, set up before the server starts and stopped after it. */
 static struct forward *forwarder;
 static struct cache *fwd_cache;
 static uint16_t fwd_payload;
-
-/* An AXFR or IXFR query, told without a full parse. */
-static bool is_transfer(const uint8_t *req, size_t len)
-{
-	uint16_t t = wire_peek_qtype(req, len);
-	return t == DNS_TYPE_AXFR || t == DNS_TYPE_IXFR;
-}
-
-/* REFUSED for req, its question echoed (wire_reply_short). */
-static int refuse(const uint8_t *req, size_t len, uint8_t *resp, size_t cap)
-{
-	struct dns_query q;
-	if (wire_parse_query(req, len, &q) == WIRE_PARSE_DROP)
-		return -1;
-	return wire_reply_short(&q.hdr, q.hdr.qdcount == 1 ? &q.q : NULL, DNS_RCODE_REFUSED, 0, resp,
-	                        cap);
-}
-
-static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
-                  const struct server_peer *peer)
-{
-	struct worker *w = ctx;
-	uint64_t t0 = clock_mono_ns();
-	/* Transfers and TSIG-signed requests first (xfr.c); a signed ordinary
-	 * request is answered below from its unsigned copy, then signed. */
-	struct xfr_signed sig;
-	uint8_t *stream = NULL;
-	size_t slen = 0;
-	if (peer->tcp && server_streams_full() && is_transfer(req, len))
-		return refuse(req, len, resp, cap);
-	int n = xfr_process(req, len, resp, cap, peer->addr, peer->tcp, &sig, &stream, &slen);
-	if (n == XFR_STREAM) {
-		metrics_observe(w->m, req, len, stream + 2, (int)(stream[0] << 8 | stream[1]), true,
-		                clock_mono_ns() - t0);
-		server_stream(peer, stream, slen);
-		return SERVER_STREAM;
-	}
-	bool sign = n == XFR_SIGNED;
-	/* UPDATE (RFC 2136): signed ones are queued to the control thread,
-	 * which answers (SERVER_DEFERRED). */
-	bool update = (n == XFR_PASS || sign) && len >= DNS_HEADER_LEN &&
-	              DNS_OPCODE((unsigned)req[2] << 8) == DNS_OPCODE_UPDATE;
-	if (update) {
-		n = update_submit(req, len, sign ? &sig : NULL, peer, resp, cap);
-		sign = false;
-	} else if (n == XFR_PASS || sign)
-		n = query_process(w->qw, sign ? sig.req : req, sign ? sig.reqlen : len, resp, cap,
-		                  peer->addr, peer->tcp);
-	if (sign && n > 0)
-		n = xfr_sign_answer(&sig, resp, n, cap);
-	if (n == QUERY_FORWARD && !update) {
-		const struct query_forward *fq = query_forward_info(w->qw);
-		if (forwarder && forward_submit(forwarder, fq, peer) == 0)
-			n = SERVER_DEFERRED;
-		else
-			n = forward_error(fq, DNS_RCODE_SERVFAIL, fwd_payload, resp, cap);
-	}
-	uint64_t t1 = clock_mono_ns();
-	metrics_observe(w->m, req, len, resp, n, peer->tcp, t1 - t0);
-	if (w->qlog_rate)
-		query_log(w, req, len, resp, n, peer, t1);
-	return n;
-}
+/* What the request path's workers share (request.c). */
+static struct request_ctx *requests;
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
 
@@ -1235,7 +1122,7 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 	    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
 		log_warn("reload: search-path takes effect at the next start");
 	tcp_reconfigure(srv, tcp_max_clients, cfg, ncfg);
-	if (xfr_configure(ncfg) == -1)
+	if (xfr_configure(ncfg) == -1 || request_configure(requests, ncfg) == -1)
 		log_err("reload: out of memory for keys and transfer settings; the previous ones stay");
 	if (guard_configure(ncfg) == -1)
 		log_err("reload: out of memory for cookie and rate-limit settings; the previous ones "
@@ -1286,6 +1173,8 @@ static void teardown(struct running *r)
 	 * and is freed once no worker can hand it a query. */
 	forward_stop(forwarder);
 	server_stop(r->srv);
+	request_ctx_free(requests);
+	requests = NULL;
 	if (r->ufd != -1)
 		update_queue_shutdown();
 	update_free(r->upd);
@@ -1436,11 +1325,21 @@ int main(int argc, char **argv)
 		.thread_init = thread_init,
 		.thread_fini = thread_fini,
 		.handle = handle,
-		.arg = &o,
 	};
 	query_set_search_path(cfg->search, cfg->nsearch);
 	if (forward_setup(cfg, set.listen, set.nlisten) == -1)
 		goto out;
+	struct request_settings rs = {
+		.forwarder = forwarder,
+		.fwd_payload = fwd_payload,
+		.qlog_rate = o.query_log,
+		.seed = o.seed,
+	};
+	ops.arg = requests = request_ctx_new(&rs);
+	if (!requests || request_configure(requests, cfg) == -1) {
+		log_err("request path: out of memory");
+		goto out;
+	}
 	if (server_start(&srv, &set, &ops, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		srv = NULL;

@@ -90,25 +90,20 @@ void metrics_zone_add(const uint8_t *name, size_t len)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-/* The slot of the longest registered zone holding req's QNAME, else 0.
+/* The slot of the longest registered zone holding q's name, else 0.
  * Bounded: at most METRICS_NZONES name comparisons per label of QNAME. */
-static unsigned zone_index(const uint8_t *req, size_t len)
+static unsigned zone_index(const struct dns_question *q)
 {
 	unsigned n = __atomic_load_n(&nzones, __ATOMIC_ACQUIRE);
-	if (n <= 1 || len <= DNS_HEADER_LEN)
+	if (n <= 1 || !q)
 		return 0;
-	struct wire_reader r;
-	wire_reader_init(&r, req, len);
-	wire_skip(&r, DNS_HEADER_LEN);
-	uint8_t q[DNS_NAME_MAX];
-	size_t qlen = wire_read_name(&r, q);
-	if (r.err || qlen == 0)
-		return 0;
+	const uint8_t *name = q->name;
+	size_t qlen = q->namelen;
 	unsigned best = 0;
 	size_t bestlen = 0;
 	for (unsigned i = 1; i < n; i++)
 		if (zone_len[i] > bestlen &&
-		    wire_name_is_subdomain(q, qlen, zone_name[i], zone_len[i])) {
+		    wire_name_is_subdomain(name, qlen, zone_name[i], zone_len[i])) {
 			best = i;
 			bestlen = zone_len[i];
 		}
@@ -133,13 +128,13 @@ static unsigned type_index(uint16_t t)
 	}
 }
 
-void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
-                     const uint8_t *resp, int n, bool tcp, uint64_t ns)
+void metrics_observe(struct metrics_worker *m, const struct dns_question *q, const uint8_t *resp,
+                     int n, bool tcp, uint64_t ns)
 {
 	if (!m)
 		return;
-	unsigned z = zone_index(req, len);
-	bump(&m->requests[z][tcp][type_index(wire_peek_qtype(req, len))], 1);
+	unsigned z = zone_index(q);
+	bump(&m->requests[z][tcp][type_index(q ? q->qtype : 0)], 1);
 	if (n == SERVER_DEFERRED) {
 		bump(&m->deferred, 1);
 		return;                   /* answered (and timed) by the forwarder */

@@ -13,6 +13,8 @@
 
 #include "textbuf.h"
 
+struct dns_question;
+
 enum {
 	METRICS_NPROTO = 2,           /* udp, tcp */
 	METRICS_NTYPES = 12,          /* A NS CNAME SOA PTR MX TXT AAAA SRV ANY AXFR other */
@@ -69,11 +71,11 @@ struct metrics_worker *metrics_worker_new(void);
  * reloads. Control thread (at each publish); workers read without lock. */
 void metrics_zone_add(const uint8_t *name, size_t len);
 
-/* Counts one request (its type read from the question, if any; its zone the
- * longest registered zone name that holds QNAME) and its response (rcode
- * and TC from the header; n <= 0: dropped) taking ns. */
-void metrics_observe(struct metrics_worker *m, const uint8_t *req, size_t len,
-                     const uint8_t *resp, int n, bool tcp, uint64_t ns);
+/* Counts one request (its type from its question q, NULL if it had none;
+ * its zone the longest registered zone name that holds QNAME) and its
+ * response (rcode and TC from the header; n <= 0: dropped) taking ns. */
+void metrics_observe(struct metrics_worker *m, const struct dns_question *q, const uint8_t *resp,
+                     int n, bool tcp, uint64_t ns);
 
 /* Adds one to a field of the calling worker's own block (m may be NULL). */
 #define METRICS_COUNT(m, field) do { \

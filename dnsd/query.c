@@ -1,5 +1,4 @@
-/* query.c -- one request to one response: parse, EDNS, lookup, balance,
- * encode. No allocation and no locks: everything comes from the request,
+/* query.c -- a QUERY to its answer: EDNS, lookup, balance, encode. No allocation and no locks: everything comes from the request,
  * the worker's preallocated state and the current zone snapshot. */
 #include "query.h"
 
@@ -795,73 +794,48 @@ static int parse_ecs(const uint8_t *req, const struct dns_query *q, struct balan
 	return 0;
 }
 
-/* An answer with no records beyond the question (wire_reply_short). */
-static int error_response(const struct dns_query *q, bool with_question, unsigned rcode,
-                          uint8_t *resp, size_t cap)
+int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp, size_t respcap)
 {
-	int n = wire_reply_short(&q->hdr, with_question ? &q->q : NULL, rcode, 0, resp, cap);
-	return n < 0 ? QUERY_DROP : n;
-}
-
-int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
-                  uint8_t *resp, size_t respcap, const struct sockaddr *peer, bool tcp)
-{
-	struct dns_query q;
-	enum wire_parse_result pr = wire_parse_query(req, reqlen, &q);
-	if (pr == WIRE_PARSE_DROP || respcap < DNS_UDP_MIN)
+	const struct dns_query *qp = &r->q;
+	const uint8_t *req = r->msg;
+	size_t reqlen = r->len;
+	const struct sockaddr *peer = r->peer;
+	bool tcp = r->tcp;
+	if (respcap < DNS_UDP_MIN)
 		return QUERY_DROP;
-	if (pr == WIRE_PARSE_FORMERR)
-		return error_response(&q, false, DNS_RCODE_FORMERR, resp, respcap);
-	unsigned opcode = DNS_OPCODE(q.hdr.flags);
-	if (opcode != DNS_OPCODE_QUERY)
-		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_NOTIMP, resp, respcap);
-	/* An IXFR request carries the client's SOA in authority (RFC 1995 3). */
-	unsigned nsmax = q.hdr.qdcount == 1 && q.q.qtype == DNS_TYPE_IXFR ? 1 : 0;
-	if (q.hdr.qdcount != 1 || q.hdr.ancount != 0 || q.hdr.nscount > nsmax)
-		return error_response(&q, q.hdr.qdcount == 1, DNS_RCODE_FORMERR, resp, respcap);
-
-	const struct zone_snapshot *snap = zone_current();
+	const struct zone_snapshot *snap = r->snap;
 	uint16_t ourmax = snap ? snap->udp_max_payload : DNS_UDP_DEFAULT;
-	size_t limit;
-	if (tcp)
-		limit = respcap < DNS_MSG_MAX ? respcap : DNS_MSG_MAX;
-	else if (q.edns.present)
-		limit = q.edns.udp_size < DNS_UDP_MIN ? DNS_UDP_MIN
-		        : q.edns.udp_size < ourmax ? q.edns.udp_size : ourmax;
-	else
-		limit = DNS_UDP_MIN;
-	if (limit > respcap)
-		limit = respcap;
+	size_t limit = r->limit < respcap ? r->limit : respcap;
 
 	struct answer a;
 	memset(&a, 0, sizeof(a));
-	a.q = &q;
+	a.q = qp;
 	a.snap = snap;
-	int ecs = parse_ecs(req, &q, &a.client);
+	int ecs = parse_ecs(req, qp, &a.client);
 	if (ecs == -1)
-		return error_response(&q, true, DNS_RCODE_FORMERR, resp, respcap);
+		return wire_reply_short(&qp->hdr, &qp->q, DNS_RCODE_FORMERR, 0, resp, respcap);
 	if (ecs == 1)
 		balance_client_from_sockaddr(&a.client, peer);
-	size_t ecs_len = ecs == 0 ? 4 + q.edns.ecs_len : 0;
+	size_t ecs_len = ecs == 0 ? 4 + qp->edns.ecs_len : 0;
 	/* DNS Cookies and rate limiting (guard.c): the verdict now, our
 	 * COOKIE option with the OPT record, the rate limit once finished. */
 	struct guard_req gr;
-	enum guard_action ga = guard_request(&gr, req, &q, peer, tcp);
+	enum guard_action ga = guard_request(&gr, qw->m, req, qp, peer, tcp);
 	size_t ck_len = gr.cookie ? 4 + COOKIE_LEN : 0;
 	/* Room for our OPT is kept back so truncation never drops it. */
-	wire_writer_init(&a.w, resp, q.edns.present ? limit - OPT_RR_LEN - ecs_len - ck_len : limit);
-	struct dns_header h = { .id = q.hdr.id, .qdcount = 1 };
+	wire_writer_init(&a.w, resp, qp->edns.present ? limit - OPT_RR_LEN - ecs_len - ck_len : limit);
+	struct dns_header h = { .id = qp->hdr.id, .qdcount = 1 };
 	wire_write_header(&a.w, &h);
-	wire_write_name(&a.w, q.q.name, q.q.namelen, true);
-	wire_write_u16(&a.w, q.q.qtype);
-	wire_write_u16(&a.w, q.q.qclass);
+	wire_write_name(&a.w, qp->q.name, qp->q.namelen, true);
+	wire_write_u16(&a.w, qp->q.qtype);
+	wire_write_u16(&a.w, qp->q.qclass);
 	if (a.w.err)
 		return QUERY_DROP;
 
 	unsigned rcode;
 	bool aa = false;
-	uint16_t qt = q.q.qtype;
-	if (q.edns.present && q.edns.version > 0) {
+	uint16_t qt = qp->q.qtype;
+	if (qp->edns.present && qp->edns.version > 0) {
 		rcode = DNS_RCODE_BADVERS;   /* RFC 6891 6.1.3 */
 	} else if (ga != GUARD_ANSWER) {
 		rcode = ga == GUARD_BADCOOKIE ? DNS_RCODE_BADCOOKIE : DNS_RCODE_NOERROR;
@@ -870,7 +844,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		rcode = DNS_RCODE_FORMERR;
 	} else if (qt == DNS_TYPE_MAILA || qt == DNS_TYPE_MAILB) {
 		rcode = DNS_RCODE_NOTIMP;
-	} else if (q.q.qclass == DNS_CLASS_CH) {
+	} else if (qp->q.qclass == DNS_CLASS_CH) {
 		bool capped = !tcp && !guard_cookie_valid(&gr);
 		struct wire_mark qm = wire_mark(&a.w);
 		if (capped) {
@@ -880,34 +854,32 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 			if (cap < a.w.cap)
 				a.w.cap = cap;
 		}
-		rcode = answer_chaos(qw, &a, &q.q, &gr, &aa);
+		rcode = answer_chaos(qw, &a, &qp->q, &gr, &aa);
 		if (capped && a.tc) {
 			/* All or nothing: the whole status comes over TCP. */
 			wire_rollback(&a.w, qm);
 			a.count[SEC_ANSWER] = 0;
 		}
-	} else if (q.q.qclass != DNS_CLASS_IN && q.q.qclass != DNS_CLASS_ANY) {
+	} else if (qp->q.qclass != DNS_CLASS_IN && qp->q.qclass != DNS_CLASS_ANY) {
 		rcode = DNS_RCODE_REFUSED;
-	} else if (qt == DNS_TYPE_AXFR || qt == DNS_TYPE_IXFR) {
-		rcode = DNS_RCODE_REFUSED;   /* transfers are not offered (yet) */
 	} else if (!snap) {
 		rcode = DNS_RCODE_SERVFAIL;
 	} else {
-		rcode = answer_in(qw, &a, snap, &q.q, &aa);
+		rcode = answer_in(qw, &a, snap, &qp->q, &aa);
 	}
 	if (rcode == RCODE_FORWARD) {
 		/* Outside our zones: the cache, else upstream. Without RD the
 		 * client asked for no recursion: the cache only (RFC 1034 4.3.1). */
-		enum cache_edns ek = !q.edns.present ? CACHE_EDNS_NONE
-		                     : q.edns.do_bit ? CACHE_EDNS_DO : CACHE_EDNS_PLAIN;
-		size_t n = cache_get(fwd_cache, &q.q, ek, q.hdr.id, q.hdr.flags, resp, respcap, limit);
+		enum cache_edns ek = !qp->edns.present ? CACHE_EDNS_NONE
+		                     : qp->edns.do_bit ? CACHE_EDNS_DO : CACHE_EDNS_PLAIN;
+		size_t n = cache_get(fwd_cache, &qp->q, ek, qp->hdr.id, qp->hdr.flags, resp, respcap, limit);
 		if (n)
-			return guard_response(&gr, resp, (int)n, DNS_HEADER_LEN + q.q.namelen + 4,
+			return guard_response(&gr, resp, (int)n, DNS_HEADER_LEN + qp->q.namelen + 4,
 			                      GUARD_OPT_FIND, tcp);
-		if (q.hdr.flags & DNS_FLAG_RD) {
-			qw->fwd.q = q.q;
-			qw->fwd.id = q.hdr.id;
-			qw->fwd.flags = q.hdr.flags;
+		if (qp->hdr.flags & DNS_FLAG_RD) {
+			qw->fwd.q = qp->q;
+			qw->fwd.id = qp->hdr.id;
+			qw->fwd.flags = qp->hdr.flags;
 			qw->fwd.edns = (uint8_t)ek;
 			qw->fwd.limit = (uint16_t)(limit < DNS_MSG_MAX ? limit : DNS_MSG_MAX);
 			qw->fwd.cookie_ok = guard_cookie_valid(&gr);
@@ -918,8 +890,8 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 
 	/* The OPT record (RFC 6891 6.1.1): our payload size, the DO bit
 	 * echoed (RFC 3225), the upper rcode bits. */
-	size_t opt_at = q.edns.present ? a.w.pos : 0;
-	if (q.edns.present) {
+	size_t opt_at = qp->edns.present ? a.w.pos : 0;
+	if (qp->edns.present) {
 		a.w.cap = limit;
 		a.w.err = 0;
 		wire_write_u8(&a.w, 0);
@@ -927,17 +899,17 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		wire_write_u16(&a.w, ourmax);
 		wire_write_u8(&a.w, (uint8_t)(rcode >> 4));
 		wire_write_u8(&a.w, 0);
-		wire_write_u16(&a.w, q.edns.do_bit ? DNS_EDNS_DO : 0);
+		wire_write_u16(&a.w, qp->edns.do_bit ? DNS_EDNS_DO : 0);
 		wire_write_u16(&a.w, (uint16_t)(ecs_len + ck_len));
 		if (ecs_len) {
 			/* Echo the subnet; the scope says how far the answer depends on
 			 * it (0: valid for everyone), so resolvers cache it right. */
-			const uint8_t *e = req + q.edns.ecs_off;
+			const uint8_t *e = req + qp->edns.ecs_off;
 			wire_write_u16(&a.w, DNS_EDNS_ECS);
-			wire_write_u16(&a.w, q.edns.ecs_len);
+			wire_write_u16(&a.w, qp->edns.ecs_len);
 			wire_write_bytes(&a.w, e, 3);
 			wire_write_u8(&a.w, a.ecs_used ? e[2] : 0);
-			wire_write_bytes(&a.w, e + 4, q.edns.ecs_len - 4u);
+			wire_write_bytes(&a.w, e + 4, qp->edns.ecs_len - 4u);
 		}
 		if (gr.cookie) {
 			wire_write_u16(&a.w, DNS_EDNS_COOKIE);
@@ -950,7 +922,7 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 	} else if (rcode > 15) {
 		rcode = DNS_RCODE_FORMERR;
 	}
-	uint16_t flags = (uint16_t)(DNS_FLAG_QR | (q.hdr.flags & (DNS_FLAG_RD | DNS_FLAG_CD)) |
+	uint16_t flags = (uint16_t)(DNS_FLAG_QR | (qp->hdr.flags & (DNS_FLAG_RD | DNS_FLAG_CD)) |
 	                            (rcode & 0xfu));
 	if (aa)
 		flags |= DNS_FLAG_AA;
@@ -966,5 +938,5 @@ int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
 		METRICS_COUNT(qw->m, subset);
 	if (a.search_path)
 		METRICS_COUNT(qw->m, search_path);
-	return guard_response(&gr, resp, (int)a.w.pos, DNS_HEADER_LEN + q.q.namelen + 4, opt_at, tcp);
+	return guard_response(&gr, resp, (int)a.w.pos, DNS_HEADER_LEN + qp->q.namelen + 4, opt_at, tcp);
 }

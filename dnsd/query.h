@@ -1,4 +1,4 @@
-/* query.h -- one request to one response: parse, EDNS, lookup, encode.
+/* query.h -- a QUERY to its answer: EDNS, lookup, balance, encode.
  * Allocation-free and lock-free: reads the current zone snapshot (RCU). */
 #ifndef MESHDNS_QUERY_H
 #define MESHDNS_QUERY_H
@@ -9,13 +9,14 @@
 #include <sys/socket.h>
 
 #include "health.h"
+#include "request.h"
 #include "wire.h"
 
 /* QUERY_FORWARD: the name is outside our zones, forwarding is on and the
  * cache had no answer: query_forward_info() says what to ask upstream. */
 enum { QUERY_DROP = -1, QUERY_FORWARD = -2 };
 
-/* A query to forward, as query_process left it in the worker. */
+/* A query to forward, as query_answer left it in the worker. */
 struct query_forward {
 	struct dns_question q;        /* as asked (case kept) */
 	uint16_t id;                  /* the client's */
@@ -35,7 +36,7 @@ typedef bool (*query_status_fn)(void *arg, uint32_t sid, struct health_state *ou
 void query_set_status_source(query_status_fn fn, void *arg);
 
 /* Forwarding (on): names outside our zones are answered from cache (may
- * be NULL) or make query_process return QUERY_FORWARD, and answers carry
+ * be NULL) or make query_answer return QUERY_FORWARD, and answers carry
  * RA. Off (the default): they are REFUSED. Set once before serving. */
 void query_set_forwarding(bool on, struct cache *cache);
 
@@ -58,18 +59,19 @@ void query_worker_free(struct query_worker *qw);
  * Called by qw's thread before it serves. */
 void query_worker_set_metrics(struct query_worker *qw, struct metrics_worker *m);
 
-/* Answers req into resp (capacity respcap, >= 512). For UDP the answer is
- * cut to the client's payload size (512 without EDNS) with TC set when a
- * required RRset does not fit; a service's A, AAAA or SRV answer that does
- * not fit carries instead the first backends of its policy's order that
- * fit, without TC (oversize: subset, the default). Returns the response length, QUERY_DROP, or
- * QUERY_FORWARD (nothing written; see query_forward_info).
+/* Answers the QUERY r (request.c has checked it: one question, no answer
+ * or authority records, not a transfer) into resp (capacity respcap >=
+ * 512), at most r->limit bytes. For UDP a required RRset that does not
+ * fit sets TC; a service's A, AAAA or SRV answer that does not fit carries
+ * instead the first backends of its policy's order that fit, without TC
+ * (oversize: subset, the default). Returns the response length,
+ * QUERY_DROP, or QUERY_FORWARD (nothing written; see query_forward_info).
  * The calling thread must be an online liburcu-qsbr reader. */
-int query_process(struct query_worker *qw, const uint8_t *req, size_t reqlen,
-                  uint8_t *resp, size_t respcap, const struct sockaddr *peer, bool tcp);
+int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp,
+                 size_t respcap);
 
 /* The query behind the last QUERY_FORWARD of qw (owned by qw, valid until
- * its next query_process). */
+ * its next query_answer). */
 const struct query_forward *query_forward_info(const struct query_worker *qw);
 
 #endif

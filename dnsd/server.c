@@ -1453,8 +1453,12 @@ int server_reply(const struct server_route *route, const uint8_t *msg, size_t le
 
 void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len)
 {
+	if (!peer->srv || !peer->tcp) {
+		free(buf);
+		return;
+	}
 	struct tcp_conn *c = &peer->srv->tcp.conns[peer->slot];
-	if (!peer->tcp || c->gen != peer->gen || c->stream) {
+	if (c->gen != peer->gen || c->stream) {
 		free(buf);
 		return;
 	}

@@ -100,7 +100,8 @@ int server_reply(const struct server_route *route, const uint8_t *msg, size_t le
  * before any later answer on it, as fast as the client reads: the TCP
  * thread copies it into the connection's output in pieces and reads no
  * further queries of that connection meanwhile. Call from handle on the
- * TCP thread only, then return SERVER_STREAM. */
+ * TCP thread only, then return SERVER_STREAM. A peer of no server (a
+ * request made up by a test or fuzzer) or not TCP: buf is freed. */
 void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len);
 /* At most this many transfers are streamed at once; the TCP thread asks
  * server_streams_full() before building another (REFUSED then). */

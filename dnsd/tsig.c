@@ -381,3 +381,24 @@ int tsig_sign(uint8_t *msg, size_t len, size_t cap, struct tsig_ctx *ctx, uint64
 	ctx->nsigned++;
 	return (int)w.pos;
 }
+
+int tsig_sign_answer(uint8_t *msg, int n, size_t limit, struct tsig_ctx *ctx, uint64_t now)
+{
+	if (n <= DNS_HEADER_LEN)
+		return n;
+	int m = tsig_sign(msg, (size_t)n, limit, ctx, now);
+	if (m > 0)
+		return m;
+	struct wire_reader r;
+	wire_reader_init(&r, msg, (size_t)n);
+	wire_skip(&r, DNS_HEADER_LEN);
+	if (msg[4] == 0 && msg[5] == 1) {
+		wire_read_name(&r, NULL);
+		wire_skip(&r, 4);
+	}
+	if (r.err)
+		return -1;
+	memset(msg + 6, 0, 6);
+	msg[2] |= DNS_FLAG_TC >> 8;
+	return tsig_sign(msg, r.pos, limit, ctx, now);
+}

@@ -107,4 +107,11 @@ void tsig_ctx_init(struct tsig_ctx *ctx, const struct tsig_key *key);
  * if it does not fit. */
 int tsig_sign(uint8_t *msg, size_t len, size_t cap, struct tsig_ctx *ctx, uint64_t now);
 
+/* Signs the answer msg[0..n) to a verified request for a client that
+ * takes at most limit bytes. An answer that no longer fits with its TSIG
+ * RR becomes its header and question, TC set, signed (RFC 8945 5.3: the
+ * client retries over TCP). Returns the new length, n itself if n is not
+ * a message (n <= 12), or -1 if even the short form does not fit. */
+int tsig_sign_answer(uint8_t *msg, int n, size_t limit, struct tsig_ctx *ctx, uint64_t now);
+
 #endif

@@ -25,6 +25,7 @@
 #include "file.h"
 #include "log.h"
 #include "rdata.h"
+#include "request.h"
 #include "server.h"
 #include "tsig.h"
 #include "wire.h"
@@ -95,55 +96,40 @@ static int short_reply(const uint8_t *req, size_t len, unsigned rcode, uint8_t *
 	return wire_reply_short(&h, zone ? &z : NULL, rcode, 0, resp, cap);
 }
 
-int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
-                  const struct server_peer *peer, uint8_t *resp, size_t cap)
+int update_submit(const struct request *r, const struct server_peer *peer)
 {
-	const uint8_t *msg = sig ? sig->req : req;
-	size_t mlen = sig ? sig->reqlen : len;
-	unsigned rcode = DNS_RCODE_SERVFAIL;
-	if (len < DNS_HEADER_LEN || (req[2] & (DNS_FLAG_QR >> 8)))
-		return -1;                    /* a response: never answered */
-	if (!sig) {
-		rcode = DNS_RCODE_REFUSED;    /* RFC 2136 3.3 via policy: TSIG required */
-		goto reply;
-	}
-	if (len > UPDATE_MSG_MAX || mlen < DNS_HEADER_LEN) {
-		rcode = len > UPDATE_MSG_MAX ? DNS_RCODE_REFUSED : DNS_RCODE_FORMERR;
-		goto reply;
-	}
-	struct update_req *r = malloc(sizeof(*r) + mlen);
-	if (!r)
-		goto reply;
-	server_route_save(peer, &r->route);
-	r->tcp = peer->tcp;
-	r->limit = sig->limit;
-	r->tsig = sig->tsig;
-	r->key = *sig->tsig.key;
-	r->key.name_text = NULL;
-	r->tsig.key = &r->key;
-	r->len = mlen;
-	memcpy(r->msg, msg, mlen);
+	if (!r->tsig)
+		return DNS_RCODE_REFUSED;     /* RFC 2136 3.3 via policy: TSIG required */
+	if (r->len > UPDATE_MSG_MAX)
+		return DNS_RCODE_REFUSED;
+	struct update_req *u = malloc(sizeof(*u) + r->len);
+	if (!u)
+		return DNS_RCODE_SERVFAIL;
+	server_route_save(peer, &u->route);
+	u->tcp = r->tcp;
+	u->limit = r->limit;
+	u->tsig = *r->tsig;
+	u->key = *r->tsig->key;
+	u->key.name_text = NULL;
+	u->tsig.key = &u->key;
+	u->len = r->len;
+	memcpy(u->msg, r->msg, r->len);
 	pthread_mutex_lock(&qmu);
 	bool queued = qlen < UPDATE_QUEUE_MAX;
 	if (queued) {
-		queue[(qhead + qlen) % UPDATE_QUEUE_MAX] = r;
+		queue[(qhead + qlen) % UPDATE_QUEUE_MAX] = u;
 		qlen++;
 	}
 	pthread_mutex_unlock(&qmu);
 	if (!queued) {
-		free(r);
-		goto reply;
+		free(u);
+		return DNS_RCODE_SERVFAIL;
 	}
 	uint64_t one = 1;
 	if (write(qfd, &one, sizeof(one)) == -1) {
 		/* A full counter: the control thread has a wakeup pending. */
 	}
 	return SERVER_DEFERRED;
-reply:;
-	int n = short_reply(msg, mlen, rcode, resp, cap);
-	if (sig && n > 0)
-		n = xfr_sign_answer(sig, resp, n, cap);
-	return n;
 }
 
 /* ---- the overlay ------------------------------------------------------------- */

@@ -13,7 +13,6 @@
 #include "config.h"
 #include "journal.h"
 
-struct xfr_signed;
 struct server_peer;
 
 enum {
@@ -39,13 +38,13 @@ int update_queue_init(void);
 /* Frees what is still queued and the eventfd (after the server stopped). */
 void update_queue_shutdown(void);
 
-/* Server threads: req is an UPDATE (opcode 5). sig is what xfr_process
- * left for an XFR_SIGNED request, or NULL if it was not signed. Returns a
- * response length (REFUSED unsigned or too large, FORMERR, SERVFAIL when
- * the queue is full; signed when the request was), or SERVER_DEFERRED
- * once the request is queued with its route: the control thread answers. */
-int update_submit(const uint8_t *req, size_t len, struct xfr_signed *sig,
-                  const struct server_peer *peer, uint8_t *resp, size_t cap);
+/* Server threads: r is an UPDATE (opcode 5), parsed and its TSIG checked
+ * (request.c). Returns SERVER_DEFERRED once it is queued with the way
+ * back to peer (the control thread answers), else the RCODE to answer
+ * at once: REFUSED when unsigned (TSIG is required) or too large,
+ * FORMERR, SERVFAIL when the queue is full. */
+struct request;
+int update_submit(const struct request *r, const struct server_peer *peer);
 
 /* ---- control thread ---------------------------------------------------------- */
 

@@ -1,5 +1,4 @@
-/* xfr.c -- zone transfers out (AXFR, IXFR), TSIG at the request edge, and
- * the NOTIFY trigger. A transfer is built whole, from the snapshot the
+/* xfr.c -- zone transfers out (AXFR, IXFR) and the NOTIFY trigger. A transfer is built whole, from the snapshot the
  * request sees, into one malloc'd buffer of framed messages that the TCP
  * thread then sends as the client reads (server_stream): zones here are
  * small to medium, and building is fast compared with sending. */
@@ -18,6 +17,8 @@
 #include "log.h"
 #include "notify.h"
 #include "rcupub.h"
+#include "request.h"
+#include "tsig.h"
 
 /* ---- settings (RCU) --------------------------------------------------------- */
 
@@ -160,8 +161,8 @@ static bool acl_ok(const struct xfr_acl *acl, const struct sockaddr *sa, const s
 		return false;
 	if (!acl->nkeys)
 		return true;
-	for (size_t i = 0; i < acl->nkeys; i++)
-		if (key && acl->keys[i] == key)
+	for (size_t i = 0; key && i < acl->nkeys; i++)
+		if (wire_name_equal(acl->keys[i]->name, acl->keys[i]->namelen, key->name, key->namelen))
 			return true;
 	return false;
 }
@@ -1006,15 +1007,14 @@ static int write_ixfr(struct out *o, const struct zone *z, struct delta *const *
 
 /* ---- requests ------------------------------------------------------------------ */
 
-/* An answer of header, question (if any) and, if signed, TSIG. */
-static int short_answer(const struct dns_query *q, unsigned rcode, bool aa, struct tsig_ctx *tsig,
-                        uint8_t *resp, size_t cap)
+/* An answer of header, question and, if signed, TSIG. */
+static int short_answer(const struct request *r, unsigned rcode, bool aa, uint8_t *resp,
+                        size_t cap)
 {
-	int n = wire_reply_short(&q->hdr, q->hdr.qdcount == 1 ? &q->q : NULL, rcode,
-	                         aa ? DNS_FLAG_AA : 0, resp, cap);
-	if (n < 0 || !tsig)
+	int n = wire_reply_short(&r->q.hdr, &r->q.q, rcode, aa ? DNS_FLAG_AA : 0, resp, cap);
+	if (n < 0 || !r->tsig)
 		return n;
-	return tsig_sign(resp, (size_t)n, cap, tsig, (uint64_t)time(NULL));
+	return tsig_sign(resp, (size_t)n, cap, r->tsig, (uint64_t)time(NULL));
 }
 
 /* The serial of the SOA in an IXFR request's authority section, for zone. */
@@ -1040,83 +1040,46 @@ static int ixfr_client_serial(const uint8_t *req, size_t len, const struct dns_q
 	return d.err ? -1 : 0;
 }
 
-static _Thread_local uint8_t stripped[DNS_MSG_MAX];
-
-static size_t client_limit(const struct dns_query *q, bool tcp)
+int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **stream,
+               size_t *streamlen)
 {
-	if (tcp)
-		return DNS_MSG_MAX;
-	const struct zone_snapshot *snap = zone_current();
-	uint16_t ourmax = snap ? snap->udp_max_payload : DNS_UDP_DEFAULT;
-	if (!q->edns.present || q->edns.udp_size < DNS_UDP_MIN)
-		return DNS_UDP_MIN;
-	return q->edns.udp_size < ourmax ? q->edns.udp_size : ourmax;
-}
-
-int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
-                const struct sockaddr *peer, bool tcp, struct xfr_signed *sig, uint8_t **stream,
-                size_t *streamlen)
-{
-	struct dns_query q;
-	if (wire_parse_query(req, len, &q) != WIRE_PARSE_OK || q.hdr.qdcount != 1)
-		return XFR_PASS;
-	bool xfr = q.q.qtype == DNS_TYPE_AXFR || q.q.qtype == DNS_TYPE_IXFR;
-	if (!q.tsig_off && !xfr)
-		return XFR_PASS;
-	const struct xfr_conf *c = RCUPUB_LOAD(conf);
-	struct tsig_ctx *tsig = NULL;
-	if (q.tsig_off) {
-		int v = tsig_verify(req, len, q.tsig_off, c ? c->keys : NULL, c ? c->nkeys : 0,
-		                    (uint64_t)time(NULL), &sig->tsig);
-		if (v == -1)
-			return short_answer(&q, DNS_RCODE_FORMERR, false, NULL, resp, cap);
-		if (v != TSIG_NOERROR)   /* RFC 8945 5.2: NOTAUTH with the TSIG error */
-			return short_answer(&q, DNS_RCODE_NOTAUTH, false, &sig->tsig, resp, cap);
-		tsig = &sig->tsig;
-		if (!xfr) {
-			memcpy(stripped, req, q.tsig_off);
-			uint16_t ar = (uint16_t)(req[10] << 8 | req[11]);
-			stripped[10] = (uint8_t)((ar - 1) >> 8);
-			stripped[11] = (uint8_t)(ar - 1);
-			sig->req = stripped;
-			sig->reqlen = q.tsig_off;
-			sig->tcp = tcp;
-			sig->limit = client_limit(&q, tcp);
-			return XFR_SIGNED;
-		}
-	}
-	if (DNS_OPCODE(q.hdr.flags) != DNS_OPCODE_QUERY || q.hdr.ancount ||
-	    q.hdr.nscount > (q.q.qtype == DNS_TYPE_IXFR ? 1u : 0u))
-		return short_answer(&q, DNS_RCODE_FORMERR, false, tsig, resp, cap);
-	if (q.q.qclass != DNS_CLASS_IN)
-		return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
-	const struct zone_snapshot *snap = zone_current();
+	const struct dns_query *qp = &r->q;
+	const uint8_t *req = r->msg;
+	size_t len = r->len;
+	bool tcp = r->tcp;
+	struct tsig_ctx *tsig = r->tsig;
+	if (qp->hdr.ancount || qp->hdr.nscount > (qp->q.qtype == DNS_TYPE_IXFR ? 1u : 0u))
+		return short_answer(r, DNS_RCODE_FORMERR, false, resp, cap);
+	if (qp->q.qclass != DNS_CLASS_IN)
+		return short_answer(r, DNS_RCODE_REFUSED, false, resp, cap);
+	const struct zone_snapshot *snap = r->snap;
 	const struct zone *z = NULL;
 	for (unsigned i = 0; snap && i < snap->nzones; i++)
-		if (wire_name_equal(snap->zones[i].origin, snap->zones[i].originlen, q.q.name,
-		                    q.q.namelen))
+		if (wire_name_equal(snap->zones[i].origin, snap->zones[i].originlen, qp->q.name,
+		                    qp->q.namelen))
 			z = &snap->zones[i];
 	if (!z)   /* RFC 5936 2.2.1: not a zone of ours */
-		return short_answer(&q, DNS_RCODE_NOTAUTH, false, tsig, resp, cap);
+		return short_answer(r, DNS_RCODE_NOTAUTH, false, resp, cap);
+	const struct xfr_conf *c = RCUPUB_LOAD(conf);
 	const struct xfr_zone *xz = NULL;
 	for (size_t i = 0; c && i < c->nzones; i++)
 		if (wire_name_equal(c->zones[i].origin, c->zones[i].originlen, z->origin, z->originlen))
 			xz = &c->zones[i];
-	if (!xz || !acl_ok(&xz->acl, peer, tsig ? tsig->key : NULL))
-		return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
+	if (!xz || !acl_ok(&xz->acl, r->peer, tsig ? tsig->key : NULL))
+		return short_answer(r, DNS_RCODE_REFUSED, false, resp, cap);
 
 	uint32_t cserial = 0;
-	bool ixfr = q.q.qtype == DNS_TYPE_IXFR;
-	if (ixfr && ixfr_client_serial(req, len, &q, &cserial) == -1)
-		return short_answer(&q, DNS_RCODE_FORMERR, false, tsig, resp, cap);
+	bool ixfr = qp->q.qtype == DNS_TYPE_IXFR;
+	if (ixfr && ixfr_client_serial(req, len, qp, &cserial) == -1)
+		return short_answer(r, DNS_RCODE_FORMERR, false, resp, cap);
 	bool current = ixfr && (int32_t)(cserial - zone_serial(z)) >= 0;
 	if (!tcp) {
 		/* RFC 1995 2: over UDP, the SOA alone when the client is up to
 		 * date, else TC so it comes back over TCP. AXFR is TCP only. */
 		if (!ixfr)
-			return short_answer(&q, DNS_RCODE_REFUSED, false, tsig, resp, cap);
+			return short_answer(r, DNS_RCODE_REFUSED, false, resp, cap);
 		if (!current) {
-			int n = short_answer(&q, DNS_RCODE_NOERROR, true, NULL, resp, cap);
+			int n = wire_reply_short(&qp->hdr, &qp->q, DNS_RCODE_NOERROR, DNS_FLAG_AA, resp, cap);
 			if (n > 0) {
 				resp[2] |= DNS_FLAG_TC >> 8;
 				if (tsig)
@@ -1126,10 +1089,10 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 		}
 	}
 
-	struct out o = { .q = &q, .tsig = tsig };
+	struct out o = { .q = qp, .tsig = tsig };
 	o.msg = malloc(DNS_MSG_MAX);
 	if (!o.msg)
-		return short_answer(&q, DNS_RCODE_SERVFAIL, false, tsig, resp, cap);
+		return short_answer(r, DNS_RCODE_SERVFAIL, false, resp, cap);
 	msg_begin(&o);
 	/* With jmu held, the serial and the backend states are those of one
 	 * version: the control thread changes both with it held. */
@@ -1157,44 +1120,20 @@ int xfr_process(const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	free(o.msg);
 	if (o.err) {
 		free(o.buf);
-		return short_answer(&q, DNS_RCODE_SERVFAIL, false, NULL, resp, cap);
+		return wire_reply_short(&qp->hdr, &qp->q, DNS_RCODE_SERVFAIL, 0, resp, cap);
 	}
 	if (!tcp) {
 		/* The one SOA of an up-to-date UDP client. */
 		size_t n = (size_t)(o.buf[0] << 8 | o.buf[1]);
-		int r = -1;
-		if (n <= cap && n <= client_limit(&q, false)) {
+		int ret = -1;
+		if (n <= cap && n <= r->limit) {
 			memcpy(resp, o.buf + 2, n);
-			r = (int)n;
+			ret = (int)n;
 		}
 		free(o.buf);
-		return r;
+		return ret;
 	}
 	*stream = o.buf;
 	*streamlen = o.len;
 	return XFR_STREAM;
-}
-
-int xfr_sign_answer(struct xfr_signed *sig, uint8_t *resp, int n, size_t cap)
-{
-	if (n <= DNS_HEADER_LEN)
-		return n;
-	size_t limit = sig->limit < cap ? sig->limit : cap;
-	int m = tsig_sign(resp, (size_t)n, limit, &sig->tsig, (uint64_t)time(NULL));
-	if (m > 0)
-		return m;
-	/* No room for the TSIG RR: the header and question only, TC set
-	 * (RFC 8945 5.3: a signed answer that does not fit is truncated). */
-	struct wire_reader r;
-	wire_reader_init(&r, resp, (size_t)n);
-	wire_skip(&r, DNS_HEADER_LEN);
-	if (resp[5] == 1) {
-		wire_read_name(&r, NULL);
-		wire_skip(&r, 4);
-	}
-	if (r.err)
-		return -1;
-	memset(resp + 6, 0, 6);
-	resp[2] |= DNS_FLAG_TC >> 8;
-	return tsig_sign(resp, r.pos, limit, &sig->tsig, (uint64_t)time(NULL));
 }

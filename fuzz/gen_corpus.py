@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """gen_corpus.py -- writes the seed corpora fuzz/corpus/packet/, name/,
-query/, update/ and xfr/: real queries and responses from dnspython plus
+request/ and update/: real queries and responses from dnspython plus
 hand-made malformed packets, one file per case. Files named fuzz-* were
 found by libFuzzer (new coverage) and are kept as they are. Run from anywhere:
   /usr/bin/python3 fuzz/gen_corpus.py
@@ -161,7 +161,8 @@ def names():
 
 
 def queries():
-    """Queries for fuzz_query.c's fixed zone, plus every packet seed."""
+    """Requests for fuzz_request.c's fixed zones: queries, transfers,
+    signed requests and UPDATEs, plus every packet seed."""
     q = dict(packets())
     q["mesh-srv-udp"] = query("_grpc._udp.user-service.mesh.", "SRV", use_edns=0)
     q["mesh-srv-service"] = query("user-service.mesh.", "SRV", use_edns=0, payload=4096)
@@ -182,7 +183,7 @@ def queries():
     q["mesh-status"] = query("user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-why"] = query("_why.user-service.", "TXT", rdclass="CH", use_edns=False)
     q["mesh-axfr"] = query("mesh.", "AXFR", use_edns=False)
-    # search-path (fuzz_query.c: '*.svc.cluster.local', cluster.local).
+    # search-path (fuzz_request.c: '*.svc.cluster.local', cluster.local).
     q["search-path-wild"] = query("user-service.mesh.default.svc.cluster.local.", "A",
                                   use_edns=False)
     q["search-path-big"] = query("big.mesh.x.svc.cluster.local.", "A", use_edns=False)
@@ -213,6 +214,7 @@ def queries():
     q["mesh-ecs-v6"] = query("user-service.mesh.", "AAAA", use_edns=0,
                              options=[dns.edns.ECSOption("2001:db8::", 48)])
     q.update(updates())
+    q.update(xfrs())
     return q
 
 
@@ -258,10 +260,8 @@ def updates():
 
 
 def xfrs():
-    """Requests for xfr_process, each after one byte that picks the
-    transport (1: TCP, 0: UDP): transfers of an open and a keyed zone,
-    IXFR from several serials, signed requests (at a fixed time, so
-    BADTIME today), NOTIFY, and an ordinary query that passes."""
+    """Transfers of an open and a keyed zone, IXFR from several serials,
+    signed requests (at a fixed time, so BADTIME today), NOTIFY."""
     import dns.rdataclass
     import dns.rdatatype
     import dns.rrset
@@ -277,26 +277,21 @@ def xfrs():
                 return m.to_wire()
         return m.to_wire()
 
-    for tcp in (1, 0):
-        t = "tcp" if tcp else "udp"
-        pre = bytes([tcp])
-        x["axfr-%s" % t] = pre + wire(dns.message.make_query("mesh.", "AXFR"))
-        x["axfr-keyed-unsigned-%s" % t] = pre + wire(dns.message.make_query("keyed.test.", "AXFR"))
-        x["axfr-keyed-signed-%s" % t] = pre + wire(dns.message.make_query("keyed.test.", "AXFR"),
-                                                   True)
-        for serial in (0, 100, 101, 4294967295):
-            m = dns.message.make_query("mesh.", "IXFR")
-            soa = dns.rrset.from_text("mesh.", 0, "IN", "SOA",
-                                      "ns1.mesh. hostmaster.mesh. %d 3600 600 86400 30" % serial)
-            m.authority.append(soa)
-            x["ixfr-%d-%s" % (serial, t)] = pre + wire(m)
-        x["query-a-%s" % t] = pre + wire(dns.message.make_query("user-service.mesh.", "A"))
-        x["query-a-signed-%s" % t] = pre + wire(
-            dns.message.make_query("user-service.mesh.", "A"), True)
-        n = dns.message.make_query("mesh.", "SOA")
-        n.set_opcode(dns.opcode.NOTIFY)
-        x["notify-%s" % t] = pre + wire(n)
-    x["short"] = bytes([1]) + header()[:7]
+    x["xfr-axfr"] = wire(dns.message.make_query("mesh.", "AXFR"))
+    x["xfr-axfr-keyed-unsigned"] = wire(dns.message.make_query("keyed.test.", "AXFR"))
+    x["xfr-axfr-keyed-signed"] = wire(dns.message.make_query("keyed.test.", "AXFR"), True)
+    for serial in (0, 100, 101, 4294967295):
+        m = dns.message.make_query("mesh.", "IXFR")
+        soa = dns.rrset.from_text("mesh.", 0, "IN", "SOA",
+                                  "ns1.mesh. hostmaster.mesh. %d 3600 600 86400 30" % serial)
+        m.authority.append(soa)
+        x["xfr-ixfr-%d" % serial] = wire(m)
+    x["xfr-query-a"] = wire(dns.message.make_query("user-service.mesh.", "A"))
+    x["xfr-query-a-signed"] = wire(dns.message.make_query("user-service.mesh.", "A"), True)
+    n = dns.message.make_query("mesh.", "SOA")
+    n.set_opcode(dns.opcode.NOTIFY)
+    x["xfr-notify"] = wire(n)
+    x["xfr-short"] = header()[:7]
     return x
 
 
@@ -310,6 +305,5 @@ def write(directory, cases):
 if __name__ == "__main__":
     write(os.path.join(HERE, "corpus", "packet"), packets())
     write(os.path.join(HERE, "corpus", "name"), names())
-    write(os.path.join(HERE, "corpus", "query"), queries())
+    write(os.path.join(HERE, "corpus", "request"), queries())
     write(os.path.join(HERE, "corpus", "update"), updates())
-    write(os.path.join(HERE, "corpus", "xfr"), xfrs())

@@ -26,7 +26,8 @@
 
 #include "bstate.h"
 #include "config.h"
-#include "query.h"
+#include "request.h"
+#include "server.h"
 #include "registry.h"
 #include "wire.h"
 #include "xfr.h"
@@ -97,25 +98,28 @@ static void *reader(void *arg)
 	(void)arg;
 	pin(1);
 	rcu_register_thread();
-	struct query_worker *qw = query_worker_new(0, 1);
+	struct request_ctx *rc = request_ctx_new(&(struct request_settings){ .seed = 1 });
+	struct request_worker *qw = request_worker_new(rc, 0);
 	uint8_t q[512], resp[1232];
 	char name[64];
 	/* The reader's own CPU time: a VM's other tenants and the churn
 	 * thread sharing a core would count in its wall time. */
 	uint64_t t0 = thread_cpu_ns(), n = 0;
 	struct sockaddr_in peer = { .sin_family = AF_INET };
+	struct server_peer sp = { .addr = (struct sockaddr *)&peer, .addrlen = sizeof(peer) };
 	while (!stop_reader) {
 		/* Services of the upper half: the churn changes the lower one. */
 		snprintf(name, sizeof(name), "svc%u.mesh", nsvc / 2 + (unsigned)(n % (nsvc / 2)));
 		size_t ql = make_query(q, sizeof(q), name);
-		query_process(qw, q, ql, resp, sizeof(resp), (struct sockaddr *)&peer, false);
+		request_process(qw, q, ql, resp, sizeof(resp), &sp);
 		n++;
 		if ((n & 1023) == 0)
 			rcu_quiescent_state();
 	}
 	reader_ns = thread_cpu_ns() - t0;
 	reader_q = n;
-	query_worker_free(qw);
+	request_worker_free(qw);
+	request_ctx_free(rc);
 	rcu_unregister_thread();
 	return NULL;
 }

@@ -1,5 +1,5 @@
-/* bench_query.c -- the query path alone (parse, lookup, balance, encode),
- * without sockets: N services x 3 backends, queries for A and SRV of every
+/* bench_query.c -- the request path without sockets (request_process: parse,
+ * dispatch, lookup, balance, encode, count): N services x 3 backends, queries for A and SRV of every
  * service, repeated. Reports ns per query; run it under
  *   valgrind --tool=callgrind --toplevel-collect=... or perf record
  * to see where instructions go (instruction counts are stable on a busy
@@ -15,7 +15,8 @@
 #include <urcu-qsbr.h>
 
 #include "config.h"
-#include "query.h"
+#include "request.h"
+#include "server.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
 	}
 	zone_publish(snap);
 	rcu_register_thread();
-	struct query_worker *qw = query_worker_new(0, 1);
+	struct request_ctx *rc = request_ctx_new(&(struct request_settings){ .seed = 1 });
+	struct request_worker *qw = request_worker_new(rc, 0);
 
 	unsigned nqs = nsvc * 2;
 	uint8_t (*qs)[128] = malloc((size_t)nqs * 128);
@@ -114,13 +116,13 @@ int main(int argc, char **argv)
 		order[j] = t;
 	}
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct server_peer sp = { .addr = (struct sockaddr *)&peer, .addrlen = sizeof(peer) };
 	static uint8_t resp[65535];
 	unsigned long bytes = 0;
 	uint64_t t0 = now_ns();
 	for (unsigned long k = 0; k < nq; k++) {
 		unsigned i = order[k % nqs];
-		int n = query_process(qw, qs[i], ql[i], resp, sizeof(resp), (struct sockaddr *)&peer,
-		                      false);
+		int n = request_process(qw, qs[i], ql[i], resp, sizeof(resp), &sp);
 		if (n <= 0) {
 			fprintf(stderr, "query %u: no answer\n", i);
 			return 1;
@@ -133,7 +135,8 @@ int main(int argc, char **argv)
 	printf("%u services (%s), %lu queries (A and SRV): %.1f ns/query, %.0f bytes/answer\n", nsvc,
 	       policy, nq, (double)dt / (double)nq, (double)bytes / (double)nq);
 	free(order);
-	query_worker_free(qw);
+	request_worker_free(qw);
+	request_ctx_free(rc);
 	rcu_unregister_thread();
 	zone_shutdown();
 	config_free(cfg);
