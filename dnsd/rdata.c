@@ -88,14 +88,22 @@ static int mnemonic_code(const struct mnemonic *t, size_t n, const char *prefix,
 
 /* The fallbacks are per thread so that workers and the health thread
  * can log at once; the string lives until the thread's next call. */
+/* The mnemonic of code in t, else prefix and the number (RFC 3597 style)
+ * in buf. */
+static const char *name_or_number(const struct mnemonic *t, size_t n, unsigned code,
+                                  const char *prefix, char *buf, size_t cap)
+{
+	const char *s = mnemonic_name(t, n, code);
+	if (s)
+		return s;
+	snprintf(buf, cap, "%s%u", prefix, code);
+	return buf;
+}
+
 const char *rdata_type_name(uint16_t type)
 {
 	static _Thread_local char buf[16];
-	const char *s = mnemonic_name(types, COUNT(types), type);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "TYPE%u", (unsigned)type);
-	return buf;
+	return name_or_number(types, COUNT(types), type, "TYPE", buf, sizeof(buf));
 }
 
 int rdata_type_from_name(const char *s, uint16_t *type)
@@ -106,11 +114,7 @@ int rdata_type_from_name(const char *s, uint16_t *type)
 const char *rdata_class_name(uint16_t rclass)
 {
 	static _Thread_local char buf[16];
-	const char *s = mnemonic_name(classes, COUNT(classes), rclass);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "CLASS%u", (unsigned)rclass);
-	return buf;
+	return name_or_number(classes, COUNT(classes), rclass, "CLASS", buf, sizeof(buf));
 }
 
 int rdata_class_from_name(const char *s, uint16_t *rclass)
@@ -121,21 +125,13 @@ int rdata_class_from_name(const char *s, uint16_t *rclass)
 const char *rdata_rcode_name(unsigned rcode)
 {
 	static _Thread_local char buf[24];
-	const char *s = mnemonic_name(rcodes, COUNT(rcodes), rcode);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "RCODE%u", rcode);
-	return buf;
+	return name_or_number(rcodes, COUNT(rcodes), rcode, "RCODE", buf, sizeof(buf));
 }
 
 const char *rdata_opcode_name(unsigned opcode)
 {
 	static _Thread_local char buf[24];
-	const char *s = mnemonic_name(opcodes, COUNT(opcodes), opcode);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "OPCODE%u", opcode);
-	return buf;
+	return name_or_number(opcodes, COUNT(opcodes), opcode, "OPCODE", buf, sizeof(buf));
 }
 
 /* ---- text to wire ------------------------------------------------------ */
