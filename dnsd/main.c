@@ -543,7 +543,6 @@ static int forward_setup(const struct config *cfg, const struct cfg_listen *list
 		fwd_cache = NULL;
 		return -1;
 	}
-	query_set_forwarding(true, fwd_cache);
 	metrics_set_extra(render_forward_metrics, NULL);
 	char list[512] = "";
 	for (size_t i = 0, off = 0; i < nups && off < sizeof(list) - 80; i++) {
@@ -1297,7 +1296,6 @@ int main(int argc, char **argv)
 		log_err("%s: the zones could not be built", o.config);
 		goto out;
 	}
-	query_set_status_source(status_source, health);
 	if (guard_configure(cfg) == -1) {
 		log_err("cookies and rate limiting: out of memory");
 		goto out;
@@ -1326,15 +1324,22 @@ int main(int argc, char **argv)
 		.thread_fini = thread_fini,
 		.handle = handle,
 	};
-	query_set_search_path(cfg->search, cfg->nsearch);
 	if (forward_setup(cfg, set.listen, set.nlisten) == -1)
 		goto out;
 	struct request_settings rs = {
+		.query = {
+			.forwarding = forwarder != NULL,
+			.cache = fwd_cache,
+			.nsearch = cfg->nsearch,
+			.status = status_source,
+			.status_arg = health,
+		},
 		.forwarder = forwarder,
 		.fwd_payload = fwd_payload,
 		.qlog_rate = o.query_log,
 		.seed = o.seed,
 	};
+	memcpy(rs.query.search, cfg->search, cfg->nsearch * sizeof(*cfg->search));
 	ops.arg = requests = request_ctx_new(&rs);
 	if (!requests || request_configure(requests, cfg) == -1) {
 		log_err("request path: out of memory");

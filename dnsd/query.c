@@ -18,6 +18,7 @@
 #include "config.h"
 #include "guard.h"
 #include "metrics.h"
+#include "request.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -38,6 +39,7 @@ enum {
 enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
 
 struct query_worker {
+	const struct query_settings *set;
 	unsigned idx;
 	struct balance_state bal;
 	uint16_t order[ZONE_MAX_BACKENDS];
@@ -69,44 +71,18 @@ struct answer {
 	bool search_path;      /* answered through search-path */
 };
 
-static query_status_fn status_fn;
-static void *status_arg;
-static bool fwd_on;
-static struct cache *fwd_cache;
-static struct cfg_search search_list[CFG_SEARCH_MAX];
-static size_t nsearch;
-
-void query_set_search_path(const struct cfg_search *list, size_t n)
-{
-	if (n > CFG_SEARCH_MAX)
-		n = CFG_SEARCH_MAX;
-	if (n)
-		memcpy(search_list, list, n * sizeof(*list));
-	nsearch = n;
-}
-
-void query_set_forwarding(bool on, struct cache *cache)
-{
-	fwd_on = on;
-	fwd_cache = on ? cache : NULL;
-}
-
 const struct query_forward *query_forward_info(const struct query_worker *qw)
 {
 	return &qw->fwd;
 }
 
-void query_set_status_source(query_status_fn fn, void *arg)
-{
-	status_fn = fn;
-	status_arg = arg;
-}
-
-struct query_worker *query_worker_new(unsigned idx, uint64_t seed)
+struct query_worker *query_worker_new(const struct query_settings *qs, unsigned idx,
+                                      uint64_t seed)
 {
 	struct query_worker *qw = calloc(1, sizeof(*qw));
 	if (!qw)
 		return NULL;
+	qw->set = qs;
 	qw->idx = idx;
 	balance_init(&qw->bal, seed, idx);
 	return qw;
@@ -538,8 +514,8 @@ static size_t search_path_target(struct query_worker *qw, const struct zone_snap
 	unsigned nl = 0;
 	for (size_t p = 0; p < len && name[p] != 0; p += 1 + (size_t)name[p])
 		off[nl++] = p;
-	for (size_t i = 0; i < nsearch; i++) {
-		const struct cfg_search *e = &search_list[i];
+	for (size_t i = 0; i < qw->set->nsearch; i++) {
+		const struct cfg_search *e = &qw->set->search[i];
 		if (e->len >= len)
 			continue;
 		unsigned j = 0;
@@ -589,7 +565,7 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 			/* Not ours. The first name: forwarded if forwarding is on,
 			 * else REFUSED; after a CNAME: the chain ends here for the
 			 * client to follow. */
-			if (hop == 0 && nsearch) {
+			if (hop == 0 && qw->set->nsearch) {
 				/* The CNAME's TTL is its zone's negative TTL, as
 				 * that of the name's absence elsewhere would be. */
 				const struct zone *tz;
@@ -609,7 +585,7 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 				}
 			}
 			if (hop == 0)
-				return fwd_on ? RCODE_FORWARD : DNS_RCODE_REFUSED;
+				return qw->set->forwarding ? RCODE_FORWARD : DNS_RCODE_REFUSED;
 			return rcode;
 		case ZONE_REFERRAL:
 			if (hop == 0) {
@@ -680,12 +656,12 @@ static void chaos_status(struct query_worker *qw, struct answer *a, const struct
 	         cfg_policy_name(svc->policy), up, svc->nbackends, svc->ttl, svc->max_answers,
 	         svc->fail_open ? "yes" : "no");
 	put_ch_txt(a, q->name, q->namelen, line);
-	(void)qw;
 	uint64_t uptime = backend_fmt_uptime_s();
 	for (unsigned i = 0; i < svc->nbackends && !a->full; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		struct health_state hs;
-		bool have = status_fn && b->sid && status_fn(status_arg, b->sid, &hs);
+		query_status_fn status = qw->set->status;
+		bool have = status && b->sid && status(qw->set->status_arg, b->sid, &hs);
 		struct backend_view v;
 		backend_fmt(&v, svc, b, have ? &hs : NULL, have && hs.checks, now, uptime);
 		char bname[DNS_LABEL_MAX + 1];
@@ -872,7 +848,8 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 		 * client asked for no recursion: the cache only (RFC 1034 4.3.1). */
 		enum cache_edns ek = !qp->edns.present ? CACHE_EDNS_NONE
 		                     : qp->edns.do_bit ? CACHE_EDNS_DO : CACHE_EDNS_PLAIN;
-		size_t n = cache_get(fwd_cache, &qp->q, ek, qp->hdr.id, qp->hdr.flags, resp, respcap, limit);
+		size_t n = cache_get(qw->set->cache, &qp->q, ek, qp->hdr.id, qp->hdr.flags, resp, respcap,
+		                     limit);
 		if (n)
 			return guard_response(&gr, resp, (int)n, DNS_HEADER_LEN + qp->q.namelen + 4,
 			                      GUARD_OPT_FIND, tcp);
@@ -926,7 +903,7 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 	                            (rcode & 0xfu));
 	if (aa)
 		flags |= DNS_FLAG_AA;
-	if (fwd_on)
+	if (qw->set->forwarding)
 		flags |= DNS_FLAG_RA;
 	if (a.tc)
 		flags |= DNS_FLAG_TC;

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "health.h"
-#include "request.h"
 #include "wire.h"
 
 /* QUERY_FORWARD: the name is outside our zones, forwarding is on and the
@@ -30,30 +30,35 @@ struct cache;
 
 /* Where CHAOS status queries read the watcher's details (last check result,
  * counters) of the backend with state id sid (0: not checked: nothing).
- * Called only for those diagnostic queries, never on the IN path. Set once
- * before serving. */
+ * Called only for those diagnostic queries, never on the IN path. */
 typedef bool (*query_status_fn)(void *arg, uint32_t sid, struct health_state *out);
-void query_set_status_source(query_status_fn fn, void *arg);
 
-/* Forwarding (on): names outside our zones are answered from cache (may
- * be NULL) or make query_answer return QUERY_FORWARD, and answers carry
- * RA. Off (the default): they are REFUSED. Set once before serving. */
-void query_set_forwarding(bool on, struct cache *cache);
-
-struct cfg_search;
-
-/* search-path (config.h): a query for <name>.<suffix> that is outside our
- * zones, where <name> exists in one of them, is answered with a CNAME to
- * <name> and <name>'s answer, so a client walking a search list finds a
- * mesh name at its first try. n <= CFG_SEARCH_MAX entries, copied; n 0:
- * off (the default). Set once before serving: a reload does not change it. */
-void query_set_search_path(const struct cfg_search *list, size_t n);
+/* What the queries of every worker share. Zeroed: no forwarding, no
+ * search path, no status details. A reload changes none of it. */
+struct query_settings {
+	/* Forwarding (on): names outside our zones are answered from cache
+	 * (may be NULL) or make query_answer return QUERY_FORWARD, and
+	 * answers carry RA. Off: they are REFUSED. */
+	bool forwarding;
+	struct cache *cache;
+	/* search-path (config.h): a query for <name>.<suffix> that is outside
+	 * our zones, where <name> exists in one of them, is answered with a
+	 * CNAME to <name> and <name>'s answer, so a client walking a search
+	 * list finds a mesh name at its first try. nsearch 0: off. */
+	struct cfg_search search[CFG_SEARCH_MAX];
+	size_t nsearch;
+	query_status_fn status;       /* NULL: status answers without details */
+	void *status_arg;
+};
 
 struct query_worker;
 struct metrics_worker;
 
-/* Per-thread state (PRNG, scratch); seed 0 means random. */
-struct query_worker *query_worker_new(unsigned idx, uint64_t seed);
+/* Per-thread state (PRNG, scratch) answering with the settings qs, which
+ * the caller keeps, unchanged, until query_worker_free; seed 0 means
+ * random. */
+struct query_worker *query_worker_new(const struct query_settings *qs, unsigned idx,
+                                      uint64_t seed);
 void query_worker_free(struct query_worker *qw);
 /* Where qw counts its subset and search-path answers (NULL: nowhere).
  * Called by qw's thread before it serves. */
@@ -67,6 +72,7 @@ void query_worker_set_metrics(struct query_worker *qw, struct metrics_worker *m)
  * (oversize: subset, the default). Returns the response length,
  * QUERY_DROP, or QUERY_FORWARD (nothing written; see query_forward_info).
  * The calling thread must be an online liburcu-qsbr reader. */
+struct request;
 int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp,
                  size_t respcap);
 

@@ -109,7 +109,7 @@ struct request_worker *request_worker_new(struct request_ctx *rc, unsigned idx)
 	if (!w)
 		return NULL;
 	w->rc = rc;
-	w->qw = query_worker_new(idx, rc->s.seed);
+	w->qw = query_worker_new(&rc->s.query, idx, rc->s.seed);
 	if (!w->qw) {
 		free(w);
 		return NULL;

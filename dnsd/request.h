@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "query.h"
 #include "tsig.h"
 #include "wire.h"
 
@@ -41,12 +42,14 @@ struct request_ctx;
 struct request_worker;
 
 /* What every worker shares, made before the server starts and freed after
- * it stops. forwarder (may be NULL: names outside our zones are answered
- * from the cache or get SERVFAIL) and cache stay the caller's.
+ * it stops. query: the settings of query.c (copied). forwarder (may be
+ * NULL: names outside our zones are answered from the cache or get
+ * SERVFAIL) and query.cache stay the caller's.
  * fwd_payload is the EDNS size an answer to a forwarded query that fails
  * offers. qlog_rate: query log lines per second per worker, 0 off.
  * seed: 0 random, else the PRNG seed of worker i is derived from it. */
 struct request_settings {
+	struct query_settings query;
 	struct forward *forwarder;
 	uint16_t fwd_payload;
 	unsigned qlog_rate;

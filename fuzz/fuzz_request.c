@@ -96,10 +96,10 @@ static void setup(void)
 	cfg2->cookies.have_secret = true;
 	if (guard_configure(cfg2) != 0)
 		abort();
-	query_set_search_path(cfg2->search, cfg2->nsearch);
 	if (update_queue_init() == -1)
 		abort();
-	struct request_settings rs = { .seed = 1 };
+	struct request_settings rs = { .query.nsearch = cfg2->nsearch, .seed = 1 };
+	memcpy(rs.query.search, cfg2->search, cfg2->nsearch * sizeof(*cfg2->search));
 	rc = request_ctx_new(&rs);
 	if (!rc || request_configure(rc, cfg2) != 0 || !(w = request_worker_new(rc, 0)))
 		abort();

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "query.h"
+#include "request.h"
 #include "tap.h"
 #include "wire.h"
 #include "zone.h"
@@ -57,6 +58,7 @@ struct resp {
 };
 
 static struct query_worker *qw;
+static struct query_settings qset;
 
 /* Service 5 ("half") has its odd backends down (state words of their own,
  * bstate.h); the rest are unchecked, always up. */
@@ -209,7 +211,7 @@ int main(void)
 		return done_testing();
 	}
 	zone_publish(snap);
-	qw = query_worker_new(0, 42);
+	qw = query_worker_new(&qset, 0, 42);
 	struct metrics_worker *mw = metrics_worker_new();
 	query_worker_set_metrics(qw, mw);
 	static struct resp r;
@@ -400,7 +402,8 @@ int main(void)
 	ok(r.h.flags & DNS_FLAG_TC && r.h.ancount == 0, "oversize: truncate SRV: TC");
 
 	/* search-path: <name>.<suffix> outside our zones -> CNAME <name>. */
-	query_set_search_path(cfg->search, cfg->nsearch);
+	memcpy(qset.search, cfg->search, cfg->nsearch * sizeof(*cfg->search));
+	qset.nsearch = cfg->nsearch;
 	ask(&r, "user-service.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_NOERROR, "search-path: NOERROR");
 	ok(r.h.ancount == 4 && r.rr[0].type == DNS_TYPE_CNAME, "... a CNAME, then the 3 backends");
@@ -433,7 +436,7 @@ int main(void)
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "the suffix itself: as before");
 	ask(&r, "user-service.mesh.a.b.cluster.local", DNS_TYPE_A, -1, false);
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "another suffix: as before");
-	query_set_search_path(NULL, 0);
+	qset.nsearch = 0;
 	ask(&r, "user-service.mesh.default.svc.cluster.local", DNS_TYPE_A, -1, false);
 	is_int(DNS_RCODE(r.h.flags), DNS_RCODE_REFUSED, "search-path off: REFUSED");
 
