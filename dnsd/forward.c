@@ -304,8 +304,9 @@ static void reply(struct forward *f, struct fwd_req *r, uint8_t *msg, size_t len
 	int n = (int)len;
 	if (!r->route.tcp) {
 		rcu_thread_online();
-		n = guard_response_later((const struct sockaddr *)&r->route.peer, r->fq.cookie_ok, msg,
-		                         n, DNS_HEADER_LEN + r->fq.q.namelen + 4, opt_off);
+		n = guard_response_later(f->set.guard, (const struct sockaddr *)&r->route.peer,
+		                         r->fq.cookie_ok, msg, n, DNS_HEADER_LEN + r->fq.q.namelen + 4,
+		                         opt_off);
 		rcu_thread_offline();
 	}
 	if (n > 0)

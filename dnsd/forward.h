@@ -16,6 +16,8 @@
 
 enum { FORWARD_UPSTREAMS_MAX = 16 };
 
+struct guard;
+
 struct forward_settings {
 	const struct cfg_listen *upstreams;  /* copied */
 	size_t nupstreams;                   /* >= 1 */
@@ -25,6 +27,7 @@ struct forward_settings {
 	uint16_t udp_max_payload;            /* advertised upstream and to clients; UDP
 	                                      * answers of any size we can read are taken */
 	struct cache *cache;                 /* answers stored here; may be NULL */
+	const struct guard *guard;           /* UDP answers rate limited by it; may be NULL */
 };
 
 /* Upstream round trips (sent to c-ares' callback, answered or failed),

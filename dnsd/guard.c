@@ -15,24 +15,28 @@
 #include "rcupub.h"
 #include "rrl.h"
 
-struct guard {
+struct guard_conf {
 	bool cookies;
 	bool require;
 	struct cookie_secrets secrets;
 	struct rrl_settings rrl;
-	struct rrl *table;            /* owned by this module, not by the guard */
+	struct rrl *table;            /* the handle's: kept across configurations */
 	/* chaos.allow, in rrl.h's prefix form (rrl_exempt matches it). */
 	struct rrl_settings chaos;
 };
 
-static struct guard *current_guard;
-static struct rrl *rrl_table;
-static uint8_t generated[COOKIE_SECRET_LEN];
-static bool have_generated;
+struct guard {
+	/* RCU: replaced by the control thread (guard_configure), read by the
+	 * workers and the forwarder. */
+	struct guard_conf *conf;
+	struct rrl *table;            /* made when a rate is first set */
+	uint8_t generated[COOKIE_SECRET_LEN];   /* when no secret-file is set */
+	bool have_generated;
+};
 
 /* Frees a guard no reader can still hold (after synchronize_rcu; see
  * tests/tsan.supp). */
-static void guard_free(struct guard *g)
+static void conf_free(struct guard_conf *g)
 {
 	if (!g)
 		return;
@@ -40,16 +44,26 @@ static void guard_free(struct guard *g)
 	free(g);
 }
 
-static void publish(struct guard *g)
-{
-	RCUPUB_REPLACE(current_guard, g, guard_free);
-}
-
-int guard_configure(const struct config *cfg)
+struct guard *guard_new(void)
 {
 	if (sodium_init() < 0)
-		return -1;
-	struct guard *g = calloc(1, sizeof(*g));
+		return NULL;
+	return calloc(1, sizeof(struct guard));
+}
+
+void guard_free(struct guard *gd)
+{
+	if (!gd)
+		return;
+	RCUPUB_REPLACE(gd->conf, NULL, conf_free);
+	rrl_free(gd->table);
+	sodium_memzero(gd->generated, sizeof(gd->generated));
+	free(gd);
+}
+
+int guard_configure(struct guard *gd, const struct config *cfg)
+{
+	struct guard_conf *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -1;
 	const struct cfg_cookies *ck = &cfg->cookies;
@@ -58,11 +72,11 @@ int guard_configure(const struct config *cfg)
 	if (ck->have_secret) {
 		memcpy(g->secrets.current, ck->secret, COOKIE_SECRET_LEN);
 	} else {
-		if (!have_generated) {
-			randombytes_buf(generated, sizeof(generated));
-			have_generated = true;
+		if (!gd->have_generated) {
+			randombytes_buf(gd->generated, sizeof(gd->generated));
+			gd->have_generated = true;
 		}
-		memcpy(g->secrets.current, generated, COOKIE_SECRET_LEN);
+		memcpy(g->secrets.current, gd->generated, COOKIE_SECRET_LEN);
 	}
 	if (ck->have_previous) {
 		memcpy(g->secrets.previous, ck->previous, COOKIE_SECRET_LEN);
@@ -86,26 +100,20 @@ int guard_configure(const struct config *cfg)
 		memcpy(p->addr, cfg->chaos.allow[i].addr, p->iplen);
 		p->prefix = cfg->chaos.allow[i].prefix;
 	}
-	if (r->rate && !rrl_table && !(rrl_table = rrl_new(RRL_TABLE_LOG2))) {
-		guard_free(g);
+	if (r->rate && !gd->table && !(gd->table = rrl_new(RRL_TABLE_LOG2))) {
+		conf_free(g);
 		return -1;
 	}
-	g->table = rrl_table;
-	publish(g);
+	g->table = gd->table;
+	RCUPUB_REPLACE(gd->conf, g, conf_free);
 	return 0;
 }
 
-void guard_shutdown(void)
+enum guard_action guard_request(struct guard_req *gr, const struct guard *gd,
+                                struct metrics_worker *m, const uint8_t *req,
+                                const struct dns_query *q, const struct sockaddr *peer, bool tcp)
 {
-	publish(NULL);
-	rrl_free(rrl_table);
-	rrl_table = NULL;
-}
-
-enum guard_action guard_request(struct guard_req *gr, struct metrics_worker *m,
-                                const uint8_t *req, const struct dns_query *q, const struct sockaddr *peer, bool tcp)
-{
-	const struct guard *g = RCUPUB_LOAD(current_guard);
+	const struct guard_conf *g = gd ? RCUPUB_LOAD(gd->conf) : NULL;
 	gr->g = g;
 	gr->verdict = COOKIE_NONE;
 	gr->cookie = false;
@@ -168,7 +176,7 @@ static size_t find_opt(const uint8_t *resp, size_t len)
 int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend, size_t opt_at,
                    bool tcp)
 {
-	const struct guard *g = gr->g;
+	const struct guard_conf *g = gr->g;
 	if (!g || !g->rrl.rate || tcp || n < DNS_HEADER_LEN || (size_t)n < qend || !gr->iplen ||
 	    gr->verdict == COOKIE_VALID || gr->verdict == COOKIE_RENEW ||
 	    rrl_exempt(&g->rrl, gr->ip, gr->iplen))
@@ -209,11 +217,11 @@ int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend
 	return (int)len;
 }
 
-int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *resp, int n,
-                         size_t qend, size_t opt_at)
+int guard_response_later(const struct guard *gd, const struct sockaddr *peer, bool cookie_ok,
+                         uint8_t *resp, int n, size_t qend, size_t opt_at)
 {
 	struct guard_req gr = {
-		.g = RCUPUB_LOAD(current_guard),
+		.g = gd ? RCUPUB_LOAD(gd->conf) : NULL,
 		.verdict = cookie_ok ? COOKIE_VALID : COOKIE_NONE,
 	};
 	gr.iplen = cookie_client_ip(peer, gr.ip);
@@ -222,7 +230,7 @@ int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *r
 
 bool guard_chaos_allowed(const struct guard_req *gr)
 {
-	const struct guard *g = gr->g;
+	const struct guard_conf *g = gr->g;
 	if (!gr->iplen)
 		return false;
 	if (!g) {

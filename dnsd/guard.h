@@ -15,16 +15,22 @@
 
 struct config;
 struct guard;
+struct guard_conf;
 struct metrics_worker;
 
-/* Builds the settings of cfg (cookies, rrl) and publishes them; the
+/* The cookie and rate-limit state of a server: NULL when out of memory
+ * (or libsodium fails). Answers see no settings until guard_configure. */
+struct guard *guard_new(void);
+/* After the server and the forwarder stopped (nothing reads it). */
+void guard_free(struct guard *g);
+
+/* Builds the settings of cfg (cookies, rrl) and publishes them in g; the
  * previous ones are freed after a grace period. Without a cookies
  * secret-file the secret is generated once and kept across reloads. The
  * rate-limit table is made the first time a rate is set and kept (with its
- * counts) until guard_shutdown. Control thread only. 0, or -1 (out of
- * memory: the previous settings stay). */
-int guard_configure(const struct config *cfg);
-void guard_shutdown(void);
+ * counts) until guard_free. Control thread only. 0, or -1 (out of memory:
+ * the previous settings stay). */
+int guard_configure(struct guard *g, const struct config *cfg);
 
 enum guard_action {
 	GUARD_ANSWER = 0,             /* answer normally */
@@ -34,7 +40,7 @@ enum guard_action {
 
 /* Per request, on the caller's stack. */
 struct guard_req {
-	const struct guard *g;        /* NULL: nothing configured */
+	const struct guard_conf *g;   /* NULL: nothing configured */
 	enum cookie_verdict verdict;
 	bool cookie;                  /* answer with the COOKIE option below */
 	uint8_t opt[COOKIE_LEN];
@@ -43,12 +49,13 @@ struct guard_req {
 	struct metrics_worker *m;     /* where the verdicts are counted, or NULL */
 };
 
-/* Judges the request's cookie (req is the message q was parsed from) and
- * decides per require-under-load, counting in m (the calling worker's
- * metrics, or NULL). The caller must be an online RCU reader
- * until guard_response returns. */
-enum guard_action guard_request(struct guard_req *gr, struct metrics_worker *m,
-                                const uint8_t *req, const struct dns_query *q, const struct sockaddr *peer, bool tcp);
+/* Judges the request's cookie (req is the message q was parsed from) by
+ * g's settings (g NULL: none) and decides per require-under-load,
+ * counting in m (the calling worker's metrics, or NULL). The caller must
+ * be an online RCU reader until guard_response returns. */
+enum guard_action guard_request(struct guard_req *gr, const struct guard *g,
+                                struct metrics_worker *m, const uint8_t *req,
+                                const struct dns_query *q, const struct sockaddr *peer, bool tcp);
 
 /* opt_at for guard_response: not known, found if needed (cache hits). */
 #define GUARD_OPT_FIND ((size_t)-1)
@@ -65,8 +72,8 @@ int guard_response(const struct guard_req *gr, uint8_t *resp, int n, size_t qend
 /* The same for a UDP answer given later (the forwarder's): peer is the
  * client, cookie_ok whether its query carried a valid server cookie. The
  * caller must be an online RCU reader. */
-int guard_response_later(const struct sockaddr *peer, bool cookie_ok, uint8_t *resp, int n,
-                         size_t qend, size_t opt_at);
+int guard_response_later(const struct guard *g, const struct sockaddr *peer, bool cookie_ok,
+                         uint8_t *resp, int n, size_t qend, size_t opt_at);
 
 /* True if the client of gr may read CHAOS service status (<service>,
  * _why.<service>): its address is in chaos.allow (default loopback). */

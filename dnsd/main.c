@@ -381,8 +381,10 @@ static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size
 static struct forward *forwarder;
 static struct cache *fwd_cache;
 static uint16_t fwd_payload;
-/* What the request path's workers share (request.c). */
+/* What the request path's workers share (request.c), and their cookie
+ * and rate-limit state (guard.c). */
 static struct request_ctx *requests;
+static struct guard *guard;
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
 
@@ -534,6 +536,7 @@ static int forward_setup(const struct config *cfg, const struct cfg_listen *list
 		.tcp = fc->tcp,
 		.udp_max_payload = cfg->udp_max_payload,
 		.cache = fwd_cache,
+		.guard = guard,
 	};
 	char err[256];
 	forwarder = forward_start(&fs, err, sizeof(err));
@@ -1123,7 +1126,7 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 	tcp_reconfigure(srv, tcp_max_clients, cfg, ncfg);
 	if (xfr_configure(ncfg) == -1 || request_configure(requests, ncfg) == -1)
 		log_err("reload: out of memory for keys and transfer settings; the previous ones stay");
-	if (guard_configure(ncfg) == -1)
+	if (guard_configure(guard, ncfg) == -1)
 		log_err("reload: out of memory for cookie and rate-limit settings; the previous ones "
 		        "stay");
 	config_free(cfg);
@@ -1151,7 +1154,7 @@ struct running {
 	struct config *cfg;
 	struct update *upd;
 	int sfd, efd, ufd;
-	bool xfr, guard;
+	bool xfr;
 	struct health *health;
 	struct server *srv;
 	struct http *http;
@@ -1178,8 +1181,8 @@ static void teardown(struct running *r)
 		update_queue_shutdown();
 	update_free(r->upd);
 	forward_teardown();
-	if (r->guard)
-		guard_shutdown();
+	guard_free(guard);
+	guard = NULL;
 	health_stop(r->health);
 	if (r->xfr)
 		xfr_stop();
@@ -1241,7 +1244,7 @@ int main(int argc, char **argv)
 	/* From here every exit goes through teardown (at out). */
 	int rc = 1;
 	int sfd = -1, efd = -1, ufd = -1;
-	bool xfr_on = false, guard_on = false, pid_written = false;
+	bool xfr_on = false, pid_written = false;
 	struct health *health = NULL;
 	struct server *srv = NULL;
 	struct http *http = NULL;
@@ -1296,11 +1299,11 @@ int main(int argc, char **argv)
 		log_err("%s: the zones could not be built", o.config);
 		goto out;
 	}
-	if (guard_configure(cfg) == -1) {
+	guard = guard_new();
+	if (!guard || guard_configure(guard, cfg) == -1) {
 		log_err("cookies and rate limiting: out of memory");
 		goto out;
 	}
-	guard_on = true;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct server_settings set = {
 		.listen = o.nlisten ? o.listen : cfg->listen,
@@ -1333,6 +1336,7 @@ int main(int argc, char **argv)
 			.nsearch = cfg->nsearch,
 			.status = status_source,
 			.status_arg = health,
+			.guard = guard,
 		},
 		.forwarder = forwarder,
 		.fwd_payload = fwd_payload,
@@ -1498,7 +1502,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:;
 	struct running rt = { .cfg = cfg, .upd = upd, .sfd = sfd, .efd = efd, .ufd = ufd,
-		              .xfr = xfr_on, .guard = guard_on, .health = health, .srv = srv,
+		              .xfr = xfr_on, .health = health, .srv = srv,
 		              .http = http, .watch = watch, .etcd = etcd,
 		              .pid_file = pid_written ? o.pid_file : NULL };
 	teardown(&rt);

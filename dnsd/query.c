@@ -796,7 +796,7 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 	/* DNS Cookies and rate limiting (guard.c): the verdict now, our
 	 * COOKIE option with the OPT record, the rate limit once finished. */
 	struct guard_req gr;
-	enum guard_action ga = guard_request(&gr, qw->m, req, qp, peer, tcp);
+	enum guard_action ga = guard_request(&gr, qw->set->guard, qw->m, req, qp, peer, tcp);
 	size_t ck_len = gr.cookie ? 4 + COOKIE_LEN : 0;
 	/* Room for our OPT is kept back so truncation never drops it. */
 	wire_writer_init(&a.w, resp, qp->edns.present ? limit - OPT_RR_LEN - ecs_len - ck_len : limit);

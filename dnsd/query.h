@@ -27,6 +27,7 @@ struct query_forward {
 };
 
 struct cache;
+struct guard;
 
 /* Where CHAOS status queries read the watcher's details (last check result,
  * counters) of the backend with state id sid (0: not checked: nothing).
@@ -49,6 +50,7 @@ struct query_settings {
 	size_t nsearch;
 	query_status_fn status;       /* NULL: status answers without details */
 	void *status_arg;
+	const struct guard *guard;    /* cookies and rate limiting; NULL: none */
 };
 
 struct query_worker;

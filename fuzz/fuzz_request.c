@@ -94,11 +94,12 @@ static void setup(void)
 	zone_free(prev);              /* single-threaded: no reader holds it */
 	memset(cfg2->cookies.secret, 0x5a, sizeof(cfg2->cookies.secret));
 	cfg2->cookies.have_secret = true;
-	if (guard_configure(cfg2) != 0)
+	struct guard *g = guard_new();
+	if (!g || guard_configure(g, cfg2) != 0)
 		abort();
 	if (update_queue_init() == -1)
 		abort();
-	struct request_settings rs = { .query.nsearch = cfg2->nsearch, .seed = 1 };
+	struct request_settings rs = { .query = { .nsearch = cfg2->nsearch, .guard = g }, .seed = 1 };
 	memcpy(rs.query.search, cfg2->search, cfg2->nsearch * sizeof(*cfg2->search));
 	rc = request_ctx_new(&rs);
 	if (!rc || request_configure(rc, cfg2) != 0 || !(w = request_worker_new(rc, 0)))

@@ -21,6 +21,8 @@ static const char yaml[] =
 	"chaos: {allow: [10.9.0.0/16]}\n";
 
 /* A query for a.mesh A; with a COOKIE option of cklen bytes when cklen. */
+static struct guard *g;
+
 static size_t make_query(uint8_t *buf, size_t cap, const uint8_t *ck, size_t cklen)
 {
 	struct wire_writer w;
@@ -63,7 +65,7 @@ static struct tally run(const uint8_t *req, size_t len, const struct sockaddr *p
 		memcpy(resp, req, len);
 		resp[2] |= 0x80;
 		struct guard_req gr;
-		guard_request(&gr, NULL, req, &q, peer, tcp);
+		guard_request(&gr, g, NULL, req, &q, peer, tcp);
 		int n = guard_response(&gr, resp, (int)len, q.question_end, GUARD_OPT_FIND, tcp);
 		if (n < 0)
 			t.dropped++;
@@ -91,7 +93,8 @@ int main(void)
 		return 1;
 	}
 	rcu_register_thread();
-	ok(guard_configure(cfg) == 0, "configured");
+	g = guard_new();
+	ok(g && guard_configure(g, cfg) == 0, "configured");
 	uint8_t req[512];
 	size_t len = make_query(req, sizeof(req), NULL, 0);
 	struct sockaddr_in client = v4("198.51.100.7"), exempt = v4("192.0.2.9");
@@ -115,20 +118,20 @@ int main(void)
 	struct dns_query q;
 	struct guard_req gr;
 	ok(wire_parse_query(req, l1, &q) == WIRE_PARSE_OK &&
-	   guard_request(&gr, NULL, req, &q, (struct sockaddr *)&fresh, false) == GUARD_ANSWER &&
+	   guard_request(&gr, g, NULL, req, &q, (struct sockaddr *)&fresh, false) == GUARD_ANSWER &&
 	   gr.verdict == COOKIE_CLIENT_ONLY && gr.cookie && !guard_cookie_valid(&gr) &&
 	   memcmp(gr.opt, cc, sizeof(cc)) == 0, "a client cookie: answered with a server cookie");
 	uint8_t both[COOKIE_LEN];
 	memcpy(both, gr.opt, sizeof(both));
 	size_t l2 = make_query(req, sizeof(req), both, sizeof(both));
 	ok(wire_parse_query(req, l2, &q) == WIRE_PARSE_OK &&
-	   guard_request(&gr, NULL, req, &q, (struct sockaddr *)&fresh, false) == GUARD_ANSWER &&
+	   guard_request(&gr, g, NULL, req, &q, (struct sockaddr *)&fresh, false) == GUARD_ANSWER &&
 	   gr.verdict == COOKIE_VALID && guard_cookie_valid(&gr), "sent back: valid");
 	t = run(req, l2, (struct sockaddr *)&fresh, false, 20);
 	is_int(t.answered, 20, "a valid server cookie is not rate limited");
 	struct sockaddr_in elsewhere = v4("100.64.0.1");
 	ok(wire_parse_query(req, l2, &q) == WIRE_PARSE_OK &&
-	   guard_request(&gr, NULL, req, &q, (struct sockaddr *)&elsewhere, false) == GUARD_ANSWER &&
+	   guard_request(&gr, g, NULL, req, &q, (struct sockaddr *)&elsewhere, false) == GUARD_ANSWER &&
 	   gr.verdict == COOKIE_INVALID && !guard_cookie_valid(&gr),
 	   "the same cookie from another address: invalid");
 	t = run(req, l2, (struct sockaddr *)&elsewhere, false, 20);
@@ -137,12 +140,12 @@ int main(void)
 	/* CHAOS status: the allow list alone. */
 	len = make_query(req, sizeof(req), NULL, 0);
 	wire_parse_query(req, len, &q);
-	guard_request(&gr, NULL, req, &q, (struct sockaddr *)&chaos, false);
+	guard_request(&gr, g, NULL, req, &q, (struct sockaddr *)&chaos, false);
 	ok(guard_chaos_allowed(&gr), "chaos.allow lets 10.9.1.1 read status");
-	guard_request(&gr, NULL, req, &q, (struct sockaddr *)&client, false);
+	guard_request(&gr, g, NULL, req, &q, (struct sockaddr *)&client, false);
 	ok(!guard_chaos_allowed(&gr), "others may not");
 
-	guard_shutdown();
+	guard_free(g);
 	rcu_unregister_thread();
 	config_free(cfg);
 	return done_testing();
