@@ -1153,7 +1153,8 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 struct running {
 	struct config *cfg;
 	struct update *upd;
-	int sfd, efd, ufd;
+	int sfd, efd;
+	struct update_queue *uq;
 	bool xfr;
 	struct health *health;
 	struct server *srv;
@@ -1177,8 +1178,7 @@ static void teardown(struct running *r)
 	server_stop(r->srv);
 	request_ctx_free(requests);
 	requests = NULL;
-	if (r->ufd != -1)
-		update_queue_shutdown();
+	update_queue_free(r->uq);
 	update_free(r->upd);
 	forward_teardown();
 	guard_free(guard);
@@ -1243,7 +1243,8 @@ int main(int argc, char **argv)
 	}
 	/* From here every exit goes through teardown (at out). */
 	int rc = 1;
-	int sfd = -1, efd = -1, ufd = -1;
+	int sfd = -1, efd = -1;
+	struct update_queue *uq = NULL;
 	bool xfr_on = false, pid_written = false;
 	struct health *health = NULL;
 	struct server *srv = NULL;
@@ -1270,8 +1271,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ufd = update_queue_init();
-	if (sfd == -1 || efd == -1 || ufd == -1) {
+	uq = update_queue_new();
+	if (sfd == -1 || efd == -1 || !uq) {
 		log_err("signalfd/eventfd: %s", strerror(errno));
 		goto out;
 	}
@@ -1338,6 +1339,7 @@ int main(int argc, char **argv)
 			.status_arg = health,
 			.guard = guard,
 		},
+		.updates = uq,
 		.forwarder = forwarder,
 		.fwd_payload = fwd_payload,
 		.qlog_rate = o.query_log,
@@ -1438,7 +1440,7 @@ int main(int argc, char **argv)
 		                         .records_abort = records_abort, .arg = &live };
 	for (;;) {
 		struct pollfd pfd[5] = { { .fd = sfd, .events = POLLIN }, { .fd = efd, .events = POLLIN },
-		                         { .fd = ufd, .events = POLLIN },
+		                         { .fd = update_queue_fd(uq), .events = POLLIN },
 		                         { .fd = watch ? config_watch_fd(watch) : -1, .events = POLLIN },
 		                         { .fd = src ? etcdsrc_fd(src) : -1, .events = POLLIN } };
 		int wait_ms = -1;
@@ -1476,7 +1478,7 @@ int main(int argc, char **argv)
 				apply_health_changes(health);
 		}
 		if (pfd[2].revents & POLLIN)
-			update_process(upd, &uops);
+			update_process(uq, upd, &uops);
 		/* etcd: changes in place, or a whole rebuild as a reload does
 		 * (the file read again, the records added). */
 		bool etcd_full = src && (pfd[4].revents & POLLIN) && apply_etcd(&live);
@@ -1501,7 +1503,7 @@ int main(int argc, char **argv)
 	sd_notify_msg("STOPPING=1");
 	rc = 0;
 out:;
-	struct running rt = { .cfg = cfg, .upd = upd, .sfd = sfd, .efd = efd, .ufd = ufd,
+	struct running rt = { .cfg = cfg, .upd = upd, .sfd = sfd, .efd = efd, .uq = uq,
 		              .xfr = xfr_on, .health = health, .srv = srv,
 		              .http = http, .watch = watch, .etcd = etcd,
 		              .pid_file = pid_written ? o.pid_file : NULL };

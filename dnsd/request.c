@@ -216,7 +216,8 @@ static int dispatch(struct request_worker *w, const struct request *r, uint8_t *
 		return n == QUERY_FORWARD ? forward(w, peer, resp, cap) : n;
 	}
 	case DNS_OPCODE_UPDATE: {   /* RFC 2136: the control thread applies it */
-		int rc = update_submit(r, peer);
+		struct update_queue *uq = w->rc->s.updates;
+		int rc = uq ? update_submit(uq, r, peer) : DNS_RCODE_REFUSED;
 		return rc == SERVER_DEFERRED ? rc : reply(r, (unsigned)rc, resp, cap);
 	}
 	default:                    /* NOTIFY too: dnsd is a primary only */

@@ -21,6 +21,7 @@ struct cache;
 struct server_peer;
 struct metrics_worker;
 struct zone_snapshot;
+struct update_queue;
 
 /* One request, parsed, as the stages see it (on the worker's stack). */
 struct request {
@@ -50,6 +51,7 @@ struct request_worker;
  * seed: 0 random, else the PRNG seed of worker i is derived from it. */
 struct request_settings {
 	struct query_settings query;
+	struct update_queue *updates;        /* where UPDATEs go; NULL: REFUSED */
 	struct forward *forwarder;
 	uint16_t fwd_payload;
 	unsigned qlog_rate;

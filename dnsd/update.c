@@ -44,38 +44,56 @@ struct update_req {
 	uint8_t msg[];                /* the request without its TSIG RR */
 };
 
-static pthread_mutex_t qmu = PTHREAD_MUTEX_INITIALIZER;
-static struct update_req *queue[UPDATE_QUEUE_MAX];
-static size_t qhead, qlen;
-static int qfd = -1;
+/* UPDATEs waiting for the control thread, in arrival order. */
+struct update_queue {
+	pthread_mutex_t mu;
+	struct update_req *q[UPDATE_QUEUE_MAX];
+	size_t head, len;
+	int fd;                       /* eventfd: the control thread polls it */
+};
 
-int update_queue_init(void)
+struct update_queue *update_queue_new(void)
 {
-	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return qfd;
+	struct update_queue *uq = calloc(1, sizeof(*uq));
+	if (!uq)
+		return NULL;
+	uq->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (uq->fd == -1) {
+		free(uq);
+		return NULL;
+	}
+	pthread_mutex_init(&uq->mu, NULL);
+	return uq;
 }
 
-static struct update_req *queue_pop(void)
+int update_queue_fd(const struct update_queue *uq)
 {
-	pthread_mutex_lock(&qmu);
+	return uq->fd;
+}
+
+static struct update_req *queue_pop(struct update_queue *uq)
+{
+	pthread_mutex_lock(&uq->mu);
 	struct update_req *r = NULL;
-	if (qlen) {
-		r = queue[qhead];
-		qhead = (qhead + 1) % UPDATE_QUEUE_MAX;
-		qlen--;
+	if (uq->len) {
+		r = uq->q[uq->head];
+		uq->head = (uq->head + 1) % UPDATE_QUEUE_MAX;
+		uq->len--;
 	}
-	pthread_mutex_unlock(&qmu);
+	pthread_mutex_unlock(&uq->mu);
 	return r;
 }
 
-void update_queue_shutdown(void)
+void update_queue_free(struct update_queue *uq)
 {
+	if (!uq)
+		return;
 	struct update_req *r;
-	while ((r = queue_pop()))
+	while ((r = queue_pop(uq)))
 		free(r);
-	if (qfd != -1)
-		close(qfd);
-	qfd = -1;
+	close(uq->fd);
+	pthread_mutex_destroy(&uq->mu);
+	free(uq);
 }
 
 /* Header, the zone section if it reads well, rcode. */
@@ -96,7 +114,8 @@ static int short_reply(const uint8_t *req, size_t len, unsigned rcode, uint8_t *
 	return wire_reply_short(&h, zone ? &z : NULL, rcode, 0, resp, cap);
 }
 
-int update_submit(const struct request *r, const struct server_peer *peer)
+int update_submit(struct update_queue *uq, const struct request *r,
+                  const struct server_peer *peer)
 {
 	if (!r->tsig)
 		return DNS_RCODE_REFUSED;     /* RFC 2136 3.3 via policy: TSIG required */
@@ -114,19 +133,19 @@ int update_submit(const struct request *r, const struct server_peer *peer)
 	u->tsig.key = &u->key;
 	u->len = r->len;
 	memcpy(u->msg, r->msg, r->len);
-	pthread_mutex_lock(&qmu);
-	bool queued = qlen < UPDATE_QUEUE_MAX;
+	pthread_mutex_lock(&uq->mu);
+	bool queued = uq->len < UPDATE_QUEUE_MAX;
 	if (queued) {
-		queue[(qhead + qlen) % UPDATE_QUEUE_MAX] = u;
-		qlen++;
+		uq->q[(uq->head + uq->len) % UPDATE_QUEUE_MAX] = u;
+		uq->len++;
 	}
-	pthread_mutex_unlock(&qmu);
+	pthread_mutex_unlock(&uq->mu);
 	if (!queued) {
 		free(u);
 		return DNS_RCODE_SERVFAIL;
 	}
 	uint64_t one = 1;
-	if (write(qfd, &one, sizeof(one)) == -1) {
+	if (write(uq->fd, &one, sizeof(one)) == -1) {
 		/* A full counter: the control thread has a wakeup pending. */
 	}
 	return SERVER_DEFERRED;
@@ -1347,13 +1366,13 @@ int update_allow_key_for_test(struct update *u, const char *key)
 	return 0;
 }
 
-void update_process(struct update *u, const struct update_ops *uo)
+void update_process(struct update_queue *uq, struct update *u, const struct update_ops *uo)
 {
 	uint64_t n;
-	if (read(qfd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+	if (read(uq->fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("update queue: %s", strerror(errno));
 	struct update_req *req;
-	while ((req = queue_pop())) {
+	while ((req = queue_pop(uq))) {
 		unsigned rc = u ? process_one(u, req, uo) : DNS_RCODE_REFUSED;
 		uint8_t resp[DNS_UDP_MIN + TSIG_RR_MAX];
 		int len = short_reply(req->msg, req->len, rc, resp, sizeof(resp));

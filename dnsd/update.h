@@ -32,11 +32,14 @@ struct update;
 
 /* ---- worker side ------------------------------------------------------------ */
 
-/* Creates the queue (call once before the server starts). Returns the
- * eventfd the control thread polls, or -1. */
-int update_queue_init(void);
-/* Frees what is still queued and the eventfd (after the server stopped). */
-void update_queue_shutdown(void);
+/* The queue from the server threads to the control thread: NULL when out
+ * of memory or descriptors. Freed after the server stopped, with what is
+ * still queued. */
+struct update_queue;
+struct update_queue *update_queue_new(void);
+void update_queue_free(struct update_queue *uq);
+/* The eventfd the control thread polls: readable when uq holds requests. */
+int update_queue_fd(const struct update_queue *uq);
 
 /* Server threads: r is an UPDATE (opcode 5), parsed and its TSIG checked
  * (request.c). Returns SERVER_DEFERRED once it is queued with the way
@@ -44,7 +47,8 @@ void update_queue_shutdown(void);
  * at once: REFUSED when unsigned (TSIG is required) or too large,
  * FORMERR, SERVFAIL when the queue is full. */
 struct request;
-int update_submit(const struct request *r, const struct server_peer *peer);
+int update_submit(struct update_queue *uq, const struct request *r,
+                  const struct server_peer *peer);
 
 /* ---- control thread ---------------------------------------------------------- */
 
@@ -89,11 +93,11 @@ struct update_ops {
 	void *arg;
 };
 
-/* Drains the queue (after its eventfd was readable): every request is
+/* Drains uq (after its eventfd was readable): every request is
  * checked (zone, key, prerequisites against the published snapshot),
  * applied to a new effective config, validated, journaled (fsync), handed
  * to commit, and answered. */
-void update_process(struct update *u, const struct update_ops *ops);
+void update_process(struct update_queue *uq, struct update *u, const struct update_ops *ops);
 
 /* For tests: merges op into u's overlay of zone zi (of u's zones, in
  * config order), as an accepted update does. 0, or -1 (overlay full). */

@@ -72,6 +72,7 @@ static const char yaml2[] = YAML_HEAD "      - {name: new, type: A, data: 192.0.
 static struct config *cfg1, *cfg2;
 static struct request_ctx *rc;
 static struct request_worker *w;
+static struct update_queue *uq;
 
 static void setup(void)
 {
@@ -97,9 +98,13 @@ static void setup(void)
 	struct guard *g = guard_new();
 	if (!g || guard_configure(g, cfg2) != 0)
 		abort();
-	if (update_queue_init() == -1)
+	if (!(uq = update_queue_new()))
 		abort();
-	struct request_settings rs = { .query = { .nsearch = cfg2->nsearch, .guard = g }, .seed = 1 };
+	struct request_settings rs = {
+		.query = { .nsearch = cfg2->nsearch, .guard = g },
+		.updates = uq,
+		.seed = 1,
+	};
 	memcpy(rs.query.search, cfg2->search, cfg2->nsearch * sizeof(*cfg2->search));
 	rc = request_ctx_new(&rs);
 	if (!rc || request_configure(rc, cfg2) != 0 || !(w = request_worker_new(rc, 0)))
@@ -139,14 +144,12 @@ static int one(const uint8_t *data, size_t size, bool tcp, uint8_t *resp, size_t
 {
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
 	struct server_peer sp = { .addr = (struct sockaddr *)&peer, .addrlen = sizeof(peer),
-	                          .tcp = tcp };
+	                          .tcp = tcp, .fd = -1 };
 	int n = request_process(w, data, size, resp, cap, &sp);
 	if (n == SERVER_DEFERRED) {
-		/* An UPDATE queued (the forwarder is off): the queue starts empty
-		 * again for the next input. */
-		update_queue_shutdown();
-		if (update_queue_init() == -1)
-			abort();
+		/* An UPDATE queued (the forwarder is off): drained (REFUSED, to
+		 * no socket) so the queue starts empty for the next input. */
+		update_process(uq, NULL, NULL);
 		return n;
 	}
 	if (n == SERVER_STREAM) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -39,6 +40,7 @@ static const char yaml[] =
 	"    records: [{name: a, type: A, data: 192.0.2.1}]\n";
 
 static struct request_worker *w;
+static struct update_queue *uq;
 static struct config *cfg;
 static uint8_t resp[65535];
 
@@ -213,6 +215,9 @@ static void test_tsig(void)
 	ql = sign(q, ql, sizeof(q), &cfg->keys[0], &ctx);
 	is_int(process(q, ql, false), SERVER_DEFERRED,
 	       "a signed UPDATE: queued for the control thread");
+	uint64_t queued = 0;
+	ok(read(update_queue_fd(uq), &queued, sizeof(queued)) == sizeof(queued) && queued == 1,
+	   "the control thread is woken (its eventfd counts one)");
 }
 
 static void test_counting(void)
@@ -238,12 +243,12 @@ int main(void)
 	char err[256];
 	if (config_load_string(yaml, sizeof(yaml) - 1, "t.yaml", &cfg, &ce) ||
 	    zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) ||
-	    xfr_configure(cfg) || update_queue_init() == -1) {
+	    xfr_configure(cfg) || !(uq = update_queue_new())) {
 		diag("setup: %s %s", ce.msg, err);
 		return 1;
 	}
 	zone_publish(snap);
-	struct request_settings rs = { .seed = 1 };
+	struct request_settings rs = { .updates = uq, .seed = 1 };
 	struct request_ctx *rc = request_ctx_new(&rs);
 	if (!rc || request_configure(rc, cfg) || !(w = request_worker_new(rc, 0)))
 		return 1;
@@ -252,7 +257,7 @@ int main(void)
 	test_counting();
 	request_worker_free(w);
 	request_ctx_free(rc);
-	update_queue_shutdown();
+	update_queue_free(uq);
 	xfr_stop();
 	zone_shutdown();
 	config_free(cfg);
