@@ -385,6 +385,7 @@ static uint16_t fwd_payload;
  * and rate-limit state (guard.c). */
 static struct request_ctx *requests;
 static struct guard *guard;
+static struct xfr *xfr;               /* transfers, their history, NOTIFY */
 
 static void format_listen(const struct cfg_listen *l, char *buf, size_t len);
 
@@ -694,7 +695,7 @@ static void publish(struct zone_snapshot *snap, uint64_t took_ns)
 	note_snapshot(snap, took_ns);
 	registry_commit(reg);
 	struct zone_snapshot *prev = zone_swap(snap);
-	xfr_published(snap, prev);
+	xfr_published(xfr, snap, prev);
 	if (prev) {
 		synchronize_rcu();
 		zone_free(prev);
@@ -754,7 +755,7 @@ static void apply_health_changes(struct health *h)
 	size_t n;
 	while ((n = health_take_changes(h, chg, BATCH)) > 0) {
 		const struct zone_snapshot *snap = zone_current();
-		struct xfr_txn *t = xfr_txn_new();
+		struct xfr_txn *t = xfr_txn_new(xfr);
 		for (size_t i = 0; t && i < n; i++) {
 			uint32_t zi;
 			const struct zone_slot *slot = registry_sid_slot(reg, chg[i].sid, &zi);
@@ -934,7 +935,7 @@ static int update_service(void *arg, size_t zi, size_t si, struct cfg_service *n
 	}
 	char err[256];
 	const struct zone *z = &snap->zones[zi];
-	struct xfr_txn *t = xfr_txn_new();
+	struct xfr_txn *t = xfr_txn_new(xfr);
 	if (t) {
 		xfr_txn_add(t, z, z->slots[si]);
 		xfr_txn_lock(t);
@@ -1124,7 +1125,7 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 	    memcmp(cfg->search, ncfg->search, cfg->nsearch * sizeof(*cfg->search)) != 0)
 		log_warn("reload: search-path takes effect at the next start");
 	tcp_reconfigure(srv, tcp_max_clients, cfg, ncfg);
-	if (xfr_configure(ncfg) == -1 || request_configure(requests, ncfg) == -1)
+	if (xfr_configure(xfr, ncfg) == -1 || request_configure(requests, ncfg) == -1)
 		log_err("reload: out of memory for keys and transfer settings; the previous ones stay");
 	if (guard_configure(guard, ncfg) == -1)
 		log_err("reload: out of memory for cookie and rate-limit settings; the previous ones "
@@ -1155,7 +1156,6 @@ struct running {
 	struct update *upd;
 	int sfd, efd;
 	struct update_queue *uq;
-	bool xfr;
 	struct health *health;
 	struct server *srv;
 	struct http *http;
@@ -1184,8 +1184,8 @@ static void teardown(struct running *r)
 	guard_free(guard);
 	guard = NULL;
 	health_stop(r->health);
-	if (r->xfr)
-		xfr_stop();
+	xfr_free(xfr);
+	xfr = NULL;
 	zone_shutdown();
 	registry_free(reg);
 	reg = NULL;
@@ -1245,7 +1245,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 	int sfd = -1, efd = -1;
 	struct update_queue *uq = NULL;
-	bool xfr_on = false, pid_written = false;
+	bool pid_written = false;
 	struct health *health = NULL;
 	struct server *srv = NULL;
 	struct http *http = NULL;
@@ -1280,11 +1280,11 @@ int main(int argc, char **argv)
 	metrics_set(&metrics_global.start_time_s, (uint64_t)time(NULL));
 	char err[256];
 	snprintf(err, sizeof(err), "out of memory");
-	if (xfr_configure(cfg) == -1 || xfr_start(err, sizeof(err)) == -1) {
+	xfr = xfr_new(err, sizeof(err));
+	if (!xfr || xfr_configure(xfr, cfg) == -1) {
 		log_err("transfers: %s", err);
 		goto out;
 	}
-	xfr_on = true;
 	/* The watcher first: it gives checked backends their state ids, and
 	 * the one build at start points them at their words. */
 	health = health_start(cfg, states, on_health_change, &efd, err, sizeof(err));
@@ -1340,6 +1340,7 @@ int main(int argc, char **argv)
 			.guard = guard,
 		},
 		.updates = uq,
+		.xfr = xfr,
 		.forwarder = forwarder,
 		.fwd_payload = fwd_payload,
 		.qlog_rate = o.query_log,
@@ -1504,7 +1505,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:;
 	struct running rt = { .cfg = cfg, .upd = upd, .sfd = sfd, .efd = efd, .uq = uq,
-		              .xfr = xfr_on, .health = health, .srv = srv,
+		              .health = health, .srv = srv,
 		              .http = http, .watch = watch, .etcd = etcd,
 		              .pid_file = pid_written ? o.pid_file : NULL };
 	teardown(&rt);

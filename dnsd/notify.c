@@ -34,7 +34,7 @@ struct pending {
 	struct tsig_ctx tsig;
 };
 
-static struct {
+struct notifier {
 	bool running;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -42,7 +42,7 @@ static struct {
 	int efd;                      /* wakes the thread: new jobs or stop */
 	bool stop;
 	int fd4, fd6;
-} ns = { .mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1, .fd4 = -1, .fd6 = -1 };
+};
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -58,7 +58,7 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 }
 
 /* The NOTIFY: opcode 4, AA, the zone's SOA as the question (RFC 1996 3.7). */
-static void send_one(struct pending *p)
+static void send_one(struct notifier *ns, struct pending *p)
 {
 	uint8_t msg[DNS_HEADER_LEN + DNS_NAME_MAX + 4 + TSIG_RR_MAX];
 	struct wire_writer w;
@@ -79,7 +79,7 @@ static void send_one(struct pending *p)
 		tsig_ctx_init(&p->tsig, &p->job.key);
 		n = tsig_sign(msg, (size_t)n, sizeof(msg), &p->tsig, (uint64_t)time(NULL));
 	}
-	int fd = p->job.addr.ss_family == AF_INET6 ? ns.fd6 : ns.fd4;
+	int fd = p->job.addr.ss_family == AF_INET6 ? ns->fd6 : ns->fd4;
 	if (n > 0 && fd != -1 &&
 	    sendto(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
 	           (const struct sockaddr *)&p->job.addr, p->job.addrlen) == -1) {
@@ -173,14 +173,15 @@ static void receive(int fd, struct pending **list)
 
 static void *notify_main(void *arg)
 {
+	struct notifier *ns = arg;
 	(void)arg;
 	struct pending *list = NULL;
 	for (;;) {
-		pthread_mutex_lock(&ns.mu);
-		bool stop = ns.stop;
-		struct pending *in = ns.incoming;
-		ns.incoming = NULL;
-		pthread_mutex_unlock(&ns.mu);
+		pthread_mutex_lock(&ns->mu);
+		bool stop = ns->stop;
+		struct pending *in = ns->incoming;
+		ns->incoming = NULL;
+		pthread_mutex_unlock(&ns->mu);
 		if (stop)
 			break;
 		while (in) {
@@ -209,7 +210,7 @@ static void *notify_main(void *arg)
 			} else {
 				in->next = list;
 				list = in;
-				send_one(in);
+				send_one(ns, in);
 			}
 			in = next;
 		}
@@ -232,29 +233,29 @@ static void *notify_main(void *arg)
 					free(p);
 					continue;
 				}
-				send_one(p);
+				send_one(ns, p);
 			}
 			if (p->next_ms < wake)
 				wake = p->next_ms;
 			pp = &p->next;
 		}
 		struct pollfd pfd[3] = {
-			{ .fd = ns.efd, .events = POLLIN },
-			{ .fd = ns.fd4, .events = POLLIN },
-			{ .fd = ns.fd6, .events = POLLIN },
+			{ .fd = ns->efd, .events = POLLIN },
+			{ .fd = ns->fd4, .events = POLLIN },
+			{ .fd = ns->fd6, .events = POLLIN },
 		};
 		int r = poll(pfd, 3, wake > now ? (int)(wake - now) : 0);
 		if (r <= 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
 			uint64_t v;
-			if (read(ns.efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+			if (read(ns->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 				log_warn("notify eventfd: %s", strerror(errno));
 		}
 		if (pfd[1].revents & POLLIN)
-			receive(ns.fd4, &list);
+			receive(ns->fd4, &list);
 		if (pfd[2].revents & POLLIN)
-			receive(ns.fd6, &list);
+			receive(ns->fd6, &list);
 	}
 	while (list) {
 		struct pending *next = list->next;
@@ -264,33 +265,39 @@ static void *notify_main(void *arg)
 	return NULL;
 }
 
-int notify_start(char *err, size_t errlen)
+struct notifier *notify_start(char *err, size_t errlen)
 {
-	ns.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ns.fd4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	ns.fd6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ns.efd == -1 || (ns.fd4 == -1 && ns.fd6 == -1)) {
+	struct notifier *ns = calloc(1, sizeof(*ns));
+	if (!ns) {
+		snprintf(err, errlen, "notify: out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&ns->mu, NULL);
+	ns->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ns->fd4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ns->fd6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ns->efd == -1 || (ns->fd4 == -1 && ns->fd6 == -1)) {
 		snprintf(err, errlen, "notify: %s", strerror(errno));
 		goto fail;
 	}
-	ns.stop = false;
-	int rc = pthread_create(&ns.thread, NULL, notify_main, NULL);
+	ns->stop = false;
+	int rc = pthread_create(&ns->thread, NULL, notify_main, ns);
 	if (rc == 0)
-		pthread_setname_np(ns.thread, "notify");
+		pthread_setname_np(ns->thread, "notify");
 	if (rc != 0) {
 		snprintf(err, errlen, "notify: pthread_create: %s", strerror(rc));
 		goto fail;
 	}
-	ns.running = true;
-	return 0;
+	ns->running = true;
+	return ns;
 fail:
-	notify_stop();
-	return -1;
+	notify_stop(ns);
+	return NULL;
 }
 
-void notify_submit(const struct notify_job *jobs, size_t n)
+void notify_submit(struct notifier *ns, const struct notify_job *jobs, size_t n)
 {
-	if (!ns.running)
+	if (!ns || !ns->running)
 		return;
 	struct pending *head = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -301,41 +308,44 @@ void notify_submit(const struct notify_job *jobs, size_t n)
 		p->next = head;
 		head = p;
 	}
-	pthread_mutex_lock(&ns.mu);
+	pthread_mutex_lock(&ns->mu);
 	while (head) {
 		struct pending *next = head->next;
-		head->next = ns.incoming;
-		ns.incoming = head;
+		head->next = ns->incoming;
+		ns->incoming = head;
 		head = next;
 	}
-	pthread_mutex_unlock(&ns.mu);
+	pthread_mutex_unlock(&ns->mu);
 	uint64_t one = 1;
-	if (write(ns.efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+	if (write(ns->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
 		log_warn("notify eventfd: %s", strerror(errno));
 }
 
-void notify_stop(void)
+void notify_stop(struct notifier *ns)
 {
-	if (ns.running) {
-		pthread_mutex_lock(&ns.mu);
-		ns.stop = true;
-		pthread_mutex_unlock(&ns.mu);
+	if (!ns)
+		return;
+	if (ns->running) {
+		pthread_mutex_lock(&ns->mu);
+		ns->stop = true;
+		pthread_mutex_unlock(&ns->mu);
 		uint64_t one = 1;
-		if (write(ns.efd, &one, sizeof(one)) == -1)
+		if (write(ns->efd, &one, sizeof(one)) == -1)
 			log_warn("notify eventfd: %s", strerror(errno));
-		pthread_join(ns.thread, NULL);
-		ns.running = false;
+		pthread_join(ns->thread, NULL);
+		ns->running = false;
 	}
-	while (ns.incoming) {
-		struct pending *next = ns.incoming->next;
-		free(ns.incoming);
-		ns.incoming = next;
+	while (ns->incoming) {
+		struct pending *next = ns->incoming->next;
+		free(ns->incoming);
+		ns->incoming = next;
 	}
-	if (ns.efd != -1)
-		close(ns.efd);
-	if (ns.fd4 != -1)
-		close(ns.fd4);
-	if (ns.fd6 != -1)
-		close(ns.fd6);
-	ns.efd = ns.fd4 = ns.fd6 = -1;
+	if (ns->efd != -1)
+		close(ns->efd);
+	if (ns->fd4 != -1)
+		close(ns->fd4);
+	if (ns->fd6 != -1)
+		close(ns->fd6);
+	pthread_mutex_destroy(&ns->mu);
+	free(ns);
 }

@@ -30,15 +30,18 @@ struct notify_job {
 	struct tsig_key key;
 };
 
-/* Starts the thread. 0, or -1 with a message in err. */
-int notify_start(char *err, size_t errlen);
+/* Starts the thread (with its sockets): the handle, or NULL with a
+ * message in err. */
+struct notifier;
+struct notifier *notify_start(char *err, size_t errlen);
 /* Queues jobs (copied). At most one NOTIFY per zone and secondary is out
  * at a time: a job for one still out only records its serial, and once
  * that one is answered the latest serial is sent, no sooner than
  * NOTIFY_MIN_INTERVAL_MS after the last send (bursts of changes cost one
- * NOTIFY a second). Any thread; a no-op before notify_start. */
-void notify_submit(const struct notify_job *jobs, size_t n);
-/* Stops and joins the thread, dropping what is pending. */
-void notify_stop(void);
+ * NOTIFY a second). Any thread; a no-op when ns is NULL. */
+void notify_submit(struct notifier *ns, const struct notify_job *jobs, size_t n);
+/* Stops and joins the thread, dropping what is pending, and frees ns
+ * (NULL: nothing). */
+void notify_stop(struct notifier *ns);
 
 #endif

@@ -174,7 +174,7 @@ static int verify(struct request_worker *w, struct request *r, struct tsig_ctx *
 static int transfer(struct request_worker *w, const struct request *r, uint8_t *resp, size_t cap,
                     const struct server_peer *peer, uint64_t t0)
 {
-	if (r->tcp && server_streams_full()) {
+	if (!w->rc->s.xfr || (r->tcp && server_streams_full())) {
 		int n = reply(r, DNS_RCODE_REFUSED, resp, cap);
 		if (n > 0 && r->tsig)
 			n = tsig_sign(resp, (size_t)n, cap, r->tsig, (uint64_t)time(NULL));
@@ -182,7 +182,7 @@ static int transfer(struct request_worker *w, const struct request *r, uint8_t *
 	}
 	uint8_t *stream = NULL;
 	size_t slen = 0;
-	int n = xfr_answer(r, resp, cap, &stream, &slen);
+	int n = xfr_answer(w->rc->s.xfr, r, resp, cap, &stream, &slen);
 	if (n != XFR_STREAM)
 		return n;
 	metrics_observe(w->m, &r->q.q, stream + 2, (int)(stream[0] << 8 | stream[1]), true,

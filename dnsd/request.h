@@ -22,6 +22,7 @@ struct server_peer;
 struct metrics_worker;
 struct zone_snapshot;
 struct update_queue;
+struct xfr;
 
 /* One request, parsed, as the stages see it (on the worker's stack). */
 struct request {
@@ -52,6 +53,7 @@ struct request_worker;
 struct request_settings {
 	struct query_settings query;
 	struct update_queue *updates;        /* where UPDATEs go; NULL: REFUSED */
+	struct xfr *xfr;                     /* transfers; NULL: REFUSED */
 	struct forward *forwarder;
 	uint16_t fwd_payload;
 	unsigned qlog_rate;

@@ -45,9 +45,19 @@ struct xfr_conf {
 	size_t nzones;
 };
 
-/* RCU: replaced by the control thread (acq_rel exchange, then freed after
- * synchronize_rcu()), read by server threads with an acquire load. */
-static struct xfr_conf *conf;
+struct jzone;
+
+struct xfr {
+	/* RCU: replaced by the control thread (acq_rel exchange, then freed
+	 * after synchronize_rcu()), read by server threads with an acquire
+	 * load. */
+	struct xfr_conf *conf;
+	/* The IXFR history (below), under jmu. */
+	pthread_mutex_t jmu;
+	struct jzone *journal;
+	size_t njournal;
+	struct notifier *notifier;
+};
 
 static void xfr_conf_free(struct xfr_conf *c)
 {
@@ -74,7 +84,7 @@ static const struct tsig_key *key_by_text(const struct xfr_conf *c, const char *
 	return tsig_key_find(c->keys, c->nkeys, nm, len);
 }
 
-int xfr_configure(const struct config *cfg)
+int xfr_configure(struct xfr *x, const struct config *cfg)
 {
 	struct xfr_conf *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -120,7 +130,7 @@ int xfr_configure(const struct config *cfg)
 			}
 		}
 	}
-	RCUPUB_REPLACE(conf, c, xfr_conf_free);
+	RCUPUB_REPLACE(x->conf, c, xfr_conf_free);
 	return 0;
 oom:
 	xfr_conf_free(c);
@@ -442,28 +452,24 @@ struct jzone {
 	size_t nrecs;
 };
 
-static pthread_mutex_t jmu = PTHREAD_MUTEX_INITIALIZER;
-static struct jzone *journal;
-static size_t njournal;
-
-static struct jzone *jzone_find(const uint8_t *origin, size_t len)
+static struct jzone *jzone_find(struct xfr *x, const uint8_t *origin, size_t len)
 {
-	for (size_t i = 0; i < njournal; i++)
-		if (wire_name_equal(journal[i].origin, journal[i].originlen, origin, len))
-			return &journal[i];
+	for (size_t i = 0; i < x->njournal; i++)
+		if (wire_name_equal(x->journal[i].origin, x->journal[i].originlen, origin, len))
+			return &x->journal[i];
 	return NULL;
 }
 
-static struct jzone *jzone_get(const uint8_t *origin, size_t len)
+static struct jzone *jzone_get(struct xfr *x, const uint8_t *origin, size_t len)
 {
-	struct jzone *j = jzone_find(origin, len);
+	struct jzone *j = jzone_find(x, origin, len);
 	if (j)
 		return j;
-	struct jzone *nj = realloc(journal, (njournal + 1) * sizeof(*nj));
+	struct jzone *nj = realloc(x->journal, (x->njournal + 1) * sizeof(*nj));
 	if (!nj)
 		return NULL;
-	journal = nj;
-	j = &journal[njournal++];
+	x->journal = nj;
+	j = &x->journal[x->njournal++];
 	memset(j, 0, sizeof(*j));
 	memcpy(j->origin, origin, len);
 	j->originlen = len;
@@ -511,7 +517,8 @@ static void jzone_append(struct jzone *j, struct delta *d)
 }
 
 /* Queues NOTIFY of zone origin at serial to its secondaries. */
-static void notify_zone(const struct xfr_conf *c, const uint8_t *origin, size_t len, uint32_t serial)
+static void notify_zone(struct xfr *x, const struct xfr_conf *c, const uint8_t *origin, size_t len,
+                        uint32_t serial)
 {
 	struct notify_job jobs[16];
 	size_t njobs = 0;
@@ -521,7 +528,7 @@ static void notify_zone(const struct xfr_conf *c, const uint8_t *origin, size_t 
 			continue;
 		for (size_t t = 0; t < xz->nnotify; t++) {
 			if (njobs == sizeof(jobs) / sizeof(jobs[0])) {
-				notify_submit(jobs, njobs);
+				notify_submit(x->notifier, jobs, njobs);
 				njobs = 0;
 			}
 			jobs[njobs] = xz->notify[t];
@@ -529,7 +536,7 @@ static void notify_zone(const struct xfr_conf *c, const uint8_t *origin, size_t 
 		}
 	}
 	if (njobs)
-		notify_submit(jobs, njobs);
+		notify_submit(x->notifier, jobs, njobs);
 }
 
 static struct delta *delta_new(const struct zone *from, uint32_t from_serial, const struct zone *to,
@@ -572,10 +579,11 @@ static int render_sorted(const struct zone *z, struct rset *rs)
 	return 0;
 }
 
-void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev)
+void xfr_published(struct xfr *x, const struct zone_snapshot *snap,
+                   const struct zone_snapshot *prev)
 {
 	/* The settings are only replaced by this same thread. */
-	const struct xfr_conf *c = RCUPUB_LOAD(conf);
+	const struct xfr_conf *c = RCUPUB_LOAD(x->conf);
 	for (unsigned zi = 0; zi < snap->nzones; zi++) {
 		const struct zone *z = &snap->zones[zi];
 		const struct zone *pz = NULL;
@@ -587,8 +595,8 @@ void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot 
 		if (pz && zone_serial(pz) == serial)
 			continue;
 		bool keep = transfers_allowed(c, z->origin, z->originlen);
-		pthread_mutex_lock(&jmu);
-		struct jzone *j = jzone_get(z->origin, z->originlen);
+		pthread_mutex_lock(&x->jmu);
+		struct jzone *j = jzone_get(x, z->origin, z->originlen);
 		if (j && (!keep || !pz)) {
 			jzone_clear(j);
 		} else if (j) {
@@ -608,8 +616,8 @@ void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot 
 			rset_free(&a);
 			rset_free(&b);
 		}
-		pthread_mutex_unlock(&jmu);
-		notify_zone(c, z->origin, z->originlen, serial);
+		pthread_mutex_unlock(&x->jmu);
+		notify_zone(x, c, z->origin, z->originlen, serial);
 	}
 }
 
@@ -654,6 +662,7 @@ struct txn_svc {
 };
 
 struct xfr_txn {
+	struct xfr *x;
 	struct txn_svc *s;
 	size_t n, cap;
 	bool oom;
@@ -663,9 +672,12 @@ struct xfr_txn {
 	uint16_t idx[ZONE_MAX_BACKENDS];
 };
 
-struct xfr_txn *xfr_txn_new(void)
+struct xfr_txn *xfr_txn_new(struct xfr *x)
 {
-	return calloc(1, sizeof(struct xfr_txn));
+	struct xfr_txn *t = calloc(1, sizeof(*t));
+	if (t)
+		t->x = x;
+	return t;
 }
 
 void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_slot *slot)
@@ -702,6 +714,7 @@ static void txn_render(struct xfr_txn *t, size_t zi, struct rset *rs)
 
 void xfr_txn_lock(struct xfr_txn *t)
 {
+	struct xfr *x = t->x;
 	if (t->n > 1)
 		qsort(t->s, t->n, sizeof(*t->s), txn_cmp);
 	size_t k = 0;
@@ -719,14 +732,15 @@ void xfr_txn_lock(struct xfr_txn *t)
 	for (size_t i = 0; t->zones && t->old && i < t->n; i++)
 		if (i == 0 || t->s[i].z != t->s[i - 1].z)
 			t->zones[t->nzones++] = t->s[i].z;
-	pthread_mutex_lock(&jmu);
+	pthread_mutex_lock(&x->jmu);
 	for (size_t zi = 0; zi < t->nzones; zi++)
 		txn_render(t, zi, &t->old[zi]);
 }
 
 void xfr_txn_commit(struct xfr_txn *t)
 {
-	const struct xfr_conf *c = RCUPUB_LOAD(conf);
+	struct xfr *x = t->x;
+	const struct xfr_conf *c = RCUPUB_LOAD(x->conf);
 	uint32_t *notify_serial = calloc(t->nzones ? t->nzones : 1, sizeof(*notify_serial));
 	for (size_t zi = 0; zi < t->nzones; zi++) {
 		const struct zone *z = t->zones[zi];
@@ -742,8 +756,8 @@ void xfr_txn_commit(struct xfr_txn *t)
 		}
 		uint32_t from = zone_serial(z), to = from + 1;
 		bool keep = transfers_allowed(c, z->origin, z->originlen);
-		struct jzone *j = keep || jzone_find(z->origin, z->originlen)
-		                      ? jzone_get(z->origin, z->originlen) : NULL;
+		struct jzone *j = keep || jzone_find(x, z->origin, z->originlen)
+		                      ? jzone_get(x, z->origin, z->originlen) : NULL;
 		struct delta *d = keep && !failed ? delta_new(z, from, z, to) : NULL;
 		zone_set_serial(z, to);
 		if (d) {
@@ -764,10 +778,10 @@ void xfr_txn_commit(struct xfr_txn *t)
 		if (notify_serial)
 			notify_serial[zi] = to;
 	}
-	pthread_mutex_unlock(&jmu);
+	pthread_mutex_unlock(&x->jmu);
 	for (size_t zi = 0; notify_serial && zi < t->nzones; zi++)
 		if (notify_serial[zi])
-			notify_zone(c, t->zones[zi]->origin, t->zones[zi]->originlen, notify_serial[zi]);
+			notify_zone(x, c, t->zones[zi]->origin, t->zones[zi]->originlen, notify_serial[zi]);
 	free(notify_serial);
 	for (size_t zi = 0; t->old && zi < t->nzones; zi++)
 		rset_free(&t->old[zi]);
@@ -777,22 +791,33 @@ void xfr_txn_commit(struct xfr_txn *t)
 	free(t);
 }
 
-int xfr_start(char *err, size_t errlen)
+struct xfr *xfr_new(char *err, size_t errlen)
 {
-	return notify_start(err, errlen);
+	struct xfr *x = calloc(1, sizeof(*x));
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&x->jmu, NULL);
+	if (!(x->notifier = notify_start(err, errlen))) {
+		pthread_mutex_destroy(&x->jmu);
+		free(x);
+		return NULL;
+	}
+	return x;
 }
 
-void xfr_stop(void)
+void xfr_free(struct xfr *x)
 {
-	notify_stop();
-	pthread_mutex_lock(&jmu);
-	for (size_t i = 0; i < njournal; i++)
-		jzone_clear(&journal[i]);
-	free(journal);
-	journal = NULL;
-	njournal = 0;
-	pthread_mutex_unlock(&jmu);
-	RCUPUB_REPLACE(conf, NULL, xfr_conf_free);
+	if (!x)
+		return;
+	notify_stop(x->notifier);
+	for (size_t i = 0; i < x->njournal; i++)
+		jzone_clear(&x->journal[i]);
+	free(x->journal);
+	pthread_mutex_destroy(&x->jmu);
+	RCUPUB_REPLACE(x->conf, NULL, xfr_conf_free);
+	free(x);
 }
 
 /* ---- writing transfer messages ------------------------------------------------- */
@@ -1040,8 +1065,8 @@ static int ixfr_client_serial(const uint8_t *req, size_t len, const struct dns_q
 	return d.err ? -1 : 0;
 }
 
-int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **stream,
-               size_t *streamlen)
+int xfr_answer(struct xfr *x, const struct request *r, uint8_t *resp, size_t cap,
+               uint8_t **stream, size_t *streamlen)
 {
 	const struct dns_query *qp = &r->q;
 	const uint8_t *req = r->msg;
@@ -1060,7 +1085,7 @@ int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **str
 			z = &snap->zones[i];
 	if (!z)   /* RFC 5936 2.2.1: not a zone of ours */
 		return short_answer(r, DNS_RCODE_NOTAUTH, false, resp, cap);
-	const struct xfr_conf *c = RCUPUB_LOAD(conf);
+	const struct xfr_conf *c = RCUPUB_LOAD(x->conf);
 	const struct xfr_zone *xz = NULL;
 	for (size_t i = 0; c && i < c->nzones; i++)
 		if (wire_name_equal(c->zones[i].origin, c->zones[i].originlen, z->origin, z->originlen))
@@ -1096,13 +1121,13 @@ int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **str
 	msg_begin(&o);
 	/* With jmu held, the serial and the backend states are those of one
 	 * version: the control thread changes both with it held. */
-	pthread_mutex_lock(&jmu);
+	pthread_mutex_lock(&x->jmu);
 	uint32_t serial = zone_serial(z);
 	current = ixfr && (int32_t)(cserial - serial) >= 0;
 	if (current) {
 		put_soa(&o, z);
 	} else if (ixfr) {
-		const struct jzone *j = jzone_find(z->origin, z->originlen);
+		const struct jzone *j = jzone_find(x, z->origin, z->originlen);
 		unsigned first = j ? j->n : 0;
 		for (unsigned k = 0; j && k < j->n; k++)
 			if (j->d[k]->from == cserial) {
@@ -1115,7 +1140,7 @@ int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **str
 	} else {
 		write_axfr(&o, z);
 	}
-	pthread_mutex_unlock(&jmu);
+	pthread_mutex_unlock(&x->jmu);
 	msg_end(&o);
 	free(o.msg);
 	if (o.err) {

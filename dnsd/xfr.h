@@ -23,14 +23,23 @@ enum {
 	XFR_MSG_TARGET = 16384,       /* transfer messages are cut near this size */
 };
 
-/* Control thread: installs cfg's keys, ACLs and notify targets (copied;
- * published with RCU so workers never lock). 0, or -1 when out of memory
- * (the previous settings stay). */
-int xfr_configure(const struct config *cfg);
+/* The transfer state of a server: settings, the IXFR history, the NOTIFY
+ * thread (started here). NULL with a message in err. */
+struct xfr;
+struct xfr *xfr_new(char *err, size_t errlen);
+/* Stops the NOTIFY thread and frees the history and settings, after the
+ * server stopped (NULL: nothing). */
+void xfr_free(struct xfr *x);
+
+/* Control thread: installs cfg's ACLs and notify targets with their keys
+ * (copied; published with RCU so workers never lock). 0, or -1 when out
+ * of memory (the previous settings stay). */
+int xfr_configure(struct xfr *x, const struct config *cfg);
 /* Control thread, when snap replaces prev (NULL at start; both still
  * readable): records for each zone whose serial changed the difference
  * (for IXFR, when the zone allows transfers) and sends NOTIFY. */
-void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot *prev);
+void xfr_published(struct xfr *x, const struct zone_snapshot *snap,
+                   const struct zone_snapshot *prev);
 
 /* A change in place (control thread): collect the services that change
  * (by slot) with xfr_txn_add, then xfr_txn_lock renders their records as
@@ -40,13 +49,10 @@ void xfr_published(const struct zone_snapshot *snap, const struct zone_snapshot 
  * records the difference (when transfers are allowed), releases the lock,
  * sends NOTIFY and frees t. Costs O(records of the services changed). */
 struct xfr_txn;
-struct xfr_txn *xfr_txn_new(void);
+struct xfr_txn *xfr_txn_new(struct xfr *x);
 void xfr_txn_add(struct xfr_txn *t, const struct zone *z, const struct zone_slot *slot);
 void xfr_txn_lock(struct xfr_txn *t);
 void xfr_txn_commit(struct xfr_txn *t);
-/* Starts and stops the NOTIFY thread; frees the journal and settings. */
-int xfr_start(char *err, size_t errlen);
-void xfr_stop(void);
 
 /* Server threads (online RCU readers): answers the AXFR or IXFR request r
  * (request.c has parsed it and checked its TSIG). Returns
@@ -56,8 +62,8 @@ void xfr_stop(void);
  *              REFUSED, IXFR over UDP);
  *   -1         nothing to send. */
 struct request;
-int xfr_answer(const struct request *r, uint8_t *resp, size_t cap, uint8_t **stream,
-               size_t *streamlen);
+int xfr_answer(struct xfr *x, const struct request *r, uint8_t *resp, size_t cap,
+               uint8_t **stream, size_t *streamlen);
 
 /* The records of zone z as transferred, for tests: calls fn for each RR
  * (SOA first, SOA not repeated), rdata uncompressed. */

@@ -73,6 +73,7 @@ static struct config *cfg1, *cfg2;
 static struct request_ctx *rc;
 static struct request_worker *w;
 static struct update_queue *uq;
+static struct xfr *xfr;
 
 static void setup(void)
 {
@@ -85,13 +86,13 @@ static void setup(void)
 	    zone_build(cfg1, NULL, NULL, NULL, NULL, NULL, &s1, err, sizeof(err)) != 0)
 		abort();
 	zone_publish(s1);
-	if (xfr_configure(cfg2) != 0)
+	if (!(xfr = xfr_new(err, sizeof(err))) || xfr_configure(xfr, cfg2) != 0)
 		abort();
-	xfr_published(s1, NULL);
+	xfr_published(xfr, s1, NULL);
 	if (zone_build(cfg2, s1, NULL, NULL, NULL, NULL, &s2, err, sizeof(err)) != 0)
 		abort();
 	struct zone_snapshot *prev = zone_swap(s2);
-	xfr_published(s2, prev);
+	xfr_published(xfr, s2, prev);
 	zone_free(prev);              /* single-threaded: no reader holds it */
 	memset(cfg2->cookies.secret, 0x5a, sizeof(cfg2->cookies.secret));
 	cfg2->cookies.have_secret = true;
@@ -103,6 +104,7 @@ static void setup(void)
 	struct request_settings rs = {
 		.query = { .nsearch = cfg2->nsearch, .guard = g },
 		.updates = uq,
+		.xfr = xfr,
 		.seed = 1,
 	};
 	memcpy(rs.query.search, cfg2->search, cfg2->nsearch * sizeof(*cfg2->search));

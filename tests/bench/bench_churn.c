@@ -33,6 +33,8 @@
 #include "xfr.h"
 #include "zone.h"
 
+static struct xfr *xfr;   /* the transfer state the churn renders into */
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -161,7 +163,7 @@ static void churn(const struct zone_snapshot *snap, unsigned ticks, unsigned per
 		while (now_ns() < due)
 			usleep(200);
 		uint64_t queued = now_ns();
-		struct xfr_txn *t = xfr_txn_new();
+		struct xfr_txn *t = xfr_txn_new(xfr);
 		uint32_t ids[4096];
 		unsigned n = per_batch < 4096 ? per_batch : 4096;
 		for (unsigned k = 0; k < n; k++) {
@@ -247,10 +249,11 @@ int main(int argc, char **argv)
 	}
 	registry_commit(reg);
 	uint64_t build_ns = now_ns() - t0;
-	if (xfr_configure(cfg) != 0)
+	xfr = xfr_new(err, sizeof(err));
+	if (!xfr || xfr_configure(xfr, cfg) != 0)
 		return 1;
 	zone_publish(snap);
-	xfr_published(snap, NULL);
+	xfr_published(xfr, snap, NULL);
 	printf("%u services x %u backends: built in %.2f s\n", nsvc, nbe, (double)build_ns / 1e9);
 
 	pin(0);
@@ -303,7 +306,7 @@ int main(int argc, char **argv)
 	       100.0 * ((ratio[ROUNDS / 2 - 1] + ratio[ROUNDS / 2]) / 2 - 1.0),
 	       100.0 * (ratio[0] - 1.0), 100.0 * (ratio[ROUNDS - 1] - 1.0));
 	free(lag);
-	xfr_stop();
+	xfr_free(xfr);
 	zone_shutdown();
 	registry_free(reg);
 	bstate_free(states);

@@ -96,10 +96,11 @@ int main(void)
 	    getsockname(sec, (struct sockaddr *)&sec_addr, &al) != 0)
 		return 1;
 	char err[128];
-	ok(notify_start(err, sizeof(err)) == 0, "the NOTIFY thread starts");
+	struct notifier *ns = notify_start(err, sizeof(err));
+	ok(ns != NULL, "the NOTIFY thread starts");
 
 	struct notify_job j = job(7, false);
-	notify_submit(&j, 1);
+	notify_submit(ns, &j, 1);
 	struct got g = receive(3000);
 	ok(g.ok && DNS_OPCODE(g.flags) == DNS_OPCODE_NOTIFY && (g.flags & DNS_FLAG_AA) &&
 	   !(g.flags & DNS_FLAG_QR) && g.qtype == DNS_TYPE_SOA && g.arcount == 0,
@@ -111,7 +112,7 @@ int main(void)
 	ok(!none.ok, "answered: nothing more");
 
 	j = job(11, true);
-	notify_submit(&j, 1);
+	notify_submit(ns, &j, 1);
 	g = receive(3000);
 	ok(g.ok && g.arcount >= 1 && g.last_type == DNS_TYPE_TSIG,
 	   "a secondary with a key: the NOTIFY is signed (TSIG last)");
@@ -119,7 +120,7 @@ int main(void)
 	again = receive(2500);
 	ok(again.ok && again.id == g.id && again.last_type == DNS_TYPE_TSIG,
 	   "an unsigned answer is ignored: sent again, signed");
-	notify_stop();
+	notify_stop(ns);
 	close(sec);
 	return done_testing();
 }

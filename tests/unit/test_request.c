@@ -41,6 +41,7 @@ static const char yaml[] =
 
 static struct request_worker *w;
 static struct update_queue *uq;
+static struct xfr *xfr;
 static struct config *cfg;
 static uint8_t resp[65535];
 
@@ -243,12 +244,13 @@ int main(void)
 	char err[256];
 	if (config_load_string(yaml, sizeof(yaml) - 1, "t.yaml", &cfg, &ce) ||
 	    zone_build(cfg, NULL, NULL, NULL, NULL, NULL, &snap, err, sizeof(err)) ||
-	    xfr_configure(cfg) || !(uq = update_queue_new())) {
+	    !(xfr = xfr_new(err, sizeof(err))) || xfr_configure(xfr, cfg) ||
+	    !(uq = update_queue_new())) {
 		diag("setup: %s %s", ce.msg, err);
 		return 1;
 	}
 	zone_publish(snap);
-	struct request_settings rs = { .updates = uq, .seed = 1 };
+	struct request_settings rs = { .updates = uq, .xfr = xfr, .seed = 1 };
 	struct request_ctx *rc = request_ctx_new(&rs);
 	if (!rc || request_configure(rc, cfg) || !(w = request_worker_new(rc, 0)))
 		return 1;
@@ -258,7 +260,7 @@ int main(void)
 	request_worker_free(w);
 	request_ctx_free(rc);
 	update_queue_free(uq);
-	xfr_stop();
+	xfr_free(xfr);
 	zone_shutdown();
 	config_free(cfg);
 	return done_testing();

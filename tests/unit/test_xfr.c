@@ -36,6 +36,8 @@
 static const char y1[] = HEAD TAIL;
 static const char y2[] = HEAD "      - {name: new, type: A, data: 192.0.2.7}\n" TAIL;
 
+static struct xfr *xfr;
+
 static size_t query(uint8_t *buf, const char *name, uint16_t type, uint32_t ixfr_serial)
 {
 	struct wire_writer w;
@@ -127,7 +129,7 @@ static int process(const uint8_t *q, size_t len, const char *from, bool tcp, uin
 		return -1;
 	r.snap = zone_current();
 	r.limit = request_limit(&r.q, tcp, r.snap->udp_max_payload);
-	return xfr_answer(&r, resp, 65535, stream, slen);
+	return xfr_answer(xfr, &r, resp, 65535, stream, slen);
 }
 
 int main(void)
@@ -139,16 +141,16 @@ int main(void)
 	if (config_load_string(y1, sizeof(y1) - 1, "t.yaml", &c1, &ce) ||
 	    config_load_string(y2, sizeof(y2) - 1, "t.yaml", &c2, &ce) ||
 	    zone_build(c1, NULL, NULL, NULL, NULL, NULL, &s1, err, sizeof(err)) ||
-	    xfr_configure(c1)) {
+	    !(xfr = xfr_new(err, sizeof(err))) || xfr_configure(xfr, c1)) {
 		diag("setup: %s %s", ce.msg, err);
 		return 1;
 	}
 	zone_publish(s1);
-	xfr_published(s1, NULL);
+	xfr_published(xfr, s1, NULL);
 	if (zone_build(c2, s1, NULL, NULL, NULL, NULL, &s2, err, sizeof(err)))
 		return 1;
 	struct zone_snapshot *prev = zone_swap(s2);
-	xfr_published(s2, prev);
+	xfr_published(xfr, s2, prev);
 	zone_free(prev);
 
 	static uint8_t resp[65535];
@@ -195,7 +197,7 @@ int main(void)
 	n = process(q, ql, "127.0.0.1", true, resp, &st, &sl);
 	ok(n > 0 && (resp[3] & 0xf) == DNS_RCODE_NOTAUTH && !st, "AXFR of a zone not ours: NOTAUTH");
 
-	xfr_stop();
+	xfr_free(xfr);
 	zone_shutdown();
 	config_free(c1);
 	config_free(c2);
