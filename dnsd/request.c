@@ -174,7 +174,7 @@ static int verify(struct request_worker *w, struct request *r, struct tsig_ctx *
 static int transfer(struct request_worker *w, const struct request *r, uint8_t *resp, size_t cap,
                     const struct server_peer *peer, uint64_t t0)
 {
-	if (!w->rc->s.xfr || (r->tcp && server_streams_full())) {
+	if (!w->rc->s.xfr || (r->tcp && server_streams_full(peer))) {
 		int n = reply(r, DNS_RCODE_REFUSED, resp, cap);
 		if (n > 0 && r->tsig)
 			n = tsig_sign(resp, (size_t)n, cap, r->tsig, (uint64_t)time(NULL));

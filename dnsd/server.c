@@ -144,6 +144,7 @@ struct client_count {
 
 struct tcp_thread {
 	pthread_t thread;
+	unsigned active_streams;      /* transfers being streamed (server_stream) */
 	bool created;
 	unsigned idx;
 	int epfd;
@@ -621,12 +622,9 @@ static void conn_touch(struct server *srv, struct tcp_conn *c, uint64_t now)
 
 static void cc_release(struct tcp_thread *t, uint64_t key);
 
-/* Transfers being streamed (server_stream), all on the one TCP thread. */
-static unsigned active_streams;
-
-bool server_streams_full(void)
+bool server_streams_full(const struct server_peer *peer)
 {
-	return active_streams >= SERVER_STREAMS_MAX;
+	return peer->srv && peer->srv->tcp.active_streams >= SERVER_STREAMS_MAX;
 }
 
 static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
@@ -636,7 +634,7 @@ static void conn_close(struct tcp_thread *t, struct tcp_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	if (c->stream)
-		active_streams--;
+		t->active_streams--;
 	free(c->stream);
 	c->stream = NULL;
 	conn_unlink(t, c);
@@ -897,7 +895,7 @@ static int conn_read(struct tcp_conn *c)
 /* Moves as much of the connection's stream into its output buffer as
  * fits (the buffer's bound holds: a stream costs no more memory per
  * connection than pending answers do). Returns the bytes still to move. */
-static size_t conn_stream_fill(struct tcp_conn *c)
+static size_t conn_stream_fill(struct tcp_thread *t, struct tcp_conn *c)
 {
 	if (c->outoff) {
 		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
@@ -914,7 +912,7 @@ static size_t conn_stream_fill(struct tcp_conn *c)
 		return c->streamlen - c->streamoff;
 	free(c->stream);
 	c->stream = NULL;
-	active_streams--;
+	t->active_streams--;
 	return 0;
 }
 
@@ -925,7 +923,7 @@ static size_t conn_stream_fill(struct tcp_conn *c)
 static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64_t now)
 {
 	c->stalled = false;
-	if (c->stream && conn_stream_fill(c) > 0) {
+	if (c->stream && conn_stream_fill(&srv->tcp, c) > 0) {
 		c->stalled = true;   /* the stream goes out before any later answer */
 		return 0;
 	}
@@ -961,7 +959,7 @@ static int conn_answer(struct server *srv, struct tcp_conn *c, void *ctx, uint64
 		if (r == SERVER_STREAM && c->stream) {
 			c->inoff += 2 + len;
 			conn_touch(srv, c, now);
-			if (conn_stream_fill(c) > 0) {
+			if (conn_stream_fill(&srv->tcp, c) > 0) {
 				c->stalled = true;
 				return 0;
 			}
@@ -1465,7 +1463,7 @@ void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len)
 	c->stream = buf;
 	c->streamoff = 0;
 	c->streamlen = len;
-	active_streams++;
+	peer->srv->tcp.active_streams++;
 }
 
 void server_set_tcp_limits(struct server *srv, unsigned max_per_client, unsigned idle_timeout_ms)

@@ -104,9 +104,9 @@ int server_reply(const struct server_route *route, const uint8_t *msg, size_t le
  * request made up by a test or fuzzer) or not TCP: buf is freed. */
 void server_stream(const struct server_peer *peer, uint8_t *buf, size_t len);
 /* At most this many transfers are streamed at once; the TCP thread asks
- * server_streams_full() before building another (REFUSED then). */
+ * server_streams_full(peer) before building another (REFUSED then). */
 enum { SERVER_STREAMS_MAX = 8 };
-bool server_streams_full(void);
+bool server_streams_full(const struct server_peer *peer);
 
 /* Changes max-per-client and the idle timeout of a running server (a
  * reload); max-clients sizes memory allocated at start and cannot change.

@@ -69,7 +69,7 @@ static int t_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, si
 		return -1;
 	if (peer->tcp && len > 0 && req[0] == 'S') {
 		/* A transfer-like stream of STREAM_BYTES, unless the cap is hit. */
-		if (server_streams_full()) {
+		if (server_streams_full(peer)) {
 			atomic_fetch_add(&streams_refused, 1);
 			return -1;
 		}
