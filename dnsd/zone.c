@@ -18,6 +18,7 @@
 #include "hash.h"
 #include "rcupub.h"
 #include "registry.h"
+#include "svcname.h"
 #include "wire.h"
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -217,18 +218,6 @@ static void b_free(struct builder *b)
 	free(b->names);
 	free(b->ents);
 	free(b->target);
-}
-
-/* Concatenates label + parent into out. Returns length or 0 if too long. */
-static size_t name_prepend(uint8_t out[DNS_NAME_MAX], const char *label, size_t llen,
-                           const uint8_t *parent, size_t plen)
-{
-	if (llen == 0 || llen > DNS_LABEL_MAX || 1 + llen + plen > DNS_NAME_MAX)
-		return 0;
-	out[0] = (uint8_t)llen;
-	memcpy(out + 1, label, llen);
-	memcpy(out + 1 + llen, parent, plen);
-	return 1 + llen + plen;
 }
 
 /* ---- snapshot assembly ---------------------------------------------------- */
@@ -680,11 +669,8 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	if (!b_get(&b, cs->owner, cs->ownerlen))   /* node 0: the owner (answered by the zone) */
 		goto oom;
 	for (size_t pi = 0; pi < cs->nports; pi++) {
-		uint8_t proto[DNS_NAME_MAX], lbl[DNS_LABEL_MAX + 2];
-		const char *pn = cs->ports[pi].proto == IPPROTO_UDP ? "_udp" : "_tcp";
-		size_t plen = name_prepend(proto, pn, 4, cs->owner, cs->ownerlen);
-		int ll = snprintf((char *)lbl, sizeof(lbl), "_%s", cs->ports[pi].name);
-		size_t nlen = plen && ll > 0 ? name_prepend(name, (char *)lbl, (size_t)ll, proto, plen) : 0;
+		size_t nlen = svcname_srv(name, cs->ports[pi].name, cs->ports[pi].proto, cs->owner,
+		                          cs->ownerlen);
 		if (!nlen) {
 			set_err(&b, "service %s: port name %s makes a name too long", cs->name,
 			        cs->ports[pi].name);
@@ -704,7 +690,7 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	for (size_t bi = 0; bi < cs->nbackends; bi++) {
 		const struct cfg_backend *cb = &cs->backends[bi];
 		const char *bn = cb->name ? cb->name : "backend";
-		size_t nlen = name_prepend(name, bn, strlen(bn), cs->owner, cs->ownerlen);
+		size_t nlen = svcname_target(name, bn, cs->owner, cs->ownerlen);
 		if (!nlen) {
 			set_err(&b, "service %s: backend name %s is too long", cs->name, bn);
 			goto out;
