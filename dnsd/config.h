@@ -1,6 +1,6 @@
 /* config.h -- the YAML configuration (libyaml) as a plain struct.
- * config.c validates everything the zone builder and server rely on; it
- * knows nothing of sockets or snapshots. */
+ * config*.c validate everything the zone builder and server rely on; they
+ * know nothing of sockets or snapshots. */
 #ifndef MESHDNS_CONFIG_H
 #define MESHDNS_CONFIG_H
 
@@ -18,7 +18,7 @@ struct cfg_listen {
 };
 
 enum cfg_policy {
-	CFG_POLICY_WEIGHTED = 0,      /* default */
+	CFG_POLICY_WEIGHTED = 0,
 	CFG_POLICY_ROUND_ROBIN,
 	CFG_POLICY_HASH,
 	CFG_POLICY_FAILOVER,
@@ -36,38 +36,40 @@ static inline const char *cfg_policy_name(enum cfg_policy p)
 
 /* A service answer (A/AAAA/SRV) larger than the client takes over UDP. */
 enum cfg_oversize {
-	CFG_OVERSIZE_SUBSET = 0,      /* default: the policy's best backends that fit, no TC */
+	CFG_OVERSIZE_SUBSET = 0,      /* the policy's best backends that fit, no TC */
 	CFG_OVERSIZE_TRUNCATE,        /* TC and no records: the client retries over TCP */
 };
 
 enum cfg_check_type {
-	CFG_CHECK_NONE = 0,           /* default: static, always up */
+	CFG_CHECK_NONE = 0,           /* static, always up */
 	CFG_CHECK_TCP,
 	CFG_CHECK_HTTP,
 	CFG_CHECK_HTTPS,
 };
 
 /* Health check settings; a backend's copy starts as its service's and keys
- * given on the backend override it. Durations in milliseconds. */
+ * given on the backend override it. Durations in milliseconds. The defaults
+ * of this and the structs below are in their schema rows (config_*.c, the
+ * tables), and only there. */
 struct cfg_check {
 	enum cfg_check_type type;
-	uint32_t interval_ms;         /* default 1000 */
-	uint32_t timeout_ms;          /* default 1000, must be <= interval */
-	uint32_t rise;                /* default 2 */
-	uint32_t fall;                /* default 3 */
+	uint32_t interval_ms;
+	uint32_t timeout_ms;          /* <= interval; not given: cut to it */
+	uint32_t rise;
+	uint32_t fall;
 	uint16_t port;                /* 0: the backend's port */
-	char *path;                   /* http(s): default "/" */
+	char *path;                   /* http(s) */
 	char *host;                   /* http(s): Host header, NULL: the address */
 	uint16_t expect[16];          /* accepted status codes; empty: 200-399 */
 	size_t nexpect;
 	/* Flap damping: past flap_limit transitions (a count halving every
 	 * flap_window_ms) the backend is held DOWN for flap_hold_ms.
-	 * flap_limit 0 (the default): off. */
+	 * flap_limit 0: off. */
 	uint32_t flap_limit;
-	uint32_t flap_window_ms;      /* default 60 s */
-	uint32_t flap_hold_ms;        /* default 60 s */
+	uint32_t flap_window_ms;
+	uint32_t flap_hold_ms;
 	/* The state of a backend new to the watcher (at start, or added by a
-	 * reload or UPDATE) before its first checks: up (the default: a
+	 * reload or UPDATE) before its first checks: up (by default: a
 	 * restart does not blackhole traffic) or down (no traffic until rise
 	 * checks passed). */
 	enum cfg_initial_state { CFG_INITIAL_UP = 0, CFG_INITIAL_DOWN } initial;
@@ -76,7 +78,7 @@ struct cfg_check {
 struct cfg_port {
 	char *name;                   /* "http" -> _http._tcp.<service> */
 	uint16_t port;
-	uint8_t proto;                /* IPPROTO_TCP (default) or IPPROTO_UDP */
+	uint8_t proto;                /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
 struct cfg_backend {
@@ -85,8 +87,8 @@ struct cfg_backend {
 	int family;                   /* AF_INET or AF_INET6 */
 	uint8_t addr[16];             /* 4 or 16 bytes used */
 	uint16_t port;                /* 0: use each service port */
-	uint32_t weight;              /* 1..65535, default 100 */
-	uint16_t priority;            /* 0..65535, default 0 (lower wins) */
+	uint32_t weight;              /* 1..65535 */
+	uint16_t priority;            /* 0..65535 (lower wins) */
 	bool name_pooled;             /* name lives in the service's name_pool */
 	uint8_t source;               /* enum cfg_source: where it comes from */
 	char *locality;               /* NULL if none */
@@ -110,10 +112,10 @@ struct cfg_service {
 	uint32_t ttl;                 /* default: the zone's ttl */
 	bool ttl_auto;                /* ttl: auto, from the checks' interval x fall */
 	enum cfg_policy policy;
-	uint32_t max_answers;         /* 0: all healthy backends (default) */
-	enum cfg_oversize oversize;   /* default subset */
-	bool fail_open;               /* default true */
-	uint32_t slow_start_ms;       /* 0: off (default) */
+	uint32_t max_answers;         /* 0: all healthy backends */
+	enum cfg_oversize oversize;
+	bool fail_open;
+	uint32_t slow_start_ms;       /* 0: off */
 	struct cfg_check check;       /* defaults for its backends */
 	bool own_checks;              /* some backend has a check of its own */
 	bool from_etcd;               /* not in the YAML: made for etcd records */
@@ -166,10 +168,10 @@ struct cfg_soa {
 	uint8_t rname[DNS_NAME_MAX];  /* default: hostmaster.<zone> */
 	size_t rnamelen;
 	uint32_t serial;              /* 0: automatic (time-based, increasing) */
-	uint32_t refresh;             /* default 3600 */
-	uint32_t retry;               /* default 600 */
-	uint32_t expire;              /* default 86400 */
-	uint32_t minimum;             /* default 30: negative-caching TTL */
+	uint32_t refresh;
+	uint32_t retry;
+	uint32_t expire;
+	uint32_t minimum;             /* negative-caching TTL */
 	uint32_t ttl;                 /* default: the zone's ttl */
 };
 
@@ -219,7 +221,7 @@ struct cfg_zone {
 	char *name;                   /* as written */
 	uint8_t origin[DNS_NAME_MAX];
 	size_t originlen;
-	uint32_t ttl;                 /* default 30 */
+	uint32_t ttl;
 	struct cfg_soa soa;
 	uint8_t (*ns)[DNS_NAME_MAX];  /* apex NS names; default: ns.<zone> */
 	size_t *nslen;
@@ -254,25 +256,25 @@ struct cfg_forward {
 	struct cfg_listen *upstreams; /* ADDR[:PORT], default port 53 */
 	size_t nupstreams;
 	char *resolv_conf;            /* or: the nameserver lines of this file */
-	uint32_t timeout_ms;          /* default 2000: SERVFAIL to the client after this */
-	uint32_t max_outstanding;     /* default 1000 upstream queries at once */
-	bool tcp;                     /* default false: UDP, TCP on truncation */
+	uint32_t timeout_ms;          /* SERVFAIL to the client after this */
+	uint32_t max_outstanding;     /* upstream queries at once */
+	bool tcp;                     /* false: UDP, TCP on truncation */
 };
 
 /* cache: forwarded answers (cache.c). TTLs in seconds. */
 struct cfg_cache {
-	uint32_t max_entries;         /* default 10000; 0: no cache */
-	uint32_t max_ttl;             /* default 86400 */
-	uint32_t min_ttl;             /* default 0 */
-	uint32_t neg_max_ttl;         /* default 3600: NXDOMAIN and NODATA */
+	uint32_t max_entries;         /* 0: no cache */
+	uint32_t max_ttl;
+	uint32_t min_ttl;
+	uint32_t neg_max_ttl;         /* NXDOMAIN and NODATA */
 };
 
 /* cookies: DNS Cookies (cookie.c, RFC 7873/9018). Secrets are read from
  * their files at load (and at every reload: rotation); without secret-file
  * dnsd generates one at start and keeps it across reloads. */
 struct cfg_cookies {
-	bool enabled;                 /* default true */
-	bool require;                 /* require-under-load: default false */
+	bool enabled;
+	bool require;                 /* require-under-load */
 	bool have_secret;
 	uint8_t secret[16];
 	bool have_previous;           /* previous-secret-file: still accepted */
@@ -281,12 +283,12 @@ struct cfg_cookies {
 
 /* rrl: response rate limiting (rrl.c); off with responses-per-second 0. */
 struct cfg_rrl {
-	uint32_t rate;                /* responses-per-second, default 0: off */
-	uint32_t window;              /* seconds, default 15 */
-	uint32_t slip;                /* default 2; 0: drop all */
-	uint32_t v4_prefix;           /* default 24 */
-	uint32_t v6_prefix;           /* default 56 */
-	struct cfg_prefix *exempt;    /* default 127.0.0.0/8 and ::1/128 */
+	uint32_t rate;                /* responses-per-second; 0: off */
+	uint32_t window;              /* seconds */
+	uint32_t slip;                /* 0: drop all */
+	uint32_t v4_prefix;
+	uint32_t v6_prefix;
+	struct cfg_prefix *exempt;
 	size_t nexempt;
 };
 
@@ -303,7 +305,7 @@ struct cfg_search {
 
 /* chaos: who may read CHAOS service status (query.c). */
 struct cfg_chaos {
-	struct cfg_prefix *allow;     /* default 127.0.0.0/8 and ::1/128 */
+	struct cfg_prefix *allow;
 	size_t nallow;
 };
 
@@ -314,10 +316,10 @@ struct cfg_etcd {
 	char **endpoints;             /* "http[s]://host:port" (a bare host:port gets
 	                               * http://, or https:// with tls-ca) */
 	size_t nendpoints;
-	char *prefix;                 /* default "/skydns/"; always ends in '/' */
-	uint32_t dial_timeout_ms;     /* default 2000 */
-	uint32_t request_timeout_ms;  /* default 5000: a range read, not the watch */
-	uint32_t max_value_size;      /* default 4096 bytes; larger values are skipped */
+	char *prefix;                 /* always ends in '/' */
+	uint32_t dial_timeout_ms;
+	uint32_t request_timeout_ms;  /* a range read, not the watch */
+	uint32_t max_value_size;      /* bytes; larger values are skipped */
 	char *username;               /* with password: etcd auth; NULL: none */
 	char *password;
 	char *tls_ca;                 /* PEM files; NULL: none */
@@ -325,19 +327,19 @@ struct cfg_etcd {
 	char *tls_key;
 	uint32_t page_keys;           /* keys per range page; 0: 10,000. Not a YAML
 	                               * key: the tests make pages small */
-	bool serve_stale;             /* /ready before the first sync (default false) */
+	bool serve_stale;             /* /ready before the first sync */
 };
 
 struct config {
 	char *path;
 	bool reads_files;             /* other files were read (secret-file): a reload reads them */
-	struct cfg_listen *listen;    /* default: 127.0.0.1:53 */
+	struct cfg_listen *listen;
 	size_t nlisten;
 	uint32_t workers;             /* UDP workers per address; 0: one per core */
-	uint32_t tcp_idle_timeout_ms; /* default 10000 */
-	uint32_t tcp_max_clients;     /* default 256 */
-	uint32_t tcp_max_per_client;  /* default 64; 0: no per-client cap */
-	uint16_t udp_max_payload;     /* largest UDP answer we send; default 1232 */
+	uint32_t tcp_idle_timeout_ms;
+	uint32_t tcp_max_clients;
+	uint32_t tcp_max_per_client;  /* 0: no per-client cap */
+	uint16_t udp_max_payload;     /* largest UDP answer we send */
 	struct cfg_listen http;       /* http: the operator endpoint, if have_http */
 	bool have_http;
 	struct cfg_locality *localities;
@@ -392,6 +394,14 @@ int config_parse_listen_port0(const char *text, uint16_t defport, bool port0,
 /* Parses "30", "30s", "5m", "1h", "1d" (seconds) or, with ms, also "100ms"
  * into milliseconds. 0 or -1. */
 int config_parse_duration(const char *text, bool ms, uint32_t *out);
+
+/* The schema's defaults, for a service or backend made outside the loader
+ * (etcd, UPDATE): every field with a default in its schema row gets it,
+ * the others are left alone. A service's ttl defaults to its zone's, which
+ * the caller sets. config_service_defaults allocates s->check.path: 0, or
+ * -1 out of memory. */
+int config_service_defaults(struct cfg_service *s);
+void config_backend_defaults(struct cfg_backend *b);
 
 /* ---- changes by dynamic updates (update.c) ----------------------------------
  * These edit a loaded config that nothing else uses yet (the control thread

@@ -213,6 +213,85 @@ static void test_defaults(void)
 	ok(1, "config_free(NULL) is a no-op");
 }
 
+/* The schema rows' defaults: applied to every section whether it is written
+ * or not, kept for the keys a written section leaves out, replaced by the
+ * keys it gives; and the same for services and backends made outside the
+ * loader (config_service_defaults, config_backend_defaults). */
+static void test_schema_defaults(void)
+{
+	struct config *cfg = load("zones: [{name: mesh., services: [{name: web, ports: {http: 80},\n"
+	                          "  backends: [10.0.0.1]}]}]\n");
+	if (!ok(cfg != NULL, "schema defaults: minimal config loads"))
+		return;
+	is_int(cfg->tcp_max_per_client, 64, "tcp max-per-client");
+	ok(cfg->forward.timeout_ms == 2000 && cfg->forward.max_outstanding == 1000 &&
+	   !cfg->forward.tcp, "forward: timeout, max-outstanding, tcp");
+	ok(cfg->cache.max_entries == 10000 && cfg->cache.max_ttl == 86400 &&
+	   cfg->cache.min_ttl == 0 && cfg->cache.neg_max_ttl == 3600, "cache");
+	ok(cfg->cookies.enabled && !cfg->cookies.require, "cookies");
+	ok(cfg->rrl.rate == 0 && cfg->rrl.window == 15 && cfg->rrl.slip == 2 &&
+	   cfg->rrl.v4_prefix == 24 && cfg->rrl.v6_prefix == 56, "rrl");
+	ok(cfg->rrl.nexempt == 2 && cfg->rrl.exempt[0].family == AF_INET &&
+	   cfg->rrl.exempt[0].addr[0] == 127 && cfg->rrl.exempt[0].prefix == 8 &&
+	   cfg->rrl.exempt[1].family == AF_INET6 && cfg->rrl.exempt[1].addr[15] == 1 &&
+	   cfg->rrl.exempt[1].prefix == 128, "rrl exempt: loopback (a flow-list default)");
+	ok(cfg->chaos.nallow == 2 && cfg->chaos.allow[0].prefix == 8 &&
+	   cfg->chaos.allow[1].prefix == 128, "chaos allow: loopback");
+	ok(cfg->etcd.nendpoints == 0 && cfg->etcd.dial_timeout_ms == 2000 &&
+	   cfg->etcd.request_timeout_ms == 5000 && cfg->etcd.max_value_size == 4096 &&
+	   cfg->etcd.prefix && strcmp(cfg->etcd.prefix, "/skydns/") == 0, "etcd");
+	const struct cfg_service *s = &cfg->zones[0].services[0];
+	ok(s->ttl == 30 && s->policy == CFG_POLICY_WEIGHTED && s->fail_open &&
+	   s->max_answers == 0 && s->oversize == CFG_OVERSIZE_SUBSET && s->slow_start_ms == 0,
+	   "service");
+	ok(s->check.type == CFG_CHECK_NONE && s->check.interval_ms == 1000 &&
+	   s->check.timeout_ms == 1000 && s->check.rise == 2 && s->check.fall == 3 &&
+	   s->check.flap_limit == 0 && s->check.flap_window_ms == 60000 &&
+	   s->check.flap_hold_ms == 60000 && s->check.initial == CFG_INITIAL_UP &&
+	   s->check.path && strcmp(s->check.path, "/") == 0, "service check");
+	ok(s->nports == 1 && s->ports[0].proto == IPPROTO_TCP, "port proto tcp");
+	ok(s->nbackends == 1 && s->backends[0].weight == 100 && s->backends[0].priority == 0 &&
+	   s->backends[0].port == 0, "backend given as an address");
+	config_free(cfg);
+
+	cfg = load("listen: 127.0.0.2:5300\n"
+	           "rrl: {responses-per-second: 5, exempt: []}\ncache: {max-entries: 7}\n"
+	           "tcp: {max-clients: 9}\netcd: {endpoints: 127.0.0.1:2379, prefix: /x}\n"
+	           "zones: [{name: mesh., ttl: 60, soa: {retry: 5}, services: [{name: web,\n"
+	           "  ports: {http: 80}, check: {type: tcp, path: /h},\n"
+	           "  backends: [{address: 10.0.0.1, priority: 3}]}]}]\n");
+	if (!ok(cfg != NULL, "schema defaults: sections with some keys load"))
+		return;
+	char buf[64];
+	ok(cfg->nlisten == 1 && listen_port(&cfg->listen[0]) == 5300 &&
+	   strcmp(listen_addr(&cfg->listen[0], buf, sizeof(buf)), "127.0.0.2") == 0,
+	   "listen replaces the default");
+	ok(cfg->rrl.rate == 5 && cfg->rrl.window == 15 && cfg->rrl.nexempt == 0,
+	   "rrl: the keys given replace, the others keep their defaults");
+	ok(cfg->cache.max_entries == 7 && cfg->cache.max_ttl == 86400, "cache: idem");
+	ok(cfg->tcp_max_clients == 9 && cfg->tcp_idle_timeout_ms == 10000, "tcp: idem");
+	ok(strcmp(cfg->etcd.prefix, "/x/") == 0 && cfg->etcd.dial_timeout_ms == 2000, "etcd: idem");
+	const struct cfg_zone *z = &cfg->zones[0];
+	ok(z->soa.retry == 5 && z->soa.refresh == 3600 && z->soa.ttl == 60, "soa: idem");
+	s = &z->services[0];
+	ok(s->ttl == 60 && s->check.type == CFG_CHECK_TCP && s->check.rise == 2 &&
+	   strcmp(s->check.path, "/h") == 0, "service ttl from the zone; check: idem");
+	ok(s->backends[0].weight == 100 && s->backends[0].priority == 3, "backend: idem");
+	config_free(cfg);
+
+	struct cfg_service sv;
+	memset(&sv, 0, sizeof(sv));
+	ok(config_service_defaults(&sv) == 0 && sv.fail_open && sv.check.fall == 3 &&
+	   sv.check.path && strcmp(sv.check.path, "/") == 0 && sv.ttl == 0,
+	   "config_service_defaults: the rows' defaults, not the ttl");
+	config_service_clear(&sv);
+	struct cfg_backend b;
+	memset(&b, 0, sizeof(b));
+	b.port = 99;
+	config_backend_defaults(&b);
+	ok(b.weight == 100 && b.priority == 0 && b.port == 0, "config_backend_defaults");
+}
+
 static void test_variants(void)
 {
 	char buf[64];
@@ -1352,6 +1431,7 @@ int main(void)
 	test_num_parse();
 	test_example();
 	test_defaults();
+	test_schema_defaults();
 	test_variants();
 	test_multi_zone();
 	test_txt_literal();
