@@ -1071,9 +1071,9 @@ struct etcd *etcd_new(const struct cfg_etcd *cfg, const struct etcd_callbacks *c
 		snprintf(err, errlen, "etcd: out of memory");
 		return NULL;
 	}
-	e->dial_ms = cfg->dial_timeout_ms ? cfg->dial_timeout_ms : 2000;
-	e->req_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 5000;
-	e->max_value = cfg->max_value_size ? cfg->max_value_size : 4096;
+	e->dial_ms = cfg->dial_timeout_ms;
+	e->req_ms = cfg->request_timeout_ms;
+	e->max_value = cfg->max_value_size;
 	e->cb = *cb;
 	e->page_keys = cfg->page_keys ? cfg->page_keys : PAGE_KEYS;
 	e->st.stale_since_ms = clock_wall_ms();

@@ -107,7 +107,8 @@ struct etcd_status {
 struct etcd;
 
 /* Starts the client thread for cfg (endpoints must be non-empty; cfg is
- * copied and may be freed after). Returns NULL with err set on failure.
+ * copied and may be freed after; its timeouts and sizes are used as given,
+ * so a cfg not from config_load sets them). Returns NULL with err set on failure.
  * Main thread. */
 struct etcd *etcd_new(const struct cfg_etcd *cfg, const struct etcd_callbacks *cb, char *err,
                       size_t errlen);

@@ -484,10 +484,12 @@ static int add_backend(struct cfg_service *s, const struct rec *r)
 	s->backends = nb;
 	struct cfg_backend *b = &nb[s->nbackends];
 	memset(b, 0, sizeof(*b));
+	config_backend_defaults(b);
 	b->family = r->family;
 	memcpy(b->addr, r->addr, alen);
 	b->port = r->port;
-	b->weight = r->weight ? r->weight : ETCD_WEIGHT_DEFAULT;
+	if (r->weight)
+		b->weight = r->weight;
 	b->priority = r->priority;
 	b->source = CFG_SRC_ETCD;
 	b->line = s->line;
@@ -633,9 +635,8 @@ static long add_service(struct cfg_zone *z, size_t *cap, const uint8_t *owner, s
 	struct cfg_service *s = &z->services[z->nservices];
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(text);
-	s->check.path = strdup("/");
 	s->owner = malloc(len);
-	if (!s->name || !s->check.path || !s->owner) {
+	if (!s->name || !s->owner || config_service_defaults(s) == -1) {
 		free(s->name);
 		free(s->check.path);
 		free(s->owner);
@@ -643,16 +644,7 @@ static long add_service(struct cfg_zone *z, size_t *cap, const uint8_t *owner, s
 	}
 	memcpy(s->owner, owner, len);
 	s->ownerlen = len;
-	s->ttl = z->ttl;
-	s->policy = CFG_POLICY_WEIGHTED;
-	s->fail_open = true;
-	s->check.type = CFG_CHECK_NONE;
-	s->check.interval_ms = 1000;
-	s->check.timeout_ms = 1000;
-	s->check.rise = 2;
-	s->check.fall = 3;
-	s->check.flap_window_ms = 60000;
-	s->check.flap_hold_ms = 60000;
+	s->ttl = z->ttl;              /* as the loader's: the zone's */
 	s->from_etcd = true;
 	s->line = z->line;
 	s->col = z->col;

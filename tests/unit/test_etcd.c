@@ -256,7 +256,8 @@ static void test_lifetime(void)
 	char err[256] = "";
 	struct etcd_callbacks cb = { nop_begin, nop_kv, nop_end, nop_kv, NULL };
 	char *eps[] = { "127.0.0.1:1" };
-	struct cfg_etcd cfg = { .endpoints = eps, .nendpoints = 1, .prefix = "/skydns" };
+	struct cfg_etcd cfg = { .endpoints = eps, .nendpoints = 1, .prefix = "/skydns",
+	                        .request_timeout_ms = 5000, .max_value_size = 4096 };
 	ok(etcd_new(&cfg, &cb, err, sizeof(err)) == NULL && err[0], "a prefix without '/': refused");
 	cfg.prefix = "/skydns/";
 	cb.event = NULL;
