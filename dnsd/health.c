@@ -414,7 +414,7 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 		memcpy(&p->addr.sin6.sin6_addr, be->addr, 16);
 		p->addrlen = sizeof(p->addr.sin6);
 	}
-	/* config.c validates these; the guards only keep a hand-built config
+	/* config*.c validate these; the guards only keep a hand-built config
 	 * from spinning the loop (interval 0) or never deciding (rise 0). */
 	p->interval_ms = c->interval_ms ? c->interval_ms : 1000;
 	p->timeout_ms = c->timeout_ms && c->timeout_ms <= p->interval_ms ? c->timeout_ms

@@ -1,5 +1,5 @@
 /* rdata.h -- RDATA presentation format <-> uncompressed wire, and the
- * mnemonics of types, classes, opcodes and rcodes. Used by config.c (static
+ * mnemonics of types, classes, opcodes and rcodes. Used by config*.c (static
  * records) and meshdig (printing); not on the query path. */
 #ifndef MESHDNS_RDATA_H
 #define MESHDNS_RDATA_H

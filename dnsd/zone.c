@@ -1223,8 +1223,7 @@ int zone_build(const struct config *cfg, const struct zone_snapshot *prev, struc
 		goto fail;
 	}
 	s->generation = prev ? prev->generation + 1 : 1;
-	s->udp_max_payload = cfg->udp_max_payload >= DNS_UDP_MIN ? cfg->udp_max_payload
-	                                                            : DNS_UDP_DEFAULT;
+	s->udp_max_payload = cfg->udp_max_payload;   /* default and bounds: its schema row */
 	s->bytes = arena_used(s->arena);
 	if (s->own)
 		registry_commit(s->own);
