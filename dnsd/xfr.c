@@ -17,6 +17,7 @@
 #include "log.h"
 #include "notify.h"
 #include "rcupub.h"
+#include "svcname.h"
 #include "request.h"
 #include "tsig.h"
 
@@ -637,15 +638,10 @@ static void render_service(const struct zone_service *svc, struct rset *rs, uint
 	unsigned n = svc_pick(svc, AF_UNSPEC, idx);
 	for (unsigned p = 0; p < svc->nports; p++) {
 		uint8_t name[DNS_NAME_MAX];
-		size_t plen = strlen(svc->ports[p].name);
-		size_t nlen = 1 + 1 + plen + 5 + svc->ownerlen;
-		if (plen + 1 > DNS_LABEL_MAX || nlen > DNS_NAME_MAX)
+		size_t nlen = svcname_srv(name, svc->ports[p].name, svc->ports[p].proto, svc->owner,
+		                          svc->ownerlen);
+		if (!nlen)
 			continue;             /* the builder refused such names */
-		name[0] = (uint8_t)(plen + 1);
-		name[1] = '_';
-		memcpy(name + 2, svc->ports[p].name, plen);
-		memcpy(name + 2 + plen, svc->ports[p].proto == IPPROTO_UDP ? "\4_udp" : "\4_tcp", 5);
-		memcpy(name + 7 + plen, svc->owner, svc->ownerlen);
 		for (unsigned i = 0; i < n; i++) {
 			const struct zone_backend *b = &svc->backends[idx[i]];
 			uint8_t rd[ZONE_SRV_RDATA_MAX];
