@@ -36,7 +36,7 @@ struct guard {
 
 /* Frees a guard no reader can still hold (after synchronize_rcu; see
  * tests/tsan.supp). */
-static void conf_free(struct guard_conf *g)
+static void guard_conf_free(struct guard_conf *g)
 {
 	if (!g)
 		return;
@@ -55,7 +55,7 @@ void guard_free(struct guard *gd)
 {
 	if (!gd)
 		return;
-	RCUPUB_REPLACE(gd->conf, NULL, conf_free);
+	RCUPUB_REPLACE(gd->conf, NULL, guard_conf_free);
 	rrl_free(gd->table);
 	sodium_memzero(gd->generated, sizeof(gd->generated));
 	free(gd);
@@ -101,11 +101,11 @@ int guard_configure(struct guard *gd, const struct config *cfg)
 		p->prefix = cfg->chaos.allow[i].prefix;
 	}
 	if (r->rate && !gd->table && !(gd->table = rrl_new(RRL_TABLE_LOG2))) {
-		conf_free(g);
+		guard_conf_free(g);
 		return -1;
 	}
 	g->table = gd->table;
-	RCUPUB_REPLACE(gd->conf, g, conf_free);
+	RCUPUB_REPLACE(gd->conf, g, guard_conf_free);
 	return 0;
 }
 

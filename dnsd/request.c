@@ -58,7 +58,7 @@ size_t request_limit(const struct dns_query *q, bool tcp, uint16_t ours)
 
 /* ---- the shared context and the workers ------------------------------------------ */
 
-static void keys_free(struct request_keys *k)
+static void request_keys_free(struct request_keys *k)
 {
 	if (!k)
 		return;
@@ -80,7 +80,7 @@ void request_ctx_free(struct request_ctx *rc)
 {
 	if (!rc)
 		return;
-	keys_free(rc->keys);
+	request_keys_free(rc->keys);
 	free(rc);
 }
 
@@ -99,7 +99,7 @@ int request_configure(struct request_ctx *rc, const struct config *cfg)
 		k->keys[i] = cfg->keys[i];
 		k->keys[i].name_text = NULL;
 	}
-	RCUPUB_REPLACE(rc->keys, k, keys_free);
+	RCUPUB_REPLACE(rc->keys, k, request_keys_free);
 	return 0;
 }
 
