@@ -91,7 +91,8 @@ $(BUILD)/libdnsd.a: $(LIB_OBJ)
 $(BUILD)/dnsd: $(BUILD)/obj/dnsd/main.o $(BUILD)/libdnsd.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/meshdig: $(BUILD)/obj/tools/meshdig.o $(BUILD)/libdnsd.a
+MESHDIG_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/meshdig*.c))
+$(BUILD)/meshdig: $(MESHDIG_OBJ) $(BUILD)/libdnsd.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdnsd.a
