@@ -2,6 +2,7 @@
  * @server, -x, positional name/type/class and +options into struct
  * options. Checks arguments; sends and prints nothing else. */
 #include "meshdig.h"
+#include "num.h"
 #include "rdata.h"
 
 #include <arpa/inet.h>
@@ -21,22 +22,10 @@ void dig_usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static bool parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *v)
+/* A decimal in min..max: num_parse's strict digits, then the lower bound. */
+static bool parse_range(const char *s, uint64_t min, uint64_t max, uint64_t *v)
 {
-	unsigned long x = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		x = x * 10 + (unsigned long)(*s - '0');
-		if (x > max)
-			return false;
-	}
-	if (x < min)
-		return false;
-	*v = x;
-	return true;
+	return num_parse(s, max, v) && *v >= min;
 }
 
 /* Seconds with up to three decimals ("2", "0.5") to milliseconds. */
@@ -222,8 +211,8 @@ static void set_subnet(struct options *o, const char *val)
 	} else {
 		dig_usage_error("+subnet: " ARG_FMT " is not an IPv4 or IPv6 address", ARG_VAL(addr));
 	}
-	unsigned long v = max;
-	if (slash && !parse_ulong(slash + 1, 0, max, &v))
+	uint64_t v = max;
+	if (slash && !parse_range(slash + 1, 0, max, &v))
 		dig_usage_error("+subnet prefix length must be 0..%u, not " ARG_FMT, max, ARG_VAL(slash + 1));
 	o->subnet_len = (uint8_t)v;
 	/* RFC 7871 6: address bits beyond the prefix must be zero. */
@@ -252,7 +241,7 @@ static void parse_plus(struct options *o, const char *arg)
 		if (!val) \
 			dig_usage_error("option %s needs a value (+%.*s=...)", arg, (int)nlen, opt); \
 	} while (0)
-	unsigned long v;
+	uint64_t v;
 
 	if (IS("tcp") || IS("vc")) {
 		NO_VALUE();
@@ -276,7 +265,7 @@ static void parse_plus(struct options *o, const char *arg)
 		o->edns = on;
 		o->edns_explicit_off = !on;
 		if (val) {
-			if (!on || !parse_ulong(val, 0, 255, &v))
+			if (!on || !parse_range(val, 0, 255, &v))
 				dig_usage_error("+edns=N needs a version 0..255, not " ARG_FMT, ARG_VAL(val));
 			o->edns_version = (uint8_t)v;
 		} else if (on) {
@@ -284,7 +273,7 @@ static void parse_plus(struct options *o, const char *arg)
 		}
 	} else if (IS("bufsize")) {
 		NEED_VALUE();
-		if (!parse_ulong(val, 0, 65535, &v))
+		if (!parse_range(val, 0, 65535, &v))
 			dig_usage_error("+bufsize=N needs 0..65535, not " ARG_FMT, ARG_VAL(val));
 		o->bufsize = (uint16_t)v;
 	} else if (IS("dnssec")) {
@@ -313,12 +302,12 @@ static void parse_plus(struct options *o, const char *arg)
 			dig_usage_error("+timeout=S needs 0.001..3600 seconds, not " ARG_FMT, ARG_VAL(val));
 	} else if (IS("tries")) {
 		NEED_VALUE();
-		if (!parse_ulong(val, 1, 100, &v))
+		if (!parse_range(val, 1, 100, &v))
 			dig_usage_error("+tries=N needs 1..100, not " ARG_FMT, ARG_VAL(val));
 		o->tries = (unsigned)v;
 	} else if (IS("retry")) {
 		NEED_VALUE();
-		if (!parse_ulong(val, 0, 99, &v))
+		if (!parse_range(val, 0, 99, &v))
 			dig_usage_error("+retry=N needs 0..99, not " ARG_FMT, ARG_VAL(val));
 		o->tries = (unsigned)v + 1;
 	} else if (IS("all")) {
@@ -392,7 +381,7 @@ void dig_parse_args(int argc, char **argv, struct options *o)
 	 * type is the type, and likewise the class; anything else is the
 	 * name. A name that looks like a type needs -q or a trailing dot. */
 	bool pos_type = false, pos_class = false;
-	unsigned long v;
+	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		if (arg[0] == '@') {
@@ -430,7 +419,7 @@ void dig_parse_args(int argc, char **argv, struct options *o)
 				o->family = AF_INET6;
 			} else if (arg[1] == 'p') {
 				const char *p = dash_value(argc, argv, &i);
-				if (!parse_ulong(p, 1, 65535, &v))
+				if (!parse_range(p, 1, 65535, &v))
 					dig_usage_error("-p needs a port 1..65535, not " ARG_FMT, ARG_VAL(p));
 				o->port = (uint16_t)v;
 			} else if (arg[1] == 't') {
