@@ -5,6 +5,8 @@
 #include "num.h"
 #include "rdata.h"
 
+#include <sodium.h>
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -173,21 +175,13 @@ static void set_reverse(struct options *o, const char *addr)
 
 static void set_cookie_hex(struct options *o, const char *hex)
 {
-	size_t len = strlen(hex);
-	if (len % 2 != 0 || len / 2 > COOKIE_MAX_LEN)
-		goto bad;
-	for (size_t i = 0; i < len; i += 2) {
-		int hi = rdata_hex_digit(hex[i]), lo = rdata_hex_digit(hex[i + 1]);
-		if (hi < 0 || lo < 0)
-			goto bad;
-		o->cookie_val[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	o->cookie_len = len / 2;
+	size_t len = 0;
 	/* RFC 7873 4: 8 bytes of client cookie, optionally 8..32 of server's. */
-	if (o->cookie_len == COOKIE_CLIENT_LEN || (o->cookie_len >= 16 && o->cookie_len <= 40))
-		return;
-bad:
-	dig_usage_error("+cookie=HEX needs 8 or 16..40 bytes in hex, not " ARG_FMT, ARG_VAL(hex));
+	if (sodium_hex2bin(o->cookie_val, sizeof(o->cookie_val), hex, strlen(hex), NULL, &len,
+	                   NULL) != 0 ||
+	    (len != COOKIE_CLIENT_LEN && (len < 16 || len > COOKIE_MAX_LEN)))
+		dig_usage_error("+cookie=HEX needs 8 or 16..40 bytes in hex, not " ARG_FMT, ARG_VAL(hex));
+	o->cookie_len = len;
 }
 
 /* +subnet=ADDR[/LEN]: LEN defaults to the whole address. */

@@ -4,6 +4,7 @@
 #include "rdata.h"
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,15 +71,10 @@ static json_t *jprintable(const uint8_t *p, size_t n)
 
 static json_t *jhex(const uint8_t *p, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	char *h = malloc(2 * n + 1);
 	if (!h)
 		return json_null();
-	for (size_t i = 0; i < n; i++) {
-		h[2 * i] = digits[p[i] >> 4];
-		h[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	json_t *s = json_stringn(h, 2 * n);
+	json_t *s = json_stringn(sodium_bin2hex(h, 2 * n + 1, p, n), 2 * n);
 	free(h);
 	return s;
 }
