@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -214,6 +215,30 @@ static void set_subnet(struct options *o, const char *val)
 		o->subnet_addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
 }
 
+/* The +options that set or clear one flag and take no value. */
+static const struct {
+	const char *name;
+	size_t off;
+} plus_flags[] = {
+	{ "tcp", offsetof(struct options, tcp) },
+	{ "vc", offsetof(struct options, tcp) },
+	{ "short", offsetof(struct options, short_out) },
+	{ "json", offsetof(struct options, json) },
+	{ "recurse", offsetof(struct options, rd) },
+	{ "rec", offsetof(struct options, rd) },
+	{ "adflag", offsetof(struct options, ad) },
+	{ "cdflag", offsetof(struct options, cd) },
+	{ "dnssec", offsetof(struct options, dnssec) },
+	{ "nsid", offsetof(struct options, nsid) },
+	{ "cmd", offsetof(struct options, show_cmd) },
+	{ "comments", offsetof(struct options, show_comments) },
+	{ "question", offsetof(struct options, show_question) },
+	{ "answer", offsetof(struct options, show_answer) },
+	{ "authority", offsetof(struct options, show_authority) },
+	{ "additional", offsetof(struct options, show_additional) },
+	{ "stats", offsetof(struct options, show_stats) },
+};
+
 /* One +option; "+noX" negates a boolean X. */
 static void parse_plus(struct options *o, const char *arg)
 {
@@ -237,25 +262,15 @@ static void parse_plus(struct options *o, const char *arg)
 	} while (0)
 	uint64_t v;
 
-	if (IS("tcp") || IS("vc")) {
-		NO_VALUE();
-		o->tcp = on;
-	} else if (IS("short")) {
-		NO_VALUE();
-		o->short_out = on;
-	} else if (IS("json")) {
-		NO_VALUE();
-		o->json = on;
-	} else if (IS("recurse") || IS("rec")) {
-		NO_VALUE();
-		o->rd = on;
-	} else if (IS("adflag")) {
-		NO_VALUE();
-		o->ad = on;
-	} else if (IS("cdflag")) {
-		NO_VALUE();
-		o->cd = on;
-	} else if (IS("edns")) {
+	for (size_t i = 0; i < sizeof(plus_flags) / sizeof(plus_flags[0]); i++) {
+		const char *name = plus_flags[i].name;
+		if (strlen(name) == nlen && strncmp(opt, name, nlen) == 0) {
+			NO_VALUE();
+			*(bool *)((char *)o + plus_flags[i].off) = on;
+			return;
+		}
+	}
+	if (IS("edns")) {
 		o->edns = on;
 		o->edns_explicit_off = !on;
 		if (val) {
@@ -270,12 +285,6 @@ static void parse_plus(struct options *o, const char *arg)
 		if (!parse_range(val, 0, 65535, &v))
 			dig_usage_error("+bufsize=N needs 0..65535, not " ARG_FMT, ARG_VAL(val));
 		o->bufsize = (uint16_t)v;
-	} else if (IS("dnssec")) {
-		NO_VALUE();
-		o->dnssec = on;
-	} else if (IS("nsid")) {
-		NO_VALUE();
-		o->nsid = on;
 	} else if (IS("cookie")) {
 		o->cookie = on;
 		o->cookie_len = 0;
@@ -308,27 +317,6 @@ static void parse_plus(struct options *o, const char *arg)
 		NO_VALUE();
 		o->show_cmd = o->show_comments = o->show_question = o->show_answer = on;
 		o->show_authority = o->show_additional = o->show_stats = on;
-	} else if (IS("cmd")) {
-		NO_VALUE();
-		o->show_cmd = on;
-	} else if (IS("comments")) {
-		NO_VALUE();
-		o->show_comments = on;
-	} else if (IS("question")) {
-		NO_VALUE();
-		o->show_question = on;
-	} else if (IS("answer")) {
-		NO_VALUE();
-		o->show_answer = on;
-	} else if (IS("authority")) {
-		NO_VALUE();
-		o->show_authority = on;
-	} else if (IS("additional")) {
-		NO_VALUE();
-		o->show_additional = on;
-	} else if (IS("stats")) {
-		NO_VALUE();
-		o->show_stats = on;
 	} else {
 		dig_usage_error("unknown option " ARG_FMT, ARG_VAL(arg));
 	}
