@@ -30,10 +30,9 @@ record() {
 commas() { printf '%s\n' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta'; }
 
 note "== unit tests ($BUILD)"
-# Each test of tests/unit/ (not what a build dir may still hold).
-for src in tests/unit/test_*.c; do
-	name=$(basename "$src" .c)
-	t="$BUILD/tests/$name"
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
 	out=$("$t" 2>&1); st=$?
 	okc=$(printf '%s\n' "$out" | grep -c '^ok ')
 	notok=$(printf '%s\n' "$out" | grep -c '^not ok ')
@@ -47,11 +46,12 @@ for src in tests/unit/test_*.c; do
 done
 
 note "== fuzz corpus replay"
-# Each target of fuzz/ (a build dir may hold replays of targets since removed).
-for src in fuzz/fuzz_*.c; do
-	name=${src#fuzz/fuzz_}
-	name=${name%.c}
-	r="$BUILD/fuzz/replay_$name"
+for r in "$BUILD"/fuzz/replay_*; do
+	[ -x "$r" ] || continue
+	name=${r##*/replay_}
+	# A build dir may still hold the replay of a target since removed,
+	# with its corpus.
+	[ -d fuzz/corpus/"$name" ] || continue
 	out=$("$r" fuzz/corpus/"$name" 2>&1); st=$?
 	n=$(printf '%s\n' "$out" | sed -n 's/^replay: \([0-9]*\) inputs$/\1/p')
 	if [ $st -eq 0 ] && [ -n "$n" ]; then
