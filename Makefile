@@ -77,13 +77,13 @@ $(BUILD)/obj/%.o: %.c
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 # Paths compiled into dnsd: rewritten only when they change (make install
-# PREFIX=/usr rebuilds main.o, so the binary's default config is the file
+# PREFIX=/usr rebuilds options.o, so the binary's default config is the file
 # the installed unit runs).
 $(BUILD)/gen/paths.h: FORCE
 	@mkdir -p $(dir $@)
 	@printf '#define DNSD_DEFAULT_CONFIG "%s"\n' '$(SYSCONFDIR)/meshdns/dnsd.yaml' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-$(BUILD)/obj/dnsd/main.o: $(BUILD)/gen/paths.h
+$(BUILD)/obj/dnsd/options.o: $(BUILD)/gen/paths.h
 
 $(BUILD)/libdnsd.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
