@@ -1940,3 +1940,21 @@ void health_stop(struct health *h)
 	pthread_cond_destroy(&h->cond);
 	free(h);
 }
+
+unsigned health_ready_bound_ms(const struct config *cfg)
+{
+	uint32_t longest = 0;
+	for (size_t i = 0; i < cfg->nzones; i++)
+		for (size_t j = 0; j < cfg->zones[i].nservices; j++) {
+			const struct cfg_service *s = &cfg->zones[i].services[j];
+			for (size_t k = 0; k < s->nbackends; k++) {
+				const struct cfg_check *c = cfg_backend_check(s, &s->backends[k]);
+				uint32_t t = c->timeout_ms && c->timeout_ms <= c->interval_ms ? c->timeout_ms
+				                                                             : c->interval_ms;
+				if (c->type != CFG_CHECK_NONE && t > longest)
+					longest = t;
+			}
+		}
+	return 2 * (uint64_t)longest < HEALTH_READY_BOUND_MAX_MS ? 2 * longest
+	                                                        : HEALTH_READY_BOUND_MAX_MS;
+}

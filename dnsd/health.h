@@ -81,6 +81,13 @@ bool health_first_round_done(struct health *h);
 /* Stops the thread and frees everything; health_stop(NULL) is a no-op. */
 void health_stop(struct health *h);
 
+/* How long /ready waits for the first checks of cfg at most (ms): 2 x the
+ * longest check timeout (a probe started at once would be done, with room
+ * to spare), capped at HEALTH_READY_BOUND_MAX_MS. Backends not probed by
+ * then count as up, as they do in answers. Pure over cfg. */
+enum { HEALTH_READY_BOUND_MAX_MS = 30000 };
+unsigned health_ready_bound_ms(const struct config *cfg);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t health_now_ms(void);
 

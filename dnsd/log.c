@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -71,4 +72,16 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	/* One fputs per line so lines from different threads do not interleave. */
 	fprintf(stderr, "%s\n", line);
+}
+
+const char *log_plural(size_t n, const char *word)
+{
+	static const char *const words[][2] = {
+		{ "zone", "zones" }, { "service", "services" }, { "backend", "backends" },
+		{ "change", "changes" },
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(word, words[i][0]) == 0)
+			return words[i][n != 1];
+	return word;
 }

@@ -3,6 +3,8 @@
 #ifndef MESHDNS_LOG_H
 #define MESHDNS_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 void log_set_level(enum log_level lvl);
@@ -19,5 +21,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 #define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* word, or its plural for n != 1, for counts in messages: word is one of
+ * "zone", "service", "backend", "change" (any other is returned as is).
+ * The result is a static string. */
+const char *log_plural(size_t n, const char *word);
 
 #endif

@@ -343,19 +343,6 @@ static void format_listen(const struct cfg_listen *l, char *buf, size_t len)
 	addr_sockaddr_text((const struct sockaddr *)&l->ss, buf, len);
 }
 
-/* "zone" or "zones" for n of them (word is one of the few used here). */
-static const char *plural(size_t n, const char *word)
-{
-	static const char *const words[][2] = {
-		{ "zone", "zones" }, { "service", "services" }, { "backend", "backends" },
-		{ "change", "changes" },
-	};
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcmp(word, words[i][0]) == 0)
-			return words[i][n != 1];
-	return word;
-}
-
 static void summarize(const struct config *cfg, size_t *nsvc, size_t *nbe)
 {
 	*nsvc = *nbe = 0;
@@ -444,7 +431,7 @@ static void freeze(struct config *cfg)
 	size_t n = registry_freeze(reg, cfg);
 	if (n) {
 		malloc_trim(0);
-		log_debug("%zu %s keep their backends in their blocks alone", n, plural(n, "service"));
+		log_debug("%zu %s keep their backends in their blocks alone", n, log_plural(n, "service"));
 	}
 }
 
@@ -737,28 +724,6 @@ static bool apply_etcd(struct live *l)
 	return full;
 }
 
-/* How long /ready waits for the first health checks at most: 2 x the
- * longest check timeout (a probe started at once would be done, with room
- * to spare), capped at READY_BOUND_MAX_MS. Backends not probed by then
- * count as up, as they do in answers. */
-enum { READY_BOUND_MAX_MS = 30000 };
-static unsigned ready_bound_ms(const struct config *cfg)
-{
-	uint32_t longest = 0;
-	for (size_t i = 0; i < cfg->nzones; i++)
-		for (size_t j = 0; j < cfg->zones[i].nservices; j++) {
-			const struct cfg_service *s = &cfg->zones[i].services[j];
-			for (size_t k = 0; k < s->nbackends; k++) {
-				const struct cfg_check *c = cfg_backend_check(s, &s->backends[k]);
-				uint32_t t = c->timeout_ms && c->timeout_ms <= c->interval_ms ? c->timeout_ms
-				                                                             : c->interval_ms;
-				if (c->type != CFG_CHECK_NONE && t > longest)
-					longest = t;
-			}
-		}
-	return 2 * (uint64_t)longest < READY_BOUND_MAX_MS ? 2 * longest : READY_BOUND_MAX_MS;
-}
-
 static void reload_failed(const char *why)
 {
 	log_err("reload failed%s, continuing with the previous configuration", why);
@@ -836,13 +801,13 @@ static bool reload(const char *path, bool by_etcd, struct config **cfgp, struct 
 	summarize(cfg, &nsvc, &nbe);
 	if (by_etcd) {
 		log_info("etcd: rebuilt with %zu etcd records: %zu %s, %zu %s", etcdsrc_count(src), nsvc,
-		         plural(nsvc, "service"), nbe, plural(nbe, "backend"));
+		         log_plural(nsvc, "service"), nbe, log_plural(nbe, "backend"));
 		daemon_notify("READY=1\nSTATUS=etcd records applied");
 		return true;
 	}
 	metrics_add(&metrics_global.reloads, 1);
-	log_info("reloaded %s: %zu %s, %zu %s, %zu %s", path, cfg->nzones, plural(cfg->nzones, "zone"),
-	         nsvc, plural(nsvc, "service"), nbe, plural(nbe, "backend"));
+	log_info("reloaded %s: %zu %s, %zu %s, %zu %s", path, cfg->nzones, log_plural(cfg->nzones, "zone"),
+	         nsvc, log_plural(nsvc, "service"), nbe, log_plural(nbe, "backend"));
 	daemon_notify("READY=1\nSTATUS=reloaded");
 	return true;
 }
@@ -930,11 +895,11 @@ int main(int argc, char **argv)
 		size_t nsvc, nbe;
 		summarize(cfg, &nsvc, &nbe);
 		printf("%s: OK (%zu %s, %zu %s, %zu %s)\n", o.config, cfg->nzones,
-		       plural(cfg->nzones, "zone"), nsvc, plural(nsvc, "service"), nbe,
-		       plural(nbe, "backend"));
+		       log_plural(cfg->nzones, "zone"), nsvc, log_plural(nsvc, "service"), nbe,
+		       log_plural(nbe, "backend"));
 		if (update_count(upd))
 			printf("%s: update journals OK (%zu %s)\n", o.config, update_count(upd),
-			       plural(update_count(upd), "change"));
+			       log_plural(update_count(upd), "change"));
 		update_free(upd);
 		config_free(cfg);
 		return 0;
@@ -1070,8 +1035,8 @@ int main(int argc, char **argv)
 		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", i ? " " : "", one);
 	}
 	log_info("dnsd %s serving %zu %s, %zu %s, %zu %s on %s (%u UDP workers per address)",
-	         MESHDNS_VERSION, cfg->nzones, plural(cfg->nzones, "zone"), nsvc,
-	         plural(nsvc, "service"), nbe, plural(nbe, "backend"), addrs, set.udp_workers);
+	         MESHDNS_VERSION, cfg->nzones, log_plural(cfg->nzones, "zone"), nsvc,
+	         log_plural(nsvc, "service"), nbe, log_plural(nbe, "backend"), addrs, set.udp_workers);
 	if (!o.have_http && cfg->have_http) {
 		o.http = cfg->http;       /* --http wins over the file */
 		o.have_http = true;
@@ -1094,7 +1059,7 @@ int main(int argc, char **argv)
 	if ((o.pid_file && !(pid_written = daemon_write_pid_file(o.pid_file) == 0)) ||
 	    (o.user && daemon_drop_privileges(o.user) == -1))
 		goto out;
-	http_set_ready_bound(http, ready_bound_ms(cfg));
+	http_set_ready_bound(http, health_ready_bound_ms(cfg));
 	/* Not ready before the first etcd read is served (unless serve-stale):
 	 * said before /ready can first answer 200. */
 	if (cfg->etcd.nendpoints && !cfg->etcd.serve_stale)
