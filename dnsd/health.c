@@ -83,7 +83,7 @@
  * Descriptors: one per checked backend (in flight, a tcp check's socket,
  * or an http(s) connection kept between probes), so the watcher needs up
  * to (checked backends) descriptors besides the server's. RLIMIT_NOFILE
- * must allow for that (main.c's job); when it does not, socket() fails
+ * must allow for that (daemon.c's job); when it does not, socket() fails
  * with EMFILE, logged at most every 10 s. Check connections end with a
  * RST (as HAProxy's): TIME_WAIT on our side would use up the ephemeral
  * ports towards a backend at thousands of checks per second. */

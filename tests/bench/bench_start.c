@@ -1,6 +1,6 @@
 /* bench_start.c -- the start-up phases of dnsd at scale, without sockets or
  * the watcher: config_load of a file, then zone_build with a registry (as
- * main.c's first build), each timed, with the RSS after each phase and the
+ * control.c's first build), each timed, with the RSS after each phase and the
  * peak. Generate a big config with tests/bench/registry.py's write_config.
  *
  * Build and run (against the library of a build):
