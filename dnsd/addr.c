@@ -55,3 +55,9 @@ const char *addr_sockaddr_host(const struct sockaddr *sa, char *buf, size_t len)
 	}
 	return addr_text(sa->sa_family, a, -1, false, buf, len);
 }
+
+const char *addr_sockaddr_port_text(const struct sockaddr *sa, int port, char *buf, size_t len)
+{
+	uint16_t ignored;
+	return addr_text(sa->sa_family, sock_addr(sa, &ignored), port, true, buf, len);
+}

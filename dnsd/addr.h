@@ -22,6 +22,9 @@ const char *addr_text(int family, const void *addr, int port, bool brackets, cha
 /* A socket address with its port ("?" for a family other than IPv4 and
  * IPv6). Returns buf. */
 const char *addr_sockaddr_text(const struct sockaddr *sa, char *buf, size_t len);
+/* A socket address's host with another port (the one a socket bound to
+ * port 0 got). Returns buf. */
+const char *addr_sockaddr_port_text(const struct sockaddr *sa, int port, char *buf, size_t len);
 /* A socket address's host alone, no brackets. Returns buf. */
 const char *addr_sockaddr_host(const struct sockaddr *sa, char *buf, size_t len);
 

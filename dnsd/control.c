@@ -1,6 +1,10 @@
 /* control.c -- the control thread's work: builds and publishes snapshots of
  * the running config (start, reload, etcd rebuild) and serves what changes
  * between reloads (health states, UPDATEs, etcd records). No event loop. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +21,8 @@
 #include "etcdsrc.h"
 #include "health.h"
 #include "heap.h"
+#include "watch.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
@@ -584,4 +590,66 @@ int control_start(struct control *c, struct health *h)
 const struct config *control_config(const struct control *c)
 {
 	return c->cfg;
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+int control_run(struct control *c, int sfd, struct config_watch *watch, struct http *http)
+{
+	bool etcd_served = false;
+	for (;;) {
+		struct pollfd pfd[5] = { { .fd = sfd, .events = POLLIN },
+		                         { .fd = c->wake_fd, .events = POLLIN },
+		                         { .fd = update_queue_fd(c->updates), .events = POLLIN },
+		                         { .fd = watch ? config_watch_fd(watch) : -1,
+		                           .events = POLLIN },
+		                         { .fd = control_etcd_fd(c), .events = POLLIN } };
+		if (poll(pfd, 5, config_watch_wait_ms(watch, clock_mono_ms())) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (pfd[3].revents & POLLIN)
+			config_watch_events(watch, clock_mono_ms());
+		if (config_watch_due(watch, clock_mono_ms())) {
+			/* Quiet long enough: reload as SIGHUP does (the signalfd
+			 * below takes it), unless the content is what is loaded. */
+			if (config_watch_changed(watch)) {
+				log_info("%s changed, reloading (--watch-config)", c->path);
+				kill(getpid(), SIGHUP);
+			} else {
+				log_debug("%s: events but the same content, not reloaded", c->path);
+			}
+			continue;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t n;
+			/* Every change signalled so far is covered by one pass. */
+			if (read(c->wake_fd, &n, sizeof(n)) == sizeof(n))
+				control_apply_health(c);
+		}
+		if (pfd[2].revents & POLLIN)
+			control_process_updates(c);
+		/* etcd: changes in place, or a whole rebuild as a reload does
+		 * (the file read again, the records added). */
+		bool etcd_full = (pfd[4].revents & POLLIN) && control_etcd_apply(c);
+		bool etcd_first = etcd_full && control_etcd_synced(c) && !etcd_served;
+		struct signalfd_siginfo si = { .ssi_signo = 0 };
+		if (pfd[0].revents & POLLIN && read(sfd, &si, sizeof(si)) != sizeof(si))
+			si.ssi_signo = 0;
+		if (si.ssi_signo == SIGHUP || etcd_full) {
+			bool served = control_reload(c, si.ssi_signo != SIGHUP);
+			if (served && etcd_first) {
+				etcd_served = true;
+				http_set_waiting(http, false);
+			}
+			continue;
+		}
+		if (!(pfd[0].revents & POLLIN) || !si.ssi_signo)
+			continue;
+		log_info("received %s, stopping", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+		daemon_notify("STOPPING=1");
+		return 0;
+	}
 }

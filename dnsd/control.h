@@ -101,4 +101,14 @@ bool control_etcd_apply(struct control *c);
  * serves. Control thread. */
 bool control_reload(struct control *c, bool by_etcd);
 
+struct config_watch;
+struct http;
+/* The control thread's loop until SIGINT or SIGTERM: the watcher's
+ * changes (wake_fd), UPDATEs, etcd changes, the config file's events
+ * (watch, may be NULL: a burst becomes one reload, as SIGHUP) and the
+ * signals of sfd (a signalfd: SIGHUP reloads). http (may be NULL) hears
+ * when the first etcd read serves. 0 at SIGINT/SIGTERM (after telling
+ * systemd), 1 if poll fails. */
+int control_run(struct control *c, int sfd, struct config_watch *watch, struct http *http);
+
 #endif

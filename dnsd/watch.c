@@ -10,12 +10,15 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "hash.h"
+
 struct config_watch {
 	int fd;
 	char *path;
 	const char *base;             /* the file's name in its directory */
 	uint64_t hash;                /* FNV-1a of the content last seen */
 	bool have_hash;
+	uint64_t first_ms, last_ms;   /* the pending burst's first and last event; 0: none */
 };
 
 struct config_watch *config_watch_new(const char *path, char *err, size_t errlen)
@@ -58,6 +61,38 @@ int config_watch_fd(const struct config_watch *w)
 	return w->fd;
 }
 
+/* When the pending burst is due (ms). */
+static uint64_t burst_due(const struct config_watch *w)
+{
+	uint64_t due = w->last_ms + WATCH_QUIET_MS;
+	return due < w->first_ms + WATCH_MAX_DELAY_MS ? due : w->first_ms + WATCH_MAX_DELAY_MS;
+}
+
+int config_watch_wait_ms(const struct config_watch *w, uint64_t now_ms)
+{
+	if (!w || !w->first_ms)
+		return -1;
+	uint64_t due = burst_due(w);
+	return due > now_ms ? (int)(due - now_ms) : 0;
+}
+
+bool config_watch_due(struct config_watch *w, uint64_t now_ms)
+{
+	if (!w || !w->first_ms || now_ms < burst_due(w))
+		return false;
+	w->first_ms = w->last_ms = 0;
+	return true;
+}
+
+void config_watch_events(struct config_watch *w, uint64_t now_ms)
+{
+	if (!config_watch_read(w))
+		return;
+	w->last_ms = now_ms ? now_ms : 1;
+	if (!w->first_ms)
+		w->first_ms = w->last_ms;
+}
+
 bool config_watch_read(struct config_watch *w)
 {
 	/* Aligned as inotify(7) asks; at least one event with a full name. */
@@ -80,7 +115,7 @@ bool config_watch_read(struct config_watch *w)
 
 bool config_watch_changed(struct config_watch *w)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = FNV_SEED;
 	int fd = open(w->path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1) {
 		w->have_hash = false;
@@ -89,8 +124,7 @@ bool config_watch_changed(struct config_watch *w)
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			h = (h ^ (uint8_t)buf[i]) * 1099511628211ULL;
+		h = fnv_bytes(h, buf, (size_t)n);
 	close(fd);
 	if (n == -1) {
 		w->have_hash = false;

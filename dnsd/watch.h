@@ -21,6 +21,18 @@ int config_watch_fd(const struct config_watch *w);
 /* Drains the pending events; true if one names the file or "..data".
  * Never blocks. */
 bool config_watch_read(struct config_watch *w);
+/* A burst of events (an editor's save, kubelet's swap) becomes one
+ * reload WATCH_QUIET_MS after its last event, and at most
+ * WATCH_MAX_DELAY_MS after its first even if events keep coming. */
+enum { WATCH_QUIET_MS = 250, WATCH_MAX_DELAY_MS = 2000 };
+/* Drains the pending events (config_watch_read) and, if one concerns the
+ * file, counts it in the pending burst at now_ms. */
+void config_watch_events(struct config_watch *w, uint64_t now_ms);
+/* How long until the pending burst is due (0: now), or -1: none pending
+ * (w may be NULL). For poll's timeout. */
+int config_watch_wait_ms(const struct config_watch *w, uint64_t now_ms);
+/* True once the pending burst is due at now_ms: it is then over. */
+bool config_watch_due(struct config_watch *w, uint64_t now_ms);
 /* Whether the file's content differs from the last call's (the first call
  * records it and returns true). An unreadable file counts as changed, so
  * that the reload reports the error. */

@@ -36,6 +36,10 @@ int main(void)
 	is_str(addr_sockaddr_text((struct sockaddr *)&s6, buf, sizeof(buf)), "[2001:db8::1]:53",
 	       "sockaddr_in6");
 	is_str(addr_sockaddr_text((struct sockaddr *)&su, buf, sizeof(buf)), "?", "a unix socket: ?");
+	is_str(addr_sockaddr_port_text((struct sockaddr *)&s6, 40123, buf, sizeof(buf)),
+	       "[2001:db8::1]:40123", "the host with the port a socket got");
+	is_str(addr_sockaddr_port_text((struct sockaddr *)&s4, 40123, buf, sizeof(buf)),
+	       "192.0.2.1:40123", "... IPv4");
 	is_str(addr_sockaddr_host((struct sockaddr *)&s6, buf, sizeof(buf)), "2001:db8::1",
 	       "the host alone, no brackets");
 	s4.sin_port = 0;
