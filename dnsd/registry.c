@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "itab.h"
 #include "wire.h"
 
 struct rslot {
@@ -34,8 +35,7 @@ struct sidref {
 struct registry {
 	struct rslot **slots;         /* live slots, in no order */
 	size_t n, cap;
-	uint32_t *table;              /* index into slots + 1; 0: empty */
-	size_t tsize;
+	struct itab index;            /* slots by key: items index slots */
 	uint64_t gen;
 	uint64_t builds;
 	struct zone_service **garbage;
@@ -87,7 +87,7 @@ void registry_free(struct registry *r)
 	for (size_t i = 0; i < r->n; i++)
 		slot_free(r->slots[i]);
 	free(r->slots);
-	free(r->table);
+	itab_free(&r->index);
 	free(r->garbage);
 	free(r->dead);
 	free(r->bysid);
@@ -96,27 +96,24 @@ void registry_free(struct registry *r)
 
 static int rehash(struct registry *r, size_t tsize)
 {
-	uint32_t *t = calloc(tsize, sizeof(*t));
-	if (!t)
+	struct itab t;
+	if (itab_alloc(&t, tsize) == -1)
 		return -1;
-	for (size_t i = 0; i < r->n; i++) {
-		size_t h = r->slots[i]->hash & (tsize - 1);
-		while (t[h])
-			h = (h + 1) & (tsize - 1);
-		t[h] = (uint32_t)i + 1;
-	}
-	free(r->table);
-	r->table = t;
-	r->tsize = tsize;
+	for (size_t i = 0; i < r->n; i++)
+		itab_put(&t, r->slots[i]->hash, (uint32_t)i);
+	itab_free(&r->index);
+	r->index = t;
 	return 0;
 }
 
 static struct rslot *find(const struct registry *r, const uint8_t *key, size_t len, uint64_t h)
 {
-	if (!r->tsize)
+	if (!r->index.slot)
 		return NULL;
-	for (size_t i = h & (r->tsize - 1); r->table[i]; i = (i + 1) & (r->tsize - 1)) {
-		struct rslot *s = r->slots[r->table[i] - 1];
+	size_t pos;
+	uint32_t item;
+	ITAB_FOR(&r->index, h, pos, item) {
+		struct rslot *s = r->slots[item];
 		if (s->hash == h && s->keylen == len && memcmp(s->key, key, len) == 0)
 			return s;
 	}
@@ -201,7 +198,8 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
 	uint64_t h = key_hash(key, len);
 	struct rslot *s = find(r, key, len, h);
 	if (!s) {
-		if ((r->n + 1) * 2 > r->tsize && rehash(r, r->tsize ? 2 * r->tsize : 256) == -1)
+		size_t tsize = itab_size(&r->index);
+		if ((r->n + 1) * 2 > tsize && rehash(r, tsize ? 2 * tsize : 256) == -1)
 			goto oom;
 		s = calloc(1, sizeof(*s) + len);
 		if (!s || push((void ***)&r->slots, &r->n, &r->cap, s) == -1) {
@@ -212,10 +210,7 @@ const struct zone_slot *registry_get(struct registry *r, const struct cfg_zone *
 		s->keylen = (uint16_t)len;
 		s->hash = h;
 		s->fresh = true;
-		size_t i = h & (r->tsize - 1);
-		while (r->table[i])
-			i = (i + 1) & (r->tsize - 1);
-		r->table[i] = (uint32_t)r->n;
+		itab_put(&r->index, h, (uint32_t)r->n - 1);
 	}
 	s->used = r->gen;
 	s->zi = (uint32_t)zi;
@@ -289,13 +284,13 @@ void registry_commit(struct registry *r)
 		r->slots[k++] = s;
 	}
 	r->n = k;
-	if (removed && rehash(r, r->tsize) == -1) {
+	if (removed && rehash(r, itab_size(&r->index)) == -1) {
 		/* Without a new table the old one would index freed slots:
 		 * keep them all instead (nothing is retired this time). */
 		for (size_t i = 0; i < r->ndead; i++)
 			r->slots[r->n++] = r->dead[i];
 		r->ndead = 0;
-		rehash(r, r->tsize);
+		rehash(r, itab_size(&r->index));
 	}
 }
 
@@ -319,7 +314,7 @@ void registry_abort(struct registry *r)
 	}
 	r->n = k;
 	if (removed)
-		rehash(r, r->tsize ? r->tsize : 256);
+		rehash(r, itab_size(&r->index) ? itab_size(&r->index) : 256);
 }
 
 void registry_reclaim(struct registry *r)
