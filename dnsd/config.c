@@ -178,7 +178,7 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 out:
 	config_free(c.cfg);
 	free(c.rdbuf);
-	free(c.svc_slots);
+	itab_free(&c.svc_index);
 	free(c.names);
 	yamldoc_free(&yd);
 	return rc;

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "itab.h"
 
 enum {
 	CFG_MAX_WORKERS = 64,
@@ -33,11 +34,10 @@ struct cfg_ctx {
 	struct cfg_zone *zone;        /* zone being parsed: the origin for names */
 	bool svc_timeout_set;         /* the service's check gave a timeout */
 	const struct cfg_service *svc; /* whose backends are being read */
-	/* The zone's service names so far, for the duplicate check: an
-	 * open-addressing table of service index + 1 (0: empty), so a zone of
-	 * 100k services is checked in linear time. */
-	uint32_t *svc_slots;
-	size_t svc_mask;
+	/* The zone's service names so far, for the duplicate check: a table
+	 * of service indexes, so a zone of 100k services is checked in linear
+	 * time. */
+	struct itab svc_index;
 	uint8_t *rdbuf;               /* CFG_RDATA_MAX bytes of scratch */
 	/* The default backend names of the service being read, copied to its
 	 * name_pool when its backends are all read: room for every backend

@@ -481,13 +481,8 @@ static void service_auto_ttl(struct cfg_service *s, uint32_t zone_ttl)
 /* An empty index for a zone of up to count services (at most half full). */
 static int svc_index_reset(struct cfg_ctx *c, size_t count)
 {
-	free(c->svc_slots);
-	size_t cap = 16;
-	while (cap < 2 * count)
-		cap *= 2;
-	c->svc_slots = calloc(cap, sizeof(*c->svc_slots));
-	c->svc_mask = cap - 1;
-	return c->svc_slots ? 0 : -1;
+	itab_free(&c->svc_index);
+	return itab_init(&c->svc_index, count);
 }
 
 /* Adds service si of zone z to the index; returns the service already
@@ -495,17 +490,15 @@ static int svc_index_reset(struct cfg_ctx *c, size_t count)
 static const struct cfg_service *svc_index_add(struct cfg_ctx *c, struct cfg_zone *z, size_t si)
 {
 	const struct cfg_service *s = &z->services[si];
-	size_t mask = c->svc_mask;
-	for (size_t i = cfg_name_hash(s->owner, s->ownerlen) & mask;; i = (i + 1) & mask) {
-		uint32_t v = c->svc_slots[i];
-		if (v == 0) {
-			c->svc_slots[i] = (uint32_t)si + 1;
-			return NULL;
-		}
-		const struct cfg_service *o = &z->services[v - 1];
+	size_t pos;
+	uint32_t item;
+	ITAB_FOR(&c->svc_index, cfg_name_hash(s->owner, s->ownerlen), pos, item) {
+		const struct cfg_service *o = &z->services[item];
 		if (wire_name_equal(o->owner, o->ownerlen, s->owner, s->ownerlen))
 			return o;
 	}
+	c->svc_index.slot[pos] = (uint32_t)si + 1;
+	return NULL;
 }
 
 static const struct schema_item service_items[] = {
