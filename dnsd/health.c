@@ -28,6 +28,7 @@
 #include "bstate.h"
 #include "clock.h"
 #include "hash.h"
+#include "itab.h"
 #include "log.h"
 
 /* Scheduling: every checked backend owns one preallocated probe and sits in
@@ -221,8 +222,7 @@ struct view {
 	/* Probes by backend identity (zone, service, address, port): how
 	 * health_sid finds a backend's id whatever its position, so a service
 	 * changed in place (an UPDATE) does not shift the others. */
-	uint32_t *by_key;             /* probe index + 1, 0: empty */
-	size_t key_mask;
+	struct itab by_key;           /* items: indexes into probes */
 };
 
 struct health {
@@ -468,7 +468,7 @@ static void view_free(struct view *v)
 	free(v->probes);
 	free(v->heap);
 	free(v->by_sid);
-	free(v->by_key);
+	itab_free(&v->by_key);
 	free(v);
 }
 
@@ -1398,30 +1398,21 @@ static bool id_same(const struct probe *p, const struct cfg_zone *z, const struc
  * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
 static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
 {
-	uint32_t *slots = NULL;
-	size_t mask = 0;
+	struct itab olds = { 0 };     /* old's probes by key */
 	if (old && old->nprobes) {
-		size_t n = 16;
-		while (n < 2 * old->nprobes)
-			n *= 2;
-		slots = malloc(n * sizeof(*slots));
-		if (!slots)
+		if (itab_init(&olds, old->nprobes) == -1)
 			return -1;
-		memset(slots, 0xff, n * sizeof(*slots));
-		mask = n - 1;
-		for (size_t i = 0; i < old->nprobes; i++) {
-			size_t s = key_hash(&old->probes[i]) & mask;
-			while (slots[s] != NO_HEAP)
-				s = (s + 1) & mask;
-			slots[s] = (uint32_t)i;
-		}
+		for (size_t i = 0; i < old->nprobes; i++)
+			itab_put(&olds, key_hash(&old->probes[i]), (uint32_t)i);
 	}
 	for (size_t i = 0; i < v->nprobes; i++) {
 		struct probe *p = &v->probes[i];
 		struct probe *o = NULL;
-		if (slots) {
-			for (size_t s = key_hash(p) & mask; slots[s] != NO_HEAP; s = (s + 1) & mask) {
-				struct probe *c = &old->probes[slots[s]];
+		if (olds.slot) {
+			size_t pos;
+			uint32_t item;
+			ITAB_FOR(&olds, key_hash(p), pos, item) {
+				struct probe *c = &old->probes[item];
 				if (!c->taken && key_same(c, p)) {
 					o = c;
 					break;
@@ -1472,26 +1463,14 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 		if (p->checked)
 			heap_push(v, p, key);
 	}
-	free(slots);
+	itab_free(&olds);
 	/* The identity index (health_sid, health_get): a backend is found by
 	 * zone, service, address and port, whatever its position. */
-	size_t ksize = 16;
-	while (ksize < 2 * v->nprobes)
-		ksize *= 2;
-	v->by_key = calloc(ksize, sizeof(*v->by_key));
-	if (!v->by_key) {
-		slots = NULL;         /* freed above */
+	if (itab_init(&v->by_key, v->nprobes) == -1)
 		goto nomem;
-	}
-	{
-		v->key_mask = ksize - 1;
-		for (size_t i = 0; i < v->nprobes; i++) {
-			size_t s = id_hash(v->probes[i].zone, v->probes[i].svc, v->probes[i].be) & v->key_mask;
-			while (v->by_key[s])
-				s = (s + 1) & v->key_mask;
-			v->by_key[s] = (uint32_t)i + 1;
-		}
-	}
+	for (size_t i = 0; i < v->nprobes; i++)
+		itab_put(&v->by_key, id_hash(v->probes[i].zone, v->probes[i].svc, v->probes[i].be),
+		         (uint32_t)i);
 	/* The id index (health_get_sid); without memory for it, lookups by
 	 * id find nothing (status shows no details), nothing else changes. */
 	uint32_t maxsid = 0;
@@ -1522,7 +1501,7 @@ nomem:
 	for (size_t i = 0; old && i < old->nprobes; i++)
 		old->probes[i].taken = false;
 	v->nheap = 0;
-	free(slots);
+	itab_free(&olds);
 	return -1;
 }
 
@@ -1831,7 +1810,7 @@ static const struct probe *probe_find(const struct view *v, size_t zi, size_t si
 	const struct config *cfg = v->cfg;
 	*in = zi < cfg->nzones && si < cfg->zones[zi].nservices &&
 	      bi < cfg->zones[zi].services[si].nbackends;
-	if (!*in || !v->by_key)
+	if (!*in || !v->by_key.slot)
 		return NULL;
 	const struct cfg_zone *z = &cfg->zones[zi];
 	const struct cfg_service *s = &z->services[si];
@@ -1841,8 +1820,10 @@ static const struct probe *probe_find(const struct view *v, size_t zi, size_t si
 	/* The probe made for this very backend first (two backends may share
 	 * an identity, e.g. with different checks); else one of its identity. */
 	const struct probe *same = NULL;
-	for (size_t i = id_hash(z, s, b) & v->key_mask; v->by_key[i]; i = (i + 1) & v->key_mask) {
-		const struct probe *p = &v->probes[v->by_key[i] - 1];
+	size_t pos;
+	uint32_t item;
+	ITAB_FOR(&v->by_key, id_hash(z, s, b), pos, item) {
+		const struct probe *p = &v->probes[item];
 		if (p->be == b)
 			return p;
 		if (!same && id_same(p, z, s, b))
