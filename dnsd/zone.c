@@ -16,6 +16,7 @@
 
 #include "arena.h"
 #include "hash.h"
+#include "itab.h"
 #include "rcupub.h"
 #include "registry.h"
 #include "svcname.h"
@@ -65,8 +66,7 @@ struct bnode {
 struct builder {
 	struct bnode *nodes;
 	size_t n, cap;
-	uint32_t *slots;      /* index + 1, 0 = empty */
-	size_t nslots;
+	struct itab index;    /* nodes by name */
 	uint8_t *names;       /* node names, lowercase */
 	size_t names_len, names_cap;
 	struct bent *ents;    /* [0] unused */
@@ -95,30 +95,25 @@ static const uint8_t *bn_name(const struct builder *b, const struct bnode *n)
 
 static int b_rehash(struct builder *b, size_t nslots)
 {
-	uint32_t *slots = calloc(nslots, sizeof(*slots));
-	if (!slots)
+	struct itab t;
+	if (itab_alloc(&t, nslots) == -1)
 		return -1;
-	for (size_t i = 0; i < b->n; i++) {
-		size_t j = name_hash(b->key, bn_name(b, &b->nodes[i]), b->nodes[i].namelen) &
-		           (nslots - 1);
-		while (slots[j])
-			j = (j + 1) & (nslots - 1);
-		slots[j] = (uint32_t)i + 1;
-	}
-	free(b->slots);
-	b->slots = slots;
-	b->nslots = nslots;
+	for (size_t i = 0; i < b->n; i++)
+		itab_put(&t, name_hash(b->key, bn_name(b, &b->nodes[i]), b->nodes[i].namelen),
+		         (uint32_t)i);
+	itab_free(&b->index);
+	b->index = t;
 	return 0;
 }
 
 static struct bnode *b_find(struct builder *b, const uint8_t *name, size_t len)
 {
-	size_t j = name_hash(b->key, name, len) & (b->nslots - 1);
-	while (b->slots[j]) {
-		struct bnode *n = &b->nodes[b->slots[j] - 1];
+	size_t pos;
+	uint32_t item;
+	ITAB_FOR(&b->index, name_hash(b->key, name, len), pos, item) {
+		struct bnode *n = &b->nodes[item];
 		if (n->namelen == len && wire_name_equal(bn_name(b, n), n->namelen, name, len))
 			return n;
-		j = (j + 1) & (b->nslots - 1);
 	}
 	return NULL;
 }
@@ -165,14 +160,12 @@ static struct bnode *b_get(struct builder *b, const uint8_t *name, size_t len)
 	memcpy(b->names + b->names_len, name, len);
 	wire_name_lower(b->names + b->names_len, len);
 	b->names_len += len;
-	if (b->n * 2 > b->nslots) {
-		if (b_rehash(b, b->nslots ? b->nslots * 2 : 128) == -1)
+	size_t nslots = itab_size(&b->index);
+	if (b->n * 2 > nslots) {
+		if (b_rehash(b, nslots ? nslots * 2 : 128) == -1)
 			return NULL;
 	} else {
-		size_t j = name_hash(b->key, bn_name(b, n), len) & (b->nslots - 1);
-		while (b->slots[j])
-			j = (j + 1) & (b->nslots - 1);
-		b->slots[j] = (uint32_t)b->n;
+		itab_put(&b->index, name_hash(b->key, bn_name(b, n), len), (uint32_t)b->n - 1);
 	}
 	return n;
 }
@@ -214,7 +207,7 @@ static int b_add(struct builder *b, struct bnode *n, uint16_t type, uint32_t ttl
 static void b_free(struct builder *b)
 {
 	free(b->nodes);
-	free(b->slots);
+	itab_free(&b->index);
 	free(b->names);
 	free(b->ents);
 	free(b->target);
@@ -658,11 +651,9 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 	getrandom(&b.key, sizeof(b.key), 0);
 	b.origin = cs->owner;
 	b.originlen = cs->ownerlen;
-	size_t guess = 3 + 2 * cs->nports + cs->nbackends, nslots = 16;
-	while (nslots < 2 * guess)
-		nslots *= 2;
+	size_t guess = 3 + 2 * cs->nports + cs->nbackends;
 	b.target = malloc((cs->nbackends + 1) * sizeof(*b.target));
-	if (!b.target || b_rehash(&b, nslots) == -1 ||
+	if (!b.target || b_rehash(&b, itab_slots(guess)) == -1 ||
 	    grow((void **)&b.nodes, &b.cap, guess, sizeof(*b.nodes), 16) == -1 ||
 	    grow((void **)&b.ents, &b.ents_cap, guess, sizeof(*b.ents), 16) == -1)
 		goto oom;
