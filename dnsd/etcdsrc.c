@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "itab.h"
 #include "log.h"
 #include "zone.h"
 
@@ -654,8 +655,9 @@ static long add_service(struct cfg_zone *z, size_t *cap, const uint8_t *owner, s
 /* Services by owner name across cfg (zone index, service index), so a
  * hundred thousand names cost a table, not a scan each. */
 struct svcmap {
-	struct { uint32_t zi, si; bool used; } *e;
-	size_t mask;
+	struct itab index;            /* items: indexes into e */
+	struct { uint32_t zi, si; } *e;
+	size_t n;
 };
 
 static uint64_t name_hash(const uint8_t *n, size_t len)
@@ -664,27 +666,31 @@ static uint64_t name_hash(const uint8_t *n, size_t len)
 	return h ^ (h >> 29);
 }
 
-static int map_put(struct svcmap *m, const struct config *cfg, size_t zi, size_t si)
+static void map_put(struct svcmap *m, const struct config *cfg, size_t zi, size_t si)
 {
 	const struct cfg_service *s = &cfg->zones[zi].services[si];
-	size_t i = name_hash(s->owner, s->ownerlen) & m->mask;
-	while (m->e[i].used)
-		i = (i + 1) & m->mask;
-	m->e[i].used = true;
-	m->e[i].zi = (uint32_t)zi;
-	m->e[i].si = (uint32_t)si;
-	return 0;
+	m->e[m->n].zi = (uint32_t)zi;
+	m->e[m->n].si = (uint32_t)si;
+	itab_put(&m->index, name_hash(s->owner, s->ownerlen), (uint32_t)m->n++);
 }
 
 static long map_get(const struct svcmap *m, const struct config *cfg, size_t zi,
                     const uint8_t *owner, size_t len)
 {
-	for (size_t i = name_hash(owner, len) & m->mask; m->e[i].used; i = (i + 1) & m->mask) {
-		const struct cfg_service *s = &cfg->zones[m->e[i].zi].services[m->e[i].si];
-		if (m->e[i].zi == zi && wire_name_equal(s->owner, s->ownerlen, owner, len))
-			return (long)m->e[i].si;
+	size_t pos;
+	uint32_t item;
+	ITAB_FOR(&m->index, name_hash(owner, len), pos, item) {
+		const struct cfg_service *s = &cfg->zones[m->e[item].zi].services[m->e[item].si];
+		if (m->e[item].zi == zi && wire_name_equal(s->owner, s->ownerlen, owner, len))
+			return (long)m->e[item].si;
 	}
 	return -1;
+}
+
+static void map_free(struct svcmap *m)
+{
+	itab_free(&m->index);
+	free(m->e);
 }
 
 int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, char *err,
@@ -694,13 +700,11 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 	size_t total = s->n;
 	for (size_t zi = 0; zi < cfg->nzones; zi++)
 		total += cfg->zones[zi].nservices;
-	struct svcmap map = { 0 };
-	size_t size = 16;
-	while (size < 2 * total)
-		size *= 2;
-	map.e = calloc(size, sizeof(*map.e));
-	map.mask = size - 1;
-	if (!map.e) {
+	/* Every service of cfg, and one per record at most. */
+	struct svcmap map = { .n = 0 };
+	map.e = malloc((total + 1) * sizeof(*map.e));
+	if (!map.e || itab_init(&map.index, total) == -1) {
+		free(map.e);
 		snprintf(err, errlen, "out of memory adding etcd records");
 		return -1;
 	}
@@ -709,7 +713,7 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 			map_put(&map, cfg, zi, si);
 	size_t *cap = calloc(cfg->nzones + 1, sizeof(*cap));
 	if (!cap) {
-		free(map.e);
+		map_free(&map);
 		snprintf(err, errlen, "out of memory adding etcd records");
 		return -1;
 	}
@@ -749,12 +753,12 @@ int etcdsrc_apply(const struct etcdsrc *s, struct config *cfg, size_t *skipped, 
 			goto oom;
 	}
 	free(v);
-	free(map.e);
+	map_free(&map);
 	free(cap);
 	return 0;
 oom:
 	free(v);
-	free(map.e);
+	map_free(&map);
 	free(cap);
 	snprintf(err, errlen, "out of memory adding etcd records");
 	return -1;
