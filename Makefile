@@ -55,8 +55,13 @@ ifneq ($(V),1)
   say = @printf '  %-7s %s\n' $(1) $(2);
 endif
 
-LIB_SRC    := $(filter-out dnsd/main.c,$(wildcard dnsd/*.c))
+# Three layers: dnsd/util (helpers), dnsd/dns (the DNS library: libdns.a,
+# all meshdig links), dnsd (the server). libdnsd.a holds all three.
+UTIL_SRC   := $(wildcard dnsd/util/*.c)
+DNS_SRC    := $(wildcard dnsd/dns/*.c)
+LIB_SRC    := $(filter-out dnsd/main.c,$(wildcard dnsd/*.c)) $(DNS_SRC) $(UTIL_SRC)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+DNSLIB_OBJ := $(DNS_SRC:%.c=$(BUILD)/obj/%.o) $(UTIL_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
@@ -92,7 +97,10 @@ $(BUILD)/dnsd: $(BUILD)/obj/dnsd/main.o $(BUILD)/libdnsd.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 MESHDIG_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/meshdig*.c))
-$(BUILD)/meshdig: $(MESHDIG_OBJ) $(BUILD)/libdnsd.a
+$(BUILD)/libdns.a: $(DNSLIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/meshdig: $(MESHDIG_OBJ) $(BUILD)/libdns.a
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdnsd.a
@@ -128,7 +136,7 @@ FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRC := $(LIB_SRC)
 fuzz-build: $(FUZZ_BIN)
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard dnsd/*.h)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard dnsd/*.h dnsd/dns/*.h dnsd/util/*.h)
 	@mkdir -p build/fuzz
 	$(call say,FUZZCC,$@)$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
 fuzz: fuzz-build

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "balance.h"
 #include "metrics.h"
 

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "list.h"
+#include "util/clock.h"
+#include "util/list.h"
 
 enum {
 	SHARDS = 64,                  /* a power of two; the hash's top bits pick one */

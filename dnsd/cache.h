@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dns/wire.h"
 
 /* The client's EDNS state is part of the key: an answer to a query with
  * EDNS carries an OPT record, one to a query without must not (RFC 6891

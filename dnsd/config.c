@@ -7,8 +7,8 @@
 #include <sodium.h>
 
 #include "config_int.h"
-#include "file.h"
-#include "wire.h"
+#include "util/file.h"
+#include "dns/wire.h"
 #include "yamldoc.h"
 
 /* ---- the slab: the loaded backends --------------------------------------- */

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "tsig.h"
-#include "wire.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 
 struct cfg_listen {
 	struct sockaddr_storage ss;   /* AF_INET or AF_INET6, port set */

@@ -8,10 +8,10 @@
 #include <sys/mman.h>
 
 #include "config_int.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 #include "svcname.h"
-#include "tsig.h"
-#include "wire.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 
 /* A name of zone z at or below the origin of another configured zone y
  * (y inside z) is never served: lookups pick the longest zone. Only the

@@ -6,10 +6,10 @@
 #include <strings.h>
 
 #include "config_int.h"
-#include "addr.h"
-#include "rdata.h"
+#include "util/addr.h"
+#include "dns/rdata.h"
 #include "svcname.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 int config_service_own(struct cfg_service *s)
 {

@@ -9,7 +9,7 @@
 #include <yaml.h>
 
 #include "config.h"
-#include "itab.h"
+#include "util/itab.h"
 
 enum {
 	CFG_MAX_WORKERS = 64,

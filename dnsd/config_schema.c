@@ -10,10 +10,10 @@
 #include <strings.h>
 
 #include "config_int.h"
-#include "hash.h"
-#include "num.h"
+#include "util/hash.h"
+#include "util/num.h"
 #include "svcname.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "yamldoc.h"
 
 /* ---- errors and nodes --------------------------------------------------- */

@@ -8,9 +8,9 @@
 #include <strings.h>
 
 #include "config_int.h"
-#include "addr.h"
+#include "util/addr.h"
 #include "svcname.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 /* ---- checks ------------------------------------------------------------- */
 

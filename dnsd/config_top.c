@@ -9,9 +9,9 @@
 #include <sodium.h>
 
 #include "config_int.h"
-#include "cookie.h"
-#include "tsig.h"
-#include "wire.h"
+#include "dns/cookie.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 
 /* ---- top level: listen, localities -------------------------------------- */
 

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "config_int.h"
-#include "rdata.h"
-#include "wire.h"
+#include "dns/rdata.h"
+#include "dns/wire.h"
 
 /* ---- static records ----------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include <sys/un.h>
 
 #include "daemon.h"
-#include "log.h"
+#include "util/log.h"
 
 void daemon_notify(const char *msg)
 {

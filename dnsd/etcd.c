@@ -30,8 +30,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "clock.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 enum {
 	/* All the raw records of one snapshot (SNAPSHOT_MAX: 100,000 records

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 enum {
 	ETCD_TEXT_MAX = 255,          /* "text": one TXT character-string */

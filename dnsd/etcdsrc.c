@@ -12,9 +12,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "itab.h"
-#include "log.h"
+#include "util/hash.h"
+#include "util/itab.h"
+#include "util/log.h"
 #include "zone.h"
 
 enum { ETCDSRC_MAX_BACKENDS = ZONE_MAX_BACKENDS };

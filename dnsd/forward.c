@@ -24,10 +24,10 @@
 
 #include <urcu-qsbr.h>
 
-#include "clock.h"
+#include "util/clock.h"
 #include "guard.h"
-#include "list.h"
-#include "log.h"
+#include "util/list.h"
+#include "util/log.h"
 
 enum {
 	/* The longest the thread sleeps: bounds how late it sees the stop flag. */

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "cache.h"
 #include "config.h"
 #include "forward.h"
-#include "log.h"
+#include "util/log.h"
 #include "metrics.h"
-#include "textbuf.h"
+#include "util/textbuf.h"
 
 struct forwarding {
 	struct forward *forwarder;

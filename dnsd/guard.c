@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "rcupub.h"
+#include "util/rcupub.h"
 #include "rrl.h"
 
 struct guard_conf {

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "cookie.h"
-#include "wire.h"
+#include "dns/cookie.h"
+#include "dns/wire.h"
 
 struct config;
 struct guard;

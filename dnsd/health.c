@@ -24,12 +24,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "bstate.h"
-#include "clock.h"
-#include "hash.h"
-#include "itab.h"
-#include "log.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/itab.h"
+#include "util/log.h"
 
 /* Scheduling: every checked backend owns one preallocated probe and sits in
  * a binary min-heap keyed by its next event: the start of its next probe

@@ -37,11 +37,11 @@
 #include <time.h>
 
 #include "etcd.h"
-#include "log.h"
+#include "util/log.h"
 #include "metrics.h"
 #include "server.h"
 #include "status.h"
-#include "textbuf.h"
+#include "util/textbuf.h"
 #include "zone.h"
 
 enum {

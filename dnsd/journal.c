@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "journal.h"
-#include "log.h"
+#include "util/log.h"
 
 static const char magic[8] = { 'M', 'D', 'N', 'S', 'J', 'R', 'N', '1' };
 

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dns/wire.h"
 
 enum journal_opkind {
 	JOURNAL_ADD = 1,              /* add one RR */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "bstate.h"
 #include "config.h"
 #include "control.h"
@@ -22,9 +22,9 @@
 #include "forwarding.h"
 #include "guard.h"
 #include "health.h"
-#include "heap.h"
+#include "util/heap.h"
 #include "http.h"
-#include "log.h"
+#include "util/log.h"
 #include "metrics.h"
 #include "options.h"
 #include "request.h"

@@ -7,7 +7,7 @@
 
 #include "metrics.h"
 #include "server.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 struct metrics_global metrics_global;
 

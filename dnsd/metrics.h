@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "textbuf.h"
+#include "util/textbuf.h"
 
 struct dns_question;
 

@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "clock.h"
-#include "log.h"
+#include "util/addr.h"
+#include "util/clock.h"
+#include "util/log.h"
 
 struct pending {
 	struct pending *next;

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "tsig.h"
-#include "wire.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 
 enum {
 	NOTIFY_ATTEMPTS = 5,          /* sends per secondary and serial */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "log.h"
+#include "util/log.h"
 
 enum { OPTIONS_LISTEN_MAX = 64 };
 

@@ -10,16 +10,16 @@
 #include <strings.h>
 #include <time.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "backend_fmt.h"
 #include "balance.h"
 #include "cache.h"
-#include "clock.h"
+#include "util/clock.h"
 #include "config.h"
 #include "guard.h"
 #include "metrics.h"
 #include "request.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 enum {

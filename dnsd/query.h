@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "health.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 /* QUERY_FORWARD: the name is outside our zones, forwarding is on and the
  * cache had no answer: query_forward_info() says what to ask upstream. */

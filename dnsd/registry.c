@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "itab.h"
-#include "wire.h"
+#include "util/hash.h"
+#include "util/itab.h"
+#include "dns/wire.h"
 
 struct rslot {
 	struct zone_slot pub;         /* first: a zone_slot pointer is an rslot pointer */

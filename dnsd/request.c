@@ -10,15 +10,15 @@
 #include <time.h>
 #include <urcu-qsbr.h>
 
-#include "addr.h"
-#include "clock.h"
+#include "util/addr.h"
+#include "util/clock.h"
 #include "config.h"
 #include "forward.h"
-#include "log.h"
+#include "util/log.h"
 #include "metrics.h"
 #include "query.h"
-#include "rcupub.h"
-#include "rdata.h"
+#include "util/rcupub.h"
+#include "dns/rdata.h"
 #include "server.h"
 #include "update.h"
 #include "xfr.h"

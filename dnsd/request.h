@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 
 #include "query.h"
-#include "tsig.h"
-#include "wire.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 
 struct config;
 struct forward;

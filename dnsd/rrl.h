@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dns/wire.h"
 
 enum {
 	RRL_EXEMPT_MAX = 64,

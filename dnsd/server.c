@@ -21,11 +21,11 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
-#include "addr.h"
-#include "clock.h"
-#include "hash.h"
-#include "list.h"
-#include "log.h"
+#include "util/addr.h"
+#include "util/clock.h"
+#include "util/hash.h"
+#include "util/list.h"
+#include "util/log.h"
 
 /* Threads: nlisten * udp_workers UDP workers (thread_init idx 0.. in listen
  * order), then the TCP thread (the last idx). Each owns its socket(s) and

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "backend_fmt.h"
 #include "balance.h"
 #include "status.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 /* The services of zone z in config order (by si). Caller frees. */
 static const struct zone_service **zone_services(const struct zone *z, size_t *n)

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "health.h"
-#include "textbuf.h"
+#include "util/textbuf.h"
 #include "zone.h"
 
 /* {"generation":..,"zones":[{"name":..,"serial":..,"services":[{..,

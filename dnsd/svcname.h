@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dns/wire.h"
 
 /* _<port>._udp.<owner> if proto is IPPROTO_UDP, else _<port>._tcp.<owner>,
  * into out (owner: a wire name of ownerlen bytes). The labels are copied as

@@ -22,13 +22,13 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#include "file.h"
-#include "log.h"
-#include "rdata.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "dns/rdata.h"
 #include "request.h"
 #include "server.h"
-#include "tsig.h"
-#include "wire.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
 #include "xfr.h"
 #include "zone.h"
 

@@ -10,7 +10,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "hash.h"
+#include "util/hash.h"
 
 struct config_watch {
 	int fd;

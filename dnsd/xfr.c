@@ -14,12 +14,12 @@
 #include <urcu-qsbr.h>
 
 #include "balance.h"
-#include "log.h"
+#include "util/log.h"
 #include "notify.h"
-#include "rcupub.h"
+#include "util/rcupub.h"
 #include "svcname.h"
 #include "request.h"
-#include "tsig.h"
+#include "dns/tsig.h"
 
 /* ---- settings (RCU) --------------------------------------------------------- */
 

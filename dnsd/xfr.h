@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 enum {

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "arena.h"
+#include "util/arena.h"
 
 /* One anchor of the current document; its name is in struct loader names. */
 struct anchor {

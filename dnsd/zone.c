@@ -14,13 +14,13 @@
 #include <time.h>
 #include <urcu-qsbr.h>
 
-#include "arena.h"
-#include "hash.h"
-#include "itab.h"
-#include "rcupub.h"
+#include "util/arena.h"
+#include "util/hash.h"
+#include "util/itab.h"
+#include "util/rcupub.h"
 #include "registry.h"
 #include "svcname.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 /* ---- hashing ------------------------------------------------------------ */
 

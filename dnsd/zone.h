@@ -12,7 +12,7 @@
 
 #include "bstate.h"
 #include "config.h"
-#include "hash.h"
+#include "util/hash.h"
 
 enum { ZONE_MAX_BACKENDS = 4096 }; /* per service; bounds per-query scratch */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "etcd.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rdata.h"
-#include "wire.h"
+#include "dns/rdata.h"
+#include "dns/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

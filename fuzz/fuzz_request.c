@@ -12,12 +12,12 @@
 
 #include "config.h"
 #include "guard.h"
-#include "log.h"
+#include "util/log.h"
 #include "query.h"
 #include "request.h"
 #include "server.h"
 #include "update.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "xfr.h"
 #include "zone.h"
 

@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "config.h"
-#include "log.h"
+#include "util/log.h"
 #include "registry.h"
 #include "update.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -3,7 +3,7 @@
  * (meshdig_exchange.c), the reply (meshdig_reply.c) and its printers, and
  * chooses the exit status. One query per run; not a resolver. */
 #include "meshdig.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

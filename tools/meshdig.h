@@ -4,7 +4,7 @@
 #ifndef MESHDNS_MESHDIG_H
 #define MESHDNS_MESHDIG_H
 
-#include "wire.h"
+#include "dns/wire.h"
 
 #include <ares.h>
 

@@ -2,8 +2,8 @@
  * @server, -x, positional name/type/class and +options into struct
  * options. Checks arguments; sends and prints nothing else. */
 #include "meshdig.h"
-#include "num.h"
-#include "rdata.h"
+#include "util/num.h"
+#include "dns/rdata.h"
 
 #include <sodium.h>
 

@@ -1,7 +1,7 @@
 /* meshdig_json.c -- +json: the reply as one JSON object with RFC 8427
  * member names, built with jansson. Not the text printers. */
 #include "meshdig.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 
 #include <jansson.h>
 #include <sodium.h>

@@ -2,7 +2,7 @@
  * sections in dig's columns, stats; and +short. Not +json
  * (meshdig_json.c) nor --status/--why (meshdig_status.c). */
 #include "meshdig.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>

@@ -2,7 +2,7 @@
  * its first problem, rdata as text, and the OPT record's options. How the
  * reply is shown is the printers' business. */
 #include "meshdig.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * backend table or as lines, and its HTTP status document as tables. Not
  * how they are fetched (meshdig_exchange.c). */
 #include "meshdig.h"
-#include "rdata.h"
+#include "dns/rdata.h"
 
 #include <jansson.h>
 

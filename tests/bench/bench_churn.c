@@ -29,7 +29,7 @@
 #include "request.h"
 #include "server.h"
 #include "registry.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "xfr.h"
 #include "zone.h"
 

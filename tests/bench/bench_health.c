@@ -58,7 +58,7 @@
 
 #include "bstate.h"
 #include "health.h"
-#include "log.h"
+#include "util/log.h"
 
 enum mode { MODE_TCP, MODE_HTTP, MODE_HTTPS, MODE_REFUSED };
 static const char *const mode_name[] = { "tcp", "http", "https", "refused" };

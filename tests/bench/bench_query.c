@@ -17,7 +17,7 @@
 #include "config.h"
 #include "request.h"
 #include "server.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 static uint64_t now_ns(void)

@@ -28,7 +28,7 @@
 
 #include "bstate.h"
 #include "config.h"
-#include "heap.h"
+#include "util/heap.h"
 #include "registry.h"
 #include "zone.h"
 

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "etcd.h"
-#include "log.h"
-#include "wire.h"
+#include "util/log.h"
+#include "dns/wire.h"
 
 static volatile sig_atomic_t stopping;
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "addr.h"
+#include "util/addr.h"
 #include "tap.h"
 
 int main(void)

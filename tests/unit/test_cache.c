@@ -9,7 +9,7 @@
 
 #include "cache.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 static uint64_t fake_now = 1000000;
 

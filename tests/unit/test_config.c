@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "num.h"
+#include "util/num.h"
 #include "tap.h"
 
 static struct config *load(const char *yaml)

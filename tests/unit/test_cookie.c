@@ -1,7 +1,7 @@
 /* test_cookie.c -- server cookies (cookie.c) against the worked examples
  * of RFC 9018 Appendix A, then ages, rotation, addresses and lengths. */
 #include "tap.h"
-#include "cookie.h"
+#include "dns/cookie.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "etcd.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 /* The owner of key as text ("user-service.mesh."), or "ERR". */
 static const char *key_owner(const char *prefix, const char *key, char id[300])

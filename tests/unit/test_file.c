@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "file.h"
+#include "util/file.h"
 #include "tap.h"
 
 int main(void)

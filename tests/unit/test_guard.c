@@ -12,7 +12,7 @@
 #include "config.h"
 #include "guard.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 static const char yaml[] =
 	"zones: [{name: mesh}]\n"

@@ -24,7 +24,7 @@
 #include <openssl/x509.h>
 
 #include "health.h"
-#include "log.h"
+#include "util/log.h"
 #include "tap.h"
 
 extern char **environ;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "heap.h"
+#include "util/heap.h"
 #include "tap.h"
 
 /* Whether the mapping holding addr has the "hg" flag (MADV_HUGEPAGE). */

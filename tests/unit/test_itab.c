@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "itab.h"
+#include "util/itab.h"
 #include "tap.h"
 
 /* The item of key in t (keys[item] == key), or -1. */

@@ -10,7 +10,7 @@
 #include "journal.h"
 #include "tap.h"
 #include "update.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 static struct journal_op mkop(uint8_t kind, const char *owner, uint16_t type, const void *rd,
                               uint16_t rdlen)

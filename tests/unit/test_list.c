@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "list.h"
+#include "util/list.h"
 #include "tap.h"
 
 struct item {

@@ -10,8 +10,8 @@
 #include "server.h"
 #include "status.h"
 #include "tap.h"
-#include "textbuf.h"
-#include "wire.h"
+#include "util/textbuf.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 static void test_textbuf(void)

@@ -16,7 +16,7 @@
 
 #include "notify.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 static int sec;
 static struct sockaddr_in sec_addr;

@@ -13,7 +13,7 @@
 #include "query.h"
 #include "request.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 static const char yaml[] =

@@ -1,8 +1,8 @@
 /* test_rdata.c -- unit tests of rdata.c: presentation <-> wire for each
  * supported type, RFC 3597, malformed rdata, and the mnemonic tables. */
-#include "rdata.h"
+#include "dns/rdata.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 static const uint8_t origin[] = "\4mesh\0";
 #define ORIGIN origin, sizeof(origin) - 1

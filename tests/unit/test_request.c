@@ -14,9 +14,9 @@
 #include "request.h"
 #include "server.h"
 #include "tap.h"
-#include "textbuf.h"
+#include "util/textbuf.h"
 #include "update.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "xfr.h"
 #include "zone.h"
 

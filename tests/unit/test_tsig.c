@@ -3,7 +3,7 @@
  * time and key errors, and byte-exact signing of single and chained
  * (multi-message) answers. */
 #include "tap.h"
-#include "tsig.h"
+#include "dns/tsig.h"
 #include "tsig_vectors.h"
 
 #include <stdlib.h>

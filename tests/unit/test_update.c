@@ -14,7 +14,7 @@
 #include "registry.h"
 #include "tap.h"
 #include "update.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 static const char yaml[] =

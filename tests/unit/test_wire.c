@@ -1,7 +1,7 @@
 /* test_wire.c -- unit tests of the wire reader/writer, names, compression
  * and request parsing (wire.c). */
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 
 #include <stdlib.h>
 

@@ -13,7 +13,7 @@
 #include "config.h"
 #include "request.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "xfr.h"
 #include "zone.h"
 

@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "tap.h"
-#include "wire.h"
+#include "dns/wire.h"
 #include "zone.h"
 
 /* ---- helpers -------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* addr.c -- addresses as text (addr.h). */
-#include "addr.h"
+#include "util/addr.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * threshold, so allocations of 128 KiB or more are mmap'd (and given back
  * when freed) for the rest of the process's life, as with M_MMAP_THRESHOLD
  * set. */
-#include "heap.h"
+#include "util/heap.h"
 
 #include <malloc.h>
 #include <stdint.h>

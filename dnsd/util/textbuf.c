@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "textbuf.h"
+#include "util/textbuf.h"
 
 /* Makes room for n more bytes plus a NUL. */
 static bool tb_reserve(struct textbuf *tb, size_t n)

@@ -2,7 +2,7 @@
  * sign answers (chained for multi-message transfers) and our own requests.
  * HMAC from libsodium's init/update/final API, which takes keys of any
  * length; MACs are compared in constant time (sodium_memcmp). */
-#include "tsig.h"
+#include "dns/tsig.h"
 
 #include <strings.h>
 #include <sodium.h>

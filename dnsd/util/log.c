@@ -1,6 +1,6 @@
 /* log.c -- leveled logging to stderr (one timestamped line per call) or to
  * syslog. */
-#include "log.h"
+#include "util/log.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

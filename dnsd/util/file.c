@@ -1,5 +1,5 @@
 /* file.c -- a whole file into memory (file.h). */
-#include "file.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <stdio.h>

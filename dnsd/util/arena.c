@@ -4,7 +4,7 @@
  * process that reloads a large zone would only ever grow). Blocks double
  * from the first chunk size up to ARENA_MAX_CHUNK, so a big snapshot takes
  * few mappings and a small one stays small. */
-#include "arena.h"
+#include "util/arena.h"
 
 #include <stdbool.h>
 #include <stddef.h>

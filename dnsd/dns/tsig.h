@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "dns/wire.h"
 
 enum tsig_alg {
 	TSIG_HMAC_SHA256 = 0,

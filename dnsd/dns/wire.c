@@ -1,6 +1,6 @@
 /* wire.c -- bounds-checked DNS reader and writer, names, compression and
  * request parsing with EDNS0. Never allocates and never logs. */
-#include "wire.h"
+#include "dns/wire.h"
 
 #include <stdint.h>
 #include <string.h>

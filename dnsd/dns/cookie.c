@@ -1,6 +1,6 @@
 /* cookie.c -- DNS Cookies: RFC 9018 server cookies (SipHash-2-4) and their
  * validation; no state of its own (secrets and time come from the caller). */
-#include "cookie.h"
+#include "dns/cookie.h"
 
 #include <ctype.h>
 #include <netinet/in.h>

@@ -1,10 +1,10 @@
 /* rdata.c -- RDATA presentation format <-> wire for the types the server
  * serves, RFC 3597 for the rest, and the mnemonic tables. Off the query
  * path: used when loading config and by meshdig to print answers. */
-#include "rdata.h"
+#include "dns/rdata.h"
 
-#include "num.h"
-#include "wire.h"
+#include "util/num.h"
+#include "dns/wire.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
