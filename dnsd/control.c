@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "etcd.h"
 #include "etcdsrc.h"
 #include "health.h"
 #include "util/heap.h"
@@ -652,4 +653,33 @@ int control_run(struct control *c, int sfd, struct config_watch *watch, struct h
 		daemon_notify("STOPPING=1");
 		return 0;
 	}
+}
+
+struct etcd *control_etcd_start(struct control *c, const struct cfg_etcd *e, struct http *http)
+{
+	char err[256];
+	struct etcd_callbacks ecb;
+	struct etcd *client = NULL;
+	bool have_src = control_etcd_begin(c, &ecb) == 0;
+	if (!have_src || !(client = etcd_new(e, &ecb, err, sizeof(err)))) {
+		log_err("etcd: %s; serving the configuration's data alone",
+		        have_src ? err : "out of memory");
+		control_etcd_end(c);
+		http_set_waiting(http, false);
+		return NULL;
+	}
+	http_set_etcd(http, client);
+	return client;
+}
+
+int control_check_summary(const char *path, const struct config *cfg, const struct update *upd)
+{
+	size_t nsvc, nbe, nchg = update_count(upd);
+	control_summarize(cfg, &nsvc, &nbe);
+	printf("%s: OK (%zu %s, %zu %s, %zu %s)\n", path, cfg->nzones,
+	       log_plural(cfg->nzones, "zone"), nsvc, log_plural(nsvc, "service"), nbe,
+	       log_plural(nbe, "backend"));
+	if (nchg)
+		printf("%s: update journals OK (%zu %s)\n", path, nchg, log_plural(nchg, "change"));
+	return 0;
 }

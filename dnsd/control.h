@@ -111,4 +111,16 @@ struct http;
  * systemd), 1 if poll fails. */
 int control_run(struct control *c, int sfd, struct config_watch *watch, struct http *http);
 
+/* Starts the etcd client of e with c's record source (a reload does not
+ * change it): the client, or NULL after logging (the configuration's data
+ * alone is served). http (may be NULL) is told: /ready stops waiting for
+ * etcd when it did not start, else it reports the client's state. Main
+ * thread, before control_run. */
+struct cfg_etcd;
+struct etcd *control_etcd_start(struct control *c, const struct cfg_etcd *e, struct http *http);
+
+/* dnsd --check: prints what path loaded (zones, services, backends, and
+ * the changes in update journals). Returns 0, the exit status. */
+int control_check_summary(const char *path, const struct config *cfg, const struct update *upd);
+
 #endif

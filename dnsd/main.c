@@ -34,22 +34,6 @@
 #include "xfr.h"
 #include "zone.h"
 
-static void *thread_init(void *arg, unsigned idx)
-{
-	return request_worker_new(arg, idx);
-}
-
-static void thread_fini(void *ctx)
-{
-	request_worker_free(ctx);
-}
-
-static int handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
-                  const struct server_peer *peer)
-{
-	return request_process(ctx, req, len, resp, cap, peer);
-}
-
 /* What main started, for the one teardown (in the reverse order of the
  * start) that every exit takes, the failures included. */
 struct running {
@@ -142,20 +126,6 @@ static void reconfigure(void *arg, const struct config *old, const struct config
 static bool status_source(void *arg, uint32_t sid, struct health_state *out)
 {
 	return health_get_sid(arg, sid, out);
-}
-
-/* dnsd --check: the summary of what loaded. */
-static int check_only(const struct running *r)
-{
-	size_t nsvc, nbe, nchg = update_count(r->upd);
-	control_summarize(r->cfg, &nsvc, &nbe);
-	printf("%s: OK (%zu %s, %zu %s, %zu %s)\n", r->o.config, r->cfg->nzones,
-	       log_plural(r->cfg->nzones, "zone"), nsvc, log_plural(nsvc, "service"), nbe,
-	       log_plural(nbe, "backend"));
-	if (nchg)
-		printf("%s: update journals OK (%zu %s)\n", r->o.config, nchg,
-		       log_plural(nchg, "change"));
-	return 0;
 }
 
 /* The descriptors the loop polls, the transfer state and the control
@@ -267,12 +237,8 @@ static int start_server(struct running *r, const struct config *cfg)
 		log_err("request path: out of memory");
 		return -1;
 	}
-	struct server_ops ops = {
-		.thread_init = thread_init,
-		.thread_fini = thread_fini,
-		.handle = handle,
-		.arg = r->requests,
-	};
+	struct server_ops ops;
+	request_server_ops(r->requests, &ops);
 	char err[256];
 	if (server_start(&r->srv, &set, &ops, err, sizeof(err)) == -1) {
 		log_err("%s", err);
@@ -342,20 +308,9 @@ static int start_rest(struct running *r, const struct config *cfg)
 		else
 			config_watch_changed(r->watch);   /* the content loaded now */
 	}
-	/* Read at start only: a reload does not change the etcd client. Until
-	 * its first snapshot is served, /ready says so (serve-stale: not). */
-	if (cfg->etcd.nendpoints) {
-		struct etcd_callbacks ecb;
-		bool have_src = control_etcd_begin(r->ctl, &ecb) == 0;
-		if (!have_src || !(r->etcd = etcd_new(&cfg->etcd, &ecb, err, sizeof(err)))) {
-			log_err("etcd: %s; serving the configuration's data alone",
-			        have_src ? err : "out of memory");
-			control_etcd_end(r->ctl);
-			http_set_waiting(r->http, false);
-		} else {
-			http_set_etcd(r->http, r->etcd);
-		}
-	}
+	/* Read at start only: a reload does not change the etcd client. */
+	if (cfg->etcd.nendpoints)
+		r->etcd = control_etcd_start(r->ctl, &cfg->etcd, r->http);
 	return 0;
 }
 
@@ -387,7 +342,7 @@ int main(int argc, char **argv)
 	/* From here every exit goes through teardown. */
 	int rc = 1;
 	if (o->check) {
-		rc = check_only(&rt);
+		rc = control_check_summary(o->config, rt.cfg, rt.upd);
 	} else if (!(rt.states = bstate_new())) {
 		log_err("out of memory");
 	} else {

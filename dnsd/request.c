@@ -302,3 +302,29 @@ int request_process(struct request_worker *w, const uint8_t *wire, size_t len, u
 		query_log(w, &r, resp, n, t1);
 	return n;
 }
+
+static void *worker_init(void *arg, unsigned idx)
+{
+	return request_worker_new(arg, idx);
+}
+
+static void worker_fini(void *ctx)
+{
+	request_worker_free(ctx);
+}
+
+static int worker_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
+                         const struct server_peer *peer)
+{
+	return request_process(ctx, req, len, resp, cap, peer);
+}
+
+void request_server_ops(struct request_ctx *rc, struct server_ops *ops)
+{
+	*ops = (struct server_ops){
+		.thread_init = worker_init,
+		.thread_fini = worker_fini,
+		.handle = worker_handle,
+		.arg = rc,
+	};
+}

@@ -80,4 +80,9 @@ void request_worker_free(struct request_worker *w);
 int request_process(struct request_worker *w, const uint8_t *wire, size_t len, uint8_t *resp,
                     size_t cap, const struct server_peer *peer);
 
+/* The server's handler (server.h) for rc: a request_worker per server
+ * thread, request_process for each message. */
+struct server_ops;
+void request_server_ops(struct request_ctx *rc, struct server_ops *ops);
+
 #endif
