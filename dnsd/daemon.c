@@ -1,5 +1,7 @@
 /* daemon.c -- the process's life among others: systemd notifications, the
  * pid file, --reload's signal, the descriptor limit, dropping root. No DNS. */
+#include <sys/signalfd.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -120,4 +122,16 @@ void daemon_raise_nofile(void)
 			log_warn("cannot raise the descriptor limit to %llu: %s",
 			         (unsigned long long)want, strerror(errno));
 	}
+}
+
+int daemon_signalfd(void)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &sigs, SFD_CLOEXEC);
 }

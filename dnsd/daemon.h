@@ -27,5 +27,9 @@ int daemon_signal_reload(const char *pid_file);
 /* Lifts the soft descriptor limit to the hard one; a failure is logged as
  * a warning and dnsd goes on. Main thread, at start. */
 void daemon_raise_nofile(void);
+/* SIGINT, SIGTERM and SIGHUP blocked and taken synchronously from the
+ * returned signalfd (-1 on failure) by the calling thread alone: threads
+ * started afterwards inherit the mask. SIGPIPE is ignored. */
+int daemon_signalfd(void);
 
 #endif

@@ -3,13 +3,10 @@
  * thread's loop), the watcher, the server workers (request.c), forwarding,
  * http and etcd. */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -50,7 +47,6 @@ struct running {
 	struct forwarding *fwd;       /* names outside our zones; NULL: off */
 	struct request_ctx *requests; /* what the workers share (request.c) */
 	struct server *srv;
-	unsigned tcp_max_clients;     /* what the server allocated at start */
 	struct cfg_listen listen[OPTIONS_LISTEN_MAX]; /* the server's, kept across reloads */
 	struct http *http;
 	struct config_watch *watch;
@@ -88,21 +84,6 @@ static void teardown(struct running *r)
 		log_warn("pid file %s: %s", r->pid_file, strerror(errno));
 }
 
-/* A reload's tcp: settings: idle-timeout and max-per-client apply to the
- * running server; max-clients sizes what the server allocated at start. */
-static void tcp_reconfigure(const struct running *r, const struct config *a,
-                            const struct config *b)
-{
-	server_set_tcp_limits(r->srv, b->tcp_max_per_client, b->tcp_idle_timeout_ms);
-	if (a->tcp_idle_timeout_ms != b->tcp_idle_timeout_ms ||
-	    a->tcp_max_per_client != b->tcp_max_per_client)
-		log_info("reload: tcp idle-timeout %u ms, max-per-client %u", b->tcp_idle_timeout_ms,
-		         b->tcp_max_per_client);
-	if (r->tcp_max_clients != b->tcp_max_clients)
-		log_warn("reload: tcp max-clients %u takes effect at the next start (%u until then)",
-		         b->tcp_max_clients, r->tcp_max_clients);
-}
-
 /* A reload's settings for what main started (control_settings.reconfigure,
  * arg: the running struct): the server's tcp limits, transfers, the
  * request path, cookies and rate limiting at once; forwarding and the
@@ -115,7 +96,8 @@ static void reconfigure(void *arg, const struct config *old, const struct config
 	if (old->nsearch != cfg->nsearch ||
 	    memcmp(old->search, cfg->search, old->nsearch * sizeof(*old->search)) != 0)
 		log_warn("reload: search-path takes effect at the next start");
-	tcp_reconfigure(r, old, cfg);
+	server_reconfigure_tcp(r->srv, cfg->tcp_max_clients, cfg->tcp_max_per_client,
+	                       cfg->tcp_idle_timeout_ms);
 	if (xfr_configure(r->xfr, cfg) == -1 || request_configure(r->requests, cfg) == -1)
 		log_err("reload: out of memory for keys and transfer settings; the previous ones stay");
 	if (guard_configure(r->guard, cfg) == -1)
@@ -133,16 +115,7 @@ static bool status_source(void *arg, uint32_t sid, struct health_state *out)
  * snapshot. 0, or -1 after logging. */
 static int start_control(struct running *r)
 {
-	/* Signals are taken synchronously by this thread only (signalfd); the
-	 * server and the watcher start their threads with everything blocked. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	r->sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	r->sfd = daemon_signalfd();
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r->uq = update_queue_new();
 	if (r->sfd == -1 || r->efd == -1 || !r->uq) {
@@ -204,7 +177,6 @@ static int start_server(struct running *r, const struct config *cfg)
 		.tcp_max_per_client = cfg->tcp_max_per_client,
 		.tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
 	};
-	r->tcp_max_clients = set.tcp_max_clients;
 	/* The server keeps pointing at the listen list: a copy that outlives
 	 * reloads. */
 	if (set.nlisten > OPTIONS_LISTEN_MAX)

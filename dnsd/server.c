@@ -1474,6 +1474,21 @@ void server_set_tcp_limits(struct server *srv, unsigned max_per_client, unsigned
 	atomic_store(&srv->set_idle_ms, idle_timeout_ms);
 }
 
+void server_reconfigure_tcp(struct server *srv, unsigned max_clients, unsigned max_per_client,
+                            unsigned idle_timeout_ms)
+{
+	if (!srv)
+		return;
+	unsigned idle = atomic_load(&srv->set_idle_ms), per = atomic_load(&srv->set_per_client);
+	server_set_tcp_limits(srv, max_per_client, idle_timeout_ms);
+	if (idle != idle_timeout_ms || per != max_per_client)
+		log_info("reload: tcp idle-timeout %u ms, max-per-client %u", idle_timeout_ms,
+		         max_per_client);
+	if (srv->max_clients != max_clients)
+		log_warn("reload: tcp max-clients %u takes effect at the next start (%u until then)",
+		         max_clients, srv->max_clients);
+}
+
 uint64_t server_tcp_reclaimed(const struct server *srv)
 {
 	return srv ? __atomic_load_n(&srv->tcp.reclaimed, __ATOMIC_RELAXED) : 0;

@@ -114,6 +114,12 @@ bool server_streams_full(const struct server_peer *peer);
  * the new timeout counted from their last progress. idle_timeout_ms 0 is
  * ignored. Any thread. */
 void server_set_tcp_limits(struct server *srv, unsigned max_per_client, unsigned idle_timeout_ms);
+/* A reload's tcp settings: idle_timeout_ms and max_per_client as
+ * server_set_tcp_limits (logged when they change); max_clients sized what
+ * the server allocated at start, so a different one is only logged (it
+ * takes effect at the next start). Control thread. */
+void server_reconfigure_tcp(struct server *srv, unsigned max_clients, unsigned max_per_client,
+                            unsigned idle_timeout_ms);
 /* Connections closed so far to make room for new ones at max-clients. */
 uint64_t server_tcp_reclaimed(const struct server *srv);
 /* What max-per-client counts by: an IPv4 address, an IPv6 /64 (one host or
