@@ -1,7 +1,8 @@
 #!/bin/sh
-# path_ir.sh -- instructions per request through the server's handle()
-# callback (the whole request path: parse, TSIG, dispatch, answer,
-# metrics), counted by callgrind: exact where CPU time on a shared VM
+# path_ir.sh -- instructions per request through the server's handler
+# callback (request.c worker_handle; main.c handle in builds before it):
+# the whole request path (parse, TSIG, dispatch, answer, metrics), counted
+# by callgrind: exact where CPU time on a shared VM
 # is not. perf.py's zone (100 services x 3 backends, weighted, no
 # checks); 20,000 queries (svcK A and _http._tcp.svcK SRV) at 1,500 q/s.
 #   sh tests/bench/path_ir.sh [DNSD ...]    (default: build/dnsd)
@@ -18,7 +19,8 @@ perf.write_queries('$TMP/queries', 100, 1000)")
 port=15390
 for bin in "$@"; do
 	port=$((port + 1))
-	valgrind --tool=callgrind --toggle-collect=handle --callgrind-out-file="$TMP/cg" \
+	valgrind --tool=callgrind --toggle-collect=handle --toggle-collect=worker_handle \
+		--callgrind-out-file="$TMP/cg" \
 		"$bin" -c "$TMP/zone.yaml" -l 127.0.0.1:$port --workers 1 > "$TMP/log" 2>&1 &
 	pid=$!
 	i=0
@@ -34,5 +36,5 @@ for bin in "$@"; do
 	ir=$(callgrind_annotate "$TMP/cg" 2>/dev/null |
 	     sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
 	# + 1: the query that waited for the start.
-	echo "$bin: $q queries, $ir instructions in handle(), $((ir / (q + 1))) per request"
+	echo "$bin: $q queries, $ir instructions in the handler, $((ir / (q + 1))) per request"
 done
