@@ -498,59 +498,22 @@ static bool writer_name_matches(const struct wire_writer *w, size_t off, const u
 	return false;
 }
 
-/* Expanded length of the name stored at buf[off], or 0 if it is not one
- * this writer could have written; the same bounded walk as above. */
-static size_t writer_name_len(const struct wire_writer *w, size_t off)
-{
-	size_t n = 0;
-	size_t limit = w->pos;
-	while (off < limit) {
-		uint8_t c = w->buf[off];
-		if ((c & 0xc0) == 0xc0) {
-			if (off + 1 >= w->pos)
-				return 0;
-			size_t target = (size_t)(c & 0x3f) << 8 | w->buf[off + 1];
-			if (target >= off)
-				return 0;
-			limit = off;
-			off = target;
-			continue;
-		}
-		if (c > DNS_LABEL_MAX)
-			return 0;
-		n += 1 + (size_t)c;
-		if (n > DNS_NAME_MAX)
-			return 0;
-		if (c == 0)
-			return n;
-		off += 1 + (size_t)c;
-	}
-	return 0;
-}
-
 /* Offset of the longest suffix of name (at least one label) found in the
  * table: *at gets the suffix's position in name, the return value the
- * offset in buf, or -1. Most entries fail on their first label at once.
- * An entry's expanded length (computed at most once per call) says which
- * single suffix it could equal, so each entry is compared in full at most
- * once: bounded by labels x entries + entries x 255 steps, even for 127
- * one-byte labels that all look alike. */
+ * offset in buf, or -1. An entry's expanded length (recorded with it)
+ * says which single suffix it could equal, and most entries fail on
+ * that or their first label at once, so each entry is compared in full
+ * at most once: bounded by labels x entries + entries x 255 steps, even
+ * for 127 one-byte labels that all look alike. */
 static long writer_find_suffix(const struct wire_writer *w, const uint8_t *name, size_t len,
                                size_t *at)
 {
-	size_t elen[WIRE_COMP_MAX];
-	for (unsigned i = 0; i < w->ncomp; i++)
-		elen[i] = SIZE_MAX;
-
 	for (size_t pos = 0; name[pos] != 0; pos += 1 + (size_t)name[pos]) {
 		for (unsigned i = 0; i < w->ncomp; i++) {
 			size_t off = w->comp[i];
-			if (off + 1 >= w->pos || w->buf[off] != name[pos] ||
-			    ascii_lower(w->buf[off + 1]) != ascii_lower(name[pos + 1]))
-				continue;
-			if (elen[i] == SIZE_MAX)
-				elen[i] = writer_name_len(w, off);
-			if (elen[i] != len - pos || !writer_name_matches(w, off, name + pos, len - pos))
+			if (w->comp_len[i] != len - pos || off + 1 >= w->pos || w->buf[off] != name[pos] ||
+			    ascii_lower(w->buf[off + 1]) != ascii_lower(name[pos + 1]) ||
+			    !writer_name_matches(w, off, name + pos, len - pos))
 				continue;
 			*at = pos;
 			return (long)off;
@@ -602,6 +565,7 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 	for (size_t i = 0; i < lit && name[i] != 0; i += 1 + (size_t)name[i]) {
 		if (w->ncomp >= WIRE_COMP_MAX || start + i >= 0x4000)
 			break;
+		w->comp_len[w->ncomp] = (uint8_t)(len - i);   /* <= 255: wire_name_valid */
 		w->comp[w->ncomp++] = (uint16_t)(start + i);
 	}
 }

@@ -175,6 +175,7 @@ struct wire_writer {
 	int err;
 	unsigned ncomp;
 	uint16_t comp[WIRE_COMP_MAX];
+	uint8_t comp_len[WIRE_COMP_MAX];  /* the expanded length of each */
 	/* The last name written with compression, whole: answers repeat the
 	 * owner name RR after RR, and this finds it without a table scan. */
 	uint16_t last_off;            /* 0: none (offset 0 is the header) */
