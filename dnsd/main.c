@@ -47,6 +47,7 @@ struct running {
 	struct forwarding *fwd;       /* names outside our zones; NULL: off */
 	struct request_ctx *requests; /* what the workers share (request.c) */
 	struct server *srv;
+	size_t nsvc;                  /* services served at start, for the readiness note */
 	struct cfg_listen listen[OPTIONS_LISTEN_MAX]; /* the server's, kept across reloads */
 	struct http *http;
 	struct config_watch *watch;
@@ -219,6 +220,7 @@ static int start_server(struct running *r, const struct config *cfg)
 	}
 	size_t nsvc, nbe;
 	control_summarize(cfg, &nsvc, &nbe);
+	r->nsvc = nsvc;
 	char addrs[1024] = "";
 	for (size_t i = 0, off = 0; i < set.nlisten && off < sizeof(addrs) - 64; i++) {
 		char one[80];
@@ -267,11 +269,9 @@ static int start_rest(struct running *r, const struct config *cfg)
 	if (cfg->etcd.nendpoints && !cfg->etcd.serve_stale)
 		http_set_waiting(r->http, true);
 	http_set_serving(r->http, true);
-	size_t nsvc, nbe;
-	control_summarize(cfg, &nsvc, &nbe);
 	char msg[128];
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %zu zones, %zu services\nMAINPID=%ld",
-	         cfg->nzones, nsvc, (long)getpid());
+	         cfg->nzones, r->nsvc, (long)getpid());
 	daemon_notify(msg);
 	if (o->watch_config) {
 		r->watch = config_watch_new(o->config, err, sizeof(err));
