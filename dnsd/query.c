@@ -50,6 +50,9 @@ struct query_worker {
 	uint32_t addr_gen;
 	struct metrics_worker *m;
 	uint8_t search_name[DNS_NAME_MAX];   /* a search-path CNAME's target */
+	/* Where the SRV answer wrote each selected backend's target name (0:
+	 * past what a pointer reaches): its address record points there. */
+	uint16_t target_at[ZONE_MAX_BACKENDS];
 };
 
 /* Per-request encoding state, on the stack. */
@@ -134,19 +137,58 @@ static void put_rdata(struct wire_writer *w, uint16_t type, const uint8_t *rd, u
 	wire_write_bytes(w, rd, len);
 }
 
+/* An owner name: the question's own name (the same bytes, written right
+ * after the header) is a pointer to it without a search. */
+static void put_owner(struct answer *a, const uint8_t *owner, size_t ownerlen)
+{
+	if (owner == a->q->q.name && ownerlen > 1)
+		wire_write_ptr(&a->w, DNS_HEADER_LEN);
+	else
+		wire_write_name(&a->w, owner, ownerlen, true);
+}
+
 static void put_rr(struct answer *a, const uint8_t *owner, size_t ownerlen, uint16_t type,
                    uint32_t ttl, const uint8_t *rd, uint16_t rdlen)
 {
 	struct wire_writer *w = &a->w;
-	wire_write_name(w, owner, ownerlen, true);
-	wire_write_u16(w, type);
-	wire_write_u16(w, DNS_CLASS_IN);
-	wire_write_u32(w, ttl);
-	size_t lenpos = w->pos;
-	wire_write_u16(w, 0);
-	put_rdata(w, type, rd, rdlen);
-	if (!w->err)
-		wire_patch_u16(w, lenpos, (uint16_t)(w->pos - lenpos - 2));
+	put_owner(a, owner, ownerlen);
+	switch (type) {
+	case DNS_TYPE_NS:
+	case DNS_TYPE_CNAME:
+	case DNS_TYPE_PTR:
+	case DNS_TYPE_MX:
+	case DNS_TYPE_SOA: {
+		/* Compressed names inside: the length is known once written. */
+		wire_write_rr_head(w, type, DNS_CLASS_IN, ttl, 0);
+		size_t lenpos = w->pos - 2;
+		put_rdata(w, type, rd, rdlen);
+		if (!w->err)
+			wire_patch_u16(w, lenpos, (uint16_t)(w->pos - lenpos - 2));
+		return;
+	}
+	default:
+		wire_write_rr_head(w, type, DNS_CLASS_IN, ttl, rdlen);
+		wire_write_bytes(w, rd, rdlen);
+		return;
+	}
+}
+
+/* One SRV record of backend b written in place; *target_at gets the
+ * offset of its target name (0 if a pointer cannot reach it). */
+static void put_srv_rr(struct answer *a, const uint8_t *owner, size_t ownerlen,
+                       const struct zone_service *svc, const struct zone_backend *b,
+                       unsigned port_idx, uint32_t weight, uint16_t *target_at)
+{
+	struct wire_writer *w = &a->w;
+	size_t rdlen = 6 + (size_t)b->targetlen;
+	put_owner(a, owner, ownerlen);
+	wire_write_rr_head(w, DNS_TYPE_SRV, DNS_CLASS_IN, svc->ttl, (uint16_t)rdlen);
+	uint8_t *rd = wire_write_reserve(w, rdlen);
+	if (!rd)
+		return;
+	zone_srv_rdata(svc, b, port_idx, weight, rd);
+	size_t at = (size_t)(rd - w->buf) + 6;
+	*target_at = at < 0x4000 ? (uint16_t)at : 0;
 }
 
 /* Starts a unit (an RRset) that must fit whole. */
@@ -401,29 +443,38 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	for (unsigned p = first; p < last; p++) {
 		for (unsigned i = 0; i < n; i++) {
 			const struct zone_backend *b = &svc->backends[qw->order[i]];
-			uint8_t rd[ZONE_SRV_RDATA_MAX];
+			uint16_t at = 0;
 			/* The weight clients see includes the slow-start ramp. */
-			size_t rdlen = zone_srv_rdata(svc, b, p, balance_weight(svc, b, qw->bal.now_ms), rd);
-			put_rr(a, owner, ownerlen, DNS_TYPE_SRV, svc->ttl, rd, (uint16_t)rdlen);
+			put_srv_rr(a, owner, ownerlen, svc, b, p, balance_weight(svc, b, qw->bal.now_ms),
+			           &at);
+			if (p == first)
+				qw->target_at[i] = at;
 			count++;
 		}
 	}
 	if (!unit_end(a, m, SEC_ANSWER, count))
 		return 0;
 	a->subset |= n < all;
-	/* Targets' addresses: each target one unit, in answer order. */
+	/* Targets' addresses: each target one unit, in answer order, its
+	 * owner a pointer to the target in the SRV record (RFC 2782 keeps
+	 * the target itself uncompressed, not other names from using it). */
 	for (unsigned i = 0; i < n && !a->full; i++) {
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		const uint8_t *target = zone_backend_target(b);
 		bool dup = false;
-		for (unsigned j = 0; j < i; j++)
-			dup |= wire_name_equal(zone_backend_target(&svc->backends[qw->order[j]]),
-			                       svc->backends[qw->order[j]].targetlen,
-			                       zone_backend_target(b), b->targetlen);
+		for (unsigned j = 0; svc->dup_targets && j < i; j++)
+			dup |= zone_backend_target(&svc->backends[qw->order[j]]) == target;
 		if (dup)
 			continue;
 		struct wire_mark am = unit_begin(a);
-		put_rr(a, zone_backend_target(b), b->targetlen, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
-		       svc->ttl, b->addr, b->family == AF_INET ? 4 : 16);
+		if (qw->target_at[i])
+			wire_write_ptr(&a->w, qw->target_at[i]);
+		else
+			wire_write_name(&a->w, target, b->targetlen, true);
+		uint16_t alen = b->family == AF_INET ? 4 : 16;
+		wire_write_rr_head(&a->w, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, DNS_CLASS_IN,
+		                   svc->ttl, alen);
+		wire_write_bytes(&a->w, b->addr, alen);
 		unit_end(a, am, SEC_ADDITIONAL, 1);
 	}
 	return count;

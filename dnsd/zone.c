@@ -363,6 +363,7 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 		if (tn->t_be != i + 1) {
 			zone_backend_set_target(&bes[i], zone_backend_target(&bes[tn->t_be - 1]));
 			bes[i].targetlen = tn->namelen;
+			s->dup_targets = true;
 			continue;
 		}
 		const uint8_t *t = arena_bytes(a, bn_name(b, tn), tn->namelen);

@@ -152,6 +152,9 @@ struct zone_service {
 	 * the entries of backends that are down at that moment. */
 	const uint16_t *rr_sched[3];
 	uint16_t rr_len[3];
+	/* Some backends share a target name (one host on several ports);
+	 * they share its bytes too, so one pointer compare tells them apart. */
+	bool dup_targets;
 };
 
 /* Where a service is served: zone-level nodes and snapshots point at the

@@ -323,9 +323,19 @@ void wire_name_lower(uint8_t *name, size_t len)
 		name[i] = ascii_lower(name[i]);
 }
 
+/* Names nearly always match in case too: whole words are compared while
+ * they are equal, and bytes folded to lowercase from the first that is not. */
 static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+	}
+	for (; i < n; i++)
 		if (ascii_lower(a[i]) != ascii_lower(b[i]))
 			return false;
 	return true;
@@ -438,6 +448,44 @@ void wire_write_bytes(struct wire_writer *w, const void *src, size_t n)
 	uint8_t *p = writer_take(w, n);
 	if (p && n)
 		memcpy(p, src, n);
+}
+
+uint8_t *wire_write_reserve(struct wire_writer *w, size_t n)
+{
+	return writer_take(w, n);
+}
+
+void wire_write_ptr(struct wire_writer *w, size_t off)
+{
+	if (w->err)
+		return;
+	if (off >= 0x4000 || off >= w->pos) {
+		w->err = WIRE_EINVAL;
+		return;
+	}
+	uint8_t *p = writer_take(w, 2);
+	if (p) {
+		p[0] = (uint8_t)(0xc0 | off >> 8);
+		p[1] = (uint8_t)off;
+	}
+}
+
+void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass, uint32_t ttl,
+                        uint16_t rdlen)
+{
+	uint8_t *p = writer_take(w, 10);
+	if (!p)
+		return;
+	p[0] = (uint8_t)(type >> 8);
+	p[1] = (uint8_t)type;
+	p[2] = (uint8_t)(rclass >> 8);
+	p[3] = (uint8_t)rclass;
+	p[4] = (uint8_t)(ttl >> 24);
+	p[5] = (uint8_t)(ttl >> 16);
+	p[6] = (uint8_t)(ttl >> 8);
+	p[7] = (uint8_t)ttl;
+	p[8] = (uint8_t)(rdlen >> 8);
+	p[9] = (uint8_t)rdlen;
 }
 
 /* Like every write, a no-op once err is set; a patch outside what was

@@ -193,6 +193,15 @@ void wire_write_u8(struct wire_writer *w, uint8_t v);
 void wire_write_u16(struct wire_writer *w, uint16_t v);
 void wire_write_u32(struct wire_writer *w, uint32_t v);
 void wire_write_bytes(struct wire_writer *w, const void *src, size_t n);
+/* Takes n bytes for the caller to fill (one bounds check for a record
+ * written in one piece); NULL, with err set, if they do not fit. */
+uint8_t *wire_write_reserve(struct wire_writer *w, size_t n);
+/* A compression pointer to a name already written at off (< pos and
+ * < 0x4000; else err is WIRE_EINVAL). */
+void wire_write_ptr(struct wire_writer *w, size_t off);
+/* An RR's fixed fields after its owner: type, class, TTL, RDLENGTH. */
+void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass, uint32_t ttl,
+                        uint16_t rdlen);
 /* Overwrites two bytes at off < pos (for counts and RDLENGTH). */
 void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v);
 void wire_write_header(struct wire_writer *w, const struct dns_header *h);

@@ -188,7 +188,9 @@ int main(void)
 	         "      - {name: bigtc, oversize: truncate, ports: {http: 80}, backends: [%s]}\n"
 	         "      - {name: wide6, ports: {http: 80}, backends: [%s]}\n"
 	         "      - {name: half, fail-open: false, ports: {http: 80}, backends: [%s]}\n"
-	         "      - {name: hashed, policy: hash, ports: {http: 80}, backends: [%s]}\n",
+	         "      - {name: hashed, policy: hash, ports: {http: 80}, backends: [%s]}\n"
+	         "      - {name: twoport, ports: {http: 80}, backends: [{address: 127.0.0.60, port: 81},"
+	         " {address: 127.0.0.60, port: 82}, 127.0.0.61]}\n",
 	         big, list6, list80, big);
 	struct config *cfg;
 	struct config_error cerr;
@@ -279,6 +281,31 @@ int main(void)
 		}
 		ok(found, "named backend's target");
 	}
+	{
+		/* The encoding: each SRV's owner points at the question (offset
+		 * 12), each address record's owner at the target inside the SRV
+		 * record of the same name, and names them the same. */
+		unsigned own = 0, tgt = 0;
+		for (unsigned i = 0; i < r.h.ancount; i++)
+			own += r.buf[r.rr[i].rdoff - 12] == 0xc0 && r.buf[r.rr[i].rdoff - 11] == 12;
+		for (unsigned i = r.h.ancount; i < r.h.ancount + r.h.arcount && i < r.nrr; i++) {
+			size_t at = (size_t)(r.buf[r.rr[i].rdoff - 12] & 0x3f) << 8 | r.buf[r.rr[i].rdoff - 11];
+			for (unsigned j = 0; j < r.h.ancount; j++) {
+				struct wire_reader tr;
+				uint8_t tn[DNS_NAME_MAX];
+				wire_reader_init(&tr, r.buf, (size_t)r.len);
+				tr.pos = r.rr[j].rdoff + 6;
+				size_t tl = wire_read_name(&tr, tn);
+				tgt += (r.buf[r.rr[i].rdoff - 12] & 0xc0) == 0xc0 && at == r.rr[j].rdoff + 6 &&
+				       wire_name_equal(tn, tl, r.rr[i].name, r.rr[i].namelen);
+			}
+		}
+		is_int(own, 3, "SRV owners: a pointer to the question");
+		is_int(tgt, 3, "address owners: a pointer to their SRV target");
+	}
+	ask(&r, "_http._tcp.twoport.mesh", DNS_TYPE_SRV, -1, false);
+	is_int(r.h.ancount, 3, "one host on two ports: an SRV record each");
+	is_int(r.h.arcount, 2, "... and its address once");
 	ask(&r, "u3.user-service.mesh", DNS_TYPE_A, -1, false);
 	is_int(r.h.ancount, 1, "SRV target resolves");
 	is_int(rr_ipv4(&r, 0), 0x7f00000d, "to its address");

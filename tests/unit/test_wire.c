@@ -357,6 +357,16 @@ static void test_name_helpers(void)
 	ok(!wire_name_equal(a, al, c, cl), "different names unequal");
 	uint8_t x[] = "\1\xc1\0", y[] = "\1\xe1\0";
 	ok(!wire_name_equal(x, 3, y, 3), "only ASCII folds");
+	/* Whole words compared first: a difference past the first 8 bytes,
+	 * and case alone differing there, each in a word of its own. */
+	size_t l1 = name_of("service-one.example.com", c), l2 = name_of("service-one.examplx.com", b);
+	ok(!wire_name_equal(c, l1, b, l2), "a difference in the second word");
+	l2 = name_of("service-one.EXAMPLE.com", b);
+	ok(wire_name_equal(c, l1, b, l2), "case in the second word");
+	l2 = name_of("service-one.example.coM", b);
+	ok(wire_name_equal(c, l1, b, l2), "case in the tail");
+	l2 = name_of("service-one.example.cox", b);
+	ok(!wire_name_equal(c, l1, b, l2), "a difference in the tail");
 	wire_name_lower(a, al);
 	BYTES_IS(a, al, "\3www\7example\3com\0", "lower");
 
@@ -426,6 +436,24 @@ static void test_writer(void)
 	wire_writer_init(&w, buf, sizeof(buf));
 	wire_write_name(&w, (const uint8_t *)"\1a\0\0", 4, false);
 	ok(w.err == WIRE_EINVAL && w.pos == 0, "invalid name refused");
+
+	wire_writer_init(&w, buf, sizeof(buf));
+	wire_write_u8(&w, 0);
+	wire_write_ptr(&w, 0);
+	wire_write_rr_head(&w, DNS_TYPE_SRV, DNS_CLASS_IN, 0x01020304, 0x0506);
+	BYTES_IS(buf, w.pos, "\0\xc0\0\0\x21\0\1\1\2\3\4\5\6", "ptr, rr_head");
+	uint8_t *p = wire_write_reserve(&w, 3);
+	ok(p == buf + 13 && w.pos == 16 && !w.err, "reserve: the next bytes");
+	ok(!wire_write_reserve(&w, 1) && w.err == WIRE_ETRUNC && w.pos == 16,
+	   "reserve past cap: NULL, ETRUNC");
+	wire_writer_init(&w, buf, sizeof(buf));
+	wire_write_u16(&w, 0);
+	wire_write_ptr(&w, 2);
+	ok(w.err == WIRE_EINVAL && w.pos == 2, "a pointer forward: EINVAL");
+	wire_writer_init(&w, buf, 3);
+	wire_write_u16(&w, 0);
+	wire_write_rr_head(&w, 1, 1, 1, 1);
+	ok(w.err == WIRE_ETRUNC && w.pos == 2, "rr_head that does not fit: nothing written");
 }
 
 static void test_compression(void)
