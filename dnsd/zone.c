@@ -29,7 +29,7 @@
  * per-snapshot key still keeps probe lengths independent of the names. */
 static uint64_t name_hash(uint64_t key, const uint8_t *name, size_t len)
 {
-	uint64_t h = fnv_lower(FNV_SEED ^ key, name, len);
+	uint64_t h = hash_lower(FNV_SEED ^ key, name, len);
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 32;

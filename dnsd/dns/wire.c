@@ -15,48 +15,10 @@ void wire_reader_init(struct wire_reader *r, const uint8_t *buf, size_t len)
 	r->err = WIRE_OK;
 }
 
-size_t wire_remaining(const struct wire_reader *r)
-{
-	return r->err || r->pos > r->len ? 0 : r->len - r->pos;
-}
-
-/* Claims n bytes at the cursor: their start, or NULL with ETRUNC set. All
- * reads go through here, so nothing else compares positions with len. */
-static const uint8_t *reader_take(struct wire_reader *r, size_t n)
-{
-	if (r->err)
-		return NULL;
-	if (n > wire_remaining(r)) {
-		r->err = WIRE_ETRUNC;
-		return NULL;
-	}
-	const uint8_t *p = r->buf + r->pos;
-	r->pos += n;
-	return p;
-}
-
-uint8_t wire_read_u8(struct wire_reader *r)
-{
-	const uint8_t *p = reader_take(r, 1);
-	return p ? p[0] : 0;
-}
-
-uint16_t wire_read_u16(struct wire_reader *r)
-{
-	const uint8_t *p = reader_take(r, 2);
-	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-uint32_t wire_read_u32(struct wire_reader *r)
-{
-	const uint8_t *p = reader_take(r, 4);
-	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
-}
-
 /* On failure dst is zeroed so that callers never see stale bytes. */
 void wire_read_bytes(struct wire_reader *r, void *dst, size_t n)
 {
-	const uint8_t *p = reader_take(r, n);
+	const uint8_t *p = wire_reader_take(r, n);
 	if (p)
 		memcpy(dst, p, n);
 	else if (n)
@@ -65,12 +27,12 @@ void wire_read_bytes(struct wire_reader *r, void *dst, size_t n)
 
 const uint8_t *wire_read_ptr(struct wire_reader *r, size_t n)
 {
-	return reader_take(r, n);
+	return wire_reader_take(r, n);
 }
 
 void wire_skip(struct wire_reader *r, size_t n)
 {
-	reader_take(r, n);
+	wire_reader_take(r, n);
 }
 
 void wire_read_header(struct wire_reader *r, struct dns_header *h)
@@ -336,7 +298,7 @@ static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
 			break;
 	}
 	for (; i < n; i++)
-		if (ascii_lower(a[i]) != ascii_lower(b[i]))
+		if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i]))
 			return false;
 	return true;
 }
@@ -401,60 +363,6 @@ void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap)
 	w->last_len = 0;
 }
 
-/* Claims n bytes: their start, or NULL with ETRUNC set and nothing
- * written, so a failed write never leaves half a field behind. */
-static uint8_t *writer_take(struct wire_writer *w, size_t n)
-{
-	if (w->err)
-		return NULL;
-	if (w->pos > w->cap || n > w->cap - w->pos) {
-		w->err = WIRE_ETRUNC;
-		return NULL;
-	}
-	uint8_t *p = w->buf + w->pos;
-	w->pos += n;
-	return p;
-}
-
-void wire_write_u8(struct wire_writer *w, uint8_t v)
-{
-	uint8_t *p = writer_take(w, 1);
-	if (p)
-		p[0] = v;
-}
-
-void wire_write_u16(struct wire_writer *w, uint16_t v)
-{
-	uint8_t *p = writer_take(w, 2);
-	if (p) {
-		p[0] = (uint8_t)(v >> 8);
-		p[1] = (uint8_t)v;
-	}
-}
-
-void wire_write_u32(struct wire_writer *w, uint32_t v)
-{
-	uint8_t *p = writer_take(w, 4);
-	if (p) {
-		p[0] = (uint8_t)(v >> 24);
-		p[1] = (uint8_t)(v >> 16);
-		p[2] = (uint8_t)(v >> 8);
-		p[3] = (uint8_t)v;
-	}
-}
-
-void wire_write_bytes(struct wire_writer *w, const void *src, size_t n)
-{
-	uint8_t *p = writer_take(w, n);
-	if (p && n)
-		memcpy(p, src, n);
-}
-
-uint8_t *wire_write_reserve(struct wire_writer *w, size_t n)
-{
-	return writer_take(w, n);
-}
-
 void wire_write_ptr(struct wire_writer *w, size_t off)
 {
 	if (w->err)
@@ -463,29 +371,11 @@ void wire_write_ptr(struct wire_writer *w, size_t off)
 		w->err = WIRE_EINVAL;
 		return;
 	}
-	uint8_t *p = writer_take(w, 2);
+	uint8_t *p = wire_writer_take(w, 2);
 	if (p) {
 		p[0] = (uint8_t)(0xc0 | off >> 8);
 		p[1] = (uint8_t)off;
 	}
-}
-
-void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass, uint32_t ttl,
-                        uint16_t rdlen)
-{
-	uint8_t *p = writer_take(w, 10);
-	if (!p)
-		return;
-	p[0] = (uint8_t)(type >> 8);
-	p[1] = (uint8_t)type;
-	p[2] = (uint8_t)(rclass >> 8);
-	p[3] = (uint8_t)rclass;
-	p[4] = (uint8_t)(ttl >> 24);
-	p[5] = (uint8_t)(ttl >> 16);
-	p[6] = (uint8_t)(ttl >> 8);
-	p[7] = (uint8_t)ttl;
-	p[8] = (uint8_t)(rdlen >> 8);
-	p[9] = (uint8_t)rdlen;
 }
 
 /* Like every write, a no-op once err is set; a patch outside what was
@@ -591,7 +481,7 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 		ptr = writer_find_suffix(w, name, len, &lit);
 	}
 	size_t start = w->pos;
-	uint8_t *p = writer_take(w, lit + (ptr >= 0 ? 2 : 0));
+	uint8_t *p = wire_writer_take(w, lit + (ptr >= 0 ? 2 : 0));
 	if (!p)
 		return;
 	memcpy(p, name, lit);

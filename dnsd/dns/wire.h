@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum {
 	DNS_HEADER_LEN = 12,
@@ -119,15 +120,51 @@ struct wire_reader {
 };
 
 void wire_reader_init(struct wire_reader *r, const uint8_t *buf, size_t len);
-uint8_t wire_read_u8(struct wire_reader *r);
-uint16_t wire_read_u16(struct wire_reader *r);
-uint32_t wire_read_u32(struct wire_reader *r);
+
+/* The small reads are inline: a request's parse is mostly these. */
+static inline size_t wire_remaining(const struct wire_reader *r)
+{
+	return r->err || r->pos > r->len ? 0 : r->len - r->pos;
+}
+
+/* Claims n bytes at the cursor: their start, or NULL with ETRUNC set. All
+ * reads go through here, so nothing else compares positions with len. */
+static inline const uint8_t *wire_reader_take(struct wire_reader *r, size_t n)
+{
+	if (r->err)
+		return NULL;
+	if (n > wire_remaining(r)) {
+		r->err = WIRE_ETRUNC;
+		return NULL;
+	}
+	const uint8_t *p = r->buf + r->pos;
+	r->pos += n;
+	return p;
+}
+
+static inline uint8_t wire_read_u8(struct wire_reader *r)
+{
+	const uint8_t *p = wire_reader_take(r, 1);
+	return p ? p[0] : 0;
+}
+
+static inline uint16_t wire_read_u16(struct wire_reader *r)
+{
+	const uint8_t *p = wire_reader_take(r, 2);
+	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+}
+
+static inline uint32_t wire_read_u32(struct wire_reader *r)
+{
+	const uint8_t *p = wire_reader_take(r, 4);
+	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
+}
+
 void wire_read_bytes(struct wire_reader *r, void *dst, size_t n);
 /* Returns a pointer to the next n bytes inside buf and advances, or NULL
  * (and sets err) if fewer remain. */
 const uint8_t *wire_read_ptr(struct wire_reader *r, size_t n);
 void wire_skip(struct wire_reader *r, size_t n);
-size_t wire_remaining(const struct wire_reader *r);
 void wire_read_header(struct wire_reader *r, struct dns_header *h);
 
 /* Reads a possibly compressed name at the cursor and expands it into out
@@ -189,19 +226,85 @@ struct wire_mark {
 };
 
 void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap);
-void wire_write_u8(struct wire_writer *w, uint8_t v);
-void wire_write_u16(struct wire_writer *w, uint16_t v);
-void wire_write_u32(struct wire_writer *w, uint32_t v);
-void wire_write_bytes(struct wire_writer *w, const void *src, size_t n);
+
+/* The small writes are inline: an answer is mostly these. */
+/* Claims n bytes: their start, or NULL with ETRUNC set and nothing
+ * written, so a failed write never leaves half a field behind. */
+static inline uint8_t *wire_writer_take(struct wire_writer *w, size_t n)
+{
+	if (w->err)
+		return NULL;
+	if (w->pos > w->cap || n > w->cap - w->pos) {
+		w->err = WIRE_ETRUNC;
+		return NULL;
+	}
+	uint8_t *p = w->buf + w->pos;
+	w->pos += n;
+	return p;
+}
+
+static inline void wire_write_u8(struct wire_writer *w, uint8_t v)
+{
+	uint8_t *p = wire_writer_take(w, 1);
+	if (p)
+		p[0] = v;
+}
+
+static inline void wire_write_u16(struct wire_writer *w, uint16_t v)
+{
+	uint8_t *p = wire_writer_take(w, 2);
+	if (p) {
+		p[0] = (uint8_t)(v >> 8);
+		p[1] = (uint8_t)v;
+	}
+}
+
+static inline void wire_write_u32(struct wire_writer *w, uint32_t v)
+{
+	uint8_t *p = wire_writer_take(w, 4);
+	if (p) {
+		p[0] = (uint8_t)(v >> 24);
+		p[1] = (uint8_t)(v >> 16);
+		p[2] = (uint8_t)(v >> 8);
+		p[3] = (uint8_t)v;
+	}
+}
+
+static inline void wire_write_bytes(struct wire_writer *w, const void *src, size_t n)
+{
+	uint8_t *p = wire_writer_take(w, n);
+	if (p && n)
+		memcpy(p, src, n);
+}
+
 /* Takes n bytes for the caller to fill (one bounds check for a record
  * written in one piece); NULL, with err set, if they do not fit. */
-uint8_t *wire_write_reserve(struct wire_writer *w, size_t n);
+static inline uint8_t *wire_write_reserve(struct wire_writer *w, size_t n)
+{
+	return wire_writer_take(w, n);
+}
+
+/* An RR's fixed fields after its owner: type, class, TTL, RDLENGTH. */
+static inline void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass,
+                                      uint32_t ttl, uint16_t rdlen)
+{
+	uint8_t *p = wire_writer_take(w, 10);
+	if (!p)
+		return;
+	p[0] = (uint8_t)(type >> 8);
+	p[1] = (uint8_t)type;
+	p[2] = (uint8_t)(rclass >> 8);
+	p[3] = (uint8_t)rclass;
+	p[4] = (uint8_t)(ttl >> 24);
+	p[5] = (uint8_t)(ttl >> 16);
+	p[6] = (uint8_t)(ttl >> 8);
+	p[7] = (uint8_t)ttl;
+	p[8] = (uint8_t)(rdlen >> 8);
+	p[9] = (uint8_t)rdlen;
+}
 /* A compression pointer to a name already written at off (< pos and
  * < 0x4000; else err is WIRE_EINVAL). */
 void wire_write_ptr(struct wire_writer *w, size_t off);
-/* An RR's fixed fields after its owner: type, class, TTL, RDLENGTH. */
-void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass, uint32_t ttl,
-                        uint16_t rdlen);
 /* Overwrites two bytes at off < pos (for counts and RDLENGTH). */
 void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v);
 void wire_write_header(struct wire_writer *w, const struct dns_header *h);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FNV_SEED 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
@@ -28,6 +29,40 @@ static inline uint64_t fnv_lower(uint64_t h, const void *p, size_t n)
 		if (c >= 'A' && c <= 'Z')
 			c = (uint8_t)(c + ('a' - 'A'));
 		h = (h ^ c) * FNV_PRIME;
+	}
+	return h;
+}
+
+/* Eight bytes with their ASCII capitals made small, at once: a byte's
+ * high bit is set by the first sum when it is >= 'A', by the second when
+ * it is > 'Z' (the low 7 bits summed, so no carry crosses a byte). */
+static inline uint64_t word_lower(uint64_t x)
+{
+	uint64_t low = x & 0x7f7f7f7f7f7f7f7full;
+	uint64_t ge_a = low + 0x3f3f3f3f3f3f3f3full;
+	uint64_t gt_z = low + 0x2525252525252525ull;
+	return x | ((ge_a & ~gt_z & ~x & 0x8080808080808080ull) >> 2);
+}
+
+/* A hash of bytes with ASCII letters folded, a word at a time (names are
+ * looked up on every query; fnv_lower costs a multiply per byte). Not
+ * compatible with fnv_lower: a table uses one or the other. */
+static inline uint64_t hash_lower(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	h ^= n * 0x9e3779b97f4a7c15ull;
+	for (; n >= 8; n -= 8, b += 8) {
+		uint64_t w;
+		memcpy(&w, b, 8);
+		h = (h ^ word_lower(w)) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+	}
+	if (n) {
+		uint64_t w = 0;
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)b[i] << (8 * i);
+		h = (h ^ word_lower(w)) * 0x94d049bb133111ebull;
+		h ^= h >> 29;
 	}
 	return h;
 }
