@@ -104,6 +104,7 @@ struct udp_worker {
 	int fd;
 	bool pktinfo;                 /* wildcard address: answer from the request's */
 	bool busy;                    /* the last batch was full: more is probably queued */
+	unsigned filled;              /* in[] entries the kernel wrote in the last batch */
 	unsigned idx;
 	uint64_t last_warn_ms;
 	/* Allocated by the thread at its start, freed at its exit. */
@@ -483,7 +484,9 @@ static void udp_send(struct udp_worker *w, unsigned nout)
 static void udp_batch(struct udp_worker *w, void *ctx)
 {
 	const struct server_ops *ops = &w->srv->ops;
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
+	/* Only the entries the last batch filled have fields to reset: a
+	 * batch is one or two datagrams but for under heavy load. */
+	for (unsigned i = 0; i < w->filled; i++) {
 		struct msghdr *h = &w->in[i].msg_hdr;
 		h->msg_namelen = sizeof(w->peer[i]);
 		h->msg_control = w->pktinfo ? &w->cin[i] : NULL;
@@ -504,6 +507,7 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 		rcu_thread_online();
 	}
 	w->busy = n == UDP_BATCH;
+	w->filled = n > 0 ? (unsigned)n : 0;
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    warn_allowed(&w->last_warn_ms))
@@ -573,6 +577,7 @@ static void *udp_main(void *arg)
 			w->in[i].msg_hdr.msg_iov = &w->iov_in[i];
 			w->in[i].msg_hdr.msg_iovlen = 1;
 		}
+		w->filled = UDP_BATCH;
 		while (!stopping(srv)) {
 			udp_batch(w, ctx);
 			rcu_quiescent_state();
