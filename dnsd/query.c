@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -57,14 +58,10 @@ struct query_worker {
 
 /* Per-request encoding state, on the stack. */
 struct answer {
-	struct wire_writer w;
 	const struct dns_query *q;
 	uint16_t count[3];
 	bool tc;               /* a required RRset did not fit */
 	bool full;             /* stop adding anything */
-	/* Names whose A/AAAA belong in the additional section. */
-	const uint8_t *addl[ADDL_MAX];
-	uint8_t addl_len[ADDL_MAX];
 	unsigned naddl;
 	bool referral;         /* glue below a cut may go in the additional section */
 	const struct zone_snapshot *snap;
@@ -72,7 +69,15 @@ struct answer {
 	bool ecs_used;         /* the answer depends on the client subnet */
 	bool subset;           /* a service answered with the backends that fit */
 	bool search_path;      /* answered through search-path */
+	/* From here on not cleared per request (ANSWER_CLEAR): the writer is
+	 * set up by wire_writer_init, addl[] is read below naddl only. */
+	struct wire_writer w;
+	/* Names whose A/AAAA belong in the additional section. */
+	const uint8_t *addl[ADDL_MAX];
+	uint8_t addl_len[ADDL_MAX];
 };
+
+#define ANSWER_CLEAR offsetof(struct answer, w)
 
 const struct query_forward *query_forward_info(const struct query_worker *qw)
 {
@@ -173,6 +178,20 @@ static void put_rr(struct answer *a, const uint8_t *owner, size_t ownerlen, uint
 	}
 }
 
+/* An address record whose owner is already in the message at off (the
+ * question, an SRV target: a pointer reaches it), in one piece. */
+static void put_addr_at(struct answer *a, size_t off, uint16_t type, uint32_t ttl,
+                        const uint8_t *addr, uint16_t alen)
+{
+	uint8_t *p = wire_write_reserve(&a->w, 12 + (size_t)alen);
+	if (!p)
+		return;
+	p[0] = (uint8_t)(0xc0 | off >> 8);
+	p[1] = (uint8_t)off;
+	wire_put_rr_head(p + 2, type, DNS_CLASS_IN, ttl, alen);
+	memcpy(p + 12, addr, alen);
+}
+
 /* One SRV record of backend b written in place; *target_at gets the
  * offset of its target name (0 if a pointer cannot reach it). */
 static void put_srv_rr(struct answer *a, const uint8_t *owner, size_t ownerlen,
@@ -181,11 +200,22 @@ static void put_srv_rr(struct answer *a, const uint8_t *owner, size_t ownerlen,
 {
 	struct wire_writer *w = &a->w;
 	size_t rdlen = 6 + (size_t)b->targetlen;
-	put_owner(a, owner, ownerlen);
-	wire_write_rr_head(w, DNS_TYPE_SRV, DNS_CLASS_IN, svc->ttl, (uint16_t)rdlen);
-	uint8_t *rd = wire_write_reserve(w, rdlen);
-	if (!rd)
-		return;
+	uint8_t *rd;
+	if (owner == a->q->q.name && ownerlen > 1) {
+		/* The question's name: pointer, fixed fields and rdata at once. */
+		uint8_t *p = wire_write_reserve(w, 12 + rdlen);
+		if (!p)
+			return;
+		p[0] = 0xc0;
+		p[1] = DNS_HEADER_LEN;
+		wire_put_rr_head(p + 2, DNS_TYPE_SRV, DNS_CLASS_IN, svc->ttl, (uint16_t)rdlen);
+		rd = p + 12;
+	} else {
+		put_owner(a, owner, ownerlen);
+		wire_write_rr_head(w, DNS_TYPE_SRV, DNS_CLASS_IN, svc->ttl, (uint16_t)rdlen);
+		if (!(rd = wire_write_reserve(w, rdlen)))
+			return;
+	}
 	zone_srv_rdata(svc, b, port_idx, weight, rd);
 	size_t at = (size_t)(rd - w->buf) + 6;
 	*target_at = at < 0x4000 ? (uint16_t)at : 0;
@@ -406,7 +436,10 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 			}
 			qw->addr_seen[b->addr_first] = qw->addr_gen;
 		}
-		put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, alen);
+		if (owner == a->q->q.name && ownerlen > 1)
+			put_addr_at(a, DNS_HEADER_LEN, type, svc->ttl, b->addr, alen);
+		else
+			put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, alen);
 		put++;
 	}
 	if (unit_end(a, m, SEC_ANSWER, put) && cut)
@@ -467,14 +500,12 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 		if (dup)
 			continue;
 		struct wire_mark am = unit_begin(a);
-		if (qw->target_at[i])
-			wire_write_ptr(&a->w, qw->target_at[i]);
-		else
-			wire_write_name(&a->w, target, b->targetlen, true);
+		uint16_t type = b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA;
 		uint16_t alen = b->family == AF_INET ? 4 : 16;
-		wire_write_rr_head(&a->w, b->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA, DNS_CLASS_IN,
-		                   svc->ttl, alen);
-		wire_write_bytes(&a->w, b->addr, alen);
+		if (qw->target_at[i])
+			put_addr_at(a, qw->target_at[i], type, svc->ttl, b->addr, alen);
+		else
+			put_rr(a, target, b->targetlen, type, svc->ttl, b->addr, alen);
 		unit_end(a, am, SEC_ADDITIONAL, 1);
 	}
 	return count;
@@ -835,7 +866,7 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 	size_t limit = r->limit < respcap ? r->limit : respcap;
 
 	struct answer a;
-	memset(&a, 0, sizeof(a));
+	memset(&a, 0, ANSWER_CLEAR);
 	a.q = qp;
 	a.snap = snap;
 	int ecs = parse_ecs(req, qp, &a.client);

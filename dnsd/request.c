@@ -268,7 +268,15 @@ int request_process(struct request_worker *w, const uint8_t *wire, size_t len, u
 {
 	uint64_t t0 = clock_mono_ns();
 	struct tsig_ctx tsig;
-	struct request r = { .msg = wire, .len = len, .peer = peer->addr, .tcp = peer->tcp };
+	/* Field by field: r.q is the parse's to clear (and is large). */
+	struct request r;
+	r.msg = wire;
+	r.len = len;
+	r.peer = peer->addr;
+	r.tcp = peer->tcp;
+	r.snap = NULL;
+	r.limit = 0;
+	r.tsig = NULL;
 	enum wire_parse_result pr = wire_parse_query(wire, len, &r.q);
 	int n;
 	if (pr == WIRE_PARSE_DROP || cap < DNS_UDP_MIN) {

@@ -285,19 +285,39 @@ void wire_name_lower(uint8_t *name, size_t len)
 		name[i] = ascii_lower(name[i]);
 }
 
-/* Names nearly always match in case too: whole words are compared while
- * they are equal, and bytes folded to lowercase from the first that is not. */
+/* Names nearly always match in case too: whole words are compared first
+ * (the last one overlapping the one before it), and only if they differ
+ * is the name walked byte by byte with case folded. */
 static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
 {
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
+	if (n >= 8) {
 		uint64_t x, y;
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
-			break;
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				goto fold;
+		}
+		if (i < n) {
+			memcpy(&x, a + n - 8, 8);
+			memcpy(&y, b + n - 8, 8);
+			if (x != y)
+				goto fold;
+		}
+		return true;
 	}
-	for (; i < n; i++)
+	if (n >= 4) {
+		uint32_t x0, y0, x1, y1;
+		memcpy(&x0, a, 4);
+		memcpy(&y0, b, 4);
+		memcpy(&x1, a + n - 4, 4);
+		memcpy(&y1, b + n - 4, 4);
+		if (x0 == y0 && x1 == y1)
+			return true;
+	}
+fold:
+	for (size_t i = 0; i < n; i++)
 		if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i]))
 			return false;
 	return true;

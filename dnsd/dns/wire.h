@@ -284,13 +284,11 @@ static inline uint8_t *wire_write_reserve(struct wire_writer *w, size_t n)
 	return wire_writer_take(w, n);
 }
 
-/* An RR's fixed fields after its owner: type, class, TTL, RDLENGTH. */
-static inline void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass,
-                                      uint32_t ttl, uint16_t rdlen)
+/* An RR's fixed fields after its owner (type, class, TTL, RDLENGTH) into
+ * 10 bytes the caller reserved. */
+static inline void wire_put_rr_head(uint8_t *p, uint16_t type, uint16_t rclass, uint32_t ttl,
+                                    uint16_t rdlen)
 {
-	uint8_t *p = wire_writer_take(w, 10);
-	if (!p)
-		return;
 	p[0] = (uint8_t)(type >> 8);
 	p[1] = (uint8_t)type;
 	p[2] = (uint8_t)(rclass >> 8);
@@ -301,6 +299,15 @@ static inline void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint
 	p[7] = (uint8_t)ttl;
 	p[8] = (uint8_t)(rdlen >> 8);
 	p[9] = (uint8_t)rdlen;
+}
+
+/* The same, written at the cursor. */
+static inline void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint16_t rclass,
+                                      uint32_t ttl, uint16_t rdlen)
+{
+	uint8_t *p = wire_writer_take(w, 10);
+	if (p)
+		wire_put_rr_head(p, type, rclass, ttl, rdlen);
 }
 /* A compression pointer to a name already written at off (< pos and
  * < 0x4000; else err is WIRE_EINVAL). */

@@ -50,6 +50,7 @@ static inline uint64_t word_lower(uint64_t x)
 static inline uint64_t hash_lower(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
+	size_t total = n;
 	h ^= n * 0x9e3779b97f4a7c15ull;
 	for (; n >= 8; n -= 8, b += 8) {
 		uint64_t w;
@@ -58,9 +59,20 @@ static inline uint64_t hash_lower(uint64_t h, const void *p, size_t n)
 		h ^= h >> 31;
 	}
 	if (n) {
+		/* The tail: the last 8 bytes, overlapping what was hashed (the
+		 * length is in h already), when there were that many. */
 		uint64_t w = 0;
-		for (size_t i = 0; i < n; i++)
-			w |= (uint64_t)b[i] << (8 * i);
+		if (total >= 8) {
+			memcpy(&w, b + n - 8, 8);
+		} else if (n >= 4) {
+			uint32_t lo, hi;
+			memcpy(&lo, b, 4);
+			memcpy(&hi, b + n - 4, 4);
+			w = lo | (uint64_t)hi << 32;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				w |= (uint64_t)b[i] << (8 * i);
+		}
 		h = (h ^ word_lower(w)) * 0x94d049bb133111ebull;
 		h ^= h >> 29;
 	}

@@ -52,6 +52,28 @@ int main(void)
 	ok(hash_lower(7, c, n) != hash_lower(7, b, n), "a byte in the second word does");
 	ok(hash_lower(7, "\0\0\0", 3) != hash_lower(7, "\0\0", 2), "zero bytes count by length");
 
+	/* Every length from 1 to 40 (the word loop, the overlapping tail, the
+	 * short tails): upper case hashes as lower case, and a change of any
+	 * one byte changes the hash. */
+	unsigned same = 0, moved = 0, tried = 0;
+	for (size_t len = 1; len <= 40; len++) {
+		uint8_t lo[40], up[40];
+		for (size_t i = 0; i < len; i++) {
+			lo[i] = (uint8_t)('a' + (i * 7 + len) % 26);
+			up[i] = (uint8_t)(lo[i] - 32);
+		}
+		same += hash_lower(3, lo, len) == hash_lower(3, up, len);
+		for (size_t i = 0; i < len; i++) {
+			uint8_t ch[40];
+			memcpy(ch, lo, len);
+			ch[i] = '0';
+			moved += hash_lower(3, ch, len) != hash_lower(3, lo, len);
+			tried++;
+		}
+	}
+	is_int(same, 40, "lengths 1-40: case never changes the hash");
+	is_int(moved, tried, "lengths 1-40: any one byte changed changes it");
+
 	/* 4,096 names svcN.mesh into 8,192 slots: the fullest slot of a
 	 * good hash holds a handful. */
 	static unsigned slots[8192];

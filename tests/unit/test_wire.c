@@ -367,6 +367,15 @@ static void test_name_helpers(void)
 	ok(wire_name_equal(c, l1, b, l2), "case in the tail");
 	l2 = name_of("service-one.example.cox", b);
 	ok(!wire_name_equal(c, l1, b, l2), "a difference in the tail");
+	l1 = name_of("mesh", c);
+	l2 = name_of("MeSH", b);
+	ok(wire_name_equal(c, l1, b, l2), "short names (4-7 bytes): case ignored");
+	l2 = name_of("mesx", b);
+	ok(!wire_name_equal(c, l1, b, l2), "short names: a difference found");
+	l1 = name_of("a", c);
+	l2 = name_of("A", b);
+	ok(wire_name_equal(c, l1, b, l2), "3 bytes: case ignored");
+	ok(wire_name_is_subdomain(a, al, (const uint8_t *)"\3COM\0", 5), "subdomain: case ignored");
 	wire_name_lower(a, al);
 	BYTES_IS(a, al, "\3www\7example\3com\0", "lower");
 
