@@ -35,8 +35,24 @@ void wire_skip(struct wire_reader *r, size_t n)
 	wire_reader_take(r, n);
 }
 
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 void wire_read_header(struct wire_reader *r, struct dns_header *h)
 {
+	if (wire_remaining(r) >= DNS_HEADER_LEN) {
+		const uint8_t *p = wire_reader_take(r, DNS_HEADER_LEN);
+		h->id = be16(p);
+		h->flags = be16(p + 2);
+		h->qdcount = be16(p + 4);
+		h->ancount = be16(p + 6);
+		h->nscount = be16(p + 8);
+		h->arcount = be16(p + 10);
+		return;
+	}
+	/* Short: the fields that are there, zeros after (and err set). */
 	h->id = wire_read_u16(r);
 	h->flags = wire_read_u16(r);
 	h->qdcount = wire_read_u16(r);
@@ -412,14 +428,23 @@ void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v)
 	w->buf[off + 1] = (uint8_t)v;
 }
 
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
 void wire_write_header(struct wire_writer *w, const struct dns_header *h)
 {
-	wire_write_u16(w, h->id);
-	wire_write_u16(w, h->flags);
-	wire_write_u16(w, h->qdcount);
-	wire_write_u16(w, h->ancount);
-	wire_write_u16(w, h->nscount);
-	wire_write_u16(w, h->arcount);
+	uint8_t *p = wire_writer_take(w, DNS_HEADER_LEN);
+	if (!p)
+		return;
+	put_be16(p, h->id);
+	put_be16(p + 2, h->flags);
+	put_be16(p + 4, h->qdcount);
+	put_be16(p + 6, h->ancount);
+	put_be16(p + 8, h->nscount);
+	put_be16(p + 10, h->arcount);
 }
 
 /* True if the name stored at buf[off] (compressed only by us, so pointers

@@ -22,7 +22,7 @@ perf.write_queries('$TMP/queries', 100, 1000)")
 port=15390
 for bin in "$@"; do
 	port=$((port + 1))
-	valgrind --tool=callgrind --toggle-collect=udp_main --callgrind-out-file="$TMP/cg" \
+	valgrind --tool=callgrind --toggle-collect='udp_main*' --callgrind-out-file="$TMP/cg" \
 		"$bin" -c "$TMP/zone.yaml" -l 127.0.0.1:$port --workers 1 > "$TMP/log" 2>&1 &
 	pid=$!
 	i=0
