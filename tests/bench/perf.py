@@ -360,8 +360,10 @@ class Server:
     def argv(self):
         raise NotImplementedError
 
+    cpu = SERVER_CPU             # None: unpinned (the multi-core runs)
+
     def start(self):
-        self.proc = spawn(self.argv(), self.log, SERVER_CPU)
+        self.proc = spawn(self.argv(), self.log, self.cpu)
 
     def stop(self):
         if self.proc is not None:
@@ -397,8 +399,9 @@ class Dnsd(Server):
     settings = "-w 1; policy weighted; check tcp interval 1s timeout 500ms (real listener)"
 
     def __init__(self, tmp, port, env, name=None, data=None, check=None, verbose=False,
-                 compact=False):
+                 compact=False, workers=1):
         self.compact = compact
+        self.workers = workers
         if name:
             self.name = name
         super().__init__(tmp, port, env)
@@ -408,7 +411,7 @@ class Dnsd(Server):
         self.verbose = verbose
         self.cfg = self.dir / "dnsd.yaml"
         if check and check.startswith("{type: none"):
-            self.settings = "-w 1; policy weighted; check none"
+            self.settings = "-w %d; policy weighted; check none" % workers
         if compact:
             self.settings = "-w 1; compact config: policy and check defaults (weighted, none)"
 
@@ -430,7 +433,8 @@ class Dnsd(Server):
 
     def argv(self):
         write_dnsd_yaml(self.cfg, self.data, self.env["srv_port"], self.check, self.compact)
-        a = [self.binary, "-c", str(self.cfg), "-l", "127.0.0.1:%d" % self.port, "-w", "1"]
+        a = [self.binary, "-c", str(self.cfg), "-l", "127.0.0.1:%d" % self.port,
+             "-w", str(self.workers)]
         return a + (["-v"] if self.verbose else ["-q"])
 
     def ready_extra(self):
@@ -518,6 +522,7 @@ class Gdnsd(Server):
     binary = "/usr/sbin/gdnsd"
     package = "gdnsd"
     settings = "udp_threads 1, tcp_threads 1, static zone"
+    udp_threads = 1
 
     def argv(self):
         d = self.dir
@@ -527,12 +532,18 @@ class Gdnsd(Server):
             "options => {\n"
             "  listen => [ 127.0.0.1 ]\n"
             "  dns_port => %d\n"
-            "  udp_threads => 1\n"
+            "  udp_threads => %d\n"
             "  tcp_threads => 1\n"
             "  run_dir => %s\n"
             "  state_dir => %s\n"
-            "}\n" % (self.port, d / "run", d / "state"))
+            "}\n" % (self.port, self.udp_threads, d / "run", d / "state"))
         return [self.binary, "-c", str(d), "start"]
+
+
+class Gdnsd2(Gdnsd):
+    name = "gdnsd-2t"
+    settings = "udp_threads 2, tcp_threads 1, static zone"
+    udp_threads = 2
 
 
 class Pdns(Server):
@@ -615,11 +626,15 @@ def parse_dnsperf(out):
     return res
 
 
-def dnsperf(port, qfile, secs, rate=None, outstanding=100, clients=1, verbose=False):
-    """Runs dnsperf pinned to CLIENT_CPU; returns (stats, per-query latencies)."""
-    argv = ["taskset", "-c", CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+def dnsperf(port, qfile, secs, rate=None, outstanding=100, clients=1, verbose=False,
+            cpu=CLIENT_CPU, threads=1):
+    """Runs dnsperf pinned to cpu (None: unpinned); returns (stats, per-query
+    latencies)."""
+    argv = ["dnsperf", "-s", "127.0.0.1", "-p", str(port),
             "-d", str(qfile), "-l", str(secs), "-q", str(outstanding), "-c", str(clients),
-            "-t", "1"]
+            "-t", "1", "-T", str(threads)]
+    if cpu is not None:
+        argv = ["taskset", "-c", cpu] + argv
     if rate:
         argv += ["-Q", str(rate)]
     if verbose:
@@ -690,12 +705,13 @@ def measure_cpu(srv, qfile, secs, rate, idle_secs):
     return out
 
 
-def measure_max(srv, qfile, secs):
+def measure_max(srv, qfile, secs, cpu=CLIENT_CPU, threads=1):
     """dnsperf without a rate limit: qps and the server's CPU use."""
     pids = srv.pids()
     n0 = run_ns(pids)
     t0 = now()
-    st, _ = dnsperf(srv.port, qfile, secs, outstanding=2000, clients=16)
+    st, _ = dnsperf(srv.port, qfile, secs, outstanding=2000, clients=16, cpu=cpu,
+                    threads=threads)
     wall = now() - t0
     return dict(dnsperf=st, qps=st.get("qps"),
                 server_cpu_pct=round((run_ns(pids) - n0) / 1e9 / wall * 100, 1))
@@ -759,6 +775,60 @@ def run_server(srv, qfile, a, say, first=True):
         say("%s: failed: %s" % (srv.name, e))
     finally:
         srv.stop()
+    return out
+
+
+# ---------------------------------------------------------------- both cores
+
+def multi_runs(tmp, env, qfile, a, say):
+    """Max qps with both cores: dnsd -w 2 (weighted, no checks) against
+    gdnsd with udp_threads 2, servers and dnsperf (-T 2, 16 clients, 2000
+    outstanding) unpinned, so the scheduler shares the two CPUs between
+    load and server as it would. a.rounds interleaved rounds (the VM
+    drifts); per server the median qps and server CPU, and the median of
+    the same-round dnsd/gdnsd ratios."""
+    makers = [
+        ("dnsd", lambda: Dnsd(tmp, free_port(), env, name="dnsd-w2", check="{type: none}",
+                              workers=2)),
+        ("gdnsd", lambda: Gdnsd2(tmp, free_port(), env)),
+    ]
+    runs = {k: [] for k, _ in makers}
+    info = {}
+    for rnd in range(a.rounds):
+        for key, make in makers:
+            srv = make()
+            srv.cpu = None
+            why = srv.missing()
+            if why:
+                info[key] = dict(server=srv.name, status="skipped", reason=why)
+                continue
+            info.setdefault(key, dict(server=srv.name, status="ok", settings=srv.settings,
+                                      version=srv.version()))
+            try:
+                srv.start()
+                if wait_answer(srv) is None:
+                    info[key].update(status="skipped", reason="did not answer")
+                    continue
+                time.sleep(srv.ready_extra())
+                m = measure_max(srv, qfile, a.max_secs, cpu=None, threads=2)
+                runs[key].append(m)
+                say("both cores, round %d: %s %s qps (server cpu %s%%)" % (
+                    rnd + 1, srv.name, m["qps"], m["server_cpu_pct"]))
+            finally:
+                srv.stop()
+    out = dict(rounds=a.rounds, secs=a.max_secs, servers={})
+    for key, rs in runs.items():
+        ok = [r for r in rs if r.get("qps")]
+        d = dict(info.get(key, {}), runs_qps=[r.get("qps") for r in rs],
+                 runs_cpu_pct=[r.get("server_cpu_pct") for r in rs])
+        if ok:
+            d["qps"] = round(statistics.median(r["qps"] for r in ok))
+            d["server_cpu_pct"] = round(statistics.median(r["server_cpu_pct"] for r in ok), 1)
+        out["servers"][key] = d
+    ratios = [x["qps"] / y["qps"] for x, y in zip(runs["dnsd"], runs["gdnsd"])
+              if x.get("qps") and y.get("qps")]
+    out["x_gdnsd_runs"] = [round(r, 3) for r in ratios]
+    out["x_gdnsd"] = round(statistics.median(ratios), 3) if ratios else None
     return out
 
 
@@ -903,7 +973,18 @@ def big_run(tmp, env, nsvc, nbe, say, limit, reloads=2):
 
 # ---------------------------------------------------------------- report
 
-def merge_rounds(rs, null_rs):
+def same_round_ratio(rs, base_rs):
+    """Per round, this server's us/q over the base's in the same round."""
+    out = []
+    for i, r in enumerate(rs):
+        b = base_rs[i] if base_rs and i < len(base_rs) else None
+        u, v = r.get("cpu", {}).get("us_total"), b and b.get("cpu", {}).get("us_total")
+        if u and v:
+            out.append(round(u / v, 3))
+    return out
+
+
+def merge_rounds(rs, null_rs, gdnsd_rs=None):
     """One server's result from its rounds: the first round's (max qps,
     latency, version), with the median CPU run, every run's us/q, and x null
     as the median of the ratios to null's run of the same round."""
@@ -923,6 +1004,10 @@ def merge_rounds(rs, null_rs):
     out["x_null_runs"] = ratios
     if ratios:
         out["x_null"] = sorted(ratios)[len(ratios) // 2]
+    g = same_round_ratio(rs, gdnsd_rs)
+    out["x_gdnsd_runs"] = g
+    if g:
+        out["x_gdnsd"] = sorted(g)[len(g) // 2]
     for r in rs[1:]:
         if r.get("status") != "ok":
             out.update(status=r["status"], reason=r.get("reason"))
@@ -933,14 +1018,14 @@ def fmt(v, f="%.2f"):
     return "-" if v is None else f % v
 
 
-def table(results, scale, big, null_total, a):
-    lines = ["CPU per query at %d qps for %d s, median of %d rounds over all servers (x null: "
-             "median of same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps "
+def table(results, scale, big, null_total, a, multi=None):
+    lines = ["CPU per query at %d qps for %d s, median of %d rounds over all servers (x null, "
+             "x gdnsd: median of same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps "
              "unlimited; latency at %d qps" % (
                  a.rate, a.secs, a.rounds, SERVER_CPU, CLIENT_CPU, a.lat_rate),
-             "%-13s %8s %8s %8s %7s %6s %9s %6s %8s %8s %7s %6s" % (
-                 "server", "us/q", "user", "sys", "x null", "idle%", "max qps", "cpu%",
-                 "p50 ms", "p99 ms", "RSS MB", "resp B")]
+             "%-13s %8s %8s %8s %7s %7s %6s %9s %6s %8s %8s %7s %6s" % (
+                 "server", "us/q", "user", "sys", "x null", "x gdnsd", "idle%", "max qps",
+                 "cpu%", "p50 ms", "p99 ms", "RSS MB", "resp B")]
     for r in results:
         if r["status"] != "ok" and "cpu" not in r:
             lines.append("%-13s %s: %s" % (r["server"], r["status"], r.get("reason", "")))
@@ -949,9 +1034,10 @@ def table(results, scale, big, null_total, a):
         ratio = r.get("x_null")
         if ratio is None and null_total and c.get("us_total"):
             ratio = c.get("us_total") / null_total
-        lines.append("%-13s %8s %8s %8s %7s %6s %9s %6s %8s %8s %7s %6s" % (
+        lines.append("%-13s %8s %8s %8s %7s %7s %6s %9s %6s %8s %8s %7s %6s" % (
             r["server"], fmt(c.get("us_total")), fmt(c.get("us_user")), fmt(c.get("us_sys")),
-            fmt(ratio), fmt(c.get("idle_cpu_pct"), "%.1f"), fmt(m.get("qps"), "%.0f"),
+            fmt(ratio), fmt(r.get("x_gdnsd")), fmt(c.get("idle_cpu_pct"), "%.1f"),
+            fmt(m.get("qps"), "%.0f"),
             fmt(m.get("server_cpu_pct"), "%.0f"), fmt(lt.get("p50_ms"), "%.3f"),
             fmt(lt.get("p99_ms"), "%.3f"), fmt(c.get("rss_kb", 0) / 1024, "%.1f"),
             fmt(c["dnsperf"].get("response_bytes"), "%d")))
@@ -968,6 +1054,21 @@ def table(results, scale, big, null_total, a):
             lines.append("%-13s   note: %s lost of %s; %s backends went DOWN; %s" % (
                 "", lost, c["dnsperf"].get("sent"), r.get("backends_down", 0),
                 r.get("reason", "")))
+    if multi:
+        lines.append("")
+        lines.append("Both cores, max qps (dnsperf -T 2 -c 16 -q 2000 for %d s, servers and "
+                     "dnsperf unpinned; median of %d rounds):" % (multi["secs"], multi["rounds"]))
+        for key in ("dnsd", "gdnsd"):
+            d = multi["servers"].get(key, {})
+            if "qps" not in d:
+                lines.append("%-13s %s: %s" % (d.get("server", key), d.get("status", "-"),
+                                                d.get("reason", "no run")))
+                continue
+            lines.append("%-13s %9d qps  server cpu %5.1f%%  (%s; rounds %s)" % (
+                d["server"], d["qps"], d["server_cpu_pct"], d.get("settings", ""),
+                ", ".join("%.0f" % q for q in d["runs_qps"] if q)))
+        lines.append("%-13s dnsd / gdnsd max qps: %s (rounds: %s)" % (
+            "", fmt(multi.get("x_gdnsd")), ", ".join("%.2f" % r for r in multi["x_gdnsd_runs"])))
     if scale:
         lines.append("")
         lines.append("dnsd scaling (services x 3 backends, check none), at %d qps:" % a.rate)
@@ -1027,8 +1128,11 @@ def main(argv=None):
     ap.add_argument("--rate", type=int, default=20000, help="fixed rate for CPU/query (20000)")
     ap.add_argument("--secs", type=int, default=None, help="seconds per fixed-rate run (10)")
     ap.add_argument("--lat-rate", type=int, default=20000, help="rate for latency (20000)")
-    ap.add_argument("--servers", default="null,dnsd,dnsd-10k,nsd,knot,gdnsd,pdns",
-                    help="subset of null,dnsd,dnsd-10k,nsd,knot,gdnsd,pdns")
+    ap.add_argument("--servers", default="null,dnsd,dnsd-nc,dnsd-10k,nsd,knot,gdnsd,pdns",
+                    help="subset of null,dnsd,dnsd-nc,dnsd-10k,nsd,knot,gdnsd,pdns")
+    ap.add_argument("--multi", default=None, choices=["on", "off"],
+                    help="the two-core max qps runs: dnsd -w 2 and gdnsd udp_threads 2, "
+                         "unpinned (on; quick: on)")
     ap.add_argument("--scale", default=None,
                     help="comma-separated name counts for dnsd scaling "
                          "(100,10000,100000,1000000; quick: 100,10000; '' for none)")
@@ -1073,7 +1177,7 @@ def main(argv=None):
 
     tmp = tempfile.mkdtemp(prefix="meshdns-perf-")
     started = datetime.datetime.now()
-    results, scale, big = [], [], None
+    results, scale, big, multi = [], [], None, None
     listener = None
     try:
         null_bin = build_null(tmp, say)
@@ -1100,6 +1204,7 @@ def main(argv=None):
         factories = {
             "null": lambda: Null(tmp, free_port(), env),
             "dnsd": lambda: Dnsd(tmp, free_port(), env),
+            "dnsd-nc": lambda: Dnsd(tmp, free_port(), env, name="dnsd-nc", check="{type: none}"),
             "dnsd-10k": lambda: Dnsd(tmp, free_port(), env, name="dnsd-10k",
                                      data=zone_data(3334, 3)),
             "nsd": lambda: Nsd(tmp, free_port(), env),
@@ -1130,7 +1235,9 @@ def main(argv=None):
                     if rnd == 0:
                         write_queries(qf, 3334, a.qlimit)
                 per.setdefault(n, []).append(run_server(srv, qf, a, say, first=rnd == 0))
-        results = [merge_rounds(rs, per.get("null")) for rs in per.values()]
+        results = [merge_rounds(rs, per.get("null"), per.get("gdnsd")) for rs in per.values()]
+        if a.multi != "off":
+            multi = multi_runs(tmp, env, qfile, a, say)
         if scale_sizes:
             scale = scale_runs(tmp, env, scale_sizes, a, say)
         if big_spec:
@@ -1148,7 +1255,7 @@ def main(argv=None):
 
     null = [r for r in results if r["server"] == "null" and "cpu" in r]
     null_total = null[0]["cpu"].get("us_total") if null else None
-    txt = table(results, scale, big, null_total, a)
+    txt = table(results, scale, big, null_total, a, multi)
     print()
     print(txt)
     doc = dict(
@@ -1166,7 +1273,8 @@ def main(argv=None):
                       server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
                       queries="svcK.mesh A and _http._tcp.svcK.mesh SRV over every service, "
                               "shuffled"),
-        null_us_per_query=null_total, results=results, scaling=scale, big=big)
+        null_us_per_query=null_total, results=results, both_cores=multi, scaling=scale,
+        big=big)
     if not a.no_write:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
