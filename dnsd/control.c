@@ -61,10 +61,13 @@ struct control {
 	struct health_change chg[HEALTH_BATCH];
 };
 
-static void note_snapshot(const struct zone_snapshot *snap, uint64_t build_ns)
+static void note_snapshot(struct zone_snapshot *snap, uint64_t build_ns)
 {
-	for (unsigned i = 0; i < snap->nzones; i++)
-		metrics_zone_add(snap->zones[i].origin, snap->zones[i].originlen);
+	for (unsigned i = 0; i < snap->nzones; i++) {
+		/* Not published yet: its zones are still the builder's to fill. */
+		struct zone *z = (struct zone *)&snap->zones[i];
+		z->metrics_slot = (uint8_t)metrics_zone_add(z->origin, z->originlen);
+	}
 	metrics_set(&metrics_global.snapshot_generation, snap->generation);
 	metrics_set(&metrics_global.snapshot_build_ns, build_ns);
 	metrics_set(&metrics_global.snapshot_bytes, snap->bytes);

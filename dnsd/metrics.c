@@ -73,21 +73,24 @@ void metrics_add(uint64_t *field, uint64_t delta)
 	__atomic_fetch_add(field, delta, __ATOMIC_RELAXED);
 }
 
-void metrics_zone_add(const uint8_t *name, size_t len)
+unsigned metrics_zone_add(const uint8_t *name, size_t len)
 {
 	if (len == 0 || len > DNS_NAME_MAX || (len == 1 && name[0] == 0))
-		return;
+		return 0;
 	pthread_mutex_lock(&reg_lock);
 	unsigned n = __atomic_load_n(&nzones, __ATOMIC_RELAXED);
-	bool known = false;
-	for (unsigned i = 1; i < n && !known; i++)
-		known = wire_name_equal(zone_name[i], zone_len[i], name, len);
-	if (!known && n < METRICS_NZONES) {
+	unsigned slot = 0;
+	for (unsigned i = 1; i < n && !slot; i++)
+		if (wire_name_equal(zone_name[i], zone_len[i], name, len))
+			slot = i;
+	if (!slot && n < METRICS_NZONES) {
 		memcpy(zone_name[n], name, len);
 		zone_len[n] = (uint8_t)len;
 		__atomic_store_n(&nzones, n + 1, __ATOMIC_RELEASE);
+		slot = n;
 	}
 	pthread_mutex_unlock(&reg_lock);
+	return slot;
 }
 
 /* The slot of the longest registered zone holding q's name, else 0.
@@ -129,11 +132,11 @@ static unsigned type_index(uint16_t t)
 }
 
 void metrics_observe(struct metrics_worker *m, const struct dns_question *q, const uint8_t *resp,
-                     int n, bool tcp, uint64_t ns)
+                     int n, bool tcp, uint64_t ns, int zslot)
 {
 	if (!m)
 		return;
-	unsigned z = zone_index(q);
+	unsigned z = zslot >= 0 && zslot < METRICS_NZONES ? (unsigned)zslot : zone_index(q);
 	bump(&m->requests[z][tcp][type_index(q ? q->qtype : 0)], 1);
 	if (n == SERVER_DEFERRED) {
 		bump(&m->deferred, 1);

@@ -67,15 +67,17 @@ extern struct metrics_global metrics_global;
 struct metrics_worker *metrics_worker_new(void);
 
 /* Gives zone name (wire, lower case) a slot for the zone label, if it has
- * none yet. Slots are never reused, so a series keeps its label across
+ * none yet, and returns its slot (0, the "." label, when the table is
+ * full). Slots are never reused, so a series keeps its label across
  * reloads. Control thread (at each publish); workers read without lock. */
-void metrics_zone_add(const uint8_t *name, size_t len);
+unsigned metrics_zone_add(const uint8_t *name, size_t len);
 
 /* Counts one request (its type from its question q, NULL if it had none;
- * its zone the longest registered zone name that holds QNAME) and its
- * response (rcode and TC from the header; n <= 0: dropped) taking ns. */
+ * its zone slot zslot, or with zslot < 0 the longest registered zone name
+ * that holds QNAME) and its response (rcode and TC from the header; n <= 0:
+ * dropped) taking ns. */
 void metrics_observe(struct metrics_worker *m, const struct dns_question *q, const uint8_t *resp,
-                     int n, bool tcp, uint64_t ns);
+                     int n, bool tcp, uint64_t ns, int zslot);
 
 /* Adds one to a field of the calling worker's own block (m may be NULL). */
 #define METRICS_COUNT(m, field) do { \

@@ -51,6 +51,7 @@ struct query_worker {
 	uint32_t addr_gen;
 	struct metrics_worker *m;
 	uint8_t search_name[DNS_NAME_MAX];   /* a search-path CNAME's target */
+	unsigned zone_slot;           /* the metrics slot of the last answer's zone (0: none) */
 	/* Where the SRV answer wrote each selected backend's target name (0:
 	 * past what a pointer reaches): its address record points there. */
 	uint16_t target_at[ZONE_MAX_BACKENDS];
@@ -82,6 +83,11 @@ struct answer {
 const struct query_forward *query_forward_info(const struct query_worker *qw)
 {
 	return &qw->fwd;
+}
+
+unsigned query_zone_slot(const struct query_worker *qw)
+{
+	return qw->zone_slot;
 }
 
 struct query_worker *query_worker_new(const struct query_settings *qs, unsigned idx,
@@ -637,6 +643,8 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 		seen[hop] = name;
 		seenlen[hop] = len;
 		zone_lookup(snap, name, len, &r);
+		if (hop == 0 && r.zone)
+			qw->zone_slot = r.zone->metrics_slot;
 		if (r.status == ZONE_REFERRAL && q->qtype == DNS_TYPE_DS &&
 		    wire_name_equal(r.node->name, r.node->namelen, name, len)) {
 			/* DS lives on the parent side of the cut (RFC 4035 3.1.4.1). */
@@ -865,6 +873,7 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 	uint16_t ourmax = snap ? snap->udp_max_payload : DNS_UDP_DEFAULT;
 	size_t limit = r->limit < respcap ? r->limit : respcap;
 
+	qw->zone_slot = 0;
 	struct answer a;
 	memset(&a, 0, ANSWER_CLEAR);
 	a.q = qp;

@@ -82,4 +82,8 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
  * its next query_answer). */
 const struct query_forward *query_forward_info(const struct query_worker *qw);
 
+/* The metrics zone slot of the zone that held the last query's name (its
+ * first, before CNAMEs), 0 if none of ours did. */
+unsigned query_zone_slot(const struct query_worker *qw);
+
 #endif

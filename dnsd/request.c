@@ -45,6 +45,7 @@ struct request_worker {
 	unsigned qlog_lines;          /* lines logged in it */
 	uint64_t qlog_dropped;        /* lines over the rate since the last report */
 	uint8_t unsigned_msg[DNS_MSG_MAX]; /* a signed request without its TSIG RR */
+	int zslot;                    /* the request's metrics zone slot, -1: find by name */
 };
 
 size_t request_limit(const struct dns_query *q, bool tcp, uint16_t ours)
@@ -186,7 +187,7 @@ static int transfer(struct request_worker *w, const struct request *r, uint8_t *
 	if (n != XFR_STREAM)
 		return n;
 	metrics_observe(w->m, &r->q.q, stream + 2, (int)(stream[0] << 8 | stream[1]), true,
-	                clock_mono_ns() - t0);
+	                clock_mono_ns() - t0, -1);
 	server_stream(peer, stream, slen);
 	return SERVER_STREAM;
 }
@@ -213,6 +214,7 @@ static int dispatch(struct request_worker *w, const struct request *r, uint8_t *
 		if (h->qdcount != 1 || h->ancount || h->nscount)
 			return reply(r, DNS_RCODE_FORMERR, resp, cap);
 		int n = query_answer(w->qw, r, resp, cap);
+		w->zslot = (int)query_zone_slot(w->qw);
 		return n == QUERY_FORWARD ? forward(w, peer, resp, cap) : n;
 	}
 	case DNS_OPCODE_UPDATE: {   /* RFC 2136: the control thread applies it */
@@ -267,6 +269,7 @@ int request_process(struct request_worker *w, const uint8_t *wire, size_t len, u
                     size_t cap, const struct server_peer *peer)
 {
 	uint64_t t0 = clock_mono_ns();
+	w->zslot = -1;
 	struct tsig_ctx tsig;
 	/* Field by field: r.q is the parse's to clear (and is large). */
 	struct request r;
@@ -305,7 +308,7 @@ int request_process(struct request_worker *w, const uint8_t *wire, size_t len, u
 		}
 	}
 	uint64_t t1 = clock_mono_ns();
-	metrics_observe(w->m, question(&r.q), resp, n, r.tcp, t1 - t0);
+	metrics_observe(w->m, question(&r.q), resp, n, r.tcp, t1 - t0, w->zslot);
 	if (w->rc->s.qlog_rate)
 		query_log(w, &r, resp, n, t1);
 	return n;

@@ -242,6 +242,9 @@ struct zone {
 	const struct zone_slot *const *slots;  /* its services, in config order */
 	uint32_t nservices;
 	bool has_services;
+	/* Its slot in the metrics' zone label (set by the control thread
+	 * before it publishes the snapshot): counting a query costs no search. */
+	uint8_t metrics_slot;
 };
 
 /* The service a SERVICE or SRV node answers for, as of now. */

@@ -51,7 +51,7 @@ run() {
 		q=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' "$TMP/perf")
 	fi
 	kill -TERM $pid
-	wait $pid || true
+	{ wait $pid; } 2>/dev/null || true
 	pid=
 }
 total() {

@@ -415,9 +415,11 @@ class Dnsd(Server):
         if compact:
             self.settings = "-w 1; compact config: policy and check defaults (weighted, none)"
 
+    bin_override = None          # dnsd-base: another build, from DNSD_BASE
+
     @property
     def binary(self):
-        return os.environ.get("DNSD") or str(ROOT / "build" / "dnsd")
+        return self.bin_override or os.environ.get("DNSD") or str(ROOT / "build" / "dnsd")
 
     def missing(self):
         if not os.access(self.binary, os.X_OK):
@@ -1104,6 +1106,15 @@ def table(results, scale, big, null_total, a, multi=None):
     return "\n".join(lines)
 
 
+def base_dnsd(tmp, env):
+    """dnsd-nc's settings on the build named by DNSD_BASE (a before/after
+    comparison within one run)."""
+    srv = Dnsd(tmp, free_port(), env, name="dnsd-base", check="{type: none}")
+    srv.bin_override = os.environ.get("DNSD_BASE") or "/nonexistent/DNSD_BASE-not-set"
+    srv.settings += "; binary " + srv.bin_override
+    return srv
+
+
 def build_null(tmp, say):
     """Compiles null_responder.c with cc -O2; the binary's path or None."""
     cc = os.environ.get("CC", "cc")
@@ -1129,7 +1140,8 @@ def main(argv=None):
     ap.add_argument("--secs", type=int, default=None, help="seconds per fixed-rate run (10)")
     ap.add_argument("--lat-rate", type=int, default=20000, help="rate for latency (20000)")
     ap.add_argument("--servers", default="null,dnsd,dnsd-nc,dnsd-10k,nsd,knot,gdnsd,pdns",
-                    help="subset of null,dnsd,dnsd-nc,dnsd-10k,nsd,knot,gdnsd,pdns")
+                    help="subset of null,dnsd,dnsd-nc,dnsd-10k,nsd,knot,gdnsd,pdns; also "
+                         "dnsd-base: dnsd-nc on the build DNSD_BASE names (before/after)")
     ap.add_argument("--multi", default=None, choices=["on", "off"],
                     help="the two-core max qps runs: dnsd -w 2 and gdnsd udp_threads 2, "
                          "unpinned (on; quick: on)")
@@ -1205,6 +1217,7 @@ def main(argv=None):
             "null": lambda: Null(tmp, free_port(), env),
             "dnsd": lambda: Dnsd(tmp, free_port(), env),
             "dnsd-nc": lambda: Dnsd(tmp, free_port(), env, name="dnsd-nc", check="{type: none}"),
+            "dnsd-base": lambda: base_dnsd(tmp, env),
             "dnsd-10k": lambda: Dnsd(tmp, free_port(), env, name="dnsd-10k",
                                      data=zone_data(3334, 3)),
             "nsd": lambda: Nsd(tmp, free_port(), env),

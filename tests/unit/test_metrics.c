@@ -77,15 +77,15 @@ static void test_metrics(void)
 	resp[2] = 0x84;                   /* QR AA */
 	resp[3] = DNS_RCODE_NXDOMAIN;
 	for (int i = 0; i < 3; i++)
-		metrics_observe(a, question(req, ql), resp, 40, false, 30000);     /* 30 us */
+		metrics_observe(a, question(req, ql), resp, 40, false, 30000, -1);     /* 30 us */
 	resp[2] |= 0x02;                  /* TC */
 	resp[3] = 0;
-	metrics_observe(b, question(req, ql), resp, 40, true, 2000000);        /* 2 ms, over TCP */
+	metrics_observe(b, question(req, ql), resp, 40, true, 2000000, -1);        /* 2 ms, over TCP */
 	ql = query(req, "y.mesh.", DNS_TYPE_AAAA);
-	metrics_observe(b, question(req, ql), resp, -1, false, 1000);           /* dropped */
-	metrics_observe(b, question(req, ql), resp, SERVER_DEFERRED, false, 1000);
-	metrics_observe(NULL, question(req, ql), resp, 40, false, 1);           /* no block: ignored */
-	metrics_observe(a, NULL, resp, 40, false, 1);                /* no question: no type */
+	metrics_observe(b, question(req, ql), resp, -1, false, 1000, -1);           /* dropped */
+	metrics_observe(b, question(req, ql), resp, SERVER_DEFERRED, false, 1000, -1);
+	metrics_observe(NULL, question(req, ql), resp, 40, false, 1, -1);           /* no block: ignored */
+	metrics_observe(a, NULL, resp, 40, false, 1, -1);                /* no question: no type */
 	struct textbuf tb = { 0 };
 	metrics_render(&tb);
 	char *t = tb_take(&tb, NULL);
@@ -122,28 +122,32 @@ static void test_metrics(void)
 	uint8_t zn[DNS_NAME_MAX];
 	size_t zl;
 	wire_name_from_text("mesh.", zn, &zl);
-	metrics_zone_add(zn, zl);
-	metrics_zone_add(zn, zl);                                      /* once only */
+	unsigned s1 = metrics_zone_add(zn, zl);
+	is_int(metrics_zone_add(zn, zl), s1, "added twice: the same slot");   /* once only */
 	wire_name_from_text("eu.mesh.", zn, &zl);
-	metrics_zone_add(zn, zl);
+	unsigned s2 = metrics_zone_add(zn, zl);
+	ok(s1 > 0 && s2 > 0 && s1 != s2, "slots of their own (%u, %u)", s1, s2);
 	ql = query(req, "A.Mesh.", DNS_TYPE_A);
-	metrics_observe(a, question(req, ql), resp, 40, false, 1);
+	metrics_observe(a, question(req, ql), resp, 40, false, 1, -1);
 	ql = query(req, "x.EU.mesh.", DNS_TYPE_A);
-	metrics_observe(a, question(req, ql), resp, 40, false, 1);
-	metrics_observe(a, question(req, ql), resp, 40, false, 1);
+	metrics_observe(a, question(req, ql), resp, 40, false, 1, -1);
+	metrics_observe(a, question(req, ql), resp, 40, false, 1, -1);
 	ql = query(req, "xmesh.", DNS_TYPE_A);
-	metrics_observe(a, question(req, ql), resp, 40, false, 1);
+	metrics_observe(a, question(req, ql), resp, 40, false, 1, -1);
+	/* A slot given (the query path's zone) is used as it is, whatever
+	 * the name: counted under eu.mesh. although it is not in it. */
+	metrics_observe(a, question(req, ql), resp, 40, false, 1, (int)s2);
 	metrics_render(&tb);
 	t = tb_take(&tb, NULL);
 	if (!ok(t != NULL, "rendered again"))
 		return;
 	is_int(value(t, "dnsd_dns_requests_total{zone=\"mesh.\",proto=\"udp\",type=\"A\"}"), 1,
 	       "a.mesh. in zone mesh. (case folded)");
-	is_int(value(t, "dnsd_dns_requests_total{zone=\"eu.mesh.\",proto=\"udp\",type=\"A\"}"), 2,
-	       "x.eu.mesh. in the longest zone, eu.mesh.");
+	is_int(value(t, "dnsd_dns_requests_total{zone=\"eu.mesh.\",proto=\"udp\",type=\"A\"}"), 3,
+	       "x.eu.mesh. in the longest zone, eu.mesh. (and the one given its slot)");
 	is_int(value(t, "dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"A\"}"), 1,
 	       "xmesh. in none of ours: zone \".\"");
-	is_int(value(t, "dnsd_dns_responses_total{zone=\"eu.mesh.\",rcode=\"NOERROR\"}"), 2,
+	is_int(value(t, "dnsd_dns_responses_total{zone=\"eu.mesh.\",rcode=\"NOERROR\"}"), 3,
 	       "responses by zone too");
 	ok(strstr(t, "zone=\"mesh.\",rcode=\"NOERROR\"} 1\n") != NULL, "mesh. NOERROR 1");
 	free(t);
