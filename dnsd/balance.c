@@ -126,7 +126,10 @@ static void order_weighted(const struct zone_service *svc, struct balance_state 
 	uint32_t w[ZONE_MAX_BACKENDS];
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n; i++) {
-		w[i] = balance_weight(svc, &svc->backends[idx[i]], st->now_ms);
+		const struct zone_backend *b = &svc->backends[idx[i]];
+		/* Without slow start a weight is the configured one. */
+		w[i] = svc->slow_start_ms ? balance_weight(svc, b, st->now_ms)
+		                          : b->weight ? b->weight : 1;
 		total += w[i];
 	}
 	for (unsigned j = 0; j < k && j + 1 < n; j++) {

@@ -522,7 +522,7 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 		 * rollback may have reused the space): point at it whole. */
 		lit = 0;
 		ptr = w->last_off;
-	} else if (compress) {
+	} else if (compress && w->ncomp) {
 		ptr = writer_find_suffix(w, name, len, &lit);
 	}
 	size_t start = w->pos;
