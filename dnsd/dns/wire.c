@@ -3,6 +3,7 @@
 #include "dns/wire.h"
 
 #include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- reader ------------------------------------------------------------ */
@@ -82,6 +83,7 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 	size_t last_target = 0;
 	bool jumped = false;
 	size_t n = 0;
+	size_t run = pos;      /* labels from here to pos are checked, not yet copied */
 
 	for (;;) {
 		if (pos >= r->len)
@@ -96,18 +98,24 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 				return reader_fail(r, WIRE_EPTR);
 			if ((r->buf[target] & 0xc0) == 0xc0)
 				return reader_fail(r, WIRE_EPTR);
+			if (out && pos > run)
+				memcpy(out + n - (pos - run), r->buf + run, pos - run);
 			if (!jumped)
 				after = pos + 2;
 			jumped = true;
 			last_target = target;
-			pos = target;
+			pos = run = target;
 			break;
 		}
 		case 0x00:
 			if (c == 0) {
-				/* n <= 254 here: every label check below keeps room for it. */
-				if (out)
+				/* n <= 254 here: every label check below keeps room for it.
+				 * The labels since the last jump, in one copy. */
+				if (out) {
+					if (pos > run)
+						memcpy(out + n - (pos - run), r->buf + run, pos - run);
 					out[n] = 0;
+				}
 				n++;
 				r->pos = jumped ? after : pos + 1;
 				return n;
@@ -116,8 +124,6 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 				return reader_fail(r, WIRE_ETRUNC);
 			if (n + 1 + c > DNS_NAME_MAX - 1)
 				return reader_fail(r, WIRE_EBADNAME);
-			if (out)
-				memcpy(out + n, r->buf + pos, 1 + (size_t)c);
 			n += 1 + (size_t)c;
 			pos += 1 + (size_t)c;
 			break;
@@ -652,7 +658,18 @@ uint16_t wire_peek_qtype(const uint8_t *req, size_t len)
 
 enum wire_parse_result wire_parse_query(const uint8_t *buf, size_t len, struct dns_query *q)
 {
-	memset(q, 0, sizeof(*q));
+	/* Everything but the question's name buffer (read only up to namelen;
+	 * a quarter of the struct, cleared on every query for nothing). */
+	memset(&q->hdr, 0, sizeof(q->hdr));
+	q->q.namelen = 0;
+	q->q.qtype = 0;
+	q->q.qclass = 0;
+	memset(&q->edns, 0, sizeof(q->edns));
+	q->question_end = 0;
+	q->opt_off = 0;
+	q->tsig_off = 0;
+	_Static_assert(offsetof(struct dns_query, tsig_off) + sizeof(size_t) ==
+	               sizeof(struct dns_query), "a field of dns_query is not cleared here");
 	if (len < DNS_HEADER_LEN)
 		return WIRE_PARSE_DROP;
 	struct wire_reader r;
