@@ -166,7 +166,7 @@ test-deps:
 
 # The peers measured against (NSD, Knot, gdnsd, PowerDNS) and the load
 # generator, installed as the tests' packages are (not started as services).
-BENCH_PKGS := nsd knot gdnsd pdns-server pdns-backend-bind dnsperf util-linux
+BENCH_PKGS := nsd knot gdnsd pdns-server pdns-backend-bind dnsperf util-linux valgrind
 
 bench-deps:
 	sh .ci/deps test $(BENCH_PKGS)
