@@ -586,7 +586,11 @@ static void *udp_main(void *arg)
 		w->filled = UDP_BATCH;
 		while (!stopping(srv)) {
 			udp_batch(w, ctx);
-			rcu_quiescent_state();
+			/* After a partial batch the next receive blocks offline,
+			 * itself a quiescent state: saying so now as well would
+			 * cost two more full fences per wakeup. */
+			if (w->busy)
+				rcu_quiescent_state();
 		}
 	}
 	if (ctx)
