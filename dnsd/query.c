@@ -195,7 +195,10 @@ static void put_addr_at(struct answer *a, size_t off, uint16_t type, uint32_t tt
 	p[0] = (uint8_t)(0xc0 | off >> 8);
 	p[1] = (uint8_t)off;
 	wire_put_rr_head(p + 2, type, DNS_CLASS_IN, ttl, alen);
-	memcpy(p + 12, addr, alen);
+	if (alen == 4)                /* a fixed size: a move, not a call */
+		memcpy(p + 12, addr, 4);
+	else
+		memcpy(p + 12, addr, 16);
 }
 
 /* One SRV record of backend b written in place; *target_at gets the
@@ -465,11 +468,7 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	 * (one per port) sized by the longest target, never compressed. */
 	unsigned room = ZONE_MAX_BACKENDS;
 	if (svc->oversize == CFG_OVERSIZE_SUBSET) {
-		size_t tmax = 0;
-		for (unsigned i = 0; i < svc->nbackends; i++)
-			if (svc->backends[i].targetlen > tmax)
-				tmax = svc->backends[i].targetlen;
-		room = answer_room(a, owner, ownerlen, 6 + tmax) / (last - first);
+		room = answer_room(a, owner, ownerlen, 6 + (size_t)svc->target_max) / (last - first);
 		if (!room)
 			room = ZONE_MAX_BACKENDS;
 	}

@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
@@ -446,6 +447,20 @@ static size_t udp_reply_cmsg(struct msghdr *req, union pktinfo_cmsg *out)
 	return 0;
 }
 
+/* recvmmsg and sendmmsg as plain system calls: libc's wrappers are
+ * cancellation points that switch asynchronous cancellation on and off
+ * around every call (two calls more per batch, a tenth of the thread's
+ * user time at one datagram a batch), and dnsd never cancels a thread. */
+static int udp_recvmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
+{
+	return (int)syscall(SYS_recvmmsg, fd, m, n, flags, NULL);
+}
+
+static int udp_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
+{
+	return (int)syscall(SYS_sendmmsg, fd, m, n, flags);
+}
+
 /* Waits (offline) until fd can take more datagrams. False on timeout or
  * stop: the caller drops what it has rather than stall. */
 static bool udp_wait_writable(struct udp_worker *w)
@@ -461,7 +476,7 @@ static void udp_send(struct udp_worker *w, unsigned nout)
 {
 	unsigned off = 0;
 	while (off < nout) {
-		int n = sendmmsg(w->fd, w->out + off, nout - off, MSG_DONTWAIT);
+		int n = udp_sendmmsg(w->fd, w->out + off, nout - off, MSG_DONTWAIT);
 		if (n != -1) {
 			off += (unsigned)n;
 			continue;
@@ -506,10 +521,10 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 	int n = -1;
 	errno = EAGAIN;
 	if (w->busy)
-		n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		n = udp_recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		rcu_thread_offline();
-		n = recvmmsg(w->fd, w->in, UDP_BATCH, MSG_WAITFORONE, NULL);
+		n = udp_recvmmsg(w->fd, w->in, UDP_BATCH, MSG_WAITFORONE);
 		rcu_thread_online();
 	}
 	w->busy = n == UDP_BATCH;

@@ -372,6 +372,8 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 		zone_backend_set_target(&bes[i], t);
 		bes[i].targetlen = tn->namelen;
 		bes[i].target_first = true;
+		if (tn->namelen > s->target_max)
+			s->target_max = (uint8_t)tn->namelen;
 	}
 	s->owner = arena_bytes(a, cs->owner, cs->ownerlen);
 	s->ownerlen = (uint8_t)cs->ownerlen;

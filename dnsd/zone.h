@@ -155,6 +155,7 @@ struct zone_service {
 	/* Some backends share a target name (one host on several ports);
 	 * they share its bytes too, so one pointer compare tells them apart. */
 	bool dup_targets;
+	uint8_t target_max;           /* the longest target name (sizes SRV answers) */
 };
 
 /* Where a service is served: zone-level nodes and snapshots point at the
