@@ -160,7 +160,6 @@ struct probe {
 	char *sni;                    /* https: TLS server name; NULL for an address */
 
 	/* The probe in flight and the schedule (watcher only). */
-	uint32_t hpos;                /* index in the heap, NO_HEAP if unchecked */
 	enum phase phase;
 	int fd;                       /* in flight, or a kept connection while idle */
 	uint32_t ev;                  /* epoll events fd is registered for, 0: none */
@@ -217,6 +216,11 @@ struct view {
 	size_t nbackends;             /* checked or not, for the log */
 	struct heap_ent *heap;
 	size_t nheap;
+	/* Each probe's index in heap. Apart from the probes: a sift moves a
+	 * dozen entries, and writing each one's position into its probe
+	 * would touch as many probes (pages, after a syscall's TLB flush)
+	 * per check; here they share a few lines. */
+	uint32_t *hpos;
 	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
 	size_t nby_sid;
 	/* Probes by backend identity (zone, service, address, port): how
@@ -331,7 +335,7 @@ static bool http_status_ok(const struct probe *p, int code)
 static void heap_set(struct view *v, size_t i, struct heap_ent e)
 {
 	v->heap[i] = e;
-	v->probes[e.idx].hpos = (uint32_t)i;
+	v->hpos[e.idx] = (uint32_t)i;
 }
 
 static void heap_fix(struct view *v, size_t i)
@@ -357,8 +361,9 @@ static void heap_fix(struct view *v, size_t i)
 
 static void heap_schedule(struct view *v, struct probe *p, uint64_t key)
 {
-	v->heap[p->hpos].key = key;
-	heap_fix(v, p->hpos);
+	uint32_t i = v->hpos[p - v->probes];
+	v->heap[i].key = key;
+	heap_fix(v, i);
 }
 
 static void heap_push(struct view *v, struct probe *p, uint64_t key)
@@ -388,7 +393,6 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 	p->svc = s;
 	p->be = be;
 	p->fd = -1;
-	p->hpos = NO_HEAP;
 	p->st.up = true;
 	p->hup = true;
 	p->type = c->type;
@@ -467,6 +471,7 @@ static void view_free(struct view *v)
 		probe_release(&v->probes[i]);
 	free(v->probes);
 	free(v->heap);
+	free(v->hpos);
 	free(v->by_sid);
 	itab_free(&v->by_key);
 	free(v);
@@ -500,7 +505,8 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 	v->cfg = cfg;
 	v->probes = calloc(nchk + 1, sizeof(*v->probes));
 	v->heap = calloc(nchk + 1, sizeof(*v->heap));
-	if (!v->probes || !v->heap)
+	v->hpos = calloc(nchk + 1, sizeof(*v->hpos));
+	if (!v->probes || !v->heap || !v->hpos)
 		goto nomem;
 	v->nbackends = nbe;
 	size_t k = 0;
@@ -1454,7 +1460,7 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			/* Keep the cadence, and the deadline of a probe in flight:
 			 * it goes on in the new view (probe_adopt_inflight). */
 			if (o->checked) {
-				key = old->heap[o->hpos].key;
+				key = old->heap[old->hpos[o - old->probes]].key;
 				if (key < now && o->phase == PH_IDLE)
 					key = now;
 				p->from = o;
