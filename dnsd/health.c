@@ -32,11 +32,20 @@
 #include "util/log.h"
 
 /* Scheduling: every checked backend owns one preallocated probe and sits in
- * a binary min-heap keyed by its next event: the start of its next probe
- * when idle, its deadline while a probe is in flight. A wakeup costs
- * O(log n) per due probe, never a scan of all backends. Probe starts are
+ * a binary min-heap keyed by the start of its next probe. Probe starts are
  * interval_ms apart +-10% (the first at a random point of the first
- * interval) so thousands of backends do not fire in lockstep.
+ * interval) so thousands of backends do not fire in lockstep. A probe's
+ * next start is drawn when it starts, and its heap entry moved there
+ * before any I/O: one heap move per check, while the heap is still in the
+ * cache and TLB (every syscall flushes the TLB on the bench VM, and what a
+ * check touches after one is walked again). A probe still in flight when
+ * its next start comes leaves the heap (start_due) and goes back, due at
+ * once, when it ends. Deadlines of probes in flight are in FIFOs, one per
+ * timeout value (in a FIFO they come in start order, so in order): a push
+ * at the tail when a probe waits for the network, and at its end a mark
+ * on that entry, which is dropped when it reaches the head. A wakeup costs
+ * O(log n) per due probe and O(1) per timeout value, never a scan of all
+ * backends.
  *
  * Cost: a check should cost little more than the kernel's work for it
  * (tests/bench/bench_health.c measures both). A tcp check keeps one socket
@@ -145,6 +154,10 @@ struct probe {
 	const struct cfg_zone *zone;
 	const struct cfg_service *svc;
 	const struct cfg_backend *be;
+	/* be's check settings (cfg_backend_check), looked up once: the
+	 * service's for most, which every check of the service reads, rather
+	 * than the backend's own entry in an array of thousands. */
+	const struct cfg_check *chk;
 	bool checked;                 /* false: none, or nothing to probe */
 	enum cfg_check_type type;
 	uint16_t port;                /* the port probed */
@@ -160,6 +173,11 @@ struct probe {
 	char *sni;                    /* https: TLS server name; NULL for an address */
 
 	/* The probe in flight and the schedule (watcher only). */
+	uint64_t next_ms;             /* its next start; its heap key is this or earlier */
+	bool start_due;               /* out of the heap: next start passed in flight */
+	bool ringed;                  /* its deadline is live in its FIFO, at rseq */
+	uint32_t ring;                /* its FIFO (by timeout) in view.rings */
+	uint64_t rseq;
 	enum phase phase;
 	int fd;                       /* in flight, or a kept connection while idle */
 	uint32_t ev;                  /* epoll events fd is registered for, 0: none */
@@ -206,6 +224,20 @@ struct heap_ent {
 	uint32_t idx;                 /* into view.probes */
 };
 
+/* The deadlines of probes in flight with one timeout value, oldest first.
+ * Entries are numbered (head, tail: numbers, not indexes) and live at
+ * number & mask, so a probe's number stays valid when the ring grows. */
+struct dl_ent {
+	uint64_t deadline;
+	uint32_t idx;                 /* into view.probes; NO_HEAP: that probe ended */
+};
+struct dl_ring {
+	uint32_t timeout_ms;
+	uint64_t head, tail;
+	size_t mask;                  /* capacity - 1 (a power of two), or 0: none yet */
+	struct dl_ent *ent;
+};
+
 /* Everything derived from one config. */
 struct view {
 	const struct config *cfg;
@@ -214,13 +246,12 @@ struct view {
 	/* Per backend (zone, service, backend order): its probe, or NO_HEAP
 	 * for a backend without a check, which costs these 4 bytes only. */
 	size_t nbackends;             /* checked or not, for the log */
+	/* Next starts: each probe once, but while start_due. A heap entry
+	 * is only ever moved from the top, so none records its position. */
 	struct heap_ent *heap;
 	size_t nheap;
-	/* Each probe's index in heap. Apart from the probes: a sift moves a
-	 * dozen entries, and writing each one's position into its probe
-	 * would touch as many probes (pages, after a syscall's TLB flush)
-	 * per check; here they share a few lines. */
-	uint32_t *hpos;
+	struct dl_ring *rings;        /* one per timeout value */
+	size_t nrings;
 	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
 	size_t nby_sid;
 	/* Probes by backend identity (zone, service, address, port): how
@@ -321,7 +352,7 @@ static int http_parse_status(const char *s, size_t len)
 
 static bool http_status_ok(const struct probe *p, int code)
 {
-	const struct cfg_check *c = cfg_backend_check(p->svc, p->be);
+	const struct cfg_check *c = p->chk;
 	if (c->nexpect == 0)
 		return code >= 200 && code <= 399;
 	for (size_t i = 0; i < c->nexpect && i < sizeof(c->expect) / sizeof(c->expect[0]); i++)
@@ -330,21 +361,11 @@ static bool http_status_ok(const struct probe *p, int code)
 	return false;
 }
 
-/* ---- the heap of next events ---------------------------------------------- */
+/* ---- the heap of next starts ---------------------------------------------- */
 
-static void heap_set(struct view *v, size_t i, struct heap_ent e)
-{
-	v->heap[i] = e;
-	v->hpos[e.idx] = (uint32_t)i;
-}
-
-static void heap_fix(struct view *v, size_t i)
+static void heap_sift_down(struct view *v, size_t i)
 {
 	struct heap_ent e = v->heap[i];
-	while (i > 0 && v->heap[(i - 1) / 2].key > e.key) {
-		heap_set(v, i, v->heap[(i - 1) / 2]);
-		i = (i - 1) / 2;
-	}
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= v->nheap)
@@ -353,24 +374,78 @@ static void heap_fix(struct view *v, size_t i)
 			c++;
 		if (v->heap[c].key >= e.key)
 			break;
-		heap_set(v, i, v->heap[c]);
+		v->heap[i] = v->heap[c];
 		i = c;
 	}
-	heap_set(v, i, e);
-}
-
-static void heap_schedule(struct view *v, struct probe *p, uint64_t key)
-{
-	uint32_t i = v->hpos[p - v->probes];
-	v->heap[i].key = key;
-	heap_fix(v, i);
+	v->heap[i] = e;
 }
 
 static void heap_push(struct view *v, struct probe *p, uint64_t key)
 {
+	struct heap_ent e = { .key = key, .idx = (uint32_t)(p - v->probes) };
 	size_t i = v->nheap++;
-	heap_set(v, i, (struct heap_ent){ .key = key, .idx = (uint32_t)(p - v->probes) });
-	heap_fix(v, i);
+	while (i > 0 && v->heap[(i - 1) / 2].key > key) {
+		v->heap[i] = v->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	v->heap[i] = e;
+}
+
+/* Moves the top entry to key (later than its own). */
+static void heap_retop(struct view *v, uint64_t key)
+{
+	v->heap[0].key = key;
+	heap_sift_down(v, 0);
+}
+
+static void heap_pop(struct view *v)
+{
+	v->heap[0] = v->heap[--v->nheap];
+	if (v->nheap)
+		heap_sift_down(v, 0);
+}
+
+/* ---- the deadlines of probes in flight ------------------------------------ */
+
+/* Appends p's deadline to its FIFO. Returns 0, or -1 when out of memory. */
+static int ring_push(struct view *v, struct probe *p, uint64_t deadline)
+{
+	struct dl_ring *r = &v->rings[p->ring];
+	if (!r->mask || r->tail - r->head > r->mask) {
+		size_t cap = r->mask ? 2 * (r->mask + 1) : 16;
+		struct dl_ent *e = malloc(cap * sizeof(*e));
+		if (!e)
+			return -1;
+		for (uint64_t k = r->head; k < r->tail; k++)
+			e[k & (cap - 1)] = r->ent[k & r->mask];
+		free(r->ent);
+		r->ent = e;
+		r->mask = cap - 1;
+	}
+	r->ent[r->tail & r->mask] = (struct dl_ent){ .deadline = deadline,
+		                                     .idx = (uint32_t)(p - v->probes) };
+	p->rseq = r->tail++;
+	p->ringed = true;
+	return 0;
+}
+
+/* p's probe ended: its deadline is void. */
+static void ring_kill(struct view *v, struct probe *p)
+{
+	if (!p->ringed)
+		return;
+	struct dl_ring *r = &v->rings[p->ring];
+	r->ent[p->rseq & r->mask].idx = NO_HEAP;
+	p->ringed = false;
+}
+
+/* The earliest live deadline of r (dropping void ones at its head), or
+ * NO_DEADLINE. */
+static uint64_t ring_first(struct dl_ring *r)
+{
+	while (r->head < r->tail && r->ent[r->head & r->mask].idx == NO_HEAP)
+		r->head++;
+	return r->head < r->tail ? r->ent[r->head & r->mask].deadline : NO_DEADLINE;
 }
 
 /* ---- building a view from a config ---------------------------------------- */
@@ -392,6 +467,7 @@ static int probe_init(struct health *h, struct probe *p, const struct cfg_zone *
 	p->zone = z;
 	p->svc = s;
 	p->be = be;
+	p->chk = c;
 	p->fd = -1;
 	p->st.up = true;
 	p->hup = true;
@@ -471,10 +547,46 @@ static void view_free(struct view *v)
 		probe_release(&v->probes[i]);
 	free(v->probes);
 	free(v->heap);
-	free(v->hpos);
+	for (size_t i = 0; i < v->nrings; i++)
+		free(v->rings[i].ent);
+	free(v->rings);
 	free(v->by_sid);
 	itab_free(&v->by_key);
 	free(v);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One deadline FIFO per timeout value of v's probes (p->ring). Returns 0,
+ * or -1 when out of memory. */
+static int view_rings(struct view *v)
+{
+	if (!v->nprobes)
+		return 0;
+	uint64_t *by = malloc(v->nprobes * sizeof(*by));
+	v->rings = calloc(v->nprobes, sizeof(*v->rings));
+	if (!by || !v->rings) {
+		free(by);
+		return -1;
+	}
+	for (size_t i = 0; i < v->nprobes; i++)
+		by[i] = (uint64_t)v->probes[i].timeout_ms << 32 | i;
+	qsort(by, v->nprobes, sizeof(*by), cmp_u64);
+	for (size_t i = 0; i < v->nprobes; i++) {
+		uint32_t t = (uint32_t)(by[i] >> 32);
+		if (!v->nrings || v->rings[v->nrings - 1].timeout_ms != t)
+			v->rings[v->nrings++].timeout_ms = t;
+		v->probes[(uint32_t)by[i]].ring = (uint32_t)(v->nrings - 1);
+	}
+	free(by);
+	struct dl_ring *r = realloc(v->rings, v->nrings * sizeof(*r));
+	if (r)
+		v->rings = r;
+	return 0;
 }
 
 /* Builds the probes of cfg; none is scheduled yet. Returns NULL with err
@@ -505,8 +617,7 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 	v->cfg = cfg;
 	v->probes = calloc(nchk + 1, sizeof(*v->probes));
 	v->heap = calloc(nchk + 1, sizeof(*v->heap));
-	v->hpos = calloc(nchk + 1, sizeof(*v->hpos));
-	if (!v->probes || !v->heap || !v->hpos)
+	if (!v->probes || !v->heap)
 		goto nomem;
 	v->nbackends = nbe;
 	size_t k = 0;
@@ -536,6 +647,8 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 		}
 	}
 	v->nprobes = k;
+	if (view_rings(v) == -1)
+		goto nomem;
 	return v;
 nomem:
 	snprintf(err, errlen, "out of memory setting up %zu health checks", nchk);
@@ -596,6 +709,17 @@ static void probe_close(struct probe *p, bool rst)
 	p->keep = false;
 }
 
+/* Sets p's next start, no earlier than the one its heap entry holds; a
+ * probe out of the heap (start_due) goes back in. */
+static void probe_next(struct health *h, struct probe *p, uint64_t when)
+{
+	p->next_ms = when;
+	if (p->start_due) {
+		p->start_due = false;
+		heap_push(h->view, p, when);
+	}
+}
+
 /* A failure on our side (descriptors, memory, ephemeral ports) says
  * nothing about the backend: it is not counted, and the probe is retried
  * at the next interval. Logged at most every LOCAL_WARN_EVERY_MS. */
@@ -604,6 +728,7 @@ static void probe_local_error(struct health *h, struct probe *p, uint64_t now, c
 {
 	probe_close(p, false);
 	p->phase = PH_IDLE;
+	ring_kill(h->view, p);
 	if (!h->last_local_warn || now - h->last_local_warn >= LOCAL_WARN_EVERY_MS) {
 		char a[64];
 		h->last_local_warn = now;
@@ -612,7 +737,9 @@ static void probe_local_error(struct health *h, struct probe *p, uint64_t now, c
 		         "suppressed for %d s)", a, what, e ? strerror(e) : "failed",
 		         LOCAL_WARN_EVERY_MS / 1000);
 	}
-	heap_schedule(h->view, p, now + next_gap(h, p));
+	/* Its heap entry moves later only (heap_retop), when it comes up. */
+	uint64_t next = now + next_gap(h, p);
+	probe_next(h, p, next > p->next_ms ? next : p->next_ms);
 }
 
 static void fail_text(const struct probe *p, char *buf, size_t len)
@@ -687,7 +814,7 @@ static void queue_change(struct health *h, struct probe *p)
  * true when this transition started a hold. Off when flap-limit is 0. */
 static bool flap_count(struct probe *p, uint64_t now)
 {
-	const struct cfg_check *ck = cfg_backend_check(p->svc, p->be);
+	const struct cfg_check *ck = p->chk;
 	if (!ck->flap_limit)
 		return false;
 	if (p->flap_ms && now > p->flap_ms)
@@ -741,6 +868,7 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 	else if (p->ev != EPOLLIN && probe_watch(h, p, EPOLLIN) == -1)
 		probe_close(p, true);
 	p->phase = PH_IDLE;
+	ring_kill(h->view, p);
 
 	bool was_up = p->hup, flip = false;
 	if (ok) {
@@ -804,14 +932,16 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 		}
 		if (held)
 			log_warn("backend %s of %s.%.*s is flapping: held DOWN for %u ms", a, p->svc->name,
-			         (int)zl, p->zone->name, cfg_backend_check(p->svc, p->be)->flap_hold_ms);
+			         (int)zl, p->zone->name, p->chk->flap_hold_ms);
 	} else if (flip) {
 		p->log_suppressed++;
 	}
 	if (change)
 		h->changed = true;
-	uint64_t next = p->started_ms + next_gap(h, p);
-	heap_schedule(h->view, p, next > now ? next : now);
+	/* Its next start (drawn when it started) is in the heap already,
+	 * unless it passed while the probe was in flight: then it is now. */
+	if (p->start_due)
+		probe_next(h, p, now);
 }
 
 static void probe_fail_errno(struct health *h, struct probe *p, uint64_t now,
@@ -824,9 +954,9 @@ static void probe_fail_errno(struct health *h, struct probe *p, uint64_t now,
  * connection. */
 static void probe_cancel(struct health *h, struct probe *p)
 {
-	(void)h;
 	probe_close(p, true);
 	p->phase = PH_IDLE;
+	ring_kill(h->view, p);
 }
 
 static void response_reset(struct probe *p)
@@ -915,23 +1045,27 @@ static void probe_start_tcp(struct health *h, struct probe *p, uint64_t now)
 		probe_fail_errno(h, p, now, FAIL_CONNECT, e);
 }
 
+/* Starts p, the top of the heap (see "Scheduling" above). */
 static void probe_start(struct health *h, struct probe *p, uint64_t now)
 {
 	p->started_ms = now;
+	p->next_ms = now + next_gap(h, p);
+	heap_retop(h->view, p->next_ms);
 	response_reset(p);
-	heap_schedule(h->view, p, now + p->timeout_ms);
 	if (p->type == CFG_CHECK_TCP) {
 		probe_start_tcp(h, p, now);
-		return;
-	}
-	if (p->fd != -1) {
+	} else if (p->fd != -1) {
 		/* A connection kept from the last probe. */
 		p->reused = true;
 		p->phase = PH_SEND;
 		probe_send(h, p, now);
-		return;
+	} else {
+		probe_connect(h, p, now);
 	}
-	probe_connect(h, p, now);
+	/* A probe that ended at once (a tcp connect on loopback, a local
+	 * error) has no deadline; one in flight waits for its deadline. */
+	if (p->phase != PH_IDLE && ring_push(h->view, p, now + p->timeout_ms) == -1)
+		probe_local_error(h, p, now, "deadline", ENOMEM);
 }
 
 /* A failure before a complete status line: on a kept connection the
@@ -1295,6 +1429,22 @@ static void probe_timeout(struct health *h, struct probe *p, uint64_t now)
 
 /* ---- the watcher thread --------------------------------------------------- */
 
+/* Ends the probes of r whose deadline passed. */
+static void ring_expire(struct health *h, struct dl_ring *r, uint64_t now)
+{
+	while (r->head < r->tail) {
+		struct dl_ent e = r->ent[r->head & r->mask];
+		if (e.idx != NO_HEAP && e.deadline > now)
+			break;
+		r->head++;
+		if (e.idx != NO_HEAP) {
+			struct probe *p = &h->view->probes[e.idx];
+			p->ringed = false;
+			probe_timeout(h, p, now);
+		}
+	}
+}
+
 static uint64_t key_hash(const struct probe *p)
 {
 	uint64_t x = fnv_bytes(FNV_SEED, p->zone->origin, p->zone->originlen);
@@ -1400,11 +1550,43 @@ static bool id_same(const struct probe *p, const struct cfg_zone *z, const struc
 	       p->be->port == b->port;
 }
 
+static int cmp_deadline(const void *a, const void *b)
+{
+	const struct dl_ent *x = a, *y = b;
+	return x->deadline < y->deadline ? -1 : x->deadline > y->deadline;
+}
+
+/* The deadlines of the nlive probes in flight that v's probes continue
+ * (p->from), into v's FIFOs, oldest first. Returns 0, or -1 when out of
+ * memory. */
+static int view_carry_deadlines(struct view *v, struct view *old, size_t nlive)
+{
+	struct dl_ent *live = malloc(nlive * sizeof(*live));
+	if (!live)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < v->nprobes && k < nlive; i++) {
+		const struct probe *o = v->probes[i].from;
+		if (o && o->ringed) {
+			const struct dl_ring *r = &old->rings[o->ring];
+			live[k++] = (struct dl_ent){ .deadline = r->ent[o->rseq & r->mask].deadline,
+				                     .idx = (uint32_t)i };
+		}
+	}
+	qsort(live, k, sizeof(*live), cmp_deadline);
+	int rc = 0;
+	for (size_t i = 0; i < k && rc == 0; i++)
+		rc = ring_push(v, &v->probes[live[i].idx], live[i].deadline);
+	free(live);
+	return rc;
+}
+
 /* Schedules every checked probe of v, carrying state over from old (may
  * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
 static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
 {
 	struct itab olds = { 0 };     /* old's probes by key */
+	size_t nlive = 0;             /* carried probes in flight */
 	if (old && old->nprobes) {
 		if (itab_init(&olds, old->nprobes) == -1)
 			return -1;
@@ -1460,15 +1642,22 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 			/* Keep the cadence, and the deadline of a probe in flight:
 			 * it goes on in the new view (probe_adopt_inflight). */
 			if (o->checked) {
-				key = old->heap[old->hpos[o - old->probes]].key;
+				key = o->next_ms;
 				if (key < now && o->phase == PH_IDLE)
 					key = now;
+				p->start_due = o->start_due;
 				p->from = o;
+				nlive += o->ringed;
 			}
 		}
-		if (p->checked)
-			heap_push(v, p, key);
+		if (p->checked) {
+			p->next_ms = key;
+			if (!p->start_due)
+				heap_push(v, p, key);
+		}
 	}
+	if (nlive && view_carry_deadlines(v, old, nlive) == -1)
+		goto nomem;
 	itab_free(&olds);
 	/* The identity index (health_sid, health_get): a backend is found by
 	 * zone, service, address and port, whatever its position. */
@@ -1513,7 +1702,7 @@ nomem:
 
 static size_t view_nchecked(const struct view *v)
 {
-	return v->nheap;
+	return v->nprobes;
 }
 
 static void warn_nofile(const struct view *v)
@@ -1610,14 +1799,16 @@ static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t n
 
 static int wait_ms(const struct health *h, uint64_t now)
 {
-	uint64_t next = NO_DEADLINE;
-	if (h->view->nheap) {
-		uint64_t key = (h->view->heap[0].key + TICK_MS - 1) / TICK_MS * TICK_MS;
-		if (key < next)
-			next = key;
+	struct view *v = h->view;
+	uint64_t next = v->nheap ? v->heap[0].key : NO_DEADLINE;
+	for (size_t i = 0; i < v->nrings; i++) {
+		uint64_t d = ring_first(&v->rings[i]);
+		if (d < next)
+			next = d;
 	}
 	if (next == NO_DEADLINE)
 		return -1;
+	next = (next + TICK_MS - 1) / TICK_MS * TICK_MS;
 	if (next <= now)
 		return 0;
 	return next - now > 60000 ? 60000 : (int)(next - now);
@@ -1655,12 +1846,20 @@ static void *watcher_main(void *arg)
 		}
 
 		struct view *v = h->view;
+		for (size_t i = 0; i < v->nrings; i++)
+			ring_expire(h, &v->rings[i], now);
 		while (v->nheap && v->heap[0].key <= now) {
 			struct probe *p = &v->probes[v->heap[0].idx];
-			if (p->phase == PH_IDLE)
+			if (p->next_ms > v->heap[0].key) {
+				/* Put off (probe_local_error) since it was keyed. */
+				heap_retop(v, p->next_ms);
+			} else if (p->phase != PH_IDLE) {
+				/* Still in flight: starts when it ends. */
+				heap_pop(v);
+				p->start_due = true;
+			} else {
 				probe_start(h, p, now);
-			else
-				probe_timeout(h, p, now);
+			}
 		}
 
 		if (woken) {
