@@ -151,72 +151,76 @@ enum fail_kind {
 /* One backend. The cfg pointers are valid while the probe's view is the
  * current one; everything else is owned by the probe. */
 struct probe {
-	const struct cfg_zone *zone;
-	const struct cfg_service *svc;
-	const struct cfg_backend *be;
+	/* What every check reads or writes comes first, in as few cache lines
+	 * as it fits (a check touches its probe right after a syscall, when
+	 * nothing of it is cached): schedule, I/O, hysteresis, then the
+	 * response parser and the published state. Watcher only but st. */
+	uint64_t next_ms;             /* its next start; its heap key is this or earlier */
+	uint64_t started_ms;
+	enum phase phase;
+	int fd;                       /* in flight, or a kept connection while idle */
+	uint32_t ev;                  /* epoll events fd is registered for, 0: none */
+	enum cfg_check_type type;
+	uint32_t interval_ms, timeout_ms, rise, fall;
+	uint32_t nok, nfail;          /* consecutive successes / failures */
+	uint32_t ring;                /* its deadline FIFO (by timeout) in view.rings */
+	bool start_due;               /* out of the heap: next start passed in flight */
+	bool ringed;                  /* its deadline is live in its FIFO, at rseq */
+	bool reused;                  /* the probe in flight runs on a kept connection */
+	bool keep;                    /* the response allows keeping the connection */
+	uint64_t rseq;
+	char *req;                    /* http(s): the request, built once */
+	size_t reqlen;
+	size_t off;                   /* request bytes sent, then response bytes read */
+	SSL *ssl;                     /* https: fd's TLS state */
 	/* be's check settings (cfg_backend_check), looked up once: the
 	 * service's for most, which every check of the service reads, rather
 	 * than the backend's own entry in an array of thousands. */
 	const struct cfg_check *chk;
+	uint64_t held_until;          /* held DOWN for flapping until then */
+
+	char status_line[STATUS_KEEP];
+	size_t nstatus;
+	enum resp_state rs;
+	int status;                   /* the parsed status code */
+	int64_t body_left;            /* -1: no Content-Length */
+	uint8_t nline;
+	bool line_long;               /* the header line is longer than that */
+	bool conn_close;              /* "Connection: close", HTTP/1.0, chunked or no length */
+	bool hup;                     /* the hysteresis state (st.up is what is served) */
+	char line[LINE_KEEP];         /* the header line being read (its start) */
+
+	/* Published: written by the watcher with h->mu held, read with it held. */
+	struct health_state st;
+
+	/* The rest: set up once, or used when a state changes. The cfg
+	 * pointers are valid while the probe's view is the current one. */
+	const struct cfg_zone *zone;
+	const struct cfg_service *svc;
+	const struct cfg_backend *be;
 	bool checked;                 /* false: none, or nothing to probe */
-	enum cfg_check_type type;
 	uint16_t port;                /* the port probed */
-	uint32_t interval_ms, timeout_ms, rise, fall;
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in sin;
 		struct sockaddr_in6 sin6;
 	} addr;
 	socklen_t addrlen;
-	char *req;                    /* http(s): the request, built once */
-	size_t reqlen;
 	char *sni;                    /* https: TLS server name; NULL for an address */
-
-	/* The probe in flight and the schedule (watcher only). */
-	uint64_t next_ms;             /* its next start; its heap key is this or earlier */
-	bool start_due;               /* out of the heap: next start passed in flight */
-	bool ringed;                  /* its deadline is live in its FIFO, at rseq */
-	uint32_t ring;                /* its FIFO (by timeout) in view.rings */
-	uint64_t rseq;
-	enum phase phase;
-	int fd;                       /* in flight, or a kept connection while idle */
-	uint32_t ev;                  /* epoll events fd is registered for, 0: none */
-	SSL *ssl;                     /* https: fd's TLS state */
 	SSL_SESSION *sess;            /* https: resumed by the next connection */
-	bool reused;                  /* the probe in flight runs on a kept connection */
-	bool keep;                    /* the response allows keeping the connection */
-	uint64_t started_ms;
-	size_t off;                   /* request bytes sent, then response bytes read */
-	char status_line[STATUS_KEEP];
-	size_t nstatus;
-	enum resp_state rs;
-	int status;                   /* the parsed status code */
-	char line[LINE_KEEP];         /* the header line being read (its start) */
-	uint8_t nline;
-	bool line_long;               /* the header line is longer than that */
-	bool conn_close;              /* "Connection: close", HTTP/1.0, chunked or no length */
-	int64_t body_left;            /* -1: no Content-Length */
-
-	/* Hysteresis (watcher only). */
-	uint32_t nok, nfail;          /* consecutive successes / failures */
 	enum fail_kind fail_kind;
 	int fail_code;
 	unsigned long tls_err;
 	bool taken;                   /* reconfigure: already carried over */
 	bool fresh;                   /* sid allocated for this view (not carried over) */
 	struct probe *from;           /* view_schedule: the old view's probe it continues */
-	bool hup;                     /* the hysteresis state (st.up is what is served) */
 	double flap_score;            /* transitions, halving every flap-window */
 	uint64_t flap_ms;             /* when flap_score was last updated */
-	uint64_t held_until;          /* held DOWN for flapping until then */
 	uint32_t log_tokens, log_suppressed;
 	uint64_t log_ms;
 	uint32_t sid;                 /* its word in the state table, stable across views */
 	uint64_t chg_gen;             /* its entry in h->chg is chg_pos - 1 while chg_gen */
 	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
-
-	/* Published: written by the watcher with h->mu held, read with it held. */
-	struct health_state st;
 };
 
 struct heap_ent {
