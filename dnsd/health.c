@@ -1056,7 +1056,15 @@ static void probe_start(struct health *h, struct probe *p, uint64_t now)
 	p->next_ms = now + next_gap(h, p);
 	heap_retop(h->view, p->next_ms);
 	response_reset(p);
-	if (p->type == CFG_CHECK_TCP) {
+	/* An http(s) check waits for the network (for the response on a
+	 * kept connection, for the handshake on a new one): its deadline goes
+	 * in now, while the FIFO is in cache, rather than after the send. */
+	bool tcp = p->type == CFG_CHECK_TCP;
+	if (!tcp && ring_push(h->view, p, now + p->timeout_ms) == -1) {
+		probe_local_error(h, p, now, "deadline", ENOMEM);
+		return;
+	}
+	if (tcp) {
 		probe_start_tcp(h, p, now);
 	} else if (p->fd != -1) {
 		/* A connection kept from the last probe. */
@@ -1066,9 +1074,9 @@ static void probe_start(struct health *h, struct probe *p, uint64_t now)
 	} else {
 		probe_connect(h, p, now);
 	}
-	/* A probe that ended at once (a tcp connect on loopback, a local
-	 * error) has no deadline; one in flight waits for its deadline. */
-	if (p->phase != PH_IDLE && ring_push(h->view, p, now + p->timeout_ms) == -1)
+	/* A tcp check that ended at once (on loopback, the handshake is over
+	 * inside connect()) needs no deadline; one that waits does. */
+	if (tcp && p->phase != PH_IDLE && ring_push(h->view, p, now + p->timeout_ms) == -1)
 		probe_local_error(h, p, now, "deadline", ENOMEM);
 }
 
