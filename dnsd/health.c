@@ -31,21 +31,26 @@
 #include "util/itab.h"
 #include "util/log.h"
 
-/* Scheduling: every checked backend owns one preallocated probe and sits in
- * a binary min-heap keyed by the start of its next probe. Probe starts are
- * interval_ms apart +-10% (the first at a random point of the first
- * interval) so thousands of backends do not fire in lockstep. A probe's
- * next start is drawn when it starts, and its heap entry moved there
- * before any I/O: one heap move per check, while the heap is still in the
- * cache and TLB (every syscall flushes the TLB on the bench VM, and what a
- * check touches after one is walked again). A probe still in flight when
- * its next start comes leaves the heap (start_due) and goes back, due at
- * once, when it ends. Deadlines of probes in flight are in FIFOs, one per
- * timeout value (in a FIFO they come in start order, so in order): a push
- * at the tail when a probe waits for the network, and at its end a mark
- * on that entry, which is dropped when it reaches the head. A wakeup costs
- * O(log n) per due probe and O(1) per timeout value, never a scan of all
- * backends.
+/* Scheduling: every checked backend owns one preallocated probe, kept in
+ * a timer wheel by the start of its next probe. Timer wakeups fall on a
+ * grid of TICK_MS (probes due within one tick share a wakeup, so there are
+ * at most 1000 / TICK_MS timer wakeups a second however many backends
+ * there are); the wheel has one slot per tick, WHEEL_SLOTS of them, each
+ * a list of the probes due in it (a start more than a turn away waits in
+ * its slot for its turn). Probe starts are interval_ms apart +-10% (the
+ * first at a random point of the first interval) so thousands of backends
+ * do not fire in lockstep. A probe's next start is drawn when it starts,
+ * and the probe goes into its slot then, before any I/O: adding is one
+ * write to a slot head, in a page used by every probe of that tick,
+ * rather than a heap sift through pages of its own (every syscall flushes
+ * the TLB on the bench VM, and each page a check touches after one is
+ * walked again). A probe still in flight when its next start comes stays
+ * out of the wheel (start_due) and goes back, due at once, when it ends.
+ * Deadlines of probes in flight are in FIFOs, one per timeout value (in a
+ * FIFO they come in start order, so in order): a push at the tail when a
+ * probe waits for the network, and at its end a mark on that entry, which
+ * is dropped when it reaches the head. A wakeup costs O(1) per due probe,
+ * per timeout value and per tick passed, never a scan of all backends.
  *
  * Cost: a check should cost little more than the kernel's work for it
  * (tests/bench/bench_health.c measures both). A tcp check keeps one socket
@@ -82,7 +87,7 @@
  * consecutive failures, UP again after `rise` consecutive successes. A
  * failure on our side (EMFILE, ENOBUFS, no ephemeral port) is not counted.
  *
- * Threads: the watcher owns the probes, their TLS state and the heap. The
+ * Threads: the watcher owns the probes, their TLS state and the wheel. The
  * published health_state of every backend and the pointer to the current
  * view are written by the watcher with h->mu held and read by health_get
  * with it held. health_reconfigure hands the new config over under h->mu,
@@ -115,12 +120,11 @@ enum {
 	 * body is not read: the status decides and the connection is closed. */
 	BODY_MAX = 65536,
 	EPOLL_BATCH = 256,
-	/* Timer wakeups fall on a grid of TICK_MS, like a timer wheel's tick:
-	 * probes due within one tick share a wakeup, so there are at most
-	 * 1000 / TICK_MS timer wakeups a second however many backends there
-	 * are. Starts and timeouts run up to TICK_MS late, nothing against a
-	 * +-10% jitter. */
+	/* Timer wakeups fall on a grid of TICK_MS (see "Scheduling"): starts
+	 * and timeouts run up to TICK_MS late, nothing against a +-10%
+	 * jitter. The wheel turns in WHEEL_SLOTS ticks (16 s). */
 	TICK_MS = 4,
+	WHEEL_SLOTS = 4096,
 	LOCAL_WARN_EVERY_MS = 10000,
 };
 
@@ -155,7 +159,7 @@ struct probe {
 	 * as it fits (a check touches its probe right after a syscall, when
 	 * nothing of it is cached): schedule, I/O, hysteresis, then the
 	 * response parser and the published state. Watcher only but st. */
-	uint64_t next_ms;             /* its next start; its heap key is this or earlier */
+	uint64_t next_ms;             /* its next start; its wheel slot's or later */
 	uint64_t started_ms;
 	enum phase phase;
 	int fd;                       /* in flight, or a kept connection while idle */
@@ -164,7 +168,8 @@ struct probe {
 	uint32_t interval_ms, timeout_ms, rise, fall;
 	uint32_t nok, nfail;          /* consecutive successes / failures */
 	uint32_t ring;                /* its deadline FIFO (by timeout) in view.rings */
-	bool start_due;               /* out of the heap: next start passed in flight */
+	uint32_t wnext;               /* the next probe in its wheel slot, NO_HEAP: none */
+	bool start_due;               /* out of the wheel: next start passed in flight */
 	bool ringed;                  /* its deadline is live in its FIFO, at rseq */
 	bool reused;                  /* the probe in flight runs on a kept connection */
 	bool keep;                    /* the response allows keeping the connection */
@@ -223,10 +228,6 @@ struct probe {
 	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
 };
 
-struct heap_ent {
-	uint64_t key;                 /* monotonic ms */
-	uint32_t idx;                 /* into view.probes */
-};
 
 /* The deadlines of probes in flight with one timeout value, oldest first.
  * Entries are numbered (head, tail: numbers, not indexes) and live at
@@ -250,10 +251,12 @@ struct view {
 	/* Per backend (zone, service, backend order): its probe, or NO_HEAP
 	 * for a backend without a check, which costs these 4 bytes only. */
 	size_t nbackends;             /* checked or not, for the log */
-	/* Next starts: each probe once, but while start_due. A heap entry
-	 * is only ever moved from the top, so none records its position. */
-	struct heap_ent *heap;
-	size_t nheap;
+	/* Next starts: each probe in one slot, but while start_due. Slot
+	 * i holds the ticks t with t % WHEEL_SLOTS == i; tick is the first
+	 * not yet run; wbits has a bit per slot that is not empty. */
+	uint32_t wheel[WHEEL_SLOTS];  /* a probe index, NO_HEAP: empty */
+	uint64_t wbits[WHEEL_SLOTS / 64];
+	uint64_t tick;
 	struct dl_ring *rings;        /* one per timeout value */
 	size_t nrings;
 	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
@@ -365,48 +368,54 @@ static bool http_status_ok(const struct probe *p, int code)
 	return false;
 }
 
-/* ---- the heap of next starts ---------------------------------------------- */
+/* ---- the wheel of next starts ------------------------------------------- */
 
-static void heap_sift_down(struct view *v, size_t i)
+/* The tick a start at ms runs in: the first on the grid at or after it. */
+static uint64_t tick_of(uint64_t ms)
 {
-	struct heap_ent e = v->heap[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= v->nheap)
-			break;
-		if (c + 1 < v->nheap && v->heap[c + 1].key < v->heap[c].key)
-			c++;
-		if (v->heap[c].key >= e.key)
-			break;
-		v->heap[i] = v->heap[c];
-		i = c;
+	return (ms + TICK_MS - 1) / TICK_MS;
+}
+
+/* Puts p into the slot of its next start, p->next_ms (into the tick to
+ * run next if that one has run already). */
+static void wheel_add(struct view *v, struct probe *p)
+{
+	uint64_t t = tick_of(p->next_ms);
+	size_t slot = (t < v->tick ? v->tick : t) % WHEEL_SLOTS;
+	p->wnext = v->wheel[slot];
+	v->wheel[slot] = (uint32_t)(p - v->probes);
+	v->wbits[slot / 64] |= 1ull << (slot % 64);
+}
+
+/* Empties the slot of tick t; returns its first probe (NO_HEAP: none). */
+static uint32_t wheel_take(struct view *v, uint64_t t)
+{
+	size_t slot = t % WHEEL_SLOTS;
+	uint32_t first = v->wheel[slot];
+	v->wheel[slot] = NO_HEAP;
+	v->wbits[slot / 64] &= ~(1ull << (slot % 64));
+	return first;
+}
+
+/* The first tick from v->tick on whose slot is not empty, or NO_DEADLINE.
+ * Its probes may be a turn or more away: then the wakeup finds nothing
+ * due, and they wait for the next turn in the same slot. */
+static uint64_t wheel_next(const struct view *v)
+{
+	size_t from = v->tick % WHEEL_SLOTS;
+	for (size_t k = 0; k <= WHEEL_SLOTS / 64; k++) {
+		size_t w = (from / 64 + k) % (WHEEL_SLOTS / 64);
+		uint64_t bits = v->wbits[w];
+		if (k == 0)
+			bits &= ~0ull << (from % 64);
+		else if (k == WHEEL_SLOTS / 64)
+			bits &= (from % 64) ? ~(~0ull << (from % 64)) : 0;
+		if (bits) {
+			size_t slot = w * 64 + (size_t)__builtin_ctzll(bits);
+			return v->tick + (slot + WHEEL_SLOTS - from) % WHEEL_SLOTS;
+		}
 	}
-	v->heap[i] = e;
-}
-
-static void heap_push(struct view *v, struct probe *p, uint64_t key)
-{
-	struct heap_ent e = { .key = key, .idx = (uint32_t)(p - v->probes) };
-	size_t i = v->nheap++;
-	while (i > 0 && v->heap[(i - 1) / 2].key > key) {
-		v->heap[i] = v->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	v->heap[i] = e;
-}
-
-/* Moves the top entry to key (later than its own). */
-static void heap_retop(struct view *v, uint64_t key)
-{
-	v->heap[0].key = key;
-	heap_sift_down(v, 0);
-}
-
-static void heap_pop(struct view *v)
-{
-	v->heap[0] = v->heap[--v->nheap];
-	if (v->nheap)
-		heap_sift_down(v, 0);
+	return NO_DEADLINE;
 }
 
 /* ---- the deadlines of probes in flight ------------------------------------ */
@@ -550,7 +559,6 @@ static void view_free(struct view *v)
 	for (size_t i = 0; i < v->nprobes; i++)
 		probe_release(&v->probes[i]);
 	free(v->probes);
-	free(v->heap);
 	for (size_t i = 0; i < v->nrings; i++)
 		free(v->rings[i].ent);
 	free(v->rings);
@@ -620,9 +628,9 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 		goto nomem;
 	v->cfg = cfg;
 	v->probes = calloc(nchk + 1, sizeof(*v->probes));
-	v->heap = calloc(nchk + 1, sizeof(*v->heap));
-	if (!v->probes || !v->heap)
+	if (!v->probes)
 		goto nomem;
+	memset(v->wheel, 0xff, sizeof(v->wheel));
 	v->nbackends = nbe;
 	size_t k = 0;
 	for (size_t zi = 0; zi < cfg->nzones; zi++) {
@@ -713,14 +721,14 @@ static void probe_close(struct probe *p, bool rst)
 	p->keep = false;
 }
 
-/* Sets p's next start, no earlier than the one its heap entry holds; a
- * probe out of the heap (start_due) goes back in. */
+/* Sets p's next start, no earlier than the one of its wheel slot; a probe
+ * out of the wheel (start_due) goes back in. */
 static void probe_next(struct health *h, struct probe *p, uint64_t when)
 {
 	p->next_ms = when;
 	if (p->start_due) {
 		p->start_due = false;
-		heap_push(h->view, p, when);
+		wheel_add(h->view, p);
 	}
 }
 
@@ -741,7 +749,7 @@ static void probe_local_error(struct health *h, struct probe *p, uint64_t now, c
 		         "suppressed for %d s)", a, what, e ? strerror(e) : "failed",
 		         LOCAL_WARN_EVERY_MS / 1000);
 	}
-	/* Its heap entry moves later only (heap_retop), when it comes up. */
+	/* Not earlier than its wheel slot: a later start waits in it. */
 	uint64_t next = now + next_gap(h, p);
 	probe_next(h, p, next > p->next_ms ? next : p->next_ms);
 }
@@ -942,7 +950,7 @@ static void probe_done(struct health *h, struct probe *p, uint64_t now, bool ok,
 	}
 	if (change)
 		h->changed = true;
-	/* Its next start (drawn when it started) is in the heap already,
+	/* Its next start (drawn when it started) is in the wheel already,
 	 * unless it passed while the probe was in flight: then it is now. */
 	if (p->start_due)
 		probe_next(h, p, now);
@@ -979,7 +987,7 @@ static void response_reset(struct probe *p)
 static void probe_send(struct health *h, struct probe *p, uint64_t now);
 
 /* Opens a fresh connection for the probe in flight; its deadline is
- * already in the heap. */
+ * already in its FIFO. */
 static void probe_connect(struct health *h, struct probe *p, uint64_t now)
 {
 	p->reused = false;
@@ -1049,12 +1057,12 @@ static void probe_start_tcp(struct health *h, struct probe *p, uint64_t now)
 		probe_fail_errno(h, p, now, FAIL_CONNECT, e);
 }
 
-/* Starts p, the top of the heap (see "Scheduling" above). */
+/* Starts p, just taken from its wheel slot (see "Scheduling" above). */
 static void probe_start(struct health *h, struct probe *p, uint64_t now)
 {
 	p->started_ms = now;
 	p->next_ms = now + next_gap(h, p);
-	heap_retop(h->view, p->next_ms);
+	wheel_add(h->view, p);
 	response_reset(p);
 	/* An http(s) check waits for the network (for the response on a
 	 * kept connection, for the handshake on a new one): its deadline goes
@@ -1597,6 +1605,7 @@ static int view_carry_deadlines(struct view *v, struct view *old, size_t nlive)
  * be NULL) by key. Returns 0, or -1 when out of memory (v untouched then). */
 static int view_schedule(struct health *h, struct view *v, struct view *old, uint64_t now)
 {
+	v->tick = now / TICK_MS;
 	struct itab olds = { 0 };     /* old's probes by key */
 	size_t nlive = 0;             /* carried probes in flight */
 	if (old && old->nprobes) {
@@ -1665,7 +1674,7 @@ static int view_schedule(struct health *h, struct view *v, struct view *old, uin
 		if (p->checked) {
 			p->next_ms = key;
 			if (!p->start_due)
-				heap_push(v, p, key);
+				wheel_add(v, p);
 		}
 	}
 	if (nlive && view_carry_deadlines(v, old, nlive) == -1)
@@ -1707,7 +1716,6 @@ nomem:
 		}
 	for (size_t i = 0; old && i < old->nprobes; i++)
 		old->probes[i].taken = false;
-	v->nheap = 0;
 	itab_free(&olds);
 	return -1;
 }
@@ -1812,7 +1820,8 @@ static void watcher_adopt(struct health *h, const struct config *cfg, uint64_t n
 static int wait_ms(const struct health *h, uint64_t now)
 {
 	struct view *v = h->view;
-	uint64_t next = v->nheap ? v->heap[0].key : NO_DEADLINE;
+	uint64_t next = wheel_next(v);
+	next = next == NO_DEADLINE ? next : next * TICK_MS;
 	for (size_t i = 0; i < v->nrings; i++) {
 		uint64_t d = ring_first(&v->rings[i]);
 		if (d < next)
@@ -1860,17 +1869,21 @@ static void *watcher_main(void *arg)
 		struct view *v = h->view;
 		for (size_t i = 0; i < v->nrings; i++)
 			ring_expire(h, &v->rings[i], now);
-		while (v->nheap && v->heap[0].key <= now) {
-			struct probe *p = &v->probes[v->heap[0].idx];
-			if (p->next_ms > v->heap[0].key) {
-				/* Put off (probe_local_error) since it was keyed. */
-				heap_retop(v, p->next_ms);
-			} else if (p->phase != PH_IDLE) {
-				/* Still in flight: starts when it ends. */
-				heap_pop(v);
-				p->start_due = true;
-			} else {
-				probe_start(h, p, now);
+		for (; v->tick * TICK_MS <= now; v->tick++) {
+			uint32_t i = wheel_take(v, v->tick);
+			while (i != NO_HEAP) {
+				struct probe *p = &v->probes[i];
+				i = p->wnext;
+				if (p->next_ms > now) {
+					/* A turn or more away, or put off since it
+					 * was added (probe_local_error). */
+					wheel_add(v, p);
+				} else if (p->phase != PH_IDLE) {
+					/* Still in flight: starts when it ends. */
+					p->start_due = true;
+				} else {
+					probe_start(h, p, now);
+				}
 			}
 		}
 
