@@ -34,7 +34,10 @@ median over rounds of us/check and % of a core, checks/s achieved, and
 dnsd's ratio to the floor (the straightforward V0 floor and, for tcp, the
 best one we know, V3) computed per round, then the median.
 
-Results go to tests/bench/results/checks-YYYY-MM-DD.{json,txt}.
+Results go to tests/bench/results/checks-YYYY-MM-DD.{json,txt}, or with
+--out NAME to tests/bench/results/NAME.{json,txt} (e.g. checks-2026-12-06-3
+for a day's third run: an earlier file is never overwritten silently, the
+script refuses to).
 """
 import argparse
 import datetime
@@ -99,7 +102,12 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="comma-separated row name prefixes")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--note", default="")
+    ap.add_argument("--out", default="", help="file name without extension, in results/")
     a = ap.parse_args(argv)
+    day = datetime.date.today().isoformat()
+    base = os.path.join(HERE, "results", a.out or "checks-%s" % day)
+    if not a.no_write and any(os.path.exists(base + e) for e in (".txt", ".json")):
+        ap.error("%s.{txt,json} exists: name another with --out" % base)
     binary = os.path.join(ROOT, "build", "bench_health")
     build(binary)
     cases = [c for c in CASES
@@ -142,8 +150,6 @@ def main(argv=None):
     print()
     print(text, end="")
     if not a.no_write:
-        day = datetime.date.today().isoformat()
-        base = os.path.join(HERE, "results", "checks-%s" % day)
         with open(base + ".txt", "w") as f:
             f.write(text)
         with open(base + ".json", "w") as f:
