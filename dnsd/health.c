@@ -128,7 +128,7 @@ enum {
 	LOCAL_WARN_EVERY_MS = 10000,
 };
 
-#define NO_HEAP UINT32_MAX
+#define NO_PROBE UINT32_MAX       /* no probe index (an empty slot, a void entry) */
 #define NO_DEADLINE UINT64_MAX
 
 /* epoll_event.data.u64 = tag << 32 | value */
@@ -168,7 +168,7 @@ struct probe {
 	uint32_t interval_ms, timeout_ms, rise, fall;
 	uint32_t nok, nfail;          /* consecutive successes / failures */
 	uint32_t ring;                /* its deadline FIFO (by timeout) in view.rings */
-	uint32_t wnext;               /* the next probe in its wheel slot, NO_HEAP: none */
+	uint32_t wnext;               /* the next probe in its wheel slot, NO_PROBE: none */
 	bool start_due;               /* out of the wheel: next start passed in flight */
 	bool ringed;                  /* its deadline is live in its FIFO, at rseq */
 	bool reused;                  /* the probe in flight runs on a kept connection */
@@ -198,8 +198,7 @@ struct probe {
 	/* Published: written by the watcher with h->mu held, read with it held. */
 	struct health_state st;
 
-	/* The rest: set up once, or used when a state changes. The cfg
-	 * pointers are valid while the probe's view is the current one. */
+	/* The rest: set up once, or used when a state changes. */
 	const struct cfg_zone *zone;
 	const struct cfg_service *svc;
 	const struct cfg_backend *be;
@@ -228,13 +227,12 @@ struct probe {
 	uint32_t chg_pos;             /*   equals h->chg_gen (one entry per probe) */
 };
 
-
 /* The deadlines of probes in flight with one timeout value, oldest first.
  * Entries are numbered (head, tail: numbers, not indexes) and live at
  * number & mask, so a probe's number stays valid when the ring grows. */
 struct dl_ent {
 	uint64_t deadline;
-	uint32_t idx;                 /* into view.probes; NO_HEAP: that probe ended */
+	uint32_t idx;                 /* into view.probes; NO_PROBE: that probe ended */
 };
 struct dl_ring {
 	uint32_t timeout_ms;
@@ -248,18 +246,18 @@ struct view {
 	const struct config *cfg;
 	struct probe *probes;         /* checked backends, zone, service, backend order */
 	size_t nprobes;
-	/* Per backend (zone, service, backend order): its probe, or NO_HEAP
+	/* Per backend (zone, service, backend order): its probe, or NO_PROBE
 	 * for a backend without a check, which costs these 4 bytes only. */
 	size_t nbackends;             /* checked or not, for the log */
 	/* Next starts: each probe in one slot, but while start_due. Slot
 	 * i holds the ticks t with t % WHEEL_SLOTS == i; tick is the first
 	 * not yet run; wbits has a bit per slot that is not empty. */
-	uint32_t wheel[WHEEL_SLOTS];  /* a probe index, NO_HEAP: empty */
+	uint32_t wheel[WHEEL_SLOTS];  /* a probe index, NO_PROBE: empty */
 	uint64_t wbits[WHEEL_SLOTS / 64];
 	uint64_t tick;
 	struct dl_ring *rings;        /* one per timeout value */
 	size_t nrings;
-	uint32_t *by_sid;             /* state id -> probe index, NO_HEAP: none */
+	uint32_t *by_sid;             /* state id -> probe index, NO_PROBE: none */
 	size_t nby_sid;
 	/* Probes by backend identity (zone, service, address, port): how
 	 * health_sid finds a backend's id whatever its position, so a service
@@ -387,12 +385,12 @@ static void wheel_add(struct view *v, struct probe *p)
 	v->wbits[slot / 64] |= 1ull << (slot % 64);
 }
 
-/* Empties the slot of tick t; returns its first probe (NO_HEAP: none). */
+/* Empties the slot of tick t; returns its first probe (NO_PROBE: none). */
 static uint32_t wheel_take(struct view *v, uint64_t t)
 {
 	size_t slot = t % WHEEL_SLOTS;
 	uint32_t first = v->wheel[slot];
-	v->wheel[slot] = NO_HEAP;
+	v->wheel[slot] = NO_PROBE;
 	v->wbits[slot / 64] &= ~(1ull << (slot % 64));
 	return first;
 }
@@ -448,7 +446,7 @@ static void ring_kill(struct view *v, struct probe *p)
 	if (!p->ringed)
 		return;
 	struct dl_ring *r = &v->rings[p->ring];
-	r->ent[p->rseq & r->mask].idx = NO_HEAP;
+	r->ent[p->rseq & r->mask].idx = NO_PROBE;
 	p->ringed = false;
 }
 
@@ -456,7 +454,7 @@ static void ring_kill(struct view *v, struct probe *p)
  * NO_DEADLINE. */
 static uint64_t ring_first(struct dl_ring *r)
 {
-	while (r->head < r->tail && r->ent[r->head & r->mask].idx == NO_HEAP)
+	while (r->head < r->tail && r->ent[r->head & r->mask].idx == NO_PROBE)
 		r->head++;
 	return r->head < r->tail ? r->ent[r->head & r->mask].deadline : NO_DEADLINE;
 }
@@ -619,7 +617,7 @@ static struct view *view_new(struct health *h, const struct config *cfg, char *e
 				    cfg_backend_check(s, &s->backends[bi])->type != CFG_CHECK_NONE)
 					nchk++;
 		}
-	if (nchk >= NO_HEAP) {
+	if (nchk >= NO_PROBE) {
 		snprintf(err, errlen, "too many checked backends (%zu)", nchk);
 		return NULL;
 	}
@@ -1454,10 +1452,10 @@ static void ring_expire(struct health *h, struct dl_ring *r, uint64_t now)
 {
 	while (r->head < r->tail) {
 		struct dl_ent e = r->ent[r->head & r->mask];
-		if (e.idx != NO_HEAP && e.deadline > now)
+		if (e.idx != NO_PROBE && e.deadline > now)
 			break;
 		r->head++;
-		if (e.idx != NO_HEAP) {
+		if (e.idx != NO_PROBE) {
 			struct probe *p = &h->view->probes[e.idx];
 			p->ringed = false;
 			probe_timeout(h, p, now);
@@ -1871,7 +1869,7 @@ static void *watcher_main(void *arg)
 			ring_expire(h, &v->rings[i], now);
 		for (; v->tick * TICK_MS <= now; v->tick++) {
 			uint32_t i = wheel_take(v, v->tick);
-			while (i != NO_HEAP) {
+			while (i != NO_PROBE) {
 				struct probe *p = &v->probes[i];
 				i = p->wnext;
 				if (p->next_ms > now) {
@@ -2023,7 +2021,7 @@ bool health_get_sid(struct health *h, uint32_t sid, struct health_state *out)
 	bool found = false;
 	pthread_mutex_lock(&h->mu);
 	const struct view *v = h->view;
-	if (sid && sid < v->nby_sid && v->by_sid[sid] != NO_HEAP) {
+	if (sid && sid < v->nby_sid && v->by_sid[sid] != NO_PROBE) {
 		*out = v->probes[v->by_sid[sid]].st;
 		found = true;
 	}
