@@ -24,8 +24,10 @@
  *         (Connection: close), so every http(s) check connects again
  *   -V N  the tcp floor's variant (0-3, see enum tcp_variant)
  *   -w MS warm-up before measuring (default 1.5 intervals + 0.5 s)
- *   -R    floor: probe the backends in a fixed random order (dnsd's start
- *         offsets are random, so its sockets are not used in creation order)
+ *   -R    floor: probe the backends in a fixed random order from the second
+ *         round on (the first, in index order, creates the sockets): dnsd's
+ *         jitter reorders its probes, so its sockets are not used in
+ *         creation order
  *   -r N  dnsd: backends join in N steps 1.5 intervals apart (https: the
  *         listener on this machine cannot do 2,000 handshakes at once)
  *
@@ -600,9 +602,15 @@ static void *floor_main(void *arg)
 		 * check still in flight at its next turn is skipped (none is
 		 * on loopback). */
 		while (f->t0 + (uint64_t)f->interval * f->started / f->n <= now) {
-			uint32_t i = (uint32_t)(f->started++ % f->n);
-			if (f->order)
+			/* -R: the first round in index order, which creates
+			 * the sockets (and their kernel objects) in that order;
+			 * later rounds in the random one. Applied from the
+			 * first round, the random order would also be the
+			 * creation order, and no different from index order. */
+			uint32_t i = (uint32_t)(f->started % f->n);
+			if (f->order && f->started >= f->n)
 				i = f->order[i];
+			f->started++;
 			if (f->b[i].phase == F_IDLE)
 				fb_start(f, &f->b[i], i);
 		}

@@ -13,9 +13,11 @@ minutes; interleaving spreads the drift over every row):
              SO_LINGER 0, close), floor V3 (one socket per backend, second
              connect, connect(AF_UNSPEC)), dnsd
   http       2,000 backends at 1 s, a request on a kept connection; floor R
-             probes the backends in a fixed random order (dnsd's start
-             offsets are random: its sockets are not used in the order they
-             were created, which costs cache misses in the kernel)
+             probes the backends in a fixed random order from its second
+             round on (dnsd's +-10% jitter moves every probe's turn a little
+             each round: in time its sockets are used in no relation to the
+             order they were created in, which costs cache and TLB misses in
+             the kernel; the first round, in index order, creates them)
   https      2,000 backends at 1 s, a request on a kept TLS connection
   https-rc   500 backends at 1 s, the listener closing every connection:
              connect, resumed TLS handshake, request (fewer backends: at
