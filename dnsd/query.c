@@ -148,14 +148,28 @@ static void put_rdata(struct wire_writer *w, uint16_t type, const uint8_t *rd, u
 	wire_write_bytes(w, rd, len);
 }
 
-/* An owner name: the question's own name (the same bytes, written right
- * after the header) is a pointer to it without a search. */
+/* Whether owner is the question's own name (the same bytes, written right
+ * after the header): a pointer to offset 12 then, without a search. */
+static bool owner_is_question(const struct answer *a, const uint8_t *owner, size_t ownerlen)
+{
+	return owner == a->q->q.name && ownerlen > 1;
+}
+
 static void put_owner(struct answer *a, const uint8_t *owner, size_t ownerlen)
 {
-	if (owner == a->q->q.name && ownerlen > 1)
+	if (owner_is_question(a, owner, ownerlen))
 		wire_write_ptr(&a->w, DNS_HEADER_LEN);
 	else
 		wire_write_name(&a->w, owner, ownerlen, true);
+}
+
+/* A compression pointer to off and an RR's fixed fields, into 12 bytes
+ * reserved for a record written in one piece. */
+static void put_ptr_head(uint8_t *p, size_t off, uint16_t type, uint32_t ttl, uint16_t rdlen)
+{
+	p[0] = (uint8_t)(0xc0 | off >> 8);
+	p[1] = (uint8_t)off;
+	wire_put_rr_head(p + 2, type, DNS_CLASS_IN, ttl, rdlen);
 }
 
 static void put_rr(struct answer *a, const uint8_t *owner, size_t ownerlen, uint16_t type,
@@ -192,9 +206,7 @@ static void put_addr_at(struct answer *a, size_t off, uint16_t type, uint32_t tt
 	uint8_t *p = wire_write_reserve(&a->w, 12 + (size_t)alen);
 	if (!p)
 		return;
-	p[0] = (uint8_t)(0xc0 | off >> 8);
-	p[1] = (uint8_t)off;
-	wire_put_rr_head(p + 2, type, DNS_CLASS_IN, ttl, alen);
+	put_ptr_head(p, off, type, ttl, alen);
 	if (alen == 4)                /* a fixed size: a move, not a call */
 		memcpy(p + 12, addr, 4);
 	else
@@ -210,14 +222,12 @@ static void put_srv_rr(struct answer *a, const uint8_t *owner, size_t ownerlen,
 	struct wire_writer *w = &a->w;
 	size_t rdlen = 6 + (size_t)b->targetlen;
 	uint8_t *rd;
-	if (owner == a->q->q.name && ownerlen > 1) {
-		/* The question's name: pointer, fixed fields and rdata at once. */
+	if (owner_is_question(a, owner, ownerlen)) {
+		/* Pointer, fixed fields and rdata at once. */
 		uint8_t *p = wire_write_reserve(w, 12 + rdlen);
 		if (!p)
 			return;
-		p[0] = 0xc0;
-		p[1] = DNS_HEADER_LEN;
-		wire_put_rr_head(p + 2, DNS_TYPE_SRV, DNS_CLASS_IN, svc->ttl, (uint16_t)rdlen);
+		put_ptr_head(p, DNS_HEADER_LEN, DNS_TYPE_SRV, svc->ttl, (uint16_t)rdlen);
 		rd = p + 12;
 	} else {
 		put_owner(a, owner, ownerlen);
@@ -445,7 +455,7 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 			}
 			qw->addr_seen[b->addr_first] = qw->addr_gen;
 		}
-		if (owner == a->q->q.name && ownerlen > 1)
+		if (owner_is_question(a, owner, ownerlen))
 			put_addr_at(a, DNS_HEADER_LEN, type, svc->ttl, b->addr, alen);
 		else
 			put_rr(a, owner, ownerlen, type, svc->ttl, b->addr, alen);

@@ -997,12 +997,7 @@ def merge_rounds(rs, null_rs, gdnsd_rs=None):
         out["cpu"] = dict(ok[len(ok) // 2])
         out["cpu"]["idle_cpu_pct"] = runs[0].get("idle_cpu_pct")
     out["cpu_runs_us"] = [c.get("us_total") for c in runs]
-    ratios = []
-    for i, r in enumerate(rs):
-        n = null_rs[i] if null_rs and i < len(null_rs) else None
-        u, v = r.get("cpu", {}).get("us_total"), n and n.get("cpu", {}).get("us_total")
-        if u and v:
-            ratios.append(round(u / v, 3))
+    ratios = same_round_ratio(rs, null_rs)
     out["x_null_runs"] = ratios
     if ratios:
         out["x_null"] = sorted(ratios)[len(ratios) // 2]
