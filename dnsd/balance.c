@@ -117,12 +117,46 @@ const char *balance_locality(const struct zone_snapshot *snap, const struct bala
 	return best ? best->label : NULL;
 }
 
+/* Picks for one order from as few random numbers as they need: each pick
+ * multiplies the number by its range and keeps the high half, the low
+ * half (still uniform) serving the next pick. After ranges whose product
+ * is P the next pick is off uniform by at most P / 2^64; a fresh number
+ * is drawn before P would pass 2^40. */
+struct draw {
+	uint64_t x;
+	unsigned bits;         /* log2 of P, from above */
+};
+
+static inline uint64_t draw_below(struct balance_state *st, struct draw *d, uint64_t n)
+{
+	unsigned nb = 64 - (unsigned)__builtin_clzll(n | 1);
+	if (d->bits + nb > 40) {
+		d->x = balance_rand(st);
+		d->bits = 0;
+	}
+	unsigned __int128 p = (unsigned __int128)d->x * n;
+	d->x = (uint64_t)p;
+	d->bits += nb;
+	return (uint64_t)(p >> 64);
+}
+
 /* Weighted random order without replacement: each slot picks among the
  * remaining candidates with probability proportional to weight, so the
- * first answer's share equals the weight share exactly. */
+ * first answer's share equals the weight share exactly. With equal
+ * weights that is a uniform shuffle of the first k slots. */
 static void order_weighted(const struct zone_service *svc, struct balance_state *st,
                            uint16_t *idx, unsigned n, unsigned k)
 {
+	struct draw d = { .bits = 64 };
+	if (svc->equal_weights) {
+		for (unsigned j = 0; j < k && j + 1 < n; j++) {
+			unsigned pick = j + (unsigned)draw_below(st, &d, n - j);
+			uint16_t t = idx[j];
+			idx[j] = idx[pick];
+			idx[pick] = t;
+		}
+		return;
+	}
 	uint32_t w[ZONE_MAX_BACKENDS];
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -133,7 +167,7 @@ static void order_weighted(const struct zone_service *svc, struct balance_state 
 		total += w[i];
 	}
 	for (unsigned j = 0; j < k && j + 1 < n; j++) {
-		uint64_t r = rand_below(st, total);
+		uint64_t r = draw_below(st, &d, total);
 		unsigned pick = j;
 		for (unsigned i = j; i < n; i++) {
 			if (r < w[i]) {

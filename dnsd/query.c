@@ -902,9 +902,7 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 	wire_writer_init(&a.w, resp, qp->edns.present ? limit - OPT_RR_LEN - ecs_len - ck_len : limit);
 	struct dns_header h = { .id = qp->hdr.id, .qdcount = 1 };
 	wire_write_header(&a.w, &h);
-	wire_write_name(&a.w, qp->q.name, qp->q.namelen, true);
-	wire_write_u16(&a.w, qp->q.qtype);
-	wire_write_u16(&a.w, qp->q.qclass);
+	wire_write_question(&a.w, qp->q.name, qp->q.namelen, qp->q.qtype, qp->q.qclass);
 	if (a.w.err)
 		return QUERY_DROP;
 
@@ -1007,10 +1005,8 @@ int query_answer(struct query_worker *qw, const struct request *r, uint8_t *resp
 		flags |= DNS_FLAG_RA;
 	if (a.tc)
 		flags |= DNS_FLAG_TC;
-	wire_patch_u16(&a.w, 2, flags);
-	wire_patch_u16(&a.w, 6, a.count[SEC_ANSWER]);
-	wire_patch_u16(&a.w, 8, a.count[SEC_AUTHORITY]);
-	wire_patch_u16(&a.w, 10, a.count[SEC_ADDITIONAL]);
+	wire_patch_header(&a.w, flags, a.count[SEC_ANSWER], a.count[SEC_AUTHORITY],
+	                  a.count[SEC_ADDITIONAL]);
 	if (a.subset)
 		METRICS_COUNT(qw->m, subset);
 	if (a.search_path)

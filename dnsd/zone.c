@@ -444,6 +444,10 @@ static int copy_service(struct arena *a, const struct builder *b, const struct c
 	}
 	s->id = id;
 	s->slow_start_ms = cs->slow_start_ms;
+	s->equal_weights = !cs->slow_start_ms;
+	for (size_t i = 1; i < cs->nbackends; i++)
+		if (bes[i].weight != bes[0].weight)
+			s->equal_weights = false;
 	s->ports = ports;
 	s->nports = (unsigned)cs->nports;
 	s->backends = bes;

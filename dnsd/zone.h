@@ -156,6 +156,9 @@ struct zone_service {
 	 * they share its bytes too, so one pointer compare tells them apart. */
 	bool dup_targets;
 	uint8_t target_max;           /* the longest target name (sizes SRV answers) */
+	/* Every backend has the same weight and there is no slow start: a
+	 * weighted order is then a uniform shuffle (false is always safe). */
+	bool equal_weights;
 };
 
 /* Where a service is served: zone-level nodes and snapshots point at the

@@ -403,6 +403,9 @@ void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap)
 	w->ncomp = 0;
 	w->last_off = 0;
 	w->last_len = 0;
+	w->lazy_off = 0;
+	w->lazy_len = 0;
+	w->nbase = 0;
 }
 
 void wire_write_ptr(struct wire_writer *w, size_t off)
@@ -511,6 +514,55 @@ static long writer_find_suffix(const struct wire_writer *w, const uint8_t *name,
 	return -1;
 }
 
+/* Every label of the name of len bytes written at start begins a suffix
+ * later names may point at; pointers hold 14 bits, so later offsets
+ * cannot be targets. */
+static void writer_add_suffixes(struct wire_writer *w, size_t start, const uint8_t *name,
+                                size_t lit, size_t len)
+{
+	for (size_t i = 0; i < lit && name[i] != 0; i += 1 + (size_t)name[i]) {
+		if (w->ncomp >= WIRE_COMP_MAX || start + i >= 0x4000)
+			break;
+		w->comp_len[w->ncomp] = (uint8_t)(len - i);   /* <= 255: a valid name */
+		w->comp[w->ncomp++] = (uint16_t)(start + i);
+	}
+}
+
+/* The question's suffixes, now that a name is compressed against them:
+ * before any other entry, as if written then. */
+static void writer_add_lazy(struct wire_writer *w)
+{
+	size_t off = w->lazy_off, len = w->lazy_len;
+	w->lazy_len = 0;
+	if (w->ncomp || off + len > w->pos)
+		return;
+	writer_add_suffixes(w, off, w->buf + off, len, len);
+	w->nbase = w->ncomp;
+}
+
+void wire_write_question(struct wire_writer *w, const uint8_t *name, size_t len, uint16_t qtype,
+                         uint16_t qclass)
+{
+	if (w->err)
+		return;
+	if (w->pos != DNS_HEADER_LEN || w->ncomp || len < 1 || len > DNS_NAME_MAX) {
+		w->err = WIRE_EINVAL;
+		return;
+	}
+	uint8_t *p = wire_writer_take(w, len + 4);
+	if (!p)
+		return;
+	memcpy(p, name, len);
+	p[len] = (uint8_t)(qtype >> 8);
+	p[len + 1] = (uint8_t)qtype;
+	p[len + 2] = (uint8_t)(qclass >> 8);
+	p[len + 3] = (uint8_t)qclass;
+	if (len > 1) {
+		w->last_off = w->lazy_off = DNS_HEADER_LEN;
+		w->last_len = w->lazy_len = (uint16_t)len;
+	}
+}
+
 void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, bool compress)
 {
 	if (w->err)
@@ -528,7 +580,9 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 		 * rollback may have reused the space): point at it whole. */
 		lit = 0;
 		ptr = w->last_off;
-	} else if (compress && w->ncomp) {
+	} else if (compress && (w->ncomp || w->lazy_len)) {
+		if (w->lazy_len)
+			writer_add_lazy(w);
 		ptr = writer_find_suffix(w, name, len, &lit);
 	}
 	size_t start = w->pos;
@@ -549,14 +603,7 @@ void wire_write_name(struct wire_writer *w, const uint8_t *name, size_t len, boo
 		w->last_off = (uint16_t)start;
 		w->last_len = (uint16_t)len;
 	}
-	/* Every new label starts a suffix later names may point at; pointers
-	 * hold 14 bits, so later offsets cannot be targets. */
-	for (size_t i = 0; i < lit && name[i] != 0; i += 1 + (size_t)name[i]) {
-		if (w->ncomp >= WIRE_COMP_MAX || start + i >= 0x4000)
-			break;
-		w->comp_len[w->ncomp] = (uint8_t)(len - i);   /* <= 255: wire_name_valid */
-		w->comp[w->ncomp++] = (uint16_t)(start + i);
-	}
+	writer_add_suffixes(w, start, name, lit, len);
 }
 
 struct wire_mark wire_mark(const struct wire_writer *w)
@@ -570,7 +617,7 @@ void wire_rollback(struct wire_writer *w, struct wire_mark m)
 	if (m.pos <= w->pos)
 		w->pos = m.pos;
 	if (m.ncomp <= w->ncomp)
-		w->ncomp = m.ncomp;
+		w->ncomp = m.ncomp > w->nbase ? m.ncomp : w->nbase;
 	w->err = WIRE_OK;
 }
 

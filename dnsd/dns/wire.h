@@ -217,6 +217,13 @@ struct wire_writer {
 	 * owner name RR after RR, and this finds it without a table scan. */
 	uint16_t last_off;            /* 0: none (offset 0 is the header) */
 	uint16_t last_len;
+	/* The question's name (wire_write_question) goes into the table only
+	 * when a name is first compressed against the table: most answers
+	 * point at the question whole (last_off) or not at all. Its entries
+	 * are comp[0..nbase), which a rollback keeps. */
+	uint16_t lazy_off;            /* 0: nothing pending */
+	uint16_t lazy_len;
+	unsigned nbase;
 };
 
 /* A position to roll back to (a whole RRset that did not fit). */
@@ -315,6 +322,29 @@ void wire_write_ptr(struct wire_writer *w, size_t off);
 /* Overwrites two bytes at off < pos (for counts and RDLENGTH). */
 void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v);
 void wire_write_header(struct wire_writer *w, const struct dns_header *h);
+/* The question section's one entry after the header (the writer's first
+ * name): name, a valid uncompressed name as wire_parse_query leaves it,
+ * then type and class, in one piece. The name is the whole-name target
+ * of later compressed writes. */
+void wire_write_question(struct wire_writer *w, const uint8_t *name, size_t len, uint16_t qtype,
+                         uint16_t qclass);
+/* A finished message's flags and its answer, authority and additional
+ * counts into its header (bytes 2-3 and 6-11), at once. */
+static inline void wire_patch_header(struct wire_writer *w, uint16_t flags, uint16_t an,
+                                     uint16_t ns, uint16_t ar)
+{
+	if (w->err || w->pos < 12)
+		return;
+	uint8_t *p = w->buf;
+	p[2] = (uint8_t)(flags >> 8);
+	p[3] = (uint8_t)flags;
+	p[6] = (uint8_t)(an >> 8);
+	p[7] = (uint8_t)an;
+	p[8] = (uint8_t)(ns >> 8);
+	p[9] = (uint8_t)ns;
+	p[10] = (uint8_t)(ar >> 8);
+	p[11] = (uint8_t)ar;
+}
 /* Writes an uncompressed wire name (case as given). With compress, the
  * longest suffix already in the table is replaced by a pointer, and the
  * new labels are added to the table (while it has room, offsets < 0x4000). */

@@ -23,6 +23,7 @@ static void set_up(unsigned i, bool up)
 }
 static struct zone_service svc;
 static uint16_t sched[3][1024];
+static bool built_equal;       /* the last block setup_rr built has equal_weights */
 
 static void setup(unsigned n, const uint32_t *w, enum cfg_policy pol)
 {
@@ -75,6 +76,7 @@ static void setup_rr(unsigned n)
 		svc.rr_sched[f] = l ? sched[f] : NULL;
 		svc.rr_len[f] = (uint16_t)l;
 	}
+	built_equal = blk && blk->equal_weights;
 	zone_block_free(blk);
 	config_free(cfg);
 }
@@ -185,6 +187,7 @@ int main(void)
 	const uint32_t w123[] = { 1, 2, 3 };
 	setup(3, w123, CFG_POLICY_ROUND_ROBIN);
 	setup_rr(3);
+	ok(!built_equal, "a block with weights 1:2:3 is not equal_weights");
 	memset(cnt, 0, sizeof(cnt));
 	unsigned run = 0, maxrun = 0, prev = 99;
 	for (int i = 0; i < 600; i++) {
@@ -310,6 +313,61 @@ int main(void)
 	ok(n == 1 && idx[0] == 0, "locality b down: falls back to all healthy");
 	client_v4(&cl, 0xc0a80001u);
 	ok(balance_locality(&snap, &cl) == NULL, "unmapped client has no locality");
+
+	/* Equal weights: a uniform shuffle. Over 60,000 orders of four
+	 * backends each of the 24 orders is seen 1/24 of the time (each
+	 * within 12 % of that), every backend first a quarter of the time. */
+	const uint32_t w4[] = { 5, 5, 5, 5 };
+	setup(4, w4, CFG_POLICY_WEIGHTED);
+	setup_rr(4);
+	ok(built_equal, "a block with weights 5:5:5:5 is equal_weights");
+	memset((void *)svc.rr_sched, 0, sizeof(svc.rr_sched));
+	svc.equal_weights = true;
+	unsigned perm[256] = { 0 }, first[4] = { 0 };
+	bool perms_ok = true;
+	for (int i = 0; i < 60000; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		unsigned seen = 0, code = 0;
+		for (unsigned j = 0; j < n; j++) {
+			seen |= 1u << idx[j];
+			code = code * 4 + idx[j];
+		}
+		perms_ok &= n == 4 && seen == 0xf;
+		perm[code]++;
+		first[idx[0]]++;
+	}
+	ok(perms_ok, "equal weights: every order is a permutation");
+	unsigned distinct = 0, worst = 0;
+	for (int i = 0; i < 256; i++) {
+		if (!perm[i])
+			continue;
+		distinct++;
+		unsigned d = perm[i] > 2500 ? perm[i] - 2500 : 2500 - perm[i];
+		if (d > worst)
+			worst = d;
+	}
+	is_int(distinct, 24, "equal weights: all 24 orders occur");
+	ok(worst < 300, "equal weights: each order within 12 %% of 1/24 (worst off by %u)", worst);
+	for (int i = 0; i < 4; i++)
+		ok(abs((int)first[i] - 15000) < 600, "equal weights: backend %d first %u of 60000", i,
+		   first[i]);
+	/* max-answers 2 of 4: the first two slots uniform over the 12 pairs. */
+	svc.max_answers = 2;
+	memset(perm, 0, sizeof(perm));
+	for (int i = 0; i < 24000; i++) {
+		n = balance_select(&snap, &svc, AF_INET, &st, NULL, idx, 64, NULL);
+		perm[n == 2 && idx[0] != idx[1] ? idx[0] * 4 + idx[1] : 255]++;
+	}
+	distinct = 0;
+	bool pairs_ok = perm[255] == 0;
+	for (int i = 0; i < 16; i++)
+		if (perm[i]) {
+			distinct++;
+			pairs_ok &= perm[i] > 1700 && perm[i] < 2300;
+		}
+	ok(distinct == 12 && pairs_ok, "equal weights, max-answers 2: 12 pairs, each near 1/12");
+	svc.max_answers = 0;
+	svc.equal_weights = false;
 
 	/* Slow start: 10% on return, linear to 100%. */
 	setup(3, w3, CFG_POLICY_WEIGHTED);

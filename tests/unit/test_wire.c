@@ -537,6 +537,48 @@ static void test_compression(void)
 	wire_write_name(&w, n, len, true);
 	BYTES_IS(buf, w.pos, "\3foo\3bar\0\1x\3foo\3bar\0", "rolled-back names not used");
 
+	/* The question: written whole; its suffixes join the table only
+	 * when a name is compressed against it, first, and a rollback to a
+	 * mark taken before that keeps them. */
+	wire_writer_init(&w, buf, sizeof(buf));
+	memset(buf, 0, DNS_HEADER_LEN);
+	w.pos = DNS_HEADER_LEN;
+	len = name_of("Svc.Mesh", n);
+	wire_write_question(&w, n, len, DNS_TYPE_SRV, DNS_CLASS_IN);
+	BYTES_IS(buf + DNS_HEADER_LEN, w.pos - DNS_HEADER_LEN, "\3Svc\4Mesh\0\0\x21\0\1",
+	         "question: name, type, class");
+	is_int(w.ncomp, 0, "question: no table entries yet");
+	m = wire_mark(&w);
+	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf + 26, w.pos - 26, "\xc0\x0c", "question's name again: a pointer to it");
+	is_int(w.ncomp, 0, "a whole-name pointer adds no entries");
+	len = name_of("b0.svc.mesh", n);
+	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf + 28, w.pos - 28, "\2b0\xc0\x0c", "a name below it points into the question");
+	is_int(w.ncomp, 3, "the question's two suffixes, then the new label");
+	ok(w.comp[0] == DNS_HEADER_LEN && w.comp[1] == DNS_HEADER_LEN + 4 && w.comp[2] == 28,
+	   "the question's entries come first");
+	wire_rollback(&w, m);
+	is_int(w.ncomp, 2, "rollback keeps the question's entries");
+	len = name_of("x.mesh", n);
+	wire_write_name(&w, n, len, true);
+	BYTES_IS(buf + 26, w.pos - 26, "\1x\xc0\x10", "and later names still use them");
+	wire_writer_init(&w, buf, sizeof(buf));
+	w.pos = DNS_HEADER_LEN + 1;
+	wire_write_question(&w, n, len, DNS_TYPE_A, DNS_CLASS_IN);
+	is_int(w.err, WIRE_EINVAL, "question anywhere but after the header: refused");
+	wire_writer_init(&w, buf, DNS_HEADER_LEN + len + 3);
+	w.pos = DNS_HEADER_LEN;
+	wire_write_question(&w, n, len, DNS_TYPE_A, DNS_CLASS_IN);
+	ok(w.err == WIRE_ETRUNC && w.pos == DNS_HEADER_LEN, "question past cap: nothing written");
+
+	/* The header's flags and counts, patched at once. */
+	wire_writer_init(&w, buf, sizeof(buf));
+	struct dns_header hh = { .id = 0x1234, .qdcount = 1 };
+	wire_write_header(&w, &hh);
+	wire_patch_header(&w, 0x8400, 3, 1, 0x0102);
+	BYTES_IS(buf, w.pos, "\x12\x34\x84\0\0\1\0\3\0\1\1\2", "header patched");
+
 	/* A name that does not fit writes nothing and adds nothing. */
 	wire_writer_init(&w, buf, 10);
 	len = name_of("abcdef.ghi", n);
