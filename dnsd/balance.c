@@ -148,9 +148,19 @@ static void order_weighted(const struct zone_service *svc, struct balance_state 
                            uint16_t *idx, unsigned n, unsigned k)
 {
 	struct draw d = { .bits = 64 };
+	unsigned last = k < n ? k : n - 1;   /* the slots to pick; the last one is left */
 	if (svc->equal_weights) {
-		for (unsigned j = 0; j < k && j + 1 < n; j++) {
-			unsigned pick = j + (unsigned)draw_below(st, &d, n - j);
+		/* n <= ZONE_MAX_BACKENDS (13 bits): three picks to a number. */
+		_Static_assert(ZONE_MAX_BACKENDS <= 1u << 13, "three picks of 13 bits per draw");
+		uint64_t x = 0;
+		for (unsigned j = 0, have = 0; j < last; j++, have--) {
+			if (!have) {
+				x = balance_rand(st);
+				have = 3;
+			}
+			unsigned __int128 p = (unsigned __int128)x * (n - j);
+			x = (uint64_t)p;
+			unsigned pick = j + (unsigned)(p >> 64);
 			uint16_t t = idx[j];
 			idx[j] = idx[pick];
 			idx[pick] = t;
@@ -166,7 +176,7 @@ static void order_weighted(const struct zone_service *svc, struct balance_state 
 		                          : b->weight ? b->weight : 1;
 		total += w[i];
 	}
-	for (unsigned j = 0; j < k && j + 1 < n; j++) {
+	for (unsigned j = 0; j < last; j++) {
 		uint64_t r = draw_below(st, &d, total);
 		unsigned pick = j;
 		for (unsigned i = j; i < n; i++) {

@@ -399,20 +399,106 @@ static unsigned select_backends(struct query_worker *qw, struct answer *a,
 }
 
 /* How many records with rdata of up to rdlen bytes fit in what is left of
- * the answer (the OPT record's room is already kept back): the first spells
- * its owner out unless it is the question's name, the next ones point at
- * it (2 bytes). An estimate from above of each size, so what it allows
- * always fits. */
+ * the answer (the OPT record's room is already kept back), up to want:
+ * the first spells its owner out unless it is the question's name, the
+ * next ones point at it (2 bytes). An estimate from above of each size,
+ * so what it allows always fits. */
 static unsigned answer_room(const struct answer *a, const uint8_t *owner, size_t ownerlen,
-                            size_t rdlen)
+                            size_t rdlen, unsigned want)
 {
 	size_t left = a->w.cap > a->w.pos ? a->w.cap - a->w.pos : 0;
 	size_t first = (owner == a->q->q.name ? 2 : ownerlen) + 10 + rdlen;
 	size_t more = 2 + 10 + rdlen;
-	if (a->w.err || left < first)
+	if (a->w.err || left < first || !want)
 		return 0;
+	if (left - first >= (size_t)(want - 1) * more)
+		return want;                  /* all of them: no division */
 	size_t n = 1 + (left - first) / more;
-	return n < ZONE_MAX_BACKENDS ? (unsigned)n : ZONE_MAX_BACKENDS;
+	return n < want ? (unsigned)n : want;
+}
+
+/* The common answers in one piece: the n backends of qw->order (distinct
+ * addresses), each record a pointer to the question, fixed fields the
+ * same for all and the address. Returns false, having written nothing,
+ * if they do not all fit (the record by record way then decides what
+ * goes: TC, or a subset). */
+static bool put_addrs_whole(struct query_worker *qw, struct answer *a,
+                            const struct zone_service *svc, unsigned n, uint16_t type,
+                            uint16_t alen)
+{
+	size_t rl = 12 + (size_t)alen;
+	if (a->w.err || a->w.pos > a->w.cap || a->w.cap - a->w.pos < n * rl)
+		return false;
+	uint8_t head[12];
+	put_ptr_head(head, DNS_HEADER_LEN, type, svc->ttl, alen);
+	uint8_t *p = wire_write_reserve(&a->w, n * rl);
+	for (unsigned i = 0; i < n; i++, p += rl) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		memcpy(p, head, 12);
+		if (alen == 4)
+			memcpy(p + 12, b->addr, 4);
+		else
+			memcpy(p + 12, b->addr, 16);
+	}
+	a->count[SEC_ANSWER] = (uint16_t)(a->count[SEC_ANSWER] + n);
+	return true;
+}
+
+/* An SRV answer for one port of a service without slow start whose
+ * backends have targets of their own, in one piece: the SRV records
+ * (owner a pointer to the question, the target spelled out), then each
+ * target's address record, its owner a pointer to the target in its SRV
+ * record. Returns false, having written nothing, if it does not all fit
+ * (or reaches past what a pointer can). */
+static bool put_srv_whole(struct query_worker *qw, struct answer *a,
+                          const struct zone_service *svc, unsigned n, unsigned port_idx)
+{
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		total += 12 + 6 + (size_t)b->targetlen + 12 + (b->family == AF_INET ? 4 : 16);
+	}
+	if (a->w.err || a->w.pos > a->w.cap || a->w.cap - a->w.pos < total ||
+	    a->w.pos + total > 0x4000)
+		return false;
+	uint8_t *start = wire_write_reserve(&a->w, total), *p = start;
+	uint8_t head[12];
+	put_ptr_head(head, DNS_HEADER_LEN, DNS_TYPE_SRV, svc->ttl, 0);
+	uint16_t port = svc->ports[port_idx].port;
+	for (unsigned i = 0; i < n; i++) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		uint16_t rdlen = (uint16_t)(6 + b->targetlen);
+		uint16_t bport = b->port ? b->port : port;
+		uint16_t wgt = b->weight ? b->weight : 1;
+		memcpy(p, head, 10);
+		p[10] = (uint8_t)(rdlen >> 8);
+		p[11] = (uint8_t)rdlen;
+		p[12] = (uint8_t)(b->priority >> 8);
+		p[13] = (uint8_t)b->priority;
+		p[14] = (uint8_t)(wgt >> 8);
+		p[15] = (uint8_t)wgt;
+		p[16] = (uint8_t)(bport >> 8);
+		p[17] = (uint8_t)bport;
+		wire_copy(p + 18, zone_backend_target(b), b->targetlen);
+		qw->target_at[i] = (uint16_t)(a->w.pos - total + (size_t)(p + 18 - start));
+		p += 18 + b->targetlen;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct zone_backend *b = &svc->backends[qw->order[i]];
+		bool v4 = b->family == AF_INET;
+		put_ptr_head(p, qw->target_at[i], v4 ? DNS_TYPE_A : DNS_TYPE_AAAA, svc->ttl,
+		             v4 ? 4 : 16);
+		if (v4) {
+			memcpy(p + 12, b->addr, 4);
+			p += 16;
+		} else {
+			memcpy(p + 12, b->addr, 16);
+			p += 28;
+		}
+	}
+	a->count[SEC_ANSWER] = (uint16_t)(a->count[SEC_ANSWER] + n);
+	a->count[SEC_ADDITIONAL] = (uint16_t)(a->count[SEC_ADDITIONAL] + n);
+	return true;
 }
 
 static void put_service_addrs(struct query_worker *qw, struct answer *a, const uint8_t *owner,
@@ -428,7 +514,7 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 	 * address are all asked for and cut after removing repeats. */
 	unsigned room = ZONE_MAX_BACKENDS;
 	if (svc->oversize == CFG_OVERSIZE_SUBSET) {
-		room = answer_room(a, owner, ownerlen, alen);
+		room = answer_room(a, owner, ownerlen, alen, svc->nbackends);
 		if (!room)
 			room = ZONE_MAX_BACKENDS;
 	}
@@ -437,6 +523,11 @@ static void put_service_addrs(struct query_worker *qw, struct answer *a, const u
 	                             &all);
 	if (!n)
 		return;
+	if (!svc->dup_addrs && owner_is_question(a, owner, ownerlen) &&
+	    put_addrs_whole(qw, a, svc, n, type, alen)) {
+		a->subset |= n < all;
+		return;
+	}
 	struct wire_mark m = unit_begin(a);
 	unsigned put = 0;
 	if (svc->dup_addrs && ++qw->addr_gen == 0) {
@@ -478,7 +569,10 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	 * (one per port) sized by the longest target, never compressed. */
 	unsigned room = ZONE_MAX_BACKENDS;
 	if (svc->oversize == CFG_OVERSIZE_SUBSET) {
-		room = answer_room(a, owner, ownerlen, 6 + (size_t)svc->target_max) / (last - first);
+		room = answer_room(a, owner, ownerlen, 6 + (size_t)svc->target_max,
+		                   svc->nbackends * (last - first));
+		if (last - first > 1)
+			room /= last - first;
 		if (!room)
 			room = ZONE_MAX_BACKENDS;
 	}
@@ -486,6 +580,11 @@ static unsigned put_service_srv(struct query_worker *qw, struct answer *a, const
 	unsigned n = select_backends(qw, a, svc, AF_UNSPEC, room, &all);
 	if (!n)
 		return 0;
+	if (last == first + 1 && !svc->slow_start_ms && !svc->dup_targets &&
+	    owner_is_question(a, owner, ownerlen) && put_srv_whole(qw, a, svc, n, first)) {
+		a->subset |= n < all;
+		return n;
+	}
 	struct wire_mark m = unit_begin(a);
 	unsigned count = 0;
 	for (unsigned p = first; p < last; p++) {

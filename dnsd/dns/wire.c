@@ -99,7 +99,7 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 			if ((r->buf[target] & 0xc0) == 0xc0)
 				return reader_fail(r, WIRE_EPTR);
 			if (out && pos > run)
-				memcpy(out + n - (pos - run), r->buf + run, pos - run);
+				wire_copy(out + n - (pos - run), r->buf + run, pos - run);
 			if (!jumped)
 				after = pos + 2;
 			jumped = true;
@@ -113,7 +113,7 @@ size_t wire_read_name(struct wire_reader *r, uint8_t out[DNS_NAME_MAX])
 				 * The labels since the last jump, in one copy. */
 				if (out) {
 					if (pos > run)
-						memcpy(out + n - (pos - run), r->buf + run, pos - run);
+						wire_copy(out + n - (pos - run), r->buf + run, pos - run);
 					out[n] = 0;
 				}
 				n++;
@@ -437,25 +437,6 @@ void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v)
 	w->buf[off + 1] = (uint8_t)v;
 }
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-void wire_write_header(struct wire_writer *w, const struct dns_header *h)
-{
-	uint8_t *p = wire_writer_take(w, DNS_HEADER_LEN);
-	if (!p)
-		return;
-	put_be16(p, h->id);
-	put_be16(p + 2, h->flags);
-	put_be16(p + 4, h->qdcount);
-	put_be16(p + 6, h->ancount);
-	put_be16(p + 8, h->nscount);
-	put_be16(p + 10, h->arcount);
-}
-
 /* True if the name stored at buf[off] (compressed only by us, so pointers
  * go backwards) equals the uncompressed name suffix, ignoring case. The
  * walk stays inside [0, pos) and takes only strictly backward jumps, so it
@@ -552,7 +533,7 @@ void wire_write_question(struct wire_writer *w, const uint8_t *name, size_t len,
 	uint8_t *p = wire_writer_take(w, len + 4);
 	if (!p)
 		return;
-	memcpy(p, name, len);
+	wire_copy(p, name, len);
 	p[len] = (uint8_t)(qtype >> 8);
 	p[len + 1] = (uint8_t)qtype;
 	p[len + 2] = (uint8_t)(qclass >> 8);

@@ -234,6 +234,22 @@ struct wire_mark {
 
 void wire_writer_init(struct wire_writer *w, uint8_t *buf, size_t cap);
 
+/* Copies len bytes; the usual name lengths (8 to 32) in two moves that
+ * may overlap, never reading or writing outside [0, len) (a call to
+ * memcpy costs more than the copy there). */
+static inline void wire_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	if (len >= 8 && len <= 16) {
+		memcpy(dst, src, 8);
+		memcpy(dst + len - 8, src + len - 8, 8);
+	} else if (len > 16 && len <= 32) {
+		memcpy(dst, src, 16);
+		memcpy(dst + len - 16, src + len - 16, 16);
+	} else if (len) {
+		memcpy(dst, src, len);
+	}
+}
+
 /* The small writes are inline: an answer is mostly these. */
 /* Claims n bytes: their start, or NULL with ETRUNC set and nothing
  * written, so a failed write never leaves half a field behind. */
@@ -321,7 +337,24 @@ static inline void wire_write_rr_head(struct wire_writer *w, uint16_t type, uint
 void wire_write_ptr(struct wire_writer *w, size_t off);
 /* Overwrites two bytes at off < pos (for counts and RDLENGTH). */
 void wire_patch_u16(struct wire_writer *w, size_t off, uint16_t v);
-void wire_write_header(struct wire_writer *w, const struct dns_header *h);
+static inline void wire_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void wire_write_header(struct wire_writer *w, const struct dns_header *h)
+{
+	uint8_t *p = wire_writer_take(w, DNS_HEADER_LEN);
+	if (!p)
+		return;
+	wire_put_u16(p, h->id);
+	wire_put_u16(p + 2, h->flags);
+	wire_put_u16(p + 4, h->qdcount);
+	wire_put_u16(p + 6, h->ancount);
+	wire_put_u16(p + 8, h->nscount);
+	wire_put_u16(p + 10, h->arcount);
+}
 /* The question section's one entry after the header (the writer's first
  * name): name, a valid uncompressed name as wire_parse_query leaves it,
  * then type and class, in one piece. The name is the whole-name target
