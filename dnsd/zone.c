@@ -543,12 +543,13 @@ static int emit_nodes(struct arena *a, struct builder *b, const struct zone_serv
 
 /* The node named name in a table of nodes[0..nnodes) (a zone's, or a
  * block's). A block's entries from nnodes on are its backends' target
- * names: a match there sets *be and returns NULL (backends NULL: none). */
-static const struct zone_node *table_find(uint64_t key, uint32_t mask, uint32_t tagmask,
-                                          const uint32_t *table, const struct zone_node *nodes,
-                                          uint32_t nnodes, const struct zone_backend *backends,
-                                          const uint8_t *name, size_t len,
-                                          const struct zone_backend **be)
+ * names: a match there sets *be and returns NULL (backends NULL: none).
+ * Inline in its two callers: each gets its own copy, without the ten
+ * arguments passed (the zone's without the backends). */
+static inline __attribute__((always_inline)) const struct zone_node *
+table_find(uint64_t key, uint32_t mask, uint32_t tagmask, const uint32_t *table,
+           const struct zone_node *nodes, uint32_t nnodes, const struct zone_backend *backends,
+           const uint8_t *name, size_t len, const struct zone_backend **be)
 {
 	uint64_t hv = name_hash(key, name, len);
 	uint32_t tag = (uint32_t)(hv >> 32) & tagmask;
@@ -750,6 +751,9 @@ struct zone_service *zone_block_build(const struct cfg_zone *cz, const struct cf
 		if (r < 0)
 			goto out;
 	}
+	for (uint32_t i = 0; i < nnodes; i++)
+		if (nodes[i].kind == ZONE_NODE_SRV && nodes[i].port_idx < cs->nports)
+			((struct zone_port *)blk->svc.ports)[nodes[i].port_idx].srv = &nodes[i];
 	blk->svc.nodes = nodes;
 	blk->svc.nnodes = nnodes;
 	blk->svc.table = table;
@@ -779,6 +783,25 @@ static inline void block_prefetch(const struct zone_service *svc)
 	const char *p = (const char *)svc;
 	for (int i = 0; i < 12; i++)
 		__builtin_prefetch(p + 64 * i);
+}
+
+/* The first ports' _name._proto nodes, matched label for label: an SRV
+ * query's name (below a service found by its owner) needs no hash. NULL:
+ * not one of them (the block's table decides). */
+enum { SRV_SCAN_PORTS = 4 };
+
+static const struct zone_node *block_find_srv(const struct zone_service *svc,
+                                              const uint8_t *name, size_t len)
+{
+	if (len <= svc->ownerlen)
+		return NULL;
+	size_t below = len - svc->ownerlen;   /* the owner itself matched already */
+	for (unsigned i = 0; i < svc->nports && i < SRV_SCAN_PORTS; i++) {
+		const struct zone_node *n = svc->ports[i].srv;
+		if (n && n->namelen == len && wire_name_equal(name, below, n->name, below))
+			return n;
+	}
+	return NULL;
 }
 
 /* The node named exactly name inside svc's block, or NULL. A backend's
@@ -1267,14 +1290,34 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 	res->node = NULL;
 	if (!snap)
 		return;
-	/* The most specific of our zones containing the name. Zone counts are
-	 * small; a suffix compare per zone is cheaper than a second table. */
+	/* Where each label starts, once: for the zone choice and the walk. */
+	uint8_t off[DNS_NAME_MAX / 2 + 1];
+	size_t nlabels = 0;
+	for (size_t i = 0; i < len && name[i] != 0; i += name[i] + 1u) {
+		if (name[i] > DNS_LABEL_MAX || nlabels == sizeof(off))
+			return;               /* not a name */
+		off[nlabels++] = (uint8_t)i;
+	}
+	/* The most specific of our zones containing the name: its origin
+	 * starts at a label of the name and ends it. Zone counts are small; a
+	 * compare per zone is cheaper than a second table. */
 	const struct zone *best = NULL;
+	size_t above = 0;             /* labels of the name above best's origin */
 	for (unsigned i = 0; i < snap->nzones; i++) {
 		const struct zone *z = &snap->zones[i];
-		if ((!best || z->originlen > best->originlen) &&
-		    wire_name_is_subdomain(name, len, z->origin, z->originlen))
-			best = z;
+		if ((best && z->originlen <= best->originlen) || z->originlen > len)
+			continue;
+		size_t o = len - z->originlen, j = nlabels;
+		if (z->originlen > 1) {
+			while (j > 0 && off[j - 1] > o)
+				j--;
+			if (j == 0 || off[j - 1] != o ||
+			    !wire_name_equal(name + o, z->originlen, z->origin, z->originlen))
+				continue;
+			j--;
+		}
+		best = z;
+		above = j;
 	}
 	if (!best)
 		return;
@@ -1287,10 +1330,7 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 		 * names below it from its block: a name inside a block costs one
 		 * zone probe per label above it, not one per label below. A
 		 * service with zone names below it takes the general way. */
-		uint8_t off[DNS_NAME_MAX / 2];
-		size_t nl = 0;
-		for (size_t i = 0; i < len - best->originlen && nl < sizeof(off); i += name[i] + 1u)
-			off[nl++] = (uint8_t)i;
+		size_t nl = above;
 		while (nl > 0) {
 			size_t skip = off[--nl];
 			n = zone_find(best, name + skip, len - skip);
@@ -1313,7 +1353,10 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 			if (n->kind == ZONE_NODE_SERVICE) {
 				if (n->names_below)
 					break;
-				const struct zone_node *bn = block_find(zone_node_service(n), name, len, &res->tnode);
+				const struct zone_service *svc = zone_node_service(n);
+				const struct zone_node *bn = nl == 2 ? block_find_srv(svc, name, len) : NULL;
+				if (!bn)
+					bn = block_find(svc, name, len, &res->tnode);
 				res->status = bn ? ZONE_FOUND : ZONE_NXDOMAIN;
 				res->node = bn;
 				return;

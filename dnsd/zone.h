@@ -32,6 +32,9 @@ struct zone_port {
 	const char *name;
 	uint16_t port;
 	uint8_t proto;                /* IPPROTO_TCP or IPPROTO_UDP */
+	/* Its _name._proto node in the block: an SRV query finds it by
+	 * comparing labels, without hashing the name. */
+	const struct zone_node *srv;
 };
 
 /* What answers seldom read: the name as configured when it is not its

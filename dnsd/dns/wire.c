@@ -307,49 +307,6 @@ void wire_name_lower(uint8_t *name, size_t len)
 		name[i] = ascii_lower(name[i]);
 }
 
-/* Names nearly always match in case too: whole words are compared first
- * (the last one overlapping the one before it), and only if they differ
- * is the name walked byte by byte with case folded. */
-static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	if (n >= 8) {
-		uint64_t x, y;
-		size_t i = 0;
-		for (; i + 8 <= n; i += 8) {
-			memcpy(&x, a + i, 8);
-			memcpy(&y, b + i, 8);
-			if (x != y)
-				goto fold;
-		}
-		if (i < n) {
-			memcpy(&x, a + n - 8, 8);
-			memcpy(&y, b + n - 8, 8);
-			if (x != y)
-				goto fold;
-		}
-		return true;
-	}
-	if (n >= 4) {
-		uint32_t x0, y0, x1, y1;
-		memcpy(&x0, a, 4);
-		memcpy(&y0, b, 4);
-		memcpy(&x1, a + n - 4, 4);
-		memcpy(&y1, b + n - 4, 4);
-		if (x0 == y0 && x1 == y1)
-			return true;
-	}
-fold:
-	for (size_t i = 0; i < n; i++)
-		if (a[i] != b[i] && ascii_lower(a[i]) != ascii_lower(b[i]))
-			return false;
-	return true;
-}
-
-bool wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	return alen == blen && bytes_equal_nocase(a, b, alen);
-}
-
 bool wire_name_is_subdomain(const uint8_t *name, size_t len, const uint8_t *parent, size_t plen)
 {
 	if (plen < 1 || len < plen)
@@ -363,7 +320,7 @@ bool wire_name_is_subdomain(const uint8_t *name, size_t len, const uint8_t *pare
 			return false;
 		pos += 1 + (size_t)name[pos];
 	}
-	return pos == off && bytes_equal_nocase(name + off, parent, plen);
+	return pos == off && wire_bytes_equal_nocase(name + off, parent, plen);
 }
 
 unsigned wire_name_labels(const uint8_t *name, size_t len)
@@ -463,7 +420,7 @@ static bool writer_name_matches(const struct wire_writer *w, size_t off, const u
 		if (c == 0)
 			return i + 1 == slen;
 		if (off + 1 + c > w->pos || i + 1 + c > slen ||
-		    !bytes_equal_nocase(w->buf + off + 1, suffix + i + 1, c))
+		    !wire_bytes_equal_nocase(w->buf + off + 1, suffix + i + 1, c))
 			return false;
 		off += 1 + (size_t)c;
 		i += 1 + (size_t)c;

@@ -190,7 +190,54 @@ int wire_name_to_text(const uint8_t *name, size_t namelen, char *out, size_t out
 /* Validates an uncompressed wire name of exactly len bytes. */
 bool wire_name_valid(const uint8_t *name, size_t len);
 void wire_name_lower(uint8_t *name, size_t len);
-bool wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+static inline uint8_t wire_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+/* Names nearly always match in case too: whole words are compared first
+ * (the last one overlapping the one before it), and only if they differ
+ * is the name walked byte by byte with case folded. */
+static inline bool wire_bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	if (n >= 8) {
+		uint64_t x, y;
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				goto fold;
+		}
+		if (i < n) {
+			memcpy(&x, a + n - 8, 8);
+			memcpy(&y, b + n - 8, 8);
+			if (x != y)
+				goto fold;
+		}
+		return true;
+	}
+	if (n >= 4) {
+		uint32_t x0, y0, x1, y1;
+		memcpy(&x0, a, 4);
+		memcpy(&y0, b, 4);
+		memcpy(&x1, a + n - 4, 4);
+		memcpy(&y1, b + n - 4, 4);
+		if (x0 == y0 && x1 == y1)
+			return true;
+	}
+fold:
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i] && wire_lower(a[i]) != wire_lower(b[i]))
+			return false;
+	return true;
+}
+
+static inline bool wire_name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return alen == blen && wire_bytes_equal_nocase(a, b, alen);
+}
+
 /* True if name equals parent or lies below it (case-insensitive). */
 bool wire_name_is_subdomain(const uint8_t *name, size_t len,
                             const uint8_t *parent, size_t plen);

@@ -10,7 +10,7 @@
 #include "tap.h"
 #include "zone.h"
 
-static const struct zone_port ports[] = { { "http", 8080, 6 } };
+static const struct zone_port ports[] = { { .name = "http", .port = 8080, .proto = 6 } };
 
 static void test_result_text(void)
 {

@@ -314,6 +314,29 @@ int main(void)
 
 	ask(&r, "_grpc._udp.v6.mesh", DNS_TYPE_SRV, -1, false);
 	is_int(r.h.ancount, 2, "udp port SRV");
+	{
+		/* IPv6 targets: the backend's own port, and each AAAA's owner
+		 * the target of one of the SRV records. */
+		unsigned ports = 0, named = 0;
+		for (unsigned i = 0; i < r.h.ancount && i < r.nrr; i++) {
+			const uint8_t *p = r.buf + r.rr[i].rdoff;
+			unsigned port = (unsigned)(p[4] << 8 | p[5]);
+			ports |= port == 9000 ? 1 : port == 9001 ? 2 : 4;
+		}
+		for (unsigned i = r.h.ancount; i < r.h.ancount + r.h.arcount && i < r.nrr; i++)
+			for (unsigned j = 0; j < r.h.ancount; j++) {
+				struct wire_reader tr;
+				uint8_t tn[DNS_NAME_MAX];
+				wire_reader_init(&tr, r.buf, (size_t)r.len);
+				tr.pos = r.rr[j].rdoff + 6;
+				size_t tl = wire_read_name(&tr, tn);
+				named += r.rr[i].type == DNS_TYPE_AAAA && r.rr[i].rdlen == 16 &&
+				         wire_name_equal(tn, tl, r.rr[i].name, r.rr[i].namelen);
+			}
+		is_int(ports, 3, "v6 SRV: ports 9000 and 9001 (a backend's own)");
+		ok(r.h.arcount == 2 && named == 2, "v6 SRV: each target's AAAA in additional (%u of %u)",
+		   named, r.h.arcount);
+	}
 	ask(&r, "v6.mesh", DNS_TYPE_AAAA, -1, false);
 	is_int(r.h.ancount, 2, "AAAA service");
 	is_int(r.rr[0].rdlen, 16, "AAAA rdata");

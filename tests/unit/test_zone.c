@@ -550,6 +550,10 @@ static void test_multi_zone(void)
 		{ "www.test", NULL, ZONE_NOTAUTH, NULL },
 		{ "submesh", NULL, ZONE_NOTAUTH, NULL },
 		{ "mesh.other", NULL, ZONE_NOTAUTH, NULL },
+		/* sub.mesh's bytes end these names, but not from a label's
+		 * start: the mesh zone's. */
+		{ "xsub.mesh", zmesh, ZONE_NXDOMAIN, NULL },
+		{ "x\\003sub.mesh", zmesh, ZONE_NXDOMAIN, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct zone_result r;
@@ -1553,7 +1557,10 @@ static const char lookup_yaml[] =
 	"        backends: [10.0.1.1]\n"
 	"      - name: svc.team\n"
 	"        ports: {http: 80}\n"
-	"        backends: [10.0.2.1]\n";
+	"        backends: [10.0.2.1]\n"
+	"      - name: many\n"
+	"        ports: {p1: 1, p2: 2, p3: 3, p4: 4, p5: 5, p6: {port: 6, proto: udp}}\n"
+	"        backends: [10.0.3.1]\n";
 
 static void test_lookup_top_down(void)
 {
@@ -1568,6 +1575,23 @@ static void test_lookup_top_down(void)
 	   "a backend target is found in the service's block, any case");
 	n = found(snap, "_http._tcp.api.mesh");
 	ok(n && n->kind == ZONE_NODE_SRV, "the SRV name of a port is found in the block");
+	ok(found(snap, "_HTTP._Tcp.api.mesh") == n, "... in any case, the same node");
+	is_int(status_of(snap, "_http._udp.api.mesh"), ZONE_NXDOMAIN, "another proto: NXDOMAIN");
+	is_int(status_of(snap, "_https._tcp.api.mesh"), ZONE_NXDOMAIN, "another port name: NXDOMAIN");
+	{
+		/* The first ports are matched label by label, the others through
+		 * the block's table: each finds its own node. */
+		static const char *srv[] = { "_p1._tcp.many.mesh", "_p4._tcp.many.mesh",
+			                     "_p5._tcp.many.mesh", "_P6._UDP.many.mesh" };
+		static const unsigned idx[] = { 0, 3, 4, 5 };
+		for (int i = 0; i < 4; i++) {
+			const struct zone_node *p = found(snap, srv[i]);
+			ok(p && p->kind == ZONE_NODE_SRV && p->port_idx == idx[i], "%s: port %u", srv[i],
+			   idx[i]);
+		}
+		is_int(status_of(snap, "_p6._tcp.many.mesh"), ZONE_NXDOMAIN, "_p6 is udp only");
+		ok(found(snap, "10-0-3-1.many.mesh") != NULL, "two labels less: the target still found");
+	}
 	n = found(snap, "_tcp.api.mesh");
 	ok(n && n->kind == ZONE_NODE_PLAIN && n->nrrsets == 0, "... and its empty non-terminal");
 	is_int(status_of(snap, "x._http._tcp.api.mesh"), ZONE_NXDOMAIN, "below a block name: NXDOMAIN");
