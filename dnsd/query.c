@@ -453,48 +453,52 @@ static bool put_addrs_whole(struct query_worker *qw, struct answer *a,
 static bool put_srv_whole(struct query_worker *qw, struct answer *a,
                           const struct zone_service *svc, unsigned n, unsigned port_idx)
 {
-	size_t total = 0;
+	size_t srv_len = 0, addr_len = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
-		total += 12 + 6 + (size_t)b->targetlen + 12 + (b->family == AF_INET ? 4 : 16);
+		srv_len += 12 + 6 + (size_t)b->targetlen;
+		addr_len += b->family == AF_INET ? 16 : 28;
 	}
+	size_t total = srv_len + addr_len;
 	if (a->w.err || a->w.pos > a->w.cap || a->w.cap - a->w.pos < total ||
 	    a->w.pos + total > 0x4000)
 		return false;
-	uint8_t *start = wire_write_reserve(&a->w, total), *p = start;
-	uint8_t head[12];
-	put_ptr_head(head, DNS_HEADER_LEN, DNS_TYPE_SRV, svc->ttl, 0);
+	size_t at = a->w.pos;         /* p's offset in the message */
+	uint8_t *p = wire_write_reserve(&a->w, total), *q = p + srv_len;
+	/* What every record repeats, laid out once: the SRV records' owner
+	 * pointer, type, class and TTL (their first ten bytes), and each
+	 * family's address record but for its owner pointer. */
+	uint8_t srv_head[12], head4[12], head6[12];
+	put_ptr_head(srv_head, DNS_HEADER_LEN, DNS_TYPE_SRV, svc->ttl, 0);
+	put_ptr_head(head4, 0, DNS_TYPE_A, svc->ttl, 4);
+	put_ptr_head(head6, 0, DNS_TYPE_AAAA, svc->ttl, 16);
 	uint16_t port = svc->ports[port_idx].port;
 	for (unsigned i = 0; i < n; i++) {
 		const struct zone_backend *b = &svc->backends[qw->order[i]];
-		uint16_t rdlen = (uint16_t)(6 + b->targetlen);
 		uint16_t bport = b->port ? b->port : port;
 		uint16_t wgt = b->weight ? b->weight : 1;
-		memcpy(p, head, 10);
-		p[10] = (uint8_t)(rdlen >> 8);
-		p[11] = (uint8_t)rdlen;
-		p[12] = (uint8_t)(b->priority >> 8);
-		p[13] = (uint8_t)b->priority;
-		p[14] = (uint8_t)(wgt >> 8);
-		p[15] = (uint8_t)wgt;
-		p[16] = (uint8_t)(bport >> 8);
-		p[17] = (uint8_t)bport;
+		/* RDLENGTH, priority, weight, port: one big-endian word. */
+		uint64_t f = (uint64_t)(6 + b->targetlen) << 48 | (uint64_t)b->priority << 32 |
+		             (uint64_t)wgt << 16 | bport;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		f = __builtin_bswap64(f);
+#endif
+		memcpy(p, srv_head, 10);
+		memcpy(p + 10, &f, 8);
 		wire_copy(p + 18, zone_backend_target(b), b->targetlen);
-		qw->target_at[i] = (uint16_t)(a->w.pos - total + (size_t)(p + 18 - start));
-		p += 18 + b->targetlen;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		const struct zone_backend *b = &svc->backends[qw->order[i]];
-		bool v4 = b->family == AF_INET;
-		put_ptr_head(p, qw->target_at[i], v4 ? DNS_TYPE_A : DNS_TYPE_AAAA, svc->ttl,
-		             v4 ? 4 : 16);
-		if (v4) {
-			memcpy(p + 12, b->addr, 4);
-			p += 16;
+		size_t target = at + 18;   /* < 0x4000: checked above */
+		if (b->family == AF_INET) {
+			memcpy(q, head4, 12);
+			memcpy(q + 12, b->addr, 4);
 		} else {
-			memcpy(p + 12, b->addr, 16);
-			p += 28;
+			memcpy(q, head6, 12);
+			memcpy(q + 12, b->addr, 16);
 		}
+		q[0] = (uint8_t)(0xc0 | target >> 8);
+		q[1] = (uint8_t)target;
+		q += b->family == AF_INET ? 16 : 28;
+		at += 18 + (size_t)b->targetlen;
+		p += 18 + (size_t)b->targetlen;
 	}
 	a->count[SEC_ANSWER] = (uint16_t)(a->count[SEC_ANSWER] + n);
 	a->count[SEC_ADDITIONAL] = (uint16_t)(a->count[SEC_ADDITIONAL] + n);
