@@ -822,7 +822,8 @@ static unsigned answer_in(struct query_worker *qw, struct answer *a, const struc
 		name = next;
 		len = nextlen;
 	}
-	put_additional(a, snap);
+	if (a->naddl)
+		put_additional(a, snap);
 	return rcode;
 }
 

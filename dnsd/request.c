@@ -268,7 +268,7 @@ static void query_log(struct request_worker *w, const struct request *r, const u
 int request_process(struct request_worker *w, const uint8_t *wire, size_t len, uint8_t *resp,
                     size_t cap, const struct server_peer *peer)
 {
-	uint64_t t0 = clock_mono_ns();
+	uint64_t t0 = peer->recv_ns ? peer->recv_ns : clock_mono_ns();
 	w->zslot = -1;
 	struct tsig_ctx tsig;
 	/* Field by field: r.q is the parse's to clear (and is large). */

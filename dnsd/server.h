@@ -23,6 +23,9 @@ struct server_peer {
 	int fd;                       /* UDP: the socket the request came in on */
 	const struct msghdr *msg;     /* UDP: the request, with IP_PKTINFO; or NULL */
 	uint32_t slot, gen;           /* TCP: the connection */
+	/* When the request was received (clock_mono_ns), if the server read
+	 * the clock for its batch; 0: the handler reads it. */
+	uint64_t recv_ns;
 };
 
 /* The way back to a client for an answer given later, from another thread

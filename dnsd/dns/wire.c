@@ -157,6 +157,27 @@ int wire_reply_short(const struct dns_header *req, const struct dns_question *q,
 
 void wire_read_question(struct wire_reader *r, struct dns_question *q)
 {
+	/* A question's name is nearly always labels alone, whole in the
+	 * message and followed by type and class: checked in one scan and
+	 * copied with the four bytes after it in one bounds check. Anything
+	 * else (a pointer, a bad label, too short) takes wire_read_name's
+	 * way, which says what is wrong. */
+	size_t pos = r->pos, end = r->len, i = pos;
+	if (!r->err && pos < end) {
+		size_t most = end - pos < DNS_NAME_MAX ? end - pos : DNS_NAME_MAX;
+		while (i - pos < most && r->buf[i] != 0 && r->buf[i] <= DNS_LABEL_MAX)
+			i += 1 + (size_t)r->buf[i];
+		size_t n = i + 1 - pos;   /* with the root label */
+		if (i - pos < most && r->buf[i] == 0 && n <= DNS_NAME_MAX && end - i - 1 >= 4) {
+			const uint8_t *p = r->buf + i + 1;
+			wire_copy(q->name, r->buf + pos, n);
+			q->namelen = n;
+			q->qtype = (uint16_t)(p[0] << 8 | p[1]);
+			q->qclass = (uint16_t)(p[2] << 8 | p[3]);
+			r->pos = i + 5;
+			return;
+		}
+	}
 	q->namelen = wire_read_name(r, q->name);
 	q->qtype = wire_read_u16(r);
 	q->qclass = wire_read_u16(r);

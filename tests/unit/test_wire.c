@@ -763,6 +763,52 @@ static void test_parse_plain(void)
 	wire_write_bytes(&m.w, "\x40\0\0\1\0\1", 6);
 	is_int(msg_parse(&m, &q), WIRE_PARSE_FORMERR, "bad label type in qname: FORMERR");
 
+	/* Question names at the limit: 255 bytes parse, 256 are FORMERR;
+	 * cut anywhere inside the name, the type or the class, FORMERR;
+	 * pointers that loop inside the question, FORMERR. */
+	{
+		uint8_t qn[300];
+		size_t ql = 0;
+		for (int i = 0; i < 3; i++) {      /* 3 x 63-byte labels: 192 bytes */
+			qn[ql++] = 63;
+			memset(qn + ql, 'a' + i, 63);
+			ql += 63;
+		}
+		for (int extra = 0; extra < 2; extra++) {
+			/* a last label of 61 bytes: 255 in all; of 62: 256 */
+			uint8_t nm[300];
+			memcpy(nm, qn, ql);
+			size_t nl = ql;
+			nm[nl++] = (uint8_t)(61 + extra);
+			memset(nm + nl, 'z', 61u + (unsigned)extra);
+			nl += 61u + (unsigned)extra;
+			nm[nl++] = 0;
+			msg_begin(&m, 0, 1, 0, 0, 0);
+			wire_write_bytes(&m.w, nm, nl);
+			wire_write_bytes(&m.w, "\0\1\0\1", 4);
+			if (extra == 0) {
+				is_int(msg_parse(&m, &q), WIRE_PARSE_OK, "255-byte qname parses");
+				ok(q.q.namelen == 255 && memcmp(q.q.name, nm, 255) == 0 &&
+				   q.q.qtype == DNS_TYPE_A && q.question_end == m.w.pos,
+				   "... whole, with its type");
+			} else {
+				is_int(msg_parse(&m, &q), WIRE_PARSE_FORMERR, "256-byte qname: FORMERR");
+			}
+		}
+		msg_begin(&m, 0, 1, 0, 0, 0);
+		msg_question(&m, "abc.mesh", DNS_TYPE_A);
+		bool cut_ok = true;
+		for (size_t len = 12; len < m.w.pos; len++)
+			cut_ok &= wire_parse_query(m.buf, len, &q) == WIRE_PARSE_FORMERR;
+		ok(cut_ok, "a question cut at any byte: FORMERR");
+		msg_begin(&m, 0, 1, 0, 0, 0);
+		wire_write_bytes(&m.w, "\1x\3abc\xc0\x0e\0\x21\0\1", 12);
+		is_int(msg_parse(&m, &q), WIRE_PARSE_FORMERR, "qname looping through its own label: FORMERR");
+		msg_begin(&m, 0, 1, 0, 0, 0);
+		wire_write_bytes(&m.w, "\1x\xc0\x0c\0\1\0\1", 8);
+		is_int(msg_parse(&m, &q), WIRE_PARSE_FORMERR, "qname pointing back at itself: FORMERR");
+	}
+
 	msg_begin(&m, 0, 1, 1, 1, 0);
 	msg_question(&m, "a.mesh", DNS_TYPE_A);
 	msg_rr(&m, "a.mesh", DNS_TYPE_A, "\1\2\3\4", 4);
