@@ -281,9 +281,11 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
                         uint16_t *idx, unsigned max, struct balance_explain *ex)
 {
 	unsigned n = 0;
+	/* Each backend's family is looked at only if the service has both. */
+	bool by_family = family != AF_UNSPEC && (family == AF_INET ? svc->n6 : svc->n4) != 0;
 	for (unsigned i = 0; i < svc->nbackends; i++) {
 		const struct zone_backend *b = &svc->backends[i];
-		if (family != AF_UNSPEC && b->family != family)
+		if (by_family && b->family != family)
 			continue;
 		if (zone_backend_up(b))
 			idx[n++] = (uint16_t)i;
@@ -301,7 +303,6 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 				idx[n++] = (uint16_t)i;
 	}
 	if (ex) {
-		ex->policy = cfg_policy_name(svc->policy);
 		ex->healthy = healthy;
 		ex->fail_open = healthy == 0 && n > 0;
 		ex->locality = NULL;

@@ -31,7 +31,6 @@ struct balance_client {
 
 /* Why an answer is what it is (filled in only when asked for). */
 struct balance_explain {
-	const char *policy;
 	const char *locality;         /* the client's label, or NULL */
 	unsigned candidates;          /* backends considered (family, health, group) */
 	unsigned healthy;

@@ -896,7 +896,7 @@ static void chaos_why(struct query_worker *qw, struct answer *a, const struct dn
 	}
 	snprintf(line, sizeof(line),
 	         "policy=%s client=%s (%s) locality=%s healthy=%u/%u candidates=%u%s max-answers=%u",
-	         ex.policy, cl, a->client.from_ecs ? "ecs" : "source",
+	         cfg_policy_name(svc->policy), cl, a->client.from_ecs ? "ecs" : "source",
 	         ex.locality ? ex.locality : "-", ex.healthy, svc->nbackends, ex.candidates,
 	         ex.fail_open ? " fail-open" : "", svc->max_answers);
 	put_ch_txt(a, q->name, q->namelen, line);

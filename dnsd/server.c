@@ -519,10 +519,9 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 	 * After a partial batch the queue was drained, and trying first
 	 * would cost a syscall that returns EAGAIN on every wakeup: block. */
 	int n = -1;
-	errno = EAGAIN;
 	if (w->busy)
 		n = udp_recvmmsg(w->fd, w->in, UDP_BATCH, MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+	if (!w->busy || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		rcu_thread_offline();
 		n = udp_recvmmsg(w->fd, w->in, UDP_BATCH, MSG_WAITFORONE);
 		rcu_thread_online();
