@@ -273,13 +273,6 @@ static int start_rest(struct running *r, const struct config *cfg)
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %zu zones, %zu services\nMAINPID=%ld",
 	         cfg->nzones, r->nsvc, (long)getpid());
 	daemon_notify(msg);
-	if (o->watch_config) {
-		r->watch = config_watch_new(o->config, err, sizeof(err));
-		if (!r->watch)
-			log_err("%s; the file is not watched (SIGHUP still reloads)", err);
-		else
-			config_watch_changed(r->watch);   /* the content loaded now */
-	}
 	/* Read at start only: a reload does not change the etcd client. */
 	if (cfg->etcd.nendpoints)
 		r->etcd = control_etcd_start(r->ctl, &cfg->etcd, r->http);
@@ -309,8 +302,21 @@ int main(int argc, char **argv)
 	struct stat cst;
 	if (stat(o->config, &cst) == 0)
 		heap_huge_begin((size_t)cst.st_size * 32);
-	if (control_load(o->config, o->check, &rt.cfg, &rt.upd) == -1)
+	/* The watch starts before the first load, with what the file holds
+	 * then: a change from here on is seen (at worst as one reload too
+	 * many), even one written before dnsd answers. */
+	if (o->watch_config && !o->check) {
+		char err[256];
+		rt.watch = config_watch_new(o->config, err, sizeof(err));
+		if (!rt.watch)
+			log_err("%s; the file is not watched (SIGHUP still reloads)", err);
+		else
+			config_watch_changed(rt.watch);
+	}
+	if (control_load(o->config, o->check, &rt.cfg, &rt.upd) == -1) {
+		config_watch_free(rt.watch);
 		return 1;
+	}
 	/* From here every exit goes through teardown. */
 	int rc = 1;
 	if (o->check) {
