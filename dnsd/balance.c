@@ -283,6 +283,46 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 	unsigned n = 0;
 	/* Each backend's family is looked at only if the service has both. */
 	bool by_family = family != AF_UNSPEC && (family == AF_INET ? svc->n6 : svc->n4) != 0;
+	if (svc->policy == CFG_POLICY_WEIGHTED && svc->equal_weights && max >= svc->nbackends &&
+	    (!svc->max_answers || svc->max_answers >= svc->nbackends)) {
+		/* The usual service: equal weights, every candidate answered.
+		 * The order is a uniform shuffle, made while the candidates are
+		 * picked (each goes to a random slot among those so far, and
+		 * the slot's one to the end: "inside-out" Fisher-Yates), three
+		 * slots to a random number as in order_weighted. */
+		uint64_t x = 0;
+		unsigned have = 0;
+		for (unsigned i = 0; i < svc->nbackends; i++) {
+			const struct zone_backend *b = &svc->backends[i];
+			if ((by_family && b->family != family) || !zone_backend_up(b))
+				continue;
+			if (n) {
+				if (!have) {
+					x = balance_rand(st);
+					have = 3;
+				}
+				have--;
+				unsigned __int128 p = (unsigned __int128)x * (n + 1);
+				x = (uint64_t)p;
+				unsigned j = (unsigned)(p >> 64);
+				idx[n] = idx[j];
+				idx[j] = (uint16_t)i;
+			} else {
+				idx[0] = (uint16_t)i;
+			}
+			n++;
+		}
+		if (n) {
+			if (ex) {
+				ex->healthy = ex->candidates = n;
+				ex->fail_open = false;
+				ex->locality = NULL;
+				ex->used_client = false;
+			}
+			return n;
+		}
+		/* None up: the general way (fail open). */
+	}
 	for (unsigned i = 0; i < svc->nbackends; i++) {
 		const struct zone_backend *b = &svc->backends[i];
 		if (by_family && b->family != family)

@@ -451,14 +451,39 @@ static size_t udp_reply_cmsg(struct msghdr *req, union pktinfo_cmsg *out)
  * cancellation points that switch asynchronous cancellation on and off
  * around every call (two calls more per batch, a tenth of the thread's
  * user time at one datagram a batch), and dnsd never cancels a thread. */
+#if defined(__x86_64__)
+/* On x86-64 the instruction itself (libc's syscall() is a call that
+ * moves every argument one register over). */
+static inline long raw_syscall5(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	long ret;
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+	                 : "rcx", "r11", "memory");
+	if (ret < 0 && ret > -4096) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return ret;
+}
+#else
+static inline long raw_syscall5(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	return syscall(nr, a1, a2, a3, a4, a5);
+}
+#endif
+
 static int udp_recvmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
 {
-	return (int)syscall(SYS_recvmmsg, fd, m, n, flags, NULL);
+	return (int)raw_syscall5(SYS_recvmmsg, fd, (long)m, (long)n, flags, 0);
 }
 
 static int udp_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
 {
-	return (int)syscall(SYS_sendmmsg, fd, m, n, flags);
+	return (int)raw_syscall5(SYS_sendmmsg, fd, (long)m, (long)n, flags, 0);
 }
 
 /* Waits (offline) until fd can take more datagrams. False on timeout or
@@ -538,40 +563,35 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 	/* One clock read for the batch: a request's time in dnsd counts from
 	 * here, its wait behind the others included. */
 	uint64_t recv_ns = clock_mono_ns();
+	struct server_peer peer = {
+		.tcp = false,
+		.srv = w->srv,
+		.fd = w->fd,
+		.recv_ns = recv_ns,
+	};
 	for (int i = 0; i < n; i++) {
 		struct msghdr *h = &w->in[i].msg_hdr;
 		if (h->msg_flags & MSG_TRUNC)
 			continue;
-		struct server_peer peer = {
-			.addr = (const struct sockaddr *)&w->peer[i],
-			.addrlen = h->msg_namelen,
-			.tcp = false,
-			.srv = w->srv,
-			.fd = w->fd,
-			.msg = w->pktinfo ? h : NULL,
-			.recv_ns = recv_ns,
-		};
+		peer.addr = (const struct sockaddr *)&w->peer[i];
+		peer.addrlen = h->msg_namelen;
+		peer.msg = w->pktinfo ? h : NULL;
 		uint8_t *resp = w->resp + (size_t)i * MSG_MAX;
 		int r = ops->handle(ctx, w->req + (size_t)i * UDP_REQ_MAX, w->in[i].msg_len, resp,
 		                    MSG_MAX, &peer);
 		if (r <= 0 || r > MSG_MAX)
 			continue;
+		/* msg_iov, msg_iovlen and msg_flags are set once (udp_main); the
+		 * control data only with IP_PKTINFO. */
 		struct msghdr *o = &w->out[nout].msg_hdr;
 		w->iov_out[nout].iov_base = resp;
 		w->iov_out[nout].iov_len = (size_t)r;
 		o->msg_name = &w->peer[i];
 		o->msg_namelen = h->msg_namelen;
-		o->msg_iov = &w->iov_out[nout];
-		o->msg_iovlen = 1;
-		o->msg_control = NULL;
-		o->msg_controllen = 0;
-		o->msg_flags = 0;
 		if (w->pktinfo) {
 			size_t cl = udp_reply_cmsg(h, &w->cout[nout]);
-			if (cl) {
-				o->msg_control = &w->cout[nout];
-				o->msg_controllen = cl;
-			}
+			o->msg_control = cl ? &w->cout[nout] : NULL;
+			o->msg_controllen = cl;
 		}
 		nout++;
 	}
@@ -600,6 +620,8 @@ static void *udp_main(void *arg)
 			w->in[i].msg_hdr.msg_name = &w->peer[i];
 			w->in[i].msg_hdr.msg_iov = &w->iov_in[i];
 			w->in[i].msg_hdr.msg_iovlen = 1;
+			w->out[i].msg_hdr = (struct msghdr){ .msg_iov = &w->iov_out[i],
+			                                     .msg_iovlen = 1 };
 		}
 		w->filled = UDP_BATCH;
 		while (!stopping(srv)) {
