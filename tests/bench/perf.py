@@ -730,8 +730,8 @@ def measure_latency(srv, qfile, secs, rate):
 
 
 def run_server(srv, qfile, a, say, first=True):
-    """Starts srv, measures it with one fixed-rate run (and, in the first
-    round, its idle CPU, max qps and latency), stops it.  Never raises for a
+    """Starts srv, measures it with one fixed-rate run and its latency
+    (and, in the first round, its idle CPU and max qps), stops it.  Never raises for a
     server problem; merge_rounds combines the rounds."""
     out = dict(server=srv.name, status="ok", settings=srv.settings)
     why = srv.missing()
@@ -763,11 +763,11 @@ def run_server(srv, qfile, a, say, first=True):
             out["max"] = measure_max(srv, qfile, a.max_secs)
             say("%s: max %s qps (server cpu %s%%)" % (srv.name, out["max"]["qps"],
                                                       out["max"]["server_cpu_pct"]))
-        if first:
-            out["latency"] = measure_latency(srv, qfile, a.lat_secs, a.lat_rate)
-            lt = out["latency"]
-            say("%s: latency at %d qps: p50 %s ms, p99 %s ms" % (srv.name, a.lat_rate,
-                                                                 lt["p50_ms"], lt["p99_ms"]))
+        # Latency every round: one 5 s window's p99 is one VM hiccup away
+        # from another figure; merge_rounds takes the median round.
+        out["latency"] = lt = measure_latency(srv, qfile, a.lat_secs, a.lat_rate)
+        say("%s: latency at %d qps: p50 %s ms, p99 %s ms" % (srv.name, a.lat_rate,
+                                                             lt["p50_ms"], lt["p99_ms"]))
         if isinstance(srv, Dnsd):
             out["backends_down"] = srv.downs()
         if not srv.alive():
@@ -988,8 +988,9 @@ def same_round_ratio(rs, base_rs):
 
 def merge_rounds(rs, null_rs, gdnsd_rs=None):
     """One server's result from its rounds: the first round's (max qps,
-    latency, version), with the median CPU run, every run's us/q, and x null
-    as the median of the ratios to null's run of the same round."""
+    version), with the median CPU run, every run's us/q, the round with the
+    median p99 latency (every round's p99 kept), and x null as the median of
+    the ratios to null's run of the same round."""
     out = dict(rs[0])
     runs = [r["cpu"] for r in rs if "cpu" in r]
     ok = sorted((c for c in runs if c.get("us_total")), key=lambda c: c["us_total"])
@@ -997,6 +998,11 @@ def merge_rounds(rs, null_rs, gdnsd_rs=None):
         out["cpu"] = dict(ok[len(ok) // 2])
         out["cpu"]["idle_cpu_pct"] = runs[0].get("idle_cpu_pct")
     out["cpu_runs_us"] = [c.get("us_total") for c in runs]
+    lats = sorted((r["latency"] for r in rs if r.get("latency", {}).get("p99_ms") is not None),
+                  key=lambda lt: lt["p99_ms"])
+    if lats:
+        out["latency"] = dict(lats[len(lats) // 2])   # the round with the median p99
+        out["p99_runs_ms"] = [r["latency"]["p99_ms"] for r in rs if "latency" in r]
     ratios = same_round_ratio(rs, null_rs)
     out["x_null_runs"] = ratios
     if ratios:
@@ -1018,7 +1024,7 @@ def fmt(v, f="%.2f"):
 def table(results, scale, big, null_total, a, multi=None):
     lines = ["CPU per query at %d qps for %d s, median of %d rounds over all servers (x null, "
              "x gdnsd: median of same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps "
-             "unlimited; latency at %d qps" % (
+             "unlimited; latency at %d qps (the median round's)" % (
                  a.rate, a.secs, a.rounds, SERVER_CPU, CLIENT_CPU, a.lat_rate),
              "%-13s %8s %8s %8s %7s %7s %6s %9s %6s %8s %8s %7s %6s" % (
                  "server", "us/q", "user", "sys", "x null", "x gdnsd", "idle%", "max qps",
@@ -1046,6 +1052,14 @@ def table(results, scale, big, null_total, a, multi=None):
                              fmt(th["udp"] / null_total if null_total else None),
                              fmt(th.get("health", 0)), fmt(c.get("health_cpu_pct", 0), "%.1f"),
                              fmt(sum(v for k, v in th.items() if k not in ("udp", "health")))))
+        runs = []
+        for key, label, f in (("x_null_runs", "x null", "%.2f"), ("x_gdnsd_runs", "x gdnsd", "%.2f"),
+                              ("p99_runs_ms", "p99 ms", "%.3f")):
+            vals = [v for v in r.get(key) or [] if v is not None]
+            if len(vals) > 1 or (vals and key == "p99_runs_ms" and len(r.get(key)) > 1):
+                runs.append("%s %s" % (label, ", ".join(f % v for v in vals)))
+        if runs:
+            lines.append("%-13s   rounds: %s" % ("", "; ".join(runs)))
         lost = c["dnsperf"].get("lost")
         if lost or r.get("backends_down") or r["status"] != "ok":
             lines.append("%-13s   note: %s lost of %s; %s backends went DOWN; %s" % (
@@ -1220,8 +1234,8 @@ def main(argv=None):
             "gdnsd": lambda: Gdnsd(tmp, free_port(), env),
             "pdns": lambda: Pdns(tmp, free_port(), env),
         }
-        # Round after round over every server, one fixed-rate run each (max
-        # qps and latency in the first round only): this machine's speed
+        # Round after round over every server, one fixed-rate run and one
+        # latency run each (max qps in the first round only): this machine's speed
         # drifts over minutes, and interleaving spreads the drift over all
         # servers instead of favouring whoever ran in a quiet minute. Each
         # server's ratio to null is taken within a round.
