@@ -1300,7 +1300,12 @@ def main(argv=None):
     if not a.no_write:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        stem = "perf-" + started.strftime("%Y-%m-%d") + ("-quick" if q else "")
+        # A day's later runs get -2, -3...: a dated result is never overwritten.
+        base = "perf-" + started.strftime("%Y-%m-%d") + ("-quick" if q else "")
+        stem, k = base, 1
+        while (out / (stem + ".json")).exists() or (out / (stem + ".txt")).exists():
+            k += 1
+            stem = "%s-%d" % (base, k)
         (out / (stem + ".json")).write_text(json.dumps(doc, indent=1) + "\n")
         hdr = "# perf bench%s %s, kernel %s, %d CPUs, load average at end %s\n" % (
             " (QUICK: short runs, indicative only)" if q else "", doc["started"],
