@@ -1302,8 +1302,9 @@ void zone_lookup(const struct zone_snapshot *snap, const uint8_t *name, size_t l
 	if (!snap)
 		return;
 	/* Where each label starts, once: for the zone choice and the walk.
-	 * A name of at most 255 bytes has at most 127 labels, each at least
-	 * two bytes (a malformed one finds nothing, but stays in bounds). */
+	 * In at most 255 bytes there are at most 128 label starts (each
+	 * label but the root takes two bytes or more), so off holds them all,
+	 * a malformed name's too (it finds nothing, inside the bounds). */
 	uint8_t off[DNS_NAME_MAX / 2 + 1];
 	size_t nlabels = 0;
 	if (len > DNS_NAME_MAX)
