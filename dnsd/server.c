@@ -40,9 +40,11 @@
  * server_start only, the startup handshake under srv->mu.
  *
  * RCU: every thread is a liburcu-qsbr reader, online while it handles
- * messages and offline while it blocks. Blocking calls are bounded by
- * WAIT_MS, which bounds both how late a thread sees the stop flag and
- * (since offline threads do not delay a grace period) nothing else. */
+ * messages and offline while it blocks. A UDP worker's receive blocks
+ * until a datagram comes or server_free shuts its socket; the TCP
+ * thread's waits are bounded by WAIT_MS, which bounds how late it sees
+ * the stop flag and (since offline threads do not delay a grace period)
+ * nothing else. */
 
 enum {
 	MSG_MAX = 65535,
@@ -299,12 +301,9 @@ static int sock_bind(const struct sockaddr_storage *ss, socklen_t len, int type,
 		what = "setsockopt SO_REUSEPORT";
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 			goto fail;
-		/* Blocking receives return after WAIT_MS so the worker sees
-		 * the stop flag. */
-		struct timeval tv = { .tv_sec = 0, .tv_usec = WAIT_MS * 1000 };
-		what = "setsockopt SO_RCVTIMEO";
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
-			goto fail;
+		/* No receive timeout: a timeout arms and cancels a kernel timer
+		 * on every wakeup. server_free wakes a blocked worker at the
+		 * stop by shutting its socket for reading. */
 		if (addr_is_wildcard(ss)) {
 			what = "setsockopt PKTINFO";
 			if (family == AF_INET6) {
@@ -525,8 +524,8 @@ static void udp_send(struct udp_worker *w, unsigned nout)
 	}
 }
 
-/* Receives one batch (blocking up to WAIT_MS, offline, when there is
- * nothing yet), answers it and sends the answers. */
+/* Receives one batch (blocking, offline, when there is nothing yet, until
+ * a datagram comes or the socket is shut), answers it and sends the answers. */
 static void udp_batch(struct udp_worker *w, void *ctx)
 {
 	const struct server_ops *ops = &w->srv->ops;
@@ -553,6 +552,9 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 	}
 	w->busy = n == UDP_BATCH;
 	w->filled = n > 0 ? (unsigned)n : 0;
+	/* Woken by the stop's shutdown: what came back is not datagrams. */
+	if (stopping(w->srv))
+		return;
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    warn_allowed(&w->last_warn_ms))
@@ -1308,6 +1310,13 @@ static int tcp_pool_new(struct server *srv, char *err, size_t errlen)
 /* Joins the threads that were created, closes and frees everything. */
 static void server_free(struct server *srv)
 {
+	/* The stop flag is set: a UDP worker blocked in recvmmsg wakes up
+	 * once its socket is shut for reading (the kernel wakes its readers
+	 * even on an unconnected socket, and receives then return at once),
+	 * sees the flag and ends. Sending still works, for nothing. */
+	for (size_t i = 0; i < srv->nudp; i++)
+		if (srv->udp[i].fd != -1)
+			shutdown(srv->udp[i].fd, SHUT_RD);
 	for (size_t i = 0; i < srv->nudp; i++)
 		if (srv->udp[i].created)
 			pthread_join(srv->udp[i].thread, NULL);
