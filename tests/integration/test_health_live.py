@@ -439,7 +439,9 @@ def test_tcp_kill_detected_and_restored(dnsd, backends):
         assert got == live
         d.wait_log(r"backend %s:%d of web\.mesh is DOWN \(2 failures; last: connect: "
                    r"Connection refused\)" % (re.escape(dead.addr), port), 2.0, logpos)
-        # It stays out while dead.
+        # Served a moment after the log (the control thread applies it),
+        # then it stays out while dead.
+        wait_for(lambda: a_set(d, "web.mesh.") == live, 2.0, what="the dead backend out")
         for _ in range(20):
             assert a_set(d, "web.mesh.") == live
             time.sleep(0.01)
