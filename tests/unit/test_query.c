@@ -57,6 +57,15 @@ struct resp {
 	uint16_t opt_size;
 };
 
+/* The target name of SRV record j of r, expanded into tn; its length. */
+static size_t srv_target(const struct resp *r, unsigned j, uint8_t tn[DNS_NAME_MAX])
+{
+	struct wire_reader tr;
+	wire_reader_init(&tr, r->buf, (size_t)r->len);
+	tr.pos = r->rr[j].rdoff + 6;
+	return wire_read_name(&tr, tn);
+}
+
 static struct query_worker *qw;
 static struct query_settings qset;
 
@@ -266,11 +275,8 @@ int main(void)
 		for (unsigned i = 0; i < r.h.ancount; i++) {
 			const uint8_t *p = r.buf + r.rr[i].rdoff;
 			char t[256];
-			struct wire_reader tr;
 			uint8_t tn[DNS_NAME_MAX];
-			wire_reader_init(&tr, r.buf, (size_t)r.len);
-			tr.pos = r.rr[i].rdoff + 6;
-			size_t tl = wire_read_name(&tr, tn);
+			size_t tl = srv_target(&r, i, tn);
 			wire_name_to_text(tn, tl, t, sizeof(t));
 			if (strcmp(t, "u3.user-service.mesh.") == 0) {
 				found = true;
@@ -291,11 +297,8 @@ int main(void)
 		for (unsigned i = r.h.ancount; i < r.h.ancount + r.h.arcount && i < r.nrr; i++) {
 			size_t at = (size_t)(r.buf[r.rr[i].rdoff - 12] & 0x3f) << 8 | r.buf[r.rr[i].rdoff - 11];
 			for (unsigned j = 0; j < r.h.ancount; j++) {
-				struct wire_reader tr;
 				uint8_t tn[DNS_NAME_MAX];
-				wire_reader_init(&tr, r.buf, (size_t)r.len);
-				tr.pos = r.rr[j].rdoff + 6;
-				size_t tl = wire_read_name(&tr, tn);
+				size_t tl = srv_target(&r, j, tn);
 				tgt += (r.buf[r.rr[i].rdoff - 12] & 0xc0) == 0xc0 && at == r.rr[j].rdoff + 6 &&
 				       wire_name_equal(tn, tl, r.rr[i].name, r.rr[i].namelen);
 			}
@@ -325,11 +328,8 @@ int main(void)
 		}
 		for (unsigned i = r.h.ancount; i < r.h.ancount + r.h.arcount && i < r.nrr; i++)
 			for (unsigned j = 0; j < r.h.ancount; j++) {
-				struct wire_reader tr;
 				uint8_t tn[DNS_NAME_MAX];
-				wire_reader_init(&tr, r.buf, (size_t)r.len);
-				tr.pos = r.rr[j].rdoff + 6;
-				size_t tl = wire_read_name(&tr, tn);
+				size_t tl = srv_target(&r, j, tn);
 				named += r.rr[i].type == DNS_TYPE_AAAA && r.rr[i].rdlen == 16 &&
 				         wire_name_equal(tn, tl, r.rr[i].name, r.rr[i].namelen);
 			}
