@@ -140,6 +140,28 @@ static inline uint64_t draw_below(struct balance_state *st, struct draw *d, uint
 	return (uint64_t)(p >> 64);
 }
 
+/* Uniform picks for a shuffle, three to a random number: a pick's range
+ * is at most ZONE_MAX_BACKENDS (13 bits), so three take 39 bits and the
+ * low half of the product stays uniform enough for the next (see
+ * draw_below). */
+struct shuffle {
+	uint64_t x;
+	unsigned have;         /* picks left in x */
+};
+
+static inline unsigned shuffle_pick(struct balance_state *st, struct shuffle *s, unsigned m)
+{
+	_Static_assert(ZONE_MAX_BACKENDS <= 1u << 13, "three picks of 13 bits per draw");
+	if (!s->have) {
+		s->x = balance_rand(st);
+		s->have = 3;
+	}
+	s->have--;
+	unsigned __int128 p = (unsigned __int128)s->x * m;
+	s->x = (uint64_t)p;
+	return (unsigned)(p >> 64);
+}
+
 /* Weighted random order without replacement: each slot picks among the
  * remaining candidates with probability proportional to weight, so the
  * first answer's share equals the weight share exactly. With equal
@@ -150,17 +172,9 @@ static void order_weighted(const struct zone_service *svc, struct balance_state 
 	struct draw d = { .bits = 64 };
 	unsigned last = k < n ? k : n - 1;   /* the slots to pick; the last one is left */
 	if (svc->equal_weights) {
-		/* n <= ZONE_MAX_BACKENDS (13 bits): three picks to a number. */
-		_Static_assert(ZONE_MAX_BACKENDS <= 1u << 13, "three picks of 13 bits per draw");
-		uint64_t x = 0;
-		for (unsigned j = 0, have = 0; j < last; j++, have--) {
-			if (!have) {
-				x = balance_rand(st);
-				have = 3;
-			}
-			unsigned __int128 p = (unsigned __int128)x * (n - j);
-			x = (uint64_t)p;
-			unsigned pick = j + (unsigned)(p >> 64);
+		struct shuffle sh = { 0 };
+		for (unsigned j = 0; j < last; j++) {
+			unsigned pick = j + shuffle_pick(st, &sh, n - j);
 			uint16_t t = idx[j];
 			idx[j] = idx[pick];
 			idx[pick] = t;
@@ -288,23 +302,15 @@ unsigned balance_select(const struct zone_snapshot *snap, const struct zone_serv
 		/* The usual service: equal weights, every candidate answered.
 		 * The order is a uniform shuffle, made while the candidates are
 		 * picked (each goes to a random slot among those so far, and
-		 * the slot's one to the end: "inside-out" Fisher-Yates), three
-		 * slots to a random number as in order_weighted. */
-		uint64_t x = 0;
-		unsigned have = 0;
+		 * the slot's one to the end: "inside-out" Fisher-Yates), with
+		 * shuffle_pick as in order_weighted. */
+		struct shuffle sh = { 0 };
 		for (unsigned i = 0; i < svc->nbackends; i++) {
 			const struct zone_backend *b = &svc->backends[i];
 			if ((by_family && b->family != family) || !zone_backend_up(b))
 				continue;
 			if (n) {
-				if (!have) {
-					x = balance_rand(st);
-					have = 3;
-				}
-				have--;
-				unsigned __int128 p = (unsigned __int128)x * (n + 1);
-				x = (uint64_t)p;
-				unsigned j = (unsigned)(p >> 64);
+				unsigned j = shuffle_pick(st, &sh, n + 1);
 				idx[n] = idx[j];
 				idx[j] = (uint16_t)i;
 			} else {
