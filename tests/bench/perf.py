@@ -780,6 +780,72 @@ def run_server(srv, qfile, a, say, first=True):
     return out
 
 
+def paired_runs(makers, qfile, a, say):
+    """Every server started once and left running (all pinned to the
+    server CPU, idle but for the one measured), then a.paired cycles of one
+    a.secs fixed-rate CPU window per server, the order rotated each cycle.
+    Windows compared in a cycle are seconds apart, so the VM's drift
+    (a third over minutes) cancels in the same-cycle ratios, and no server
+    always goes first or last.  Max qps once per server before the cycles;
+    latency in about five cycles spread over the run.  Returns
+    {name: [one run_server-shaped dict per cycle]}."""
+    live, per = [], {}
+    try:
+        for name, make in makers:
+            srv = make()
+            out = dict(server=srv.name, status="ok", settings=srv.settings)
+            why = srv.missing()
+            if why:
+                out.update(status="skipped", reason=why)
+                say("%s: skipped: %s" % (srv.name, why))
+                per[name] = [out]
+                continue
+            out["version"] = srv.version()
+            t0 = now()
+            srv.start()
+            if wait_answer(srv) is None:
+                out.update(status="skipped",
+                           reason="did not answer svc0.mesh A within %ds" % START_MAX)
+                say("%s: skipped: %s\n%s" % (srv.name, out["reason"], tail(srv.log)))
+                srv.stop()
+                per[name] = [out]
+                continue
+            out["start_s"] = round(now() - t0, 2)
+            time.sleep(srv.ready_extra())
+            say("%s: answering after %.2f s (%s)" % (srv.name, out["start_s"], out["version"]))
+            out["max"] = measure_max(srv, qfile, a.max_secs)
+            say("%s: max %s qps (server cpu %s%%)" % (srv.name, out["max"]["qps"],
+                                                      out["max"]["server_cpu_pct"]))
+            live.append((name, srv, out))
+        every = max(1, a.paired // 5)
+        for cyc in range(a.paired):
+            k = cyc % max(1, len(live))
+            order = live[k:] + live[:k]
+            say("-- cycle %d of %d: %s" % (cyc + 1, a.paired, ", ".join(n for n, _, _ in order)))
+            for name, srv, first in order:
+                out = dict(first) if cyc == 0 else dict(server=srv.name, status="ok",
+                                                        settings=srv.settings)
+                out["cpu"] = c = measure_cpu(srv, qfile, a.secs, a.rate, a.idle if cyc == 0 else 0)
+                say("%s: cpu at %d qps: %s us/q (user %s, sys %s), %s/%s answered" % (
+                    srv.name, a.rate, c.get("us_total"), c.get("us_user"), c.get("us_sys"),
+                    c["dnsperf"].get("completed"), c["dnsperf"].get("sent")))
+                if cyc % every == 0:
+                    out["latency"] = lt = measure_latency(srv, qfile, a.lat_secs, a.lat_rate)
+                    say("%s: latency at %d qps: p50 %s ms, p99 %s ms" % (
+                        srv.name, a.lat_rate, lt["p50_ms"], lt["p99_ms"]))
+                if not srv.alive():
+                    out.update(status="failed",
+                               reason="exited during the run (rc %s)" % srv.proc.poll())
+                per.setdefault(name, []).append(out)
+        for name, srv, _ in live:
+            if isinstance(srv, Dnsd) and per.get(name):
+                per[name][0]["backends_down"] = srv.downs()
+    finally:
+        for _, srv, _ in live:
+            srv.stop()
+    return per
+
+
 # ---------------------------------------------------------------- both cores
 
 def multi_runs(tmp, env, qfile, a, say):
@@ -986,6 +1052,19 @@ def same_round_ratio(rs, base_rs):
     return out
 
 
+def median_ci(vals, z=1.96):
+    """A distribution-free ~95% confidence interval of the median: the
+    order statistics n/2 -+ z*sqrt(n)/2 (binomial, normal approximation).
+    None below 6 values, where it would span everything."""
+    v = sorted(vals)
+    n = len(v)
+    if n < 6:
+        return None
+    h = z * n ** 0.5 / 2
+    lo, hi = int(n / 2 - h), int(n / 2 + h + 0.999)
+    return v[max(0, lo)], v[min(n - 1, hi)]
+
+
 def merge_rounds(rs, null_rs, gdnsd_rs=None):
     """One server's result from its rounds: the first round's (max qps,
     version), with the median CPU run, every run's us/q, the round with the
@@ -1007,10 +1086,12 @@ def merge_rounds(rs, null_rs, gdnsd_rs=None):
     out["x_null_runs"] = ratios
     if ratios:
         out["x_null"] = sorted(ratios)[len(ratios) // 2]
+        out["x_null_ci"] = median_ci(ratios)
     g = same_round_ratio(rs, gdnsd_rs)
     out["x_gdnsd_runs"] = g
     if g:
         out["x_gdnsd"] = sorted(g)[len(g) // 2]
+        out["x_gdnsd_ci"] = median_ci(g)
     for r in rs[1:]:
         if r.get("status") != "ok":
             out.update(status=r["status"], reason=r.get("reason"))
@@ -1022,10 +1103,12 @@ def fmt(v, f="%.2f"):
 
 
 def table(results, scale, big, null_total, a, multi=None):
-    lines = ["CPU per query at %d qps for %d s, median of %d rounds over all servers (x null, "
-             "x gdnsd: median of same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps "
-             "unlimited; latency at %d qps (the median round's)" % (
-                 a.rate, a.secs, a.rounds, SERVER_CPU, CLIENT_CPU, a.lat_rate),
+    how = ("%d paired cycles over servers started once, order rotated per cycle" % a.paired
+           if a.paired else "%d rounds over all servers, order rotated per round" % a.rounds)
+    lines = ["CPU per query at %d qps for %d s, median of %s (x null, x gdnsd: median of "
+             "same-round ratios; server on CPU %s, dnsperf on CPU %s); max qps unlimited; "
+             "latency at %d qps (the median round's)" % (
+                 a.rate, a.secs, how, SERVER_CPU, CLIENT_CPU, a.lat_rate),
              "%-13s %8s %8s %8s %7s %7s %6s %9s %6s %8s %8s %7s %6s" % (
                  "server", "us/q", "user", "sys", "x null", "x gdnsd", "idle%", "max qps",
                  "cpu%", "p50 ms", "p99 ms", "RSS MB", "resp B")]
@@ -1060,6 +1143,12 @@ def table(results, scale, big, null_total, a, multi=None):
                 runs.append("%s %s" % (label, ", ".join(f % v for v in vals)))
         if runs:
             lines.append("%-13s   rounds: %s" % ("", "; ".join(runs)))
+        cis = ["%s median %.3f, 95%% CI %.3f-%.3f" % (label, r[key], r[key + "_ci"][0],
+                                                      r[key + "_ci"][1])
+               for key, label in (("x_null", "x null"), ("x_gdnsd", "x gdnsd"))
+               if r.get(key + "_ci") and r[key + "_ci"][0] != r[key + "_ci"][1]]
+        if cis:
+            lines.append("%-13s   %s" % ("", "; ".join(cis)))
         lost = c["dnsperf"].get("lost")
         if lost or r.get("backends_down") or r["status"] != "ok":
             lines.append("%-13s   note: %s lost of %s; %s backends went DOWN; %s" % (
@@ -1160,6 +1249,11 @@ def main(argv=None):
     ap.add_argument("--big", default=None,
                     help="SERVICESxBACKENDS for the memory/reload run (100000x10; quick: "
                          "10000x10; '' for none)")
+    ap.add_argument("--paired", type=int, default=0, metavar="CYCLES",
+                    help="start the servers once and measure CPU in CYCLES cycles of one "
+                         "--secs window per server, order rotated per cycle (instead of "
+                         "--rounds, where every round restarts every server); for the "
+                         "same-cycle ratios to null and gdnsd, with a 95%% CI of the median")
     ap.add_argument("--out", default=str(RESULTS), help="results directory")
     ap.add_argument("--note", default="", help="a remark on the conditions, kept in the results")
     ap.add_argument("--no-write", action="store_true", help="print only")
@@ -1240,9 +1334,18 @@ def main(argv=None):
         # servers instead of favouring whoever ran in a quiet minute. Each
         # server's ratio to null is taken within a round.
         per = {}
-        for rnd in range(max(1, a.rounds)):
+        if a.paired:
+            unknown = [n for n in names if n not in factories or n == "dnsd-10k"]
+            for n in unknown:
+                say("%s: not measured in paired cycles, skipped" % n)
+            per = paired_runs([(n, factories[n]) for n in names if n not in unknown],
+                              qfile, a, say)
+        for rnd in range(0 if a.paired else max(1, a.rounds)):
             say("-- round %d of %d" % (rnd + 1, max(1, a.rounds)))
-            for n in names:
+            # The order rotates round by round: no server always runs
+            # first, straight after the previous round's last.
+            k = rnd % max(1, len(names))
+            for n in names[k:] + names[:k]:
                 if n not in factories:
                     if rnd == 0:
                         say("%s: unknown server, skipped" % n)
@@ -1289,7 +1392,7 @@ def main(argv=None):
                                          text=True).stderr.split("Version")[-1].strip()
                   or dpkg_version("dnsperf")),
         settings=dict(services=a.services, backends_per_service=3, rate=a.rate,
-                      secs=a.secs, rounds=a.rounds, max_secs=a.max_secs, max_outstanding=2000,
+                      secs=a.secs, rounds=a.rounds, paired=a.paired, max_secs=a.max_secs, max_outstanding=2000,
                       max_clients=16,
                       lat_rate=a.lat_rate, lat_secs=a.lat_secs, idle_secs=a.idle,
                       server_cpu=SERVER_CPU, client_cpu=CLIENT_CPU,
