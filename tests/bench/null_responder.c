@@ -100,6 +100,36 @@ static int serve_udp(const struct sockaddr_in *sa)
 	return 0;
 }
 
+/* One datagram per syscall: a blocking recvfrom, a sendto back.  The
+ * batch loop's recvmmsg tries the queue once more after each datagram
+ * (MSG_WAITFORONE); this one does not. */
+static int serve_udp1(const struct sockaddr_in *sa)
+{
+	static unsigned char buf[BUFSZ];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd == -1 || bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == -1) {
+		perror("null_responder: udp bind");
+		return 1;
+	}
+	while (!stop) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &plen);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			perror("null_responder: recvfrom");
+			return 1;
+		}
+		if (n < 12)
+			continue;
+		buf[2] |= 0x80; /* QR */
+		sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, plen);
+	}
+	close(fd);
+	return 0;
+}
+
 static int serve_tcp(const struct sockaddr_in *sa)
 {
 	int one = 1;
@@ -127,9 +157,12 @@ static int serve_tcp(const struct sockaddr_in *sa)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
-	if (argc != 3 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-t")) ||
+	if (argc != 3 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-t") && strcmp(argv[1], "-1")) ||
 	    parse_addr(argv[2], &sa) == -1) {
-		fprintf(stderr, "usage: null_responder -l|-t ADDR:PORT\n");
+		fprintf(stderr, "usage: null_responder -l|-1|-t ADDR:PORT\n"
+		                "  -l  UDP, recvmmsg/sendmmsg batches\n"
+		                "  -1  UDP, one datagram per recvfrom/sendto\n"
+		                "  -t  TCP, accept and close\n");
 		return 2;
 	}
 	struct sigaction act;
@@ -137,5 +170,7 @@ int main(int argc, char **argv)
 	act.sa_handler = on_signal; /* no SA_RESTART: blocking calls return EINTR */
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
+	if (argv[1][1] == '1')
+		return serve_udp1(&sa);
 	return argv[1][1] == 'l' ? serve_udp(&sa) : serve_tcp(&sa);
 }

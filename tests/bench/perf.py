@@ -209,6 +209,23 @@ def run_ns(pids):
     return total
 
 
+def slices(pids):
+    """Times any thread of pids was scheduled in (schedstat's third field),
+    summed: a server blocked between datagrams runs once per wakeup."""
+    total = 0
+    for p in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                total += int(Path("/proc/%d/task/%s/schedstat" % (p, t)).read_text().split()[2])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
 def run_ns_threads(pids):
     """CPU time in ns per thread name (comm) over every thread of pids:
     dnsd names its threads udp-N, tcp, health, forward, http, notify."""
@@ -392,6 +409,14 @@ class Null(Server):
 
     def argv(self):
         return [self.env["null_bin"], "-l", "127.0.0.1:%d" % self.port]
+
+
+class Null1(Null):
+    name = "null1"
+    settings = "recvfrom/sendto, one datagram per syscall, one thread, QR flipped (no DNS work)"
+
+    def argv(self):
+        return [self.env["null_bin"], "-1", "127.0.0.1:%d" % self.port]
 
 
 class Dnsd(Server):
@@ -593,7 +618,7 @@ def wait_answer(srv, qname="svc0.mesh.", limit=START_MAX):
             return None
         try:
             r = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=0.2)
-            if r.rcode() == dns.rcode.NOERROR and (r.answer or srv.name == "null"):
+            if r.rcode() == dns.rcode.NOERROR and (r.answer or isinstance(srv, Null)):
                 return now() - t0
         except (OSError, dns.exception.DNSException):
             pass
@@ -676,12 +701,14 @@ def measure_cpu(srv, qfile, secs, rate, idle_secs):
         out["idle_cpu_pct"] = round((run_ns(pids) - n0) / 1e9 / idle_secs * 100, 2)
     u0, s0 = cpu_ticks(pids)
     th0 = run_ns_threads(pids)
+    w0 = slices(pids)
     n0 = run_ns(pids)
     t0 = now()
     st, _ = dnsperf(srv.port, qfile, secs, rate=rate)
     wall = now() - t0
     u1, s1 = cpu_ticks(pids)
     n1 = run_ns(pids)
+    w1 = slices(pids)
     th1 = run_ns_threads(pids)
     out["dnsperf"] = st
     out["ticks_user"], out["ticks_sys"] = u1 - u0, s1 - s0
@@ -695,6 +722,8 @@ def measure_cpu(srv, qfile, secs, rate, idle_secs):
         out["us_total"] = round(total, 3)
         out["us_user"] = round(user, 3)
         out["us_sys"] = round(total - user, 3)
+        # Queries per wakeup: what a receive batch held on average.
+        out["q_per_wakeup"] = round(n / (w1 - w0), 2) if w1 > w0 else None
         # Per thread name: where the CPU went (us per query; the health
         # watcher also as % of one core, as it runs whatever the rate).
         out["threads_us"] = {k: round((th1.get(k, 0) - v) / 1e3 / n, 3)
@@ -826,9 +855,11 @@ def paired_runs(makers, qfile, a, say):
                 out = dict(first) if cyc == 0 else dict(server=srv.name, status="ok",
                                                         settings=srv.settings)
                 out["cpu"] = c = measure_cpu(srv, qfile, a.secs, a.rate, a.idle if cyc == 0 else 0)
-                say("%s: cpu at %d qps: %s us/q (user %s, sys %s), %s/%s answered" % (
-                    srv.name, a.rate, c.get("us_total"), c.get("us_user"), c.get("us_sys"),
-                    c["dnsperf"].get("completed"), c["dnsperf"].get("sent")))
+                say("%s: cpu at %d qps: %s us/q (user %s, sys %s), %s/%s answered, "
+                    "%s queries per wakeup" % (
+                        srv.name, a.rate, c.get("us_total"), c.get("us_user"), c.get("us_sys"),
+                        c["dnsperf"].get("completed"), c["dnsperf"].get("sent"),
+                        c.get("q_per_wakeup")))
                 if cyc % every == 0:
                     out["latency"] = lt = measure_latency(srv, qfile, a.lat_secs, a.lat_rate)
                     say("%s: latency at %d qps: p50 %s ms, p99 %s ms" % (
@@ -1318,6 +1349,7 @@ def main(argv=None):
             say("no check listener: dnsd backends will go DOWN (fail-open keeps answers)")
         factories = {
             "null": lambda: Null(tmp, free_port(), env),
+            "null1": lambda: Null1(tmp, free_port(), env),
             "dnsd": lambda: Dnsd(tmp, free_port(), env),
             "dnsd-nc": lambda: Dnsd(tmp, free_port(), env, name="dnsd-nc", check="{type: none}"),
             "dnsd-base": lambda: base_dnsd(tmp, env),
