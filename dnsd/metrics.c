@@ -147,13 +147,21 @@ void metrics_observe(struct metrics_worker *m, const struct dns_question *q, con
 		if (resp[2] & 0x02)
 			bump(&m->truncated, 1);
 	}
+	if (ns != METRICS_UNTIMED)
+		metrics_time(m, ns, 1);
+}
+
+void metrics_time(struct metrics_worker *m, uint64_t ns, uint64_t count)
+{
+	if (!m || !count)
+		return;
 	unsigned b = 0;
 	while (b < METRICS_NBUCKETS && ns > bucket_ns[b])
 		b++;
 	if (b < METRICS_NBUCKETS)
-		bump(&m->duration_bucket[b], 1);
-	bump(&m->duration_count, 1);
-	bump(&m->duration_sum_ns, ns);
+		bump(&m->duration_bucket[b], count);
+	bump(&m->duration_count, count);
+	bump(&m->duration_sum_ns, ns * count);
 }
 
 static void (*extra_fn)(struct textbuf *, void *);

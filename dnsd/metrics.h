@@ -75,9 +75,16 @@ unsigned metrics_zone_add(const uint8_t *name, size_t len);
 /* Counts one request (its type from its question q, NULL if it had none;
  * its zone slot zslot, or with zslot < 0 the longest registered zone name
  * that holds QNAME) and its response (rcode and TC from the header; n <= 0:
- * dropped) taking ns. */
+ * dropped) taking ns; ns METRICS_UNTIMED: its time is counted later with
+ * metrics_time (a UDP batch's). */
 void metrics_observe(struct metrics_worker *m, const struct dns_question *q, const uint8_t *resp,
                      int n, bool tcp, uint64_t ns, int zslot);
+
+#define METRICS_UNTIMED UINT64_MAX
+
+/* Counts count requests that each took ns: a UDP batch's, whose answers
+ * all leave at once. */
+void metrics_time(struct metrics_worker *m, uint64_t ns, uint64_t count);
 
 /* Adds one to a field of the calling worker's own block (m may be NULL). */
 #define METRICS_COUNT(m, field) do { \

@@ -307,10 +307,13 @@ int request_process(struct request_worker *w, const uint8_t *wire, size_t len, u
 			}
 		}
 	}
-	uint64_t t1 = clock_mono_ns();
-	metrics_observe(w->m, question(&r.q), resp, n, r.tcp, t1 - t0, w->zslot);
+	/* A UDP batch's requests are timed together by the server
+	 * (worker_batch_done): their answers leave together. */
+	uint64_t t1 = peer->recv_ns ? 0 : clock_mono_ns();
+	metrics_observe(w->m, question(&r.q), resp, n, r.tcp,
+	                peer->recv_ns ? METRICS_UNTIMED : t1 - t0, w->zslot);
 	if (w->rc->s.qlog_rate)
-		query_log(w, &r, resp, n, t1);
+		query_log(w, &r, resp, n, t1 ? t1 : clock_mono_ns());
 	return n;
 }
 
@@ -330,12 +333,19 @@ static int worker_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *res
 	return request_process(ctx, req, len, resp, cap, peer);
 }
 
+static void worker_batch_done(void *ctx, unsigned n, uint64_t ns)
+{
+	struct request_worker *w = ctx;
+	metrics_time(w->m, ns, n);
+}
+
 void request_server_ops(struct request_ctx *rc, struct server_ops *ops)
 {
 	*ops = (struct server_ops){
 		.thread_init = worker_init,
 		.thread_fini = worker_fini,
 		.handle = worker_handle,
+		.batch_done = worker_batch_done,
 		.arg = rc,
 	};
 }

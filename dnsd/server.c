@@ -571,6 +571,7 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 		.fd = w->fd,
 		.recv_ns = recv_ns,
 	};
+	unsigned timed = 0;
 	for (int i = 0; i < n; i++) {
 		struct msghdr *h = &w->in[i].msg_hdr;
 		if (h->msg_flags & MSG_TRUNC)
@@ -581,6 +582,7 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 		uint8_t *resp = w->resp + (size_t)i * MSG_MAX;
 		int r = ops->handle(ctx, w->req + (size_t)i * UDP_REQ_MAX, w->in[i].msg_len, resp,
 		                    MSG_MAX, &peer);
+		timed += r != SERVER_DEFERRED;
 		if (r <= 0 || r > MSG_MAX)
 			continue;
 		/* msg_iov, msg_iovlen and msg_flags are set once (udp_main); the
@@ -597,6 +599,8 @@ static void udp_batch(struct udp_worker *w, void *ctx)
 		}
 		nout++;
 	}
+	if (timed && ops->batch_done)
+		ops->batch_done(ctx, timed, clock_mono_ns() - recv_ns);
 	udp_send(w, nout);
 }
 

@@ -24,7 +24,8 @@ struct server_peer {
 	const struct msghdr *msg;     /* UDP: the request, with IP_PKTINFO; or NULL */
 	uint32_t slot, gen;           /* TCP: the connection */
 	/* When the request was received (clock_mono_ns), if the server read
-	 * the clock for its batch; 0: the handler reads it. */
+	 * the clock for its batch; 0: the handler reads it. With recv_ns set
+	 * the server times the batch itself: see server_ops.batch_done. */
 	uint64_t recv_ns;
 };
 
@@ -65,6 +66,11 @@ struct server_ops {
 	 * handler applies the client's payload size itself. */
 	int (*handle)(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, size_t cap,
 	              const struct server_peer *peer);
+	/* After a UDP batch, before its answers are sent: n of its requests
+	 * (those not deferred) took ns since the batch was received. May be
+	 * NULL. One clock read a batch, where the handler would read one a
+	 * request: the answers all leave together. */
+	void (*batch_done)(void *ctx, unsigned n, uint64_t ns);
 	void *arg;
 };
 

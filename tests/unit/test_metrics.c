@@ -60,6 +60,17 @@ static double value(const char *text, const char *name)
 	return -1;
 }
 
+/* name's value in a fresh rendering; -1 if absent or not rendered. */
+static double value_now(const char *name)
+{
+	struct textbuf tb = { 0 };
+	metrics_render(&tb);
+	char *t = tb_take(&tb, NULL);
+	double v = t ? value(t, name) : -1;
+	free(t);
+	return v;
+}
+
 /* The question of the request req[0..len), as request.c hands it over. */
 static const struct dns_question *question(const uint8_t *req, size_t len)
 {
@@ -117,6 +128,23 @@ static void test_metrics(void)
 	ok(strstr(t, "\ndnsd_build_info{version=\"" MESHDNS_VERSION "\",compiler=\"") != NULL &&
 	   strstr(t, "\",cares=\"1.") != NULL, "dnsd_build_info with the version and c-ares'");
 	free(t);
+
+	/* A UDP batch's requests: counted one by one, timed together. */
+	ql = query(req, "y.mesh.", DNS_TYPE_AAAA);
+	for (int i = 0; i < 4; i++)
+		metrics_observe(a, question(req, ql), resp, 40, false, METRICS_UNTIMED, -1);
+	is_int(value_now("dnsd_dns_request_duration_seconds_count"), 6,
+	       "an untimed request adds no duration");
+	metrics_time(a, 30000, 4);
+	metrics_time(a, 1, 0);                       /* none: nothing */
+	metrics_time(NULL, 1, 5);                    /* no block: ignored */
+	is_int(value_now("dnsd_dns_requests_total{zone=\".\",proto=\"udp\",type=\"AAAA\"}"), 6,
+	       "the batch's 4 AAAA requests counted");
+	is_int(value_now("dnsd_dns_request_duration_seconds_count"), 10, "a batch of 4 timed: count 10");
+	is_int(value_now("dnsd_dns_request_duration_seconds_bucket{le=\"5e-05\"}"), 9,
+	       "the batch's 4 in the 50 us bucket");
+	is_int(value_now("dnsd_dns_request_duration_seconds_bucket{le=\"1e-05\"}"), 2,
+	       "none of them under 10 us");
 
 	/* The zone label: the longest registered zone holding QNAME. */
 	uint8_t zn[DNS_NAME_MAX];

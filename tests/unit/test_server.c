@@ -33,6 +33,8 @@ struct tctx {
 static atomic_uint n_init, n_fini;
 static atomic_uint udp_calls[MAX_THREADS], tcp_calls[MAX_THREADS];
 static atomic_uint bad_args;          /* handle called with a broken contract */
+static atomic_uint batch_reqs;        /* requests counted by batch_done */
+static atomic_uint batch_bad;         /* batch_done with n 0 or a time over 1 s */
 static atomic_int fail_idx = -1;      /* thread_init fails for this idx */
 static atomic_uint streams_refused;   /* 'S' requests that found the stream cap full */
 static atomic_uint streams_started;   /* 'S' requests streamed */
@@ -62,7 +64,8 @@ static int t_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, si
 	const struct tctx *t = ctx;
 	int fam = peer->addr->sa_family;
 	if (cap != 65535 || (fam != AF_INET && fam != AF_INET6) ||
-	    peer->addrlen != (fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+	    peer->addrlen != (fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) ||
+	    (peer->tcp ? peer->recv_ns != 0 : peer->recv_ns == 0))
 		atomic_fetch_add(&bad_args, 1);
 	atomic_fetch_add(peer->tcp ? &tcp_calls[t->idx] : &udp_calls[t->idx], 1);
 	if (len > 0 && req[0] == 'D')
@@ -93,10 +96,19 @@ static int t_handle(void *ctx, const uint8_t *req, size_t len, uint8_t *resp, si
 	return (int)len + 1;
 }
 
+static void t_batch_done(void *ctx, unsigned n, uint64_t ns)
+{
+	(void)ctx;
+	atomic_fetch_add(&batch_reqs, n);
+	if (n == 0 || ns > 1000000000u)
+		atomic_fetch_add(&batch_bad, 1);
+}
+
 static const struct server_ops ops = {
 	.thread_init = t_init,
 	.thread_fini = t_fini,
 	.handle = t_handle,
+	.batch_done = t_batch_done,
 	.arg = &n_init,
 };
 
@@ -337,6 +349,7 @@ static void test_udp(struct server *srv, size_t li, const struct cfg_listen *add
 	int family = addr->ss.ss_family;
 	const char *fam = family == AF_INET6 ? "v6" : "v4";
 	reset_counts();
+	atomic_store(&batch_reqs, 0);
 	/* 64 client sockets: their flows hash to every worker. */
 	int fds[64];
 	unsigned sent = 0, good = 0, from_ok = 0;
@@ -393,6 +406,14 @@ static void test_udp(struct server *srv, size_t li, const struct cfg_listen *add
 	   "udp %s: 4096-byte request answered (%zd)", fam, n);
 	free(big);
 	close(fd);
+	/* Every request handled (the dropped one too, not the truncated one)
+	 * was timed in its batch, before the answers went out. */
+	unsigned handled = 0;
+	for (int i = 0; i < MAX_THREADS; i++)
+		handled += atomic_load(&udp_calls[i]);
+	is_int(atomic_load(&batch_reqs), handled, "udp %s: batch_done counted all %u requests", fam,
+	       handled);
+	is_int(atomic_load(&batch_bad), 0, "udp %s: batch_done times under 1 s, never n 0", fam);
 	(void)srv;
 	(void)li;
 }
