@@ -7,6 +7,8 @@ and prints where each one wrote its results.
   perf.py         CPU per query, max qps, latency: dnsd vs NSD, Knot, gdnsd,
                   PowerDNS and a null responder; both cores; dnsd scaling and
                   reload
+  perf.py --paired  the x null and x gdnsd ratios again, from 60 cycles of
+                  3 s windows over null, dnsd and gdnsd started once (~12 min)
   path_ir.sh      instructions per request in user space (callgrind): dnsd's
                   UDP thread, handler and process, gdnsd's process
 
@@ -23,6 +25,10 @@ BENCHES = [
     ("failover", [sys.executable, os.path.join(HERE, "failover.py")]),
     ("health check CPU", [sys.executable, os.path.join(HERE, "checks.py")]),
     ("performance", [sys.executable, os.path.join(HERE, "perf.py")]),
+    ("CPU ratios, paired", [sys.executable, os.path.join(HERE, "perf.py"), "--paired", "60",
+                            "--secs", "3", "--servers", "null,dnsd-nc,gdnsd", "--scale", "",
+                            "--big", "", "--multi", "off",
+                            "--note", "paired cycles (make bench): the CPU ratios"]),
     ("instructions per request", ["sh", os.path.join(HERE, "path_ir.sh")]),
 ]
 
