@@ -972,7 +972,9 @@ def scale_runs(tmp, env, sizes, a, say):
             out["start_s"] = round(now() - t0, 2)
             out["srv"], out["qfile"] = srv, qfile
         for rnd in range(a.rounds):
-            for out in outs:
+            # The order rotates: no size always runs first.
+            k = rnd % max(1, len(outs))
+            for out in outs[k:] + outs[:k]:
                 if out["status"] != "ok":
                     continue
                 c = measure_cpu(out["srv"], out["qfile"], a.secs, a.rate, 0)
@@ -996,6 +998,8 @@ def scale_runs(tmp, env, sizes, a, say):
         if first is not None and first.get("us_rounds"):
             ratios = [x / y for x, y in zip(out["us_rounds"], first["us_rounds"]) if y]
             out["x_first"] = round(statistics.median(ratios), 2) if ratios else None
+            out["x_first_runs"] = [round(r, 3) for r in ratios]
+            out["x_first_ci"] = median_ci(ratios)
         say("scale %d names: start %.1f s, %s us/q (median of %d), RSS %d MB" % (
             out["names"], out["start_s"], out["us_total"], len(rs), out["rss_kb"] // 1024))
     return outs
@@ -1217,6 +1221,10 @@ def table(results, scale, big, null_total, a, multi=None):
                 s["names"], s["services"], s["backends"], fmt(s["us_total"]),
                 fmt(s.get("x_first")), fmt(s["us_user"]), fmt(s["us_sys"]),
                 s["rss_kb"] / 1024, s["start_s"]))
+            ci = s.get("x_first_ci")
+            if ci and s is not scale[0]:
+                lines.append("%-10s x first: 95%% CI of the median %.2f-%.2f; rounds %s" % (
+                    "", ci[0], ci[1], ", ".join("%.2f" % r for r in s["x_first_runs"])))
     if big:
         lines.append("")
         if big["status"] != "ok":
