@@ -145,8 +145,10 @@ static void check_response(const uint8_t *req, size_t reqlen, const uint8_t *res
 static int one(const uint8_t *data, size_t size, bool tcp, uint8_t *resp, size_t cap)
 {
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	/* UDP as the server hands it over: with its batch's receive time
+	 * (the batch is timed after it, not each request). */
 	struct server_peer sp = { .addr = (struct sockaddr *)&peer, .addrlen = sizeof(peer),
-	                          .tcp = tcp, .fd = -1 };
+	                          .tcp = tcp, .fd = -1, .recv_ns = tcp ? 0 : 1 };
 	int n = request_process(w, data, size, resp, cap, &sp);
 	if (n == SERVER_DEFERRED) {
 		/* An UPDATE queued (the forwarder is off): drained (REFUSED, to
