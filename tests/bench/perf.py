@@ -31,6 +31,12 @@ reason.  Run with /usr/bin/python3 (Debian's dnspython).
 
   /usr/bin/python3 tests/bench/perf.py            # full run, ~10-13 min
   /usr/bin/python3 tests/bench/perf.py --quick    # short runs, ~3 min
+  /usr/bin/python3 tests/bench/perf.py --paired 60 --secs 3 --servers null,dnsd-nc,gdnsd \
+      --scale '' --big '' --multi off             # the CPU ratios in paired cycles, ~12 min
+
+With --paired the servers start once and are measured in cycles of one
+window each, the order rotated per cycle: the windows compared are seconds
+apart, where rounds restart every server a minute or more apart.
 """
 
 import argparse
