@@ -198,57 +198,49 @@ def cpu_ticks(pids):
     return u, s
 
 
+def tasks(pids):
+    """/proc/PID/task/TID of every thread of pids that is still there."""
+    for p in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            yield "/proc/%d/task/%s" % (p, t)
+
+
+def schedstat_sums(pids):
+    """(CPU time in ns, times scheduled in) summed over every thread of
+    pids, from schedstat: the time is exact, where stat's utime/stime are
+    sampled at clock ticks; a server blocked between datagrams is
+    scheduled in once per wakeup."""
+    ns = runs = 0
+    for task in tasks(pids):
+        try:
+            f = Path(task, "schedstat").read_text().split()
+            ns, runs = ns + int(f[0]), runs + int(f[2])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ns, runs
+
+
 def run_ns(pids):
-    """CPU time in ns summed over every thread of pids (schedstat: exact,
-    where stat's utime/stime are sampled at clock ticks)."""
-    total = 0
-    for p in pids:
-        try:
-            tids = os.listdir("/proc/%d/task" % p)
-        except OSError:
-            continue
-        for t in tids:
-            try:
-                total += int(Path("/proc/%d/task/%s/schedstat" % (p, t)).read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-    return total
-
-
-def slices(pids):
-    """Times any thread of pids was scheduled in (schedstat's third field),
-    summed: a server blocked between datagrams runs once per wakeup."""
-    total = 0
-    for p in pids:
-        try:
-            tids = os.listdir("/proc/%d/task" % p)
-        except OSError:
-            continue
-        for t in tids:
-            try:
-                total += int(Path("/proc/%d/task/%s/schedstat" % (p, t)).read_text().split()[2])
-            except (OSError, ValueError, IndexError):
-                continue
-    return total
+    """CPU time in ns summed over every thread of pids."""
+    return schedstat_sums(pids)[0]
 
 
 def run_ns_threads(pids):
     """CPU time in ns per thread name (comm) over every thread of pids:
     dnsd names its threads udp-N, tcp, health, forward, http, notify."""
     out = {}
-    for p in pids:
+    for task in tasks(pids):
         try:
-            tids = os.listdir("/proc/%d/task" % p)
-        except OSError:
+            ns = int(Path(task, "schedstat").read_text().split()[0])
+            comm = Path(task, "comm").read_text().strip()
+        except (OSError, ValueError, IndexError):
             continue
-        for t in tids:
-            try:
-                ns = int(Path("/proc/%d/task/%s/schedstat" % (p, t)).read_text().split()[0])
-                comm = Path("/proc/%d/task/%s/comm" % (p, t)).read_text().strip()
-            except (OSError, ValueError, IndexError):
-                continue
-            key = "udp" if comm.startswith("udp-") else comm
-            out[key] = out.get(key, 0) + ns
+        key = "udp" if comm.startswith("udp-") else comm
+        out[key] = out.get(key, 0) + ns
     return out
 
 
@@ -707,14 +699,12 @@ def measure_cpu(srv, qfile, secs, rate, idle_secs):
         out["idle_cpu_pct"] = round((run_ns(pids) - n0) / 1e9 / idle_secs * 100, 2)
     u0, s0 = cpu_ticks(pids)
     th0 = run_ns_threads(pids)
-    w0 = slices(pids)
-    n0 = run_ns(pids)
+    n0, w0 = schedstat_sums(pids)
     t0 = now()
     st, _ = dnsperf(srv.port, qfile, secs, rate=rate)
     wall = now() - t0
     u1, s1 = cpu_ticks(pids)
-    n1 = run_ns(pids)
-    w1 = slices(pids)
+    n1, w1 = schedstat_sums(pids)
     th1 = run_ns_threads(pids)
     out["dnsperf"] = st
     out["ticks_user"], out["ticks_sys"] = u1 - u0, s1 - s0
